@@ -1,0 +1,612 @@
+/* processor.c - hosts the aggregates: decide a batch per partition, append once, then ack
+ *
+ * Invariants:
+ *  - a delivery is acked only after its outcome is committed (or it was dead-lettered with a
+ *    confirm), its events and reply are published and confirmed;
+ *  - cached states are evolved only by decisions; if an append fails, every stream the batch
+ *    touched is evicted, so the cache never holds an uncommitted future;
+ *  - a head conflict (another processor wrote the partition) empties the cache and reloads the
+ *    head before deciding again.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tix/bus.h"
+#include "tix/db.h"
+#include "tix/ids.h"
+#include "tix/json.h"
+#include "tix/log.h"
+#include "tix/mem.h"
+#include "tix/store.h"
+
+#include "cache.h"
+#include "envelope.h"
+#include "processor.h"
+
+#define BATCH_RETRIES 3
+
+struct item {
+    struct tix_bus_delivery d;
+    int partition;
+    struct tix_envelope env;
+    bool is_poison;
+    char poison_reason[300];
+    bool is_done;       /* outcome known */
+    char *outcome;      /* canonical JSON, owned */
+    json_t *published;  /* array of event messages (strings) to publish after commit, owned */
+    char *staged;       /* outcome of the current attempt, owned */
+    json_t *staged_pub; /* events of the current attempt, owned */
+};
+
+/* Everything one attempt at a partition batch appends, with the strings it owns. Sized for
+ * batch_max commands of TIX_DECISION_MAX_EVENTS events each. */
+struct stage {
+    struct tix_append_event *ev;
+    int n_ev;
+    struct tix_append_outcome *oc;
+    int n_oc;
+    char **owned;
+    int n_owned;
+    char (*touched)[TIX_STREAM_ID_MAX];
+    int n_touched;
+    int64_t first_seq;
+};
+
+struct proc {
+    const struct tix_config *cfg;
+    struct tix_db *db;
+    struct tix_bus *in;
+    struct tix_bus *out;
+    int partitions;
+    struct tix_partition_head *heads;
+    bool *is_head_loaded;
+    struct tix_cache cache;
+    struct item *items;
+    struct stage stage;
+    volatile sig_atomic_t *stop;
+};
+
+static const char *keep(struct stage *s, char *str)
+{
+    s->owned[s->n_owned++] = str;
+    return str;
+}
+
+static void stage_reset(struct stage *s, int64_t first_seq)
+{
+    for (int i = 0; i < s->n_owned; i++)
+        free(s->owned[i]);
+    s->n_owned = 0;
+    s->n_ev = 0;
+    s->n_oc = 0;
+    s->n_touched = 0;
+    s->first_seq = first_seq;
+}
+
+static enum tix_rc evolve_cb(const struct tix_event *e, void *ctx)
+{
+    struct tix_cache_entry *entry = ctx;
+    json_t *data = tix_json_parse(e->data, strlen(e->data), NULL);
+    if (data == NULL)
+        return TIX_EINTERNAL;
+    enum tix_rc rc = entry->kind->evolve(entry->state, e->type, e->schema_version, data);
+    json_decref(data);
+    entry->version = e->stream_version;
+    return rc;
+}
+
+/* The cached entry of stream_id, loading it from the log when cold. */
+static enum tix_rc load_stream(struct proc *p, const char *stream_id, struct tix_cache_entry **out,
+                               struct tix_err *err)
+{
+    *out = tix_cache_get(&p->cache, stream_id);
+    if (*out != NULL)
+        return TIX_OK;
+    const struct tix_stream_kind *kind = tix_registry_stream_kind(stream_id);
+    if (kind == NULL)
+        return tix_err_set(err, TIX_EINTERNAL, "", "no stream kind for %s", stream_id);
+    struct tix_cache_entry *e = tix_cache_add(&p->cache, stream_id, kind);
+    enum tix_rc rc = tix_store_read_stream(p->db, stream_id, 0, evolve_cb, e, err);
+    if (rc != TIX_OK) {
+        tix_cache_evict(&p->cache, stream_id);
+        return rc;
+    }
+    *out = e;
+    return TIX_OK;
+}
+
+static char *rejection(const char *command_id, const char *code, const char *field,
+                       const char *reason)
+{
+    json_t *o = json_pack("{ss ss s{ss ss ss}}", "command_id", command_id, "status", "rejected",
+                          "reason", "code", code, "field", field ? field : "", "message", reason);
+    char *text = tix_json_dump(o);
+    json_decref(o);
+    return text;
+}
+
+static json_t *event_metadata(const struct tix_envelope *env)
+{
+    return json_pack("{ss ss ss ss ss ss}", "command_id", env->command_id, "command_type",
+                     env->type, "correlation_id", env->correlation_id, "causation_id",
+                     env->causation_id, "actor", env->actor, "source", env->source);
+}
+
+/* Stages the decision's events with versions following the cached ones, evolves the cache. */
+static enum tix_rc stage_events(struct proc *p, struct stage *s, struct item *it,
+                                struct tix_decision *dec, int64_t now_us, json_t *summary)
+{
+    json_t *md = event_metadata(&it->env);
+    const char *metadata = keep(s, tix_json_dump(md));
+    json_decref(md);
+    for (int i = 0; i < dec->n_events; i++) {
+        struct tix_new_event *ne = &dec->events[i];
+        struct tix_cache_entry *e = tix_cache_get(&p->cache, ne->stream_id);
+        if (e == NULL)
+            return TIX_EINTERNAL; /* decide wrote a stream it did not ask for */
+        char id[TIX_UUID_LEN + 1];
+        tix_uuid_v7(id);
+        struct tix_append_event *a = &s->ev[s->n_ev];
+        *a = (struct tix_append_event){
+            .stream_id = keep(s, tix_xstrdup(ne->stream_id)),
+            .stream_version = e->version + 1,
+            .event_id = keep(s, tix_xstrdup(id)),
+            .command_id = it->env.command_id,
+            .type = ne->type,
+            .schema_version = ne->schema_version,
+            .data = keep(s, tix_json_dump(ne->data)),
+            .metadata = metadata,
+        };
+        if (e->kind->evolve(e->state, ne->type, ne->schema_version, ne->data) != TIX_OK)
+            return TIX_EINTERNAL;
+        e->version++;
+        snprintf(s->touched[s->n_touched++], TIX_STREAM_ID_MAX, "%s", ne->stream_id);
+        int64_t seq = s->first_seq + s->n_ev;
+        json_array_append_new(summary, json_pack("{ss sI ss ss}", "stream_id", a->stream_id,
+                                                 "version", (json_int_t)a->stream_version, "type",
+                                                 a->type, "event_id", a->event_id));
+        json_t *msg = json_pack(
+            "{ss ss ss sI si sI so so sI}", "event_id", a->event_id, "type", a->type, "stream_id",
+            a->stream_id, "stream_version", (json_int_t)a->stream_version, "partition",
+            it->partition, "partition_seq", (json_int_t)seq, "data", json_deep_copy(ne->data),
+            "metadata", event_metadata(&it->env), "recorded_at_us", (json_int_t)now_us);
+        char *text = tix_json_dump(msg);
+        json_array_append_new(it->staged_pub, json_pack("{ss ss ss}", "event_id", a->event_id,
+                                                        "type", a->type, "body", text));
+        free(text);
+        json_decref(msg);
+        s->n_ev++;
+    }
+    return TIX_OK;
+}
+
+/* Decides one command into the stage; a rejection is staged as an outcome too. */
+static enum tix_rc decide_one(struct proc *p, struct stage *s, struct item *it, int64_t now_us,
+                              struct tix_err *err)
+{
+    const struct tix_command_handler *h = tix_registry_handler(it->env.type);
+    struct tix_command cmd = {it->env.command_id, it->env.type,  it->env.key,
+                              it->env.payload,    it->env.actor, now_us};
+    char ids[TIX_DECISION_MAX_STREAMS][TIX_STREAM_ID_MAX];
+    struct tix_err verr;
+    tix_err_clear(&verr);
+    it->staged_pub = json_array();
+    int n = h->streams(&cmd, ids, &verr);
+    bool is_succeeded = false;
+    if (n < 0) {
+        it->staged = rejection(cmd.command_id, "invalid", verr.field, verr.msg);
+    } else {
+        struct tix_view view = {.n = n};
+        for (int i = 0; i < n; i++) {
+            struct tix_cache_entry *e = NULL;
+            enum tix_rc rc = load_stream(p, ids[i], &e, err);
+            if (rc != TIX_OK)
+                return rc;
+            view.id[i] = e->stream_id;
+            view.state[i] = e->state;
+            view.version[i] = e->version;
+        }
+        struct tix_decision dec;
+        tix_decision_init(&dec);
+        h->decide(&cmd, &view, &dec);
+        if (dec.is_rejected) {
+            it->staged = rejection(cmd.command_id, dec.code, dec.field, dec.reason);
+        } else {
+            json_t *summary = json_array();
+            if (stage_events(p, s, it, &dec, now_us, summary) != TIX_OK) {
+                json_decref(summary);
+                tix_decision_deinit(&dec);
+                return tix_err_set(err, TIX_EINTERNAL, "",
+                                   "decide of %s wrote a stream it "
+                                   "did not load or an unreadable event",
+                                   cmd.type);
+            }
+            json_t *o = json_pack("{ss ss so sO*}", "command_id", cmd.command_id, "status",
+                                  "succeeded", "events", summary, "result", dec.result);
+            it->staged = tix_json_dump(o);
+            json_decref(o);
+            is_succeeded = true;
+        }
+        tix_decision_deinit(&dec);
+    }
+    s->oc[s->n_oc++] =
+        (struct tix_append_outcome){cmd.command_id, cmd.type, cmd.actor, is_succeeded, it->staged};
+    return TIX_OK;
+}
+
+static void drop_staged(struct item *it)
+{
+    free(it->staged);
+    it->staged = NULL;
+    json_decref(it->staged_pub);
+    it->staged_pub = NULL;
+}
+
+/* The earlier item of the same partition batch with the same command id, or NULL. */
+static struct item *first_of(struct item **list, int i)
+{
+    for (int j = 0; j < i; j++)
+        if (!list[j]->is_poison && strcmp(list[j]->env.command_id, list[i]->env.command_id) == 0)
+            return list[j];
+    return NULL;
+}
+
+static enum tix_rc ensure_head(struct proc *p, int part, struct tix_err *err)
+{
+    if (p->is_head_loaded[part])
+        return TIX_OK;
+    enum tix_rc rc = tix_store_head(p->db, part, &p->heads[part], err);
+    p->is_head_loaded[part] = rc == TIX_OK;
+    return rc;
+}
+
+/* One attempt: decide every open item of list and append them in one transaction. */
+static enum tix_rc run_batch(struct proc *p, int part, struct item **list, int n,
+                             struct tix_err *err)
+{
+    enum tix_rc rc = ensure_head(p, part, err);
+    if (rc != TIX_OK)
+        return rc;
+    struct stage *s = &p->stage;
+    stage_reset(s, p->heads[part].last_seq + 1);
+    int64_t now_us = tix_now_us();
+    for (int i = 0; i < n && rc == TIX_OK; i++)
+        if (!list[i]->is_poison && !list[i]->is_done && first_of(list, i) == NULL)
+            rc = decide_one(p, s, list[i], now_us, err);
+    if (rc == TIX_OK && s->n_oc > 0)
+        rc = tix_store_append(p->db, part, &p->heads[part], s->ev, s->n_ev, s->oc, s->n_oc, now_us,
+                              err);
+    if (rc != TIX_OK) {
+        for (int i = 0; i < s->n_touched; i++)
+            tix_cache_evict(&p->cache, s->touched[i]);
+        for (int i = 0; i < n; i++)
+            drop_staged(list[i]);
+        return rc;
+    }
+    for (int i = 0; i < n; i++) {
+        struct item *it = list[i];
+        if (it->is_poison || it->is_done)
+            continue;
+        struct item *orig = first_of(list, i);
+        it->outcome = orig != NULL ? tix_xstrdup(orig->outcome) : it->staged;
+        it->published = orig != NULL ? NULL : it->staged_pub;
+        it->staged = NULL;
+        it->staged_pub = NULL;
+        it->is_done = true;
+    }
+    return TIX_OK;
+}
+
+struct dedup_ctx {
+    struct item **list;
+    int n;
+};
+
+static enum tix_rc dedup_cb(const char *command_id, const char *outcome, void *ctx)
+{
+    struct dedup_ctx *d = ctx;
+    for (int i = 0; i < d->n; i++) {
+        struct item *it = d->list[i];
+        if (!it->is_poison && !it->is_done && strcmp(it->env.command_id, command_id) == 0) {
+            it->outcome = tix_xstrdup(outcome);
+            it->is_done = true;
+        }
+    }
+    return TIX_OK;
+}
+
+/* Marks the items whose command already has a recorded outcome (redelivery, client retry). */
+static enum tix_rc dedup(struct proc *p, struct item **list, int n, struct tix_err *err)
+{
+    const char **ids = tix_xcalloc((size_t)n, sizeof(*ids));
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!list[i]->is_poison && !list[i]->is_done)
+            ids[k++] = list[i]->env.command_id;
+    struct dedup_ctx ctx = {list, n};
+    enum tix_rc rc = k > 0 ? tix_store_find_outcomes(p->db, ids, k, dedup_cb, &ctx, err) : TIX_OK;
+    free(ids);
+    return rc;
+}
+
+static void backoff(struct proc *p, int attempt, const struct tix_err *err)
+{
+    tix_log_warn("append failed, retrying", "attempt=%d rc=%s detail=\"%s\"", attempt,
+                 tix_rc_name(err->rc), err->msg);
+    usleep((useconds_t)(attempt < 10 ? attempt : 10) * 100000);
+}
+
+/* Decides one command per transaction: the slow path after a stream or command conflict. */
+static enum tix_rc one_by_one(struct proc *p, int part, struct item **list, int n,
+                              struct tix_err *err)
+{
+    for (int i = 0; i < n; i++) {
+        enum tix_rc rc = TIX_OK;
+        for (int attempt = 1; !list[i]->is_poison && !list[i]->is_done; attempt++) {
+            if (*p->stop && rc == TIX_ETRANSIENT)
+                return rc;
+            rc = dedup(p, &list[i], 1, err);
+            if (rc == TIX_OK && !list[i]->is_done)
+                rc = run_batch(p, part, &list[i], 1, err);
+            if (rc == TIX_EINTERNAL || (rc == TIX_ECONFLICT && attempt >= BATCH_RETRIES)) {
+                list[i]->is_poison = true;
+                snprintf(list[i]->poison_reason, sizeof(list[i]->poison_reason),
+                         "cannot be decided: %s", err->msg);
+            } else if (rc == TIX_ECONFLICT && strcmp(err->field, "head") == 0) {
+                p->is_head_loaded[part] = false;
+                tix_cache_clear(&p->cache);
+            } else if (rc == TIX_ETRANSIENT) {
+                backoff(p, attempt, err);
+            }
+        }
+    }
+    return TIX_OK;
+}
+
+/* Decides and appends every open item of one partition. */
+static enum tix_rc process_partition(struct proc *p, int part, struct item **list, int n)
+{
+    struct tix_err err;
+    tix_err_clear(&err);
+    enum tix_rc rc = TIX_ETRANSIENT;
+    for (int attempt = 1; attempt <= BATCH_RETRIES && rc != TIX_OK; attempt++) {
+        rc = dedup(p, list, n, &err);
+        if (rc == TIX_OK)
+            rc = run_batch(p, part, list, n, &err);
+        if (rc == TIX_ECONFLICT && strcmp(err.field, "head") == 0) {
+            tix_log_info("partition moved by another writer, reloading", "partition=%d", part);
+            p->is_head_loaded[part] = false;
+            tix_cache_clear(&p->cache);
+        } else if (rc == TIX_ECONFLICT || rc == TIX_EINTERNAL) {
+            break;
+        } else if (rc == TIX_ETRANSIENT) {
+            backoff(p, attempt, &err);
+        }
+    }
+    if (rc == TIX_OK)
+        return TIX_OK;
+    return one_by_one(p, part, list, n, &err);
+}
+
+static int queue_partition(const char *queue)
+{
+    const char *prefix = TIX_BUS_COMMANDS_EXCHANGE ".p";
+    size_t n = strlen(prefix);
+    if (queue == NULL || strncmp(queue, prefix, n) != 0)
+        return -1;
+    char *end = NULL;
+    long part = strtol(queue + n, &end, 10);
+    return end != queue + n && *end == '\0' ? (int)part : -1;
+}
+
+static void poison(struct item *it, const char *what, const char *detail)
+{
+    it->is_poison = true;
+    snprintf(it->poison_reason, sizeof(it->poison_reason), "%s%s", what, detail);
+}
+
+/* Decodes a delivery; anything that can never be decided is marked poison with the reason. */
+static void classify(struct proc *p, struct item *it)
+{
+    struct tix_err err;
+    it->partition = queue_partition(it->d.consumer_tag);
+    if (it->partition < 0 || it->partition >= p->partitions) {
+        poison(it, "arrived on unknown queue ", it->d.consumer_tag);
+        return;
+    }
+    if (tix_envelope_decode(it->d.body, it->d.body_len, &it->env, &err) != TIX_OK) {
+        poison(it, "malformed command: ", err.msg);
+        return;
+    }
+    if (tix_registry_handler(it->env.type) == NULL) {
+        poison(it, "unknown command type ", it->env.type);
+        return;
+    }
+    uint32_t want = tix_partition_of(it->env.key, strlen(it->env.key), (uint32_t)p->partitions);
+    if ((int)want != it->partition)
+        poison(it, "key belongs to another partition than queue ", it->d.consumer_tag);
+}
+
+static void item_deinit(struct item *it)
+{
+    tix_bus_delivery_deinit(&it->d);
+    tix_envelope_deinit(&it->env);
+    free(it->outcome);
+    json_decref(it->published);
+    drop_staged(it);
+    memset(it, 0, sizeof(*it));
+}
+
+/* Publishes events and replies, dead-letters poison, waits for confirms, then acks. */
+static enum tix_rc finish(struct proc *p, struct item *items, int n, struct tix_err *err)
+{
+    enum tix_rc rc = TIX_OK;
+    uint64_t max_tag = 0;
+    for (int i = 0; i < n && rc == TIX_OK; i++) {
+        struct item *it = &items[i];
+        max_tag = it->d.delivery_tag > max_tag ? it->d.delivery_tag : max_tag;
+        if (it->is_poison) {
+            tix_log_warn("dead-lettering command", "queue=%s message_id=%s reason=\"%s\"",
+                         it->d.consumer_tag, it->d.message_id ? it->d.message_id : "-",
+                         it->poison_reason);
+            rc = tix_bus_dead_letter(p->out, &it->d, it->d.consumer_tag, it->poison_reason, err);
+            continue;
+        }
+        size_t k;
+        json_t *msg;
+        json_array_foreach(it->published, k, msg)
+        {
+            const char *text = tix_json_str(msg, "body");
+            struct tix_bus_props props = {.message_id = tix_json_str(msg, "event_id"),
+                                          .type = tix_json_str(msg, "type")};
+            if (rc == TIX_OK)
+                rc = tix_bus_publish(p->out, TIX_BUS_EVENTS_EXCHANGE, props.type, false, &props,
+                                     text, strlen(text), err);
+        }
+        if (rc == TIX_OK && it->d.reply_to != NULL && it->d.reply_to[0] != '\0') {
+            struct tix_bus_props props = {.correlation_id = it->env.command_id};
+            rc = tix_bus_publish(p->out, "", it->d.reply_to, false, &props, it->outcome,
+                                 strlen(it->outcome), err);
+        }
+    }
+    if (rc == TIX_OK)
+        rc = tix_bus_wait_confirms(p->out, 30000, err);
+    if (rc == TIX_OK && max_tag > 0)
+        rc = tix_bus_ack(p->in, max_tag, true, err);
+    return rc;
+}
+
+static void disconnect(struct proc *p)
+{
+    tix_bus_close(p->in);
+    tix_bus_close(p->out);
+    p->in = NULL;
+    p->out = NULL;
+    for (int i = 0; i < p->partitions; i++)
+        p->is_head_loaded[i] = false;
+}
+
+static enum tix_rc connect_bus(struct proc *p, struct tix_err *err)
+{
+    enum tix_rc rc = tix_bus_open(p->cfg->amqp_url, "tixmo-processor-out", &p->out, err);
+    if (rc == TIX_OK)
+        rc = tix_bus_declare_topology(p->out, p->partitions, p->cfg->delivery_limit, err);
+    if (rc == TIX_OK)
+        rc = tix_bus_open(p->cfg->amqp_url, "tixmo-processor-in", &p->in, err);
+    for (int i = 0; i < p->partitions && rc == TIX_OK; i++) {
+        char queue[32];
+        tix_bus_partition_queue(i, queue, sizeof(queue));
+        rc = tix_bus_consume(p->in, queue, p->cfg->prefetch, err);
+    }
+    if (rc != TIX_OK)
+        disconnect(p);
+    return rc;
+}
+
+/* Waits for a first delivery, then takes whatever else is already there, up to batch_max. */
+static enum tix_rc collect(struct proc *p, int *n, struct tix_err *err)
+{
+    *n = 0;
+    enum tix_rc rc = tix_bus_next(p->in, 500, &p->items[0].d, err);
+    while (rc == TIX_OK) {
+        classify(p, &p->items[*n]);
+        (*n)++;
+        if (*n >= p->cfg->batch_max)
+            break;
+        rc = tix_bus_next(p->in, 0, &p->items[*n].d, err);
+    }
+    return rc == TIX_ENOTFOUND ? TIX_OK : rc;
+}
+
+/* One batch: collect, decide per partition, finish. */
+static enum tix_rc step(struct proc *p, struct tix_err *err)
+{
+    int n = 0;
+    enum tix_rc rc = collect(p, &n, err);
+    struct item **list = tix_xcalloc((size_t)(n > 0 ? n : 1), sizeof(*list));
+    for (int part = 0; part < p->partitions && rc == TIX_OK && n > 0; part++) {
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (p->items[i].partition == part && !p->items[i].is_poison)
+                list[k++] = &p->items[i];
+        if (k > 0)
+            rc = process_partition(p, part, list, k);
+    }
+    free(list);
+    if (rc == TIX_OK && n > 0)
+        rc = finish(p, p->items, n, err);
+    for (int i = 0; i < n; i++)
+        item_deinit(&p->items[i]);
+    return rc;
+}
+
+static void stage_init(struct stage *s, int batch_max)
+{
+    size_t events = (size_t)batch_max * TIX_DECISION_MAX_EVENTS;
+    s->ev = tix_xcalloc(events, sizeof(*s->ev));
+    s->oc = tix_xcalloc((size_t)batch_max, sizeof(*s->oc));
+    s->owned = tix_xcalloc(2 * events + (size_t)batch_max, sizeof(*s->owned));
+    s->touched = tix_xcalloc(events, sizeof(*s->touched));
+}
+
+static void stage_deinit(struct stage *s)
+{
+    stage_reset(s, 0);
+    free(s->ev);
+    free(s->oc);
+    free(s->owned);
+    free(s->touched);
+}
+
+static void proc_deinit(struct proc *p)
+{
+    disconnect(p);
+    tix_db_close(p->db);
+    tix_cache_deinit(&p->cache);
+    stage_deinit(&p->stage);
+    free(p->items);
+    free(p->heads);
+    free(p->is_head_loaded);
+}
+
+enum tix_rc tix_processor_run(const struct tix_config *cfg, volatile sig_atomic_t *stop,
+                              struct tix_err *err)
+{
+    struct proc p = {.cfg = cfg, .partitions = cfg->partitions, .stop = stop};
+    enum tix_rc rc = tix_db_open(cfg->db_url, &p.db, err);
+    int installed = 0;
+    if (rc == TIX_OK)
+        rc = tix_store_partitions(p.db, &installed, err);
+    if (rc == TIX_OK && installed != cfg->partitions)
+        rc = tix_err_set(err, TIX_EINVAL, "TIXMO_PARTITIONS",
+                         "the store was installed with %d partitions, not %d", installed,
+                         cfg->partitions);
+    if (rc != TIX_OK) {
+        tix_db_close(p.db);
+        return rc;
+    }
+    p.heads = tix_xcalloc((size_t)p.partitions, sizeof(*p.heads));
+    p.is_head_loaded = tix_xcalloc((size_t)p.partitions, sizeof(*p.is_head_loaded));
+    p.items = tix_xcalloc((size_t)cfg->batch_max, sizeof(*p.items));
+    tix_cache_init(&p.cache, 100000);
+    stage_init(&p.stage, cfg->batch_max);
+    tix_log_info("processor started", "partitions=%d batch_max=%d", p.partitions, cfg->batch_max);
+    while (!*stop) {
+        if (p.in == NULL && connect_bus(&p, err) != TIX_OK) {
+            tix_log_warn("broker unreachable, retrying", "detail=\"%s\"", err->msg);
+            sleep(1);
+            continue;
+        }
+        if (step(&p, err) != TIX_OK) {
+            tix_log_warn("batch not finished, reconnecting", "rc=%s detail=\"%s\"",
+                         tix_rc_name(err->rc), err->msg);
+            disconnect(&p);
+        }
+    }
+    proc_deinit(&p);
+    tix_log_info("processor stopped", NULL);
+    return TIX_OK;
+}

@@ -1,0 +1,109 @@
+/* db.c - libpq wrapper: parameters only, errors translated once
+ *
+ * Every PGresult is either handed to the caller (success) or cleared here (failure), so no
+ * path leaks a result.
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tix/db.h"
+#include "tix/log.h"
+#include "tix/mem.h"
+
+struct tix_db {
+    PGconn *conn;
+};
+
+static void quiet_notice_cb(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+enum tix_rc tix_db_open(const char *url, struct tix_db **out, struct tix_err *err)
+{
+    *out = NULL;
+    PGconn *conn = PQconnectdb(url);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        enum tix_rc rc = tix_err_set(err, TIX_ETRANSIENT, "", "postgres: %s", PQerrorMessage(conn));
+        PQfinish(conn);
+        return rc;
+    }
+    PQsetNoticeProcessor(conn, quiet_notice_cb, NULL);
+    struct tix_db *db = tix_xcalloc(1, sizeof(*db));
+    db->conn = conn;
+    *out = db;
+    return TIX_OK;
+}
+
+void tix_db_close(struct tix_db *db)
+{
+    if (db == NULL)
+        return;
+    PQfinish(db->conn);
+    free(db);
+}
+
+PGconn *tix_db_conn(struct tix_db *db)
+{
+    return db->conn;
+}
+
+static bool starts(const char *s, const char *prefix)
+{
+    return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+enum tix_rc tix_db_rc_of(const PGresult *res, struct tix_err *err)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    if (msg == NULL)
+        msg = PQresultErrorMessage(res);
+    enum tix_rc rc = TIX_EINTERNAL;
+    if (state == NULL || starts(state, "08") || starts(state, "53") || starts(state, "57P") ||
+        strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0)
+        rc = TIX_ETRANSIENT;
+    else if (strcmp(state, "23505") == 0)
+        rc = TIX_ECONFLICT;
+    else if (starts(state, "22") || starts(state, "23") || strcmp(state, "P0001") == 0 ||
+             strcmp(state, "42501") == 0)
+        rc = TIX_EINVAL;
+    return tix_err_set(err, rc, constraint, "postgres %s: %s", state != NULL ? state : "-", msg);
+}
+
+static enum tix_rc check(struct tix_db *db, PGresult *res, PGresult **out, struct tix_err *err)
+{
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        if (out != NULL)
+            *out = res;
+        else
+            PQclear(res);
+        return TIX_OK;
+    }
+    enum tix_rc rc = tix_db_rc_of(res, err);
+    PQclear(res);
+    if (PQstatus(db->conn) == CONNECTION_BAD) {
+        tix_log_warn("postgres connection lost, resetting", NULL);
+        PQreset(db->conn);
+        rc = tix_err_set(err, TIX_ETRANSIENT, "", "postgres connection lost");
+    }
+    return rc;
+}
+
+enum tix_rc tix_db_exec(struct tix_db *db, const char *sql, int n, const char *const *params,
+                        PGresult **out, struct tix_err *err)
+{
+    if (out != NULL)
+        *out = NULL;
+    PGresult *res = PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
+    return check(db, res, out, err);
+}
+
+enum tix_rc tix_db_script(struct tix_db *db, const char *sql, struct tix_err *err)
+{
+    return check(db, PQexec(db->conn, sql), NULL, err);
+}

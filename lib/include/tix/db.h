@@ -1,0 +1,36 @@
+/* db.h - a libpq connection and the one place SQLSTATEs become tix_rc
+ *
+ * Parameters only: every value goes through PQexecParams, never into the SQL text. One
+ * struct tix_db per thread. A lost connection is reset once per call; the call itself then
+ * fails with TIX_ETRANSIENT so the caller decides whether its work can be retried.
+ *
+ * SQLSTATE translation: 23505 unique_violation -> TIX_ECONFLICT (err->field = constraint name);
+ * 40001, 40P01, 55P03, class 08, class 53, 57P0x -> TIX_ETRANSIENT; classes 22 and 23, P0001,
+ * 42501 -> TIX_EINVAL; anything else -> TIX_EINTERNAL.
+ */
+#ifndef TIX_DB_H
+#define TIX_DB_H
+
+#include <libpq-fe.h>
+
+#include "tix/rc.h"
+
+struct tix_db;
+
+/* Opens a connection to url. *out is new; free with tix_db_close. */
+enum tix_rc tix_db_open(const char *url, struct tix_db **out, struct tix_err *err);
+/* NULL is a no-op. */
+void tix_db_close(struct tix_db *db);
+/* The underlying connection, borrowed (valid until tix_db_close). */
+PGconn *tix_db_conn(struct tix_db *db);
+
+/* Runs one statement with n text parameters (NULL entries are SQL NULL). On TIX_OK, *out (if
+ * out is not NULL) is a result the caller must PQclear; on failure nothing is left to free. */
+enum tix_rc tix_db_exec(struct tix_db *db, const char *sql, int n, const char *const *params,
+                        PGresult **out, struct tix_err *err);
+/* Runs a script of one or more statements without parameters (migrations, BEGIN/COMMIT). */
+enum tix_rc tix_db_script(struct tix_db *db, const char *sql, struct tix_err *err);
+/* Translates a failed result's SQLSTATE (see above) into err and returns the code. */
+enum tix_rc tix_db_rc_of(const PGresult *res, struct tix_err *err);
+
+#endif

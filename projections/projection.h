@@ -1,0 +1,81 @@
+/* projection.h - read models as pure functions from events to SQL statements
+ *
+ * A projection declares its tables (DDL with unqualified names), the tables queries may read,
+ * and apply(), which turns one recorded event into statements. The runtime owns transactions,
+ * checkpoints and versions: each version of a projection lives in its own schema
+ * "rm_<name>_v<version>" and the runtime sets search_path there before running DDL or apply's
+ * statements; the schema "rm" has one view per table pointing at the active version.
+ *
+ * Sources: most projections read the events table; command status reads the recorded command
+ * outcomes (processed_commands), which carry rejections that append no event. An outcome is
+ * presented to apply as an event with type "command.succeeded" or "command.rejected", stream_id
+ * = command id, data = the outcome JSON, metadata = {"command_type", "actor"}.
+ */
+#ifndef TIX_PROJECTIONS_PROJECTION_H
+#define TIX_PROJECTIONS_PROJECTION_H
+
+#include "tix/db.h"
+#include "tix/store.h"
+
+#define TIX_STMT_MAX_PARAMS 12
+
+struct tix_stmt {
+    const char *sql; /* static string */
+    int n;
+    char *params[TIX_STMT_MAX_PARAMS]; /* owned copies; NULL = SQL NULL */
+};
+
+/* A growable list of statements; apply() adds to it, the runtime executes and resets it. */
+struct tix_stmts {
+    struct tix_stmt *items;
+    int n;
+    int cap;
+};
+
+void tix_stmts_init(struct tix_stmts *s);
+void tix_stmts_reset(struct tix_stmts *s);
+void tix_stmts_deinit(struct tix_stmts *s);
+/* Adds sql (static) with n parameters given as const char * varargs (copied; NULL allowed). */
+void tix_stmts_add(struct tix_stmts *s, const char *sql, int n, ...);
+
+enum tix_projection_source { TIX_SOURCE_EVENTS, TIX_SOURCE_OUTCOMES };
+
+struct tix_projection {
+    const char *name;
+    enum tix_projection_source source;
+    const char *ddl;           /* idempotent CREATE ... IF NOT EXISTS statements */
+    const char *const *tables; /* NULL-terminated: tables exposed as views in schema rm */
+    /* Pure: statements for one event; events it does not care about add nothing. TIX_EINVAL
+     * for a malformed event of a known type. */
+    enum tix_rc (*apply)(const struct tix_event *e, struct tix_stmts *out);
+};
+
+/* Every projection, NULL-terminated. */
+extern const struct tix_projection *const tix_projections[];
+const struct tix_projection *tix_projection_find(const char *name);
+
+/* Creates version's schema, tables and checkpoints if missing; registers the projection with
+ * this version active when it has none. Idempotent. */
+enum tix_rc tix_projection_prepare(struct tix_db *db, const struct tix_projection *proj,
+                                   int version, int partitions, struct tix_err *err);
+/* In one transaction: takes the (projection, version, partition) checkpoint row (skipping it
+ * when another worker holds it), applies up to limit events after it, advances it with a
+ * compare-and-set. *applied gets the number of events read (0 when busy or caught up). */
+enum tix_rc tix_projection_step(struct tix_db *db, const struct tix_projection *proj, int version,
+                                int partition, int limit, int *applied, struct tix_err *err);
+/* The active and building versions (building 0 when none). TIX_ENOTFOUND before prepare. */
+enum tix_rc tix_projection_versions(struct tix_db *db, const char *name, int *active, int *building,
+                                    struct tix_err *err);
+/* How many events version still has to apply, over all partitions. */
+enum tix_rc tix_projection_lag(struct tix_db *db, const struct tix_projection *proj, int version,
+                               int64_t *lag, struct tix_err *err);
+
+/* Called during a rebuild with events applied so far and the total to apply. */
+typedef void (*tix_progress_cb)(int64_t done, int64_t total, void *ctx);
+/* Rebuilds proj from sequence 0 into a new version, then makes it active and points the rm
+ * views at it. *new_version gets the version built. The previous version's schema is kept. */
+enum tix_rc tix_projection_rebuild(struct tix_db *db, const struct tix_projection *proj,
+                                   int partitions, int *new_version, tix_progress_cb progress,
+                                   void *ctx, struct tix_err *err);
+
+#endif

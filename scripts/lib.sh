@@ -1,0 +1,830 @@
+# shellcheck shell=bash
+# scripts/lib.sh: helpers shared by scripts/up, down, reset, test and rabbitmqctl.
+#
+# Source it from bash (`. scripts/lib.sh`); it works under `set -euo pipefail`.
+# Every function reports failure by returning non-zero with a message on stderr
+# (it never relies on `set -e`, which bash switches off inside `if f; then`), so
+# callers can write `tix_start_services || exit 1` or `if tix_build asan; then`.
+#
+# Public functions:
+#   tix_profile dev|test        set TIX_* variables and export TIXMO_* for that profile
+#   tix_ensure_packages         apt-get install whatever Debian package is missing
+#   tix_build [normal|asan]     cmake --preset dev|asan, then build with 2 jobs
+#   tix_start_services          postgres + redis + rabbitmq (+ epmd), then write $TIX_RUN/env
+#   tix_start_postgres / tix_start_redis / tix_start_rabbitmq
+#   tix_stop_postgres / tix_stop_redis / tix_stop_rabbitmq / tix_stop_tixmo
+#   tix_stop_all                stop everything this profile started, by pid
+#   tix_stop_strays             stop this profile's servers that no pid file knows (by port)
+#   tix_wipe_profile            delete $TIX_RUN (and the /tmp fallback data folder, if any)
+#   tix_write_env               write $TIX_RUN/env (sourceable exports)
+#   tix_pg_bootstrap            create roles tixmo_owner/tixmo_app and database tixmo (idempotent)
+#   tix_pg_reset_db             drop and recreate database tixmo (roles are kept)
+#   tix_redis_flush             FLUSHALL
+#   tix_rabbit_reset            stop_app, reset, start_app (empties every queue and exchange)
+#   tix_rabbitmqctl ARGS...     rabbitmqctl -n $TIX_RABBIT_NODE with this profile's environment
+#   tix_rabbit_env CMD ARGS...  run any command with this profile's RabbitMQ environment
+#   tix_migrate [BIN_DIR]       BIN_DIR/tixmo migrate (default $TIXMO_BIN_DIR)
+#   tix_start_proc NAME [ARGS]  start $TIXMO_BIN_DIR/NAME in the background (pid + log files)
+#   tix_status                  one line per service: running or not
+
+if [[ -n "${TIX_LIB_LOADED:-}" ]]; then
+    return 0
+fi
+TIX_LIB_LOADED=1
+
+TIX_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+export TIX_ROOT
+
+TIX_PG_BIN=/usr/lib/postgresql/15/bin
+TIX_RABBIT_BIN=/usr/lib/rabbitmq/bin
+
+TIX_PACKAGES=(
+    build-essential cmake pkg-config clang-format
+    libpq-dev librabbitmq-dev libhiredis-dev libevent-dev libjansson-dev libsodium-dev
+    libcurl4-openssl-dev libqrencode-dev libcriterion-dev
+    postgresql-15 postgresql-contrib redis-server rabbitmq-server
+)
+
+# ---------------------------------------------------------------- messages
+
+tix_log() {
+    printf '[tixmo] %s\n' "$*" >&2
+}
+
+tix_err() {
+    printf '[tixmo] ERROR: %s\n' "$*" >&2
+}
+
+# tix_tail FILE [LINES]: show the end of a log file, indented, on stderr.
+tix_tail() {
+    local file=$1 lines=${2:-40}
+    if [[ -r "$file" ]]; then
+        printf '[tixmo] ---- last %s lines of %s ----\n' "$lines" "$file" >&2
+        tail -n "$lines" "$file" | sed 's/^/    /' >&2
+        printf '[tixmo] ----\n' >&2
+    else
+        printf '[tixmo] (no log at %s)\n' "$file" >&2
+    fi
+}
+
+_tix_is_root() {
+    [[ "$(id -u)" == 0 ]]
+}
+
+# ---------------------------------------------------------------- profiles
+
+# tix_profile dev|test: sets
+#   TIX_PROFILE TIX_RUN TIX_PG_PORT TIX_REDIS_PORT TIX_AMQP_PORT TIX_RABBIT_DIST_PORT
+#   TIX_EPMD_PORT TIX_HTTP_PORT TIX_RABBIT_NODE TIX_BUILD_DIR TIX_ASAN_BUILD_DIR
+#   TIX_PG_BASE TIX_PG_DATA TIX_PG_SOCKET
+# and exports the TIXMO_* variables the programs read.
+tix_profile() {
+    local profile=${1:-}
+    case "$profile" in
+    dev)
+        TIX_PG_PORT=25432 TIX_REDIS_PORT=26379 TIX_AMQP_PORT=25672
+        TIX_RABBIT_DIST_PORT=25673 TIX_EPMD_PORT=24369 TIX_HTTP_PORT=28080
+        TIX_RABBIT_CTL_PORT_MIN=25680
+        ;;
+    test)
+        TIX_PG_PORT=35432 TIX_REDIS_PORT=36379 TIX_AMQP_PORT=35672
+        TIX_RABBIT_DIST_PORT=35673 TIX_EPMD_PORT=34369 TIX_HTTP_PORT=38080
+        TIX_RABBIT_CTL_PORT_MIN=35680
+        ;;
+    *)
+        tix_err "tix_profile: unknown profile '$profile' (want dev or test)"
+        return 1
+        ;;
+    esac
+    # rabbitmqctl's own Erlang node listens on one port of this range while it runs.
+    # RabbitMQ's default range starts at 35672, our test AMQP port: keep them apart.
+    TIX_RABBIT_CTL_PORT_MAX=$((TIX_RABBIT_CTL_PORT_MIN + 9))
+    TIX_PROFILE=$profile
+    TIX_RUN="$TIX_ROOT/.run/$profile"
+    TIX_RABBIT_NODE="tixmo-$profile@localhost"
+    TIX_BUILD_DIR="$TIX_ROOT/build"
+    TIX_ASAN_BUILD_DIR="$TIX_ROOT/build-asan"
+    TIX_HASH="$(printf '%s' "$TIX_ROOT" | sha1sum | cut -c1-12)"
+    TIX_TMP_BASE="/tmp/tixmo-$TIX_HASH/$profile"
+    _tix_pg_locate
+
+    export TIX_PROFILE TIX_RUN TIX_RABBIT_NODE TIX_BUILD_DIR TIX_ASAN_BUILD_DIR
+    export TIX_PG_PORT TIX_REDIS_PORT TIX_AMQP_PORT TIX_RABBIT_DIST_PORT TIX_EPMD_PORT TIX_HTTP_PORT
+
+    export TIXMO_DB_URL="postgresql://tixmo_app@127.0.0.1:$TIX_PG_PORT/tixmo"
+    export TIXMO_DB_ADMIN_URL="postgresql://tixmo_owner@127.0.0.1:$TIX_PG_PORT/tixmo"
+    export TIXMO_DB_SUPER_URL="postgresql://postgres@127.0.0.1:$TIX_PG_PORT/tixmo"
+    export TIXMO_AMQP_URL="amqp://guest:guest@127.0.0.1:$TIX_AMQP_PORT/%2f"
+    export TIXMO_REDIS_URL="redis://127.0.0.1:$TIX_REDIS_PORT"
+    export TIXMO_PARTITIONS=16
+    export TIXMO_HTTP_PORT="$TIX_HTTP_PORT"
+    export TIXMO_RUN_DIR="$TIX_RUN"
+    export TIXMO_BIN_DIR="$TIX_BUILD_DIR"
+    export TIXMO_LOG_LEVEL=info
+
+    TIX_RABBIT_ENV=(
+        "HOME=$TIX_RUN/rabbitmq"
+        "LC_ALL=C.UTF-8"
+        "RABBITMQ_NODENAME=$TIX_RABBIT_NODE"
+        "RABBITMQ_NODE_IP_ADDRESS=127.0.0.1"
+        "RABBITMQ_NODE_PORT=$TIX_AMQP_PORT"
+        "RABBITMQ_DIST_PORT=$TIX_RABBIT_DIST_PORT"
+        "ERL_EPMD_PORT=$TIX_EPMD_PORT"
+        "ERL_EPMD_ADDRESS=127.0.0.1"
+        "RABBITMQ_CONF_ENV_FILE=$TIX_RUN/rabbitmq/rabbitmq-env.conf"
+        "RABBITMQ_CONFIG_FILE=$TIX_RUN/rabbitmq/rabbitmq.conf"
+        "RABBITMQ_ADVANCED_CONFIG_FILE=$TIX_RUN/rabbitmq/advanced.config"
+        "RABBITMQ_ENABLED_PLUGINS_FILE=$TIX_RUN/rabbitmq/enabled_plugins"
+        "RABBITMQ_MNESIA_BASE=$TIX_RUN/rabbitmq/mnesia"
+        "RABBITMQ_LOG_BASE=$TIX_RUN/log/rabbitmq"
+        "RABBITMQ_PID_FILE=$TIX_RUN/pids/rabbitmq.pid"
+        "ERL_CRASH_DUMP=$TIX_RUN/log/rabbitmq/erl_crash.dump"
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}"
+        "RABBITMQ_CTL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}"
+        "RABBITMQ_CTL_DIST_PORT_MIN=$TIX_RABBIT_CTL_PORT_MIN"
+        "RABBITMQ_CTL_DIST_PORT_MAX=$TIX_RABBIT_CTL_PORT_MAX"
+    )
+}
+
+_tix_need_profile() {
+    if [[ -z "${TIX_PROFILE:-}" ]]; then
+        tix_err "call tix_profile dev|test first"
+        return 1
+    fi
+}
+
+tix_write_env() {
+    _tix_need_profile || return 1
+    mkdir -p "$TIX_RUN" || return 1
+    local var tmp="$TIX_RUN/env.tmp"
+    {
+        printf '# TixMo %s profile. From a shell: . %s\n' "$TIX_PROFILE" "$TIX_RUN/env"
+        printf '# Written by scripts/lib.sh; rewritten at every start.\n'
+        for var in TIXMO_DB_URL TIXMO_DB_ADMIN_URL TIXMO_DB_SUPER_URL TIXMO_AMQP_URL \
+            TIXMO_REDIS_URL TIXMO_PARTITIONS TIXMO_HTTP_PORT TIXMO_RUN_DIR TIXMO_BIN_DIR \
+            TIXMO_LOG_LEVEL; do
+            printf 'export %s=%q\n' "$var" "${!var}"
+        done
+    } >"$tmp" && mv -f "$tmp" "$TIX_RUN/env"
+}
+
+# ---------------------------------------------------------------- packages
+
+_tix_pkg_installed() {
+    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
+}
+
+tix_ensure_packages() {
+    local pkg missing=()
+    for pkg in "${TIX_PACKAGES[@]}"; do
+        _tix_pkg_installed "$pkg" || missing+=("$pkg")
+    done
+    if ((${#missing[@]} == 0)); then
+        return 0
+    fi
+    tix_log "installing missing packages: ${missing[*]}"
+    local sudo=()
+    if ! _tix_is_root; then
+        if command -v sudo >/dev/null 2>&1; then
+            sudo=(sudo)
+        else
+            tix_err "not root and no sudo: install these packages by hand: ${missing[*]}"
+            return 1
+        fi
+    fi
+    # Package scripts try to start the system-wide services (invoke-rc.d). We run our own
+    # copies on other ports, so forbid that while we install (101 = action forbidden).
+    local policy=/usr/sbin/policy-rc.d made_policy=0 rc=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\n# temporary, written by tixmo scripts/lib.sh\nexit 101\n' |
+            "${sudo[@]}" tee "$policy" >/dev/null &&
+            "${sudo[@]}" chmod 755 "$policy" && made_policy=1
+    fi
+    if ! "${sudo[@]}" apt-get update -q; then
+        tix_err "apt-get update failed"
+        rc=1
+    elif ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+        tix_err "apt-get install failed for: ${missing[*]}"
+        rc=1
+    fi
+    if ((made_policy)); then
+        "${sudo[@]}" rm -f "$policy"
+    fi
+    if ((rc == 0)); then
+        for pkg in "${missing[@]}"; do
+            if ! _tix_pkg_installed "$pkg"; then
+                tix_err "package $pkg is still not installed"
+                rc=1
+            fi
+        done
+    fi
+    return "$rc"
+}
+
+# ---------------------------------------------------------------- build
+
+# tix_build [normal|asan]
+tix_build() {
+    local kind=${1:-normal} preset
+    case "$kind" in
+    normal | dev) preset=dev ;;
+    asan) preset=asan ;;
+    *)
+        tix_err "tix_build: unknown kind '$kind' (want normal or asan)"
+        return 1
+        ;;
+    esac
+    if [[ ! -f "$TIX_ROOT/CMakePresets.json" ]]; then
+        tix_err "no CMakePresets.json in $TIX_ROOT: cannot build preset '$preset'"
+        return 1
+    fi
+    tix_log "build: cmake --preset $preset"
+    (cd "$TIX_ROOT" && cmake --preset "$preset" && cmake --build --preset "$preset" --parallel 2) || {
+        tix_err "build ($preset) failed"
+        return 1
+    }
+}
+
+# ---------------------------------------------------------------- processes and pid files
+
+# _tix_pid_alive PID [PATTERN]: the process exists, is not a zombie, and its command line
+# contains PATTERN (protects against a recycled pid).
+_tix_pid_alive() {
+    local pid=$1 pat=${2:-} cmd=""
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    [[ -r "/proc/$pid/cmdline" ]] || return 1
+    cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" || return 1
+    [[ -n "$cmd" ]] || return 1 # zombie or gone
+    [[ -z "$pat" || "$cmd" == *"$pat"* ]]
+}
+
+# _tix_pidfile_alive FILE [PATTERN]: prints the pid if FILE names a live process.
+_tix_pidfile_alive() {
+    local file=$1 pat=${2:-} pid=""
+    [[ -s "$file" ]] || return 1
+    read -r pid <"$file" || [[ -n "$pid" ]] || return 1
+    _tix_pid_alive "$pid" "$pat" || return 1
+    printf '%s\n' "$pid"
+}
+
+# _tix_kill PID PATTERN [TIMEOUT_S] [FIRST_SIGNAL]: signal, wait, then SIGKILL.
+_tix_kill() {
+    local pid=$1 pat=$2 timeout=${3:-15} sig=${4:-TERM} i
+    _tix_pid_alive "$pid" "$pat" || return 0
+    kill "-$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < timeout * 10; i++)); do
+        _tix_pid_alive "$pid" "$pat" || return 0
+        sleep 0.1
+    done
+    tix_log "pid $pid ($pat) did not stop after ${timeout}s: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        _tix_pid_alive "$pid" "$pat" || return 0
+        sleep 0.1
+    done
+    tix_err "pid $pid ($pat) survived SIGKILL"
+    return 1
+}
+
+# _tix_stop_pidfile NAME FILE PATTERN [TIMEOUT] [SIGNAL]
+_tix_stop_pidfile() {
+    local name=$1 file=$2 pat=$3 timeout=${4:-15} sig=${5:-TERM} pid
+    if pid=$(_tix_pidfile_alive "$file" "$pat"); then
+        tix_log "stopping $name (pid $pid)"
+        _tix_kill "$pid" "$pat" "$timeout" "$sig" || return 1
+    fi
+    rm -f "$file"
+}
+
+# _tix_port_busy PORT: something accepts connections on 127.0.0.1:PORT.
+_tix_port_busy() {
+    (: <>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+_tix_port_free_or_die() {
+    local port=$1 what=$2
+    if _tix_port_busy "$port"; then
+        tix_err "$what: port 127.0.0.1:$port is already in use by a process this profile did not" \
+            "start; find it with: ss -ltnp 'sport = :$port'"
+        return 1
+    fi
+}
+
+_tix_dirs() {
+    mkdir -p "$TIX_RUN/pids" "$TIX_RUN/log" || return 1
+    # Our own folders: world-traversable so that the postgres user can reach its data.
+    chmod 755 "$TIX_ROOT/.run" "$TIX_RUN" "$TIX_RUN/log" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------- postgres
+
+# Where the Postgres data and socket live. As root, the server runs as user postgres, which
+# must be able to traverse every parent folder; when it can't, use /tmp/tixmo-<hash>/<profile>.
+_tix_pg_locate() {
+    TIX_PG_BASE="$TIX_RUN"
+    if _tix_is_root && ! _tix_pg_can_reach "$TIX_RUN"; then
+        TIX_PG_BASE="$TIX_TMP_BASE"
+    fi
+    TIX_PG_DATA="$TIX_PG_BASE/pg"
+    TIX_PG_SOCKET="$TIX_PG_BASE/pg-socket"
+    # A Unix socket path is limited to 107 bytes.
+    if ((${#TIX_PG_SOCKET} + 16 > 107)); then
+        TIX_PG_SOCKET="$TIX_TMP_BASE/pg-socket"
+    fi
+    export TIX_PG_DATA TIX_PG_SOCKET
+}
+
+# Can user postgres traverse DIR (or, if DIR does not exist yet, its nearest existing parent
+# plus the folders we will create with mode 755)?
+_tix_pg_can_reach() {
+    local dir=$1
+    id postgres >/dev/null 2>&1 || return 0 # no postgres user yet: decided again after install
+    while [[ ! -e "$dir" ]]; do
+        dir=$(dirname "$dir")
+    done
+    runuser -u postgres -- test -x "$dir" 2>/dev/null
+}
+
+_tix_as_pg() {
+    if _tix_is_root; then
+        (cd / && runuser -u postgres -- "$@")
+    else
+        "$@"
+    fi
+}
+
+_tix_psql_super() {
+    # psql as the superuser on database $1 (default postgres); SQL on stdin.
+    local db=${1:-postgres}
+    PGCONNECT_TIMEOUT=5 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$TIX_PG_PORT" -U postgres -d "$db"
+}
+
+tix_start_postgres() {
+    _tix_need_profile || return 1
+    local pidf="$TIX_RUN/pids/postgres.pid" log="$TIX_RUN/log/postgres.log" pid
+    if pid=$(_tix_pidfile_alive "$pidf" postgres); then
+        tix_log "postgres already running (pid $pid, port $TIX_PG_PORT)"
+        return 0
+    fi
+    _tix_dirs || return 1
+    _tix_pg_locate # the postgres user may exist only now (fresh install)
+    # A server of ours whose pid file was lost (killed script)? Adopt it from postmaster.pid.
+    if pid=$(_tix_pidfile_alive "$TIX_PG_DATA/postmaster.pid" postgres); then
+        printf '%s\n' "$pid" >"$pidf"
+        tix_log "postgres already running (pid $pid, port $TIX_PG_PORT)"
+        return 0
+    fi
+    _tix_port_free_or_die "$TIX_PG_PORT" postgres || return 1
+    if [[ "$TIX_PG_BASE" != "$TIX_RUN" || "$TIX_PG_SOCKET" != "$TIX_RUN"/* ]]; then
+        mkdir -p "$TIX_TMP_BASE" && chmod 755 "/tmp/tixmo-$TIX_HASH" "$TIX_TMP_BASE" || return 1
+    fi
+    if [[ "$TIX_PG_BASE" != "$TIX_RUN" ]]; then
+        tix_log "NOTE: user postgres cannot traverse $TIX_RUN; Postgres data goes to $TIX_PG_BASE"
+        ln -sfn "$TIX_PG_DATA" "$TIX_RUN/pg"
+        # The server writes its own log: keep it beside the data, linked from log/.
+        ln -sfn "$TIX_PG_BASE/postgres.log" "$log"
+        log="$TIX_PG_BASE/postgres.log"
+    fi
+    mkdir -p "$TIX_PG_DATA" "$TIX_PG_SOCKET" || return 1
+    touch "$log" || return 1
+    chmod 700 "$TIX_PG_DATA"
+    if _tix_is_root; then
+        chown postgres:postgres "$TIX_PG_DATA" "$TIX_PG_SOCKET" "$log" || return 1
+    fi
+    if [[ ! -s "$TIX_PG_DATA/PG_VERSION" ]]; then
+        tix_log "postgres: initdb $TIX_PG_DATA"
+        if ! _tix_as_pg "$TIX_PG_BIN/initdb" -D "$TIX_PG_DATA" --auth=trust -U postgres \
+            --encoding=UTF8 --locale=C.UTF-8 >"$TIX_RUN/log/initdb.log" 2>&1; then
+            tix_err "initdb failed"
+            tix_tail "$TIX_RUN/log/initdb.log"
+            return 1
+        fi
+    fi
+    local opts="-c listen_addresses=127.0.0.1 -p $TIX_PG_PORT -k '$TIX_PG_SOCKET'"
+    opts+=" -c fsync=on -c synchronous_commit=on -c max_connections=200 -c shared_buffers=256MB"
+    tix_log "postgres: starting on 127.0.0.1:$TIX_PG_PORT"
+    # -w -t 30: pg_ctl waits for the server and notices at once when it dies during startup.
+    if ! _tix_as_pg "$TIX_PG_BIN/pg_ctl" -D "$TIX_PG_DATA" -l "$log" -o "$opts" -w -t 30 start \
+        >"$TIX_RUN/log/pg_ctl.log" 2>&1; then
+        tix_err "postgres did not start (pg_ctl start failed)"
+        tix_tail "$TIX_RUN/log/pg_ctl.log" 10
+        tix_tail "$log"
+        return 1
+    fi
+    local i
+    for ((i = 0; i < 300; i++)); do
+        if "$TIX_PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$TIX_PG_PORT" -t 1; then
+            break
+        fi
+        sleep 0.1
+    done
+    if ((i >= 300)); then
+        tix_err "postgres did not accept connections on 127.0.0.1:$TIX_PG_PORT within 30s"
+        tix_tail "$log"
+        return 1
+    fi
+    if ! pid=$(_tix_pidfile_alive "$TIX_PG_DATA/postmaster.pid" postgres); then
+        tix_err "postgres answers on $TIX_PG_PORT but its postmaster.pid is missing"
+        tix_tail "$log"
+        return 1
+    fi
+    printf '%s\n' "$pid" >"$pidf"
+    tix_log "postgres: ready (pid $pid)"
+    tix_pg_bootstrap
+}
+
+# Roles and database, idempotent. tixmo_owner owns the database and runs the migrations;
+# tixmo_app is the application. Trust auth on loopback: no passwords.
+tix_pg_bootstrap() {
+    _tix_psql_super postgres <<'SQL' || {
+SELECT format('CREATE ROLE %I LOGIN', r)
+  FROM unnest(ARRAY['tixmo_owner', 'tixmo_app']) AS r
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \gexec
+SELECT 'CREATE DATABASE tixmo OWNER tixmo_owner ENCODING ''UTF8'' TEMPLATE template0'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'tixmo') \gexec
+SQL
+        tix_err "postgres: creating roles/database failed"
+        return 1
+    }
+}
+
+tix_pg_reset_db() {
+    _tix_need_profile || return 1
+    tix_log "postgres: drop and recreate database tixmo"
+    echo 'DROP DATABASE IF EXISTS tixmo WITH (FORCE);' | _tix_psql_super postgres || {
+        tix_err "postgres: dropping database tixmo failed"
+        return 1
+    }
+    tix_pg_bootstrap
+}
+
+tix_stop_postgres() {
+    _tix_need_profile || return 1
+    # SIGINT = "fast" shutdown (SIGTERM would wait for every client to disconnect).
+    _tix_stop_pidfile postgres "$TIX_RUN/pids/postgres.pid" postgres 30 INT || return 1
+    local pid
+    if pid=$(_tix_pidfile_alive "$TIX_PG_DATA/postmaster.pid" postgres); then
+        tix_log "stopping postgres (pid $pid, from postmaster.pid)"
+        _tix_kill "$pid" postgres 30 INT || return 1
+    fi
+}
+
+# ---------------------------------------------------------------- redis
+
+tix_start_redis() {
+    _tix_need_profile || return 1
+    local pidf="$TIX_RUN/pids/redis.pid" log="$TIX_RUN/log/redis.log" pid i
+    if pid=$(_tix_pidfile_alive "$pidf" redis-server); then
+        tix_log "redis already running (pid $pid, port $TIX_REDIS_PORT)"
+        return 0
+    fi
+    _tix_dirs || return 1
+    _tix_port_free_or_die "$TIX_REDIS_PORT" redis || return 1
+    mkdir -p "$TIX_RUN/redis" || return 1
+    rm -f "$pidf"
+    tix_log "redis: starting on 127.0.0.1:$TIX_REDIS_PORT"
+    if ! redis-server --port "$TIX_REDIS_PORT" --bind 127.0.0.1 --dir "$TIX_RUN/redis" \
+        --daemonize yes --pidfile "$pidf" --logfile "$log" --save '' --appendonly no \
+        >>"$TIX_RUN/log/redis-start.log" 2>&1; then
+        tix_err "redis-server failed to start"
+        tix_tail "$TIX_RUN/log/redis-start.log"
+        tix_tail "$log"
+        return 1
+    fi
+    for ((i = 0; i < 100; i++)); do
+        if [[ "$(redis-cli -h 127.0.0.1 -p "$TIX_REDIS_PORT" ping 2>/dev/null)" == PONG ]]; then
+            break
+        fi
+        sleep 0.1
+    done
+    if ((i >= 100)); then
+        tix_err "redis did not answer PING on 127.0.0.1:$TIX_REDIS_PORT within 10s"
+        tix_tail "$log"
+        return 1
+    fi
+    for ((i = 0; i < 50; i++)); do
+        pid=$(_tix_pidfile_alive "$pidf" redis-server) && break
+        sleep 0.1
+    done
+    if [[ -z "$pid" ]]; then
+        tix_err "redis answers on $TIX_REDIS_PORT but wrote no pid file $pidf"
+        return 1
+    fi
+    tix_log "redis: ready (pid $pid)"
+}
+
+tix_redis_flush() {
+    _tix_need_profile || return 1
+    [[ "$(redis-cli -h 127.0.0.1 -p "$TIX_REDIS_PORT" flushall 2>&1)" == OK ]] || {
+        tix_err "redis FLUSHALL failed"
+        return 1
+    }
+}
+
+tix_stop_redis() {
+    _tix_need_profile || return 1
+    _tix_stop_pidfile redis "$TIX_RUN/pids/redis.pid" redis-server 15
+}
+
+# ---------------------------------------------------------------- rabbitmq
+
+# tix_rabbit_env CMD ARGS...: run CMD with this profile's RabbitMQ/Erlang environment.
+tix_rabbit_env() {
+    _tix_need_profile || return 1
+    env "${TIX_RABBIT_ENV[@]}" "$@"
+}
+
+tix_rabbitmqctl() {
+    _tix_need_profile || return 1
+    # Without an epmd on our port, the CLI would start one of its own and leave it behind.
+    if ! _tix_port_busy "$TIX_EPMD_PORT"; then
+        tix_err "rabbitmq ($TIX_PROFILE profile) is not running: no epmd on port $TIX_EPMD_PORT"
+        return 69
+    fi
+    tix_rabbit_env "$TIX_RABBIT_BIN/rabbitmqctl" -n "$TIX_RABBIT_NODE" "$@"
+}
+
+_tix_rabbit_files() {
+    local d="$TIX_RUN/rabbitmq"
+    mkdir -p "$d/mnesia" "$TIX_RUN/log/rabbitmq" || return 1
+    : >"$d/rabbitmq-env.conf"
+    printf '[].\n' >"$d/enabled_plugins"
+    # The default guest user stays loopback-only (loopback_users.guest = true by default).
+    cat >"$d/rabbitmq.conf" <<EOF
+# Generated by scripts/lib.sh for the TixMo $TIX_PROFILE profile; rewritten at every start.
+listeners.tcp.default = 127.0.0.1:$TIX_AMQP_PORT
+log.console = false
+log.file.level = info
+disk_free_limit.absolute = 200MB
+EOF
+}
+
+_tix_start_epmd() {
+    local pidf="$TIX_RUN/pids/epmd.pid" pid i
+    if pid=$(_tix_pidfile_alive "$pidf" epmd); then
+        return 0
+    fi
+    if _tix_port_busy "$TIX_EPMD_PORT"; then
+        # An epmd left on our profile's port (e.g. started by an earlier rabbitmqctl):
+        # a name server, harmless to share; tix_stop_all kills it by port.
+        if epmd -port "$TIX_EPMD_PORT" -names >/dev/null 2>&1; then
+            tix_log "epmd: reusing the epmd already on port $TIX_EPMD_PORT"
+            return 0
+        fi
+        _tix_port_free_or_die "$TIX_EPMD_PORT" epmd || return 1
+    fi
+    setsid epmd -port "$TIX_EPMD_PORT" -address 127.0.0.1 \
+        >>"$TIX_RUN/log/epmd.log" 2>&1 </dev/null &
+    pid=$!
+    printf '%s\n' "$pid" >"$pidf"
+    for ((i = 0; i < 50; i++)); do
+        _tix_port_busy "$TIX_EPMD_PORT" && return 0
+        _tix_pid_alive "$pid" epmd || break
+        sleep 0.1
+    done
+    tix_err "epmd did not start on port $TIX_EPMD_PORT"
+    tix_tail "$TIX_RUN/log/epmd.log"
+    return 1
+}
+
+# Is our node registered with our epmd?
+_tix_rabbit_registered() {
+    epmd -port "$TIX_EPMD_PORT" -names 2>/dev/null | grep -q "^name tixmo-$TIX_PROFILE at port"
+}
+
+tix_start_rabbitmq() {
+    _tix_need_profile || return 1
+    local pidf="$TIX_RUN/pids/rabbitmq.pid" lpidf="$TIX_RUN/pids/rabbitmq-launcher.pid"
+    local log="$TIX_RUN/log/rabbitmq-launcher.log" pid lpid i t0=$SECONDS
+    if pid=$(_tix_pidfile_alive "$pidf" beam); then
+        tix_log "rabbitmq already running (pid $pid, port $TIX_AMQP_PORT)"
+        return 0
+    fi
+    _tix_dirs || return 1
+    _tix_port_free_or_die "$TIX_AMQP_PORT" "rabbitmq (AMQP)" || return 1
+    _tix_port_free_or_die "$TIX_RABBIT_DIST_PORT" "rabbitmq (Erlang distribution)" || return 1
+    _tix_rabbit_files || return 1
+    _tix_start_epmd || return 1
+    rm -f "$pidf"
+    tix_log "rabbitmq: starting node $TIX_RABBIT_NODE on 127.0.0.1:$TIX_AMQP_PORT"
+    # Not /usr/sbin/rabbitmq-server: that wrapper switches to the rabbitmq user.
+    # setsid: a Ctrl-C in the terminal that ran scripts/up must not reach the broker.
+    (cd "$TIX_RUN/rabbitmq" && exec setsid env "${TIX_RABBIT_ENV[@]}" \
+        "$TIX_RABBIT_BIN/rabbitmq-server" >>"$log" 2>&1 </dev/null) &
+    lpid=$!
+    printf '%s\n' "$lpid" >"$lpidf"
+    # 1) wait for the node to register with epmd (cheap to poll), 2) rabbitmqctl await_startup.
+    for ((i = 0; i < 600; i++)); do
+        _tix_rabbit_registered && break
+        if ! _tix_pid_alive "$lpid"; then
+            tix_err "rabbitmq-server exited during startup"
+            tix_tail "$log"
+            tix_tail "$TIX_RUN/log/rabbitmq/$TIX_RABBIT_NODE.log"
+            return 1
+        fi
+        sleep 0.1
+    done
+    local left=$((60 - (SECONDS - t0)))
+    if ((i >= 600 || left <= 0)) ||
+        ! tix_rabbitmqctl await_startup --timeout "$left" >>"$TIX_RUN/log/rabbitmqctl.log" 2>&1; then
+        tix_err "rabbitmq did not start within 60s"
+        tix_tail "$TIX_RUN/log/rabbitmqctl.log" 10
+        tix_tail "$log"
+        tix_tail "$TIX_RUN/log/rabbitmq/$TIX_RABBIT_NODE.log"
+        return 1
+    fi
+    if ! pid=$(_tix_pidfile_alive "$pidf" beam); then
+        tix_err "rabbitmq started but its pid file $pidf is missing"
+        return 1
+    fi
+    if ! _tix_port_busy "$TIX_AMQP_PORT"; then
+        tix_err "rabbitmq started but nothing listens on 127.0.0.1:$TIX_AMQP_PORT"
+        tix_tail "$TIX_RUN/log/rabbitmq/$TIX_RABBIT_NODE.log"
+        return 1
+    fi
+    tix_log "rabbitmq: ready (pid $pid, $((SECONDS - t0))s)"
+}
+
+# Empty the broker: every queue, exchange and binding goes (users/vhost back to defaults).
+tix_rabbit_reset() {
+    _tix_need_profile || return 1
+    tix_log "rabbitmq: reset"
+    {
+        tix_rabbitmqctl stop_app && tix_rabbitmqctl reset && tix_rabbitmqctl start_app &&
+            tix_rabbitmqctl await_startup --timeout 60
+    } >>"$TIX_RUN/log/rabbitmqctl.log" 2>&1 || {
+        tix_err "rabbitmq reset failed"
+        tix_tail "$TIX_RUN/log/rabbitmqctl.log" 20
+        return 1
+    }
+}
+
+tix_stop_rabbitmq() {
+    _tix_need_profile || return 1
+    local pidf="$TIX_RUN/pids/rabbitmq.pid" lpidf="$TIX_RUN/pids/rabbitmq-launcher.pid" pid
+    if pid=$(_tix_pidfile_alive "$pidf" beam); then
+        tix_log "stopping rabbitmq (pid $pid)"
+        # "stop PIDFILE" returns once the Erlang VM has exited.
+        if ! tix_rabbitmqctl stop "$pidf" >>"$TIX_RUN/log/rabbitmqctl.log" 2>&1; then
+            tix_log "rabbitmqctl stop failed; signalling pid $pid"
+        fi
+        _tix_kill "$pid" beam 20 || return 1
+    fi
+    rm -f "$pidf"
+    _tix_stop_pidfile rabbitmq-launcher "$lpidf" rabbitmq-server 10 || return 1
+    _tix_stop_pidfile epmd "$TIX_RUN/pids/epmd.pid" epmd 5 || return 1
+    # An epmd that Erlang started by itself on our profile's port (no pid file).
+    if _tix_port_busy "$TIX_EPMD_PORT" && epmd -port "$TIX_EPMD_PORT" -names >/dev/null 2>&1; then
+        tix_log "stopping the epmd on port $TIX_EPMD_PORT"
+        epmd -port "$TIX_EPMD_PORT" -kill >/dev/null 2>&1 || true
+    fi
+}
+
+# ---------------------------------------------------------------- all services
+
+tix_start_services() {
+    _tix_need_profile || return 1
+    _tix_dirs || return 1
+    tix_write_env || return 1
+    tix_start_postgres || return 1
+    tix_start_redis || return 1
+    tix_start_rabbitmq || return 1
+}
+
+# ---------------------------------------------------------------- TixMo processes
+
+# tix_migrate [BIN_DIR]
+tix_migrate() {
+    local bin="${1:-$TIXMO_BIN_DIR}/tixmo"
+    if [[ ! -x "$bin" ]]; then
+        tix_err "migrate: $bin does not exist (build first)"
+        return 1
+    fi
+    tix_log "migrate: $bin migrate"
+    "$bin" migrate || {
+        tix_err "migrate failed ($bin migrate)"
+        return 1
+    }
+}
+
+# tix_start_proc NAME [ARGS...]: start $TIXMO_BIN_DIR/NAME in the background;
+# pid in $TIX_RUN/pids/NAME.pid, output in $TIX_RUN/log/NAME.log. No-op if it runs.
+tix_start_proc() {
+    _tix_need_profile || return 1
+    local name=$1
+    shift
+    local bin="$TIXMO_BIN_DIR/$name" pidf="$TIX_RUN/pids/$name.pid" log="$TIX_RUN/log/$name.log"
+    local pid i
+    if pid=$(_tix_pidfile_alive "$pidf" "$name"); then
+        tix_log "$name already running (pid $pid)"
+        if [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == *" (deleted)" ]]; then
+            tix_log "NOTE: $name (pid $pid) runs an older build; scripts/down then scripts/up restarts it"
+        fi
+        return 0
+    fi
+    if [[ ! -x "$bin" ]]; then
+        tix_err "$bin does not exist"
+        return 1
+    fi
+    _tix_dirs || return 1
+    printf '==== %s start %s\n' "$(date -u +%FT%TZ)" "$name" >>"$log"
+    setsid "$bin" "$@" >>"$log" 2>&1 </dev/null &
+    pid=$!
+    printf '%s\n' "$pid" >"$pidf"
+    # A process that dies at once (bad config, no broker) should fail loudly here.
+    for ((i = 0; i < 10; i++)); do
+        sleep 0.1
+        if ! _tix_pid_alive "$pid" "$name"; then
+            tix_err "$name exited right after start"
+            tix_tail "$log"
+            rm -f "$pidf"
+            return 1
+        fi
+    done
+    tix_log "$name: running (pid $pid, log $log)"
+}
+
+tix_stop_tixmo() {
+    _tix_need_profile || return 1
+    local f name rc=0
+    for f in "$TIX_RUN"/pids/tixmo*.pid; do
+        [[ -e "$f" ]] || continue
+        name=$(basename "$f" .pid)
+        _tix_stop_pidfile "$name" "$f" "$name" 15 || rc=1
+    done
+    return "$rc"
+}
+
+tix_stop_all() {
+    _tix_need_profile || return 1
+    [[ -d "$TIX_RUN" ]] || return 0
+    local rc=0
+    tix_stop_tixmo || rc=1
+    tix_stop_rabbitmq || rc=1
+    tix_stop_redis || rc=1
+    tix_stop_postgres || rc=1
+    return "$rc"
+}
+
+# tix_stop_strays: stop this profile's servers that no pid file knows about (a pid folder
+# deleted by hand, another checkout's run on the same ports). Recognised by command line:
+# each profile has its own ports, so nothing else matches.
+tix_stop_strays() {
+    _tix_need_profile || return 1
+    local f pid cmd rc=0
+    for f in /proc/[0-9]*/cmdline; do
+        pid=${f#/proc/}
+        pid=${pid%/cmdline}
+        cmd="$(tr '\0' ' ' 2>/dev/null <"$f")" || continue
+        case "$cmd" in
+        */bin/postgres\ -D\ *" -p $TIX_PG_PORT "*)
+            tix_log "stopping stray postgres (pid $pid)"
+            _tix_kill "$pid" postgres 30 INT || rc=1
+            ;;
+        "redis-server 127.0.0.1:$TIX_REDIS_PORT"*)
+            tix_log "stopping stray redis (pid $pid)"
+            _tix_kill "$pid" redis-server 15 || rc=1
+            ;;
+        */beam.smp\ *" -epmd_port $TIX_EPMD_PORT "*)
+            tix_log "stopping stray rabbitmq (pid $pid)"
+            _tix_kill "$pid" beam 20 || rc=1
+            ;;
+        "epmd -port $TIX_EPMD_PORT "*)
+            tix_log "stopping stray epmd (pid $pid)"
+            _tix_kill "$pid" epmd 5 || rc=1
+            ;;
+        esac
+    done
+    if _tix_port_busy "$TIX_EPMD_PORT" && epmd -port "$TIX_EPMD_PORT" -names >/dev/null 2>&1; then
+        epmd -port "$TIX_EPMD_PORT" -kill >/dev/null 2>&1 || true
+    fi
+    return "$rc"
+}
+
+tix_wipe_profile() {
+    _tix_need_profile || return 1
+    tix_log "deleting $TIX_RUN"
+    rm -rf "$TIX_RUN" "$TIX_TMP_BASE"
+    rmdir "/tmp/tixmo-$TIX_HASH" 2>/dev/null || true
+}
+
+tix_status() {
+    _tix_need_profile || return 1
+    local pid f name
+    _tix_status_line() {
+        if pid=$(_tix_pidfile_alive "$2" "$3"); then
+            printf '  %-18s running  pid %-8s %s\n' "$1" "$pid" "$4"
+        else
+            printf '  %-18s stopped\n' "$1"
+        fi
+    }
+    _tix_status_line postgres "$TIX_RUN/pids/postgres.pid" postgres "127.0.0.1:$TIX_PG_PORT"
+    _tix_status_line redis "$TIX_RUN/pids/redis.pid" redis-server "127.0.0.1:$TIX_REDIS_PORT"
+    _tix_status_line rabbitmq "$TIX_RUN/pids/rabbitmq.pid" beam "127.0.0.1:$TIX_AMQP_PORT ($TIX_RABBIT_NODE)"
+    for f in "$TIX_RUN"/pids/tixmo*.pid; do
+        [[ -e "$f" ]] || continue
+        name=$(basename "$f" .pid)
+        _tix_status_line "$name" "$f" "$name" "log $TIX_RUN/log/$name.log"
+    done
+}
