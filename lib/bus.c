@@ -177,36 +177,50 @@ static amqp_table_entry_t str_entry(const char *key, const char *value)
 
 /* ---- confirms ---- */
 
-static void settle(struct tix_bus *bus, uint64_t tag, bool multiple)
+/* Records a single ack for a tag beyond confirmed + 1 (out of order), keeping ahead[] sorted. */
+static void ahead_insert(struct tix_bus *bus, uint64_t tag)
 {
-    if (multiple) {
-        if (tag > bus->confirmed)
-            bus->confirmed = tag;
-    } else if (tag > bus->confirmed + 1) {
-        size_t i = 0;
-        while (i < bus->n_ahead && bus->ahead[i] < tag)
-            i++;
-        if (i < bus->n_ahead && bus->ahead[i] == tag)
-            return;
-        if (bus->n_ahead == bus->cap_ahead) {
-            bus->cap_ahead = bus->cap_ahead == 0 ? 16 : bus->cap_ahead * 2;
-            bus->ahead = tix_xrealloc(bus->ahead, bus->cap_ahead * sizeof(*bus->ahead));
-        }
-        memmove(bus->ahead + i + 1, bus->ahead + i, (bus->n_ahead - i) * sizeof(*bus->ahead));
-        bus->ahead[i] = tag;
-        bus->n_ahead++;
+    size_t i = 0;
+    while (i < bus->n_ahead && bus->ahead[i] < tag)
+        i++;
+    if (i < bus->n_ahead && bus->ahead[i] == tag)
         return;
-    } else if (tag == bus->confirmed + 1) {
-        bus->confirmed = tag;
+    if (bus->n_ahead == bus->cap_ahead) {
+        bus->cap_ahead = bus->cap_ahead == 0 ? 16 : bus->cap_ahead * 2;
+        bus->ahead = tix_xrealloc(bus->ahead, bus->cap_ahead * sizeof(*bus->ahead));
     }
+    if (i < bus->n_ahead)
+        memmove(bus->ahead + i + 1, bus->ahead + i, (bus->n_ahead - i) * sizeof(*bus->ahead));
+    bus->ahead[i] = tag;
+    bus->n_ahead++;
+}
+
+/* Drops ahead[] entries now covered by confirmed and advances confirmed over contiguous ones. */
+static void ahead_absorb(struct tix_bus *bus)
+{
     size_t used = 0;
     while (used < bus->n_ahead && bus->ahead[used] <= bus->confirmed + 1) {
         if (bus->ahead[used] == bus->confirmed + 1)
             bus->confirmed++;
         used++;
     }
-    memmove(bus->ahead, bus->ahead + used, (bus->n_ahead - used) * sizeof(*bus->ahead));
+    if (used == 0)
+        return;
     bus->n_ahead -= used;
+    if (bus->n_ahead > 0)
+        memmove(bus->ahead, bus->ahead + used, bus->n_ahead * sizeof(*bus->ahead));
+}
+
+/* Settles tag (and every earlier tag when multiple), from a basic.ack or basic.nack. */
+static void settle(struct tix_bus *bus, uint64_t tag, bool multiple)
+{
+    if (multiple || tag == bus->confirmed + 1) {
+        if (tag > bus->confirmed)
+            bus->confirmed = tag;
+        ahead_absorb(bus);
+    } else if (tag > bus->confirmed + 1) {
+        ahead_insert(bus, tag);
+    }
 }
 
 static void note_failure(struct tix_bus *bus, const char *fmt, ...)

@@ -160,7 +160,9 @@ enum tix_rc tix_bus_dead_letter(struct tix_bus *bus, const struct tix_bus_delive
 
 /* basic.get with manual ack: fetches one ready message from queue; tix_bus_ack removes it,
  * tix_bus_reject(..., true) or closing the bus puts it back. TIX_ENOTFOUND when the queue is
- * empty (a missing queue is TIX_ENOTFOUND too, and breaks the bus). */
+ * empty (a missing queue is TIX_ENOTFOUND too, and breaks the bus). RabbitMQ refuses basic.get
+ * on single-active-consumer quorum queues, so on the partition queues this is TIX_ECONFLICT
+ * (405 RESOURCE_LOCKED) and breaks the bus: it is meant for tixmo.dead. */
 enum tix_rc tix_bus_get(struct tix_bus *bus, const char *queue, struct tix_bus_delivery *out,
                         struct tix_err *err);
 /* Number of ready messages in queue (passive declare); -1 with err on failure (TIX_ENOTFOUND

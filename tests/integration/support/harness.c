@@ -1,0 +1,142 @@
+/* harness.c - see harness.h */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "projection.h"
+#include "tix/ids.h"
+
+const char *tix_test_env(const char *name)
+{
+    const char *v = getenv(name);
+    if (v == NULL || v[0] == '\0')
+        cr_assert_fail("%s is not set: run the suite with scripts/test", name);
+    return v;
+}
+
+struct tix_db *tix_test_db(const char *url_env)
+{
+    struct tix_db *db = NULL;
+    struct tix_err err;
+    if (tix_db_open(tix_test_env(url_env), &db, &err) != TIX_OK)
+        cr_assert_fail("cannot reach postgres via %s: %s", url_env, err.msg);
+    return db;
+}
+
+long long tix_test_scalar(struct tix_db *db, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = NULL;
+    struct tix_err err;
+    if (tix_db_exec(db, sql, n, params, &res, &err) != TIX_OK)
+        cr_assert_fail("query failed: %s: %s", sql, err.msg);
+    cr_assert_eq(PQntuples(res), 1, "expected one row from %s", sql);
+    long long v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return v;
+}
+
+static void log_path(const char *program, char *out, size_t size)
+{
+    const char *run = getenv("TIXMO_RUN_DIR");
+    snprintf(out, size, "%s/%s-%d.log", run != NULL ? run : "/tmp", program, (int)getpid());
+    if (run != NULL) {
+        snprintf(out, size, "%s/log", run);
+        if (access(out, W_OK) == 0)
+            snprintf(out, size, "%s/log/test-%s-%d.log", run, program, (int)getpid());
+        else
+            snprintf(out, size, "/tmp/test-%s-%d.log", program, (int)getpid());
+    }
+}
+
+pid_t tix_test_spawn(const char *program, const char *const *extra_env)
+{
+    char path[1024], logfile[1024];
+    snprintf(path, sizeof(path), "%s/%s", TIX_BUILD_DIR, program);
+    log_path(program, logfile, sizeof(logfile));
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1, "fork failed");
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            close(fd);
+        }
+        for (int i = 0; extra_env != NULL && extra_env[i] != NULL; i++)
+            putenv((char *)extra_env[i]);
+        execl(path, program, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+void tix_test_kill(pid_t pid, int sig)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, sig);
+    int status;
+    waitpid(pid, &status, 0);
+}
+
+int tix_test_sh(char *out, size_t size, const char *cmdline)
+{
+    char full[8192];
+    snprintf(full, sizeof(full), "PATH='%s':\"$PATH\"; %s", TIX_BUILD_DIR, cmdline);
+    FILE *p = popen(full, "r");
+    if (p == NULL)
+        return -1;
+    size_t got = 0;
+    char sink[4096];
+    for (;;) {
+        char *dst = out != NULL && got + 1 < size ? out + got : sink;
+        size_t cap = out != NULL && got + 1 < size ? size - 1 - got : sizeof(sink);
+        size_t n = fread(dst, 1, cap, p);
+        if (n == 0)
+            break;
+        if (dst != sink)
+            got += n;
+    }
+    if (out != NULL)
+        out[got] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool tix_test_wait(bool (*cond)(void *ctx), void *ctx, int timeout_ms)
+{
+    int64_t deadline = tix_mono_ms() + timeout_ms;
+    for (;;) {
+        if (cond(ctx))
+            return true;
+        if (tix_mono_ms() > deadline)
+            return false;
+        usleep(20000);
+    }
+}
+
+static bool projected(void *ctx)
+{
+    for (int i = 0; tix_projections[i] != NULL; i++) {
+        int active = 0, building = 0;
+        int64_t lag = 0;
+        if (tix_projection_versions(ctx, tix_projections[i]->name, &active, &building, NULL) !=
+                TIX_OK ||
+            tix_projection_lag(ctx, tix_projections[i], active, &lag, NULL) != TIX_OK || lag != 0)
+            return false;
+    }
+    return true;
+}
+
+bool tix_test_wait_projected(struct tix_db *db, int timeout_ms)
+{
+    return tix_test_wait(projected, db, timeout_ms);
+}

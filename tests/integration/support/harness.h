@@ -1,0 +1,35 @@
+/* harness.h - integration test support: real services, real processes
+ *
+ * Everything reads the TIXMO_* environment the test scripts export; a missing variable or an
+ * unreachable service fails the test (never skips it). Programs under test are spawned from
+ * the build folder the test binary was built in, and die with the test (PR_SET_PDEATHSIG).
+ */
+#ifndef TIX_TEST_HARNESS_H
+#define TIX_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "tix/db.h"
+
+/* The value of an environment variable; fails the test when unset. */
+const char *tix_test_env(const char *name);
+/* A connection to the URL in env var `url_env`; fails the test when unreachable. */
+struct tix_db *tix_test_db(const char *url_env);
+/* Runs sql (text params) and returns the first column of the first row as a number. */
+long long tix_test_scalar(struct tix_db *db, const char *sql, int n, const char *const *params);
+/* Spawns a program of the build folder (e.g. "tixmo-processor") with the test's environment
+ * plus extra "NAME=value" entries (NULL-terminated, may be NULL). Output goes to a log file in
+ * $TIXMO_RUN_DIR/log (or /tmp). */
+pid_t tix_test_spawn(const char *program, const char *const *extra_env);
+/* Sends sig and reaps the process. */
+void tix_test_kill(pid_t pid, int sig);
+/* Runs a shell command line with the build folder first on PATH; captures up to size-1 bytes
+ * of stdout into out (may be NULL); returns the exit status (or -1). */
+int tix_test_sh(char *out, size_t size, const char *cmdline);
+/* Polls cond every 20 ms until it is true or timeout_ms passed; returns the last result. */
+bool tix_test_wait(bool (*cond)(void *ctx), void *ctx, int timeout_ms);
+/* Waits until every projection's lag is 0 (the projector caught up). */
+bool tix_test_wait_projected(struct tix_db *db, int timeout_ms);
+
+#endif
