@@ -857,6 +857,13 @@ enum tix_rc tix_bus_publish(struct tix_bus *bus, const char *exchange, const cha
     return TIX_OK;
 }
 
+enum tix_rc tix_bus_poll(struct tix_bus *bus, struct tix_err *err)
+{
+    if (bus->is_broken)
+        return broken_err(bus, err);
+    return drain(bus, err);
+}
+
 static enum tix_rc report_confirms(struct tix_bus *bus, int timeout_ms, struct tix_err *err)
 {
     uint64_t left = tix_bus_unconfirmed(bus);

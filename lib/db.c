@@ -11,8 +11,12 @@
 #include "tix/log.h"
 #include "tix/mem.h"
 
+#define MAX_PREPARED 32
+
 struct tix_db {
     PGconn *conn;
+    int n_prepared;
+    const char *prepared[MAX_PREPARED]; /* names prepared on this connection (static strings) */
 };
 
 static void quiet_notice_cb(void *arg, const char *message)
@@ -89,6 +93,7 @@ static enum tix_rc check(struct tix_db *db, PGresult *res, PGresult **out, struc
     if (PQstatus(db->conn) == CONNECTION_BAD) {
         tix_log_warn("postgres connection lost, resetting", NULL);
         PQreset(db->conn);
+        db->n_prepared = 0; /* a new session has no prepared statements */
         rc = tix_err_set(err, TIX_ETRANSIENT, "", "postgres connection lost");
     }
     return rc;
@@ -100,6 +105,31 @@ enum tix_rc tix_db_exec(struct tix_db *db, const char *sql, int n, const char *c
     if (out != NULL)
         *out = NULL;
     PGresult *res = PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
+    return check(db, res, out, err);
+}
+
+static bool is_prepared(const struct tix_db *db, const char *name)
+{
+    for (int i = 0; i < db->n_prepared; i++)
+        if (strcmp(db->prepared[i], name) == 0)
+            return true;
+    return false;
+}
+
+enum tix_rc tix_db_exec_prepared(struct tix_db *db, const char *name, const char *sql, int n,
+                                 const char *const *params, PGresult **out, struct tix_err *err)
+{
+    if (!is_prepared(db, name)) {
+        if (db->n_prepared == MAX_PREPARED)
+            return tix_db_exec(db, sql, n, params, out, err);
+        enum tix_rc rc = check(db, PQprepare(db->conn, name, sql, n, NULL), NULL, err);
+        if (rc != TIX_OK)
+            return rc;
+        db->prepared[db->n_prepared++] = name;
+    }
+    if (out != NULL)
+        *out = NULL;
+    PGresult *res = PQexecPrepared(db->conn, name, n, params, NULL, NULL, 0);
     return check(db, res, out, err);
 }
 

@@ -165,7 +165,7 @@ enum tix_rc tix_store_append(struct tix_db *db, int partition, struct tix_partit
     const char *params[] = {p, seq, hash_hex, old_seq, oseq, old_oseq, ev_text, oc_text, at};
 
     PGresult *res = NULL;
-    enum tix_rc rc = tix_db_exec(db, append_sql, 9, params, &res, err);
+    enum tix_rc rc = tix_db_exec_prepared(db, "tix_store_append", append_sql, 9, params, &res, err);
     free(ev_text);
     free(oc_text);
     if (rc == TIX_ECONFLICT)

@@ -7,11 +7,12 @@
  *   exchange tixmo.dlx (fanout) -> queue tixmo.dead (quorum), the dead-letter queue;
  *   exchange tixmo.events (topic), routing key = event type.
  *
- * One struct tix_bus is one AMQP connection with one channel. It is not thread-safe: one thread
- * owns it. Publishing uses publisher confirms: tix_bus_publish() only sends, and
- * tix_bus_wait_confirms() returns TIX_OK only once the broker confirmed every message published
- * so far (a nack or an unroutable mandatory message is TIX_ETRANSIENT). Replies to waiting
- * callers use direct reply-to (amq.rabbitmq.reply-to), enabled with tix_bus_enable_replies().
+ * One struct tix_bus is one AMQP connection with one channel for messages (plus an internal one
+ * for declarations). It is not thread-safe: one thread owns it. Publishing uses publisher
+ * confirms: tix_bus_publish() only sends, and tix_bus_wait_confirms() returns TIX_OK only once
+ * the broker confirmed every message published so far (a nack or an unroutable mandatory
+ * message is TIX_ETRANSIENT). Replies to waiting callers use direct reply-to
+ * (amq.rabbitmq.reply-to), enabled with tix_bus_enable_replies().
  *
  * Errors: a lost connection, a channel closed by the broker or a consumer cancelled by the
  * broker (its queue deleted) leaves the bus broken: that call and every later call return
@@ -24,8 +25,9 @@
  * usable.
  *
  * Timeouts: timeout_ms < 0 waits without limit. rabbitmq-c sends heartbeats (30 s) only from
- * inside these calls, so a bus left idle (no call at all) for over a minute is dropped by the
- * broker; the next call then returns TIX_ETRANSIENT.
+ * inside calls that read, so a bus that makes no such call for 60 to 90 s is dropped by the
+ * broker and its next call returns TIX_ETRANSIENT: a bus that may stay idle (a gateway's, between
+ * requests) should call tix_bus_poll every 10 s or so.
  */
 #ifndef TIX_BUS_H
 #define TIX_BUS_H
@@ -111,7 +113,8 @@ void tix_bus_partition_key(int partition, char *out, size_t size);
  * a failure at tix_bus_wait_confirms. Returns once the frames are written (not yet confirmed);
  * every 128 publishes it also reads what the broker sent meanwhile (confirms, deliveries).
  * reply_to = TIX_BUS_REPLY_TO needs tix_bus_enable_replies first (TIX_EINVAL otherwise).
- * Replies to a direct reply-to address should be published with mandatory = false. */
+ * Publish replies to a direct reply-to address with mandatory = false: with mandatory = true
+ * RabbitMQ delivers the reply and still returns it (312 NO_ROUTE), failing the batch. */
 enum tix_rc tix_bus_publish(struct tix_bus *bus, const char *exchange, const char *routing_key,
                             bool mandatory, const struct tix_bus_props *props, const void *body,
                             size_t len, struct tix_err *err);
@@ -124,6 +127,9 @@ enum tix_rc tix_bus_publish(struct tix_bus *bus, const char *exchange, const cha
 enum tix_rc tix_bus_wait_confirms(struct tix_bus *bus, int timeout_ms, struct tix_err *err);
 /* Number of published messages not yet confirmed. */
 uint64_t tix_bus_unconfirmed(const struct tix_bus *bus);
+/* Handles what the broker sent so far without blocking (records confirms, keeps deliveries for
+ * tix_bus_next) and sends a heartbeat when one is due. */
+enum tix_rc tix_bus_poll(struct tix_bus *bus, struct tix_err *err);
 
 /* Starts consuming queue with manual acks and the given prefetch (per consumer, 0..65535,
  * 0 = unlimited). The consumer tag is the queue name, so a bus consumes a queue at most once. */

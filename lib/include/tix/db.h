@@ -28,6 +28,11 @@ PGconn *tix_db_conn(struct tix_db *db);
  * out is not NULL) is a result the caller must PQclear; on failure nothing is left to free. */
 enum tix_rc tix_db_exec(struct tix_db *db, const char *sql, int n, const char *const *params,
                         PGresult **out, struct tix_err *err);
+/* Like tix_db_exec, but prepares sql once per connection under `name` (a static string naming
+ * this statement; the same name must always come with the same sql) and executes the prepared
+ * plan: hot statements skip parsing and planning. */
+enum tix_rc tix_db_exec_prepared(struct tix_db *db, const char *name, const char *sql, int n,
+                                 const char *const *params, PGresult **out, struct tix_err *err);
 /* Runs a script of one or more statements without parameters (migrations, BEGIN/COMMIT). */
 enum tix_rc tix_db_script(struct tix_db *db, const char *sql, struct tix_err *err);
 /* Translates a failed result's SQLSTATE (see above) into err and returns the code. */
