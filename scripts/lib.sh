@@ -76,7 +76,7 @@ _tix_is_root() {
 # tix_profile dev|test: sets
 #   TIX_PROFILE TIX_RUN TIX_PG_PORT TIX_REDIS_PORT TIX_AMQP_PORT TIX_RABBIT_DIST_PORT
 #   TIX_EPMD_PORT TIX_HTTP_PORT TIX_RABBIT_NODE TIX_BUILD_DIR TIX_ASAN_BUILD_DIR
-#   TIX_PG_BASE TIX_PG_DATA TIX_PG_SOCKET
+#   TIX_PG_BASE TIX_PG_DATA TIX_PG_SOCKET TIX_RABBIT_ENV (array) TIX_PAT_* (pid checks)
 # and exports the TIXMO_* variables the programs read.
 tix_profile() {
     local profile=${1:-}
@@ -106,7 +106,12 @@ tix_profile() {
     TIX_ASAN_BUILD_DIR="$TIX_ROOT/build-asan"
     TIX_HASH="$(printf '%s' "$TIX_ROOT" | sha1sum | cut -c1-12)"
     TIX_TMP_BASE="/tmp/tixmo-$TIX_HASH/$profile"
-    _tix_pg_locate
+    # What the command line of each of this profile's servers contains (/proc/PID/cmdline,
+    # NULs as spaces): a pid file is only believed when its process matches.
+    TIX_PAT_REDIS="redis-server 127.0.0.1:$TIX_REDIS_PORT"
+    TIX_PAT_BEAM="-epmd_port $TIX_EPMD_PORT "
+    TIX_PAT_EPMD="epmd -port $TIX_EPMD_PORT "
+    _tix_pg_locate # sets TIX_PAT_PG too
 
     export TIX_PROFILE TIX_RUN TIX_RABBIT_NODE TIX_BUILD_DIR TIX_ASAN_BUILD_DIR
     export TIX_PG_PORT TIX_REDIS_PORT TIX_AMQP_PORT TIX_RABBIT_DIST_PORT TIX_EPMD_PORT TIX_HTTP_PORT
@@ -204,7 +209,7 @@ tix_ensure_packages() {
         tix_err "apt-get update failed"
         rc=1
     elif ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+        apt-get install -y -q "${missing[@]}"; then
         tix_err "apt-get install failed for: ${missing[*]}"
         rc=1
     fi
@@ -327,6 +332,7 @@ _tix_pg_locate() {
         TIX_PG_BASE="$TIX_TMP_BASE"
     fi
     TIX_PG_DATA="$TIX_PG_BASE/pg"
+    TIX_PAT_PG="/postgres -D $TIX_PG_DATA "
     TIX_PG_SOCKET="$TIX_PG_BASE/pg-socket"
     # A Unix socket path is limited to 107 bytes.
     if ((${#TIX_PG_SOCKET} + 16 > 107)); then
@@ -363,14 +369,14 @@ _tix_psql_super() {
 tix_start_postgres() {
     _tix_need_profile || return 1
     local pidf="$TIX_RUN/pids/postgres.pid" log="$TIX_RUN/log/postgres.log" pid
-    if pid=$(_tix_pidfile_alive "$pidf" postgres); then
+    if pid=$(_tix_pidfile_alive "$pidf" "$TIX_PAT_PG"); then
         tix_log "postgres already running (pid $pid, port $TIX_PG_PORT)"
         return 0
     fi
     _tix_dirs || return 1
     _tix_pg_locate # the postgres user may exist only now (fresh install)
     # A server of ours whose pid file was lost (killed script)? Adopt it from postmaster.pid.
-    if pid=$(_tix_pidfile_alive "$TIX_PG_DATA/postmaster.pid" postgres); then
+    if pid=$(_tix_pidfile_alive "$TIX_PG_DATA/postmaster.pid" "$TIX_PAT_PG"); then
         printf '%s\n' "$pid" >"$pidf"
         tix_log "postgres already running (pid $pid, port $TIX_PG_PORT)"
         return 0
@@ -424,7 +430,7 @@ tix_start_postgres() {
         tix_tail "$log"
         return 1
     fi
-    if ! pid=$(_tix_pidfile_alive "$TIX_PG_DATA/postmaster.pid" postgres); then
+    if ! pid=$(_tix_pidfile_alive "$TIX_PG_DATA/postmaster.pid" "$TIX_PAT_PG"); then
         tix_err "postgres answers on $TIX_PG_PORT but its postmaster.pid is missing"
         tix_tail "$log"
         return 1
@@ -434,17 +440,12 @@ tix_start_postgres() {
     tix_pg_bootstrap
 }
 
-# Roles and database, idempotent. tixmo_owner owns the database and runs the migrations;
-# tixmo_app is the application. Trust auth on loopback: no passwords.
+# Roles tixmo_owner (owns database tixmo, runs migrations) and tixmo_app (the application),
+# and database tixmo: scripts/pg-bootstrap.sql, idempotent. Trust auth: no passwords.
 tix_pg_bootstrap() {
-    _tix_psql_super postgres <<'SQL' || {
-SELECT format('CREATE ROLE %I LOGIN', r)
-  FROM unnest(ARRAY['tixmo_owner', 'tixmo_app']) AS r
- WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \gexec
-SELECT 'CREATE DATABASE tixmo OWNER tixmo_owner ENCODING ''UTF8'' TEMPLATE template0'
- WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'tixmo') \gexec
-SQL
-        tix_err "postgres: creating roles/database failed"
+    _tix_need_profile || return 1
+    _tix_psql_super postgres <"$TIX_ROOT/scripts/pg-bootstrap.sql" || {
+        tix_err "postgres: creating roles/database failed (scripts/pg-bootstrap.sql)"
         return 1
     }
 }
@@ -462,11 +463,11 @@ tix_pg_reset_db() {
 tix_stop_postgres() {
     _tix_need_profile || return 1
     # SIGINT = "fast" shutdown (SIGTERM would wait for every client to disconnect).
-    _tix_stop_pidfile postgres "$TIX_RUN/pids/postgres.pid" postgres 30 INT || return 1
+    _tix_stop_pidfile postgres "$TIX_RUN/pids/postgres.pid" "$TIX_PAT_PG" 30 INT || return 1
     local pid
-    if pid=$(_tix_pidfile_alive "$TIX_PG_DATA/postmaster.pid" postgres); then
+    if pid=$(_tix_pidfile_alive "$TIX_PG_DATA/postmaster.pid" "$TIX_PAT_PG"); then
         tix_log "stopping postgres (pid $pid, from postmaster.pid)"
-        _tix_kill "$pid" postgres 30 INT || return 1
+        _tix_kill "$pid" "$TIX_PAT_PG" 30 INT || return 1
     fi
 }
 
@@ -475,7 +476,7 @@ tix_stop_postgres() {
 tix_start_redis() {
     _tix_need_profile || return 1
     local pidf="$TIX_RUN/pids/redis.pid" log="$TIX_RUN/log/redis.log" pid i
-    if pid=$(_tix_pidfile_alive "$pidf" redis-server); then
+    if pid=$(_tix_pidfile_alive "$pidf" "$TIX_PAT_REDIS"); then
         tix_log "redis already running (pid $pid, port $TIX_REDIS_PORT)"
         return 0
     fi
@@ -504,7 +505,7 @@ tix_start_redis() {
         return 1
     fi
     for ((i = 0; i < 50; i++)); do
-        pid=$(_tix_pidfile_alive "$pidf" redis-server) && break
+        pid=$(_tix_pidfile_alive "$pidf" "$TIX_PAT_REDIS") && break
         sleep 0.1
     done
     if [[ -z "$pid" ]]; then
@@ -524,7 +525,7 @@ tix_redis_flush() {
 
 tix_stop_redis() {
     _tix_need_profile || return 1
-    _tix_stop_pidfile redis "$TIX_RUN/pids/redis.pid" redis-server 15
+    _tix_stop_pidfile redis "$TIX_RUN/pids/redis.pid" "$TIX_PAT_REDIS" 15
 }
 
 # ---------------------------------------------------------------- rabbitmq
@@ -562,7 +563,7 @@ EOF
 
 _tix_start_epmd() {
     local pidf="$TIX_RUN/pids/epmd.pid" pid i
-    if pid=$(_tix_pidfile_alive "$pidf" epmd); then
+    if pid=$(_tix_pidfile_alive "$pidf" "$TIX_PAT_EPMD"); then
         return 0
     fi
     if _tix_port_busy "$TIX_EPMD_PORT"; then
@@ -580,7 +581,7 @@ _tix_start_epmd() {
     printf '%s\n' "$pid" >"$pidf"
     for ((i = 0; i < 50; i++)); do
         _tix_port_busy "$TIX_EPMD_PORT" && return 0
-        _tix_pid_alive "$pid" epmd || break
+        _tix_pid_alive "$pid" "$TIX_PAT_EPMD" || break
         sleep 0.1
     done
     tix_err "epmd did not start on port $TIX_EPMD_PORT"
@@ -597,7 +598,7 @@ tix_start_rabbitmq() {
     _tix_need_profile || return 1
     local pidf="$TIX_RUN/pids/rabbitmq.pid" lpidf="$TIX_RUN/pids/rabbitmq-launcher.pid"
     local log="$TIX_RUN/log/rabbitmq-launcher.log" pid lpid i t0=$SECONDS
-    if pid=$(_tix_pidfile_alive "$pidf" beam); then
+    if pid=$(_tix_pidfile_alive "$pidf" "$TIX_PAT_BEAM"); then
         tix_log "rabbitmq already running (pid $pid, port $TIX_AMQP_PORT)"
         return 0
     fi
@@ -634,7 +635,7 @@ tix_start_rabbitmq() {
         tix_tail "$TIX_RUN/log/rabbitmq/$TIX_RABBIT_NODE.log"
         return 1
     fi
-    if ! pid=$(_tix_pidfile_alive "$pidf" beam); then
+    if ! pid=$(_tix_pidfile_alive "$pidf" "$TIX_PAT_BEAM"); then
         tix_err "rabbitmq started but its pid file $pidf is missing"
         return 1
     fi
@@ -663,17 +664,17 @@ tix_rabbit_reset() {
 tix_stop_rabbitmq() {
     _tix_need_profile || return 1
     local pidf="$TIX_RUN/pids/rabbitmq.pid" lpidf="$TIX_RUN/pids/rabbitmq-launcher.pid" pid
-    if pid=$(_tix_pidfile_alive "$pidf" beam); then
+    if pid=$(_tix_pidfile_alive "$pidf" "$TIX_PAT_BEAM"); then
         tix_log "stopping rabbitmq (pid $pid)"
         # "stop PIDFILE" returns once the Erlang VM has exited.
         if ! tix_rabbitmqctl stop "$pidf" >>"$TIX_RUN/log/rabbitmqctl.log" 2>&1; then
             tix_log "rabbitmqctl stop failed; signalling pid $pid"
         fi
-        _tix_kill "$pid" beam 20 || return 1
+        _tix_kill "$pid" "$TIX_PAT_BEAM" 20 || return 1
     fi
     rm -f "$pidf"
     _tix_stop_pidfile rabbitmq-launcher "$lpidf" rabbitmq-server 10 || return 1
-    _tix_stop_pidfile epmd "$TIX_RUN/pids/epmd.pid" epmd 5 || return 1
+    _tix_stop_pidfile epmd "$TIX_RUN/pids/epmd.pid" "$TIX_PAT_EPMD" 5 || return 1
     # An epmd that Erlang started by itself on our profile's port (no pid file).
     if _tix_port_busy "$TIX_EPMD_PORT" && epmd -port "$TIX_EPMD_PORT" -names >/dev/null 2>&1; then
         tix_log "stopping the epmd on port $TIX_EPMD_PORT"
@@ -772,7 +773,7 @@ tix_stop_all() {
 # each profile has its own ports, so nothing else matches.
 tix_stop_strays() {
     _tix_need_profile || return 1
-    local f pid cmd rc=0
+    local f pid cmd rc=0 epmds=()
     for f in /proc/[0-9]*/cmdline; do
         pid=${f#/proc/}
         pid=${pid%/cmdline}
@@ -791,10 +792,13 @@ tix_stop_strays() {
             _tix_kill "$pid" beam 20 || rc=1
             ;;
         "epmd -port $TIX_EPMD_PORT "*)
-            tix_log "stopping stray epmd (pid $pid)"
-            _tix_kill "$pid" epmd 5 || rc=1
+            epmds+=("$pid") # after the broker
             ;;
         esac
+    done
+    for pid in ${epmds[@]+"${epmds[@]}"}; do
+        tix_log "stopping stray epmd (pid $pid)"
+        _tix_kill "$pid" "$TIX_PAT_EPMD" 5 || rc=1
     done
     if _tix_port_busy "$TIX_EPMD_PORT" && epmd -port "$TIX_EPMD_PORT" -names >/dev/null 2>&1; then
         epmd -port "$TIX_EPMD_PORT" -kill >/dev/null 2>&1 || true
@@ -819,9 +823,9 @@ tix_status() {
             printf '  %-18s stopped\n' "$1"
         fi
     }
-    _tix_status_line postgres "$TIX_RUN/pids/postgres.pid" postgres "127.0.0.1:$TIX_PG_PORT"
-    _tix_status_line redis "$TIX_RUN/pids/redis.pid" redis-server "127.0.0.1:$TIX_REDIS_PORT"
-    _tix_status_line rabbitmq "$TIX_RUN/pids/rabbitmq.pid" beam "127.0.0.1:$TIX_AMQP_PORT ($TIX_RABBIT_NODE)"
+    _tix_status_line postgres "$TIX_RUN/pids/postgres.pid" "$TIX_PAT_PG" "127.0.0.1:$TIX_PG_PORT"
+    _tix_status_line redis "$TIX_RUN/pids/redis.pid" "$TIX_PAT_REDIS" "127.0.0.1:$TIX_REDIS_PORT"
+    _tix_status_line rabbitmq "$TIX_RUN/pids/rabbitmq.pid" "$TIX_PAT_BEAM" "127.0.0.1:$TIX_AMQP_PORT ($TIX_RABBIT_NODE)"
     for f in "$TIX_RUN"/pids/tixmo*.pid; do
         [[ -e "$f" ]] || continue
         name=$(basename "$f" .pid)
