@@ -24,6 +24,7 @@ int tix_cli_replay(int argc, char **argv, const struct tix_config *cfg);
 int tix_cli_projections(int argc, char **argv, const struct tix_config *cfg);
 int tix_cli_command(int argc, char **argv, const struct tix_config *cfg);
 int tix_cli_dlq(int argc, char **argv, const struct tix_config *cfg);
+int tix_cli_demo(int argc, char **argv, const struct tix_config *cfg);
 
 /* Opens url or prints why not; NULL on failure. */
 struct tix_db *tix_cli_db(const char *url);

@@ -20,6 +20,7 @@ static const struct tix_cli_cmd commands[] = {
     {"command", "command <type> <key> <json>  send a command and print its outcome",
      tix_cli_command},
     {"dlq", "dlq list|purge               inspect the dead-letter queue", tix_cli_dlq},
+    {"demo", "demo load                    load demo data (safe to repeat)", tix_cli_demo},
 };
 
 static int usage(void)

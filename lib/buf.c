@@ -84,6 +84,33 @@ enum tix_rc tix_buf_printf(struct tix_buf *b, const char *fmt, ...)
     return rc;
 }
 
+enum tix_rc tix_buf_json_str(struct tix_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    enum tix_rc rc = tix_buf_append(b, "\"", 1);
+    const char *run = s;
+    for (; rc == TIX_OK && *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        rc = tix_buf_append(b, run, (size_t)(s - run));
+        char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
+        size_t n = 2;
+        if (c < 0x20) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        }
+        if (rc == TIX_OK)
+            rc = tix_buf_append(b, esc, n);
+        run = s + 1;
+    }
+    if (rc == TIX_OK)
+        rc = tix_buf_append(b, run, (size_t)(s - run));
+    return rc == TIX_OK ? tix_buf_append(b, "\"", 1) : rc;
+}
+
 char *tix_buf_steal(struct tix_buf *b)
 {
     char *p = b->ptr != NULL ? b->ptr : tix_xstrdup("");

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tix/buf.h"
 #include "tix/chain.h"
 #include "tix/ids.h"
 #include "tix/json.h"
@@ -75,11 +76,19 @@ enum tix_rc tix_store_head(struct tix_db *db, int partition, struct tix_partitio
     return bad ? tix_err_set(err, TIX_EINTERNAL, "", "malformed head hash") : TIX_OK;
 }
 
-/* Builds the events' JSON records, assigning seqs and chaining hashes from *h. */
-static json_t *event_records(int partition, struct tix_partition_head *h,
-                             const struct tix_append_event *events, int n, int64_t recorded_at_us)
+/* Appends "key":"value" (value JSON-escaped) with a leading comma unless first. */
+static void put_str(struct tix_buf *b, const char *key, const char *value, bool is_first)
 {
-    json_t *arr = json_array();
+    tix_buf_printf(b, "%s\"%s\":", is_first ? "" : ",", key);
+    tix_buf_json_str(b, value);
+}
+
+/* Writes the events' JSON records into b, assigning seqs and chaining hashes from *h. The
+ * records are written by hand: this is the hottest loop of the append path. */
+static void event_records(struct tix_buf *b, int partition, struct tix_partition_head *h,
+                          const struct tix_append_event *events, int n, int64_t recorded_at_us)
+{
+    tix_buf_puts(b, "[");
     for (int i = 0; i < n; i++) {
         const struct tix_append_event *a = &events[i];
         struct tix_event e = {
@@ -100,32 +109,40 @@ static json_t *event_records(int partition, struct tix_partition_head *h,
         char prev_hex[2 * TIX_HASH_LEN + 1], hash_hex[2 * TIX_HASH_LEN + 1];
         tix_chain_hex(h->last_hash, prev_hex);
         tix_chain_hex(hash, hash_hex);
-        json_array_append_new(
-            arr, json_pack("{sI ss sI ss ss ss si ss ss ss ss}", "seq", (json_int_t)e.partition_seq,
-                           "stream_id", e.stream_id, "stream_version", (json_int_t)e.stream_version,
-                           "event_id", e.event_id, "command_id", e.command_id, "type", e.type,
-                           "schema_version", e.schema_version, "data", e.data, "metadata",
-                           e.metadata, "prev_hash", prev_hex, "hash", hash_hex));
+        tix_buf_printf(b,
+                       "%s{\"seq\":%" PRId64 ",\"stream_version\":%" PRId64
+                       ",\"schema_version\":%d,\"prev_hash\":\"%s\",\"hash\":\"%s\"",
+                       i ? "," : "", e.partition_seq, e.stream_version, e.schema_version, prev_hex,
+                       hash_hex);
+        put_str(b, "stream_id", e.stream_id, false);
+        put_str(b, "event_id", e.event_id, false);
+        put_str(b, "command_id", e.command_id, false);
+        put_str(b, "type", e.type, false);
+        put_str(b, "data", e.data, false);
+        put_str(b, "metadata", e.metadata, false);
+        tix_buf_puts(b, "}");
         h->last_seq = e.partition_seq;
         memcpy(h->last_hash, hash, TIX_HASH_LEN);
     }
-    return arr;
+    tix_buf_puts(b, "]");
 }
 
-static json_t *outcome_records(struct tix_partition_head *h,
-                               const struct tix_append_outcome *outcomes, int n)
+static void outcome_records(struct tix_buf *b, struct tix_partition_head *h,
+                            const struct tix_append_outcome *outcomes, int n)
 {
-    json_t *arr = json_array();
+    tix_buf_puts(b, "[");
     for (int i = 0; i < n; i++) {
         const struct tix_append_outcome *o = &outcomes[i];
         h->last_outcome_seq++;
-        json_array_append_new(
-            arr, json_pack("{sI ss ss ss ss ss}", "seq", (json_int_t)h->last_outcome_seq,
-                           "command_id", o->command_id, "command_type", o->command_type, "actor",
-                           o->actor != NULL ? o->actor : "", "status",
-                           o->is_succeeded ? "succeeded" : "rejected", "outcome", o->outcome));
+        tix_buf_printf(b, "%s{\"seq\":%" PRId64 ",\"status\":\"%s\"", i ? "," : "",
+                       h->last_outcome_seq, o->is_succeeded ? "succeeded" : "rejected");
+        put_str(b, "command_id", o->command_id, false);
+        put_str(b, "command_type", o->command_type, false);
+        put_str(b, "actor", o->actor != NULL ? o->actor : "", false);
+        put_str(b, "outcome", o->outcome, false);
+        tix_buf_puts(b, "}");
     }
-    return arr;
+    tix_buf_puts(b, "]");
 }
 
 static enum tix_rc conflict_of(struct tix_err *err)
@@ -146,12 +163,11 @@ enum tix_rc tix_store_append(struct tix_db *db, int partition, struct tix_partit
                              int64_t recorded_at_us, struct tix_err *err)
 {
     struct tix_partition_head next = *head;
-    json_t *ev = event_records(partition, &next, events, n_events, recorded_at_us);
-    json_t *oc = outcome_records(&next, outcomes, n_outcomes);
-    char *ev_text = tix_json_dump(ev);
-    char *oc_text = tix_json_dump(oc);
-    json_decref(ev);
-    json_decref(oc);
+    struct tix_buf ev, oc;
+    tix_buf_init(&ev, 0);
+    tix_buf_init(&oc, 0);
+    event_records(&ev, partition, &next, events, n_events, recorded_at_us);
+    outcome_records(&oc, &next, outcomes, n_outcomes);
 
     char p[16], seq[24], old_seq[24], oseq[24], old_oseq[24], hash_hex[2 * TIX_HASH_LEN + 1];
     char at[32];
@@ -162,12 +178,12 @@ enum tix_rc tix_store_append(struct tix_db *db, int partition, struct tix_partit
     snprintf(old_oseq, sizeof(old_oseq), "%" PRId64, head->last_outcome_seq);
     tix_chain_hex(next.last_hash, hash_hex);
     tix_time_format(recorded_at_us, at);
-    const char *params[] = {p, seq, hash_hex, old_seq, oseq, old_oseq, ev_text, oc_text, at};
+    const char *params[] = {p, seq, hash_hex, old_seq, oseq, old_oseq, ev.ptr, oc.ptr, at};
 
     PGresult *res = NULL;
     enum tix_rc rc = tix_db_exec_prepared(db, "tix_store_append", append_sql, 9, params, &res, err);
-    free(ev_text);
-    free(oc_text);
+    tix_buf_deinit(&ev);
+    tix_buf_deinit(&oc);
     if (rc == TIX_ECONFLICT)
         return conflict_of(err);
     if (rc != TIX_OK)

@@ -263,3 +263,32 @@ Test(store, export_filters_by_stream_and_type)
     cr_assert_eq(tix_test_sh(out, sizeof(out), "tixmo export --partition x 2>&1"), 2);
     tix_db_close(db);
 }
+
+Test(store, escapes_and_unicode_survive_byte_for_byte_and_verify)
+{
+    struct tix_db *db = tix_test_db("TIXMO_DB_URL");
+    char stream[64], id[TIX_UUID_LEN + 1], cmd[TIX_UUID_LEN + 1], ev_id[TIX_UUID_LEN + 1];
+    tix_uuid_v7(id);
+    tix_uuid_v7(cmd);
+    tix_uuid_v7(ev_id);
+    snprintf(stream, sizeof(stream), "test-%s", id);
+    const char *data = "{\"name\":\"Caf\xc3\xa9 \\\"Z\\\" \\\\ \\u0001 \xf0\x9f\x8e\xab\","
+                       "\"tab\":\"a\\tb\"}";
+    int part = partition_of_stream(stream);
+    struct tix_partition_head head;
+    struct tix_err err;
+    cr_assert_eq(tix_store_head(db, part, &head, &err), TIX_OK);
+    struct tix_append_event ev = {stream, 1, ev_id, cmd, "test.unicode", 1, data, "{}"};
+    struct tix_append_outcome oc = {cmd, "test.append", "system:test", true, "{}"};
+    cr_assert_eq(tix_store_append(db, part, &head, &ev, 1, &oc, 1, tix_now_us(), &err), TIX_OK,
+                 "%s", err.msg);
+    const char *p[] = {stream, data};
+    cr_assert_eq(tix_test_scalar(db,
+                                 "SELECT count(*) FROM events WHERE stream_id = $1 AND "
+                                 "data::text = $2",
+                                 2, p),
+                 1, "stored byte for byte");
+    char out[4096];
+    cr_assert_eq(tix_test_sh(out, sizeof(out), "tixmo audit verify"), 0, "%s", out);
+    tix_db_close(db);
+}

@@ -36,6 +36,8 @@ enum tix_rc tix_buf_puts(struct tix_buf *b, const char *s);
 enum tix_rc tix_buf_printf(struct tix_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 enum tix_rc tix_buf_vprintf(struct tix_buf *b, const char *fmt, va_list ap);
+/* Appends s as a JSON string literal (quoted, escaped). s must be valid UTF-8. */
+enum tix_rc tix_buf_json_str(struct tix_buf *b, const char *s);
 /* Takes the bytes out (caller frees with free()); the buffer is left empty. */
 char *tix_buf_steal(struct tix_buf *b);
 
