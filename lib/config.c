@@ -12,7 +12,7 @@
 #include "tix/log.h"
 #include "tix/mem.h"
 
-enum kind { STR, INT, LEVEL };
+enum kind { STR, INT, LEVEL, SECRET, HEX32 };
 
 struct row {
     const char *name;
@@ -42,6 +42,22 @@ static const struct row rows[] = {
     ROW_INT("TIXMO_PREFETCH", prefetch, "512", 1, 65535),
     ROW_INT("TIXMO_DELIVERY_LIMIT", delivery_limit, "5", 1, 1000),
     {"TIXMO_LOG_LEVEL", LEVEL, offsetof(struct tix_config, log_level), "info", 0, 0},
+    ROW_STR("TIXMO_HTTP_HOST", http_host, "127.0.0.1"),
+    ROW_INT("TIXMO_HTTP_PORT", http_port, "28080", 1, 65535),
+    ROW_INT("TIXMO_HTTP_THREADS", http_threads, "0", 0, 64),
+    ROW_INT("TIXMO_HTTP_MAX_BODY", http_max_body, "65536", 1024, 16777216),
+    ROW_INT("TIXMO_HTTP_TIMEOUT", http_timeout_s, "30", 1, 600),
+    ROW_INT("TIXMO_WAIT_MAX", wait_max_s, "10", 0, 60),
+    {"TIXMO_JWT_SECRET", SECRET, offsetof(struct tix_config, jwt_secret),
+     "dev-only-jwt-secret-change-me-0123456789abcdef", 32, 0},
+    {"TIXMO_PII_KEY", HEX32, offsetof(struct tix_config, pii_key),
+     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", 0, 0},
+    ROW_INT("TIXMO_ACCESS_TTL", access_ttl_s, "900", 10, 86400),
+    ROW_INT("TIXMO_REFRESH_TTL", refresh_ttl_s, "2592000", 60, 31536000),
+    ROW_INT("TIXMO_RL_AUTH_PER_IP", rl_auth_per_ip, "20", 1, 1000000),
+    ROW_INT("TIXMO_RL_GENERAL_PER_USER", rl_general_per_user, "600", 1, 1000000),
+    ROW_INT("TIXMO_RL_GENERAL_PER_IP", rl_general_per_ip, "1200", 1, 1000000),
+    ROW_INT("TIXMO_RL_HOLDS_PER_USER", rl_holds_per_user, "10", 1, 1000000),
 };
 
 static int load_row(const struct row *r, struct tix_config *cfg)
@@ -54,7 +70,15 @@ static int load_row(const struct row *r, struct tix_config *cfg)
         return 1;
     }
     char *base = (char *)cfg + r->offset;
-    if (r->kind == STR) {
+    if (r->kind == SECRET && strlen(v) < (size_t)r->min) {
+        fprintf(stderr, "config: %s must be at least %ld bytes\n", r->name, r->min);
+        return 1;
+    }
+    if (r->kind == HEX32 && (strlen(v) != 64 || strspn(v, "0123456789abcdef") != 64)) {
+        fprintf(stderr, "config: %s must be 64 lowercase hex characters\n", r->name);
+        return 1;
+    }
+    if (r->kind == STR || r->kind == SECRET || r->kind == HEX32) {
         *(char **)base = tix_xstrdup(v);
         return 0;
     }
@@ -96,7 +120,7 @@ enum tix_rc tix_config_load(struct tix_config *cfg, struct tix_err *err)
 void tix_config_deinit(struct tix_config *cfg)
 {
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        if (rows[i].kind == STR) {
+        if (rows[i].kind == STR || rows[i].kind == SECRET || rows[i].kind == HEX32) {
             char **p = (char **)((char *)cfg + rows[i].offset);
             free(*p);
             *p = NULL;

@@ -31,9 +31,12 @@ Test(lib, buf_respects_its_maximum_and_stays_unchanged_on_failure)
 
 Test(lib, json_str_escapes_what_json_requires_and_round_trips)
 {
-    static const char *const inputs[] = {
-        "plain", "quote \" backslash \\ slash /", "tab\tnewline\ncr\r", "\x01\x1f control",
-        "unicode \xc3\xa9\xe2\x82\xac\xf0\x9f\x8e\xab", ""};
+    static const char *const inputs[] = {"plain",
+                                         "quote \" backslash \\ slash /",
+                                         "tab\tnewline\ncr\r",
+                                         "\x01\x1f control",
+                                         "unicode \xc3\xa9\xe2\x82\xac\xf0\x9f\x8e\xab",
+                                         ""};
     for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
         struct tix_buf b;
         tix_buf_init(&b, 0);
@@ -79,10 +82,17 @@ Test(lib, partition_of_is_stable_across_releases)
 Test(lib, chain_hash_covers_every_field)
 {
     uint8_t prev[TIX_HASH_LEN] = {0}, base[TIX_HASH_LEN], h[TIX_HASH_LEN];
-    struct tix_event e = {.partition = 3,     .partition_seq = 7,    .stream_id = "s-1",
-                          .stream_version = 2, .event_id = "e",       .command_id = "c",
-                          .type = "t",         .schema_version = 1,   .data = "{\"a\":1}",
-                          .metadata = "{}",    .recorded_at_us = 1000};
+    struct tix_event e = {.partition = 3,
+                          .partition_seq = 7,
+                          .stream_id = "s-1",
+                          .stream_version = 2,
+                          .event_id = "e",
+                          .command_id = "c",
+                          .type = "t",
+                          .schema_version = 1,
+                          .data = "{\"a\":1}",
+                          .metadata = "{}",
+                          .recorded_at_us = 1000};
     tix_chain_hash(prev, &e, base);
     tix_chain_hash(prev, &e, h);
     cr_assert_eq(memcmp(base, h, TIX_HASH_LEN), 0, "deterministic");
@@ -128,8 +138,8 @@ Test(lib, chain_hex_round_trips_and_accepts_postgres_bytea)
 Test(lib, envelope_round_trips_and_names_the_bad_field)
 {
     json_t *payload = json_pack("{ss}", "name", "x");
-    char *body = tix_envelope_encode("cmd-1", "organization.rename", "key-1", payload,
-                                     "user:u", NULL, NULL, "127.0.0.1");
+    char *body = tix_envelope_encode("cmd-1", "organization.rename", "key-1", payload, "user:u",
+                                     NULL, NULL, "127.0.0.1");
     struct tix_envelope env;
     struct tix_err err;
     cr_assert_eq(tix_envelope_decode(body, strlen(body), &env, &err), TIX_OK, "%s", err.msg);

@@ -20,6 +20,23 @@ struct tix_config {
     int prefetch;       /* TIXMO_PREFETCH: unacked deliveries per partition queue (default 512) */
     int delivery_limit; /* TIXMO_DELIVERY_LIMIT: redeliveries before dead-lettering (default 5) */
     int log_level;      /* TIXMO_LOG_LEVEL: debug|info|warn|error (default info) */
+    /* gateway */
+    char *http_host;    /* TIXMO_HTTP_HOST (default 127.0.0.1) */
+    int http_port;      /* TIXMO_HTTP_PORT (default 28080) */
+    int http_threads;   /* TIXMO_HTTP_THREADS: event-loop threads, 0 = one per core */
+    int http_max_body;  /* TIXMO_HTTP_MAX_BODY: bytes (default 65536) */
+    int http_timeout_s; /* TIXMO_HTTP_TIMEOUT: read/write timeout, seconds (default 30) */
+    int wait_max_s;     /* TIXMO_WAIT_MAX: cap of Prefer: wait=N, seconds (default 10) */
+    /* identity */
+    char *jwt_secret;  /* TIXMO_JWT_SECRET: HS256 key, at least 32 bytes */
+    char *pii_key;     /* TIXMO_PII_KEY: 64 hex chars, wraps per-subject keys */
+    int access_ttl_s;  /* TIXMO_ACCESS_TTL: access token lifetime (default 900) */
+    int refresh_ttl_s; /* TIXMO_REFRESH_TTL: refresh token lifetime (default 2592000) */
+    /* rate limits, requests per minute */
+    int rl_auth_per_ip;      /* TIXMO_RL_AUTH_PER_IP (default 20) */
+    int rl_general_per_user; /* TIXMO_RL_GENERAL_PER_USER (default 600) */
+    int rl_general_per_ip;   /* TIXMO_RL_GENERAL_PER_IP (default 1200) */
+    int rl_holds_per_user;   /* TIXMO_RL_HOLDS_PER_USER (default 10) */
 };
 
 /* Fills cfg from the environment. Returns TIX_EINVAL after printing every problem found. */
