@@ -842,4 +842,5 @@ const struct tix_stream_kind tix_orgslug_stream_kind = {
     .create = slug_create,
     .destroy = slug_destroy,
     .evolve = slug_evolve,
+    .is_shared = true,
 };

@@ -98,20 +98,25 @@ static enum tix_rc evolve_cb(const struct tix_event *e, void *ctx)
     return rc;
 }
 
-/* The cached entry of stream_id, loading it from the log when cold. */
+/* The cached entry of stream_id, loading it from the log when cold; a shared stream is caught
+ * up from the log every time (another partition's processor may have appended to it). */
 static enum tix_rc load_stream(struct proc *p, const char *stream_id, struct tix_cache_entry **out,
                                struct tix_err *err)
 {
     *out = tix_cache_get(&p->cache, stream_id);
-    if (*out != NULL)
+    if (*out != NULL && !(*out)->kind->is_shared)
         return TIX_OK;
-    const struct tix_stream_kind *kind = tix_registry_stream_kind(stream_id);
-    if (kind == NULL)
-        return tix_err_set(err, TIX_EINTERNAL, "", "no stream kind for %s", stream_id);
-    struct tix_cache_entry *e = tix_cache_add(&p->cache, stream_id, kind);
-    enum tix_rc rc = tix_store_read_stream(p->db, stream_id, 0, evolve_cb, e, err);
+    struct tix_cache_entry *e = *out;
+    if (e == NULL) {
+        const struct tix_stream_kind *kind = tix_registry_stream_kind(stream_id);
+        if (kind == NULL)
+            return tix_err_set(err, TIX_EINTERNAL, "", "no stream kind for %s", stream_id);
+        e = tix_cache_add(&p->cache, stream_id, kind);
+    }
+    enum tix_rc rc = tix_store_read_stream(p->db, stream_id, e->version, evolve_cb, e, err);
     if (rc != TIX_OK) {
         tix_cache_evict(&p->cache, stream_id);
+        *out = NULL;
         return rc;
     }
     *out = e;

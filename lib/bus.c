@@ -864,6 +864,44 @@ enum tix_rc tix_bus_poll(struct tix_bus *bus, struct tix_err *err)
     return drain(bus, err);
 }
 
+int tix_bus_fd(const struct tix_bus *bus)
+{
+    return amqp_get_sockfd(bus->conn);
+}
+
+uint64_t tix_bus_published(const struct tix_bus *bus)
+{
+    return bus->published;
+}
+
+bool tix_bus_is_settled(const struct tix_bus *bus, uint64_t seq)
+{
+    if (seq <= bus->confirmed)
+        return true;
+    size_t lo = 0, hi = bus->n_ahead;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (bus->ahead[mid] == seq)
+            return true;
+        if (bus->ahead[mid] < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+uint64_t tix_bus_take_failures(struct tix_bus *bus, char *msg, size_t size)
+{
+    uint64_t n = bus->nacked + bus->returned;
+    if (msg != NULL && size > 0)
+        snprintf(msg, size, "%s", bus->failure);
+    bus->nacked = 0;
+    bus->returned = 0;
+    bus->failure[0] = '\0';
+    return n;
+}
+
 static enum tix_rc report_confirms(struct tix_bus *bus, int timeout_ms, struct tix_err *err)
 {
     uint64_t left = tix_bus_unconfirmed(bus);

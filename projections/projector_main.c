@@ -1,36 +1,15 @@
-/* projector_main.c - the tixmo-projector program: config, signals, run */
-#include <signal.h>
-#include <sodium.h>
-#include <string.h>
-
-#include "tix/config.h"
-#include "tix/log.h"
+/* projector_main.c - the tixmo-projector program */
+#include "tix/daemon.h"
 
 #include "projector.h"
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 int main(void)
 {
     struct tix_config cfg;
-    struct tix_err err;
-    if (sodium_init() < 0 || tix_config_load(&cfg, &err) != TIX_OK)
+    volatile sig_atomic_t *stop = tix_daemon_init("projector", &cfg);
+    if (stop == NULL)
         return 2;
-    tix_log_init("projector", (enum tix_log_level)cfg.log_level);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    enum tix_rc rc = tix_projector_run(&cfg, &stop_requested, &err);
-    if (rc != TIX_OK)
-        tix_log_error("projector failed", "rc=%s detail=\"%s\"", tix_rc_name(rc), err.msg);
-    tix_config_deinit(&cfg);
-    return rc == TIX_OK ? 0 : 1;
+    struct tix_err err;
+    enum tix_rc rc = tix_projector_run(&cfg, stop, &err);
+    return tix_daemon_exit("projector failed", rc, &err, &cfg);
 }

@@ -41,7 +41,7 @@ TIX_RABBIT_BIN=/usr/lib/rabbitmq/bin
 TIX_PACKAGES=(
     build-essential cmake pkg-config clang-format
     libpq-dev librabbitmq-dev libhiredis-dev libevent-dev libjansson-dev libsodium-dev
-    libcurl4-openssl-dev libqrencode-dev libcriterion-dev
+    libcurl4-openssl-dev libqrencode-dev libcriterion-dev libyaml-dev
     postgresql-15 postgresql-contrib redis-server rabbitmq-server
 )
 

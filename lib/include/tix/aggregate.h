@@ -86,6 +86,11 @@ struct tix_stream_kind {
     /* Applies one recorded event. Events of unknown type are ignored (forward compatible);
      * older schema versions are upcast here. Returns TIX_EINVAL for a malformed event. */
     enum tix_rc (*evolve)(void *state, const char *type, int schema_version, const json_t *data);
+    /* True for streams written from several partitions (uniqueness claims such as a slug or an
+     * email address, released in one partition and claimed again in another): the processor
+     * catches such a stream up from the log before every decision instead of trusting its
+     * cache, since another processor may have appended to it. */
+    bool is_shared;
 };
 
 struct tix_command_handler {

@@ -131,6 +131,20 @@ uint64_t tix_bus_unconfirmed(const struct tix_bus *bus);
  * tix_bus_next) and sends a heartbeat when one is due. */
 enum tix_rc tix_bus_poll(struct tix_bus *bus, struct tix_err *err);
 
+/* ---- for event loops (the gateway): publish without blocking, learn the outcome later ---- */
+
+/* The socket to watch for readability; call tix_bus_poll when it is readable. */
+int tix_bus_fd(const struct tix_bus *bus);
+/* The delivery tag of the last published message (1, 2, ...); 0 before the first. */
+uint64_t tix_bus_published(const struct tix_bus *bus);
+/* True once the broker settled (acked or nacked) the message with delivery tag seq. */
+bool tix_bus_is_settled(const struct tix_bus *bus, uint64_t seq);
+/* Number of nacks and returns noted since the last call (or tix_bus_wait_confirms), which
+ * clears them; the first one's description goes to msg. A caller that saw failures can't tell
+ * which settled messages they hit, so it must treat every message settled since its previous
+ * call as failed (safe: the client retries with its idempotency key). */
+uint64_t tix_bus_take_failures(struct tix_bus *bus, char *msg, size_t size);
+
 /* Starts consuming queue with manual acks and the given prefetch (per consumer, 0..65535,
  * 0 = unlimited). The consumer tag is the queue name, so a bus consumes a queue at most once. */
 enum tix_rc tix_bus_consume(struct tix_bus *bus, const char *queue, int prefetch,

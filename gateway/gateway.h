@@ -1,0 +1,239 @@
+/* gateway.h - the HTTP gateway's internal API: routes, requests, replies, commands
+ *
+ * The gateway is the only door into TixMo. Several event-loop threads (libevent evhttp) share
+ * one listening port (SO_REUSEPORT); each thread owns its own Postgres, RabbitMQ and Redis
+ * connections and its own pending-command table, so a request is handled start to finish by
+ * one thread without locks. Handlers (gateway/http_*.c) parse, validate, authorize and build a
+ * command or a query; everything else (routing, authentication, rate limits, idempotency,
+ * errors, logs, metrics) happens here, once, for every route.
+ *
+ * A request is answered exactly once, through tix_gw_reply() or one of its wrappers, either
+ * inside the handler or later (a command's outcome). After the answer the request is freed:
+ * a handler must not touch it again.
+ */
+#ifndef TIX_GATEWAY_H
+#define TIX_GATEWAY_H
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tix/buf.h"
+#include "tix/bus.h"
+#include "tix/config.h"
+#include "tix/db.h"
+
+struct tix_req;
+struct tix_redis;
+struct tix_ratelimiter;
+struct tix_ratelimit_local;
+
+/* Who may call a route. */
+enum tix_gw_auth {
+    TIX_AUTH_PUBLIC, /* anyone; a valid token is still read when present */
+    TIX_AUTH_USER,   /* an authenticated user (access JWT) or API key with the route's scope */
+    TIX_AUTH_ORG,    /* a member of the organization in path parameter "id" with min_role,
+                        or an API key of that organization with the route's scope */
+};
+
+/* Organization roles, ordered: a higher role can do what a lower one can. */
+enum tix_gw_role {
+    TIX_ROLE_CUSTOMER = 0, /* any authenticated user; not a member */
+    TIX_ROLE_SCANNER,
+    TIX_ROLE_PROMOTER,
+    TIX_ROLE_ADMIN,
+    TIX_ROLE_OWNER,
+};
+
+/* Rate-limit classes. */
+enum tix_gw_rl { TIX_RL_NONE, TIX_RL_AUTH, TIX_RL_GENERAL, TIX_RL_HOLDS };
+
+struct tix_route {
+    const char *method;  /* "GET", "POST", "PATCH", "PUT", "DELETE" */
+    const char *pattern; /* "/api/v1/organizations/{id}/members/{userId}" */
+    void (*handler)(struct tix_req *req);
+    enum tix_gw_auth auth;
+    enum tix_gw_role min_role; /* TIX_AUTH_ORG only */
+    const char *scope;         /* API-key scope that grants the route; NULL: keys refused */
+    enum tix_gw_rl rl;
+};
+
+/* The route table (gateway/routes.c), terminated by a row whose method is NULL. */
+extern const struct tix_route tix_routes[];
+
+enum tix_principal_kind { TIX_PRINCIPAL_NONE, TIX_PRINCIPAL_USER, TIX_PRINCIPAL_APIKEY };
+
+/* The authenticated caller. */
+struct tix_principal {
+    enum tix_principal_kind kind;
+    char id[40];               /* user id or API key id */
+    char org_id[40];           /* the API key's organization */
+    char session_id[40];       /* the refresh-token family of the access token (users) */
+    char actor[48];            /* "user:<id>" or "apikey:<id>": who commands are issued by */
+    char scopes[256];          /* API key scopes, space separated */
+    enum tix_gw_role org_role; /* resolved for TIX_AUTH_ORG routes */
+};
+
+#define TIX_GW_MAX_PARAMS 4
+
+struct tix_req {
+    struct evhttp_request *ev; /* NULL once the client went away */
+    struct tix_gw_thread *th;
+    const struct tix_route *route;
+    char id[72]; /* request id: X-Request-Id, also the correlation id of its commands */
+    char ip[64]; /* the peer's address */
+    int n_params;
+    const char *param_names[TIX_GW_MAX_PARAMS]; /* borrowed from the route pattern */
+    size_t param_name_lens[TIX_GW_MAX_PARAMS];
+    char params[TIX_GW_MAX_PARAMS][128]; /* decoded path parameter values */
+    struct tix_principal who;
+    struct tix_buf body; /* the raw request body */
+    int64_t start_us;
+    int status;
+    bool is_secret; /* the answer holds a secret shown once: never stored for replay */
+    bool has_idem;  /* an Idempotency-Key is being honored for this request */
+    char idem_caller[130];
+    char idem_key[256];
+    uint8_t idem_hash[32];
+};
+
+/* Per-thread state; handlers use db, bus and redis directly (all owned by the thread). */
+struct tix_gw_thread {
+    struct tix_gw *gw;
+    int index;
+    struct event_base *base;
+    struct evhttp *http;
+    struct tix_db *db;
+    struct tix_bus *bus;
+    struct tix_redis *redis;
+    struct tix_ratelimiter *limiter;
+    struct event *bus_ev;
+    struct event *tick_ev;
+    struct tix_pending *pending; /* commands waiting for a confirm or an outcome */
+    uint64_t failures_seen_at;   /* bus seq when failures were last taken */
+    bool is_bus_ok;
+    int64_t drain_started_ms;
+    /* metrics, written by this thread only (relaxed atomics), read by /metrics */
+    uint64_t *requests; /* [route index + 1][status slot]; row 0 = unmatched */
+    uint64_t latency_buckets[16];
+    uint64_t latency_sum_us;
+    uint64_t latency_count;
+    uint64_t commands_published;
+    uint64_t commands_pending;
+};
+
+struct tix_gw {
+    const struct tix_config *cfg;
+    volatile sig_atomic_t *stop;
+    int n_threads;
+    struct tix_gw_thread *threads;
+    struct tix_ratelimit_local *local_limits; /* shared fallback when Redis is down */
+    uint8_t pii_key[32];                      /* TIXMO_PII_KEY: wraps per-person keys (lib/pii) */
+    const uint8_t *jwt_key;                   /* borrowed from the config */
+    size_t jwt_key_len;
+    int64_t started_us;
+    int n_routes;
+};
+
+/* ---- replies (gateway/reply.c) ---- */
+
+/* Answers the request: status, content type and body (copied), plus X-Request-Id; records
+ * the idempotent response, logs one line and counts metrics; then frees req. */
+void tix_gw_reply(struct tix_req *req, int status, const char *content_type, const char *body,
+                  size_t len);
+/* Answers with body as JSON (steals body; NULL = no body). */
+void tix_gw_reply_json(struct tix_req *req, int status, json_t *body);
+/* Answers an RFC 9457 problem: type "https://tixmo.org/problems/<type>", the status's title,
+ * detail. */
+void tix_gw_problem(struct tix_req *req, int status, const char *type, const char *detail);
+/* A validation problem listing the offending fields: errors is [{"field", "message"}] (stolen). */
+void tix_gw_problem_fields(struct tix_req *req, int status, const char *detail, json_t *errors);
+/* A problem of any type with an optional errors list (stolen, may be NULL). */
+void tix_gw_problem_ex(struct tix_req *req, int status, const char *type, const char *detail,
+                       json_t *errors);
+/* Adds a response header (copied) before the reply. */
+void tix_gw_header(struct tix_req *req, const char *name, const char *value);
+
+/* ---- request bodies and validation (gateway/reply.c) ---- */
+
+enum tix_field_type { TIX_F_STRING, TIX_F_INT, TIX_F_BOOL, TIX_F_OBJECT, TIX_F_ARRAY, TIX_F_UUID };
+
+struct tix_field {
+    const char *name;
+    enum tix_field_type type;
+    bool is_required;
+    long min; /* strings: min length in characters; ints: min value */
+    long max; /* strings: max length in characters; ints: max value; 0 = no bound */
+};
+
+/* Parses the body as a JSON object and checks it against fields (terminated by a NULL name):
+ * unknown fields, missing required fields, wrong types and out-of-bounds values are all
+ * reported at once (422, with every offending field). A malformed body is 400, a wrong
+ * Content-Type 415. Returns a new reference, or NULL after answering the problem. */
+json_t *tix_gw_body(struct tix_req *req, const struct tix_field *fields);
+/* The decoded path parameter `name`, or NULL. */
+const char *tix_gw_param(const struct tix_req *req, const char *name);
+/* The query-string parameter `name` (a new string, free()), or NULL. */
+char *tix_gw_query(const struct tix_req *req, const char *name);
+
+/* ---- commands (gateway/submit.c) ---- */
+
+struct tix_gw_command {
+    const char *type;
+    const char *key;    /* partition key */
+    json_t *payload;    /* stolen */
+    int success_status; /* 201 or 200 when the outcome comes in time */
+    /* Builds the success body from the outcome; NULL = the outcome itself. May be NULL. May
+     * instead hand req to another tix_gw_submit and return TIX_GW_CHAINED. */
+    json_t *(*on_success)(struct tix_req *req, const json_t *outcome, void *ctx);
+    /* Seconds to wait for the outcome whatever the client's Prefer says (0 = none). When the
+     * outcome does not come in time the answer is 503, not 202: for answers that only exist
+     * with the outcome (tokens, a key shown once). */
+    int force_wait_s;
+    int rejected_status;         /* HTTP status for every rejection (0: by code, see above) */
+    void *ctx;                   /* handed to on_success; owned by the command */
+    void (*ctx_free)(void *ctx); /* frees ctx once the command is answered; may be NULL */
+};
+
+/* Returned by on_success when it answered the request itself or handed it to another
+ * command: the request must not be answered again. */
+extern json_t *const TIX_GW_CHAINED;
+
+/* Publishes the command with confirms and answers: 202 with command_id and Location once the
+ * broker confirmed it, or (Prefer: wait=N) the outcome when it comes within N seconds:
+ * success_status, or the rejection as a problem (404 not_found, 403 forbidden, 422 invalid,
+ * 409 otherwise). 503 when the broker refuses or is down. The command id comes from the
+ * request's Idempotency-Key when present (so a retry after a lost answer is deduplicated by
+ * the processor even without Redis). */
+void tix_gw_submit(struct tix_req *req, struct tix_gw_command *cmd);
+/* Called by the thread's loop: bus readable, or the periodic tick. */
+void tix_gw_pending_poll(struct tix_gw_thread *th);
+void tix_gw_pending_tick(struct tix_gw_thread *th);
+/* Answers every pending request 503 (bus lost) or 202 (shutdown). */
+void tix_gw_pending_flush(struct tix_gw_thread *th, int status);
+
+/* ---- access (gateway/auth.c) ---- */
+
+/* Reads Authorization (JWT or API key) into req->who. Returns false after answering 401. */
+bool tix_gw_authenticate(struct tix_req *req);
+/* Checks the route's auth rule for req->who. Returns false after answering 401/403/404. */
+bool tix_gw_authorize(struct tix_req *req);
+const char *tix_gw_role_name(enum tix_gw_role role);
+int tix_gw_role_parse(const char *s);
+
+/* ---- metrics (gateway/metrics.c) ---- */
+void tix_gw_metrics_init(struct tix_gw_thread *th, int n_routes);
+void tix_gw_metrics_deinit(struct tix_gw_thread *th);
+void tix_gw_metrics_count(struct tix_gw_thread *th, const struct tix_route *route, int status,
+                          int64_t elapsed_us);
+/* Renders Prometheus text for all threads into out. */
+void tix_gw_metrics_render(struct tix_gw *gw, struct tix_buf *out);
+
+/* ---- the server (gateway/server.c) ---- */
+enum tix_rc tix_gw_run(const struct tix_config *cfg, volatile sig_atomic_t *stop,
+                       struct tix_err *err);
+
+#endif

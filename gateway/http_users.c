@@ -1,0 +1,197 @@
+/* http_users.c - the signed-in user: profile, password, preferences, 2FA setup, erasure
+ *
+ * Personal fields are sealed under the user's key before they leave the gateway and opened
+ * here when read. Erasure (DELETE /users/me) is decided by the user aggregate, then the user's
+ * key is destroyed: every copy of their personal data, in the log and elsewhere, becomes noise.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tix/json.h"
+#include "tix/password.h"
+#include "tix/pii.h"
+#include "tix/totp.h"
+
+#include "identity.h"
+#include "routes.h"
+
+#define TIX_USER_WAIT_S 5
+
+static void problem_field(struct tix_req *req, int status, const char *field, const char *msg)
+{
+    tix_gw_problem_fields(req, status, msg, json_pack("[{ss ss}]", "field", field, "message", msg));
+}
+
+/* Opens a sealed column value of the user, or NULL. */
+static json_t *opened(struct tix_req *req, const uint8_t key[TIX_PII_KEY_BYTES], const char *sealed)
+{
+    char *plain = NULL;
+    if (sealed == NULL || sealed[0] == '\0' ||
+        tix_pii_open(key, req->who.id, sealed, &plain, NULL) != TIX_OK)
+        return json_null();
+    json_t *v = json_string(plain);
+    free(plain);
+    return v != NULL ? v : json_null();
+}
+
+static const char me_sql[] =
+    "SELECT email_enc, name_enc, email_verified, twofa_enabled, locale, timezone, "
+    "preferences::text, created_at, updated_at FROM rm.users WHERE id = $1 AND NOT is_erased";
+
+void tix_http_me_get(struct tix_req *req)
+{
+    const char *params[] = {req->who.id};
+    PGresult *res = NULL;
+    if (tix_db_exec(req->th->db, me_sql, 1, params, &res, NULL) != TIX_OK) {
+        tix_gw_problem(req, 503, "unavailable", "your profile can't be read right now");
+        return;
+    }
+    uint8_t key[TIX_PII_KEY_BYTES];
+    if (PQntuples(res) != 1 ||
+        tix_pii_load_key(req->th->db, req->th->gw->pii_key, req->who.id, key, NULL) != TIX_OK) {
+        PQclear(res);
+        tix_gw_problem(req, 404, "not-found", "no such user (erased, or not yet registered)");
+        return;
+    }
+    const char *prefs = PQgetvalue(res, 0, 6);
+    json_t *p = tix_json_parse(prefs, strlen(prefs), NULL);
+    json_t *body = json_pack(
+        "{ss so so sb sb ss ss so ss ss}", "id", req->who.id, "email",
+        opened(req, key, PQgetvalue(res, 0, 0)), "name", opened(req, key, PQgetvalue(res, 0, 1)),
+        "email_verified", strcmp(PQgetvalue(res, 0, 2), "t") == 0, "twofa_enabled",
+        strcmp(PQgetvalue(res, 0, 3), "t") == 0, "locale", PQgetvalue(res, 0, 4), "timezone",
+        PQgetvalue(res, 0, 5), "preferences", p != NULL ? p : json_object(), "created_at",
+        PQgetvalue(res, 0, 7), "updated_at", PQgetvalue(res, 0, 8));
+    sodium_memzero(key, sizeof(key));
+    PQclear(res);
+    tix_gw_reply_json(req, 200, body);
+}
+
+static void user_command(struct tix_req *req, const char *type, json_t *payload, int wait_s)
+{
+    json_object_set_new(payload, "user_id", json_string(req->who.id));
+    struct tix_gw_command cmd = {.type = type,
+                                 .key = req->who.id,
+                                 .payload = payload,
+                                 .success_status = 200,
+                                 .force_wait_s = wait_s};
+    tix_gw_submit(req, &cmd);
+}
+
+void tix_http_me_update(struct tix_req *req)
+{
+    static const struct tix_field fields[] = {{"name", TIX_F_STRING, false, 1, 200},
+                                              {"locale", TIX_F_STRING, false, 2, 35},
+                                              {"timezone", TIX_F_STRING, false, 1, 64},
+                                              {NULL, TIX_F_STRING, false, 0, 0}};
+    json_t *body = tix_gw_body(req, fields);
+    if (body == NULL)
+        return;
+    const char *name = tix_json_str(body, "name");
+    if (name != NULL) {
+        char *sealed = NULL;
+        if (tix_pii_encrypt(req->th->db, req->th->gw->pii_key, req->who.id, name, &sealed, NULL) !=
+            TIX_OK) {
+            json_decref(body);
+            tix_gw_problem(req, 503, "unavailable", "personal data can't be protected now");
+            return;
+        }
+        json_object_del(body, "name");
+        json_object_set_new(body, "name_enc", json_string(sealed));
+        free(sealed);
+    }
+    user_command(req, "user.update_profile", body, 0);
+}
+
+void tix_http_me_preferences(struct tix_req *req)
+{
+    static const struct tix_field fields[] = {{"preferences", TIX_F_OBJECT, true, 0, 0},
+                                              {NULL, TIX_F_STRING, false, 0, 0}};
+    json_t *body = tix_gw_body(req, fields);
+    if (body != NULL)
+        user_command(req, "user.set_preferences", body, 0);
+}
+
+/* Checks password against the user's hash; false after answering. */
+static bool check_password(struct tix_req *req, const char *password)
+{
+    const char *params[] = {req->who.id};
+    PGresult *res = NULL;
+    if (tix_db_exec(req->th->db,
+                    "SELECT password_hash FROM rm.users WHERE id = $1 AND NOT is_erased", 1, params,
+                    &res, NULL) != TIX_OK) {
+        tix_gw_problem(req, 503, "unavailable", "the password can't be checked right now");
+        return false;
+    }
+    bool ok = PQntuples(res) == 1 && tix_password_verify(PQgetvalue(res, 0, 0), password);
+    PQclear(res);
+    if (!ok)
+        problem_field(req, 403, "current_password", "the password is not right");
+    return ok;
+}
+
+void tix_http_me_password(struct tix_req *req)
+{
+    static const struct tix_field fields[] = {{"current_password", TIX_F_STRING, true, 1, 128},
+                                              {"new_password", TIX_F_STRING, true, 1, 128},
+                                              {NULL, TIX_F_STRING, false, 0, 0}};
+    json_t *body = tix_gw_body(req, fields);
+    if (body == NULL)
+        return;
+    struct tix_err err;
+    char hash[TIX_PASSWORD_HASH_SIZE];
+    if (tix_password_check(tix_json_str(body, "new_password"), &err) != TIX_OK) {
+        json_decref(body);
+        problem_field(req, 422, "new_password", err.msg);
+        return;
+    }
+    bool ok = check_password(req, tix_json_str(body, "current_password"));
+    if (ok)
+        tix_password_hash(tix_json_str(body, "new_password"), hash, NULL);
+    json_decref(body);
+    if (ok)
+        user_command(req, "user.change_password", json_pack("{ss}", "password_hash", hash),
+                     TIX_USER_WAIT_S);
+}
+
+static json_t *erased(struct tix_req *req, const json_t *outcome, void *ctx)
+{
+    (void)outcome;
+    (void)ctx;
+    tix_pii_erase(req->th->db, req->who.id, NULL);
+    return json_pack("{ss}", "status", "erased");
+}
+
+void tix_http_me_delete(struct tix_req *req)
+{
+    static const struct tix_field fields[] = {{"password", TIX_F_STRING, true, 1, 128},
+                                              {NULL, TIX_F_STRING, false, 0, 0}};
+    json_t *body = tix_gw_body(req, fields);
+    if (body == NULL)
+        return;
+    bool ok = check_password(req, tix_json_str(body, "password"));
+    json_decref(body);
+    if (!ok)
+        return;
+    const char *params[] = {req->who.id};
+    PGresult *res = NULL;
+    if (tix_db_exec(req->th->db, "SELECT email_index FROM rm.users WHERE id = $1", 1, params, &res,
+                    NULL) != TIX_OK ||
+        PQntuples(res) != 1) {
+        PQclear(res);
+        tix_gw_problem(req, 503, "unavailable", "the account can't be erased right now");
+        return;
+    }
+    json_t *payload =
+        json_pack("{ss ss}", "user_id", req->who.id, "email_index", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    struct tix_gw_command cmd = {.type = "user.erase",
+                                 .key = req->who.id,
+                                 .payload = payload,
+                                 .success_status = 200,
+                                 .on_success = erased,
+                                 .force_wait_s = TIX_USER_WAIT_S};
+    tix_gw_submit(req, &cmd);
+}

@@ -1,0 +1,52 @@
+/* identity.h - the gateway's share of identity: tokens, hashes, personal data (gateway/identity.c)
+ *
+ * Secrets never reach the event log: tokens are drawn here and only their SHA-256 (hex) is
+ * sent in commands; personal data is sealed under the user's key (lib/pii) before it leaves.
+ * Token formats (the user id inside tells the gateway the partition without a lookup):
+ *   refresh token      "rt1.<user id>.<family id>.<secret>"
+ *   email/reset token  "<user id>.<secret>"
+ * where <secret> is 32 random bytes in unpadded base64url.
+ */
+#ifndef TIX_GATEWAY_IDENTITY_H
+#define TIX_GATEWAY_IDENTITY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gateway.h"
+#include "tix/ids.h"
+
+#define TIX_TOKEN_SECRET_CHARS 43
+#define TIX_HEX64              65
+
+/* Lowercase hex SHA-256 of s. */
+void tix_id_sha256_hex(const char *s, char out[TIX_HEX64]);
+/* 32 random bytes as unpadded base64url (43 characters and a NUL). */
+void tix_id_random_secret(char out[TIX_TOKEN_SECRET_CHARS + 1]);
+/* A new access JWT for user (session sid); a new string (free()). */
+char *tix_id_access_token(const struct tix_gw *gw, const char *user_id, const char *sid);
+/* Parses "<user id>.<secret>" into user; false when malformed. */
+bool tix_id_parse_user_token(const char *token, char user[TIX_UUID_LEN + 1]);
+/* Parses "rt1.<user id>.<family id>.<secret>"; false when malformed. */
+bool tix_id_parse_refresh(const char *token, char user[TIX_UUID_LEN + 1],
+                          char family[TIX_UUID_LEN + 1]);
+/* The token pair body {"access_token", "refresh_token", "token_type", "expires_in"}. */
+json_t *tix_id_token_body(const struct tix_gw *gw, const char *user_id, const char *family_id,
+                          const char *refresh_token);
+/* Builds a session.start payload with a new refresh token for user; *refresh is the token
+ * (new string) to hand to the client once the session is decided; *family its id. */
+json_t *tix_id_session_start(const struct tix_gw *gw, struct tix_req *req, const char *user_id,
+                             char **refresh, char family[TIX_UUID_LEN + 1]);
+
+/* Makes an unauthenticated request act as user for its commands (actor "user:<id>"): used once
+ * the request proved it speaks for that user (a password, a token from their mailbox, a refresh
+ * token), or creates them (registration). */
+void tix_id_act_as(struct tix_req *req, const char *user_id);
+/* Checks a TOTP code against user's active (or pending) secret from the users read model;
+ * the matched time step goes to *step (the user aggregate refuses a step used before). */
+bool tix_id_totp_check(struct tix_req *req, const char *user, bool is_pending, const char *code,
+                       int64_t *step);
+/* The hash of a recovery code: SHA-256 hex of it upper-cased without dashes or spaces. */
+void tix_id_recovery_hash(const char *code, char out[TIX_HEX64]);
+
+#endif

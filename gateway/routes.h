@@ -1,0 +1,45 @@
+/* routes.h - every route handler of the gateway (gateway/http_*.c) */
+#ifndef TIX_GATEWAY_ROUTES_H
+#define TIX_GATEWAY_ROUTES_H
+
+#include "gateway.h"
+
+void tix_http_healthz(struct tix_req *req);
+void tix_http_readyz(struct tix_req *req);
+void tix_http_metrics(struct tix_req *req);
+void tix_http_openapi(struct tix_req *req);
+void tix_http_command_get(struct tix_req *req);
+
+void tix_http_orgs_list(struct tix_req *req);
+void tix_http_org_create(struct tix_req *req);
+void tix_http_org_get(struct tix_req *req);
+void tix_http_org_update(struct tix_req *req);
+void tix_http_org_settings(struct tix_req *req);
+void tix_http_members_list(struct tix_req *req);
+void tix_http_member_add(struct tix_req *req);
+void tix_http_member_update(struct tix_req *req);
+void tix_http_member_remove(struct tix_req *req);
+
+void tix_http_register(struct tix_req *req);
+void tix_http_verify_email(struct tix_req *req);
+void tix_http_login(struct tix_req *req);
+void tix_http_login_2fa(struct tix_req *req);
+void tix_http_refresh(struct tix_req *req);
+void tix_http_logout(struct tix_req *req);
+void tix_http_forgot_password(struct tix_req *req);
+void tix_http_reset_password(struct tix_req *req);
+void tix_http_2fa_enable(struct tix_req *req);
+void tix_http_2fa_confirm(struct tix_req *req);
+void tix_http_2fa_disable(struct tix_req *req);
+
+void tix_http_me_get(struct tix_req *req);
+void tix_http_me_update(struct tix_req *req);
+void tix_http_me_delete(struct tix_req *req);
+void tix_http_me_password(struct tix_req *req);
+void tix_http_me_preferences(struct tix_req *req);
+
+void tix_http_api_keys_list(struct tix_req *req);
+void tix_http_api_key_create(struct tix_req *req);
+void tix_http_api_key_revoke(struct tix_req *req);
+
+#endif
