@@ -484,6 +484,8 @@ Test(jwt, keys_must_be_long_enough_and_claims_an_object)
     cr_assert_eq(tix_jwt_sign(claims, key64, sizeof(key64), &tok, NULL), TIX_OK);
     json_t *back = NULL;
     cr_assert_eq(tix_jwt_verify(tok, key64, sizeof(key64), NOW, &back, NULL), TIX_OK);
+    json_decref(back);
+    back = NULL;
     cr_assert_eq(tix_jwt_verify(tok, key64, 31, NOW, &back, &err), TIX_EINVAL);
     cr_assert_str_eq(err.field, "key");
     cr_assert_eq(tix_jwt_verify(tok, key32, 32, NOW, &back, &err), TIX_EINVAL);

@@ -25,7 +25,8 @@ static void lower(const char *in, char *out, size_t size)
 
 Test(openapi, every_route_is_documented)
 {
-    json_t *paths = json_object_get(load(), "paths");
+    json_t *doc = load();
+    json_t *paths = json_object_get(doc, "paths");
     for (const struct tix_route *r = tix_routes; r->method != NULL; r++) {
         char method[16];
         lower(r->method, method, sizeof(method));
@@ -34,12 +35,14 @@ Test(openapi, every_route_is_documented)
         cr_assert_not_null(json_object_get(item, method), "%s %s is not documented", r->method,
                            r->pattern);
     }
+    json_decref(doc);
 }
 
 Test(openapi, every_documented_operation_is_a_route)
 {
     static const char *const verbs[] = {"get", "post", "put", "patch", "delete"};
-    json_t *paths = json_object_get(load(), "paths");
+    json_t *doc = load();
+    json_t *paths = json_object_get(doc, "paths");
     const char *path;
     json_t *item;
     json_object_foreach(paths, path, item)
@@ -56,11 +59,13 @@ Test(openapi, every_documented_operation_is_a_route)
             cr_assert(found, "%s %s is documented but not routed", verbs[v], path);
         }
     }
+    json_decref(doc);
 }
 
 Test(openapi, every_operation_documents_its_errors)
 {
-    json_t *paths = json_object_get(load(), "paths");
+    json_t *doc = load();
+    json_t *paths = json_object_get(doc, "paths");
     const char *path;
     json_t *item;
     json_object_foreach(paths, path, item)
@@ -82,4 +87,5 @@ Test(openapi, every_operation_documents_its_errors)
                       "%s %s documents no error response", verb, path);
         }
     }
+    json_decref(doc);
 }

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# bench/gateway.sh - requests/s and p50/p99 of the gateway next to a bare libevent server
+#
+# Run through `scripts/bench gateway` (services up, TIXMO_* exported, wrk installed). Measures,
+# in one run and with one event-loop thread on each side:
+#   baseline: bench-bare_http, a libevent server that answers every request with a fixed body;
+#   read:     GET /api/v1/users/me with an access token (JWT check, Redis rate limit, two
+#             Postgres reads, personal data opened, one log line);
+#   command:  PATCH /api/v1/organizations/{id} (validated, authorized against the members read
+#             model, published with confirms, answered 202 once the broker confirmed it), at 200
+#             concurrent connections.
+# Prints each figure and the read's ratio to the baseline. Targets (issue 3): read at least 50%
+# of the bare ceiling per thread; command accept p99 under 20 ms at 200 connections.
+set -euo pipefail
+SECS=${1:-10}
+BIN=${TIXMO_BIN_DIR:?}
+BARE_PORT=28091
+GW_PORT=28092
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_port() {
+    for _ in $(seq 100); do
+        curl -fs -o /dev/null "http://127.0.0.1:$1/healthz" && return 0
+        curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+        sleep 0.1
+    done
+    echo "nothing answers on port $1" >&2
+    return 1
+}
+
+# wrk's "Requests/sec" and latency percentiles as "rps p50 p99" (milliseconds).
+measure() {
+    local out
+    out=$(wrk --latency "$@")
+    awk '/Requests\/sec/ {rps=$2}
+         function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+         /^ +50%/ {p50=ms($2)} /^ +99%/ {p99=ms($2)}
+         END {printf "%.0f %.2f %.2f\n", rps, p50, p99}' <<<"$out"
+}
+
+"$BIN/bench-bare_http" "$BARE_PORT" &
+pids+=($!)
+TIXMO_HTTP_PORT=$GW_PORT TIXMO_HTTP_THREADS=1 TIXMO_LOG_LEVEL=warn \
+    TIXMO_RL_GENERAL_PER_USER=1000000 TIXMO_RL_GENERAL_PER_IP=1000000 \
+    TIXMO_RL_AUTH_PER_IP=1000000 "$BIN/tixmo-gateway" 2>"$work/gateway.log" &
+pids+=($!)
+wait_port "$BARE_PORT"
+wait_port "$GW_PORT"
+
+api="http://127.0.0.1:$GW_PORT/api/v1"
+email="bench.$RANDOM.$$@example.org"
+curl -fs -o /dev/null -H 'Content-Type: application/json' -H 'Prefer: wait=5' \
+    -d "{\"email\":\"$email\",\"password\":\"bench password 123\"}" "$api/auth/register"
+sleep 0.5
+token=$(curl -fs -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"bench password 123\"}" "$api/auth/login" |
+    sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+org=$(curl -fs -H 'Content-Type: application/json' -H 'Prefer: wait=5' -H "Authorization: Bearer $token" \
+    -d "{\"name\":\"Bench\",\"slug\":\"bench-$RANDOM$RANDOM\",\"type\":\"promoter\"}" "$api/organizations" |
+    sed -E 's/.*"id":"([^"]+)".*/\1/')
+for _ in $(seq 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$api/organizations/$org")" = 200 ] && break
+    sleep 0.1
+done
+cat >"$work/patch.lua" <<LUA
+wrk.method = "PATCH"
+wrk.body = '{"name":"Bench"}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $token"
+LUA
+
+read -r bare_rps bare_p50 bare_p99 < <(measure -t1 -c50 -d"${SECS}s" "http://127.0.0.1:$BARE_PORT/api/v1/users/me")
+read -r me_rps me_p50 me_p99 < <(measure -t1 -c50 -d"${SECS}s" -H "Authorization: Bearer $token" "$api/users/me")
+read -r cmd_rps cmd_p50 cmd_p99 < <(measure -t1 -c200 -d"${SECS}s" -s "$work/patch.lua" "$api/organizations/$org")
+
+echo "bench/gateway: ${SECS} s per measurement, one event-loop thread per server, wrk -t1"
+printf '%-34s %10s %9s %9s %7s\n' "" "req/s" "p50 ms" "p99 ms" "ratio"
+printf '%-34s %10s %9s %9s %7s\n' "bare libevent reply (50 conns)" "$bare_rps" "$bare_p50" "$bare_p99" "100%"
+printf '%-34s %10s %9s %9s %6.0f%%\n' "GET /users/me (50 conns)" "$me_rps" "$me_p50" "$me_p99" \
+    "$(awk -v a="$me_rps" -v b="$bare_rps" 'BEGIN {print 100*a/b}')"
+printf '%-34s %10s %9s %9s %7s\n' "PATCH organization, 202 (200 conns)" "$cmd_rps" "$cmd_p50" "$cmd_p99" "-"
