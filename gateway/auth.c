@@ -73,10 +73,11 @@ static bool from_api_key(struct tix_req *req, const char *key)
         return unauthorized(req, "malformed API key");
     const char *params[] = {id};
     PGresult *res = NULL;
-    if (tix_db_exec(req->th->db,
-                    "SELECT organization_id, scopes, secret_hash FROM rm.api_keys WHERE id = $1 "
-                    "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
-                    1, params, &res, NULL) != TIX_OK) {
+    if (tix_db_exec_prepared(
+            req->th->db, "gw_api_key",
+            "SELECT organization_id, scopes, secret_hash FROM rm.api_keys WHERE id = $1 "
+            "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+            1, params, &res, NULL) != TIX_OK) {
         tix_gw_problem(req, 503, "unavailable", "credentials can't be checked right now");
         return false;
     }
@@ -128,10 +129,11 @@ static int member_role(struct tix_req *req, const char *org)
 {
     const char *params[] = {org, req->who.id};
     PGresult *res = NULL;
-    if (tix_db_exec(req->th->db,
-                    "SELECT role FROM rm.organization_members WHERE organization_id = $1 AND "
-                    "user_id = $2",
-                    2, params, &res, NULL) != TIX_OK)
+    if (tix_db_exec_prepared(
+            req->th->db, "gw_member_role",
+            "SELECT role FROM rm.organization_members WHERE organization_id = $1 AND "
+            "user_id = $2",
+            2, params, &res, NULL) != TIX_OK)
         return -2;
     int role = PQntuples(res) == 1 ? tix_gw_role_parse(PQgetvalue(res, 0, 0)) : -1;
     PQclear(res);

@@ -44,7 +44,7 @@ void tix_http_me_get(struct tix_req *req)
 {
     const char *params[] = {req->who.id};
     PGresult *res = NULL;
-    if (tix_db_exec(req->th->db, me_sql, 1, params, &res, NULL) != TIX_OK) {
+    if (tix_db_exec_prepared(req->th->db, "gw_me", me_sql, 1, params, &res, NULL) != TIX_OK) {
         tix_gw_problem(req, 503, "unavailable", "your profile can't be read right now");
         return;
     }

@@ -144,3 +144,33 @@ void tix_id_act_as(struct tix_req *req, const char *user_id)
     if (req->who.kind == TIX_PRINCIPAL_NONE)
         snprintf(req->who.actor, sizeof(req->who.actor), "user:%s", user_id);
 }
+
+#define TIX_ID_KEY_CACHE 1024
+#define TIX_ID_KEY_TTL_S 60
+
+struct key_slot {
+    char user[TIX_UUID_LEN + 1];
+    uint8_t key[TIX_PII_KEY_BYTES];
+    int64_t loaded_ms;
+};
+
+static __thread struct key_slot *key_cache; /* one per gateway thread, never shared */
+
+bool tix_id_subject_key(struct tix_req *req, const char *user_id, uint8_t key[32])
+{
+    if (key_cache == NULL)
+        key_cache = tix_xcalloc(TIX_ID_KEY_CACHE, sizeof(*key_cache));
+    struct key_slot *slot =
+        &key_cache[tix_partition_of(user_id, strlen(user_id), TIX_ID_KEY_CACHE)];
+    int64_t now = tix_mono_ms();
+    if (strcmp(slot->user, user_id) == 0 && now - slot->loaded_ms < TIX_ID_KEY_TTL_S * 1000) {
+        memcpy(key, slot->key, TIX_PII_KEY_BYTES);
+        return true;
+    }
+    if (tix_pii_load_key(req->th->db, req->th->gw->pii_key, user_id, key, NULL) != TIX_OK)
+        return false;
+    snprintf(slot->user, sizeof(slot->user), "%s", user_id);
+    memcpy(slot->key, key, TIX_PII_KEY_BYTES);
+    slot->loaded_ms = now;
+    return true;
+}

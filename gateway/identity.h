@@ -42,6 +42,11 @@ json_t *tix_id_session_start(const struct tix_gw *gw, struct tix_req *req, const
  * the request proved it speaks for that user (a password, a token from their mailbox, a refresh
  * token), or creates them (registration). */
 void tix_id_act_as(struct tix_req *req, const char *user_id);
+/* user's unwrapped personal-data key into key (wipe after use), from a per-thread cache of
+ * TIX_ID_KEY_CACHE entries kept TIX_ID_KEY_TTL_S seconds, else from the database. False when
+ * the user has no key or was erased. A cached key can outlive an erasure by the TTL at most,
+ * and by then the read models hold nothing it opens. */
+bool tix_id_subject_key(struct tix_req *req, const char *user_id, uint8_t key[32]);
 /* Checks a TOTP code against user's active (or pending) secret from the users read model;
  * the matched time step goes to *step (the user aggregate refuses a step used before). */
 bool tix_id_totp_check(struct tix_req *req, const char *user, bool is_pending, const char *code,
