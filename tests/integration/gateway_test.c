@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gateway.h"
 #include "harness.h"
 #include "http.h"
 #include "tix/ids.h"
@@ -364,5 +365,67 @@ Test(gateway, idempotent_retries_return_the_first_answer)
     struct tix_http_resp r;
     tix_http("GET", "/api/v1/organizations", token, NULL, NULL, &r);
     free(token);
+    tix_http_resp_deinit(&r);
+}
+
+/* Fills pattern's {parameters} with fresh UUIDs. */
+static void concrete_path(const char *pattern, char *out, size_t size)
+{
+    size_t o = 0;
+    for (const char *p = pattern; *p != '\0' && o + 40 < size;) {
+        if (*p == '{') {
+            char id[TIX_UUID_LEN + 1];
+            tix_uuid_v7(id);
+            o += (size_t)snprintf(out + o, size - o, "%s", id);
+            while (*p != '\0' && *p != '}')
+                p++;
+            if (*p == '}')
+                p++;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* Every route of the table that needs a caller refuses one without credentials, and every
+ * organization route refuses a signed-in user who is not a member: no route is forgotten. */
+Test(gateway, every_protected_route_refuses_callers_without_the_right)
+{
+    char outsider_id[TIX_UUID_LEN + 1];
+    char *outsider = new_user(outsider_id);
+    int checked = 0;
+    for (const struct tix_route *r = tix_routes; r->method != NULL; r++) {
+        if (r->auth == TIX_AUTH_PUBLIC)
+            continue;
+        char path[512];
+        concrete_path(r->pattern, path, sizeof(path));
+        const char *body = strcmp(r->method, "GET") == 0 ? NULL : "{}";
+        struct tix_http_resp resp;
+        tix_http(r->method, path, NULL, body, NULL, &resp);
+        expect_problem(&resp, 401);
+        tix_http_resp_deinit(&resp);
+        tix_http(r->method, path, "tixmo_not-a-key", body, NULL, &resp);
+        expect_problem(&resp, 401);
+        tix_http_resp_deinit(&resp);
+        if (r->auth == TIX_AUTH_ORG) {
+            tix_http(r->method, path, outsider, body, NULL, &resp);
+            expect_problem(&resp, 404);
+            tix_http_resp_deinit(&resp);
+        }
+        checked++;
+    }
+    cr_assert_gt(checked, 20, "the route table has %d protected routes", checked);
+    free(outsider);
+}
+
+Test(gateway, the_api_description_is_served_as_json)
+{
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("GET", "/api/v1/openapi.json", NULL, NULL, NULL, &r), 200);
+    cr_assert_str_eq(tix_http_str(&r, "openapi"), "3.1.0");
+    json_t *paths = json_object_get(r.json, "paths");
+    for (const struct tix_route *route = tix_routes; route->method != NULL; route++)
+        cr_assert_not_null(json_object_get(paths, route->pattern), "%s", route->pattern);
     tix_http_resp_deinit(&r);
 }
