@@ -116,6 +116,7 @@ struct tix_gw_thread {
     uint64_t failures_seen_at;   /* bus seq when failures were last taken */
     bool is_bus_ok;
     int64_t drain_started_ms;
+    uint64_t offloads; /* jobs handed to the worker pool and not finished yet */
     /* metrics, written by this thread only (relaxed atomics), read by /metrics */
     uint64_t *requests; /* [route index + 1][status slot]; row 0 = unmatched */
     uint64_t latency_buckets[16];
@@ -131,6 +132,7 @@ struct tix_gw {
     int n_threads;
     struct tix_gw_thread *threads;
     struct tix_ratelimit_local *local_limits; /* shared fallback when Redis is down */
+    struct tix_gw_pool *pool;                 /* workers for slow CPU work (Argon2id) */
     uint8_t pii_key[32];                      /* TIXMO_PII_KEY: wraps per-person keys (lib/pii) */
     const uint8_t *jwt_key;                   /* borrowed from the config */
     size_t jwt_key_len;
@@ -231,6 +233,17 @@ void tix_gw_metrics_count(struct tix_gw_thread *th, const struct tix_route *rout
                           int64_t elapsed_us);
 /* Renders Prometheus text for all threads into out. */
 void tix_gw_metrics_render(struct tix_gw *gw, struct tix_buf *out);
+
+/* ---- slow work (gateway/offload.c) ---- */
+
+struct tix_gw_pool;
+struct tix_gw_pool *tix_gw_pool_create(int n_workers);
+/* Waits for every queued job; call after the event loops stopped dispatching new work. */
+void tix_gw_pool_destroy(struct tix_gw_pool *pool);
+/* Runs work(ctx) on a worker thread, then done(req, ctx) on req's event-loop thread, which
+ * then answers req (or hands it on). work must not touch req or its thread's connections. */
+void tix_gw_offload(struct tix_req *req, void (*work)(void *ctx),
+                    void (*done)(struct tix_req *req, void *ctx), void *ctx);
 
 /* ---- the server (gateway/server.c) ---- */
 enum tix_rc tix_gw_run(const struct tix_config *cfg, volatile sig_atomic_t *stop,

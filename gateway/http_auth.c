@@ -11,7 +11,6 @@
  * per IP; moving hashing to a worker pool is a known follow-up (docs/architecture.md).
  */
 #include <hiredis/hiredis.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +65,49 @@ static json_t *registered(struct tix_req *req, const json_t *outcome, void *ctx)
     return json_pack("{ss ss}", "user_id", id ? id : "", "status", "registered");
 }
 
+/* Registration, second half: on the loop thread once the password is hashed. */
+static void register_hashed(struct tix_req *req, void *arg)
+{
+    struct tix_pw_job *job = arg;
+    const struct tix_gw *gw = req->th->gw;
+    const char *email = tix_json_str(job->body, "email"), *name = tix_json_str(job->body, "name");
+    char index[TIX_PII_BLIND_INDEX_SIZE], hash[TIX_HEX64], user[TIX_UUID_LEN + 1];
+    struct tix_err err;
+    tix_pii_blind_index(gw->pii_key, "email", email, index);
+    tix_uuid_v7(user);
+    char *token = NULL, *token_enc = NULL, *email_enc = NULL, *name_enc = NULL;
+    bool ok = tix_pii_create_key(req->th->db, gw->pii_key, user, &err) == TIX_OK &&
+              tix_pii_encrypt(req->th->db, gw->pii_key, user, email, &email_enc, &err) == TIX_OK;
+    if (ok && name != NULL)
+        ok = tix_pii_encrypt(req->th->db, gw->pii_key, user, name, &name_enc, &err) == TIX_OK;
+    if (!ok || !user_token(req, user, &token, hash, &token_enc)) {
+        if (!ok)
+            tix_gw_problem(req, 503, "unavailable", "personal data can't be protected right now");
+        free(email_enc);
+        free(name_enc);
+        tix_pw_job_free(job);
+        return;
+    }
+    json_t *payload = json_pack(
+        "{ss ss ss ss ss ss sI}", "user_id", user, "email_index", index, "email_enc", email_enc,
+        "password_hash", job->hash, "verification_token_hash", hash, "token_enc", token_enc,
+        "verification_expires_at", (json_int_t)(tix_now_us() / 1000000 + TIX_EMAIL_TOKEN_TTL));
+    if (name_enc != NULL)
+        json_object_set_new(payload, "name_enc", json_string(name_enc));
+    free(token);
+    free(token_enc);
+    free(email_enc);
+    free(name_enc);
+    tix_pw_job_free(job);
+    tix_id_act_as(req, user);
+    struct tix_gw_command cmd = {.type = "user.register",
+                                 .key = user,
+                                 .payload = payload,
+                                 .success_status = 201,
+                                 .on_success = registered};
+    tix_gw_submit(req, &cmd);
+}
+
 void tix_http_register(struct tix_req *req)
 {
     static const struct tix_field fields[] = {{"email", TIX_F_STRING, true, 3, 254},
@@ -75,10 +117,8 @@ void tix_http_register(struct tix_req *req)
     json_t *body = tix_gw_body(req, fields);
     if (body == NULL)
         return;
-    char email[TIX_PII_EMAIL_MAX + 1], index[TIX_PII_BLIND_INDEX_SIZE], hash[TIX_HEX64];
-    char pw_hash[TIX_PASSWORD_HASH_SIZE], user[TIX_UUID_LEN + 1];
+    char email[TIX_PII_EMAIL_MAX + 1];
     struct tix_err err;
-    const struct tix_gw *gw = req->th->gw;
     if (tix_pii_normalize_email(tix_json_str(body, "email"), email, sizeof(email), &err) !=
             TIX_OK ||
         tix_password_check(tix_json_str(body, "password"), &err) != TIX_OK) {
@@ -86,46 +126,11 @@ void tix_http_register(struct tix_req *req)
         problem_field(req, 422, err.field, err.msg);
         return;
     }
-    tix_password_hash(tix_json_str(body, "password"), pw_hash, NULL);
-    tix_pii_blind_index(gw->pii_key, "email", email, index);
-    tix_uuid_v7(user);
-    char *token = NULL, *token_enc = NULL, *email_enc = NULL, *name_enc = NULL;
-    bool ok = tix_pii_create_key(req->th->db, gw->pii_key, user, &err) == TIX_OK &&
-              tix_pii_encrypt(req->th->db, gw->pii_key, user, email, &email_enc, &err) == TIX_OK;
-    const char *name = tix_json_str(body, "name");
-    if (ok && name != NULL)
-        ok = tix_pii_encrypt(req->th->db, gw->pii_key, user, name, &name_enc, &err) == TIX_OK;
-    if (!ok) {
-        json_decref(body);
-        tix_gw_problem(req, 503, "unavailable", "personal data can't be protected right now");
-        return;
-    }
-    json_decref(body);
-    if (!user_token(req, user, &token, hash, &token_enc)) {
-        free(email_enc);
-        free(name_enc);
-        return;
-    }
-    json_t *payload =
-        json_pack("{ss ss ss ss ss ss sI ss}", "user_id", user, "email_index", index, "email_enc",
-                  email_enc, "password_hash", pw_hash, "verification_token_hash", hash, "token_enc",
-                  token_enc, "verification_expires_at",
-                  (json_int_t)(tix_now_us() / 1000000 + TIX_EMAIL_TOKEN_TTL), "name_enc", "");
-    if (name_enc != NULL)
-        json_object_set_new(payload, "name_enc", json_string(name_enc));
-    else
-        json_object_del(payload, "name_enc");
-    free(token);
-    free(token_enc);
-    free(email_enc);
-    free(name_enc);
-    tix_id_act_as(req, user);
-    struct tix_gw_command cmd = {.type = "user.register",
-                                 .key = user,
-                                 .payload = payload,
-                                 .success_status = 201,
-                                 .on_success = registered};
-    tix_gw_submit(req, &cmd);
+    json_object_set_new(body, "email", json_string(email));
+    struct tix_pw_job *job = tix_pw_job_new(body);
+    job->hash_pw = strdup(tix_json_str(body, "password"));
+    json_object_del(body, "password");
+    tix_gw_offload(req, tix_pw_work, register_hashed, job);
 }
 
 /* Sends a token command for the user named inside the token; field "token" on bad tokens. */
@@ -160,6 +165,14 @@ void tix_http_verify_email(struct tix_req *req)
     json_decref(body);
 }
 
+static void reset_hashed(struct tix_req *req, void *arg)
+{
+    struct tix_pw_job *job = arg;
+    token_command(req, "user.reset_password", tix_json_str(job->body, "token"),
+                  json_pack("{ss}", "password_hash", job->hash));
+    tix_pw_job_free(job);
+}
+
 void tix_http_reset_password(struct tix_req *req)
 {
     static const struct tix_field fields[] = {{"token", TIX_F_STRING, true, 1, 200},
@@ -169,29 +182,18 @@ void tix_http_reset_password(struct tix_req *req)
     if (body == NULL)
         return;
     struct tix_err err;
-    char pw_hash[TIX_PASSWORD_HASH_SIZE];
     if (tix_password_check(tix_json_str(body, "password"), &err) != TIX_OK) {
         json_decref(body);
         problem_field(req, 422, "password", err.msg);
         return;
     }
-    tix_password_hash(tix_json_str(body, "password"), pw_hash, NULL);
-    token_command(req, "user.reset_password", tix_json_str(body, "token"),
-                  json_pack("{ss}", "password_hash", pw_hash));
-    json_decref(body);
+    struct tix_pw_job *job = tix_pw_job_new(body);
+    job->hash_pw = strdup(tix_json_str(body, "password"));
+    json_object_del(body, "password");
+    tix_gw_offload(req, tix_pw_work, reset_hashed, job);
 }
 
 /* ---- login ---- */
-
-static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
-static char dummy_hash[TIX_PASSWORD_HASH_SIZE];
-
-static void make_dummy(void)
-{
-    char pw[TIX_TOKEN_SECRET_CHARS + 1];
-    tix_id_random_secret(pw);
-    tix_password_hash(pw, dummy_hash, NULL);
-}
 
 /* Failures counted per key ("login:<email index>", "mfa:<user>"); true when locked. */
 static bool is_locked(struct tix_req *req, const char *key)
@@ -280,6 +282,29 @@ static char *mfa_token(const struct tix_gw *gw, const char *user)
     return token;
 }
 
+/* Login, second half: on the loop thread once the password was checked. */
+static void login_checked(struct tix_req *req, void *arg)
+{
+    struct tix_pw_job *job = arg;
+    bool ok = job->is_match && job->flag;
+    bool has_2fa = json_is_true(json_object_get(job->body, "has_2fa"));
+    if (!ok) {
+        count_failure(req, job->key);
+        tix_gw_problem(req, 401, "invalid-credentials", "invalid email or password");
+    } else if (!has_2fa) {
+        start_session(req, job->user, job->key);
+    } else {
+        char *mfa = mfa_token(req->th->gw, job->user);
+        req->is_secret = true;
+        tix_redis_cmd(req->th->redis, NULL, NULL, "DEL tix:fail:%s", job->key);
+        tix_gw_reply_json(req, 200,
+                          json_pack("{sb ss si}", "mfa_required", 1, "mfa_token", mfa, "expires_in",
+                                    TIX_MFA_TOKEN_TTL));
+        free(mfa);
+    }
+    tix_pw_job_free(job);
+}
+
 void tix_http_login(struct tix_req *req)
 {
     static const struct tix_field fields[] = {{"email", TIX_F_STRING, true, 3, 254},
@@ -288,8 +313,7 @@ void tix_http_login(struct tix_req *req)
     json_t *body = tix_gw_body(req, fields);
     if (body == NULL)
         return;
-    pthread_once(&dummy_once, make_dummy);
-    char email[TIX_PII_EMAIL_MAX + 1], index[TIX_PII_BLIND_INDEX_SIZE], key[80];
+    char email[TIX_PII_EMAIL_MAX + 1], index[TIX_PII_BLIND_INDEX_SIZE];
     struct tix_err err;
     if (tix_pii_normalize_email(tix_json_str(body, "email"), email, sizeof(email), &err) !=
         TIX_OK) {
@@ -298,47 +322,33 @@ void tix_http_login(struct tix_req *req)
         return;
     }
     tix_pii_blind_index(req->th->gw->pii_key, "email", email, index);
-    snprintf(key, sizeof(key), "login:%.64s", index);
-    if (is_locked(req, key)) {
-        json_decref(body);
+    struct tix_pw_job *job = tix_pw_job_new(json_object());
+    snprintf(job->key, sizeof(job->key), "login:%.64s", index);
+    job->verify_pw = strdup(tix_json_str(body, "password"));
+    json_decref(body);
+    if (is_locked(req, job->key)) {
+        tix_pw_job_free(job);
         locked(req);
         return;
     }
     const char *params[] = {index};
     PGresult *res = NULL;
-    if (tix_db_exec(req->th->db,
-                    "SELECT id, password_hash, twofa_enabled FROM rm.users WHERE email_index = $1 "
-                    "AND NOT is_erased",
-                    1, params, &res, NULL) != TIX_OK) {
-        json_decref(body);
+    if (tix_db_exec_prepared(req->th->db, "gw_login",
+                             "SELECT id, password_hash, twofa_enabled FROM rm.users WHERE "
+                             "email_index = $1 AND NOT is_erased",
+                             1, params, &res, NULL) != TIX_OK) {
+        tix_pw_job_free(job);
         tix_gw_problem(req, 503, "unavailable", "log in is unavailable right now");
         return;
     }
-    bool found = PQntuples(res) == 1;
-    bool ok = tix_password_verify(found ? PQgetvalue(res, 0, 1) : dummy_hash,
-                                  tix_json_str(body, "password")) &&
-              found;
-    json_decref(body);
-    char user[TIX_UUID_LEN + 1];
-    snprintf(user, sizeof(user), "%s", found ? PQgetvalue(res, 0, 0) : "");
-    bool has_2fa = found && strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+    job->flag = PQntuples(res) == 1; /* found */
+    snprintf(job->verify_hash, sizeof(job->verify_hash), "%s",
+             job->flag ? PQgetvalue(res, 0, 1) : tix_pw_dummy_hash());
+    snprintf(job->user, sizeof(job->user), "%s", job->flag ? PQgetvalue(res, 0, 0) : "");
+    json_object_set_new(job->body, "has_2fa",
+                        json_boolean(job->flag && strcmp(PQgetvalue(res, 0, 2), "t") == 0));
     PQclear(res);
-    if (!ok) {
-        count_failure(req, key);
-        tix_gw_problem(req, 401, "invalid-credentials", "invalid email or password");
-        return;
-    }
-    if (!has_2fa) {
-        start_session(req, user, key);
-        return;
-    }
-    char *mfa = mfa_token(req->th->gw, user);
-    req->is_secret = true;
-    tix_redis_cmd(req->th->redis, NULL, NULL, "DEL tix:fail:%s", key);
-    tix_gw_reply_json(req, 200,
-                      json_pack("{sb ss si}", "mfa_required", 1, "mfa_token", mfa, "expires_in",
-                                TIX_MFA_TOKEN_TTL));
-    free(mfa);
+    tix_gw_offload(req, tix_pw_work, login_checked, job);
 }
 
 /* ---- second factor ---- */

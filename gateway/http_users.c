@@ -114,22 +114,35 @@ void tix_http_me_preferences(struct tix_req *req)
         user_command(req, "user.set_preferences", body, 0);
 }
 
-/* Checks password against the user's hash; false after answering. */
-static bool check_password(struct tix_req *req, const char *password)
+/* A job verifying password against the user's hash (read here); NULL after answering. */
+static struct tix_pw_job *password_job(struct tix_req *req, json_t *body, const char *password)
 {
     const char *params[] = {req->who.id};
     PGresult *res = NULL;
     if (tix_db_exec(req->th->db,
                     "SELECT password_hash FROM rm.users WHERE id = $1 AND NOT is_erased", 1, params,
                     &res, NULL) != TIX_OK) {
+        json_decref(body);
         tix_gw_problem(req, 503, "unavailable", "the password can't be checked right now");
-        return false;
+        return NULL;
     }
-    bool ok = PQntuples(res) == 1 && tix_password_verify(PQgetvalue(res, 0, 0), password);
+    struct tix_pw_job *job = tix_pw_job_new(body);
+    snprintf(job->verify_hash, sizeof(job->verify_hash), "%s",
+             PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : tix_pw_dummy_hash());
+    job->verify_pw = strdup(password);
     PQclear(res);
-    if (!ok)
+    return job;
+}
+
+static void password_checked(struct tix_req *req, void *arg)
+{
+    struct tix_pw_job *job = arg;
+    if (!job->is_match)
         problem_field(req, 403, "current_password", "the password is not right");
-    return ok;
+    else
+        user_command(req, "user.change_password", json_pack("{ss}", "password_hash", job->hash),
+                     TIX_USER_WAIT_S);
+    tix_pw_job_free(job);
 }
 
 void tix_http_me_password(struct tix_req *req)
@@ -141,19 +154,16 @@ void tix_http_me_password(struct tix_req *req)
     if (body == NULL)
         return;
     struct tix_err err;
-    char hash[TIX_PASSWORD_HASH_SIZE];
     if (tix_password_check(tix_json_str(body, "new_password"), &err) != TIX_OK) {
         json_decref(body);
         problem_field(req, 422, "new_password", err.msg);
         return;
     }
-    bool ok = check_password(req, tix_json_str(body, "current_password"));
-    if (ok)
-        tix_password_hash(tix_json_str(body, "new_password"), hash, NULL);
-    json_decref(body);
-    if (ok)
-        user_command(req, "user.change_password", json_pack("{ss}", "password_hash", hash),
-                     TIX_USER_WAIT_S);
+    struct tix_pw_job *job = password_job(req, body, tix_json_str(body, "current_password"));
+    if (job == NULL)
+        return;
+    job->hash_pw = strdup(tix_json_str(body, "new_password"));
+    tix_gw_offload(req, tix_pw_work, password_checked, job);
 }
 
 static json_t *erased(struct tix_req *req, const json_t *outcome, void *ctx)
@@ -164,17 +174,15 @@ static json_t *erased(struct tix_req *req, const json_t *outcome, void *ctx)
     return json_pack("{ss}", "status", "erased");
 }
 
-void tix_http_me_delete(struct tix_req *req)
+static void erase_checked(struct tix_req *req, void *arg)
 {
-    static const struct tix_field fields[] = {{"password", TIX_F_STRING, true, 1, 128},
-                                              {NULL, TIX_F_STRING, false, 0, 0}};
-    json_t *body = tix_gw_body(req, fields);
-    if (body == NULL)
+    struct tix_pw_job *job = arg;
+    bool ok = job->is_match;
+    tix_pw_job_free(job);
+    if (!ok) {
+        problem_field(req, 403, "password", "the password is not right");
         return;
-    bool ok = check_password(req, tix_json_str(body, "password"));
-    json_decref(body);
-    if (!ok)
-        return;
+    }
     const char *params[] = {req->who.id};
     PGresult *res = NULL;
     if (tix_db_exec(req->th->db, "SELECT email_index FROM rm.users WHERE id = $1", 1, params, &res,
@@ -194,4 +202,16 @@ void tix_http_me_delete(struct tix_req *req)
                                  .on_success = erased,
                                  .force_wait_s = TIX_USER_WAIT_S};
     tix_gw_submit(req, &cmd);
+}
+
+void tix_http_me_delete(struct tix_req *req)
+{
+    static const struct tix_field fields[] = {{"password", TIX_F_STRING, true, 1, 128},
+                                              {NULL, TIX_F_STRING, false, 0, 0}};
+    json_t *body = tix_gw_body(req, fields);
+    if (body == NULL)
+        return;
+    struct tix_pw_job *job = password_job(req, body, tix_json_str(body, "password"));
+    if (job != NULL)
+        tix_gw_offload(req, tix_pw_work, erase_checked, job);
 }

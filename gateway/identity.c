@@ -1,4 +1,5 @@
 /* identity.c - tokens and hashes shared by the auth and user routes */
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +7,7 @@
 
 #include "tix/jwt.h"
 #include "tix/mem.h"
+#include "tix/password.h"
 #include "tix/pii.h"
 #include "tix/totp.h"
 
@@ -173,4 +175,54 @@ bool tix_id_subject_key(struct tix_req *req, const char *user_id, uint8_t key[32
     memcpy(slot->key, key, TIX_PII_KEY_BYTES);
     slot->loaded_ms = now;
     return true;
+}
+
+struct tix_pw_job *tix_pw_job_new(json_t *body)
+{
+    struct tix_pw_job *job = tix_xcalloc(1, sizeof(*job));
+    job->body = body;
+    return job;
+}
+
+static void wipe_free(char *s)
+{
+    if (s != NULL) {
+        sodium_memzero(s, strlen(s));
+        free(s);
+    }
+}
+
+void tix_pw_job_free(struct tix_pw_job *job)
+{
+    if (job == NULL)
+        return;
+    wipe_free(job->verify_pw);
+    wipe_free(job->hash_pw);
+    json_decref(job->body);
+    free(job);
+}
+
+void tix_pw_work(void *arg)
+{
+    struct tix_pw_job *job = arg;
+    if (job->verify_pw != NULL)
+        job->is_match = tix_password_verify(job->verify_hash, job->verify_pw);
+    if (job->hash_pw != NULL && (job->verify_pw == NULL || job->is_match))
+        tix_password_hash(job->hash_pw, job->hash, NULL);
+}
+
+static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
+static char dummy_hash[TIX_PASSWORD_HASH_SIZE];
+
+static void make_dummy(void)
+{
+    char pw[TIX_TOKEN_SECRET_CHARS + 1];
+    tix_id_random_secret(pw);
+    tix_password_hash(pw, dummy_hash, NULL);
+}
+
+const char *tix_pw_dummy_hash(void)
+{
+    pthread_once(&dummy_once, make_dummy);
+    return dummy_hash;
 }

@@ -54,4 +54,26 @@ bool tix_id_totp_check(struct tix_req *req, const char *user, bool is_pending, c
 /* The hash of a recovery code: SHA-256 hex of it upper-cased without dashes or spaces. */
 void tix_id_recovery_hash(const char *code, char out[TIX_HEX64]);
 
+/* Password work for the worker pool (tix_gw_offload with tix_pw_work): verifies verify_pw
+ * against verify_hash (when verify_pw is set), then hashes hash_pw into hash (when set and the
+ * verification, if any, matched). Passwords are wiped when the job is freed. */
+struct tix_pw_job {
+    char *verify_pw;
+    char verify_hash[160];
+    char *hash_pw;
+    char hash[160];
+    bool is_match;
+    json_t *body;                /* the request's body, kept for the done callback */
+    char user[TIX_UUID_LEN + 1]; /* handler state */
+    char key[80];
+    bool flag;
+};
+
+struct tix_pw_job *tix_pw_job_new(json_t *body);
+void tix_pw_job_free(struct tix_pw_job *job);
+void tix_pw_work(void *job);
+/* A valid Argon2id hash of a random password: verifying against it costs what a real
+ * verification costs, so an unknown account answers as slowly as a known one. */
+const char *tix_pw_dummy_hash(void);
+
 #endif

@@ -108,7 +108,7 @@ static void ensure_bus(struct tix_gw_thread *th)
 
 static bool is_drained(struct tix_gw_thread *th)
 {
-    return th->pending == NULL;
+    return th->pending == NULL && __atomic_load_n(&th->offloads, __ATOMIC_RELAXED) == 0;
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -207,6 +207,7 @@ enum tix_rc tix_gw_run(const struct tix_config *cfg, volatile sig_atomic_t *stop
     gw.n_threads = cfg->http_threads > 0 ? cfg->http_threads : (int)(cores > 0 ? cores : 1);
     gw.threads = tix_xcalloc((size_t)gw.n_threads, sizeof(*gw.threads));
     gw.local_limits = tix_ratelimit_local_create(65536);
+    gw.pool = tix_gw_pool_create(gw.n_threads);
     int listen_fd = open_socket(cfg->http_host, cfg->http_port, err);
     enum tix_rc rc = listen_fd < 0 ? err->rc : TIX_OK;
     for (int i = 0; i < gw.n_threads && rc == TIX_OK; i++) {
@@ -225,6 +226,7 @@ enum tix_rc tix_gw_run(const struct tix_config *cfg, volatile sig_atomic_t *stop
         tix_log_info("gateway stopped", NULL);
     }
     free(tids);
+    tix_gw_pool_destroy(gw.pool);
     if (listen_fd >= 0)
         close(listen_fd);
     for (int i = 0; i < gw.n_threads; i++)

@@ -64,7 +64,14 @@ static long post(const char *path, const char *token, struct tix_http_resp *r, c
     return tix_http("POST", path, token, body, wait5, r);
 }
 
-/* Registers email; returns the user id (new string). */
+static bool user_projected(void *id)
+{
+    const char *params[] = {id};
+    return tix_test_scalar(db, "SELECT count(*) FROM rm.users WHERE id = $1", 1, params) == 1;
+}
+
+/* Registers email and waits until the read model has the account; returns the user id (new
+ * string). */
 static char *register_user(const char *email)
 {
     struct tix_http_resp r;
@@ -73,6 +80,7 @@ static char *register_user(const char *email)
     cr_assert_eq(r.status, 201, "%s", r.body);
     char *id = strdup(tix_http_str(&r, "user_id"));
     tix_http_resp_deinit(&r);
+    cr_assert(tix_test_wait(user_projected, id, 10000), "user %s never reached the read model", id);
     return id;
 }
 
