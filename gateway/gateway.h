@@ -115,7 +115,9 @@ struct tix_gw_thread {
     struct tix_pending *pending; /* commands waiting for a confirm or an outcome */
     uint64_t failures_seen_at;   /* bus seq when failures were last taken */
     bool is_bus_ok;
+    struct evhttp_bound_socket *bound;
     int64_t drain_started_ms;
+    int64_t drained_ms;
     uint64_t offloads; /* jobs handed to the worker pool and not finished yet */
     /* metrics, written by this thread only (relaxed atomics), read by /metrics */
     uint64_t *requests; /* [route index + 1][status slot]; row 0 = unmatched */
@@ -133,6 +135,7 @@ struct tix_gw {
     struct tix_gw_thread *threads;
     struct tix_ratelimit_local *local_limits; /* shared fallback when Redis is down */
     struct tix_gw_pool *pool;                 /* workers for slow CPU work (Argon2id) */
+    int listen_fd;                            /* shared listening socket; -1 once closed */
     uint8_t pii_key[32];                      /* TIXMO_PII_KEY: wraps per-person keys (lib/pii) */
     const uint8_t *jwt_key;                   /* borrowed from the config */
     size_t jwt_key_len;
@@ -214,6 +217,8 @@ void tix_gw_submit(struct tix_req *req, struct tix_gw_command *cmd);
 /* Called by the thread's loop: bus readable, or the periodic tick. */
 void tix_gw_pending_poll(struct tix_gw_thread *th);
 void tix_gw_pending_tick(struct tix_gw_thread *th);
+/* Answers 202 now for every pending command the broker confirmed (shutdown). */
+void tix_gw_pending_answer_confirmed(struct tix_gw_thread *th);
 /* Answers every pending request 503 (bus lost) or 202 (shutdown). */
 void tix_gw_pending_flush(struct tix_gw_thread *th, int status);
 

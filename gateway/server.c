@@ -33,7 +33,8 @@
 #include "gateway.h"
 #include "pipeline.h"
 
-#define DRAIN_MAX_MS 5000
+#define DRAIN_MAX_MS   5000
+#define DRAIN_WRITE_MS 200
 
 static int open_socket(const char *host, int port, struct tix_err *err)
 {
@@ -120,15 +121,21 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     tix_gw_pending_tick(th);
     if (!*th->gw->stop)
         return;
+    int64_t now = tix_mono_ms();
     if (th->drain_started_ms == 0) {
-        th->drain_started_ms = tix_mono_ms();
-        evhttp_free(th->http); /* closes the socket: stop accepting */
-        th->http = NULL;
+        th->drain_started_ms = now;
+        evhttp_del_accept_socket(th->http, th->bound); /* stop accepting; keep connections */
+        int lfd = __atomic_exchange_n(&th->gw->listen_fd, -1, __ATOMIC_ACQ_REL);
+        if (lfd >= 0)
+            close(lfd); /* the last descriptor of the socket: new connections are refused */
+        tix_gw_pending_answer_confirmed(th); /* accepted is a full answer: don't hold it */
     }
-    if (is_drained(th) || tix_mono_ms() - th->drain_started_ms > DRAIN_MAX_MS) {
+    if (th->drained_ms == 0 && (is_drained(th) || now - th->drain_started_ms > DRAIN_MAX_MS)) {
         tix_gw_pending_flush(th, 202);
-        event_base_loopexit(th->base, NULL);
+        th->drained_ms = now;
     }
+    if (th->drained_ms != 0 && now - th->drained_ms >= DRAIN_WRITE_MS)
+        event_base_loopexit(th->base, NULL); /* the last answers had time to be written */
 }
 
 static enum tix_rc thread_init(struct tix_gw_thread *th, int listen_fd, struct tix_err *err)
@@ -144,7 +151,8 @@ static enum tix_rc thread_init(struct tix_gw_thread *th, int listen_fd, struct t
                                              EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(th->http, request_cb, th);
     int fd = dup(listen_fd); /* each evhttp owns (and closes) its descriptor */
-    if (fd < 0 || evhttp_accept_socket(th->http, fd) != 0) {
+    th->bound = fd >= 0 ? evhttp_accept_socket_with_handle(th->http, fd) : NULL;
+    if (th->bound == NULL) {
         close(fd);
         return tix_err_set(err, TIX_EINTERNAL, "", "evhttp_accept_socket failed");
     }
@@ -209,6 +217,7 @@ enum tix_rc tix_gw_run(const struct tix_config *cfg, volatile sig_atomic_t *stop
     gw.local_limits = tix_ratelimit_local_create(65536);
     gw.pool = tix_gw_pool_create(gw.n_threads);
     int listen_fd = open_socket(cfg->http_host, cfg->http_port, err);
+    gw.listen_fd = listen_fd;
     enum tix_rc rc = listen_fd < 0 ? err->rc : TIX_OK;
     for (int i = 0; i < gw.n_threads && rc == TIX_OK; i++) {
         gw.threads[i].gw = &gw;
@@ -227,8 +236,8 @@ enum tix_rc tix_gw_run(const struct tix_config *cfg, volatile sig_atomic_t *stop
     }
     free(tids);
     tix_gw_pool_destroy(gw.pool);
-    if (listen_fd >= 0)
-        close(listen_fd);
+    if (gw.listen_fd >= 0)
+        close(gw.listen_fd);
     for (int i = 0; i < gw.n_threads; i++)
         thread_deinit(&gw.threads[i]);
     tix_ratelimit_local_destroy(gw.local_limits);

@@ -309,6 +309,17 @@ void tix_gw_pending_tick(struct tix_gw_thread *th)
     }
 }
 
+void tix_gw_pending_answer_confirmed(struct tix_gw_thread *th)
+{
+    struct tix_pending *p = th->pending;
+    while (p != NULL) {
+        struct tix_pending *next = p->next;
+        if (p->is_confirmed)
+            answer_accepted(th, p);
+        p = next;
+    }
+}
+
 void tix_gw_pending_flush(struct tix_gw_thread *th, int status)
 {
     while (th->pending != NULL) {

@@ -6,6 +6,8 @@
  * on every organization route, command status for its issuer only, idempotent retries.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -428,4 +430,46 @@ Test(gateway, the_api_description_is_served_as_json)
     for (const struct tix_route *route = tix_routes; route->method != NULL; route++)
         cr_assert_not_null(json_object_get(paths, route->pattern), "%s", route->pattern);
     tix_http_resp_deinit(&r);
+}
+
+struct inflight {
+    const char *token;
+    char path[160];
+    long status;
+};
+
+static void *send_waiting(void *arg)
+{
+    struct inflight *f = arg;
+    struct tix_http_resp r;
+    const char *const slow[] = {"Prefer: wait=8", NULL};
+    f->status = tix_http("PATCH", f->path, f->token, "{\"name\":\"In flight\"}", slow, &r);
+    tix_http_resp_deinit(&r);
+    return NULL;
+}
+
+/* SIGTERM: the gateway stops accepting, answers the command in flight (its outcome can't come:
+ * the processor is paused), then exits. */
+Test(gateway, a_graceful_stop_answers_requests_in_flight)
+{
+    char owner_id[TIX_UUID_LEN + 1], org[TIX_UUID_LEN + 1];
+    char *owner = new_user(owner_id);
+    create_org(owner, org);
+    struct inflight f = {.token = owner};
+    snprintf(f.path, sizeof(f.path), "/api/v1/organizations/%s", org);
+    wait_visible(owner, f.path);
+    kill(stack.processor, SIGSTOP);
+    pthread_t t;
+    pthread_create(&t, NULL, send_waiting, &f);
+    usleep(300000); /* the command is published and waiting for its outcome */
+    kill(stack.gateway, SIGTERM);
+    pthread_join(t, NULL);
+    kill(stack.processor, SIGCONT);
+    cr_assert_eq(f.status, 202, "the request in flight was answered (accepted), got %ld", f.status);
+    usleep(200000);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("GET", "/healthz", NULL, NULL, NULL, &r), 0,
+                 "a stopped gateway accepts nothing");
+    tix_http_resp_deinit(&r);
+    free(owner);
 }
