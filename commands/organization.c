@@ -406,6 +406,10 @@ static const struct tix_org_state *load_org(const struct tix_command *cmd,
         tix_decision_reject(out, "forbidden", NULL, "the actor may not do this");
         return NULL;
     }
+    if (s->is_closed) {
+        tix_decision_reject(out, "closed", NULL, "the organization is closed");
+        return NULL;
+    }
     if (s->is_suspended && !allow_suspended) {
         tix_decision_reject(out, "suspended", NULL, "the organization is suspended");
         return NULL;
@@ -630,6 +634,21 @@ static void decide_reinstate(const struct tix_command *cmd, const struct tix_vie
     emit_org(out, cmd, "organization.reinstated", json_pack("{s:s}", "organization_id", cmd->key));
 }
 
+static void decide_close(const struct tix_command *cmd, const struct tix_view *view,
+                         struct tix_decision *out)
+{
+    struct actor a;
+    const struct tix_org_state *s = load_org(cmd, view, ACCESS_ADMIN, true, &a, out);
+    if (s == NULL)
+        return;
+    if (!a.is_system && !may_manage(s, &a, true)) {
+        tix_decision_reject(out, "forbidden", NULL, "only an owner closes an organization");
+        return;
+    }
+    emit_org(out, cmd, "organization.closed",
+             json_pack("{s:s, s:s}", "organization_id", cmd->key, "closed_by", cmd->actor));
+}
+
 const struct tix_command_handler tix_organization_handlers[] = {
     {"organization.create", create_streams, decide_create},
     {"organization.rename", rename_streams, decide_rename},
@@ -639,6 +658,7 @@ const struct tix_command_handler tix_organization_handlers[] = {
     {"organization.remove_member", member_streams, decide_remove_member},
     {"organization.suspend", suspend_streams, decide_suspend},
     {"organization.reinstate", id_streams, decide_reinstate},
+    {"organization.close", id_streams, decide_close},
     {NULL, NULL, NULL},
 };
 
@@ -770,6 +790,14 @@ static enum tix_rc apply_reinstated(struct tix_org_state *s, const json_t *data)
     return TIX_OK;
 }
 
+static enum tix_rc apply_closed(struct tix_org_state *s, const json_t *data)
+{
+    if (!json_is_string(json_object_get(data, "closed_by")))
+        return TIX_EINVAL;
+    s->is_closed = true;
+    return TIX_OK;
+}
+
 static const struct {
     const char *type;
     enum tix_rc (*apply)(struct tix_org_state *s, const json_t *data);
@@ -782,6 +810,7 @@ static const struct {
     {"organization.member_removed", apply_member_removed},
     {"organization.suspended", apply_suspended},
     {"organization.reinstated", apply_reinstated},
+    {"organization.closed", apply_closed},
 };
 
 static enum tix_rc org_evolve(void *p, const char *type, int schema_version, const json_t *data)

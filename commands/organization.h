@@ -13,10 +13,12 @@
  * hyphen; roles owner | admin | promoter | scanner; settings an object of at most
  * TIX_ORG_SETTINGS_MAX_BYTES canonical bytes.
  *
- * Rejection codes: not_found, suspended, forbidden, already_exists, slug_taken, already_member,
- * not_member, last_owner, not_suspended, settings_too_large. A command that would change nothing
- * (rename to the same name, settings patch with no effect, role change to the same role) succeeds
- * with no events.
+ * organization.close {organization_id} (owners and system actors) -> organization.closed
+ *   {organization_id, closed_by}; final: every later command is rejected "closed".
+ * Rejection codes: not_found, closed, suspended, forbidden, already_exists, slug_taken,
+ * already_member, not_member, last_owner, not_suspended, settings_too_large. A command that would
+ * change nothing (rename to the same name, settings patch with no effect, role change to the same
+ * role) succeeds with no events.
  *
  * Events (schema_version 1; every payload carries organization_id):
  *   organization.created          {organization_id, name, slug, type, settings, created_by}
@@ -62,6 +64,7 @@ struct tix_org_member {
 struct tix_org_state {
     bool exists;
     bool is_suspended;
+    bool is_closed; /* final: every later command is rejected "closed" */
     char id[40];
     char name[TIX_ORG_NAME_MAX_CHARS * 4 + 1]; /* UTF-8: up to 4 bytes per character */
     char slug[64];

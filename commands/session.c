@@ -32,9 +32,13 @@ static void stream_id(char out[TIX_STREAM_ID_MAX], const char *prefix, const cha
 /* ---- payload shapes ----------------------------------------------------------------------- */
 
 static const struct tix_field_spec start_fields[] = {
-    {"family_id", TIX_FIELD_UUID, true},         {"user_id", TIX_FIELD_UUID, true},
-    {"token_hash", TIX_FIELD_HEX64, true},       {"expires_at", TIX_FIELD_UNIX_S, true},
-    {"user_agent", TIX_FIELD_USER_AGENT, false}, {"ip_enc", TIX_FIELD_ENC, false},
+    {"family_id", TIX_FIELD_UUID, true},
+    {"user_id", TIX_FIELD_UUID, true},
+    {"token_hash", TIX_FIELD_HEX64, true},
+    {"expires_at", TIX_FIELD_UNIX_S, true},
+    {"user_agent", TIX_FIELD_USER_AGENT, false},
+    {"ip_enc", TIX_FIELD_ENC, false},
+    {"password_hash", TIX_FIELD_PASSWORD_HASH, false},
 };
 static const struct tix_field_spec refresh_fields[] = {
     {"family_id", TIX_FIELD_UUID, true},       {"user_id", TIX_FIELD_UUID, true},
@@ -147,6 +151,14 @@ static void decide_start(const struct tix_command *cmd, const struct tix_view *v
     }
     if (l.family != NULL && l.family->exists) {
         tix_decision_reject(out, "already_exists", "family_id", "the session family exists");
+        return;
+    }
+    /* The gateway checked the password against a read model that may lag: the hash it checked
+     * must still be the user's, or a password changed a moment ago would still log in. */
+    const char *checked = tix_json_str(cmd->payload, "password_hash");
+    if (checked != NULL && strcmp(checked, l.user->password_hash) != 0) {
+        tix_decision_reject(out, "stale_credentials", "password",
+                            "the password changed since it was checked");
         return;
     }
     const char *family = tix_json_str(cmd->payload, "family_id");

@@ -13,7 +13,9 @@
  * invalid_token, not as reuse.
  *
  * Commands and events (schema_version 1; every payload carries family_id and user_id):
- *   session.start {token_hash, expires_at, user_agent?, ip_enc?}
+ *   session.start {token_hash, expires_at, user_agent?, ip_enc?, password_hash?} (the hash the
+ *       gateway verified the password against: rejected "stale_credentials" unless it is still
+ *       the user's, which closes the window of a lagging read model after a password change)
  *     -> session.started {token_hash, expires_at, user_agent?, ip_enc?, user_epoch};
  *        result {"family_id"}
  *   session.refresh {presented_hash, new_hash, expires_at}

@@ -75,8 +75,10 @@ static bool from_api_key(struct tix_req *req, const char *key)
     PGresult *res = NULL;
     if (tix_db_exec_prepared(
             req->th->db, "gw_api_key",
-            "SELECT organization_id, scopes, secret_hash FROM rm.api_keys WHERE id = $1 "
-            "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+            "SELECT k.organization_id, k.scopes, k.secret_hash FROM rm.api_keys k JOIN "
+            "rm.organizations o ON o.id = k.organization_id WHERE k.id = $1 AND "
+            "k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now()) AND "
+            "NOT o.is_closed",
             1, params, &res, NULL) != TIX_OK) {
         tix_gw_problem(req, 503, "unavailable", "credentials can't be checked right now");
         return false;
@@ -131,8 +133,9 @@ static int member_role(struct tix_req *req, const char *org)
     PGresult *res = NULL;
     if (tix_db_exec_prepared(
             req->th->db, "gw_member_role",
-            "SELECT role FROM rm.organization_members WHERE organization_id = $1 AND "
-            "user_id = $2",
+            "SELECT m.role FROM rm.organization_members m JOIN rm.organizations o ON "
+            "o.id = m.organization_id WHERE m.organization_id = $1 AND m.user_id = $2 AND "
+            "NOT o.is_closed",
             2, params, &res, NULL) != TIX_OK)
         return -2;
     int role = PQntuples(res) == 1 ? tix_gw_role_parse(PQgetvalue(res, 0, 0)) : -1;

@@ -251,13 +251,17 @@ static json_t *session_started(struct tix_req *req, const json_t *outcome, void 
     return tix_id_token_body(req->th->gw, c->user, c->family, c->refresh);
 }
 
-/* Starts a session for user and answers the token pair. */
-static void start_session(struct tix_req *req, const char *user, const char *fail_key)
+/* Starts a session for user and answers the token pair; password_hash (may be NULL) is the
+ * hash the password was verified against, re-checked by the session aggregate. */
+static void start_session(struct tix_req *req, const char *user, const char *fail_key,
+                          const char *password_hash)
 {
     struct session_ctx *c = calloc(1, sizeof(*c));
     snprintf(c->user, sizeof(c->user), "%s", user);
     snprintf(c->fail_key, sizeof(c->fail_key), "%s", fail_key ? fail_key : "");
     json_t *payload = tix_id_session_start(req->th->gw, req, user, &c->refresh, c->family);
+    if (password_hash != NULL)
+        json_object_set_new(payload, "password_hash", json_string(password_hash));
     tix_id_act_as(req, user);
     struct tix_gw_command cmd = {.type = "session.start",
                                  .key = user,
@@ -292,7 +296,7 @@ static void login_checked(struct tix_req *req, void *arg)
         count_failure(req, job->key);
         tix_gw_problem(req, 401, "invalid-credentials", "invalid email or password");
     } else if (!has_2fa) {
-        start_session(req, job->user, job->key);
+        start_session(req, job->user, job->key, job->verify_hash);
     } else {
         char *mfa = mfa_token(req->th->gw, job->user);
         req->is_secret = true;
@@ -356,7 +360,7 @@ void tix_http_login(struct tix_req *req)
 static json_t *second_factor_used(struct tix_req *req, const json_t *outcome, void *arg)
 {
     (void)outcome;
-    start_session(req, arg, NULL);
+    start_session(req, arg, NULL, NULL);
     return TIX_GW_CHAINED;
 }
 

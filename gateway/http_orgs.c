@@ -47,9 +47,9 @@ void tix_http_orgs_list(struct tix_req *req)
     bool is_key = req->who.kind == TIX_PRINCIPAL_APIKEY;
     snprintf(sql, sizeof(sql), "%s, %s FROM rm.organizations o %s ORDER BY o.name, o.id",
              org_columns, is_key ? "'apikey'" : "m.role",
-             is_key ? "WHERE o.id = $1::uuid"
+             is_key ? "WHERE o.id = $1::uuid AND NOT o.is_closed"
                     : "JOIN rm.organization_members m ON m.organization_id = o.id AND "
-                      "m.user_id = $1::uuid");
+                      "m.user_id = $1::uuid WHERE NOT o.is_closed");
     const char *params[] = {is_key ? req->who.org_id : req->who.id};
     if (!query(req, sql, 1, params, &res))
         return;
@@ -66,7 +66,8 @@ void tix_http_orgs_list(struct tix_req *req)
 void tix_http_org_get(struct tix_req *req)
 {
     char sql[256];
-    snprintf(sql, sizeof(sql), "%s FROM rm.organizations o WHERE o.id = $1", org_columns);
+    snprintf(sql, sizeof(sql), "%s FROM rm.organizations o WHERE o.id = $1 AND NOT o.is_closed",
+             org_columns);
     const char *params[] = {tix_gw_param(req, "id")};
     PGresult *res = NULL;
     if (!query(req, sql, 1, params, &res))
@@ -190,4 +191,9 @@ void tix_http_member_remove(struct tix_req *req)
         return;
     }
     org_command(req, "organization.remove_member", json_object());
+}
+
+void tix_http_org_close(struct tix_req *req)
+{
+    org_command(req, "organization.close", json_object());
 }

@@ -43,6 +43,8 @@ const struct tix_route tix_routes[] = {
      TIX_RL_GENERAL},
     {"PATCH", "/api/v1/organizations/{id}", tix_http_org_update, ORG, TIX_ROLE_ADMIN, NULL,
      TIX_RL_GENERAL},
+    {"DELETE", "/api/v1/organizations/{id}", tix_http_org_close, ORG, TIX_ROLE_OWNER, NULL,
+     TIX_RL_GENERAL},
     {"PATCH", "/api/v1/organizations/{id}/settings", tix_http_org_settings, ORG, TIX_ROLE_ADMIN,
      NULL, TIX_RL_GENERAL},
     {"GET", "/api/v1/organizations/{id}/members", tix_http_members_list, ORG, TIX_ROLE_SCANNER,

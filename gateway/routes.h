@@ -14,6 +14,7 @@ void tix_http_orgs_list(struct tix_req *req);
 void tix_http_org_create(struct tix_req *req);
 void tix_http_org_get(struct tix_req *req);
 void tix_http_org_update(struct tix_req *req);
+void tix_http_org_close(struct tix_req *req);
 void tix_http_org_settings(struct tix_req *req);
 void tix_http_members_list(struct tix_req *req);
 void tix_http_member_add(struct tix_req *req);

@@ -24,7 +24,9 @@ static const char ddl[] =
     " organization_id uuid NOT NULL, user_id uuid NOT NULL, role text NOT NULL,"
     " added_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,"
     " PRIMARY KEY (organization_id, user_id));"
-    "CREATE INDEX IF NOT EXISTS organization_members_user ON organization_members (user_id);";
+    "CREATE INDEX IF NOT EXISTS organization_members_user ON organization_members (user_id);"
+    /* columns added after the first release: every version gets them at start-up */
+    "ALTER TABLE organizations ADD COLUMN IF NOT EXISTS is_closed boolean NOT NULL DEFAULT false;";
 
 static const char *const tables[] = {"organizations", "organization_members", NULL};
 
@@ -85,6 +87,8 @@ static void on_change(const char *type, const json_t *d, struct tix_stmts *out)
                       "UPDATE organizations SET is_suspended = true, suspended_reason = $2"
                       " WHERE id = $1",
                       2, org, tix_json_str(d, "reason"));
+    } else if (strcmp(type, "organization.closed") == 0) {
+        tix_stmts_add(out, "UPDATE organizations SET is_closed = true WHERE id = $1", 1, org);
     } else if (strcmp(type, "organization.reinstated") == 0) {
         tix_stmts_add(out,
                       "UPDATE organizations SET is_suspended = false, suspended_reason = NULL"

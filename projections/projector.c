@@ -69,8 +69,14 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
         rc = tix_db_open(cfg->db_url, &listener, err);
     if (rc == TIX_OK)
         rc = tix_store_partitions(db, &partitions, err);
-    for (int i = 0; tix_projections[i] != NULL && rc == TIX_OK; i++)
+    for (int i = 0; tix_projections[i] != NULL && rc == TIX_OK; i++) {
+        int active = 1, building = 0;
         rc = tix_projection_prepare(db, tix_projections[i], 1, partitions, err);
+        if (rc == TIX_OK)
+            rc = tix_projection_versions(db, tix_projections[i]->name, &active, &building, err);
+        if (rc == TIX_OK && active != 1) /* the live version's DDL (new columns) and views */
+            rc = tix_projection_prepare(db, tix_projections[i], active, partitions, err);
+    }
     if (rc == TIX_OK)
         rc = tix_db_script(listener, "LISTEN tixmo_events", err);
     if (rc == TIX_OK)

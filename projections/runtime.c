@@ -103,6 +103,11 @@ static enum tix_rc finish_tx(struct tix_db *db, enum tix_rc rc, struct tix_err *
     return rc;
 }
 
+static int atoi_safe(const char *s)
+{
+    return (int)strtol(s != NULL ? s : "0", NULL, 10);
+}
+
 enum tix_rc tix_projection_prepare(struct tix_db *db, const struct tix_projection *proj,
                                    int version, int partitions, struct tix_err *err)
 {
@@ -132,8 +137,16 @@ enum tix_rc tix_projection_prepare(struct tix_db *db, const struct tix_projectio
                          "VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING 1) "
                          "SELECT count(*) FROM ins",
                          2, params, &res, err);
-    if (rc == TIX_OK && strcmp(PQgetvalue(res, 0, 0), "1") == 0)
+    PGresult *active = NULL;
+    if (rc == TIX_OK)
+        rc = tix_db_exec(db, "SELECT active_version FROM public.projections WHERE name = $1", 1,
+                         params, &active, err);
+    /* the views of the active version are redone at every start-up: a column added to its
+     * tables by the DDL above shows through them */
+    if (rc == TIX_OK &&
+        (strcmp(PQgetvalue(res, 0, 0), "1") == 0 || atoi_safe(PQgetvalue(active, 0, 0)) == version))
         rc = point_views(db, proj, version, err);
+    PQclear(active);
     PQclear(res);
     return finish_tx(db, rc, err);
 }

@@ -473,3 +473,40 @@ Test(gateway, a_graceful_stop_answers_requests_in_flight)
     tix_http_resp_deinit(&r);
     free(owner);
 }
+
+Test(gateway, only_an_owner_closes_an_organization_and_then_it_is_gone)
+{
+    char owner_id[TIX_UUID_LEN + 1], admin_id[TIX_UUID_LEN + 1], org[TIX_UUID_LEN + 1];
+    char *owner = new_user(owner_id), *admin = new_user(admin_id);
+    create_org(owner, org);
+    char path[160], members[200], body[128];
+    snprintf(path, sizeof(path), "/api/v1/organizations/%s", org);
+    snprintf(members, sizeof(members), "%s/members", path);
+    wait_visible(owner, path);
+    snprintf(body, sizeof(body), "{\"user_id\":\"%s\",\"role\":\"admin\"}", admin_id);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", members, owner, body, wait5, &r), 200, "%s", r.body);
+    tix_http_resp_deinit(&r);
+    wait_visible(admin, path);
+    tix_http("DELETE", path, admin, NULL, wait5, &r);
+    expect_problem(&r, 403);
+    tix_http_resp_deinit(&r);
+    cr_assert_eq(tix_http("DELETE", path, owner, NULL, wait5, &r), 200, "%s", r.body);
+    tix_http_resp_deinit(&r);
+    bool gone = false;
+    for (int i = 0; i < 200 && !gone; i++) {
+        gone = tix_http("GET", path, owner, NULL, NULL, &r) == 404;
+        tix_http_resp_deinit(&r);
+        if (!gone)
+            usleep(25000);
+    }
+    cr_assert(gone, "a closed organization is no longer visible");
+    tix_http("GET", "/api/v1/organizations", owner, NULL, NULL, &r);
+    cr_assert(strstr(r.body, org) == NULL, "nor listed: %s", r.body);
+    tix_http_resp_deinit(&r);
+    tix_http("PATCH", path, owner, "{\"name\":\"Back from the dead\"}", wait5, &r);
+    expect_problem(&r, 404);
+    tix_http_resp_deinit(&r);
+    free(owner);
+    free(admin);
+}

@@ -372,12 +372,13 @@ Test(organization, registry_hosts_every_command_and_both_streams)
                            "organization.change_member_role",
                            "organization.remove_member",
                            "organization.suspend",
-                           "organization.reinstate"};
+                           "organization.reinstate",
+                           "organization.close"};
     int n = 0;
     while (tix_organization_handlers[n].type != NULL)
         n++;
-    cr_assert_eq(n, 8);
-    for (int i = 0; i < 8; i++) {
+    cr_assert_eq(n, 9);
+    for (int i = 0; i < 9; i++) {
         const struct tix_command_handler *h = tix_registry_handler(types[i]);
         cr_assert_not_null(h, "%s", types[i]);
         cr_assert_str_eq(h->type, types[i]);
@@ -978,6 +979,22 @@ Test(organization, suspend_and_reinstate_by_the_system)
     cr_assert_not(org_state()->is_suspended);
     expect_rejected("organization.reinstate", A_SYSTEM, id_payload(), "not_suspended", NULL);
     accept_quietly("organization.rename", A_OWNER, rename_payload("Back"));
+}
+
+Test(organization, only_an_owner_or_the_system_closes_and_closing_is_final)
+{
+    given_team();
+    expect_rejected("organization.close", A_ADMIN, id_payload(), "forbidden", NULL);
+    struct tix_decision d;
+    accept("organization.close", A_OWNER, id_payload(), &d);
+    cr_assert_eq(d.n_events, 1);
+    expect_event(&d, 0, ORG_STREAM, "organization.closed",
+                 json_pack("{s:s, s:s}", "organization_id", ORG, "closed_by", A_OWNER));
+    tix_decision_deinit(&d);
+    cr_assert(org_state()->is_closed);
+    expect_rejected("organization.rename", A_OWNER, rename_payload("Again"), "closed", NULL);
+    expect_rejected("organization.close", A_SYSTEM, id_payload(), "closed", NULL);
+    expect_rejected("organization.reinstate", A_SYSTEM, id_payload(), "closed", NULL);
 }
 
 Test(organization, users_may_not_suspend_or_reinstate)

@@ -409,6 +409,17 @@ Test(session, start_rejections)
     expect_rejected("session.start", A_SYSTEM, start_payload(F2, hx(1)), "erased", NULL);
 }
 
+Test(session, start_refuses_a_password_checked_against_a_stale_hash)
+{
+    given_user();
+    expect_rejected("session.start", A_SYSTEM,
+                    with(start_payload(F, hx(1)), "password_hash", json_string(PW2)),
+                    "stale_credentials", "password");
+    accept_quietly("session.start", A_SYSTEM,
+                   with(start_payload(F, hx(1)), "password_hash", json_string(PW1)));
+    cr_assert_str_eq(family(F)->current_hash, hx(1));
+}
+
 Test(session, start_checks_its_payload)
 {
     char ua256[257], ua257[258];
