@@ -4,7 +4,9 @@
  * head row, the events, the outcomes and a pg_notify, all joined on the head update so that a
  * stale head writes nothing. One statement is one transaction and one round trip; a unique
  * violation anywhere aborts all of it. Sequence numbers and hashes are computed here, before
- * the statement, from the head the caller holds: if that head is stale the CAS fails.
+ * the statement, from the head the caller holds: if that head is stale the CAS fails. Every
+ * table is named with its schema (public.events): projections run with search_path set to their
+ * own schema, which may hold a read model called events.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -25,12 +27,12 @@
 
 static const char append_sql[] =
     "WITH head AS ("
-    "  UPDATE partition_heads SET last_seq = $2, last_hash = decode($3, 'hex'),"
+    "  UPDATE public.partition_heads SET last_seq = $2, last_hash = decode($3, 'hex'),"
     "         last_outcome_seq = $5"
     "   WHERE partition = $1 AND last_seq = $4 AND last_outcome_seq = $6"
     "  RETURNING partition),"
     " ev AS ("
-    "  INSERT INTO events (partition, partition_seq, stream_id, stream_version, event_id,"
+    "  INSERT INTO public.events (partition, partition_seq, stream_id, stream_version, event_id,"
     "         command_id, type, schema_version, data, metadata, recorded_at, prev_hash, hash)"
     "  SELECT head.partition, e.seq, e.stream_id, e.stream_version, e.event_id::uuid,"
     "         nullif(e.command_id, ''), e.type, e.schema_version, e.data::json, e.metadata::json,"
@@ -40,7 +42,8 @@ static const char append_sql[] =
     "         schema_version int, data text, metadata text, prev_hash text, hash text)"
     "  RETURNING 1),"
     " oc AS ("
-    "  INSERT INTO processed_commands (command_id, partition, outcome_seq, command_type, actor,"
+    "  INSERT INTO public.processed_commands (command_id, partition, outcome_seq, command_type, "
+    "actor,"
     "         status, outcome, decided_at)"
     "  SELECT o.command_id, head.partition, o.seq, o.command_type, o.actor, o.status,"
     "         o.outcome::json, $9::timestamptz"
@@ -60,7 +63,7 @@ enum tix_rc tix_store_head(struct tix_db *db, int partition, struct tix_partitio
     PGresult *res = NULL;
     enum tix_rc rc = tix_db_exec(db,
                                  "SELECT last_seq, encode(last_hash, 'hex'), last_outcome_seq "
-                                 "FROM partition_heads WHERE partition = $1",
+                                 "FROM public.partition_heads WHERE partition = $1",
                                  1, params, &res, err);
     if (rc != TIX_OK)
         return rc;
@@ -234,7 +237,7 @@ enum tix_rc tix_store_read_stream(struct tix_db *db, const char *stream_id, int6
     const char *params[] = {stream_id, after};
     PGresult *res = NULL;
     enum tix_rc rc = tix_db_exec(db,
-                                 "SELECT " EVENT_COLUMNS " FROM events WHERE stream_id = $1 "
+                                 "SELECT " EVENT_COLUMNS " FROM public.events WHERE stream_id = $1 "
                                  "AND stream_version > $2 ORDER BY stream_version",
                                  2, params, &res, err);
     if (rc != TIX_OK)
@@ -255,7 +258,7 @@ enum tix_rc tix_store_read_partition(struct tix_db *db, int partition, int64_t a
     PGresult *res = NULL;
     *count = 0;
     enum tix_rc rc = tix_db_exec(db,
-                                 "SELECT " EVENT_COLUMNS " FROM events WHERE partition = $1 "
+                                 "SELECT " EVENT_COLUMNS " FROM public.events WHERE partition = $1 "
                                  "AND partition_seq > $2 ORDER BY partition_seq LIMIT $3",
                                  3, params, &res, err);
     if (rc != TIX_OK)
@@ -277,7 +280,7 @@ enum tix_rc tix_store_find_outcomes(struct tix_db *db, const char *const *comman
     const char *params[] = {ids_text};
     PGresult *res = NULL;
     enum tix_rc rc = tix_db_exec(db,
-                                 "SELECT command_id, outcome::text FROM processed_commands "
+                                 "SELECT command_id, outcome::text FROM public.processed_commands "
                                  "WHERE command_id IN (SELECT json_array_elements_text($1::json))",
                                  1, params, &res, err);
     free(ids_text);
@@ -292,8 +295,9 @@ enum tix_rc tix_store_find_outcomes(struct tix_db *db, const char *const *comman
 enum tix_rc tix_store_partitions(struct tix_db *db, int *out, struct tix_err *err)
 {
     PGresult *res = NULL;
-    enum tix_rc rc = tix_db_exec(db, "SELECT value FROM install_settings WHERE key = 'partitions'",
-                                 0, NULL, &res, err);
+    enum tix_rc rc =
+        tix_db_exec(db, "SELECT value FROM public.install_settings WHERE key = 'partitions'", 0,
+                    NULL, &res, err);
     if (rc != TIX_OK)
         return rc;
     if (PQntuples(res) != 1) {
@@ -345,7 +349,7 @@ enum tix_rc tix_store_scan(struct tix_db *db, const struct tix_event_filter *f, 
                                 after_s};
         PGresult *res = NULL;
         rc = tix_db_exec(db,
-                         "SELECT " EVENT_COLUMNS " FROM events WHERE"
+                         "SELECT " EVENT_COLUMNS " FROM public.events WHERE"
                          " ($1::text IS NULL OR stream_id = $1)"
                          " AND ($2::text IS NULL OR (CASE WHEN $3 = '1' THEN"
                          "  starts_with(type, $2) ELSE type = $2 END))"

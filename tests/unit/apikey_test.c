@@ -1,10 +1,10 @@
 /* apikey_test.c - the API key aggregate's pure functions, driven like the processor
  *
- * The same tiny in-memory world as organization_test.c: run() looks the handler up in the
- * registry, calls streams(), builds a view from the world's states, calls decide() and, when
- * the decision is accepted, evolves the states with its events and appends them to a log.
- * States are only ever built by evolving events, so every test also exercises evolve. The
- * world's clock (w.now_us) is what decide sees as cmd->now_us.
+ * Runs commands through the shared in-memory world (support/world.h): tix_world_run() calls
+ * streams() (which must name exactly one stream here), builds a view from the world's states,
+ * calls decide() and evolves accepted events into the states and a log. States are only ever
+ * built by evolving events, so every test also exercises evolve. The world's clock
+ * (tix_world_now()) is what decide sees as cmd->now_us.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 
 #include "tix/aggregate.h"
 #include "tix/json.h"
+#include "world.h"
 
 #include "apikey.h"
 
@@ -29,216 +30,51 @@
 #define PREFIX     "Ab-_09xZ"
 #define NOW_S      1700000000LL
 
-/* ---- the world ---------------------------------------------------------------------------- */
-
-struct stream {
-    char id[TIX_STREAM_ID_MAX];
-    const struct tix_stream_kind *kind;
-    void *state;
-    int64_t version;
-};
-
-struct logged {
-    char stream_id[TIX_STREAM_ID_MAX];
-    const char *type;
-    int schema_version;
-    json_t *data;
-};
-
-static struct {
-    int64_t now_us;
-    int n_streams;
-    struct stream streams[16];
-    int n_log;
-    struct logged log[64];
-} w;
+/* ---- the world: tests/unit/support/world.c, keyed on ORG by default ---------------------- */
 
 static void setup(void)
 {
-    memset(&w, 0, sizeof(w));
-    w.now_us = NOW_S * 1000000 + 250000;
+    tix_world_reset(NOW_S * 1000000 + 250000);
+    tix_world_require_streams(1);
 }
 
-static void teardown(void)
-{
-    for (int i = 0; i < w.n_streams; i++)
-        w.streams[i].kind->destroy(w.streams[i].state);
-    for (int i = 0; i < w.n_log; i++)
-        json_decref(w.log[i].data);
-}
-
-TestSuite(apikey, .init = setup, .fini = teardown);
-
-static struct stream *stream_get(const char *id)
-{
-    for (int i = 0; i < w.n_streams; i++)
-        if (strcmp(w.streams[i].id, id) == 0)
-            return &w.streams[i];
-    cr_assert_lt(w.n_streams, 16);
-    struct stream *s = &w.streams[w.n_streams++];
-    snprintf(s->id, sizeof(s->id), "%s", id);
-    s->kind = tix_registry_stream_kind(id);
-    cr_assert_not_null(s->kind, "no stream kind for %s", id);
-    s->state = s->kind->create();
-    cr_assert_not_null(s->state);
-    return s;
-}
-
-/* Evolves the world with an accepted decision, as the processor does after appending. */
-static void apply(const struct tix_decision *d, char ids[][TIX_STREAM_ID_MAX], int n)
-{
-    for (int i = 0; i < d->n_events; i++) {
-        const struct tix_new_event *e = &d->events[i];
-        bool is_requested = false;
-        for (int k = 0; k < n; k++)
-            is_requested = is_requested || strcmp(ids[k], e->stream_id) == 0;
-        cr_assert(is_requested, "%s emitted on unrequested stream %s", e->type, e->stream_id);
-        struct stream *s = stream_get(e->stream_id);
-        cr_assert_eq(s->kind->evolve(s->state, e->type, e->schema_version, e->data), TIX_OK,
-                     "evolve refused %s", e->type);
-        s->version++;
-        cr_assert_lt(w.n_log, 64);
-        struct logged *l = &w.log[w.n_log++];
-        snprintf(l->stream_id, sizeof(l->stream_id), "%s", e->stream_id);
-        l->type = e->type;
-        l->schema_version = e->schema_version;
-        l->data = json_incref(e->data);
-    }
-}
-
-/* Runs one command through streams/decide/evolve. Steals payload. Returns streams()' result. */
-static int run(const char *type, const char *key, const char *actor, json_t *payload,
-               struct tix_decision *d, struct tix_err *err)
-{
-    const struct tix_command_handler *h = tix_registry_handler(type);
-    cr_assert_not_null(h, "no handler for %s", type);
-    struct tix_command cmd = {.command_id = "cmd-1",
-                              .type = type,
-                              .key = key,
-                              .payload = payload,
-                              .actor = actor,
-                              .now_us = w.now_us};
-    char ids[TIX_DECISION_MAX_STREAMS][TIX_STREAM_ID_MAX];
-    tix_err_clear(err);
-    tix_decision_init(d);
-    int n = h->streams(&cmd, ids, err);
-    if (n >= 0) {
-        cr_assert_leq(n, TIX_DECISION_MAX_STREAMS);
-        struct tix_view view = {.n = n};
-        for (int i = 0; i < n; i++) {
-            struct stream *s = stream_get(ids[i]);
-            view.id[i] = s->id;
-            view.state[i] = s->state;
-            view.version[i] = s->version;
-        }
-        h->decide(&cmd, &view, d);
-        if (!d->is_rejected)
-            apply(d, ids, n);
-    }
-    json_decref(payload);
-    return n;
-}
-
-static void accept_for(const char *key, const char *type, const char *actor, json_t *payload,
-                       struct tix_decision *d)
-{
-    struct tix_err err;
-    int n = run(type, key, actor, payload, d, &err);
-    cr_assert_eq(n, 1, "%s invalid: field '%s': %s", type, err.field, err.msg);
-    cr_assert_not(d->is_rejected, "%s rejected: %s (%s)", type, d->code, d->reason);
-}
+TestSuite(apikey, .init = setup, .fini = tix_world_teardown);
 
 static void accept(const char *type, const char *actor, json_t *payload, struct tix_decision *d)
 {
-    accept_for(ORG, type, actor, payload, d);
+    tix_world_accept(ORG, type, actor, payload, d);
 }
 
 static void accept_quietly(const char *type, const char *actor, json_t *payload)
 {
-    struct tix_decision d;
-    accept(type, actor, payload, &d);
-    tix_decision_deinit(&d);
-}
-
-static void expect_rejected_for(const char *key, const char *type, const char *actor,
-                                json_t *payload, const char *code, const char *field)
-{
-    struct tix_decision d;
-    struct tix_err err;
-    int before = w.n_log;
-    int n = run(type, key, actor, payload, &d, &err);
-    cr_assert_eq(n, 1, "%s invalid: field '%s': %s", type, err.field, err.msg);
-    cr_assert(d.is_rejected, "%s accepted, expected %s", type, code);
-    cr_assert_str_eq(d.code, code, "%s: code %s, expected %s", type, d.code, code);
-    cr_assert_str_eq(d.field, field != NULL ? field : "", "%s: field", type);
-    cr_assert_eq(d.n_events, 0);
-    cr_assert_null(d.result);
-    cr_assert_eq(w.n_log, before);
-    cr_assert_neq(d.reason[0], '\0', "a rejection explains itself");
-    tix_decision_deinit(&d);
+    tix_world_accept_quietly(ORG, type, actor, payload);
 }
 
 static void expect_rejected(const char *type, const char *actor, json_t *payload, const char *code,
                             const char *field)
 {
-    expect_rejected_for(ORG, type, actor, payload, code, field);
+    tix_world_expect_rejected(ORG, type, actor, payload, code, field);
 }
 
 static void expect_invalid_for(const char *key, const char *type, json_t *payload,
                                const char *field)
 {
-    struct tix_decision d;
-    struct tix_err err;
-    char shown[256] = "";
-    char *dump = payload != NULL ? tix_json_dump(payload) : NULL;
-    snprintf(shown, sizeof(shown), "%.200s", dump != NULL ? dump : "NULL");
-    free(dump);
-    int n = run(type, key, A_SYSTEM, payload, &d, &err);
-    tix_decision_deinit(&d);
-    cr_assert_eq(n, -1, "%s accepted payload %s", type, shown);
-    cr_assert_eq(err.rc, TIX_EINVAL, "%s %s", type, shown);
-    cr_assert_str_eq(err.field, field, "%s %s: field '%s', expected '%s' (%s)", type, shown,
-                     err.field, field, err.msg);
-    cr_assert_neq(err.msg[0], '\0');
+    tix_world_expect_invalid(key, type, A_SYSTEM, payload, field);
 }
 
 static void expect_invalid(const char *type, json_t *payload, const char *field)
 {
-    expect_invalid_for(ORG, type, payload, field);
-}
-
-/* Compares got with want (stolen), showing both on failure. */
-static void expect_json(const json_t *got, json_t *want)
-{
-    cr_assert_not_null(want, "bad expectation");
-    bool is_equal = json_equal(got, want);
-    char *g = got != NULL ? tix_json_dump(got) : NULL;
-    char *x = tix_json_dump(want);
-    char msg[1024];
-    snprintf(msg, sizeof(msg), "got %.480s, want %.480s", g != NULL ? g : "NULL", x);
-    free(g);
-    free(x);
-    json_decref(want);
-    cr_assert(is_equal, "%s", msg);
+    tix_world_expect_invalid(ORG, type, A_SYSTEM, payload, field);
 }
 
 static const struct tix_apikey_state *key_state(const char *key)
 {
     char id[TIX_STREAM_ID_MAX];
     snprintf(id, sizeof(id), "%s%s", TIX_APIKEY_STREAM_PREFIX, key);
-    return stream_get(id)->state;
+    return tix_world_stream(id)->state;
 }
 
 /* ---- payloads and givens ------------------------------------------------------------------ */
-
-/* A JSON value from text, for tables of bad values. */
-static json_t *j(const char *text)
-{
-    json_error_t e;
-    json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
-    cr_assert_not_null(v, "bad test JSON %s: %s", text, e.text);
-    return v;
-}
 
 static json_t *create_payload_for(const char *key, const char *org)
 {
@@ -260,26 +96,6 @@ static json_t *revoke_payload_for(const char *key, const char *org)
 static json_t *revoke_payload(void)
 {
     return revoke_payload_for(KEY, ORG);
-}
-
-/* Sets key to value (stolen; NULL removes key) in p and returns p. */
-static json_t *with(json_t *p, const char *key, json_t *value)
-{
-    if (value == NULL)
-        json_object_del(p, key);
-    else
-        json_object_set_new(p, key, value);
-    return p;
-}
-
-static char *repeat(const char *unit, int times)
-{
-    size_t len = strlen(unit);
-    char *s = malloc(len * (size_t)times + 1);
-    for (int i = 0; i < times; i++)
-        memcpy(s + len * (size_t)i, unit, len);
-    s[len * (size_t)times] = '\0';
-    return s;
 }
 
 static void given_key(void)
@@ -334,7 +150,7 @@ Test(apikey, streams_names_the_key_stream_only)
         const struct tix_command_handler *h = tix_registry_handler(types[i]);
         json_t *p = i == 0 ? create_payload() : revoke_payload();
         struct tix_command cmd = {
-            .type = h->type, .key = ORG, .payload = p, .actor = A_ADMIN, .now_us = w.now_us};
+            .type = h->type, .key = ORG, .payload = p, .actor = A_ADMIN, .now_us = tix_world_now()};
         char ids[TIX_DECISION_MAX_STREAMS][TIX_STREAM_ID_MAX];
         cr_assert_eq(h->streams(&cmd, ids, NULL), 1, "err may be NULL");
         cr_assert_str_eq(ids[0], "apikey-" KEY);
@@ -352,13 +168,13 @@ Test(apikey, create_emits_created_with_everything_and_its_author)
     cr_assert_str_eq(d.events[0].stream_id, KEY_STREAM);
     cr_assert_str_eq(d.events[0].type, "apikey.created");
     cr_assert_eq(d.events[0].schema_version, 1);
-    expect_json(d.events[0].data,
-                json_pack("{s:s, s:s, s:s, s:[s, s], s:s, s:s, s:n, s:s}", "api_key_id", KEY,
-                          "organization_id", ORG, "name", "Box office sync", "scopes", "orgs:read",
-                          "members:read", "secret_hash", HASH, "prefix", PREFIX, "expires_at",
-                          "created_by", A_ADMIN));
-    expect_json(d.result, json_pack("{s:s, s:s}", "api_key_id", KEY, "created_at",
-                                    "2023-11-14T22:13:20.250000Z"));
+    tix_world_expect_json(d.events[0].data,
+                          json_pack("{s:s, s:s, s:s, s:[s, s], s:s, s:s, s:n, s:s}", "api_key_id",
+                                    KEY, "organization_id", ORG, "name", "Box office sync",
+                                    "scopes", "orgs:read", "members:read", "secret_hash", HASH,
+                                    "prefix", PREFIX, "expires_at", "created_by", A_ADMIN));
+    tix_world_expect_json(d.result, json_pack("{s:s, s:s}", "api_key_id", KEY, "created_at",
+                                              "2023-11-14T22:13:20.250000Z"));
     tix_decision_deinit(&d);
 
     const struct tix_apikey_state *s = key_state(KEY);
@@ -370,7 +186,7 @@ Test(apikey, create_emits_created_with_everything_and_its_author)
     cr_assert_str_eq(s->prefix, PREFIX);
     cr_assert_eq(s->scopes, (1u << 0) | (1u << 1));
     cr_assert_eq(s->expires_at, 0);
-    cr_assert_eq(stream_get(KEY_STREAM)->version, 1);
+    cr_assert_eq(tix_world_stream(KEY_STREAM)->version, 1);
 }
 
 Test(apikey, create_by_the_system_with_an_expiry_and_every_scope)
@@ -378,13 +194,13 @@ Test(apikey, create_by_the_system_with_an_expiry_and_every_scope)
     json_t *all = json_array();
     for (int i = TIX_APIKEY_N_SCOPES - 1; i >= 0; i--)
         json_array_append_new(all, json_string(tix_apikey_scope_names[i]));
-    json_t *p = with(with(create_payload(), "scopes", json_incref(all)), "expires_at",
-                     json_integer(NOW_S + 1));
+    json_t *p = tix_json_with(tix_json_with(create_payload(), "scopes", json_incref(all)),
+                              "expires_at", json_integer(NOW_S + 1));
     struct tix_decision d;
     accept("apikey.create", A_SYSTEM, p, &d);
-    expect_json(json_object_get(d.events[0].data, "scopes"), all);
-    expect_json(json_object_get(d.events[0].data, "expires_at"), json_integer(NOW_S + 1));
-    expect_json(json_object_get(d.events[0].data, "created_by"), json_string(A_SYSTEM));
+    tix_world_expect_json(json_object_get(d.events[0].data, "scopes"), all);
+    tix_world_expect_json(json_object_get(d.events[0].data, "expires_at"), json_integer(NOW_S + 1));
+    tix_world_expect_json(json_object_get(d.events[0].data, "created_by"), json_string(A_SYSTEM));
     tix_decision_deinit(&d);
     cr_assert_eq(key_state(KEY)->scopes, (1u << TIX_APIKEY_N_SCOPES) - 1);
     cr_assert_eq(key_state(KEY)->expires_at, NOW_S + 1);
@@ -394,8 +210,8 @@ Test(apikey, create_trims_the_name)
 {
     struct tix_decision d;
     accept("apikey.create", A_ADMIN,
-           with(create_payload(), "name", json_string(" \t Box  office \n")), &d);
-    expect_json(json_object_get(d.events[0].data, "name"), json_string("Box  office"));
+           tix_json_with(create_payload(), "name", json_string(" \t Box  office \n")), &d);
+    tix_world_expect_json(json_object_get(d.events[0].data, "name"), json_string("Box  office"));
     tix_decision_deinit(&d);
     cr_assert_str_eq(key_state(KEY)->name, "Box  office");
 }
@@ -404,8 +220,8 @@ Test(apikey, create_rejects_a_taken_id_whatever_its_organization)
 {
     given_key();
     expect_rejected("apikey.create", A_ADMIN, create_payload(), "already_exists", "api_key_id");
-    expect_rejected_for(ORG2, "apikey.create", A_SYSTEM, create_payload_for(KEY, ORG2),
-                        "already_exists", "api_key_id");
+    tix_world_expect_rejected(ORG2, "apikey.create", A_SYSTEM, create_payload_for(KEY, ORG2),
+                              "already_exists", "api_key_id");
     accept_quietly("apikey.revoke", A_ADMIN, revoke_payload());
     expect_rejected("apikey.create", A_ADMIN, create_payload(), "already_exists", "api_key_id");
     cr_assert_str_eq(key_state(KEY)->organization_id, ORG);
@@ -435,7 +251,8 @@ Test(apikey, create_requires_every_field_but_expires_at)
     const char *required[] = {"api_key_id", "organization_id", "name",
                               "scopes",     "secret_hash",     "prefix"};
     for (int i = 0; i < 6; i++)
-        expect_invalid("apikey.create", with(create_payload(), required[i], NULL), required[i]);
+        expect_invalid("apikey.create", tix_json_with(create_payload(), required[i], NULL),
+                       required[i]);
     given_key();
 }
 
@@ -443,7 +260,7 @@ Test(apikey, create_rejects_unknown_fields)
 {
     const char *extra[] = {"secret", "created_by", "Name", "key", "expires"};
     for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
-        expect_invalid("apikey.create", with(create_payload(), extra[i], json_string("x")),
+        expect_invalid("apikey.create", tix_json_with(create_payload(), extra[i], json_string("x")),
                        extra[i]);
 }
 
@@ -474,7 +291,8 @@ Test(apikey, create_checks_json_types)
         {"expires_at", "[1800000000]"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        expect_invalid("apikey.create", with(create_payload(), cases[i].key, j(cases[i].value)),
+        expect_invalid("apikey.create",
+                       tix_json_with(create_payload(), cases[i].key, tix_json_of(cases[i].value)),
                        cases[i].key);
 }
 
@@ -486,31 +304,35 @@ Test(apikey, create_requires_uuids_and_the_key_to_be_the_organization_id)
                          "0190c1e27a3b7c4d8e5f0123456789ab", "", "not-a-uuid"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         expect_invalid_for(bad[i], "apikey.create",
-                           with(create_payload(), "organization_id", json_string(bad[i])),
+                           tix_json_with(create_payload(), "organization_id", json_string(bad[i])),
                            "organization_id");
-        expect_invalid("apikey.create", with(create_payload(), "api_key_id", json_string(bad[i])),
+        expect_invalid("apikey.create",
+                       tix_json_with(create_payload(), "api_key_id", json_string(bad[i])),
                        "api_key_id");
     }
     expect_invalid("apikey.create",
-                   with(create_payload(), "api_key_id", json_stringn(KEY "\0", 37)), "api_key_id");
+                   tix_json_with(create_payload(), "api_key_id", json_stringn(KEY "\0", 37)),
+                   "api_key_id");
 }
 
 Test(apikey, create_checks_name_length_and_characters)
 {
-    char *name100 = repeat("a", 100), *name101 = repeat("a", 101);
-    char *accents100 = repeat("\xc3\xa9", 100), *accents101 = repeat("\xc3\xa9", 101);
+    char *name100 = tix_world_repeat("a", 100), *name101 = tix_world_repeat("a", 101);
+    char *accents100 = tix_world_repeat("\xc3\xa9", 100),
+         *accents101 = tix_world_repeat("\xc3\xa9", 101);
     const char *bad[] = {"", "   ", "\t\n", name101, accents101, "Bo\x01x", "Bo\nx", "Bo\x7fx"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        expect_invalid("apikey.create", with(create_payload(), "name", json_string(bad[i])),
-                       "name");
-    expect_invalid("apikey.create", with(create_payload(), "name", json_stringn("Bo\0x", 4)),
-                   "name");
+        expect_invalid("apikey.create",
+                       tix_json_with(create_payload(), "name", json_string(bad[i])), "name");
+    expect_invalid("apikey.create",
+                   tix_json_with(create_payload(), "name", json_stringn("Bo\0x", 4)), "name");
     char padded[300];
     snprintf(padded, sizeof(padded), "  %s  ", name100);
-    accept_quietly("apikey.create", A_ADMIN, with(create_payload(), "name", json_string(padded)));
+    accept_quietly("apikey.create", A_ADMIN,
+                   tix_json_with(create_payload(), "name", json_string(padded)));
     cr_assert_str_eq(key_state(KEY)->name, name100);
     accept_quietly("apikey.create", A_ADMIN,
-                   with(create_payload_for(KEY2, ORG), "name", json_string(accents100)));
+                   tix_json_with(create_payload_for(KEY2, ORG), "name", json_string(accents100)));
     cr_assert_str_eq(key_state(KEY2)->name, accents100);
     free(name100);
     free(name101);
@@ -535,37 +357,41 @@ Test(apikey, create_checks_the_scopes)
         "[\"\"]",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        expect_invalid("apikey.create", with(create_payload(), "scopes", j(bad[i])), "scopes");
+        expect_invalid("apikey.create",
+                       tix_json_with(create_payload(), "scopes", tix_json_of(bad[i])), "scopes");
     json_t *many = json_array();
     for (int i = 0; i < TIX_APIKEY_MAX_SCOPES + 1; i++)
         json_array_append_new(many, json_string(tix_apikey_scope_names[i % TIX_APIKEY_N_SCOPES]));
-    expect_invalid("apikey.create", with(create_payload(), "scopes", many), "scopes");
+    expect_invalid("apikey.create", tix_json_with(create_payload(), "scopes", many), "scopes");
     accept_quietly("apikey.create", A_ADMIN,
-                   with(create_payload(), "scopes", j("[\"tickets:scan\"]")));
+                   tix_json_with(create_payload(), "scopes", tix_json_of("[\"tickets:scan\"]")));
     cr_assert_eq(key_state(KEY)->scopes, 1u << tix_apikey_scope_parse("tickets:scan"));
 }
 
 Test(apikey, create_checks_the_hash_and_the_prefix)
 {
-    char *hex63 = repeat("a", 63), *hex65 = repeat("a", 65), *upper = repeat("A", 64);
-    char *not_hex = repeat("g", 64);
+    char *hex63 = tix_world_repeat("a", 63), *hex65 = tix_world_repeat("a", 65),
+         *upper = tix_world_repeat("A", 64);
+    char *not_hex = tix_world_repeat("g", 64);
     const char *bad_hashes[] = {"", hex63, hex65, upper, not_hex};
     for (size_t i = 0; i < sizeof(bad_hashes) / sizeof(bad_hashes[0]); i++)
         expect_invalid("apikey.create",
-                       with(create_payload(), "secret_hash", json_string(bad_hashes[i])),
+                       tix_json_with(create_payload(), "secret_hash", json_string(bad_hashes[i])),
                        "secret_hash");
     char nul_hash[64];
     memcpy(nul_hash, HASH, 64);
     nul_hash[10] = '\0';
     expect_invalid("apikey.create",
-                   with(create_payload(), "secret_hash", json_stringn(nul_hash, 64)),
+                   tix_json_with(create_payload(), "secret_hash", json_stringn(nul_hash, 64)),
                    "secret_hash");
     const char *bad_prefixes[] = {"",         "Ab-_09x",  "Ab-_09xZz", "Ab+_09xZ",      "Ab/_09xZ",
                                   "Ab-_09x=", "Ab-_09x.", "Ab _09xZ",  "Ab-_09\xc3\xa9"};
     for (size_t i = 0; i < sizeof(bad_prefixes) / sizeof(bad_prefixes[0]); i++)
         expect_invalid("apikey.create",
-                       with(create_payload(), "prefix", json_string(bad_prefixes[i])), "prefix");
-    expect_invalid("apikey.create", with(create_payload(), "prefix", json_stringn("Ab\0_09xZ", 8)),
+                       tix_json_with(create_payload(), "prefix", json_string(bad_prefixes[i])),
+                       "prefix");
+    expect_invalid("apikey.create",
+                   tix_json_with(create_payload(), "prefix", json_stringn("Ab\0_09xZ", 8)),
                    "prefix");
     free(hex63);
     free(hex65);
@@ -577,15 +403,17 @@ Test(apikey, create_needs_expires_at_in_the_future)
 {
     const long long bad[] = {NOW_S, NOW_S - 1, 0, -1, TIX_APIKEY_EXPIRES_MAX + 1};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        expect_invalid("apikey.create", with(create_payload(), "expires_at", json_integer(bad[i])),
+        expect_invalid("apikey.create",
+                       tix_json_with(create_payload(), "expires_at", json_integer(bad[i])),
                        "expires_at");
-    accept_quietly("apikey.create", A_ADMIN,
-                   with(create_payload(), "expires_at", json_integer(TIX_APIKEY_EXPIRES_MAX)));
+    accept_quietly(
+        "apikey.create", A_ADMIN,
+        tix_json_with(create_payload(), "expires_at", json_integer(TIX_APIKEY_EXPIRES_MAX)));
     cr_assert_eq(key_state(KEY)->expires_at, TIX_APIKEY_EXPIRES_MAX);
     /* The command's clock decides: the same expiry is fine a second earlier. */
-    w.now_us = (NOW_S - 1) * 1000000;
+    tix_world_set_now((NOW_S - 1) * 1000000);
     accept_quietly("apikey.create", A_ADMIN,
-                   with(create_payload_for(KEY2, ORG), "expires_at", json_integer(NOW_S)));
+                   tix_json_with(create_payload_for(KEY2, ORG), "expires_at", json_integer(NOW_S)));
     cr_assert_eq(key_state(KEY2)->expires_at, NOW_S);
 }
 
@@ -600,25 +428,26 @@ Test(apikey, revoke_emits_revoked)
     cr_assert_str_eq(d.events[0].stream_id, KEY_STREAM);
     cr_assert_str_eq(d.events[0].type, "apikey.revoked");
     cr_assert_eq(d.events[0].schema_version, 1);
-    expect_json(d.events[0].data, json_pack("{s:s, s:s, s:s}", "api_key_id", KEY, "organization_id",
-                                            ORG, "revoked_by", A_ADMIN));
-    expect_json(d.result, json_pack("{s:s}", "api_key_id", KEY));
+    tix_world_expect_json(d.events[0].data,
+                          json_pack("{s:s, s:s, s:s}", "api_key_id", KEY, "organization_id", ORG,
+                                    "revoked_by", A_ADMIN));
+    tix_world_expect_json(d.result, json_pack("{s:s}", "api_key_id", KEY));
     tix_decision_deinit(&d);
     cr_assert(key_state(KEY)->is_revoked);
-    cr_assert_eq(stream_get(KEY_STREAM)->version, 2);
+    cr_assert_eq(tix_world_stream(KEY_STREAM)->version, 2);
 }
 
 Test(apikey, revoking_a_revoked_key_succeeds_with_no_events)
 {
     given_key();
     accept_quietly("apikey.revoke", A_SYSTEM, revoke_payload());
-    int before = w.n_log;
+    int before = tix_world_n_log();
     struct tix_decision d;
     accept("apikey.revoke", A_ADMIN, revoke_payload(), &d);
     cr_assert_eq(d.n_events, 0);
-    expect_json(d.result, json_pack("{s:s}", "api_key_id", KEY));
+    tix_world_expect_json(d.result, json_pack("{s:s}", "api_key_id", KEY));
     tix_decision_deinit(&d);
-    cr_assert_eq(w.n_log, before);
+    cr_assert_eq(tix_world_n_log(), before);
     cr_assert(key_state(KEY)->is_revoked);
 }
 
@@ -633,10 +462,10 @@ Test(apikey, revoke_of_an_unknown_key_is_not_found)
 Test(apikey, revoke_of_another_organizations_key_is_not_found)
 {
     given_key();
-    expect_rejected_for(ORG2, "apikey.revoke", A_ADMIN, revoke_payload_for(KEY, ORG2), "not_found",
-                        "api_key_id");
-    expect_rejected_for(ORG2, "apikey.revoke", A_SYSTEM, revoke_payload_for(KEY, ORG2), "not_found",
-                        "api_key_id");
+    tix_world_expect_rejected(ORG2, "apikey.revoke", A_ADMIN, revoke_payload_for(KEY, ORG2),
+                              "not_found", "api_key_id");
+    tix_world_expect_rejected(ORG2, "apikey.revoke", A_SYSTEM, revoke_payload_for(KEY, ORG2),
+                              "not_found", "api_key_id");
     cr_assert_not(key_state(KEY)->is_revoked);
 }
 
@@ -656,15 +485,18 @@ Test(apikey, revoke_validates_its_payload)
 {
     expect_invalid("apikey.revoke", json_array(), "");
     expect_invalid("apikey.revoke", NULL, "");
-    expect_invalid("apikey.revoke", with(revoke_payload(), "api_key_id", NULL), "api_key_id");
-    expect_invalid("apikey.revoke", with(revoke_payload(), "organization_id", NULL),
+    expect_invalid("apikey.revoke", tix_json_with(revoke_payload(), "api_key_id", NULL),
+                   "api_key_id");
+    expect_invalid("apikey.revoke", tix_json_with(revoke_payload(), "organization_id", NULL),
                    "organization_id");
-    expect_invalid("apikey.revoke", with(revoke_payload(), "api_key_id", json_integer(1)),
+    expect_invalid("apikey.revoke", tix_json_with(revoke_payload(), "api_key_id", json_integer(1)),
                    "api_key_id");
-    expect_invalid("apikey.revoke", with(revoke_payload(), "api_key_id", json_string("k")),
+    expect_invalid("apikey.revoke", tix_json_with(revoke_payload(), "api_key_id", json_string("k")),
                    "api_key_id");
-    expect_invalid("apikey.revoke", with(revoke_payload(), "reason", json_string("x")), "reason");
-    expect_invalid("apikey.revoke", with(revoke_payload(), "name", json_string("x")), "name");
+    expect_invalid("apikey.revoke", tix_json_with(revoke_payload(), "reason", json_string("x")),
+                   "reason");
+    expect_invalid("apikey.revoke", tix_json_with(revoke_payload(), "name", json_string("x")),
+                   "name");
     expect_invalid_for(ORG2, "apikey.revoke", revoke_payload(), "organization_id");
 }
 
@@ -672,7 +504,7 @@ Test(apikey, revoke_validates_its_payload)
 
 static enum tix_rc evolve_key(void *s, const char *type, const char *data)
 {
-    json_t *v = j(data);
+    json_t *v = tix_json_of(data);
     enum tix_rc rc = tix_apikey_stream_kind.evolve(s, type, 1, v);
     json_decref(v);
     return rc;
@@ -700,8 +532,9 @@ Test(apikey, evolve_ignores_unknown_event_types)
 Test(apikey, evolve_accepts_a_missing_expiry_and_skips_retired_scopes)
 {
     struct tix_apikey_state *s = tix_apikey_stream_kind.create();
-    json_t *v = j(CREATED_WITH(""));
-    json_object_set_new(v, "scopes", j("[\"orgs:read\", \"retired:scope\", \"tickets:scan\"]"));
+    json_t *v = tix_json_of(CREATED_WITH(""));
+    json_object_set_new(v, "scopes",
+                        tix_json_of("[\"orgs:read\", \"retired:scope\", \"tickets:scan\"]"));
     cr_assert_eq(tix_apikey_stream_kind.evolve(s, "apikey.created", 1, v), TIX_OK);
     json_decref(v);
     cr_assert_eq(s->expires_at, 0);
@@ -735,7 +568,7 @@ Test(apikey, evolve_refuses_malformed_known_events)
     for (size_t i = 0; i < sizeof(bad_created) / sizeof(bad_created[0]); i++)
         cr_assert_eq(evolve_key(s, "apikey.created", bad_created[i]), TIX_EINVAL, "%s",
                      bad_created[i]);
-    json_t *v = j(CREATED);
+    json_t *v = tix_json_of(CREATED);
     cr_assert_eq(tix_apikey_stream_kind.evolve(s, "apikey.created", 2, v), TIX_EINVAL,
                  "unknown schema version");
     json_decref(v);
@@ -773,38 +606,21 @@ static void expect_same_key(const struct tix_apikey_state *a, const struct tix_a
     cr_assert_eq(a->expires_at, b->expires_at);
 }
 
-/* Rebuilds the state of stream id from the log, through canonical bytes as the store keeps them. */
-static void *replay(const char *id)
-{
-    void *state = tix_apikey_stream_kind.create();
-    for (int i = 0; i < w.n_log; i++) {
-        if (strcmp(w.log[i].stream_id, id) != 0)
-            continue;
-        char *bytes = tix_json_dump(w.log[i].data);
-        json_t *data = tix_json_parse(bytes, strlen(bytes), NULL);
-        free(bytes);
-        cr_assert_eq(
-            tix_apikey_stream_kind.evolve(state, w.log[i].type, w.log[i].schema_version, data),
-            TIX_OK);
-        json_decref(data);
-    }
-    return state;
-}
-
 Test(apikey, replaying_the_log_gives_the_live_state)
 {
     given_key();
     accept_quietly("apikey.create", A_SYSTEM,
-                   with(with(create_payload_for(KEY2, ORG), "expires_at", json_integer(NOW_S + 60)),
-                        "scopes", j("[\"reports:read\", \"tickets:read\"]")));
+                   tix_json_with(tix_json_with(create_payload_for(KEY2, ORG), "expires_at",
+                                               json_integer(NOW_S + 60)),
+                                 "scopes", tix_json_of("[\"reports:read\", \"tickets:read\"]")));
     accept_quietly("apikey.revoke", A_ADMIN, revoke_payload());
     accept_quietly("apikey.revoke", A_ADMIN, revoke_payload());
-    cr_assert_eq(w.n_log, 3);
+    cr_assert_eq(tix_world_n_log(), 3);
     const char *keys[] = {KEY, KEY2};
     for (int i = 0; i < 2; i++) {
         char id[TIX_STREAM_ID_MAX];
         snprintf(id, sizeof(id), "%s%s", TIX_APIKEY_STREAM_PREFIX, keys[i]);
-        struct tix_apikey_state *again = replay(id);
+        struct tix_apikey_state *again = tix_world_replay(id);
         expect_same_key(again, key_state(keys[i]));
         tix_apikey_stream_kind.destroy(again);
     }

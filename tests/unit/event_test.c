@@ -1,10 +1,10 @@
 /* event_test.c - the event aggregate's pure functions, driven like the processor
  *
- * The same tiny in-memory world as organization_test.c: run() looks the handler up in the
- * registry, calls streams(), builds a view from the world's states, calls decide() at the world's
- * clock, and when the decision is accepted evolves the states with its events and logs them.
- * States are only ever built by evolving events, so every test also exercises evolve. Each
- * Criterion test runs in its own process; the world is a global reset by setup/teardown.
+ * Runs commands through the shared in-memory world (support/world.h): tix_world_run() calls
+ * streams() (which must name exactly one stream here), builds a view from the world's states,
+ * calls decide() at the world's clock (set with at()), and evolves accepted events into the states
+ * and a log. States are only ever built by evolving events, so every test also exercises evolve.
+ * Each Criterion test runs in its own process; setup resets the world.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 
 #include "tix/aggregate.h"
 #include "tix/json.h"
+#include "world.h"
 
 #include "event.h"
 
@@ -37,29 +38,7 @@
 #define EARLY    "2026-06-01T00:00:00Z" /* before everything */
 #define LATE     "2027-02-01T00:00:00Z" /* after everything */
 
-/* ---- the world ---------------------------------------------------------------------------- */
-
-struct stream {
-    char id[TIX_STREAM_ID_MAX];
-    const struct tix_stream_kind *kind;
-    void *state;
-    int64_t version;
-};
-
-struct logged {
-    char stream_id[TIX_STREAM_ID_MAX];
-    const char *type;
-    int schema_version;
-    json_t *data;
-};
-
-static struct {
-    int n_streams;
-    struct stream streams[8];
-    int n_log;
-    struct logged log[700];
-    int64_t now_us;
-} w;
+/* ---- the world: tests/unit/support/world.c, keyed on EV by default ----------------------- */
 
 static int64_t secs(const char *instant)
 {
@@ -70,131 +49,37 @@ static int64_t secs(const char *instant)
 
 static void at(const char *instant)
 {
-    w.now_us = secs(instant) * 1000000;
+    tix_world_set_now(secs(instant) * 1000000);
 }
 
 static void setup(void)
 {
-    memset(&w, 0, sizeof(w));
+    tix_world_reset(0);
+    tix_world_require_streams(1);
     at(EARLY);
 }
 
-static void teardown(void)
-{
-    for (int i = 0; i < w.n_streams; i++)
-        w.streams[i].kind->destroy(w.streams[i].state);
-    for (int i = 0; i < w.n_log; i++)
-        json_decref(w.log[i].data);
-}
-
-TestSuite(event, .init = setup, .fini = teardown);
-
-static struct stream *stream_get(const char *id)
-{
-    for (int i = 0; i < w.n_streams; i++)
-        if (strcmp(w.streams[i].id, id) == 0)
-            return &w.streams[i];
-    cr_assert_lt(w.n_streams, 8);
-    struct stream *s = &w.streams[w.n_streams++];
-    snprintf(s->id, sizeof(s->id), "%s", id);
-    s->kind = tix_registry_stream_kind(id);
-    cr_assert_not_null(s->kind, "no stream kind for %s", id);
-    s->state = s->kind->create();
-    cr_assert_not_null(s->state);
-    return s;
-}
-
-static void apply(const struct tix_decision *d, char ids[][TIX_STREAM_ID_MAX], int n)
-{
-    for (int i = 0; i < d->n_events; i++) {
-        const struct tix_new_event *e = &d->events[i];
-        bool is_requested = false;
-        for (int k = 0; k < n; k++)
-            is_requested = is_requested || strcmp(ids[k], e->stream_id) == 0;
-        cr_assert(is_requested, "%s emitted on unrequested stream %s", e->type, e->stream_id);
-        struct stream *s = stream_get(e->stream_id);
-        cr_assert_eq(s->kind->evolve(s->state, e->type, e->schema_version, e->data), TIX_OK,
-                     "evolve refused %s", e->type);
-        s->version++;
-        cr_assert_lt(w.n_log, 700);
-        struct logged *l = &w.log[w.n_log++];
-        snprintf(l->stream_id, sizeof(l->stream_id), "%s", e->stream_id);
-        l->type = e->type;
-        l->schema_version = e->schema_version;
-        l->data = json_incref(e->data);
-    }
-}
-
-/* Runs one command through streams/decide/evolve. Steals payload. Returns streams()' result. */
-static int run(const char *type, const char *key, const char *actor, json_t *payload,
-               struct tix_decision *d, struct tix_err *err)
-{
-    const struct tix_command_handler *h = tix_registry_handler(type);
-    cr_assert_not_null(h, "no handler for %s", type);
-    struct tix_command cmd = {.command_id = "cmd-1",
-                              .type = type,
-                              .key = key,
-                              .payload = payload,
-                              .actor = actor,
-                              .now_us = w.now_us};
-    char ids[TIX_DECISION_MAX_STREAMS][TIX_STREAM_ID_MAX];
-    tix_err_clear(err);
-    tix_decision_init(d);
-    int n = h->streams(&cmd, ids, err);
-    if (n >= 0) {
-        cr_assert_eq(n, 1);
-        struct tix_view view = {.n = n};
-        for (int i = 0; i < n; i++) {
-            struct stream *s = stream_get(ids[i]);
-            view.id[i] = s->id;
-            view.state[i] = s->state;
-            view.version[i] = s->version;
-        }
-        h->decide(&cmd, &view, d);
-        if (!d->is_rejected)
-            apply(d, ids, n);
-    }
-    json_decref(payload);
-    return n;
-}
+TestSuite(event, .init = setup, .fini = tix_world_teardown);
 
 static void accept(const char *type, json_t *payload, struct tix_decision *d)
 {
-    struct tix_err err;
-    int n = run(type, EV, A_USER, payload, d, &err);
-    cr_assert_geq(n, 0, "%s invalid: field '%s': %s", type, err.field, err.msg);
-    cr_assert_not(d->is_rejected, "%s rejected: %s (%s)", type, d->code, d->reason);
+    tix_world_accept(EV, type, A_USER, payload, d);
 }
 
 /* Runs an accepted command; returns how many events it emitted. */
 static int accept_quietly(const char *type, json_t *payload)
 {
-    struct tix_decision d;
-    accept(type, payload, &d);
-    int n = d.n_events;
-    tix_decision_deinit(&d);
-    return n;
+    return tix_world_accept_quietly(EV, type, A_USER, payload);
 }
 
-/* Runs a command that must be rejected with code and field; returns nothing but checks that the
- * reason is set and nothing was logged. reason_out (may be NULL) receives the reason. */
+/* Runs a command that must be rejected with code and field (see tix_world_expect_rejected).
+ * reason_out (may be NULL) receives the reason. */
 static void expect_rejected_as(const char *actor, const char *type, json_t *payload,
                                const char *code, const char *field, char reason_out[256])
 {
-    struct tix_decision d;
-    struct tix_err err;
-    int before = w.n_log;
-    int n = run(type, EV, actor, payload, &d, &err);
-    cr_assert_geq(n, 0, "%s invalid: field '%s': %s", type, err.field, err.msg);
-    cr_assert(d.is_rejected, "%s accepted, expected %s", type, code);
-    cr_assert_str_eq(d.code, code, "%s: code %s (%s), expected %s", type, d.code, d.reason, code);
-    cr_assert_str_eq(d.field, field != NULL ? field : "", "%s: field '%s'", type, d.field);
-    cr_assert_eq(d.n_events, 0);
-    cr_assert_eq(w.n_log, before);
-    cr_assert_neq(d.reason[0], '\0', "a rejection explains itself");
+    tix_world_expect_rejected(EV, type, actor, payload, code, field);
     if (reason_out != NULL)
-        snprintf(reason_out, 256, "%s", d.reason);
-    tix_decision_deinit(&d);
+        snprintf(reason_out, 256, "%s", tix_world_last_reason());
 }
 
 static void expect_rejected(const char *type, json_t *payload, const char *code, const char *field)
@@ -205,65 +90,20 @@ static void expect_rejected(const char *type, json_t *payload, const char *code,
 static void expect_invalid_for(const char *key, const char *type, json_t *payload,
                                const char *field)
 {
-    struct tix_decision d;
-    struct tix_err err;
-    char shown[300] = "";
-    char *dump = tix_json_dump(payload);
-    snprintf(shown, sizeof(shown), "%.280s", dump != NULL ? dump : "?");
-    free(dump);
-    int n = run(type, key, A_SYSTEM, payload, &d, &err);
-    tix_decision_deinit(&d);
-    cr_assert_eq(n, -1, "%s accepted payload %s", type, shown);
-    cr_assert_eq(err.rc, TIX_EINVAL);
-    cr_assert_str_eq(err.field, field, "%s %s: field '%s', expected '%s' (%s)", type, shown,
-                     err.field, field, err.msg);
-    cr_assert_neq(err.msg[0], '\0');
+    tix_world_expect_invalid(key, type, A_SYSTEM, payload, field);
 }
 
 static void expect_invalid(const char *type, json_t *payload, const char *field)
 {
-    expect_invalid_for(EV, type, payload, field);
-}
-
-static void expect_json(const json_t *got, json_t *want)
-{
-    cr_assert_not_null(want, "bad expectation");
-    bool is_equal = json_equal(got, want);
-    char *g = got != NULL ? tix_json_dump(got) : NULL;
-    char *x = tix_json_dump(want);
-    char msg[2048];
-    snprintf(msg, sizeof(msg), "got %.1000s, want %.1000s", g != NULL ? g : "NULL", x);
-    free(g);
-    free(x);
-    json_decref(want);
-    cr_assert(is_equal, "%s", msg);
+    tix_world_expect_invalid(EV, type, A_SYSTEM, payload, field);
 }
 
 static const struct tix_event_state *ev(void)
 {
-    return stream_get(EV_STREAM)->state;
+    return tix_world_stream(EV_STREAM)->state;
 }
 
 /* ---- payloads and givens ------------------------------------------------------------------ */
-
-/* A JSON value from text, for tables of values. */
-static json_t *j(const char *text)
-{
-    json_error_t e;
-    json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
-    cr_assert_not_null(v, "bad test JSON %s: %s", text, e.text);
-    return v;
-}
-
-/* Sets key to value (stolen; NULL removes key) in p and returns p. */
-static json_t *with(json_t *p, const char *key, json_t *value)
-{
-    if (value == NULL)
-        json_object_del(p, key);
-    else
-        json_object_set_new(p, key, value);
-    return p;
-}
 
 static json_t *session(const char *id, const char *starts, const char *ends)
 {
@@ -284,7 +124,7 @@ static json_t *create_payload(void)
 static json_t *with_session(int i, const char *key, json_t *value)
 {
     json_t *p = create_payload();
-    with(json_array_get(json_object_get(p, "sessions"), (size_t)i), key, value);
+    tix_json_with(json_array_get(json_object_get(p, "sessions"), (size_t)i), key, value);
     return p;
 }
 
@@ -296,7 +136,7 @@ static json_t *id_payload(void)
 /* {event_id, key: value (stolen)} */
 static json_t *payload1(const char *key, json_t *value)
 {
-    return with(id_payload(), key, value);
+    return tix_json_with(id_payload(), key, value);
 }
 
 static json_t *cancel_payload(void)
@@ -304,19 +144,9 @@ static json_t *cancel_payload(void)
     return payload1("reason", json_string("  storm warning "));
 }
 
-static char *repeat(const char *unit, int times)
-{
-    size_t len = strlen(unit);
-    char *s = malloc(len * (size_t)times + 1);
-    for (int i = 0; i < times; i++)
-        memcpy(s + len * (size_t)i, unit, len);
-    s[len * (size_t)times] = '\0';
-    return s;
-}
-
 static json_t *repeated(const char *unit, int times)
 {
-    char *s = repeat(unit, times);
+    char *s = tix_world_repeat(unit, times);
     json_t *v = json_string(s);
     free(s);
     return v;
@@ -461,33 +291,34 @@ Test(event, leap_years_follow_the_gregorian_rules)
 Test(event, create_emits_everything_with_sorted_sessions)
 {
     json_t *p = create_payload();
-    with(p, "description", json_string("Dinner,\nthen dancing"));
-    with(p, "tags", j("[\"gala\",\"new-year\"]"));
-    with(p, "images", j("[{\"url\":\"https://img.example/a.png\",\"alt\":\"Stage\"}]"));
-    with(p, "videos", j("[{\"url\":\"https://video.example/v\"}]"));
-    with(p, "metadata", j("{\"dress_code\":\"black tie\"}"));
-    with(p, "sales_start", json_string("2026-07-01T08:00:00Z"));
-    with(p, "sales_end", json_string(T2_START));
+    tix_json_with(p, "description", json_string("Dinner,\nthen dancing"));
+    tix_json_with(p, "tags", tix_json_of("[\"gala\",\"new-year\"]"));
+    tix_json_with(p, "images",
+                  tix_json_of("[{\"url\":\"https://img.example/a.png\",\"alt\":\"Stage\"}]"));
+    tix_json_with(p, "videos", tix_json_of("[{\"url\":\"https://video.example/v\"}]"));
+    tix_json_with(p, "metadata", tix_json_of("{\"dress_code\":\"black tie\"}"));
+    tix_json_with(p, "sales_start", json_string("2026-07-01T08:00:00Z"));
+    tix_json_with(p, "sales_end", json_string(T2_START));
     struct tix_decision d;
     accept("event.create", p, &d);
     cr_assert_eq(d.n_events, 1);
     cr_assert_str_eq(d.events[0].stream_id, EV_STREAM);
     cr_assert_str_eq(d.events[0].type, "event.created");
     cr_assert_eq(d.events[0].schema_version, 1);
-    expect_json(
+    tix_world_expect_json(
         d.events[0].data,
         json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:i,"
                   " s:s, s:s, s:[o, o], s:s}",
                   "event_id", EV, "organization_id", ORG, "venue_id", VENUE, "chart_version", 3,
                   "name", "New Year Gala", "description", "Dinner,\nthen dancing", "category",
-                  "music", "tags", j("[\"gala\",\"new-year\"]"), "images",
-                  j("[{\"url\":\"https://img.example/a.png\",\"alt\":\"Stage\"}]"), "videos",
-                  j("[{\"url\":\"https://video.example/v\"}]"), "metadata",
-                  j("{\"dress_code\":\"black tie\"}"), "timezone", "Europe/Berlin", "visibility",
-                  "public", "capacity", 1000, "sales_start", "2026-07-01T08:00:00Z", "sales_end",
-                  T2_START, "sessions", session(SES1, T1_START, T1_END),
+                  "music", "tags", tix_json_of("[\"gala\",\"new-year\"]"), "images",
+                  tix_json_of("[{\"url\":\"https://img.example/a.png\",\"alt\":\"Stage\"}]"),
+                  "videos", tix_json_of("[{\"url\":\"https://video.example/v\"}]"), "metadata",
+                  tix_json_of("{\"dress_code\":\"black tie\"}"), "timezone", "Europe/Berlin",
+                  "visibility", "public", "capacity", 1000, "sales_start", "2026-07-01T08:00:00Z",
+                  "sales_end", T2_START, "sessions", session(SES1, T1_START, T1_END),
                   session(SES2, T2_START, T2_END), "created_by", A_USER));
-    expect_json(d.result, json_pack("{s:s}", "event_id", EV));
+    tix_world_expect_json(d.result, json_pack("{s:s}", "event_id", EV));
     tix_decision_deinit(&d);
 
     const struct tix_event_state *s = ev();
@@ -505,7 +336,7 @@ Test(event, create_emits_everything_with_sorted_sessions)
     cr_assert_str_eq(tix_json_str(s->info, "name"), "New Year Gala");
     cr_assert_str_eq(tix_json_str(s->info, "timezone"), "Europe/Berlin");
     cr_assert_str_eq(tix_json_str(s->info, "created_by"), A_USER);
-    expect_json(json_object_get(s->info, "tags"), j("[\"gala\",\"new-year\"]"));
+    tix_world_expect_json(json_object_get(s->info, "tags"), tix_json_of("[\"gala\",\"new-year\"]"));
     cr_assert_eq(s->n_sessions, 2);
     cr_assert_str_eq(s->sessions[0].id, SES1);
     cr_assert_eq(s->sessions[0].starts_at, secs(T1_START));
@@ -517,19 +348,23 @@ Test(event, create_emits_everything_with_sorted_sessions)
 
 Test(event, create_an_online_event_without_venue)
 {
-    json_t *p = with(with(create_payload(), "venue_id", NULL), "chart_version", NULL);
+    json_t *p =
+        tix_json_with(tix_json_with(create_payload(), "venue_id", NULL), "chart_version", NULL);
     json_decref(with_session(0, "name", NULL));
     accept_quietly("event.create", p);
     cr_assert_str_eq(ev()->venue_id, "");
     cr_assert_eq(ev()->chart_version, -1);
-    expect_invalid("event.create", with(create_payload(), "chart_version", NULL), "chart_version");
-    expect_invalid("event.create", with(create_payload(), "venue_id", NULL), "chart_version");
+    expect_invalid("event.create", tix_json_with(create_payload(), "chart_version", NULL),
+                   "chart_version");
+    expect_invalid("event.create", tix_json_with(create_payload(), "venue_id", NULL),
+                   "chart_version");
 }
 
 Test(event, create_keeps_session_names_and_capacities)
 {
     json_t *p = with_session(0, "name", json_string(" Second night "));
-    with(json_array_get(json_object_get(p, "sessions"), 0), "capacity", json_integer(1000));
+    tix_json_with(json_array_get(json_object_get(p, "sessions"), 0), "capacity",
+                  json_integer(1000));
     accept_quietly("event.create", p);
     const struct tix_event_state *s = ev();
     cr_assert_str_eq(s->sessions[1].name, "Second night");
@@ -543,15 +378,16 @@ Test(event, create_rejects_an_existing_event_and_bad_actors)
     const char *actors[] = {"apikey:x", "user:nobody", "", "system:", "User:" ORG};
     for (int i = 0; i < 5; i++) {
         expect_rejected_as(actors[i], "event.create",
-                           with(create_payload(), "event_id", json_string(EV)), "forbidden", NULL,
-                           NULL);
+                           tix_json_with(create_payload(), "event_id", json_string(EV)),
+                           "forbidden", NULL, NULL);
         expect_rejected_as(actors[i], "event.publish", id_payload(), "forbidden", NULL, NULL);
     }
     expect_rejected_as(NULL, "event.update", id_payload(), "forbidden", NULL, NULL);
     struct tix_decision d;
     struct tix_err err;
-    cr_assert_eq(run("event.create", EV2, A_SYSTEM,
-                     with(create_payload(), "event_id", json_string(EV2)), &d, &err),
+    cr_assert_eq(tix_world_run("event.create", EV2, A_SYSTEM,
+                               tix_json_with(create_payload(), "event_id", json_string(EV2)), &d,
+                               &err),
                  1);
     cr_assert_not(d.is_rejected, "system actors may create events");
     tix_decision_deinit(&d);
@@ -565,10 +401,10 @@ struct bad_field {
 
 Test(event, create_names_the_offending_field)
 {
-    char *long_name = repeat("x", 201);
-    char *long_desc = repeat("d", 20001);
-    char *long_tag = repeat("t", 41);
-    char *long_url = repeat("u", 2000);
+    char *long_name = tix_world_repeat("x", 201);
+    char *long_desc = tix_world_repeat("d", 20001);
+    char *long_tag = tix_world_repeat("t", 41);
+    char *long_url = tix_world_repeat("u", 2000);
     char big[64], name_json[300], desc_json[20100], tag_json[100], url_json[2100];
     snprintf(name_json, sizeof(name_json), "\"%s\"", long_name);
     snprintf(desc_json, sizeof(desc_json), "\"%s\"", long_desc);
@@ -631,11 +467,12 @@ Test(event, create_names_the_offending_field)
         {"surprise", "1", "surprise"},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-        json_t *v = table[i].value != NULL ? j(table[i].value) : NULL;
-        expect_invalid("event.create", with(create_payload(), table[i].key, v), table[i].field);
+        json_t *v = table[i].value != NULL ? tix_json_of(table[i].value) : NULL;
+        expect_invalid("event.create", tix_json_with(create_payload(), table[i].key, v),
+                       table[i].field);
     }
     expect_invalid("event.create", json_array(), "");
-    expect_invalid("event.create", j("\"x\""), "");
+    expect_invalid("event.create", tix_json_of("\"x\""), "");
     free(long_name);
     free(long_desc);
     free(long_tag);
@@ -645,17 +482,17 @@ Test(event, create_names_the_offending_field)
 Test(event, create_accepts_the_limits)
 {
     json_t *p = create_payload();
-    with(p, "name", repeated("\xc3\xa9", 200)); /* 200 characters, 400 bytes */
-    with(p, "description", repeated("d", 20000));
+    tix_json_with(p, "name", repeated("\xc3\xa9", 200)); /* 200 characters, 400 bytes */
+    tix_json_with(p, "description", repeated("d", 20000));
     json_t *tags = json_array();
     for (int i = 0; i < 20; i++) {
         char tag[16];
         snprintf(tag, sizeof(tag), "t%d", i);
         json_array_append_new(tags, json_string(tag));
     }
-    with(p, "tags", tags);
-    with(p, "capacity", json_integer(1000000));
-    with(p, "description", json_string(""));
+    tix_json_with(p, "tags", tags);
+    tix_json_with(p, "capacity", json_integer(1000000));
+    tix_json_with(p, "description", json_string(""));
     accept_quietly("event.create", p);
     cr_assert_eq(ev()->capacity, 1000000);
 }
@@ -665,10 +502,11 @@ Test(event, create_refuses_metadata_over_16_kib)
     json_t *meta = json_object();
     json_object_set_new(meta, "k", repeated("m", 16384 - 8)); /* {"k":"..."} is 8 + n bytes */
     json_t *ok = json_deep_copy(meta);
-    accept_quietly("event.create", with(create_payload(), "metadata", ok));
+    accept_quietly("event.create", tix_json_with(create_payload(), "metadata", ok));
     json_object_set_new(meta, "k", repeated("m", 16384 - 7));
     expect_invalid_for(EV2, "event.create",
-                       with(with(create_payload(), "event_id", json_string(EV2)), "metadata", meta),
+                       tix_json_with(tix_json_with(create_payload(), "event_id", json_string(EV2)),
+                                     "metadata", meta),
                        "metadata");
 }
 
@@ -694,15 +532,15 @@ Test(event, create_checks_each_session)
         {"price", "5", "sessions[1].price"},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-        json_t *v = table[i].value != NULL ? j(table[i].value) : NULL;
+        json_t *v = table[i].value != NULL ? tix_json_of(table[i].value) : NULL;
         expect_invalid("event.create", with_session(1, table[i].key, v), table[i].field);
     }
     /* sessions[1] is SES1 as given; a start equal to SES2's is refused. */
-    expect_invalid(
-        "event.create",
-        with(with_session(1, "starts_at", json_string(T2_START)), "sessions",
-             json_pack("[o, o]", session(SES2, T2_START, T2_END), session(SES1, T2_START, T3_END))),
-        "sessions[1].starts_at");
+    expect_invalid("event.create",
+                   tix_json_with(with_session(1, "starts_at", json_string(T2_START)), "sessions",
+                                 json_pack("[o, o]", session(SES2, T2_START, T2_END),
+                                           session(SES1, T2_START, T3_END))),
+                   "sessions[1].starts_at");
     expect_invalid("event.create", with_session(1, "session_id", json_string(SES2)),
                    "sessions[1].session_id");
     json_t *p = create_payload();
@@ -713,16 +551,16 @@ Test(event, create_checks_each_session)
 
 Test(event, create_checks_the_sales_window)
 {
-    json_t *p = with(create_payload(), "sales_start", json_string("2026-08-01T00:00:00Z"));
-    expect_invalid("event.create", with(p, "sales_end", json_string("2026-08-01T00:00:00Z")),
-                   "sales_end");
-    p = with(create_payload(), "sales_end", json_string("2027-01-01T23:00:01Z"));
+    json_t *p = tix_json_with(create_payload(), "sales_start", json_string("2026-08-01T00:00:00Z"));
+    expect_invalid("event.create",
+                   tix_json_with(p, "sales_end", json_string("2026-08-01T00:00:00Z")), "sales_end");
+    p = tix_json_with(create_payload(), "sales_end", json_string("2027-01-01T23:00:01Z"));
     expect_invalid("event.create", p, "sales_end");
     p = create_payload();
     json_t *sessions =
         json_pack("[o, o]", session(SES1, T1_START, T1_END), session(SES2, T2_START, T2_END));
-    with(p, "sessions", sessions);
-    with(p, "sales_end", json_string(T2_END)); /* exactly the last end */
+    tix_json_with(p, "sessions", sessions);
+    tix_json_with(p, "sales_end", json_string(T2_END)); /* exactly the last end */
     accept_quietly("event.create", p);
     cr_assert_eq(ev()->sales_end, secs(T2_END));
 }
@@ -738,10 +576,10 @@ Test(event, create_refuses_more_than_500_sessions)
         tix_event_format_instant(secs(T1_START) + i * 7200 + 3600, end);
         json_array_append_new(sessions, session(id, start, end));
     }
-    with(p, "sessions", json_deep_copy(sessions));
+    tix_json_with(p, "sessions", json_deep_copy(sessions));
     expect_invalid("event.create", p, "sessions");
     json_array_remove(sessions, 500);
-    accept_quietly("event.create", with(create_payload(), "sessions", sessions));
+    accept_quietly("event.create", tix_json_with(create_payload(), "sessions", sessions));
     cr_assert_eq(ev()->n_sessions, 500);
 }
 
@@ -751,12 +589,13 @@ Test(event, create_refuses_more_than_500_sessions)
 Test(event, sessions_across_a_dst_change_are_instants)
 {
     json_t *p = create_payload();
-    with(p, "sessions",
-         json_pack("[o, o, o, o]", session(SES1, "2026-10-25T00:30:00Z", "2026-10-25T01:00:00Z"),
-                   session(SES2, "2026-10-25T01:30:00Z", "2026-10-25T02:00:00Z"),
-                   session(SES3, "2026-03-29T00:30:00Z", "2026-03-29T01:00:00Z"),
-                   session("0190c1e2-0000-7000-8000-000000000014", "2026-03-29T01:30:00Z",
-                           "2026-03-29T02:00:00Z")));
+    tix_json_with(p, "sessions",
+                  json_pack("[o, o, o, o]",
+                            session(SES1, "2026-10-25T00:30:00Z", "2026-10-25T01:00:00Z"),
+                            session(SES2, "2026-10-25T01:30:00Z", "2026-10-25T02:00:00Z"),
+                            session(SES3, "2026-03-29T00:30:00Z", "2026-03-29T01:00:00Z"),
+                            session("0190c1e2-0000-7000-8000-000000000014", "2026-03-29T01:30:00Z",
+                                    "2026-03-29T02:00:00Z")));
     at("2026-01-01T00:00:00Z");
     accept_quietly("event.create", p);
     const struct tix_event_state *s = ev();
@@ -772,26 +611,27 @@ Test(event, update_emits_only_changed_fields)
 {
     accept_quietly("event.create", create_payload());
     json_t *p = id_payload();
-    with(p, "name", json_string(" New Year Gala")); /* the same, trimmed */
-    with(p, "capacity", json_integer(1000));        /* the same */
-    with(p, "category", json_string("party"));
-    with(p, "tags", j("[\"late\"]"));
-    with(p, "sales_end", json_string(T1_END));
+    tix_json_with(p, "name", json_string(" New Year Gala")); /* the same, trimmed */
+    tix_json_with(p, "capacity", json_integer(1000));        /* the same */
+    tix_json_with(p, "category", json_string("party"));
+    tix_json_with(p, "tags", tix_json_of("[\"late\"]"));
+    tix_json_with(p, "sales_end", json_string(T1_END));
     struct tix_decision d;
     accept("event.update", p, &d);
     cr_assert_eq(d.n_events, 1);
     cr_assert_str_eq(d.events[0].type, "event.updated");
-    expect_json(d.events[0].data, json_pack("{s:s, s:s, s:o, s:s}", "event_id", EV, "category",
-                                            "party", "tags", j("[\"late\"]"), "sales_end", T1_END));
+    tix_world_expect_json(d.events[0].data,
+                          json_pack("{s:s, s:s, s:o, s:s}", "event_id", EV, "category", "party",
+                                    "tags", tix_json_of("[\"late\"]"), "sales_end", T1_END));
     tix_decision_deinit(&d);
     cr_assert_str_eq(tix_json_str(ev()->info, "category"), "party");
     cr_assert(ev()->has_sales_end);
     cr_assert_eq(ev()->sales_end, secs(T1_END));
     cr_assert_eq(accept_quietly("event.update", payload1("category", json_string("party"))), 0);
     cr_assert_eq(accept_quietly("event.update", id_payload()), 0);
-    cr_assert_eq(accept_quietly("event.update", payload1("metadata", j("{\"a\":1}"))), 1);
-    cr_assert_eq(accept_quietly("event.update", payload1("metadata", j("{\"b\":2}"))), 1);
-    expect_json(json_object_get(ev()->info, "metadata"), j("{\"b\":2}"));
+    cr_assert_eq(accept_quietly("event.update", payload1("metadata", tix_json_of("{\"a\":1}"))), 1);
+    cr_assert_eq(accept_quietly("event.update", payload1("metadata", tix_json_of("{\"b\":2}"))), 1);
+    tix_world_expect_json(json_object_get(ev()->info, "metadata"), tix_json_of("{\"b\":2}"));
     cr_assert_eq(accept_quietly("event.update", payload1("capacity", json_integer(5))), 1);
     cr_assert_eq(ev()->capacity, 5);
 }
@@ -799,7 +639,7 @@ Test(event, update_emits_only_changed_fields)
 Test(event, update_keeps_the_rules_with_the_state)
 {
     json_t *p = with_session(0, "capacity", json_integer(800));
-    with(p, "sales_start", json_string("2026-08-01T00:00:00Z"));
+    tix_json_with(p, "sales_start", json_string("2026-08-01T00:00:00Z"));
     accept_quietly("event.create", p);
     expect_rejected("event.update", payload1("capacity", json_integer(799)), "capacity_exceeded",
                     "capacity");
@@ -820,7 +660,7 @@ Test(event, update_validates_its_payload)
     expect_invalid("event.update", payload1("sessions", json_array()), "sessions");
     expect_invalid("event.update", payload1("name", json_null()), "name");
     expect_invalid("event.update", payload1("capacity", json_integer(0)), "capacity");
-    expect_invalid("event.update", payload1("images", j("[{\"url\":\"http://x\"}]")),
+    expect_invalid("event.update", payload1("images", tix_json_of("[{\"url\":\"http://x\"}]")),
                    "images[0].url");
     expect_invalid("event.update", payload1("sales_start", json_string("2026-02-30T00:00:00Z")),
                    "sales_start");
@@ -849,10 +689,10 @@ Test(event, update_locks_fields_by_status)
     };
     for (int st = 0; st <= TIX_EVENT_CANCELLED; st++) {
         for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
-            teardown();
+            tix_world_teardown();
             setup();
             given_status((enum tix_event_status)st);
-            json_t *p = payload1(fields[f].key, j(fields[f].value));
+            json_t *p = payload1(fields[f].key, tix_json_of(fields[f].value));
             bool is_selling = st == TIX_EVENT_ON_SALE || st == TIX_EVENT_SOLD_OUT;
             if (st == TIX_EVENT_COMPLETED || st == TIX_EVENT_CANCELLED)
                 expect_rejected("event.update", p, "not_editable", NULL);
@@ -870,12 +710,12 @@ Test(event, update_locks_fields_by_status)
 Test(event, only_drafts_are_deleted)
 {
     for (int st = TIX_EVENT_PUBLISHED; st <= TIX_EVENT_CANCELLED; st++) {
-        teardown();
+        tix_world_teardown();
         setup();
         given_status((enum tix_event_status)st);
         expect_rejected("event.delete", id_payload(), "not_draft", NULL);
     }
-    teardown();
+    tix_world_teardown();
     setup();
     given_status(TIX_EVENT_PUBLISHED);
     accept_quietly("event.unpublish", id_payload());
@@ -883,7 +723,7 @@ Test(event, only_drafts_are_deleted)
     accept("event.delete", id_payload(), &d);
     cr_assert_eq(d.n_events, 1);
     cr_assert_str_eq(d.events[0].type, "event.deleted");
-    expect_json(d.events[0].data, json_pack("{s:s}", "event_id", EV));
+    tix_world_expect_json(d.events[0].data, json_pack("{s:s}", "event_id", EV));
     tix_decision_deinit(&d);
     cr_assert(ev()->is_deleted);
 }
@@ -915,22 +755,23 @@ static json_t *add_payload(json_t *session_value)
 static json_t *update_session_payload(const char *id, const char *key, json_t *value)
 {
     json_t *p = payload1("session_id", json_string(id));
-    return key != NULL ? with(p, key, value) : p;
+    return key != NULL ? tix_json_with(p, key, value) : p;
 }
 
 Test(event, add_session_inserts_in_start_order)
 {
     accept_quietly("event.create", create_payload());
-    json_t *s3 = with(session(SES3, "2027-01-01T12:00:00Z", "2027-01-01T13:00:00Z"), "name",
-                      json_string(" Matinee "));
+    json_t *s3 = tix_json_with(session(SES3, "2027-01-01T12:00:00Z", "2027-01-01T13:00:00Z"),
+                               "name", json_string(" Matinee "));
     struct tix_decision d;
     accept("event.add_session", add_payload(s3), &d);
     cr_assert_eq(d.n_events, 1);
     cr_assert_str_eq(d.events[0].type, "event.session_added");
-    expect_json(d.events[0].data,
-                json_pack("{s:s, s:o}", "event_id", EV, "session",
-                          with(session(SES3, "2027-01-01T12:00:00Z", "2027-01-01T13:00:00Z"),
-                               "name", json_string("Matinee"))));
+    tix_world_expect_json(
+        d.events[0].data,
+        json_pack("{s:s, s:o}", "event_id", EV, "session",
+                  tix_json_with(session(SES3, "2027-01-01T12:00:00Z", "2027-01-01T13:00:00Z"),
+                                "name", json_string("Matinee"))));
     tix_decision_deinit(&d);
     const struct tix_event_state *s = ev();
     cr_assert_eq(s->n_sessions, 3);
@@ -942,8 +783,8 @@ Test(event, add_session_inserts_in_start_order)
 
 Test(event, add_session_rules)
 {
-    json_t *p = with(create_payload(), "sales_end", json_string(T2_END));
-    with(p, "capacity", json_integer(100));
+    json_t *p = tix_json_with(create_payload(), "sales_end", json_string(T2_END));
+    tix_json_with(p, "capacity", json_integer(100));
     accept_quietly("event.create", p);
     expect_rejected("event.add_session", add_payload(session(SES1, T3_START, T3_END)),
                     "session_exists", "session.session_id");
@@ -951,19 +792,19 @@ Test(event, add_session_rules)
                     "duplicate_start", "session.starts_at");
     expect_rejected(
         "event.add_session",
-        add_payload(with(session(SES3, T3_START, T3_END), "capacity", json_integer(101))),
+        add_payload(tix_json_with(session(SES3, T3_START, T3_END), "capacity", json_integer(101))),
         "capacity_exceeded", "session.capacity");
     expect_invalid("event.add_session", add_payload(session(SES3, T3_END, T3_START)),
                    "session.ends_at");
     expect_invalid("event.add_session", add_payload(session(SES3, "2027-01-02T19:30:00", T3_END)),
                    "session.starts_at");
     expect_invalid("event.add_session",
-                   add_payload(with(session(SES3, T3_START, T3_END), "x", json_true())),
+                   add_payload(tix_json_with(session(SES3, T3_START, T3_END), "x", json_true())),
                    "session.x");
     expect_invalid("event.add_session", add_payload(json_array()), "session");
     expect_invalid("event.add_session", id_payload(), "session");
-    accept_quietly("event.add_session", add_payload(with(session(SES3, T3_START, T3_END),
-                                                         "capacity", json_integer(100))));
+    accept_quietly("event.add_session", add_payload(tix_json_with(session(SES3, T3_START, T3_END),
+                                                                  "capacity", json_integer(100))));
     cr_assert_eq(ev()->sessions[2].capacity, 100);
 }
 
@@ -990,13 +831,13 @@ Test(event, update_session_changes_and_reorders)
     accept_quietly("event.create", create_payload());
     struct tix_decision d;
     accept("event.update_session",
-           with(update_session_payload(SES1, "starts_at", json_string(T3_START)), "ends_at",
-                json_string(T3_END)),
+           tix_json_with(update_session_payload(SES1, "starts_at", json_string(T3_START)),
+                         "ends_at", json_string(T3_END)),
            &d);
     cr_assert_eq(d.n_events, 1);
     cr_assert_str_eq(d.events[0].type, "event.session_updated");
-    expect_json(d.events[0].data, json_pack("{s:s, s:o}", "event_id", EV, "session",
-                                            session(SES1, T3_START, T3_END)));
+    tix_world_expect_json(d.events[0].data, json_pack("{s:s, s:o}", "event_id", EV, "session",
+                                                      session(SES1, T3_START, T3_END)));
     tix_decision_deinit(&d);
     cr_assert_str_eq(ev()->sessions[0].id, SES2);
     cr_assert_str_eq(ev()->sessions[1].id, SES1);
@@ -1018,12 +859,13 @@ Test(event, update_session_changes_and_reorders)
 
 Test(event, update_session_rules)
 {
-    accept_quietly("event.create", with(create_payload(), "sales_end", json_string(T2_END)));
+    accept_quietly("event.create",
+                   tix_json_with(create_payload(), "sales_end", json_string(T2_END)));
     expect_rejected("event.update_session", update_session_payload(SES3, NULL, NULL),
                     "session_not_found", "session_id");
     expect_rejected("event.update_session",
-                    with(update_session_payload(SES1, "starts_at", json_string(T2_START)),
-                         "ends_at", json_string(T3_END)),
+                    tix_json_with(update_session_payload(SES1, "starts_at", json_string(T2_START)),
+                                  "ends_at", json_string(T3_END)),
                     "duplicate_start", "starts_at");
     expect_rejected("event.update_session",
                     update_session_payload(SES1, "ends_at", json_string(T1_START)), "invalid_span",
@@ -1047,7 +889,8 @@ Test(event, update_session_rules)
 
 Test(event, remove_session_rules)
 {
-    accept_quietly("event.create", with(create_payload(), "sales_end", json_string(T2_END)));
+    accept_quietly("event.create",
+                   tix_json_with(create_payload(), "sales_end", json_string(T2_END)));
     expect_rejected("event.remove_session", payload1("session_id", json_string(SES3)),
                     "session_not_found", "session_id");
     expect_rejected("event.remove_session", payload1("session_id", json_string(SES2)),
@@ -1056,7 +899,8 @@ Test(event, remove_session_rules)
     accept("event.remove_session", payload1("session_id", json_string(SES1)), &d);
     cr_assert_eq(d.n_events, 1);
     cr_assert_str_eq(d.events[0].type, "event.session_removed");
-    expect_json(d.events[0].data, json_pack("{s:s, s:s}", "event_id", EV, "session_id", SES1));
+    tix_world_expect_json(d.events[0].data,
+                          json_pack("{s:s, s:s}", "event_id", EV, "session_id", SES1));
     tix_decision_deinit(&d);
     cr_assert_eq(ev()->n_sessions, 1);
     expect_rejected("event.remove_session", payload1("session_id", json_string(SES2)),
@@ -1067,7 +911,7 @@ Test(event, remove_session_rules)
 Test(event, sessions_are_locked_once_on_sale)
 {
     for (int st = 0; st <= TIX_EVENT_CANCELLED; st++) {
-        teardown();
+        tix_world_teardown();
         setup();
         given_status((enum tix_event_status)st);
         bool is_open = st == TIX_EVENT_DRAFT || st == TIX_EVENT_PUBLISHED;
@@ -1111,7 +955,7 @@ Test(event, every_lifecycle_command_from_every_status)
     int n_legal = 0, n_illegal = 0;
     for (int c = 0; c < N_LIFECYCLE; c++) {
         for (int st = 0; st <= TIX_EVENT_CANCELLED; st++) {
-            teardown();
+            tix_world_teardown();
             setup();
             given_status((enum tix_event_status)st);
             /* The clock suits the command, so only the status decides. */
@@ -1164,8 +1008,8 @@ Test(event, cancel_records_the_trimmed_reason)
     given_status(TIX_EVENT_PUBLISHED);
     struct tix_decision d;
     accept("event.cancel", cancel_payload(), &d);
-    expect_json(d.events[0].data,
-                json_pack("{s:s, s:s}", "event_id", EV, "reason", "storm warning"));
+    tix_world_expect_json(d.events[0].data,
+                          json_pack("{s:s, s:s}", "event_id", EV, "reason", "storm warning"));
     tix_decision_deinit(&d);
     expect_invalid("event.cancel", id_payload(), "reason");
     expect_invalid("event.cancel", payload1("reason", json_string(" ")), "reason");
@@ -1177,14 +1021,14 @@ Test(event, publish_needs_a_future_session)
     accept_quietly("event.create", create_payload());
     at(T2_START); /* SES2 starts now: not after now */
     expect_rejected("event.publish", id_payload(), "no_future_session", NULL);
-    w.now_us -= 1;
+    tix_world_set_now(tix_world_now() - 1);
     accept_quietly("event.publish", id_payload());
 }
 
 Test(event, open_sales_within_the_window)
 {
-    json_t *p = with(create_payload(), "sales_start", json_string("2026-08-01T00:00:00Z"));
-    accept_quietly("event.create", with(p, "sales_end", json_string(T1_START)));
+    json_t *p = tix_json_with(create_payload(), "sales_start", json_string("2026-08-01T00:00:00Z"));
+    accept_quietly("event.create", tix_json_with(p, "sales_end", json_string(T1_START)));
     accept_quietly("event.publish", id_payload());
     at("2026-07-31T23:59:59Z");
     expect_rejected("event.open_sales", id_payload(), "sales_not_started", "sales_start");
@@ -1199,7 +1043,7 @@ Test(event, complete_only_after_the_last_session_ended)
     given_status(TIX_EVENT_SOLD_OUT);
     at(T2_START);
     expect_rejected("event.complete", id_payload(), "not_over", NULL);
-    w.now_us = secs(T2_END) * 1000000 - 1;
+    tix_world_set_now(secs(T2_END) * 1000000 - 1);
     expect_rejected("event.complete", id_payload(), "not_over", NULL);
     at(T2_END);
     accept_quietly("event.complete", id_payload());
@@ -1237,20 +1081,21 @@ Test(event, every_command_refuses_strangers_and_malformed_payloads)
     accept_quietly("event.create", create_payload());
     for (int i = 0; i < N_ALL; i++) {
         expect_rejected_as("org:" ORG, all_types[i], valid_payload(i), "forbidden", NULL, NULL);
-        expect_invalid(all_types[i], with(valid_payload(i), "extra", json_null()), "extra");
+        expect_invalid(all_types[i], tix_json_with(valid_payload(i), "extra", json_null()),
+                       "extra");
         expect_invalid(all_types[i], json_array(), "");
-        expect_invalid(all_types[i], with(valid_payload(i), "event_id", json_integer(7)),
+        expect_invalid(all_types[i], tix_json_with(valid_payload(i), "event_id", json_integer(7)),
                        "event_id");
         expect_invalid_for(EV2, all_types[i], valid_payload(i), "event_id");
     }
-    cr_assert_eq(stream_get(EV_STREAM)->version, 1);
+    cr_assert_eq(tix_world_stream(EV_STREAM)->version, 1);
 }
 
 /* ---- evolve ------------------------------------------------------------------------------- */
 
 static enum tix_rc evolve_ev(void *s, const char *type, const char *data)
 {
-    json_t *v = j(data);
+    json_t *v = tix_json_of(data);
     enum tix_rc rc = tix_event_stream_kind.evolve(s, type, 1, v);
     json_decref(v);
     return rc;
@@ -1282,7 +1127,7 @@ Test(event, evolve_refuses_malformed_known_events)
     cr_assert_eq(evolve_ev(s, "event.published", WITH_ID("")), TIX_EINVAL, "before created");
     cr_assert_eq(evolve_ev(s, "event.created", WITH_ID("")), TIX_EINVAL);
     cr_assert_eq(evolve_ev(s, "event.created", "[]"), TIX_EINVAL);
-    json_t *v = j(CREATED);
+    json_t *v = tix_json_of(CREATED);
     cr_assert_eq(tix_event_stream_kind.evolve(s, "event.created", 2, v), TIX_EINVAL);
     json_object_del(v, "created_by");
     cr_assert_eq(tix_event_stream_kind.evolve(s, "event.created", 1, v), TIX_EINVAL);
@@ -1360,7 +1205,7 @@ static void expect_same_event(const struct tix_event_state *a, const struct tix_
     cr_assert_str_eq(a->organization_id, b->organization_id);
     cr_assert_str_eq(a->venue_id, b->venue_id);
     cr_assert_eq(a->chart_version, b->chart_version);
-    expect_json(a->info, json_incref(b->info));
+    tix_world_expect_json(a->info, json_incref(b->info));
     cr_assert_eq(a->capacity, b->capacity);
     cr_assert_eq(a->has_sales_start, b->has_sales_start);
     cr_assert_eq(a->has_sales_end, b->has_sales_end);
@@ -1378,33 +1223,17 @@ static void expect_same_event(const struct tix_event_state *a, const struct tix_
     }
 }
 
-/* Rebuilds the state of stream id from the log, through canonical bytes as the store keeps them. */
-static void *replay(const char *id)
-{
-    const struct tix_stream_kind *kind = tix_registry_stream_kind(id);
-    void *state = kind->create();
-    for (int i = 0; i < w.n_log; i++) {
-        if (strcmp(w.log[i].stream_id, id) != 0)
-            continue;
-        char *bytes = tix_json_dump(w.log[i].data);
-        json_t *data = tix_json_parse(bytes, strlen(bytes), NULL);
-        free(bytes);
-        cr_assert_eq(kind->evolve(state, w.log[i].type, w.log[i].schema_version, data), TIX_OK);
-        json_decref(data);
-    }
-    return state;
-}
-
 Test(event, replaying_the_log_gives_the_live_state)
 {
-    json_t *p = with(create_payload(), "metadata", j("{\"a\":[1,2]}"));
-    accept_quietly("event.create", with(p, "sales_start", json_string("2026-05-01T00:00:00Z")));
-    accept_quietly("event.update", payload1("tags", j("[\"x\",\"y\"]")));
-    accept_quietly("event.add_session", add_payload(with(session(SES3, T3_START, T3_END), "name",
-                                                         json_string("Third"))));
+    json_t *p = tix_json_with(create_payload(), "metadata", tix_json_of("{\"a\":[1,2]}"));
+    accept_quietly("event.create",
+                   tix_json_with(p, "sales_start", json_string("2026-05-01T00:00:00Z")));
+    accept_quietly("event.update", payload1("tags", tix_json_of("[\"x\",\"y\"]")));
+    accept_quietly("event.add_session", add_payload(tix_json_with(session(SES3, T3_START, T3_END),
+                                                                  "name", json_string("Third"))));
     accept_quietly("event.update_session",
-                   with(update_session_payload(SES1, "starts_at", json_string(T1_END)), "ends_at",
-                        json_string("2027-01-01T01:00:00Z")));
+                   tix_json_with(update_session_payload(SES1, "starts_at", json_string(T1_END)),
+                                 "ends_at", json_string("2027-01-01T01:00:00Z")));
     accept_quietly("event.remove_session", payload1("session_id", json_string(SES2)));
     accept_quietly("event.publish", id_payload());
     accept_quietly("event.update", payload1("sales_end", json_string(T3_START)));
@@ -1412,9 +1241,9 @@ Test(event, replaying_the_log_gives_the_live_state)
     accept_quietly("event.mark_sold_out", id_payload());
     accept_quietly("event.reopen_sales", id_payload());
     accept_quietly("event.update", payload1("name", json_string("Gala, again")));
-    cr_assert_eq(stream_get(EV_STREAM)->version, 11);
+    cr_assert_eq(tix_world_stream(EV_STREAM)->version, 11);
 
-    struct tix_event_state *again = replay(EV_STREAM);
+    struct tix_event_state *again = tix_world_replay(EV_STREAM);
     expect_same_event(again, ev());
     cr_assert_eq(again->status, TIX_EVENT_ON_SALE);
     cr_assert_eq(again->n_sessions, 2);

@@ -1,11 +1,10 @@
 /* organization_test.c - the organization aggregate's pure functions, driven like the processor
  *
- * A tiny in-memory world stands in for the processor: run() looks the handler up in the
- * registry, calls streams(), builds a view from the world's states (creating empty ones through
- * the stream kinds), calls decide(), and when the decision is accepted evolves the states with its
- * events and appends them to a log. States are only ever built by evolving events, never poked,
- * so every test also exercises evolve. Each Criterion test runs in its own process, so the world
- * is a plain global reset by setup/teardown.
+ * Runs commands through the shared in-memory world (support/world.h): tix_world_run() calls
+ * streams(), builds a view from the world's states, calls decide(), and evolves accepted events
+ * into the states and a log. States are only ever built by evolving events, never poked, so every
+ * test also exercises evolve. Each Criterion test runs in its own process; setup resets the world
+ * with the clock at 1 and commands default to the ORG key.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 
 #include "tix/aggregate.h"
 #include "tix/json.h"
+#include "world.h"
 
 #include "organization.h"
 
@@ -32,222 +32,57 @@
 #define A_OTHER    "user:" U_OTHER
 #define A_SYSTEM   "system:test"
 
-/* ---- the world ---------------------------------------------------------------------------- */
-
-struct stream {
-    char id[TIX_STREAM_ID_MAX];
-    const struct tix_stream_kind *kind;
-    void *state;
-    int64_t version;
-};
-
-struct logged {
-    char stream_id[TIX_STREAM_ID_MAX];
-    const char *type;
-    int schema_version;
-    json_t *data;
-};
-
-static struct {
-    int n_streams;
-    struct stream streams[16];
-    int n_log;
-    struct logged log[256];
-} w;
+/* ---- the world: tests/unit/support/world.c, keyed on ORG by default -------------------- */
 
 static void setup(void)
 {
-    memset(&w, 0, sizeof(w));
+    tix_world_reset(1);
 }
 
-static void teardown(void)
-{
-    for (int i = 0; i < w.n_streams; i++)
-        w.streams[i].kind->destroy(w.streams[i].state);
-    for (int i = 0; i < w.n_log; i++)
-        json_decref(w.log[i].data);
-}
+TestSuite(organization, .init = setup, .fini = tix_world_teardown);
 
-TestSuite(organization, .init = setup, .fini = teardown);
-
-static struct stream *stream_get(const char *id)
-{
-    for (int i = 0; i < w.n_streams; i++)
-        if (strcmp(w.streams[i].id, id) == 0)
-            return &w.streams[i];
-    cr_assert_lt(w.n_streams, 16);
-    struct stream *s = &w.streams[w.n_streams++];
-    snprintf(s->id, sizeof(s->id), "%s", id);
-    s->kind = tix_registry_stream_kind(id);
-    cr_assert_not_null(s->kind, "no stream kind for %s", id);
-    s->state = s->kind->create();
-    cr_assert_not_null(s->state);
-    return s;
-}
-
-/* Evolves the world with an accepted decision, as the processor does after appending. */
-static void apply(const struct tix_decision *d, char ids[][TIX_STREAM_ID_MAX], int n)
-{
-    for (int i = 0; i < d->n_events; i++) {
-        const struct tix_new_event *e = &d->events[i];
-        bool is_requested = false;
-        for (int j = 0; j < n; j++)
-            is_requested = is_requested || strcmp(ids[j], e->stream_id) == 0;
-        cr_assert(is_requested, "%s emitted on unrequested stream %s", e->type, e->stream_id);
-        struct stream *s = stream_get(e->stream_id);
-        cr_assert_eq(s->kind->evolve(s->state, e->type, e->schema_version, e->data), TIX_OK,
-                     "evolve refused %s", e->type);
-        s->version++;
-        cr_assert_lt(w.n_log, 256);
-        struct logged *l = &w.log[w.n_log++];
-        snprintf(l->stream_id, sizeof(l->stream_id), "%s", e->stream_id);
-        l->type = e->type;
-        l->schema_version = e->schema_version;
-        l->data = json_incref(e->data);
-    }
-}
-
-/* Runs one command through streams/decide/evolve. Steals payload. Returns streams()' result. */
-static int run(const char *type, const char *key, const char *actor, json_t *payload,
-               struct tix_decision *d, struct tix_err *err)
-{
-    const struct tix_command_handler *h = tix_registry_handler(type);
-    cr_assert_not_null(h, "no handler for %s", type);
-    struct tix_command cmd = {.command_id = "cmd-1",
-                              .type = type,
-                              .key = key,
-                              .payload = payload,
-                              .actor = actor,
-                              .now_us = 1};
-    char ids[TIX_DECISION_MAX_STREAMS][TIX_STREAM_ID_MAX];
-    tix_err_clear(err);
-    tix_decision_init(d);
-    int n = h->streams(&cmd, ids, err);
-    if (n >= 0) {
-        cr_assert_leq(n, TIX_DECISION_MAX_STREAMS);
-        struct tix_view view = {.n = n};
-        for (int i = 0; i < n; i++) {
-            struct stream *s = stream_get(ids[i]);
-            view.id[i] = s->id;
-            view.state[i] = s->state;
-            view.version[i] = s->version;
-        }
-        h->decide(&cmd, &view, d);
-        if (!d->is_rejected)
-            apply(d, ids, n);
-    }
-    json_decref(payload);
-    return n;
-}
-
-/* Runs a command on ORG that must be accepted; the caller deinits d. */
 static void accept(const char *type, const char *actor, json_t *payload, struct tix_decision *d)
 {
-    struct tix_err err;
-    int n = run(type, ORG, actor, payload, d, &err);
-    cr_assert_geq(n, 0, "%s invalid: field '%s': %s", type, err.field, err.msg);
-    cr_assert_not(d->is_rejected, "%s rejected: %s (%s)", type, d->code, d->reason);
+    tix_world_accept(ORG, type, actor, payload, d);
 }
 
 static void accept_quietly(const char *type, const char *actor, json_t *payload)
 {
-    struct tix_decision d;
-    accept(type, actor, payload, &d);
-    tix_decision_deinit(&d);
+    tix_world_accept_quietly(ORG, type, actor, payload);
 }
 
-/* Runs an accepted command and asserts it emitted nothing. */
 static void accept_no_events(const char *type, const char *actor, json_t *payload)
 {
-    struct tix_decision d;
-    accept(type, actor, payload, &d);
-    int n = d.n_events;
-    tix_decision_deinit(&d);
-    cr_assert_eq(n, 0, "%s emitted %d events", type, n);
-}
-
-static void expect_rejected_for(const char *key, const char *type, const char *actor,
-                                json_t *payload, const char *code, const char *field)
-{
-    struct tix_decision d;
-    struct tix_err err;
-    int versions_before = w.n_log;
-    int n = run(type, key, actor, payload, &d, &err);
-    cr_assert_geq(n, 0, "%s invalid: field '%s': %s", type, err.field, err.msg);
-    cr_assert(d.is_rejected, "%s accepted, expected %s", type, code);
-    cr_assert_str_eq(d.code, code, "%s: code %s, expected %s", type, d.code, code);
-    cr_assert_str_eq(d.field, field != NULL ? field : "", "%s: field", type);
-    cr_assert_eq(d.n_events, 0);
-    cr_assert_null(d.result);
-    cr_assert_eq(w.n_log, versions_before);
-    cr_assert_neq(d.reason[0], '\0', "a rejection explains itself");
-    tix_decision_deinit(&d);
+    tix_world_accept_no_events(ORG, type, actor, payload);
 }
 
 static void expect_rejected(const char *type, const char *actor, json_t *payload, const char *code,
                             const char *field)
 {
-    expect_rejected_for(ORG, type, actor, payload, code, field);
+    tix_world_expect_rejected(ORG, type, actor, payload, code, field);
 }
 
 static void expect_invalid_for(const char *key, const char *type, json_t *payload,
                                const char *field)
 {
-    struct tix_decision d;
-    struct tix_err err;
-    char shown[256] = "";
-    char *dump = payload != NULL ? tix_json_dump(payload) : NULL;
-    snprintf(shown, sizeof(shown), "%.200s", dump != NULL ? dump : "NULL");
-    free(dump);
-    int n = run(type, key, A_SYSTEM, payload, &d, &err);
-    tix_decision_deinit(&d);
-    cr_assert_eq(n, -1, "%s accepted payload %s", type, shown);
-    cr_assert_eq(err.rc, TIX_EINVAL, "%s %s", type, shown);
-    cr_assert_str_eq(err.field, field, "%s %s: field '%s', expected '%s' (%s)", type, shown,
-                     err.field, field, err.msg);
-    cr_assert_neq(err.msg[0], '\0');
+    tix_world_expect_invalid(key, type, A_SYSTEM, payload, field);
 }
 
 static void expect_invalid(const char *type, json_t *payload, const char *field)
 {
-    expect_invalid_for(ORG, type, payload, field);
-}
-
-/* Compares got with want (stolen), showing both on failure. */
-static void expect_json(const json_t *got, json_t *want)
-{
-    cr_assert_not_null(want, "bad expectation");
-    bool is_equal = json_equal(got, want);
-    char *g = got != NULL ? tix_json_dump(got) : NULL;
-    char *x = tix_json_dump(want);
-    char msg[1024];
-    snprintf(msg, sizeof(msg), "got %.480s, want %.480s", g != NULL ? g : "NULL", x);
-    free(g);
-    free(x);
-    json_decref(want);
-    cr_assert(is_equal, "%s", msg);
-}
-
-static void expect_event(const struct tix_decision *d, int i, const char *stream_id,
-                         const char *type, json_t *data)
-{
-    cr_assert_lt(i, d->n_events, "event %d missing", i);
-    cr_assert_str_eq(d->events[i].stream_id, stream_id);
-    cr_assert_str_eq(d->events[i].type, type);
-    cr_assert_eq(d->events[i].schema_version, 1);
-    expect_json(d->events[i].data, data);
+    tix_world_expect_invalid(ORG, type, A_SYSTEM, payload, field);
 }
 
 static const struct tix_org_state *org_state(void)
 {
-    return stream_get(ORG_STREAM)->state;
+    return tix_world_stream(ORG_STREAM)->state;
 }
 
 static const struct tix_orgslug_state *slug_state(const char *slug)
 {
     char id[TIX_STREAM_ID_MAX];
     snprintf(id, sizeof(id), "%s%s", TIX_SLUG_STREAM_PREFIX, slug);
-    return stream_get(id)->state;
+    return tix_world_stream(id)->state;
 }
 
 /* The role of user in ORG, or -1 when not a member. */
@@ -268,25 +103,6 @@ static json_t *create_payload(void)
                      "acme", "type", "promoter");
 }
 
-/* Sets key to value (stolen; NULL removes key) in p and returns p. */
-static json_t *with(json_t *p, const char *key, json_t *value)
-{
-    if (value == NULL)
-        json_object_del(p, key);
-    else
-        json_object_set_new(p, key, value);
-    return p;
-}
-
-/* A JSON value from text, for tables of bad values. */
-static json_t *j(const char *text)
-{
-    json_error_t e;
-    json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
-    cr_assert_not_null(v, "bad test JSON %s: %s", text, e.text);
-    return v;
-}
-
 static json_t *id_payload(void)
 {
     return json_pack("{s:s}", "organization_id", ORG);
@@ -299,7 +115,7 @@ static json_t *rename_payload(const char *name)
 
 static json_t *settings_payload(const char *settings)
 {
-    return json_pack("{s:s, s:o}", "organization_id", ORG, "settings", j(settings));
+    return json_pack("{s:s, s:o}", "organization_id", ORG, "settings", tix_json_of(settings));
 }
 
 static json_t *member_payload(const char *user, const char *role)
@@ -315,16 +131,6 @@ static json_t *user_payload(const char *user)
 static json_t *suspend_payload(const char *reason)
 {
     return json_pack("{s:s, s:s}", "organization_id", ORG, "reason", reason);
-}
-
-static char *repeat(const char *unit, int times)
-{
-    size_t len = strlen(unit);
-    char *s = malloc(len * (size_t)times + 1);
-    for (int i = 0; i < times; i++)
-        memcpy(s + len * (size_t)i, unit, len);
-    s[len * (size_t)times] = '\0';
-    return s;
 }
 
 static void given_org(const char *actor)
@@ -420,16 +226,16 @@ Test(organization, create_by_user_makes_the_user_owner)
     struct tix_decision d;
     accept("organization.create", A_OWNER, create_payload(), &d);
     cr_assert_eq(d.n_events, 3);
-    expect_event(&d, 0, ORG_STREAM, "organization.created",
-                 json_pack("{s:s, s:s, s:s, s:s, s:{}, s:s}", "organization_id", ORG, "name",
-                           "Acme Events", "slug", "acme", "type", "promoter", "settings",
-                           "created_by", A_OWNER));
-    expect_event(
+    tix_world_expect_event(&d, 0, ORG_STREAM, "organization.created",
+                           json_pack("{s:s, s:s, s:s, s:s, s:{}, s:s}", "organization_id", ORG,
+                                     "name", "Acme Events", "slug", "acme", "type", "promoter",
+                                     "settings", "created_by", A_OWNER));
+    tix_world_expect_event(
         &d, 1, ORG_STREAM, "organization.member_added",
         json_pack("{s:s, s:s, s:s}", "organization_id", ORG, "user_id", U_OWNER, "role", "owner"));
-    expect_event(&d, 2, "orgslug-acme", "organization.slug_claimed",
-                 json_pack("{s:s, s:s}", "slug", "acme", "organization_id", ORG));
-    expect_json(d.result, json_pack("{s:s}", "organization_id", ORG));
+    tix_world_expect_event(&d, 2, "orgslug-acme", "organization.slug_claimed",
+                           json_pack("{s:s, s:s}", "slug", "acme", "organization_id", ORG));
+    tix_world_expect_json(d.result, json_pack("{s:s}", "organization_id", ORG));
     tix_decision_deinit(&d);
 
     const struct tix_org_state *s = org_state();
@@ -439,27 +245,27 @@ Test(organization, create_by_user_makes_the_user_owner)
     cr_assert_str_eq(s->name, "Acme Events");
     cr_assert_str_eq(s->slug, "acme");
     cr_assert_str_eq(s->type, "promoter");
-    expect_json(s->settings, json_object());
+    tix_world_expect_json(s->settings, json_object());
     cr_assert_eq(s->n_members, 1);
     cr_assert_str_eq(s->members[0].user_id, U_OWNER);
     cr_assert_eq(s->members[0].role, TIX_ORG_ROLE_OWNER);
     cr_assert(slug_state("acme")->is_claimed);
     cr_assert_str_eq(slug_state("acme")->organization_id, ORG);
-    cr_assert_eq(stream_get(ORG_STREAM)->version, 2);
+    cr_assert_eq(tix_world_stream(ORG_STREAM)->version, 2);
 }
 
 Test(organization, create_by_system_has_no_members)
 {
     struct tix_decision d;
-    json_t *p = with(create_payload(), "type", json_string("venue"));
+    json_t *p = tix_json_with(create_payload(), "type", json_string("venue"));
     accept("organization.create", A_SYSTEM, p, &d);
     cr_assert_eq(d.n_events, 2);
-    expect_event(&d, 0, ORG_STREAM, "organization.created",
-                 json_pack("{s:s, s:s, s:s, s:s, s:{}, s:s}", "organization_id", ORG, "name",
-                           "Acme Events", "slug", "acme", "type", "venue", "settings", "created_by",
-                           A_SYSTEM));
-    expect_event(&d, 1, "orgslug-acme", "organization.slug_claimed",
-                 json_pack("{s:s, s:s}", "slug", "acme", "organization_id", ORG));
+    tix_world_expect_event(&d, 0, ORG_STREAM, "organization.created",
+                           json_pack("{s:s, s:s, s:s, s:s, s:{}, s:s}", "organization_id", ORG,
+                                     "name", "Acme Events", "slug", "acme", "type", "venue",
+                                     "settings", "created_by", A_SYSTEM));
+    tix_world_expect_event(&d, 1, "orgslug-acme", "organization.slug_claimed",
+                           json_pack("{s:s, s:s}", "slug", "acme", "organization_id", ORG));
     tix_decision_deinit(&d);
     cr_assert_eq(org_state()->n_members, 0);
     cr_assert_str_eq(org_state()->type, "venue");
@@ -471,25 +277,26 @@ Test(organization, create_by_system_has_no_members)
 Test(organization, create_trims_the_name_and_drops_null_settings)
 {
     struct tix_decision d;
-    json_t *p = with(create_payload(), "name", json_string(" \t Acme  Events \n"));
-    with(p, "type", json_string("reseller"));
-    with(p, "settings",
-         j("{\"locale\":\"fr\",\"theme\":{\"color\":\"red\",\"font\":null},"
-           "\"gone\":null,\"tags\":[1,null]}"));
+    json_t *p = tix_json_with(create_payload(), "name", json_string(" \t Acme  Events \n"));
+    tix_json_with(p, "type", json_string("reseller"));
+    tix_json_with(p, "settings",
+                  tix_json_of("{\"locale\":\"fr\",\"theme\":{\"color\":\"red\",\"font\":null},"
+                              "\"gone\":null,\"tags\":[1,null]}"));
     accept("organization.create", A_OWNER, p, &d);
-    json_t *want = j("{\"locale\":\"fr\",\"theme\":{\"color\":\"red\"},\"tags\":[1,null]}");
-    expect_json(json_object_get(d.events[0].data, "settings"), json_incref(want));
-    expect_json(json_object_get(d.events[0].data, "name"), json_string("Acme  Events"));
+    json_t *want =
+        tix_json_of("{\"locale\":\"fr\",\"theme\":{\"color\":\"red\"},\"tags\":[1,null]}");
+    tix_world_expect_json(json_object_get(d.events[0].data, "settings"), json_incref(want));
+    tix_world_expect_json(json_object_get(d.events[0].data, "name"), json_string("Acme  Events"));
     tix_decision_deinit(&d);
     cr_assert_str_eq(org_state()->name, "Acme  Events");
     cr_assert_str_eq(org_state()->type, "reseller");
-    expect_json(org_state()->settings, want);
+    tix_world_expect_json(org_state()->settings, want);
 }
 
 Test(organization, create_rejects_an_existing_organization)
 {
     given_org(A_OWNER);
-    json_t *p = with(create_payload(), "slug", json_string("acme-two"));
+    json_t *p = tix_json_with(create_payload(), "slug", json_string("acme-two"));
     expect_rejected("organization.create", A_OWNER, p, "already_exists", "organization_id");
     cr_assert_not(slug_state("acme-two")->is_claimed);
 }
@@ -497,18 +304,18 @@ Test(organization, create_rejects_an_existing_organization)
 Test(organization, create_rejects_a_taken_slug)
 {
     given_org(A_OWNER);
-    json_t *p = with(create_payload(), "organization_id", json_string(ORG2));
-    expect_rejected_for(ORG2, "organization.create", A_OTHER, p, "slug_taken", "slug");
+    json_t *p = tix_json_with(create_payload(), "organization_id", json_string(ORG2));
+    tix_world_expect_rejected(ORG2, "organization.create", A_OTHER, p, "slug_taken", "slug");
     char id[TIX_STREAM_ID_MAX];
     snprintf(id, sizeof(id), "%s", TIX_ORG_STREAM_PREFIX ORG2);
-    cr_assert_not(((const struct tix_org_state *)stream_get(id)->state)->exists);
+    cr_assert_not(((const struct tix_org_state *)tix_world_stream(id)->state)->exists);
     cr_assert_str_eq(slug_state("acme")->organization_id, ORG);
     /* Another slug is fine. */
     struct tix_decision d;
     struct tix_err err;
-    p = with(with(create_payload(), "organization_id", json_string(ORG2)), "slug",
-             json_string("acme-2"));
-    cr_assert_eq(run("organization.create", ORG2, A_OTHER, p, &d, &err), 2);
+    p = tix_json_with(tix_json_with(create_payload(), "organization_id", json_string(ORG2)), "slug",
+                      json_string("acme-2"));
+    cr_assert_eq(tix_world_run("organization.create", ORG2, A_OTHER, p, &d, &err), 2);
     cr_assert_not(d.is_rejected);
     tix_decision_deinit(&d);
 }
@@ -536,18 +343,19 @@ Test(organization, create_requires_every_field_but_settings)
 {
     const char *required[] = {"organization_id", "name", "slug", "type"};
     for (int i = 0; i < 4; i++)
-        expect_invalid("organization.create", with(create_payload(), required[i], NULL),
+        expect_invalid("organization.create", tix_json_with(create_payload(), required[i], NULL),
                        required[i]);
     accept_quietly("organization.create", A_OWNER, create_payload());
 }
 
 Test(organization, create_rejects_unknown_fields)
 {
-    expect_invalid("organization.create", with(create_payload(), "colour", json_string("red")),
-                   "colour");
-    expect_invalid("organization.create", with(create_payload(), "Name", json_string("x")), "Name");
-    expect_invalid("organization.create", with(create_payload(), "created_by", json_null()),
-                   "created_by");
+    expect_invalid("organization.create",
+                   tix_json_with(create_payload(), "colour", json_string("red")), "colour");
+    expect_invalid("organization.create", tix_json_with(create_payload(), "Name", json_string("x")),
+                   "Name");
+    expect_invalid("organization.create",
+                   tix_json_with(create_payload(), "created_by", json_null()), "created_by");
 }
 
 Test(organization, create_checks_json_types)
@@ -570,7 +378,8 @@ Test(organization, create_checks_json_types)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         expect_invalid("organization.create",
-                       with(create_payload(), cases[i].key, j(cases[i].value)), cases[i].key);
+                       tix_json_with(create_payload(), cases[i].key, tix_json_of(cases[i].value)),
+                       cases[i].key);
 }
 
 Test(organization, create_requires_the_key_to_be_the_organization_id)
@@ -580,34 +389,35 @@ Test(organization, create_requires_the_key_to_be_the_organization_id)
                          "0190c1e27a3b7c4d8e5f0123456789ab", "", "not-a-uuid"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         expect_invalid_for(bad[i], "organization.create",
-                           with(create_payload(), "organization_id", json_string(bad[i])),
+                           tix_json_with(create_payload(), "organization_id", json_string(bad[i])),
                            "organization_id");
 }
 
 Test(organization, create_checks_name_length_and_characters)
 {
-    char *name200 = repeat("a", 200), *name201 = repeat("a", 201);
-    char *accents200 = repeat("\xc3\xa9", 200), *accents201 = repeat("\xc3\xa9", 201);
+    char *name200 = tix_world_repeat("a", 200), *name201 = tix_world_repeat("a", 201);
+    char *accents200 = tix_world_repeat("\xc3\xa9", 200),
+         *accents201 = tix_world_repeat("\xc3\xa9", 201);
     const char *bad[] = {"", "   ", "\t\n", name201, accents201, "Ac\x01me", "Ac\nme", "Ac\x7fme"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        expect_invalid("organization.create", with(create_payload(), "name", json_string(bad[i])),
-                       "name");
-    expect_invalid("organization.create", with(create_payload(), "name", json_stringn("Ac\0me", 5)),
-                   "name");
+        expect_invalid("organization.create",
+                       tix_json_with(create_payload(), "name", json_string(bad[i])), "name");
+    expect_invalid("organization.create",
+                   tix_json_with(create_payload(), "name", json_stringn("Ac\0me", 5)), "name");
     char padded[300];
     snprintf(padded, sizeof(padded), "  %s  ", name200);
     accept_quietly("organization.create", A_OWNER,
-                   with(create_payload(), "name", json_string(padded)));
+                   tix_json_with(create_payload(), "name", json_string(padded)));
     cr_assert_str_eq(org_state()->name, name200);
-    json_t *p = with(with(create_payload(), "organization_id", json_string(ORG2)), "slug",
-                     json_string("accents"));
+    json_t *p = tix_json_with(tix_json_with(create_payload(), "organization_id", json_string(ORG2)),
+                              "slug", json_string("accents"));
     struct tix_decision d;
     struct tix_err err;
-    cr_assert_eq(run("organization.create", ORG2, A_OWNER, with(p, "name", json_string(accents200)),
-                     &d, &err),
+    cr_assert_eq(tix_world_run("organization.create", ORG2, A_OWNER,
+                               tix_json_with(p, "name", json_string(accents200)), &d, &err),
                  2, "%s", err.msg);
     cr_assert_not(d.is_rejected);
-    expect_json(json_object_get(d.events[0].data, "name"), json_string(accents200));
+    tix_world_expect_json(json_object_get(d.events[0].data, "name"), json_string(accents200));
     tix_decision_deinit(&d);
     free(name200);
     free(name201);
@@ -617,20 +427,20 @@ Test(organization, create_checks_name_length_and_characters)
 
 Test(organization, create_checks_slug_forms)
 {
-    char *slug63 = repeat("a", 63), *slug64 = repeat("a", 64);
+    char *slug63 = tix_world_repeat("a", 63), *slug64 = tix_world_repeat("a", 64);
     const char *bad[] = {"",      "ab",    slug64,  "-acme",       "acme-",  "ac--me", "Acme",
                          "ac me", "ac_me", "ac.me", "acm\xc3\xa9", "acme/x", "-",      "---"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        expect_invalid("organization.create", with(create_payload(), "slug", json_string(bad[i])),
-                       "slug");
+        expect_invalid("organization.create",
+                       tix_json_with(create_payload(), "slug", json_string(bad[i])), "slug");
     expect_invalid("organization.create",
-                   with(create_payload(), "slug", json_stringn("acme\0x", 6)), "slug");
+                   tix_json_with(create_payload(), "slug", json_stringn("acme\0x", 6)), "slug");
     const char *good[] = {"abc", "a-b", "123", "a1-b2-c3", slug63};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-        teardown();
+        tix_world_teardown();
         setup();
         accept_quietly("organization.create", A_OWNER,
-                       with(create_payload(), "slug", json_string(good[i])));
+                       tix_json_with(create_payload(), "slug", json_string(good[i])));
         cr_assert_str_eq(org_state()->slug, good[i]);
         cr_assert(slug_state(good[i])->is_claimed);
     }
@@ -642,11 +452,12 @@ Test(organization, create_checks_type_and_settings_size)
 {
     const char *bad[] = {"band", "Promoter", "", "venue "};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        expect_invalid("organization.create", with(create_payload(), "type", json_string(bad[i])),
-                       "type");
-    char *big = repeat("x", TIX_ORG_SETTINGS_MAX_BYTES);
+        expect_invalid("organization.create",
+                       tix_json_with(create_payload(), "type", json_string(bad[i])), "type");
+    char *big = tix_world_repeat("x", TIX_ORG_SETTINGS_MAX_BYTES);
     expect_invalid("organization.create",
-                   with(create_payload(), "settings", json_pack("{s:s}", "k", big)), "settings");
+                   tix_json_with(create_payload(), "settings", json_pack("{s:s}", "k", big)),
+                   "settings");
     free(big);
 }
 
@@ -658,9 +469,9 @@ Test(organization, rename_emits_the_new_and_previous_name)
     struct tix_decision d;
     accept("organization.rename", A_ADMIN, rename_payload("  Acme Live "), &d);
     cr_assert_eq(d.n_events, 1);
-    expect_event(&d, 0, ORG_STREAM, "organization.renamed",
-                 json_pack("{s:s, s:s, s:s}", "organization_id", ORG, "name", "Acme Live",
-                           "previous_name", "Acme Events"));
+    tix_world_expect_event(&d, 0, ORG_STREAM, "organization.renamed",
+                           json_pack("{s:s, s:s, s:s}", "organization_id", ORG, "name", "Acme Live",
+                                     "previous_name", "Acme Events"));
     cr_assert_null(d.result);
     tix_decision_deinit(&d);
     cr_assert_str_eq(org_state()->name, "Acme Live");
@@ -672,10 +483,10 @@ Test(organization, rename_emits_the_new_and_previous_name)
 Test(organization, rename_to_the_same_name_is_a_no_op)
 {
     given_team();
-    int before = w.n_log;
+    int before = tix_world_n_log();
     accept_no_events("organization.rename", A_OWNER, rename_payload("Acme Events"));
     accept_no_events("organization.rename", A_OWNER, rename_payload("  Acme Events\t"));
-    cr_assert_eq(w.n_log, before);
+    cr_assert_eq(tix_world_n_log(), before);
     cr_assert_str_eq(org_state()->name, "Acme Events");
 }
 
@@ -691,16 +502,16 @@ Test(organization, rename_requires_owner_or_admin)
 
 Test(organization, rename_validates_its_payload)
 {
-    char *long_name = repeat("n", 201);
+    char *long_name = tix_world_repeat("n", 201);
     expect_invalid("organization.rename", id_payload(), "name");
     expect_invalid("organization.rename", rename_payload(long_name), "name");
     expect_invalid("organization.rename", rename_payload(" "), "name");
-    expect_invalid("organization.rename", with(rename_payload("x"), "name", json_integer(1)),
-                   "name");
-    expect_invalid("organization.rename", with(rename_payload("x"), "slug", json_string("x")),
-                   "slug");
-    expect_invalid("organization.rename", with(rename_payload("x"), "organization_id", NULL),
-                   "organization_id");
+    expect_invalid("organization.rename",
+                   tix_json_with(rename_payload("x"), "name", json_integer(1)), "name");
+    expect_invalid("organization.rename",
+                   tix_json_with(rename_payload("x"), "slug", json_string("x")), "slug");
+    expect_invalid("organization.rename",
+                   tix_json_with(rename_payload("x"), "organization_id", NULL), "organization_id");
     expect_invalid_for(ORG2, "organization.rename", rename_payload("x"), "organization_id");
     free(long_name);
 }
@@ -709,7 +520,8 @@ Test(organization, rename_validates_its_payload)
 
 static void given_org_with_settings(const char *settings)
 {
-    accept_quietly("organization.create", A_OWNER, with(create_payload(), "settings", j(settings)));
+    accept_quietly("organization.create", A_OWNER,
+                   tix_json_with(create_payload(), "settings", tix_json_of(settings)));
 }
 
 Test(organization, change_settings_merges_like_rfc7386)
@@ -724,10 +536,11 @@ Test(organization, change_settings_merges_like_rfc7386)
     const char *want = "{\"theme\":{\"color\":\"blue\"},\"tags\":[3],\"keep\":true,"
                        "\"new\":{\"x\":{\"z\":1}}}";
     cr_assert_eq(d.n_events, 1);
-    expect_event(&d, 0, ORG_STREAM, "organization.settings_changed",
-                 json_pack("{s:s, s:o}", "organization_id", ORG, "settings", j(want)));
+    tix_world_expect_event(
+        &d, 0, ORG_STREAM, "organization.settings_changed",
+        json_pack("{s:s, s:o}", "organization_id", ORG, "settings", tix_json_of(want)));
     tix_decision_deinit(&d);
-    expect_json(org_state()->settings, j(want));
+    tix_world_expect_json(org_state()->settings, tix_json_of(want));
 }
 
 Test(organization, change_settings_replaces_across_types)
@@ -735,29 +548,31 @@ Test(organization, change_settings_replaces_across_types)
     given_org_with_settings("{\"theme\":{\"color\":\"red\"},\"locale\":\"en\"}");
     accept_quietly("organization.change_settings", A_OWNER,
                    settings_payload("{\"theme\":\"dark\",\"locale\":{\"lang\":\"fr\"}}"));
-    expect_json(org_state()->settings, j("{\"theme\":\"dark\",\"locale\":{\"lang\":\"fr\"}}"));
+    tix_world_expect_json(org_state()->settings,
+                          tix_json_of("{\"theme\":\"dark\",\"locale\":{\"lang\":\"fr\"}}"));
     accept_quietly("organization.change_settings", A_OWNER,
                    settings_payload("{\"theme\":{\"a\":null,\"b\":[]}}"));
-    expect_json(org_state()->settings, j("{\"theme\":{\"b\":[]},\"locale\":{\"lang\":\"fr\"}}"));
+    tix_world_expect_json(org_state()->settings,
+                          tix_json_of("{\"theme\":{\"b\":[]},\"locale\":{\"lang\":\"fr\"}}"));
 }
 
 Test(organization, change_settings_without_effect_emits_nothing)
 {
     given_org_with_settings("{\"locale\":\"en\",\"theme\":{\"color\":\"red\"}}");
-    int before = w.n_log;
+    int before = tix_world_n_log();
     accept_no_events("organization.change_settings", A_OWNER, settings_payload("{}"));
     accept_no_events("organization.change_settings", A_OWNER,
                      settings_payload("{\"missing\":null,\"theme\":{\"font\":null}}"));
     accept_no_events("organization.change_settings", A_OWNER,
                      settings_payload("{\"locale\":\"en\",\"theme\":{\"color\":\"red\"}}"));
-    cr_assert_eq(w.n_log, before);
+    cr_assert_eq(tix_world_n_log(), before);
 }
 
 Test(organization, change_settings_rejects_a_result_too_large)
 {
-    char *half = repeat("x", TIX_ORG_SETTINGS_MAX_BYTES / 2 + 16);
+    char *half = tix_world_repeat("x", TIX_ORG_SETTINGS_MAX_BYTES / 2 + 16);
     accept_quietly("organization.create", A_OWNER,
-                   with(create_payload(), "settings", json_pack("{s:s}", "a", half)));
+                   tix_json_with(create_payload(), "settings", json_pack("{s:s}", "a", half)));
     json_t *p = json_pack("{s:s, s:{s:s}}", "organization_id", ORG, "settings", "b", half);
     expect_rejected("organization.change_settings", A_OWNER, p, "settings_too_large", "settings");
     /* Replacing the big value instead of adding to it fits. */
@@ -774,7 +589,7 @@ Test(organization, change_settings_requires_owner_or_admin)
                     "forbidden", NULL);
     expect_rejected("organization.change_settings", A_OTHER, settings_payload("{\"a\":2}"),
                     "forbidden", NULL);
-    expect_json(org_state()->settings, j("{\"a\":1}"));
+    tix_world_expect_json(org_state()->settings, tix_json_of("{\"a\":1}"));
 }
 
 Test(organization, change_settings_validates_its_payload)
@@ -782,10 +597,10 @@ Test(organization, change_settings_validates_its_payload)
     expect_invalid("organization.change_settings", id_payload(), "settings");
     const char *bad[] = {"[]", "null", "\"{}\"", "0"};
     for (int i = 0; i < 4; i++)
-        expect_invalid("organization.change_settings", with(id_payload(), "settings", j(bad[i])),
-                       "settings");
+        expect_invalid("organization.change_settings",
+                       tix_json_with(id_payload(), "settings", tix_json_of(bad[i])), "settings");
     expect_invalid("organization.change_settings",
-                   with(settings_payload("{}"), "name", json_string("x")), "name");
+                   tix_json_with(settings_payload("{}"), "name", json_string("x")), "name");
 }
 
 /* ---- members ------------------------------------------------------------------------------ */
@@ -796,7 +611,7 @@ Test(organization, add_member_emits_member_added)
     struct tix_decision d;
     accept("organization.add_member", A_OWNER, member_payload(U_ADMIN, "admin"), &d);
     cr_assert_eq(d.n_events, 1);
-    expect_event(
+    tix_world_expect_event(
         &d, 0, ORG_STREAM, "organization.member_added",
         json_pack("{s:s, s:s, s:s}", "organization_id", ORG, "user_id", U_ADMIN, "role", "admin"));
     tix_decision_deinit(&d);
@@ -853,7 +668,8 @@ Test(organization, member_commands_validate_their_payloads)
                        "role");
     }
     expect_invalid("organization.add_member",
-                   with(member_payload(U_OTHER, "admin"), "role", json_integer(1)), "role");
+                   tix_json_with(member_payload(U_OTHER, "admin"), "role", json_integer(1)),
+                   "role");
     expect_invalid("organization.add_member", user_payload(U_OTHER), "role");
     expect_invalid("organization.change_member_role", user_payload(U_OTHER), "role");
     const char *bad_users[] = {"nobody", "0190C1E2-0000-7000-8000-000000000001", U_OTHER "0"};
@@ -862,7 +678,7 @@ Test(organization, member_commands_validate_their_payloads)
         expect_invalid("organization.remove_member", user_payload(bad_users[i]), "user_id");
     }
     expect_invalid("organization.add_member",
-                   with(member_payload(U_OTHER, "admin"), "user_id", NULL), "user_id");
+                   tix_json_with(member_payload(U_OTHER, "admin"), "user_id", NULL), "user_id");
     expect_invalid("organization.remove_member", member_payload(U_OTHER, "admin"), "role");
     expect_invalid("organization.remove_member", id_payload(), "user_id");
     expect_invalid_for(ORG2, "organization.remove_member", user_payload(U_OTHER),
@@ -875,9 +691,9 @@ Test(organization, change_member_role_emits_role_and_previous_role)
     struct tix_decision d;
     accept("organization.change_member_role", A_ADMIN, member_payload(U_PROMOTER, "scanner"), &d);
     cr_assert_eq(d.n_events, 1);
-    expect_event(&d, 0, ORG_STREAM, "organization.member_role_changed",
-                 json_pack("{s:s, s:s, s:s, s:s}", "organization_id", ORG, "user_id", U_PROMOTER,
-                           "role", "scanner", "previous_role", "promoter"));
+    tix_world_expect_event(&d, 0, ORG_STREAM, "organization.member_role_changed",
+                           json_pack("{s:s, s:s, s:s, s:s}", "organization_id", ORG, "user_id",
+                                     U_PROMOTER, "role", "scanner", "previous_role", "promoter"));
     tix_decision_deinit(&d);
     cr_assert_eq(role_of(U_PROMOTER), TIX_ORG_ROLE_SCANNER);
     accept_no_events("organization.change_member_role", A_ADMIN,
@@ -924,9 +740,9 @@ Test(organization, remove_member_emits_member_removed_and_keeps_order)
     struct tix_decision d;
     accept("organization.remove_member", A_ADMIN, user_payload(U_PROMOTER), &d);
     cr_assert_eq(d.n_events, 1);
-    expect_event(&d, 0, ORG_STREAM, "organization.member_removed",
-                 json_pack("{s:s, s:s, s:s}", "organization_id", ORG, "user_id", U_PROMOTER, "role",
-                           "promoter"));
+    tix_world_expect_event(&d, 0, ORG_STREAM, "organization.member_removed",
+                           json_pack("{s:s, s:s, s:s}", "organization_id", ORG, "user_id",
+                                     U_PROMOTER, "role", "promoter"));
     tix_decision_deinit(&d);
     const struct tix_org_state *s = org_state();
     cr_assert_eq(s->n_members, 3);
@@ -964,8 +780,9 @@ Test(organization, suspend_and_reinstate_by_the_system)
     struct tix_decision d;
     accept("organization.suspend", A_SYSTEM, suspend_payload(" fraud\nreview "), &d);
     cr_assert_eq(d.n_events, 1);
-    expect_event(&d, 0, ORG_STREAM, "organization.suspended",
-                 json_pack("{s:s, s:s}", "organization_id", ORG, "reason", "fraud\nreview"));
+    tix_world_expect_event(
+        &d, 0, ORG_STREAM, "organization.suspended",
+        json_pack("{s:s, s:s}", "organization_id", ORG, "reason", "fraud\nreview"));
     tix_decision_deinit(&d);
     cr_assert(org_state()->is_suspended);
     expect_rejected("organization.suspend", A_SYSTEM, suspend_payload("again"), "already_suspended",
@@ -973,8 +790,8 @@ Test(organization, suspend_and_reinstate_by_the_system)
 
     accept("organization.reinstate", A_SYSTEM, id_payload(), &d);
     cr_assert_eq(d.n_events, 1);
-    expect_event(&d, 0, ORG_STREAM, "organization.reinstated",
-                 json_pack("{s:s}", "organization_id", ORG));
+    tix_world_expect_event(&d, 0, ORG_STREAM, "organization.reinstated",
+                           json_pack("{s:s}", "organization_id", ORG));
     tix_decision_deinit(&d);
     cr_assert_not(org_state()->is_suspended);
     expect_rejected("organization.reinstate", A_SYSTEM, id_payload(), "not_suspended", NULL);
@@ -988,8 +805,8 @@ Test(organization, only_an_owner_or_the_system_closes_and_closing_is_final)
     struct tix_decision d;
     accept("organization.close", A_OWNER, id_payload(), &d);
     cr_assert_eq(d.n_events, 1);
-    expect_event(&d, 0, ORG_STREAM, "organization.closed",
-                 json_pack("{s:s, s:s}", "organization_id", ORG, "closed_by", A_OWNER));
+    tix_world_expect_event(&d, 0, ORG_STREAM, "organization.closed",
+                           json_pack("{s:s, s:s}", "organization_id", ORG, "closed_by", A_OWNER));
     tix_decision_deinit(&d);
     cr_assert(org_state()->is_closed);
     expect_rejected("organization.rename", A_OWNER, rename_payload("Again"), "closed", NULL);
@@ -1010,13 +827,14 @@ Test(organization, users_may_not_suspend_or_reinstate)
 
 Test(organization, suspend_validates_the_reason)
 {
-    char *r500 = repeat("r", 500), *r501 = repeat("r", 501);
+    char *r500 = tix_world_repeat("r", 500), *r501 = tix_world_repeat("r", 501);
     expect_invalid("organization.suspend", id_payload(), "reason");
     expect_invalid("organization.suspend", suspend_payload(""), "reason");
     expect_invalid("organization.suspend", suspend_payload(" \n "), "reason");
     expect_invalid("organization.suspend", suspend_payload(r501), "reason");
     expect_invalid("organization.suspend", suspend_payload("a\x02z"), "reason");
-    expect_invalid("organization.suspend", with(id_payload(), "reason", json_true()), "reason");
+    expect_invalid("organization.suspend", tix_json_with(id_payload(), "reason", json_true()),
+                   "reason");
     expect_invalid("organization.reinstate", suspend_payload("x"), "reason");
     given_org(A_OWNER);
     accept_quietly("organization.suspend", A_SYSTEM, suspend_payload(r500));
@@ -1077,9 +895,11 @@ Test(organization, a_suspended_organization_refuses_everything_but_reinstate)
 Test(organization, every_command_rejects_unknown_fields_and_non_objects)
 {
     for (int i = 0; i < 7; i++) {
-        expect_invalid(update_types[i], with(payload_for(i), "extra", json_null()), "extra");
+        expect_invalid(update_types[i], tix_json_with(payload_for(i), "extra", json_null()),
+                       "extra");
         expect_invalid(update_types[i], json_array(), "");
-        expect_invalid(update_types[i], with(payload_for(i), "organization_id", json_integer(7)),
+        expect_invalid(update_types[i],
+                       tix_json_with(payload_for(i), "organization_id", json_integer(7)),
                        "organization_id");
         expect_invalid_for(ORG2, update_types[i], payload_for(i), "organization_id");
     }
@@ -1089,7 +909,7 @@ Test(organization, every_command_rejects_unknown_fields_and_non_objects)
 
 static enum tix_rc evolve_org(void *s, const char *type, const char *data)
 {
-    json_t *v = j(data);
+    json_t *v = tix_json_of(data);
     enum tix_rc rc = tix_organization_stream_kind.evolve(s, type, 1, v);
     json_decref(v);
     return rc;
@@ -1113,7 +933,7 @@ Test(organization, evolve_ignores_unknown_event_types)
     tix_organization_stream_kind.destroy(s);
 
     void *slug = tix_orgslug_stream_kind.create();
-    json_t *v = j(CREATED);
+    json_t *v = tix_json_of(CREATED);
     cr_assert_eq(tix_orgslug_stream_kind.evolve(slug, "organization.created", 1, v), TIX_OK);
     cr_assert_not(((struct tix_orgslug_state *)slug)->is_claimed);
     json_decref(v);
@@ -1131,7 +951,7 @@ Test(organization, evolve_refuses_malformed_known_events)
     cr_assert_eq(evolve_org(s, "organization.created", "{\"organization_id\":\"" ORG "\"}"),
                  TIX_EINVAL);
     cr_assert_eq(evolve_org(s, "organization.created", "[]"), TIX_EINVAL);
-    json_t *v = j(CREATED);
+    json_t *v = tix_json_of(CREATED);
     cr_assert_eq(tix_organization_stream_kind.evolve(s, "organization.created", 2, v), TIX_EINVAL,
                  "unknown schema version");
     json_object_set_new(v, "settings", json_string("x"));
@@ -1171,7 +991,7 @@ Test(organization, evolve_refuses_malformed_slug_claims)
     const char *bad[] = {"{\"slug\":\"acme\"}", "{\"slug\":\"acme\",\"organization_id\":\"x\"}",
                          "{\"organization_id\":\"" ORG "\"}", "[]"};
     for (int i = 0; i < 4; i++) {
-        json_t *v = j(bad[i]);
+        json_t *v = tix_json_of(bad[i]);
         cr_assert_eq(tix_orgslug_stream_kind.evolve(s, "organization.slug_claimed", 1, v),
                      TIX_EINVAL, "%s", bad[i]);
         json_decref(v);
@@ -1217,29 +1037,12 @@ static void expect_same_org(const struct tix_org_state *a, const struct tix_org_
     cr_assert_str_eq(a->name, b->name);
     cr_assert_str_eq(a->slug, b->slug);
     cr_assert_str_eq(a->type, b->type);
-    expect_json(a->settings, json_incref(b->settings));
+    tix_world_expect_json(a->settings, json_incref(b->settings));
     cr_assert_eq(a->n_members, b->n_members);
     for (int i = 0; i < a->n_members; i++) {
         cr_assert_str_eq(a->members[i].user_id, b->members[i].user_id);
         cr_assert_eq(a->members[i].role, b->members[i].role);
     }
-}
-
-/* Rebuilds the state of stream id from the log, through canonical bytes as the store keeps them. */
-static void *replay(const char *id)
-{
-    const struct tix_stream_kind *kind = tix_registry_stream_kind(id);
-    void *state = kind->create();
-    for (int i = 0; i < w.n_log; i++) {
-        if (strcmp(w.log[i].stream_id, id) != 0)
-            continue;
-        char *bytes = tix_json_dump(w.log[i].data);
-        json_t *data = tix_json_parse(bytes, strlen(bytes), NULL);
-        free(bytes);
-        cr_assert_eq(kind->evolve(state, w.log[i].type, w.log[i].schema_version, data), TIX_OK);
-        json_decref(data);
-    }
-    return state;
 }
 
 Test(organization, replaying_the_log_gives_the_live_state)
@@ -1256,17 +1059,18 @@ Test(organization, replaying_the_log_gives_the_live_state)
     accept_quietly("organization.suspend", A_SYSTEM, suspend_payload("audit"));
     accept_quietly("organization.reinstate", A_SYSTEM, id_payload());
     accept_quietly("organization.suspend", A_SYSTEM, suspend_payload("audit again"));
-    cr_assert_eq(stream_get(ORG_STREAM)->version, 14);
+    cr_assert_eq(tix_world_stream(ORG_STREAM)->version, 14);
 
-    struct tix_org_state *again = replay(ORG_STREAM);
+    struct tix_org_state *again = tix_world_replay(ORG_STREAM);
     expect_same_org(again, org_state());
     cr_assert(again->is_suspended);
     cr_assert_str_eq(again->name, "Acme Live");
-    expect_json(again->settings, j("{\"theme\":{\"font\":\"x\"},\"locale\":\"en\"}"));
+    tix_world_expect_json(again->settings,
+                          tix_json_of("{\"theme\":{\"font\":\"x\"},\"locale\":\"en\"}"));
     cr_assert_eq(again->n_members, 4);
     tix_organization_stream_kind.destroy(again);
 
-    struct tix_orgslug_state *claim = replay("orgslug-acme");
+    struct tix_orgslug_state *claim = tix_world_replay("orgslug-acme");
     cr_assert(claim->is_claimed);
     cr_assert_str_eq(claim->organization_id, slug_state("acme")->organization_id);
     tix_orgslug_stream_kind.destroy(claim);

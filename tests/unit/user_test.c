@@ -1,9 +1,9 @@
 /* user_test.c - the user aggregate's pure functions, driven like the processor
  *
- * The same tiny in-memory world as organization_test.c: run() looks the handler up in the
- * registry, calls streams(), builds a view from the world's states, calls decide() with the
- * world's clock, and when the decision is accepted evolves the states and appends the events to
- * a log. States are only ever built by evolving events, so every test also exercises evolve.
+ * Runs commands through the shared in-memory world (support/world.h): tix_world_run() calls
+ * streams(), builds a view from the world's states, calls decide() with the world's clock, and
+ * evolves accepted events into the states and a log. States are only ever built by evolving
+ * events, so every test also exercises evolve. Commands default to the U key.
  * Secrets and personal data appear only as the hashes and "v1:" ciphertexts the gateway sends.
  */
 #include <criterion/criterion.h>
@@ -13,6 +13,7 @@
 
 #include "tix/aggregate.h"
 #include "tix/json.h"
+#include "world.h"
 
 #include "user.h"
 
@@ -40,268 +41,60 @@
 #define PW1         "$argon2id$v=19$m=65536,t=2,p=1$c2FsdHNhbHQ$aGFzaDE"
 #define PW2         "$argon2id$v=19$m=65536,t=2,p=1$c2FsdHNhbHQ$aGFzaDI"
 
-/* ---- the world ---------------------------------------------------------------------------- */
-
-struct stream {
-    char id[TIX_STREAM_ID_MAX];
-    const struct tix_stream_kind *kind;
-    void *state;
-    int64_t version;
-};
-
-struct logged {
-    char stream_id[TIX_STREAM_ID_MAX];
-    const char *type;
-    int schema_version;
-    json_t *data;
-};
-
-static struct {
-    int n_streams;
-    struct stream streams[16];
-    int n_log;
-    struct logged log[256];
-    int64_t now_us;
-} w;
+/* ---- the world: tests/unit/support/world.c, keyed on U by default ----------------------- */
 
 static void setup(void)
 {
-    memset(&w, 0, sizeof(w));
-    w.now_us = NOW_US;
+    tix_world_reset(NOW_US);
 }
 
-static void teardown(void)
-{
-    for (int i = 0; i < w.n_streams; i++)
-        w.streams[i].kind->destroy(w.streams[i].state);
-    for (int i = 0; i < w.n_log; i++)
-        json_decref(w.log[i].data);
-}
-
-TestSuite(user, .init = setup, .fini = teardown);
-
-static struct stream *stream_get(const char *id)
-{
-    for (int i = 0; i < w.n_streams; i++)
-        if (strcmp(w.streams[i].id, id) == 0)
-            return &w.streams[i];
-    cr_assert_lt(w.n_streams, 16);
-    struct stream *s = &w.streams[w.n_streams++];
-    snprintf(s->id, sizeof(s->id), "%s", id);
-    s->kind = tix_registry_stream_kind(id);
-    cr_assert_not_null(s->kind, "no stream kind for %s", id);
-    s->state = s->kind->create();
-    cr_assert_not_null(s->state);
-    return s;
-}
-
-static void apply(const struct tix_decision *d, char ids[][TIX_STREAM_ID_MAX], int n)
-{
-    for (int i = 0; i < d->n_events; i++) {
-        const struct tix_new_event *e = &d->events[i];
-        bool is_requested = false;
-        for (int j = 0; j < n; j++)
-            is_requested = is_requested || strcmp(ids[j], e->stream_id) == 0;
-        cr_assert(is_requested, "%s emitted on unrequested stream %s", e->type, e->stream_id);
-        struct stream *s = stream_get(e->stream_id);
-        cr_assert_eq(s->kind->evolve(s->state, e->type, e->schema_version, e->data), TIX_OK,
-                     "evolve refused %s", e->type);
-        s->version++;
-        cr_assert_lt(w.n_log, 256);
-        struct logged *l = &w.log[w.n_log++];
-        snprintf(l->stream_id, sizeof(l->stream_id), "%s", e->stream_id);
-        l->type = e->type;
-        l->schema_version = e->schema_version;
-        l->data = json_incref(e->data);
-    }
-}
-
-/* Runs one command through streams/decide/evolve. Steals payload. Returns streams()' result. */
-static int run(const char *type, const char *key, const char *actor, json_t *payload,
-               struct tix_decision *d, struct tix_err *err)
-{
-    const struct tix_command_handler *h = tix_registry_handler(type);
-    cr_assert_not_null(h, "no handler for %s", type);
-    struct tix_command cmd = {.command_id = "cmd-1",
-                              .type = type,
-                              .key = key,
-                              .payload = payload,
-                              .actor = actor,
-                              .now_us = w.now_us};
-    char ids[TIX_DECISION_MAX_STREAMS][TIX_STREAM_ID_MAX];
-    tix_err_clear(err);
-    tix_decision_init(d);
-    int n = h->streams(&cmd, ids, err);
-    if (n >= 0) {
-        cr_assert_leq(n, TIX_DECISION_MAX_STREAMS);
-        struct tix_view view = {.n = n};
-        for (int i = 0; i < n; i++) {
-            struct stream *s = stream_get(ids[i]);
-            view.id[i] = s->id;
-            view.state[i] = s->state;
-            view.version[i] = s->version;
-        }
-        h->decide(&cmd, &view, d);
-        if (!d->is_rejected)
-            apply(d, ids, n);
-    }
-    json_decref(payload);
-    return n;
-}
-
-static void accept_for(const char *key, const char *type, const char *actor, json_t *payload,
-                       struct tix_decision *d)
-{
-    struct tix_err err;
-    int n = run(type, key, actor, payload, d, &err);
-    cr_assert_geq(n, 0, "%s invalid: field '%s': %s", type, err.field, err.msg);
-    cr_assert_not(d->is_rejected, "%s rejected: %s (%s)", type, d->code, d->reason);
-}
+TestSuite(user, .init = setup, .fini = tix_world_teardown);
 
 static void accept(const char *type, const char *actor, json_t *payload, struct tix_decision *d)
 {
-    accept_for(U, type, actor, payload, d);
+    tix_world_accept(U, type, actor, payload, d);
 }
 
 static void accept_quietly(const char *type, const char *actor, json_t *payload)
 {
-    struct tix_decision d;
-    accept(type, actor, payload, &d);
-    tix_decision_deinit(&d);
+    tix_world_accept_quietly(U, type, actor, payload);
 }
 
 static void accept_no_events(const char *type, const char *actor, json_t *payload)
 {
-    struct tix_decision d;
-    int before = w.n_log;
-    accept(type, actor, payload, &d);
-    int n = d.n_events;
-    tix_decision_deinit(&d);
-    cr_assert_eq(n, 0, "%s emitted %d events", type, n);
-    cr_assert_eq(w.n_log, before);
-}
-
-static void expect_rejected_for(const char *key, const char *type, const char *actor,
-                                json_t *payload, const char *code, const char *field)
-{
-    struct tix_decision d;
-    struct tix_err err;
-    int before = w.n_log;
-    int n = run(type, key, actor, payload, &d, &err);
-    cr_assert_geq(n, 0, "%s invalid: field '%s': %s", type, err.field, err.msg);
-    cr_assert(d.is_rejected, "%s accepted, expected %s", type, code);
-    cr_assert_str_eq(d.code, code, "%s: code %s, expected %s", type, d.code, code);
-    cr_assert_str_eq(d.field, field != NULL ? field : "", "%s: field", type);
-    cr_assert_eq(d.n_events, 0);
-    cr_assert_null(d.result);
-    cr_assert_eq(w.n_log, before);
-    cr_assert_neq(d.reason[0], '\0', "a rejection explains itself");
-    tix_decision_deinit(&d);
+    tix_world_accept_no_events(U, type, actor, payload);
 }
 
 static void expect_rejected(const char *type, const char *actor, json_t *payload, const char *code,
                             const char *field)
 {
-    expect_rejected_for(U, type, actor, payload, code, field);
+    tix_world_expect_rejected(U, type, actor, payload, code, field);
 }
 
 static void expect_invalid_for(const char *key, const char *type, json_t *payload,
                                const char *field)
 {
-    struct tix_decision d;
-    struct tix_err err;
-    char shown[256] = "";
-    char *dump = payload != NULL ? tix_json_dump(payload) : NULL;
-    snprintf(shown, sizeof(shown), "%.200s", dump != NULL ? dump : "NULL");
-    free(dump);
-    int n = run(type, key, A_SYSTEM, payload, &d, &err);
-    tix_decision_deinit(&d);
-    cr_assert_eq(n, -1, "%s accepted payload %s", type, shown);
-    cr_assert_eq(err.rc, TIX_EINVAL, "%s %s", type, shown);
-    cr_assert_str_eq(err.field, field, "%s %s: field '%s', expected '%s' (%s)", type, shown,
-                     err.field, field, err.msg);
-    cr_assert_neq(err.msg[0], '\0');
+    tix_world_expect_invalid(key, type, A_SYSTEM, payload, field);
 }
 
 static void expect_invalid(const char *type, json_t *payload, const char *field)
 {
-    expect_invalid_for(U, type, payload, field);
-}
-
-static void expect_json(const json_t *got, json_t *want)
-{
-    cr_assert_not_null(want, "bad expectation");
-    bool is_equal = json_equal(got, want);
-    char *g = got != NULL ? tix_json_dump(got) : NULL;
-    char *x = tix_json_dump(want);
-    char msg[2048];
-    snprintf(msg, sizeof(msg), "got %.1000s, want %.1000s", g != NULL ? g : "NULL", x);
-    free(g);
-    free(x);
-    json_decref(want);
-    cr_assert(is_equal, "%s", msg);
-}
-
-static void expect_event(const struct tix_decision *d, int i, const char *stream_id,
-                         const char *type, json_t *data)
-{
-    cr_assert_lt(i, d->n_events, "event %d missing", i);
-    cr_assert_str_eq(d->events[i].stream_id, stream_id);
-    cr_assert_str_eq(d->events[i].type, type);
-    cr_assert_eq(d->events[i].schema_version, 1);
-    expect_json(d->events[i].data, data);
+    tix_world_expect_invalid(U, type, A_SYSTEM, payload, field);
 }
 
 static const struct tix_user_state *user_state(void)
 {
-    return stream_get(U_STREAM)->state;
+    return tix_world_stream(U_STREAM)->state;
 }
 
 static const struct tix_useremail_state *claim_state(const char *email_index)
 {
     char id[TIX_STREAM_ID_MAX];
     snprintf(id, sizeof(id), "%s%s", TIX_USEREMAIL_STREAM_PREFIX, email_index);
-    return stream_get(id)->state;
+    return tix_world_stream(id)->state;
 }
 
 /* ---- payloads and givens ------------------------------------------------------------------ */
-
-static json_t *with(json_t *p, const char *key, json_t *value)
-{
-    if (value == NULL)
-        json_object_del(p, key);
-    else
-        json_object_set_new(p, key, value);
-    return p;
-}
-
-static json_t *j(const char *text)
-{
-    json_error_t e;
-    json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
-    cr_assert_not_null(v, "bad test JSON %s: %s", text, e.text);
-    return v;
-}
-
-static char *repeat(const char *unit, int times)
-{
-    size_t len = strlen(unit);
-    char *s = malloc(len * (size_t)times + 1);
-    for (int i = 0; i < times; i++)
-        memcpy(s + len * (size_t)i, unit, len);
-    s[len * (size_t)times] = '\0';
-    return s;
-}
-
-/* A 64-hex hash of n from a small ring of buffers (valid for the next 15 calls). */
-static const char *hx(unsigned n)
-{
-    static char ring[16][65];
-    static int next;
-    char *out = ring[next++ % 16];
-    snprintf(out, 65, "%064x", n);
-    return out;
-}
 
 static json_t *register_payload(void)
 {
@@ -340,7 +133,7 @@ static json_t *password_payload(const char *password_hash)
 
 static json_t *prefs_payload(const char *prefs)
 {
-    return json_pack("{s:s, s:o}", "user_id", U, "preferences", j(prefs));
+    return json_pack("{s:s, s:o}", "user_id", U, "preferences", tix_json_of(prefs));
 }
 
 static json_t *secret_payload(const char *secret_enc)
@@ -352,7 +145,7 @@ static json_t *codes(unsigned first)
 {
     json_t *a = json_array();
     for (unsigned i = 0; i < TIX_RECOVERY_CODES; i++)
-        json_array_append_new(a, json_string(hx(first + i)));
+        json_array_append_new(a, json_string(tix_world_hx(first + i)));
     return a;
 }
 
@@ -463,16 +256,17 @@ Test(user, register_emits_the_account_the_claim_and_a_verification_request)
     struct tix_decision d;
     accept("user.register", A_SYSTEM, register_payload(), &d);
     cr_assert_eq(d.n_events, 3);
-    expect_event(&d, 0, U_STREAM, "user.registered",
-                 json_pack("{s:s, s:s, s:s, s:s, s:s}", "user_id", U, "email_index", EMAIL,
-                           "email_enc", ENC("email"), "name_enc", ENC("name"), "password_hash",
-                           PW1));
-    expect_event(&d, 1, EMAIL_CLAIM, "user.email_claimed",
-                 json_pack("{s:s, s:s}", "email_index", EMAIL, "user_id", U));
-    expect_event(&d, 2, U_STREAM, "user.email_verification_requested",
-                 json_pack("{s:s, s:s, s:s, s:I}", "user_id", U, "token_hash", T_VERIFY,
-                           "token_enc", ENC("vtoken"), "expires_at", (json_int_t)(NOW_S + 3600)));
-    expect_json(d.result, json_pack("{s:s}", "user_id", U));
+    tix_world_expect_event(&d, 0, U_STREAM, "user.registered",
+                           json_pack("{s:s, s:s, s:s, s:s, s:s}", "user_id", U, "email_index",
+                                     EMAIL, "email_enc", ENC("email"), "name_enc", ENC("name"),
+                                     "password_hash", PW1));
+    tix_world_expect_event(&d, 1, EMAIL_CLAIM, "user.email_claimed",
+                           json_pack("{s:s, s:s}", "email_index", EMAIL, "user_id", U));
+    tix_world_expect_event(&d, 2, U_STREAM, "user.email_verification_requested",
+                           json_pack("{s:s, s:s, s:s, s:I}", "user_id", U, "token_hash", T_VERIFY,
+                                     "token_enc", ENC("vtoken"), "expires_at",
+                                     (json_int_t)(NOW_S + 3600)));
+    tix_world_expect_json(d.result, json_pack("{s:s}", "user_id", U));
     tix_decision_deinit(&d);
 
     const struct tix_user_state *s = user_state();
@@ -491,17 +285,17 @@ Test(user, register_emits_the_account_the_claim_and_a_verification_request)
     cr_assert_null(s->pending_secret_enc);
     cr_assert_eq(s->last_totp_step, -1);
     cr_assert_eq(s->sessions_epoch, 0);
-    expect_json(s->preferences, json_object());
+    tix_world_expect_json(s->preferences, json_object());
     cr_assert(claim_state(EMAIL)->is_claimed);
     cr_assert_str_eq(claim_state(EMAIL)->user_id, U);
-    cr_assert_eq(stream_get(U_STREAM)->version, 2);
-    cr_assert_eq(stream_get(EMAIL_CLAIM)->version, 1);
+    cr_assert_eq(tix_world_stream(U_STREAM)->version, 2);
+    cr_assert_eq(tix_world_stream(EMAIL_CLAIM)->version, 1);
 }
 
 Test(user, register_without_a_name_by_the_user_themself)
 {
     struct tix_decision d;
-    accept("user.register", A_SELF, with(register_payload(), "name_enc", NULL), &d);
+    accept("user.register", A_SELF, tix_json_with(register_payload(), "name_enc", NULL), &d);
     cr_assert_null(json_object_get(d.events[0].data, "name_enc"));
     tix_decision_deinit(&d);
     cr_assert_null(user_state()->name_enc);
@@ -522,22 +316,22 @@ Test(user, register_rejects_an_existing_user)
 {
     given_user();
     expect_rejected("user.register", A_SYSTEM,
-                    with(register_payload(), "email_index", json_string(EMAIL2)), "already_exists",
-                    "user_id");
+                    tix_json_with(register_payload(), "email_index", json_string(EMAIL2)),
+                    "already_exists", "user_id");
     cr_assert_not(claim_state(EMAIL2)->is_claimed);
 }
 
 Test(user, register_rejects_a_taken_email)
 {
     given_user();
-    json_t *p = with(register_payload(), "user_id", json_string(U2));
-    expect_rejected_for(U2, "user.register", A_SYSTEM, p, "email_taken", "email");
-    cr_assert_not(((const struct tix_user_state *)stream_get("user-" U2)->state)->exists);
+    json_t *p = tix_json_with(register_payload(), "user_id", json_string(U2));
+    tix_world_expect_rejected(U2, "user.register", A_SYSTEM, p, "email_taken", "email");
+    cr_assert_not(((const struct tix_user_state *)tix_world_stream("user-" U2)->state)->exists);
     cr_assert_str_eq(claim_state(EMAIL)->user_id, U);
     struct tix_decision d;
-    p = with(with(register_payload(), "user_id", json_string(U2)), "email_index",
-             json_string(EMAIL2));
-    accept_for(U2, "user.register", "user:" U2, p, &d);
+    p = tix_json_with(tix_json_with(register_payload(), "user_id", json_string(U2)), "email_index",
+                      json_string(EMAIL2));
+    tix_world_accept(U2, "user.register", "user:" U2, p, &d);
     tix_decision_deinit(&d);
 }
 
@@ -551,10 +345,11 @@ Test(user, register_requires_its_fields)
                               "verification_expires_at",
                               "token_enc"};
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
-        expect_invalid("user.register", with(register_payload(), required[i], NULL), required[i]);
-    expect_invalid("user.register", with(register_payload(), "email", json_string("a@b.co")),
-                   "email");
-    expect_invalid("user.register", with(register_payload(), "password", json_string("x")),
+        expect_invalid("user.register", tix_json_with(register_payload(), required[i], NULL),
+                       required[i]);
+    expect_invalid("user.register",
+                   tix_json_with(register_payload(), "email", json_string("a@b.co")), "email");
+    expect_invalid("user.register", tix_json_with(register_payload(), "password", json_string("x")),
                    "password");
     expect_invalid("user.register", json_array(), "");
     expect_invalid("user.register", json_string("x"), "");
@@ -565,7 +360,8 @@ Test(user, register_requires_its_fields)
 
 Test(user, register_checks_every_value)
 {
-    char *enc_long = repeat("A", TIX_ENC_MAX - 2), *hash_long = repeat("a", 120);
+    char *enc_long = tix_world_repeat("A", TIX_ENC_MAX - 2),
+         *hash_long = tix_world_repeat("a", 120);
     char long_enc[TIX_ENC_MAX + 8], long_hash[200];
     snprintf(long_enc, sizeof(long_enc), "v1:%s", enc_long);
     snprintf(long_hash, sizeof(long_hash), "$argon2id$%s", hash_long);
@@ -599,21 +395,23 @@ Test(user, register_checks_every_value)
         {"token_enc", "\"plain-token\""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        expect_invalid("user.register", with(register_payload(), cases[i].key, j(cases[i].value)),
+        expect_invalid("user.register",
+                       tix_json_with(register_payload(), cases[i].key, tix_json_of(cases[i].value)),
                        cases[i].key);
-    expect_invalid("user.register", with(register_payload(), "email_enc", json_string(long_enc)),
+    expect_invalid("user.register",
+                   tix_json_with(register_payload(), "email_enc", json_string(long_enc)),
                    "email_enc");
     expect_invalid("user.register",
-                   with(register_payload(), "password_hash", json_string(long_hash)),
+                   tix_json_with(register_payload(), "password_hash", json_string(long_hash)),
                    "password_hash");
-    expect_invalid(
-        "user.register",
-        with(register_payload(), "email_enc", json_stringn(ENC("a\0b"), sizeof(ENC("a\0b")) - 1)),
-        "email_enc");
+    expect_invalid("user.register",
+                   tix_json_with(register_payload(), "email_enc",
+                                 json_stringn(ENC("a\0b"), sizeof(ENC("a\0b")) - 1)),
+                   "email_enc");
     /* The largest values pass. */
     long_enc[TIX_ENC_MAX] = '\0';
-    json_t *p = with(register_payload(), "email_enc", json_string(long_enc));
-    with(p, "verification_expires_at", json_integer(TIX_UNIX_S_MAX));
+    json_t *p = tix_json_with(register_payload(), "email_enc", json_string(long_enc));
+    tix_json_with(p, "verification_expires_at", json_integer(TIX_UNIX_S_MAX));
     accept_quietly("user.register", A_SYSTEM, p);
     free(enc_long);
     free(hash_long);
@@ -627,7 +425,8 @@ Test(user, verify_email_with_the_right_token)
     struct tix_decision d;
     accept("user.verify_email", A_SELF, token_payload(T_VERIFY), &d);
     cr_assert_eq(d.n_events, 1);
-    expect_event(&d, 0, U_STREAM, "user.email_verified", json_pack("{s:s}", "user_id", U));
+    tix_world_expect_event(&d, 0, U_STREAM, "user.email_verified",
+                           json_pack("{s:s}", "user_id", U));
     tix_decision_deinit(&d);
     cr_assert(user_state()->is_email_verified);
     cr_assert_str_eq(user_state()->verify_hash, "");
@@ -640,9 +439,9 @@ Test(user, verify_email_refuses_wrong_and_expired_tokens)
 {
     given_user();
     expect_rejected("user.verify_email", A_SELF, token_payload(T_WRONG), "invalid_token", "token");
-    w.now_us = (NOW_S + 3600) * 1000000;
+    tix_world_set_now((NOW_S + 3600) * 1000000);
     expect_rejected("user.verify_email", A_SELF, token_payload(T_VERIFY), "token_expired", "token");
-    w.now_us = (NOW_S + 3600) * 1000000 - 1;
+    tix_world_set_now((NOW_S + 3600) * 1000000 - 1);
     accept_quietly("user.verify_email", A_SELF, token_payload(T_VERIFY));
     cr_assert(user_state()->is_email_verified);
 }
@@ -653,9 +452,10 @@ Test(user, a_new_verification_request_replaces_the_token)
     struct tix_decision d;
     accept("user.request_email_verification", A_SYSTEM,
            token_request_payload(T_VERIFY2, NOW_S + 60), &d);
-    expect_event(&d, 0, U_STREAM, "user.email_verification_requested",
-                 json_pack("{s:s, s:s, s:s, s:I}", "user_id", U, "token_hash", T_VERIFY2,
-                           "token_enc", ENC("token"), "expires_at", (json_int_t)(NOW_S + 60)));
+    tix_world_expect_event(&d, 0, U_STREAM, "user.email_verification_requested",
+                           json_pack("{s:s, s:s, s:s, s:I}", "user_id", U, "token_hash", T_VERIFY2,
+                                     "token_enc", ENC("token"), "expires_at",
+                                     (json_int_t)(NOW_S + 60)));
     tix_decision_deinit(&d);
     expect_rejected("user.verify_email", A_SELF, token_payload(T_VERIFY), "invalid_token", "token");
     accept_quietly("user.verify_email", A_SELF, token_payload(T_VERIFY2));
@@ -670,20 +470,21 @@ Test(user, reset_password_with_a_requested_token)
     accept("user.request_password_reset", A_SYSTEM, token_request_payload(T_RESET, NOW_S + 900),
            &d);
     cr_assert_eq(d.n_events, 1);
-    expect_event(&d, 0, U_STREAM, "user.password_reset_requested",
-                 json_pack("{s:s, s:s, s:s, s:I}", "user_id", U, "token_hash", T_RESET, "token_enc",
-                           ENC("token"), "expires_at", (json_int_t)(NOW_S + 900)));
+    tix_world_expect_event(&d, 0, U_STREAM, "user.password_reset_requested",
+                           json_pack("{s:s, s:s, s:s, s:I}", "user_id", U, "token_hash", T_RESET,
+                                     "token_enc", ENC("token"), "expires_at",
+                                     (json_int_t)(NOW_S + 900)));
     tix_decision_deinit(&d);
     cr_assert_str_eq(user_state()->reset_hash, T_RESET);
     cr_assert_not(user_state()->is_reset_used);
 
     accept("user.reset_password", A_SYSTEM, reset_payload(T_RESET, PW2), &d);
     cr_assert_eq(d.n_events, 2);
-    expect_event(
+    tix_world_expect_event(
         &d, 0, U_STREAM, "user.password_changed",
         json_pack("{s:s, s:s, s:s}", "user_id", U, "password_hash", PW2, "reason", "reset"));
-    expect_event(&d, 1, U_STREAM, "user.sessions_revoked",
-                 json_pack("{s:s, s:s}", "user_id", U, "reason", "password_reset"));
+    tix_world_expect_event(&d, 1, U_STREAM, "user.sessions_revoked",
+                           json_pack("{s:s, s:s}", "user_id", U, "reason", "password_reset"));
     tix_decision_deinit(&d);
     cr_assert_str_eq(user_state()->password_hash, PW2);
     cr_assert(user_state()->is_reset_used);
@@ -701,10 +502,10 @@ Test(user, reset_password_refuses_bad_expired_and_used_tokens)
                     "token");
     expect_rejected("user.reset_password", A_SYSTEM, reset_payload(T_VERIFY, PW2), "invalid_token",
                     "token");
-    w.now_us = (NOW_S + 900) * 1000000;
+    tix_world_set_now((NOW_S + 900) * 1000000);
     expect_rejected("user.reset_password", A_SYSTEM, reset_payload(T_RESET, PW2), "token_expired",
                     "token");
-    w.now_us = NOW_US;
+    tix_world_set_now(NOW_US);
     accept_quietly("user.reset_password", A_SYSTEM, reset_payload(T_RESET, PW2));
     expect_rejected("user.reset_password", A_SYSTEM, reset_payload(T_RESET, PW1), "token_used",
                     "token");
@@ -724,11 +525,11 @@ Test(user, change_password_revokes_sessions)
     struct tix_decision d;
     accept("user.change_password", A_SELF, password_payload(PW2), &d);
     cr_assert_eq(d.n_events, 2);
-    expect_event(
+    tix_world_expect_event(
         &d, 0, U_STREAM, "user.password_changed",
         json_pack("{s:s, s:s, s:s}", "user_id", U, "password_hash", PW2, "reason", "change"));
-    expect_event(&d, 1, U_STREAM, "user.sessions_revoked",
-                 json_pack("{s:s, s:s}", "user_id", U, "reason", "password_changed"));
+    tix_world_expect_event(&d, 1, U_STREAM, "user.sessions_revoked",
+                           json_pack("{s:s, s:s}", "user_id", U, "reason", "password_changed"));
     tix_decision_deinit(&d);
     cr_assert_str_eq(user_state()->password_hash, PW2);
     cr_assert_not(user_state()->is_reset_used);
@@ -736,13 +537,15 @@ Test(user, change_password_revokes_sessions)
     expect_invalid("user.change_password", password_payload("plaintext-password"), "password_hash");
     expect_invalid("user.change_password", id_payload(), "password_hash");
     expect_invalid("user.reset_password", reset_payload("x", PW1), "token_hash");
-    expect_invalid("user.reset_password", with(reset_payload(T_RESET, PW1), "token_hash", NULL),
-                   "token_hash");
+    expect_invalid("user.reset_password",
+                   tix_json_with(reset_payload(T_RESET, PW1), "token_hash", NULL), "token_hash");
     expect_invalid("user.request_password_reset",
-                   with(token_request_payload(T_RESET, NOW_S), "token_enc", NULL), "token_enc");
-    expect_invalid("user.request_password_reset",
-                   with(token_request_payload(T_RESET, NOW_S), "expires_at", json_string("x")),
-                   "expires_at");
+                   tix_json_with(token_request_payload(T_RESET, NOW_S), "token_enc", NULL),
+                   "token_enc");
+    expect_invalid(
+        "user.request_password_reset",
+        tix_json_with(token_request_payload(T_RESET, NOW_S), "expires_at", json_string("x")),
+        "expires_at");
 }
 
 /* ---- profile and preferences -------------------------------------------------------------- */
@@ -765,23 +568,24 @@ Test(user, update_profile_emits_only_what_changes)
     struct tix_decision d;
     accept("user.update_profile", A_SELF, profile_payload(ENC("name2"), "pt-BR", "Europe/Paris"),
            &d);
-    expect_event(&d, 0, U_STREAM, "user.profile_updated",
-                 json_pack("{s:s, s:s, s:s, s:s}", "user_id", U, "name_enc", ENC("name2"), "locale",
-                           "pt-BR", "timezone", "Europe/Paris"));
+    tix_world_expect_event(&d, 0, U_STREAM, "user.profile_updated",
+                           json_pack("{s:s, s:s, s:s, s:s}", "user_id", U, "name_enc", ENC("name2"),
+                                     "locale", "pt-BR", "timezone", "Europe/Paris"));
     tix_decision_deinit(&d);
     accept_no_events("user.update_profile", A_SELF,
                      profile_payload(ENC("name2"), "pt-BR", "Europe/Paris"));
     accept_no_events("user.update_profile", A_SELF, id_payload());
     accept("user.update_profile", A_SYSTEM, profile_payload(ENC("name2"), "en", NULL), &d);
-    expect_event(&d, 0, U_STREAM, "user.profile_updated",
-                 json_pack("{s:s, s:s}", "user_id", U, "locale", "en"));
+    tix_world_expect_event(&d, 0, U_STREAM, "user.profile_updated",
+                           json_pack("{s:s, s:s}", "user_id", U, "locale", "en"));
     tix_decision_deinit(&d);
-    accept("user.update_profile", A_SELF, with(id_payload(), "name_enc", json_null()), &d);
-    expect_event(&d, 0, U_STREAM, "user.profile_updated",
-                 json_pack("{s:s, s:n}", "user_id", U, "name_enc"));
+    accept("user.update_profile", A_SELF, tix_json_with(id_payload(), "name_enc", json_null()), &d);
+    tix_world_expect_event(&d, 0, U_STREAM, "user.profile_updated",
+                           json_pack("{s:s, s:n}", "user_id", U, "name_enc"));
     tix_decision_deinit(&d);
     cr_assert_null(user_state()->name_enc);
-    accept_no_events("user.update_profile", A_SELF, with(id_payload(), "name_enc", json_null()));
+    accept_no_events("user.update_profile", A_SELF,
+                     tix_json_with(id_payload(), "name_enc", json_null()));
     const struct tix_user_state *s = user_state();
     cr_assert_str_eq(s->locale, "en");
     cr_assert_str_eq(s->timezone, "Europe/Paris");
@@ -789,7 +593,7 @@ Test(user, update_profile_emits_only_what_changes)
 
 Test(user, update_profile_checks_locales_time_zones_and_names)
 {
-    char *tz64 = repeat("A", 64), *tz65 = repeat("A", 65);
+    char *tz64 = tix_world_repeat("A", 64), *tz65 = tix_world_repeat("A", 65);
     const char *good_locales[] = {"en", "pt-BR", "zh-Hant-TW", "es-419", "de-CH-1996", "sgn-BE-FR"};
     const char *bad_locales[] = {"",
                                  "e",
@@ -819,11 +623,12 @@ Test(user, update_profile_checks_locales_time_zones_and_names)
         expect_invalid("user.update_profile", profile_payload(NULL, NULL, bad_zones[i]),
                        "timezone");
     expect_invalid("user.update_profile", profile_payload("Ana", NULL, NULL), "name_enc");
-    expect_invalid("user.update_profile", with(id_payload(), "name_enc", json_integer(1)),
+    expect_invalid("user.update_profile", tix_json_with(id_payload(), "name_enc", json_integer(1)),
                    "name_enc");
-    expect_invalid("user.update_profile", with(id_payload(), "locale", json_null()), "locale");
-    expect_invalid("user.update_profile", with(id_payload(), "email_enc", json_string(ENC("x"))),
-                   "email_enc");
+    expect_invalid("user.update_profile", tix_json_with(id_payload(), "locale", json_null()),
+                   "locale");
+    expect_invalid("user.update_profile",
+                   tix_json_with(id_payload(), "email_enc", json_string(ENC("x"))), "email_enc");
     free(tz64);
     free(tz65);
 }
@@ -834,36 +639,38 @@ Test(user, set_preferences_merges_and_sends_the_whole)
     struct tix_decision d;
     accept("user.set_preferences", A_SELF,
            prefs_payload("{\"theme\":\"dark\",\"notify\":{\"email\":true,\"sms\":false}}"), &d);
-    expect_event(&d, 0, U_STREAM, "user.preferences_changed",
-                 json_pack("{s:s, s:o}", "user_id", U, "preferences",
-                           j("{\"theme\":\"dark\",\"notify\":{\"email\":true,\"sms\":false}}")));
+    tix_world_expect_event(
+        &d, 0, U_STREAM, "user.preferences_changed",
+        json_pack("{s:s, s:o}", "user_id", U, "preferences",
+                  tix_json_of("{\"theme\":\"dark\",\"notify\":{\"email\":true,\"sms\":false}}")));
     tix_decision_deinit(&d);
     accept("user.set_preferences", A_SELF,
            prefs_payload("{\"theme\":null,\"notify\":{\"sms\":true}}"), &d);
-    expect_event(&d, 0, U_STREAM, "user.preferences_changed",
-                 json_pack("{s:s, s:o}", "user_id", U, "preferences",
-                           j("{\"notify\":{\"email\":true,\"sms\":true}}")));
+    tix_world_expect_event(&d, 0, U_STREAM, "user.preferences_changed",
+                           json_pack("{s:s, s:o}", "user_id", U, "preferences",
+                                     tix_json_of("{\"notify\":{\"email\":true,\"sms\":true}}")));
     tix_decision_deinit(&d);
     accept_no_events("user.set_preferences", A_SELF, prefs_payload("{\"notify\":{\"sms\":true}}"));
     accept_no_events("user.set_preferences", A_SELF, prefs_payload("{\"gone\":null}"));
     accept_no_events("user.set_preferences", A_SELF, prefs_payload("{}"));
-    expect_json(user_state()->preferences, j("{\"notify\":{\"email\":true,\"sms\":true}}"));
+    tix_world_expect_json(user_state()->preferences,
+                          tix_json_of("{\"notify\":{\"email\":true,\"sms\":true}}"));
 }
 
 Test(user, preferences_have_a_size_limit)
 {
     given_user();
-    char *big = repeat("x", 5000);
+    char *big = tix_world_repeat("x", 5000);
     json_t *p = json_pack("{s:s, s:{s:s}}", "user_id", U, "preferences", "a", big);
     accept_quietly("user.set_preferences", A_SELF, p);
     p = json_pack("{s:s, s:{s:s}}", "user_id", U, "preferences", "b", big);
     expect_rejected("user.set_preferences", A_SELF, p, "preferences_too_large", "preferences");
     free(big);
-    big = repeat("x", TIX_PREFERENCES_MAX_BYTES);
+    big = tix_world_repeat("x", TIX_PREFERENCES_MAX_BYTES);
     expect_invalid("user.set_preferences",
                    json_pack("{s:s, s:{s:s}}", "user_id", U, "preferences", "c", big),
                    "preferences");
-    expect_invalid("user.set_preferences", with(id_payload(), "preferences", json_array()),
+    expect_invalid("user.set_preferences", tix_json_with(id_payload(), "preferences", json_array()),
                    "preferences");
     expect_invalid("user.set_preferences", id_payload(), "preferences");
     free(big);
@@ -876,8 +683,8 @@ Test(user, enable_then_confirm_2fa)
     given_user();
     struct tix_decision d;
     accept("user.enable_2fa", A_SELF, secret_payload(ENC("secret")), &d);
-    expect_event(&d, 0, U_STREAM, "user.2fa_pending",
-                 json_pack("{s:s, s:s}", "user_id", U, "secret_enc", ENC("secret")));
+    tix_world_expect_event(&d, 0, U_STREAM, "user.2fa_pending",
+                           json_pack("{s:s, s:s}", "user_id", U, "secret_enc", ENC("secret")));
     tix_decision_deinit(&d);
     cr_assert_str_eq(user_state()->pending_secret_enc, ENC("secret"));
     cr_assert_not(user_state()->is_2fa_enabled);
@@ -886,9 +693,10 @@ Test(user, enable_then_confirm_2fa)
     cr_assert_str_eq(user_state()->pending_secret_enc, ENC("secret2"));
 
     accept("user.confirm_2fa", A_SELF, confirm_payload(1000), &d);
-    expect_event(&d, 0, U_STREAM, "user.2fa_enabled",
-                 json_pack("{s:s, s:s, s:o, s:i}", "user_id", U, "secret_enc", ENC("secret2"),
-                           "recovery_code_hashes", codes(100), "step", 1000));
+    tix_world_expect_event(&d, 0, U_STREAM, "user.2fa_enabled",
+                           json_pack("{s:s, s:s, s:o, s:i}", "user_id", U, "secret_enc",
+                                     ENC("secret2"), "recovery_code_hashes", codes(100), "step",
+                                     1000));
     tix_decision_deinit(&d);
     const struct tix_user_state *s = user_state();
     cr_assert(s->is_2fa_enabled);
@@ -896,7 +704,7 @@ Test(user, enable_then_confirm_2fa)
     cr_assert_null(s->pending_secret_enc);
     cr_assert_eq(s->n_recovery, TIX_RECOVERY_CODES);
     for (int i = 0; i < TIX_RECOVERY_CODES; i++) {
-        cr_assert_str_eq(s->recovery[i].hash, hx(100 + (unsigned)i));
+        cr_assert_str_eq(s->recovery[i].hash, tix_world_hx(100 + (unsigned)i));
         cr_assert_not(s->recovery[i].is_used);
     }
     cr_assert_eq(s->last_totp_step, 1000);
@@ -922,23 +730,25 @@ Test(user, confirm_2fa_checks_its_payload)
 {
     json_t *nine = codes(1), *eleven = codes(1), *dup = codes(1), *upper = codes(1);
     json_array_remove(nine, 0);
-    json_array_append_new(eleven, json_string(hx(999)));
-    json_array_set_new(dup, 9, json_string(hx(1)));
+    json_array_append_new(eleven, json_string(tix_world_hx(999)));
+    json_array_set_new(dup, 9, json_string(tix_world_hx(1)));
     json_array_set_new(
         upper, 3, json_string("00000000000000000000000000000000000000000000000000000000000000AB"));
     json_t *bad_codes[] = {
-        nine, eleven, dup, upper, json_array(), json_object(), json_string(hx(1))};
+        nine, eleven, dup, upper, json_array(), json_object(), json_string(tix_world_hx(1))};
     for (size_t i = 0; i < sizeof(bad_codes) / sizeof(bad_codes[0]); i++)
         expect_invalid("user.confirm_2fa",
-                       with(confirm_payload(1), "recovery_code_hashes", bad_codes[i]),
+                       tix_json_with(confirm_payload(1), "recovery_code_hashes", bad_codes[i]),
                        "recovery_code_hashes");
     json_t *mixed = codes(1);
     json_array_set_new(mixed, 5, json_integer(5));
-    expect_invalid("user.confirm_2fa", with(confirm_payload(1), "recovery_code_hashes", mixed),
+    expect_invalid("user.confirm_2fa",
+                   tix_json_with(confirm_payload(1), "recovery_code_hashes", mixed),
                    "recovery_code_hashes");
     const char *bad_steps[] = {"-1", "\"5\"", "1.5", "null", "33333333334"};
     for (size_t i = 0; i < sizeof(bad_steps) / sizeof(bad_steps[0]); i++)
-        expect_invalid("user.confirm_2fa", with(confirm_payload(1), "step", j(bad_steps[i])),
+        expect_invalid("user.confirm_2fa",
+                       tix_json_with(confirm_payload(1), "step", tix_json_of(bad_steps[i])),
                        "step");
     expect_invalid("user.enable_2fa", secret_payload("JBSWY3DPEHPK3PXP"), "secret_enc");
     expect_invalid("user.enable_2fa", id_payload(), "secret_enc");
@@ -954,39 +764,40 @@ Test(user, totp_steps_are_single_use)
     expect_rejected("user.use_totp", A_SELF, step_payload(1000), "code_reused", "code");
     struct tix_decision d;
     accept("user.use_totp", A_SYSTEM, step_payload(1001), &d);
-    expect_event(&d, 0, U_STREAM, "user.totp_used",
-                 json_pack("{s:s, s:i}", "user_id", U, "step", 1001));
+    tix_world_expect_event(&d, 0, U_STREAM, "user.totp_used",
+                           json_pack("{s:s, s:i}", "user_id", U, "step", 1001));
     tix_decision_deinit(&d);
     expect_rejected("user.use_totp", A_SELF, step_payload(1001), "code_reused", "code");
     expect_rejected("user.use_totp", A_SELF, step_payload(999), "code_reused", "code");
     accept_quietly("user.use_totp", A_SELF, step_payload(1003));
     cr_assert_eq(user_state()->last_totp_step, 1003);
     expect_invalid("user.use_totp", step_payload(-1), "step");
-    expect_invalid("user.use_totp", with(step_payload(1), "code", json_string("123456")), "code");
+    expect_invalid("user.use_totp", tix_json_with(step_payload(1), "code", json_string("123456")),
+                   "code");
 }
 
 Test(user, recovery_codes_are_single_use)
 {
     given_user();
-    expect_rejected("user.use_recovery_code", A_SELF, code_payload(hx(100)), "2fa_not_enabled",
-                    NULL);
+    expect_rejected("user.use_recovery_code", A_SELF, code_payload(tix_world_hx(100)),
+                    "2fa_not_enabled", NULL);
     accept_quietly("user.enable_2fa", A_SELF, secret_payload(ENC("secret")));
     accept_quietly("user.confirm_2fa", A_SELF, confirm_payload(1000));
     struct tix_decision d;
-    accept("user.use_recovery_code", A_SELF, code_payload(hx(104)), &d);
-    expect_event(&d, 0, U_STREAM, "user.recovery_code_used",
-                 json_pack("{s:s, s:s}", "user_id", U, "code_hash", hx(104)));
+    accept("user.use_recovery_code", A_SELF, code_payload(tix_world_hx(104)), &d);
+    tix_world_expect_event(&d, 0, U_STREAM, "user.recovery_code_used",
+                           json_pack("{s:s, s:s}", "user_id", U, "code_hash", tix_world_hx(104)));
     tix_decision_deinit(&d);
     cr_assert(user_state()->recovery[4].is_used);
-    expect_rejected("user.use_recovery_code", A_SELF, code_payload(hx(104)), "invalid_code",
-                    "code");
-    expect_rejected("user.use_recovery_code", A_SELF, code_payload(hx(110)), "invalid_code",
-                    "code");
+    expect_rejected("user.use_recovery_code", A_SELF, code_payload(tix_world_hx(104)),
+                    "invalid_code", "code");
+    expect_rejected("user.use_recovery_code", A_SELF, code_payload(tix_world_hx(110)),
+                    "invalid_code", "code");
     for (unsigned i = 100; i < 110; i++)
         if (i != 104)
-            accept_quietly("user.use_recovery_code", A_SYSTEM, code_payload(hx(i)));
-    expect_rejected("user.use_recovery_code", A_SELF, code_payload(hx(100)), "invalid_code",
-                    "code");
+            accept_quietly("user.use_recovery_code", A_SYSTEM, code_payload(tix_world_hx(i)));
+    expect_rejected("user.use_recovery_code", A_SELF, code_payload(tix_world_hx(100)),
+                    "invalid_code", "code");
     expect_invalid("user.use_recovery_code", code_payload("ABCD"), "code_hash");
 }
 
@@ -997,7 +808,7 @@ Test(user, disable_2fa_clears_it_and_is_idempotent)
     accept_quietly("user.enable_2fa", A_SELF, secret_payload(ENC("secret")));
     struct tix_decision d;
     accept("user.disable_2fa", A_SELF, id_payload(), &d);
-    expect_event(&d, 0, U_STREAM, "user.2fa_disabled", json_pack("{s:s}", "user_id", U));
+    tix_world_expect_event(&d, 0, U_STREAM, "user.2fa_disabled", json_pack("{s:s}", "user_id", U));
     tix_decision_deinit(&d);
     cr_assert_null(user_state()->pending_secret_enc);
     accept_quietly("user.enable_2fa", A_SELF, secret_payload(ENC("secret")));
@@ -1011,8 +822,8 @@ Test(user, disable_2fa_clears_it_and_is_idempotent)
     cr_assert_eq(s->last_totp_step, 1002, "the last step survives, so codes never replay");
     accept_no_events("user.disable_2fa", A_SELF, id_payload());
     expect_rejected("user.use_totp", A_SELF, step_payload(1003), "2fa_not_enabled", NULL);
-    expect_rejected("user.use_recovery_code", A_SELF, code_payload(hx(100)), "2fa_not_enabled",
-                    NULL);
+    expect_rejected("user.use_recovery_code", A_SELF, code_payload(tix_world_hx(100)),
+                    "2fa_not_enabled", NULL);
 }
 
 /* ---- logins and erasure ------------------------------------------------------------------- */
@@ -1021,15 +832,16 @@ Test(user, record_login_with_and_without_an_address)
 {
     given_user();
     struct tix_decision d;
-    accept("user.record_login", A_SYSTEM, with(id_payload(), "ip_enc", json_string(ENC("ip"))), &d);
-    expect_event(&d, 0, U_STREAM, "user.logged_in",
-                 json_pack("{s:s, s:s}", "user_id", U, "ip_enc", ENC("ip")));
+    accept("user.record_login", A_SYSTEM,
+           tix_json_with(id_payload(), "ip_enc", json_string(ENC("ip"))), &d);
+    tix_world_expect_event(&d, 0, U_STREAM, "user.logged_in",
+                           json_pack("{s:s, s:s}", "user_id", U, "ip_enc", ENC("ip")));
     tix_decision_deinit(&d);
     accept("user.record_login", A_SELF, id_payload(), &d);
-    expect_event(&d, 0, U_STREAM, "user.logged_in", json_pack("{s:s}", "user_id", U));
+    tix_world_expect_event(&d, 0, U_STREAM, "user.logged_in", json_pack("{s:s}", "user_id", U));
     tix_decision_deinit(&d);
-    expect_invalid("user.record_login", with(id_payload(), "ip_enc", json_string("10.0.0.1")),
-                   "ip_enc");
+    expect_invalid("user.record_login",
+                   tix_json_with(id_payload(), "ip_enc", json_string("10.0.0.1")), "ip_enc");
 }
 
 Test(user, erase_wipes_the_user_and_releases_the_email)
@@ -1042,9 +854,9 @@ Test(user, erase_wipes_the_user_and_releases_the_email)
     struct tix_decision d;
     accept("user.erase", A_SELF, erase_payload(EMAIL), &d);
     cr_assert_eq(d.n_events, 2);
-    expect_event(&d, 0, U_STREAM, "user.erased", json_pack("{s:s}", "user_id", U));
-    expect_event(&d, 1, EMAIL_CLAIM, "user.email_released",
-                 json_pack("{s:s, s:s}", "email_index", EMAIL, "user_id", U));
+    tix_world_expect_event(&d, 0, U_STREAM, "user.erased", json_pack("{s:s}", "user_id", U));
+    tix_world_expect_event(&d, 1, EMAIL_CLAIM, "user.email_released",
+                           json_pack("{s:s, s:s}", "email_index", EMAIL, "user_id", U));
     tix_decision_deinit(&d);
     const struct tix_user_state *s = user_state();
     cr_assert(s->exists);
@@ -1061,16 +873,16 @@ Test(user, erase_wipes_the_user_and_releases_the_email)
     cr_assert_eq(s->n_recovery, 0);
     cr_assert_str_eq(s->locale, "");
     cr_assert_str_eq(s->timezone, "");
-    expect_json(s->preferences, json_object());
+    tix_world_expect_json(s->preferences, json_object());
     cr_assert_eq(s->sessions_epoch, 1, "erasure ends every session");
     cr_assert_not(claim_state(EMAIL)->is_claimed);
     /* Someone else may now register the address; the id stays taken. */
     expect_rejected("user.register", A_SYSTEM, register_payload(), "already_exists", "user_id");
-    json_t *p = with(register_payload(), "user_id", json_string(U2));
-    accept_for(U2, "user.register", A_SYSTEM, p, &d);
+    json_t *p = tix_json_with(register_payload(), "user_id", json_string(U2));
+    tix_world_accept(U2, "user.register", A_SYSTEM, p, &d);
     tix_decision_deinit(&d);
     cr_assert_str_eq(claim_state(EMAIL)->user_id, U2);
-    cr_assert_eq(stream_get(EMAIL_CLAIM)->version, 3);
+    cr_assert_eq(tix_world_stream(EMAIL_CLAIM)->version, 3);
 }
 
 Test(user, erase_checks_the_email_index)
@@ -1104,7 +916,7 @@ static json_t *payload_for(const char *type)
     if (strcmp(type, "user.use_totp") == 0)
         return step_payload(10);
     if (strcmp(type, "user.use_recovery_code") == 0)
-        return code_payload(hx(100));
+        return code_payload(tix_world_hx(100));
     if (strcmp(type, "user.erase") == 0)
         return erase_payload(EMAIL);
     return id_payload();
@@ -1149,11 +961,11 @@ Test(user, every_command_rejects_unknown_fields_non_objects_and_other_keys)
 {
     for (int i = 0; i < N_TYPES; i++) {
         const char *t = all_types[i];
-        expect_invalid(t, with(any_payload(t), "extra", json_null()), "extra");
+        expect_invalid(t, tix_json_with(any_payload(t), "extra", json_null()), "extra");
         expect_invalid(t, json_array(), "");
-        expect_invalid(t, with(any_payload(t), "user_id", json_integer(7)), "user_id");
+        expect_invalid(t, tix_json_with(any_payload(t), "user_id", json_integer(7)), "user_id");
         expect_invalid_for(U2, t, any_payload(t), "user_id");
-        expect_invalid(t, with(any_payload(t), "user_id", NULL), "user_id");
+        expect_invalid(t, tix_json_with(any_payload(t), "user_id", NULL), "user_id");
     }
 }
 
@@ -1161,7 +973,7 @@ Test(user, every_command_rejects_unknown_fields_non_objects_and_other_keys)
 
 static enum tix_rc evolve_user(void *s, const char *type, const char *data)
 {
-    json_t *v = j(data);
+    json_t *v = tix_json_of(data);
     enum tix_rc rc = tix_user_stream_kind.evolve(s, type, 1, v);
     json_decref(v);
     return rc;
@@ -1193,7 +1005,7 @@ Test(user, evolve_refuses_malformed_known_events)
     cr_assert_eq(evolve_user(s, "user.email_verified", OF_U("")), TIX_EINVAL, "before registered");
     cr_assert_eq(evolve_user(s, "user.registered", OF_U("")), TIX_EINVAL);
     cr_assert_eq(evolve_user(s, "user.registered", "[]"), TIX_EINVAL);
-    json_t *v = j(REGISTERED);
+    json_t *v = tix_json_of(REGISTERED);
     cr_assert_eq(tix_user_stream_kind.evolve(s, "user.registered", 2, v), TIX_EINVAL);
     json_object_set_new(v, "email_index", json_string("nope"));
     cr_assert_eq(tix_user_stream_kind.evolve(s, "user.registered", 1, v), TIX_EINVAL);
@@ -1236,7 +1048,7 @@ Test(user, evolve_refuses_malformed_known_events)
 
 static enum tix_rc evolve_claim(void *s, const char *type, const char *data)
 {
-    json_t *v = j(data);
+    json_t *v = tix_json_of(data);
     enum tix_rc rc = tix_useremail_stream_kind.evolve(s, type, 1, v);
     json_decref(v);
     return rc;
@@ -1259,7 +1071,7 @@ Test(user, evolve_keeps_claims_consistent)
     cr_assert_eq(evolve_claim(s, "user.email_claimed", CLAIM(U)), TIX_OK);
     cr_assert_eq(evolve_claim(s, "user.email_claimed", CLAIM(U2)), TIX_EINVAL, "claimed twice");
     cr_assert_eq(evolve_claim(s, "user.email_released", CLAIM(U2)), TIX_EINVAL, "not theirs");
-    json_t *v = j(CLAIM(U));
+    json_t *v = tix_json_of(CLAIM(U));
     cr_assert_eq(tix_useremail_stream_kind.evolve(s, "user.email_released", 2, v), TIX_EINVAL);
     json_decref(v);
     cr_assert_str_eq(s->user_id, U);
@@ -1271,22 +1083,6 @@ Test(user, evolve_keeps_claims_consistent)
 }
 
 /* ---- replay ------------------------------------------------------------------------------- */
-
-static void *replay(const char *id)
-{
-    const struct tix_stream_kind *kind = tix_registry_stream_kind(id);
-    void *state = kind->create();
-    for (int i = 0; i < w.n_log; i++) {
-        if (strcmp(w.log[i].stream_id, id) != 0)
-            continue;
-        char *bytes = tix_json_dump(w.log[i].data);
-        json_t *data = tix_json_parse(bytes, strlen(bytes), NULL);
-        free(bytes);
-        cr_assert_eq(kind->evolve(state, w.log[i].type, w.log[i].schema_version, data), TIX_OK);
-        json_decref(data);
-    }
-    return state;
-}
 
 static void expect_same_owned(const char *a, const char *b)
 {
@@ -1320,7 +1116,7 @@ static void expect_same_user(const struct tix_user_state *a, const struct tix_us
     expect_same_owned(a->name_enc, b->name_enc);
     cr_assert_str_eq(a->locale, b->locale);
     cr_assert_str_eq(a->timezone, b->timezone);
-    expect_json(a->preferences, json_incref(b->preferences));
+    tix_world_expect_json(a->preferences, json_incref(b->preferences));
     cr_assert_eq(a->sessions_epoch, b->sessions_epoch);
 }
 
@@ -1338,22 +1134,22 @@ Test(user, replaying_the_log_gives_the_live_state)
     accept_quietly("user.enable_2fa", A_SELF, secret_payload(ENC("s1")));
     accept_quietly("user.confirm_2fa", A_SELF, confirm_payload(50));
     accept_quietly("user.use_totp", A_SELF, step_payload(52));
-    accept_quietly("user.use_recovery_code", A_SELF, code_payload(hx(107)));
+    accept_quietly("user.use_recovery_code", A_SELF, code_payload(tix_world_hx(107)));
     accept_quietly("user.record_login", A_SYSTEM, id_payload());
-    cr_assert_eq(stream_get(U_STREAM)->version, 16);
+    cr_assert_eq(tix_world_stream(U_STREAM)->version, 16);
 
-    struct tix_user_state *again = replay(U_STREAM);
+    struct tix_user_state *again = tix_world_replay(U_STREAM);
     expect_same_user(again, user_state());
     cr_assert(again->recovery[7].is_used);
     cr_assert_eq(again->sessions_epoch, 2);
-    expect_json(again->preferences, j("{\"a\":{},\"c\":2}"));
+    tix_world_expect_json(again->preferences, tix_json_of("{\"a\":{},\"c\":2}"));
     tix_user_stream_kind.destroy(again);
 
     accept_quietly("user.erase", A_SELF, erase_payload(EMAIL));
-    again = replay(U_STREAM);
+    again = tix_world_replay(U_STREAM);
     expect_same_user(again, user_state());
     tix_user_stream_kind.destroy(again);
-    struct tix_useremail_state *claim = replay(EMAIL_CLAIM);
+    struct tix_useremail_state *claim = tix_world_replay(EMAIL_CLAIM);
     cr_assert_not(claim->is_claimed);
     tix_useremail_stream_kind.destroy(claim);
 }

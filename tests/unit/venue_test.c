@@ -1,9 +1,9 @@
 /* venue_test.c - the venue aggregate's pure functions, driven like the processor
  *
- * The same tiny in-memory world as organization_test.c: run() looks the handler up in the
- * registry, calls streams(), builds a view from states created through the stream kinds, calls
- * decide(), and evolves the states with accepted events, logging them. States are only built by
- * evolving events, so every test also exercises evolve; the replay test rebuilds a state from
+ * Runs commands through the shared in-memory world (support/world.h): tix_world_run() calls
+ * streams() (which must name exactly one stream here), builds a view from the world's states,
+ * calls decide(), and evolves accepted events into the states and a log. States are only built
+ * by evolving events, so every test also exercises evolve; the replay test rebuilds a state from
  * the log and compares it with the live one. Each Criterion test runs in its own process.
  */
 #include <criterion/criterion.h>
@@ -15,6 +15,7 @@
 
 #include "tix/aggregate.h"
 #include "tix/json.h"
+#include "world.h"
 
 #include "venue.h"
 
@@ -35,215 +36,60 @@
     "\"ga_areas\": [{\"id\": \"pit\", \"name\": \"Pit\", \"capacity\": 3}], \"capacity\": 5}"
 #define SMALL_CHART_SUM "9d3d095182e2a8c94172c449de8ce5f90d0d589d91a9a605a511e1a3570fe86b"
 
-/* ---- the world ---------------------------------------------------------------------------- */
-
-struct stream {
-    char id[TIX_STREAM_ID_MAX];
-    const struct tix_stream_kind *kind;
-    void *state;
-    int64_t version;
-};
-
-struct logged {
-    char stream_id[TIX_STREAM_ID_MAX];
-    const char *type;
-    int schema_version;
-    json_t *data;
-};
-
-static struct {
-    int n_streams;
-    struct stream streams[8];
-    int n_log;
-    struct logged log[128];
-} w;
+/* ---- the world: tests/unit/support/world.c, keyed on VENUE by default -------------------- */
 
 static void setup(void)
 {
-    memset(&w, 0, sizeof(w));
+    tix_world_reset(1);
+    tix_world_require_streams(1);
 }
 
-static void teardown(void)
-{
-    for (int i = 0; i < w.n_streams; i++)
-        w.streams[i].kind->destroy(w.streams[i].state);
-    for (int i = 0; i < w.n_log; i++)
-        json_decref(w.log[i].data);
-}
-
-TestSuite(venue, .init = setup, .fini = teardown);
-
-static struct stream *stream_get(const char *id)
-{
-    for (int i = 0; i < w.n_streams; i++)
-        if (strcmp(w.streams[i].id, id) == 0)
-            return &w.streams[i];
-    cr_assert_lt(w.n_streams, 8);
-    struct stream *s = &w.streams[w.n_streams++];
-    snprintf(s->id, sizeof(s->id), "%s", id);
-    s->kind = tix_registry_stream_kind(id);
-    cr_assert_not_null(s->kind, "no stream kind for %s", id);
-    s->state = s->kind->create();
-    cr_assert_not_null(s->state);
-    return s;
-}
-
-static void apply(const struct tix_decision *d, char ids[][TIX_STREAM_ID_MAX], int n)
-{
-    for (int i = 0; i < d->n_events; i++) {
-        const struct tix_new_event *e = &d->events[i];
-        bool is_requested = false;
-        for (int j = 0; j < n; j++)
-            is_requested = is_requested || strcmp(ids[j], e->stream_id) == 0;
-        cr_assert(is_requested, "%s emitted on unrequested stream %s", e->type, e->stream_id);
-        struct stream *s = stream_get(e->stream_id);
-        cr_assert_eq(s->kind->evolve(s->state, e->type, e->schema_version, e->data), TIX_OK,
-                     "evolve refused %s", e->type);
-        s->version++;
-        cr_assert_lt(w.n_log, 128);
-        struct logged *l = &w.log[w.n_log++];
-        snprintf(l->stream_id, sizeof(l->stream_id), "%s", e->stream_id);
-        l->type = e->type;
-        l->schema_version = e->schema_version;
-        l->data = json_incref(e->data);
-    }
-}
-
-/* Runs one command through streams/decide/evolve. Steals payload. Returns streams()' result. */
-static int run(const char *type, const char *key, const char *actor, json_t *payload,
-               struct tix_decision *d, struct tix_err *err)
-{
-    const struct tix_command_handler *h = tix_registry_handler(type);
-    cr_assert_not_null(h, "no handler for %s", type);
-    struct tix_command cmd = {.command_id = "cmd-1",
-                              .type = type,
-                              .key = key,
-                              .payload = payload,
-                              .actor = actor,
-                              .now_us = 1};
-    char ids[TIX_DECISION_MAX_STREAMS][TIX_STREAM_ID_MAX];
-    tix_err_clear(err);
-    tix_decision_init(d);
-    int n = h->streams(&cmd, ids, err);
-    if (n >= 0) {
-        cr_assert_eq(n, 1);
-        struct tix_view view = {.n = n};
-        for (int i = 0; i < n; i++) {
-            struct stream *s = stream_get(ids[i]);
-            view.id[i] = s->id;
-            view.state[i] = s->state;
-            view.version[i] = s->version;
-        }
-        h->decide(&cmd, &view, d);
-        if (!d->is_rejected)
-            apply(d, ids, n);
-    }
-    json_decref(payload);
-    return n;
-}
+TestSuite(venue, .init = setup, .fini = tix_world_teardown);
 
 static void accept(const char *type, const char *actor, json_t *payload, struct tix_decision *d)
 {
-    struct tix_err err;
-    int n = run(type, VENUE, actor, payload, d, &err);
-    cr_assert_geq(n, 0, "%s invalid: field '%s': %s", type, err.field, err.msg);
-    cr_assert_not(d->is_rejected, "%s rejected: %s (%s)", type, d->code, d->reason);
+    tix_world_accept(VENUE, type, actor, payload, d);
 }
 
 static void accept_quietly(const char *type, json_t *payload)
 {
-    struct tix_decision d;
-    accept(type, A_USER, payload, &d);
-    tix_decision_deinit(&d);
+    tix_world_accept_quietly(VENUE, type, A_USER, payload);
 }
 
 static void accept_no_events(const char *type, json_t *payload)
 {
-    struct tix_decision d;
-    int before = w.n_log;
-    accept(type, A_USER, payload, &d);
-    int n = d.n_events;
-    tix_decision_deinit(&d);
-    cr_assert_eq(n, 0, "%s emitted %d events", type, n);
-    cr_assert_eq(w.n_log, before);
+    tix_world_accept_no_events(VENUE, type, A_USER, payload);
 }
 
 static void expect_rejected_as(const char *type, const char *actor, json_t *payload,
                                const char *code, const char *field)
 {
-    struct tix_decision d;
-    struct tix_err err;
-    int before = w.n_log;
-    int n = run(type, VENUE, actor, payload, &d, &err);
-    cr_assert_geq(n, 0, "%s invalid: field '%s': %s", type, err.field, err.msg);
-    cr_assert(d.is_rejected, "%s accepted, expected %s", type, code);
-    cr_assert_str_eq(d.code, code, "%s: code %s, expected %s", type, d.code, code);
-    cr_assert_str_eq(d.field, field != NULL ? field : "", "%s: field %s", type, d.field);
-    cr_assert_eq(d.n_events, 0);
-    cr_assert_eq(w.n_log, before);
-    cr_assert_neq(d.reason[0], '\0', "a rejection explains itself");
-    tix_decision_deinit(&d);
+    tix_world_expect_rejected(VENUE, type, actor, payload, code, field);
 }
 
 static void expect_rejected(const char *type, json_t *payload, const char *code, const char *field)
 {
-    expect_rejected_as(type, A_USER, payload, code, field);
+    tix_world_expect_rejected(VENUE, type, A_USER, payload, code, field);
 }
 
 static void expect_invalid(const char *type, json_t *payload, const char *field)
 {
-    struct tix_decision d;
-    struct tix_err err;
-    char shown[256] = "";
-    char *dump = payload != NULL ? tix_json_dump(payload) : NULL;
-    snprintf(shown, sizeof(shown), "%.200s", dump != NULL ? dump : "NULL");
-    free(dump);
-    int n = run(type, VENUE, A_SYSTEM, payload, &d, &err);
-    tix_decision_deinit(&d);
-    cr_assert_eq(n, -1, "%s accepted payload %s", type, shown);
-    cr_assert_eq(err.rc, TIX_EINVAL, "%s %s", type, shown);
-    cr_assert_str_eq(err.field, field, "%s %s: field '%s', expected '%s' (%s)", type, shown,
-                     err.field, field, err.msg);
-    cr_assert_neq(err.msg[0], '\0');
+    tix_world_expect_invalid(VENUE, type, A_SYSTEM, payload, field);
 }
 
-static void expect_json(const json_t *got, json_t *want)
-{
-    cr_assert_not_null(want, "bad expectation");
-    bool is_equal = json_equal(got, want);
-    char *g = got != NULL ? tix_json_dump(got) : NULL;
-    char *x = tix_json_dump(want);
-    char msg[1024];
-    snprintf(msg, sizeof(msg), "got %.480s, want %.480s", g != NULL ? g : "NULL", x);
-    free(g);
-    free(x);
-    json_decref(want);
-    cr_assert(is_equal, "%s", msg);
-}
-
+/* Asserts d emitted exactly one event, the i-th, a type on the venue stream with data (stolen). */
 static void expect_event(const struct tix_decision *d, int i, const char *type, json_t *data)
 {
     cr_assert_eq(d->n_events, 1, "%d events", d->n_events);
-    cr_assert_str_eq(d->events[i].stream_id, VSTREAM);
-    cr_assert_str_eq(d->events[i].type, type);
-    cr_assert_eq(d->events[i].schema_version, 1);
-    expect_json(d->events[i].data, data);
+    tix_world_expect_event(d, i, VSTREAM, type, data);
 }
 
 static const struct tix_venue_state *vstate(void)
 {
-    return stream_get(VSTREAM)->state;
+    return tix_world_stream(VSTREAM)->state;
 }
 
 /* ---- payloads ----------------------------------------------------------------------------- */
-
-static json_t *j(const char *text)
-{
-    json_error_t e;
-    json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
-    cr_assert_not_null(v, "bad test JSON %s: %s", text, e.text);
-    return v;
-}
 
 /* Sets the dotted path key ("address.country") to value (stolen; NULL removes) in p. */
 static json_t *with(json_t *p, const char *path, json_t *value)
@@ -263,8 +109,8 @@ static json_t *with(json_t *p, const char *path, json_t *value)
 
 static json_t *address(void)
 {
-    return j("{\"line1\": \"1 Main St\", \"city\": \"Lyon\", \"postal_code\": \"69001\", "
-             "\"country\": \"FR\"}");
+    return tix_json_of("{\"line1\": \"1 Main St\", \"city\": \"Lyon\", \"postal_code\": \"69001\", "
+                       "\"country\": \"FR\"}");
 }
 
 static json_t *create_payload(void)
@@ -278,13 +124,13 @@ static json_t *full_create_payload(void)
 {
     json_t *p = create_payload();
     with(p, "address",
-         j("{\"line1\": \"3 Bd Stalingrad\", \"line2\": \"Bat. B\", \"city\": "
-           "\"Villeurbanne\", \"postal_code\": \"69100\", \"region\": \"ARA\", "
-           "\"country\": \"FR\"}"));
-    with(p, "location", j("{\"lat\": 45.78, \"lon\": 4.86}"));
+         tix_json_of("{\"line1\": \"3 Bd Stalingrad\", \"line2\": \"Bat. B\", \"city\": "
+                     "\"Villeurbanne\", \"postal_code\": \"69100\", \"region\": \"ARA\", "
+                     "\"country\": \"FR\"}"));
+    with(p, "location", tix_json_of("{\"lat\": 45.78, \"lon\": 4.86}"));
     with(p, "accessibility",
-         j("{\"wheelchair_spaces\": 12, \"step_free\": true, "
-           "\"hearing_loop\": false, \"notes\": \"Lift at gate 2\"}"));
+         tix_json_of("{\"wheelchair_spaces\": 12, \"step_free\": true, "
+                     "\"hearing_loop\": false, \"notes\": \"Lift at gate 2\"}"));
     return p;
 }
 
@@ -295,7 +141,7 @@ static json_t *id_payload(void)
 
 static json_t *update_payload(const char *fields)
 {
-    return with(j(fields), "venue_id", json_string(VENUE));
+    return with(tix_json_of(fields), "venue_id", json_string(VENUE));
 }
 
 static json_t *bind_payload(const char *event, int version)
@@ -389,7 +235,7 @@ Test(venue, create_minimal_and_boundaries)
     json_t *p = create_payload();
     with(p, "timezone", json_string("UTC"));
     with(p, "capacity", json_integer(TIX_VENUE_CAPACITY_MAX));
-    with(p, "location", j("{\"lat\": -90, \"lon\": 180}"));
+    with(p, "location", tix_json_of("{\"lat\": -90, \"lon\": 180}"));
     with(p, "name", str_of('n', 200));
     struct tix_decision d;
     accept("venue.create", A_SYSTEM, json_deep_copy(p), &d);
@@ -468,7 +314,7 @@ Test(venue, create_payload_errors_name_the_field)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_t *p = create_payload();
-        with(p, cases[i].path, cases[i].value != NULL ? j(cases[i].value) : NULL);
+        with(p, cases[i].path, cases[i].value != NULL ? tix_json_of(cases[i].value) : NULL);
         expect_invalid("venue.create", p, cases[i].field);
     }
     const char *zones[] = {"America/", "/Paris", "Europe//Paris", "Etc/GMT+1\n"};
@@ -489,12 +335,13 @@ Test(venue, create_payload_errors_name_the_field)
     cr_assert_str_eq(vstate()->timezone, long_zone);
     p = with(create_payload(), "name", str_of('n', 201));
     expect_invalid("venue.create", p, "name");
-    p = with(create_payload(), "accessibility",
-             j("{\"wheelchair_spaces\": 1, \"step_free\": true, \"hearing_loop\": true}"));
+    p = with(
+        create_payload(), "accessibility",
+        tix_json_of("{\"wheelchair_spaces\": 1, \"step_free\": true, \"hearing_loop\": true}"));
     with(p, "accessibility.notes", str_of('n', 1001));
     expect_invalid("venue.create", p, "accessibility.notes");
-    expect_invalid("venue.create", j("[]"), "");
-    cr_assert_eq(w.n_log, 1, "only the 64-character zone was accepted");
+    expect_invalid("venue.create", tix_json_of("[]"), "");
+    cr_assert_eq(tix_world_n_log(), 1, "only the 64-character zone was accepted");
 }
 
 /* ---- update ------------------------------------------------------------------------------- */
@@ -508,8 +355,9 @@ Test(venue, update_emits_only_the_changed_fields)
                           "\"Europe/Paris\", \"location\": {\"lat\": 1, \"lon\": 2}}"),
            &d);
     expect_event(&d, 0, "venue.updated",
-                 j("{\"venue_id\": \"" VENUE "\", \"capacity\": 2000, \"location\": {\"lat\": 1, "
-                   "\"lon\": 2}}"));
+                 tix_json_of("{\"venue_id\": \"" VENUE
+                             "\", \"capacity\": 2000, \"location\": {\"lat\": 1, "
+                             "\"lon\": 2}}"));
     tix_decision_deinit(&d);
     cr_assert_eq(vstate()->capacity, 2000);
     cr_assert_str_eq(vstate()->name, "Le Transbordeur");
@@ -530,11 +378,12 @@ Test(venue, update_replaces_address_and_accessibility_as_a_whole)
                           "true}, \"name\": \"Transbo\", \"timezone\": \"Europe/Berlin\"}"),
            &d);
     expect_event(&d, 0, "venue.updated",
-                 j("{\"venue_id\": \"" VENUE "\", \"address\": {\"line1\": \"2 Rue\", \"city\": "
-                   "\"Lyon\", \"postal_code\": \"69002\", \"country\": \"FR\"}, "
-                   "\"accessibility\": {\"wheelchair_spaces\": 0, \"step_free\": false, "
-                   "\"hearing_loop\": true}, \"name\": \"Transbo\", \"timezone\": "
-                   "\"Europe/Berlin\"}"));
+                 tix_json_of("{\"venue_id\": \"" VENUE
+                             "\", \"address\": {\"line1\": \"2 Rue\", \"city\": "
+                             "\"Lyon\", \"postal_code\": \"69002\", \"country\": \"FR\"}, "
+                             "\"accessibility\": {\"wheelchair_spaces\": 0, \"step_free\": false, "
+                             "\"hearing_loop\": true}, \"name\": \"Transbo\", \"timezone\": "
+                             "\"Europe/Berlin\"}"));
     tix_decision_deinit(&d);
     const struct tix_venue_state *s = vstate();
     cr_assert_null(json_object_get(s->address, "line2"), "the old line2 is gone");
@@ -550,8 +399,9 @@ Test(venue, update_clears_location_and_accessibility_with_null)
     struct tix_decision d;
     accept("venue.update", A_USER, update_payload("{\"location\": null, \"accessibility\": null}"),
            &d);
-    expect_event(&d, 0, "venue.updated",
-                 j("{\"venue_id\": \"" VENUE "\", \"location\": null, \"accessibility\": null}"));
+    expect_event(
+        &d, 0, "venue.updated",
+        tix_json_of("{\"venue_id\": \"" VENUE "\", \"location\": null, \"accessibility\": null}"));
     tix_decision_deinit(&d);
     cr_assert_null(vstate()->location);
     cr_assert_null(vstate()->accessibility);
@@ -572,7 +422,7 @@ Test(venue, update_payload_errors_name_the_field)
                    "address.country");
     expect_invalid("venue.update", update_payload("{\"location\": {\"lat\": -91, \"lon\": 0}}"),
                    "location.lat");
-    expect_invalid("venue.update", j("{}"), "venue_id");
+    expect_invalid("venue.update", tix_json_of("{}"), "venue_id");
 }
 
 Test(venue, update_capacity_may_not_drop_below_a_bound_chart)
@@ -602,7 +452,7 @@ static void every_command_except_create(const char *code)
 Test(venue, every_command_on_a_missing_venue_is_not_found)
 {
     every_command_except_create("not_found");
-    cr_assert_eq(w.n_log, 0);
+    cr_assert_eq(tix_world_n_log(), 0);
 }
 
 Test(venue, delete_then_every_command_is_deleted)
@@ -675,15 +525,16 @@ Test(venue, bind_payload_errors_name_the_field)
 {
     given_venue();
     expect_invalid("venue.bind_event", bind_payload(EV1, -1), "chart_version");
-    expect_invalid("venue.bind_event", with(bind_payload(EV1, 0), "chart_version", j("\"1\"")),
+    expect_invalid("venue.bind_event",
+                   with(bind_payload(EV1, 0), "chart_version", tix_json_of("\"1\"")),
                    "chart_version");
     expect_invalid("venue.bind_event", with(bind_payload(EV1, 0), "chart_version", NULL),
                    "chart_version");
     expect_invalid("venue.bind_event", bind_payload("EV1", 0), "event_id");
-    expect_invalid("venue.unbind_event", with(unbind_payload(EV1), "chart_version", j("1")),
-                   "chart_version");
+    expect_invalid("venue.unbind_event",
+                   with(unbind_payload(EV1), "chart_version", tix_json_of("1")), "chart_version");
     expect_invalid("venue.unbind_event", with(unbind_payload(EV1), "event_id", NULL), "event_id");
-    expect_invalid("venue.delete", with(id_payload(), "force", j("true")), "force");
+    expect_invalid("venue.delete", with(id_payload(), "force", tix_json_of("true")), "force");
 }
 
 /* ---- charts ------------------------------------------------------------------------------- */
@@ -692,11 +543,11 @@ Test(venue, publish_emits_the_chart_its_summary_and_checksum)
 {
     given_venue();
     struct tix_decision d;
-    accept("venue.publish_chart", A_USER, publish_payload(j(SMALL_CHART)), &d);
+    accept("venue.publish_chart", A_USER, publish_payload(tix_json_of(SMALL_CHART)), &d);
     expect_event(&d, 0, "venue.chart_published",
                  json_pack("{s:s, s:i, s:o, s:i, s:i, s:i, s:i, s:s}", "venue_id", VENUE, "version",
-                           1, "chart", j(SMALL_CHART), "capacity", 5, "seats", 2, "ga_capacity", 3,
-                           "sections", 1, "checksum", SMALL_CHART_SUM));
+                           1, "chart", tix_json_of(SMALL_CHART), "capacity", 5, "seats", 2,
+                           "ga_capacity", 3, "sections", 1, "checksum", SMALL_CHART_SUM));
     tix_decision_deinit(&d);
     const struct tix_venue_state *s = vstate();
     cr_assert_eq(s->n_charts, 1);
@@ -710,14 +561,14 @@ Test(venue, publish_emits_the_chart_its_summary_and_checksum)
 Test(venue, versions_increase_and_old_ones_keep_their_summary)
 {
     given_venue();
-    accept_quietly("venue.publish_chart", publish_payload(j(SMALL_CHART)));
+    accept_quietly("venue.publish_chart", publish_payload(tix_json_of(SMALL_CHART)));
     accept_quietly("venue.bind_event", bind_payload(EV1, 1));
     struct tix_decision d;
     accept("venue.publish_chart", A_USER, publish_payload(ga_chart(100)), &d);
     cr_assert_eq(tix_json_int(d.events[0].data, "version", -1), 2);
     cr_assert_eq(tix_json_int(d.events[0].data, "sections", -1), 0);
     tix_decision_deinit(&d);
-    accept("venue.publish_chart", A_USER, publish_payload(j(SMALL_CHART)), &d);
+    accept("venue.publish_chart", A_USER, publish_payload(tix_json_of(SMALL_CHART)), &d);
     cr_assert_eq(tix_json_int(d.events[0].data, "version", -1), 3);
     tix_decision_deinit(&d);
     const struct tix_venue_state *s = vstate();
@@ -738,7 +589,7 @@ Test(venue, versions_increase_and_old_ones_keep_their_summary)
 Test(venue, capacity_must_match_and_fit_the_venue)
 {
     given_venue();
-    json_t *chart = j(SMALL_CHART);
+    json_t *chart = tix_json_of(SMALL_CHART);
     with(chart, "capacity", json_integer(6));
     expect_rejected("venue.publish_chart", publish_payload(chart), "capacity_mismatch",
                     "chart.capacity");
@@ -756,7 +607,7 @@ static json_t *chart_with_seats(const char *seats_text, int capacity)
              "{\"sections\": [{\"id\": \"S\", \"name\": \"Main\", \"rows\": [{\"id\": \"R\", "
              "\"label\": \"A\", \"seats\": %s}]}], \"capacity\": %d}",
              seats_text, capacity);
-    return j(text);
+    return tix_json_of(text);
 }
 
 Test(venue, chart_and_area_errors_name_the_exact_path)
@@ -808,8 +659,9 @@ Test(venue, chart_and_area_errors_name_the_exact_path)
          "chart.sections[0].tier"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        expect_invalid("venue.publish_chart", publish_payload(j(cases[i].chart)), cases[i].field);
-    expect_invalid("venue.publish_chart", with(id_payload(), "chart", j("[]")), "chart");
+        expect_invalid("venue.publish_chart", publish_payload(tix_json_of(cases[i].chart)),
+                       cases[i].field);
+    expect_invalid("venue.publish_chart", with(id_payload(), "chart", tix_json_of("[]")), "chart");
     expect_invalid("venue.publish_chart", id_payload(), "chart");
     cr_assert_eq(vstate()->n_charts, 0);
 }
@@ -862,7 +714,7 @@ Test(venue, row_ids_may_repeat_across_sections_and_ids_allow_dots)
         "\"x\": 0.5, \"y\": -2.25, \"accessible\": false, \"category\": \"Gold\"}]}]}, {\"id\": "
         "\"S_2\", \"name\": \"Two\", \"rows\": [{\"id\": \"R\", \"label\": \"A\", \"seats\": "
         "[{\"id\": \"S_2-R-1\", \"label\": \"1\", \"x\": 0, \"y\": 0}]}]}], \"capacity\": 2}";
-    accept_quietly("venue.publish_chart", publish_payload(j(chart)));
+    accept_quietly("venue.publish_chart", publish_payload(tix_json_of(chart)));
     cr_assert_eq(vstate()->charts[0].seats, 2);
 }
 
@@ -943,7 +795,7 @@ Test(venue, a_chart_holds_at_most_1000_sections)
 
 static enum tix_rc evolve_text(void *state, const char *type, const char *data)
 {
-    json_t *v = j(data);
+    json_t *v = tix_json_of(data);
     enum tix_rc rc = tix_venue_stream_kind.evolve(state, type, 1, v);
     json_decref(v);
     return rc;
@@ -1023,18 +875,19 @@ Test(venue, replaying_the_log_gives_the_live_state)
 {
     accept_quietly("venue.create", full_create_payload());
     accept_quietly("venue.update", update_payload("{\"name\": \"X\", \"location\": null}"));
-    accept_quietly("venue.publish_chart", publish_payload(j(SMALL_CHART)));
+    accept_quietly("venue.publish_chart", publish_payload(tix_json_of(SMALL_CHART)));
     accept_quietly("venue.publish_chart", publish_payload(ga_chart(900)));
     accept_quietly("venue.bind_event", bind_payload(EV1, 1));
     accept_quietly("venue.bind_event", bind_payload(EV2, 2));
     accept_quietly("venue.unbind_event", unbind_payload(EV1));
     accept_quietly("venue.update", update_payload("{\"capacity\": 950}"));
-    cr_assert_eq(w.n_log, 8);
+    cr_assert_eq(tix_world_n_log(), 8);
     void *replayed = tix_venue_stream_kind.create();
-    for (int i = 0; i < w.n_log; i++)
-        cr_assert_eq(tix_venue_stream_kind.evolve(replayed, w.log[i].type, w.log[i].schema_version,
-                                                  w.log[i].data),
-                     TIX_OK, "replay of %s", w.log[i].type);
+    for (int i = 0; i < tix_world_n_log(); i++)
+        cr_assert_eq(tix_venue_stream_kind.evolve(replayed, tix_world_log(i)->type,
+                                                  tix_world_log(i)->schema_version,
+                                                  tix_world_log(i)->data),
+                     TIX_OK, "replay of %s", tix_world_log(i)->type);
     expect_same_state(vstate(), replayed);
     cr_assert_eq(vstate()->n_bindings, 1);
     cr_assert_null(vstate()->location);
