@@ -16,8 +16,8 @@
 #include "routes.h"
 
 static const char org_columns[] =
-    "SELECT o.id, o.name, o.slug, o.type, o.settings::text, o.is_suspended, o.created_at, "
-    "o.updated_at, o.version";
+    "SELECT o.id, o.name, o.slug, o.type, o.settings::text, o.is_suspended, "
+    "to_json(o.created_at)#>>'{}', to_json(o.updated_at)#>>'{}', o.version";
 
 static json_t *org_json(PGresult *res, int i)
 {
@@ -150,7 +150,8 @@ void tix_http_members_list(struct tix_req *req)
     const char *params[] = {tix_gw_param(req, "id")};
     PGresult *res = NULL;
     if (!query(req,
-               "SELECT user_id, role, added_at, updated_at FROM rm.organization_members WHERE "
+               "SELECT user_id, role, to_json(added_at)#>>'{}', to_json(updated_at)#>>'{}' FROM "
+               "rm.organization_members WHERE "
                "organization_id = $1 ORDER BY added_at, user_id",
                1, params, &res))
         return;

@@ -36,9 +36,15 @@ static json_t *opened(struct tix_req *req, const uint8_t key[TIX_PII_KEY_BYTES],
     return v != NULL ? v : json_null();
 }
 
+static json_t *text_or_null(const PGresult *res, int col)
+{
+    return PQgetisnull(res, 0, col) ? json_null() : json_string(PQgetvalue(res, 0, col));
+}
+
 static const char me_sql[] =
     "SELECT email_enc, name_enc, email_verified, twofa_enabled, locale, timezone, "
-    "preferences::text, created_at, updated_at FROM rm.users WHERE id = $1 AND NOT is_erased";
+    "preferences::text, to_json(created_at)#>>'{}', to_json(updated_at)#>>'{}' FROM rm.users "
+    "WHERE id = $1 AND NOT is_erased";
 
 void tix_http_me_get(struct tix_req *req)
 {
@@ -58,11 +64,11 @@ void tix_http_me_get(struct tix_req *req)
     const char *prefs = PQgetvalue(res, 0, 6);
     json_t *p = tix_json_parse(prefs, strlen(prefs), NULL);
     json_t *body = json_pack(
-        "{ss so so sb sb ss ss so ss ss}", "id", req->who.id, "email",
+        "{ss so so sb sb so so so ss ss}", "id", req->who.id, "email",
         opened(req, key, PQgetvalue(res, 0, 0)), "name", opened(req, key, PQgetvalue(res, 0, 1)),
         "email_verified", strcmp(PQgetvalue(res, 0, 2), "t") == 0, "twofa_enabled",
-        strcmp(PQgetvalue(res, 0, 3), "t") == 0, "locale", PQgetvalue(res, 0, 4), "timezone",
-        PQgetvalue(res, 0, 5), "preferences", p != NULL ? p : json_object(), "created_at",
+        strcmp(PQgetvalue(res, 0, 3), "t") == 0, "locale", text_or_null(res, 4), "timezone",
+        text_or_null(res, 5), "preferences", p != NULL ? p : json_object(), "created_at",
         PQgetvalue(res, 0, 7), "updated_at", PQgetvalue(res, 0, 8));
     sodium_memzero(key, sizeof(key));
     PQclear(res);

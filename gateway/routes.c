@@ -1,7 +1,7 @@
 /* routes.c - the route table: method, path, handler, who may call it, rate-limit class
  *
  * This table is the whole access policy of the HTTP API in one place; docs/openapi.yaml must
- * list exactly these routes (tests/integration/gateway_openapi_test.c checks both ways).
+ * list exactly these routes (tests/unit/openapi_test.c checks both ways).
  */
 #include <stddef.h>
 
@@ -61,6 +61,36 @@ const struct tix_route tix_routes[] = {
      NULL, TIX_RL_GENERAL},
     {"DELETE", "/api/v1/organizations/{id}/api-keys/{keyId}", tix_http_api_key_revoke, ORG,
      TIX_ROLE_ADMIN, NULL, TIX_RL_GENERAL},
+
+    {"POST", "/api/v1/organizations/{id}/venues", tix_http_venue_create, ORG, TIX_ROLE_PROMOTER,
+     NULL, TIX_RL_GENERAL},
+    {"PATCH", "/api/v1/organizations/{id}/venues/{venueId}", tix_http_venue_update, ORG,
+     TIX_ROLE_PROMOTER, NULL, TIX_RL_GENERAL},
+    {"DELETE", "/api/v1/organizations/{id}/venues/{venueId}", tix_http_venue_delete, ORG,
+     TIX_ROLE_ADMIN, NULL, TIX_RL_GENERAL},
+    {"POST", "/api/v1/organizations/{id}/venues/{venueId}/seating-chart",
+     tix_http_venue_chart_publish, ORG, TIX_ROLE_PROMOTER, NULL, TIX_RL_GENERAL},
+    {"GET", "/api/v1/venues/{id}", tix_http_venue_get, PUB, 0, NULL, TIX_RL_GENERAL},
+    {"GET", "/api/v1/venues/{id}/seating-chart", tix_http_venue_chart_get, PUB, 0, NULL,
+     TIX_RL_GENERAL},
+
+    {"GET", "/api/v1/organizations/{id}/events", tix_http_org_events_list, ORG, TIX_ROLE_SCANNER,
+     "events:read", TIX_RL_GENERAL},
+    {"POST", "/api/v1/organizations/{id}/events", tix_http_event_create, ORG, TIX_ROLE_PROMOTER,
+     "events:write", TIX_RL_GENERAL},
+    {"GET", "/api/v1/organizations/{id}/events/{eventId}", tix_http_org_event_get, ORG,
+     TIX_ROLE_SCANNER, "events:read", TIX_RL_GENERAL},
+    {"PATCH", "/api/v1/organizations/{id}/events/{eventId}", tix_http_event_update, ORG,
+     TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
+    {"DELETE", "/api/v1/organizations/{id}/events/{eventId}", tix_http_event_delete, ORG,
+     TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
+    {"POST", "/api/v1/organizations/{id}/events/{eventId}/publish", tix_http_event_publish, ORG,
+     TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
+    {"POST", "/api/v1/organizations/{id}/events/{eventId}/unpublish", tix_http_event_unpublish, ORG,
+     TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
+    {"POST", "/api/v1/organizations/{id}/events/{eventId}/cancel", tix_http_event_cancel, ORG,
+     TIX_ROLE_ADMIN, "events:write", TIX_RL_GENERAL},
+    {"GET", "/api/v1/events/{id}", tix_http_event_get, PUB, 0, NULL, TIX_RL_GENERAL},
 
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };

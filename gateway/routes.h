@@ -43,4 +43,21 @@ void tix_http_api_keys_list(struct tix_req *req);
 void tix_http_api_key_create(struct tix_req *req);
 void tix_http_api_key_revoke(struct tix_req *req);
 
+void tix_http_venue_create(struct tix_req *req);
+void tix_http_venue_update(struct tix_req *req);
+void tix_http_venue_delete(struct tix_req *req);
+void tix_http_venue_chart_publish(struct tix_req *req);
+void tix_http_venue_get(struct tix_req *req);
+void tix_http_venue_chart_get(struct tix_req *req);
+
+void tix_http_event_create(struct tix_req *req);
+void tix_http_event_update(struct tix_req *req);
+void tix_http_event_delete(struct tix_req *req);
+void tix_http_event_publish(struct tix_req *req);
+void tix_http_event_unpublish(struct tix_req *req);
+void tix_http_event_cancel(struct tix_req *req);
+void tix_http_event_get(struct tix_req *req);
+void tix_http_org_event_get(struct tix_req *req);
+void tix_http_org_events_list(struct tix_req *req);
+
 #endif

@@ -1,0 +1,435 @@
+/* http_events.c - events (the shows): create, edit, lifecycle, reads
+ *
+ * Writes go through the organization in the path (/api/v1/organizations/{id}/events/...), so the
+ * route table's membership and role check applies; a handler then checks that the event in the
+ * path belongs to that organization (rm.events) and answers 404 when it does not. The gateway
+ * assigns the event id and every session id the client left out, and checks that a venue named
+ * by a new event belongs to the organization; the event aggregate decides everything else
+ * (shapes, time order, lifecycle transitions).
+ *
+ * Reads: the public sees an event only when it is public, not a draft and not deleted; members
+ * (scanner or higher) see their organization's events in every status. Lists are newest first
+ * (by the first session's start) with an opaque cursor: base64url of "<starts_at>|<id>" of the
+ * last row, starts_at in Unix microseconds (exact, and checked before it reaches SQL). Times are
+ * RFC 3339 (built by Postgres with to_json).
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tix/ids.h"
+#include "tix/json.h"
+
+#include "event.h"
+#include "gateway.h"
+#include "routes.h"
+
+#define LIST_LIMIT_DEFAULT 20
+#define LIST_LIMIT_MAX     100
+#define CURSOR_MAX_US      253402300799000000LL /* 9999-12-31T23:59:59Z */
+
+/* One event as JSON text with its sessions; $1 is the event id. Callers add the WHERE rest. */
+#define EVENT_JSON_SQL                                                                             \
+    "SELECT json_build_object('id', e.id, 'organization_id', e.organization_id,"                   \
+    " 'venue_id', e.venue_id, 'chart_version', e.chart_version, 'name', e.name,"                   \
+    " 'description', e.description, 'category', e.category, 'tags', e.tags,"                       \
+    " 'images', e.images, 'videos', e.videos, 'metadata', e.metadata,"                             \
+    " 'timezone', e.timezone, 'visibility', e.visibility, 'status', e.status,"                     \
+    " 'capacity', e.capacity, 'sales_start', e.sales_start, 'sales_end', e.sales_end,"             \
+    " 'starts_at', e.starts_at, 'ends_at', e.ends_at, 'cancel_reason', e.cancel_reason,"           \
+    " 'created_at', e.created_at, 'updated_at', e.updated_at, 'version', e.version,"               \
+    " 'sessions', (SELECT COALESCE(json_agg(json_build_object('session_id', s.session_id,"         \
+    " 'name', s.name, 'starts_at', s.starts_at, 'ends_at', s.ends_at, 'capacity', s.capacity)"     \
+    " ORDER BY s.starts_at), '[]'::json) FROM rm.event_sessions s WHERE s.event_id = e.id)"        \
+    ")::text FROM rm.events e WHERE e.id = $1 AND NOT e.is_deleted"
+
+static bool query(struct tix_req *req, const char *sql, int n, const char *const *params,
+                  PGresult **res)
+{
+    if (tix_db_exec(req->th->db, sql, n, params, res, NULL) == TIX_OK)
+        return true;
+    tix_gw_problem(req, 503, "unavailable", "the read model can't be read right now");
+    return false;
+}
+
+static void invalid_param(struct tix_req *req, const char *field, const char *message)
+{
+    tix_gw_problem_fields(req, 422, "the request has invalid fields",
+                          json_pack("[{ss ss}]", "field", field, "message", message));
+}
+
+/* Answers 200 with the JSON text of the only row, or 404 when there is none. Clears res. */
+static void reply_event(struct tix_req *req, PGresult *res)
+{
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        tix_gw_problem(req, 404, "not-found", "no such event");
+        return;
+    }
+    const char *text = PQgetvalue(res, 0, 0);
+    json_t *doc = tix_json_parse(text, strlen(text), NULL);
+    PQclear(res);
+    if (doc == NULL) {
+        tix_gw_problem(req, 500, "internal", "the read model holds an unreadable row");
+        return;
+    }
+    tix_gw_reply_json(req, 200, doc);
+}
+
+/* Whether the event in path parameter "eventId" exists, is not deleted and belongs to the
+ * organization in "id"; answers 404 (or 503) itself when not. */
+static bool is_own_event(struct tix_req *req)
+{
+    const char *event = tix_gw_param(req, "eventId");
+    if (!tix_uuid_is_valid(event)) {
+        tix_gw_problem(req, 404, "not-found", "no such event");
+        return false;
+    }
+    const char *params[] = {event, tix_gw_param(req, "id")};
+    PGresult *res = NULL;
+    if (!query(req,
+               "SELECT 1 FROM rm.events WHERE id = $1 AND organization_id = $2 AND NOT is_deleted",
+               2, params, &res))
+        return false;
+    bool is_own = PQntuples(res) == 1;
+    PQclear(res);
+    if (!is_own)
+        tix_gw_problem(req, 404, "not-found", "no such event");
+    return is_own;
+}
+
+/* Whether body's venue_id (when given) names a venue of the organization in the path, not
+ * deleted, and its chart_version (when given) a published chart of it; answers 422 (or 503)
+ * itself when not. */
+static bool is_venue_usable(struct tix_req *req, const json_t *body)
+{
+    const char *venue = tix_json_str(body, "venue_id");
+    if (venue == NULL)
+        return true;
+    char version[24] = "";
+    const json_t *v = json_object_get(body, "chart_version");
+    if (json_is_integer(v))
+        snprintf(version, sizeof(version), "%lld", (long long)json_integer_value(v));
+    const char *params[] = {venue, tix_gw_param(req, "id"), version[0] != '\0' ? version : NULL};
+    PGresult *res = NULL;
+    if (!query(req,
+               "SELECT $3::int IS NULL OR $3::int = 0 OR EXISTS (SELECT 1 FROM rm.seating_charts c"
+               " WHERE c.venue_id = v.id AND c.version = $3::int) FROM rm.venues v"
+               " WHERE v.id = $1 AND v.organization_id = $2 AND NOT v.is_deleted",
+               3, params, &res))
+        return false;
+    bool has_venue = PQntuples(res) == 1;
+    bool has_chart = has_venue && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!has_venue)
+        invalid_param(req, "venue_id", "must name a venue of this organization");
+    else if (!has_chart)
+        invalid_param(req, "chart_version", "must name a published seating chart of the venue");
+    return has_venue && has_chart;
+}
+
+/* Gives every session object of sessions without a session_id a new one. */
+static void assign_session_ids(json_t *sessions)
+{
+    for (size_t i = 0; i < json_array_size(sessions); i++) {
+        json_t *s = json_array_get(sessions, i);
+        if (json_is_object(s) && json_object_get(s, "session_id") == NULL) {
+            char id[TIX_UUID_LEN + 1];
+            tix_uuid_v7(id);
+            json_object_set_new(s, "session_id", json_string(id));
+        }
+    }
+}
+
+static json_t *created_event(struct tix_req *req, const json_t *outcome, void *ctx)
+{
+    (void)outcome;
+    const json_t *created = ctx; /* {id, session_ids} */
+    char location[96];
+    snprintf(location, sizeof(location), "/api/v1/events/%s", tix_json_str(created, "id"));
+    tix_gw_header(req, "Location", location);
+    json_t *body = json_deep_copy(created);
+    json_object_set_new(body, "status", json_string("created"));
+    return body;
+}
+
+static void free_json_cb(void *ctx)
+{
+    json_decref(ctx);
+}
+
+void tix_http_event_create(struct tix_req *req)
+{
+    static const struct tix_field fields[] = {
+        {"name", TIX_F_STRING, true, 1, TIX_EVENT_NAME_MAX_CHARS},
+        {"description", TIX_F_STRING, false, 0, TIX_EVENT_DESCRIPTION_MAX},
+        {"category", TIX_F_STRING, true, 1, TIX_EVENT_CATEGORY_MAX},
+        {"tags", TIX_F_ARRAY, false, 0, 0},
+        {"images", TIX_F_ARRAY, false, 0, 0},
+        {"videos", TIX_F_ARRAY, false, 0, 0},
+        {"metadata", TIX_F_OBJECT, false, 0, 0},
+        {"venue_id", TIX_F_UUID, false, 0, 0},
+        {"chart_version", TIX_F_INT, false, 0, INT32_MAX},
+        {"timezone", TIX_F_STRING, true, 1, 64},
+        {"visibility", TIX_F_STRING, true, 1, 16},
+        {"capacity", TIX_F_INT, true, 1, TIX_EVENT_CAPACITY_MAX},
+        {"sales_start", TIX_F_STRING, false, 0, TIX_EVENT_INSTANT_LEN},
+        {"sales_end", TIX_F_STRING, false, 0, TIX_EVENT_INSTANT_LEN},
+        {"sessions", TIX_F_ARRAY, true, 0, 0},
+        {NULL, TIX_F_STRING, false, 0, 0}};
+    json_t *body = tix_gw_body(req, fields);
+    if (body == NULL)
+        return;
+    if (!is_venue_usable(req, body)) {
+        json_decref(body);
+        return;
+    }
+    char id[TIX_UUID_LEN + 1];
+    tix_uuid_v7(id);
+    json_t *sessions = json_object_get(body, "sessions");
+    assign_session_ids(sessions);
+    json_t *session_ids = json_array();
+    for (size_t i = 0; i < json_array_size(sessions); i++) {
+        const json_t *sid = json_object_get(json_array_get(sessions, i), "session_id");
+        json_array_append_new(session_ids,
+                              json_is_string(sid) ? json_copy((json_t *)sid) : json_null());
+    }
+    json_object_set_new(body, "event_id", json_string(id));
+    json_object_set_new(body, "organization_id", json_string(tix_gw_param(req, "id")));
+    json_t *created = json_pack("{ss so}", "id", id, "session_ids", session_ids);
+    struct tix_gw_command cmd = {.type = "event.create",
+                                 .key = id,
+                                 .payload = body,
+                                 .success_status = 201,
+                                 .on_success = created_event,
+                                 .ctx = created,
+                                 .ctx_free = free_json_cb};
+    tix_gw_submit(req, &cmd);
+}
+
+/* Sends type for the event in the path (already checked) with payload plus event_id. */
+static void event_command(struct tix_req *req, const char *type, json_t *payload)
+{
+    const char *event = tix_gw_param(req, "eventId");
+    json_object_set_new(payload, "event_id", json_string(event));
+    struct tix_gw_command cmd = {
+        .type = type, .key = event, .payload = payload, .success_status = 200};
+    tix_gw_submit(req, &cmd);
+}
+
+void tix_http_event_update(struct tix_req *req)
+{
+    static const struct tix_field fields[] = {
+        {"name", TIX_F_STRING, false, 1, TIX_EVENT_NAME_MAX_CHARS},
+        {"description", TIX_F_STRING, false, 0, TIX_EVENT_DESCRIPTION_MAX},
+        {"category", TIX_F_STRING, false, 1, TIX_EVENT_CATEGORY_MAX},
+        {"tags", TIX_F_ARRAY, false, 0, 0},
+        {"images", TIX_F_ARRAY, false, 0, 0},
+        {"videos", TIX_F_ARRAY, false, 0, 0},
+        {"metadata", TIX_F_OBJECT, false, 0, 0},
+        {"visibility", TIX_F_STRING, false, 1, 16},
+        {"capacity", TIX_F_INT, false, 1, TIX_EVENT_CAPACITY_MAX},
+        {"sales_start", TIX_F_STRING, false, 0, TIX_EVENT_INSTANT_LEN},
+        {"sales_end", TIX_F_STRING, false, 0, TIX_EVENT_INSTANT_LEN},
+        {NULL, TIX_F_STRING, false, 0, 0}};
+    json_t *body = tix_gw_body(req, fields);
+    if (body == NULL)
+        return;
+    if (!is_own_event(req)) {
+        json_decref(body);
+        return;
+    }
+    event_command(req, "event.update", body);
+}
+
+void tix_http_event_delete(struct tix_req *req)
+{
+    if (is_own_event(req))
+        event_command(req, "event.delete", json_object());
+}
+
+void tix_http_event_publish(struct tix_req *req)
+{
+    if (is_own_event(req))
+        event_command(req, "event.publish", json_object());
+}
+
+void tix_http_event_unpublish(struct tix_req *req)
+{
+    if (is_own_event(req))
+        event_command(req, "event.unpublish", json_object());
+}
+
+void tix_http_event_cancel(struct tix_req *req)
+{
+    static const struct tix_field fields[] = {
+        {"reason", TIX_F_STRING, true, 1, TIX_EVENT_REASON_MAX_CHARS},
+        {NULL, TIX_F_STRING, false, 0, 0}};
+    json_t *body = tix_gw_body(req, fields);
+    if (body == NULL)
+        return;
+    if (!is_own_event(req)) {
+        json_decref(body);
+        return;
+    }
+    event_command(req, "event.cancel", body);
+}
+
+void tix_http_event_get(struct tix_req *req)
+{
+    const char *id = tix_gw_param(req, "id");
+    if (!tix_uuid_is_valid(id)) {
+        tix_gw_problem(req, 404, "not-found", "no such event");
+        return;
+    }
+    const char *params[] = {id};
+    PGresult *res = NULL;
+    if (query(req, EVENT_JSON_SQL " AND e.visibility = 'public' AND e.status <> 'draft'", 1, params,
+              &res))
+        reply_event(req, res);
+}
+
+void tix_http_org_event_get(struct tix_req *req)
+{
+    const char *id = tix_gw_param(req, "eventId");
+    if (!tix_uuid_is_valid(id)) {
+        tix_gw_problem(req, 404, "not-found", "no such event");
+        return;
+    }
+    const char *params[] = {id, tix_gw_param(req, "id")};
+    PGresult *res = NULL;
+    if (query(req, EVENT_JSON_SQL " AND e.organization_id = $2", 2, params, &res))
+        reply_event(req, res);
+}
+
+/* ---- the organization's list ------------------------------------------------------------ */
+
+struct list_args {
+    long limit;
+    char *status; /* NULL: every status */
+    char after[128];
+    const char *after_starts; /* NULL: from the newest */
+    const char *after_id;
+};
+
+/* Reads ?limit; false after answering 422. */
+static bool parse_limit(struct tix_req *req, struct list_args *a)
+{
+    char *v = tix_gw_query(req, "limit");
+    long n = LIST_LIMIT_DEFAULT;
+    bool is_ok = true;
+    if (v != NULL) {
+        char *end = NULL;
+        n = strtol(v, &end, 10);
+        is_ok = v[0] >= '0' && v[0] <= '9' && *end == '\0' && n >= 1 && n <= LIST_LIMIT_MAX;
+        free(v);
+    }
+    if (!is_ok) {
+        invalid_param(req, "limit", "must be an integer from 1 to 100");
+        return false;
+    }
+    a->limit = n;
+    return true;
+}
+
+/* Reads ?cursor (base64url of "<starts_at in Unix microseconds>|<uuid>"); false after answering
+ * 422. */
+static bool parse_cursor(struct tix_req *req, struct list_args *a)
+{
+    char *v = tix_gw_query(req, "cursor");
+    if (v == NULL)
+        return true;
+    size_t len = 0;
+    bool is_ok = sodium_base642bin((unsigned char *)a->after, sizeof(a->after) - 1, v, strlen(v),
+                                   NULL, &len, NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0;
+    free(v);
+    char *bar = NULL;
+    if (is_ok) {
+        a->after[len] = '\0';
+        bar = strchr(a->after, '|');
+        char *end = NULL;
+        long long us = bar != NULL ? strtoll(a->after, &end, 10) : -1;
+        is_ok = bar != NULL && end == bar && bar != a->after && us >= 0 && us <= CURSOR_MAX_US &&
+                tix_uuid_is_valid(bar + 1);
+    }
+    if (!is_ok) {
+        invalid_param(req, "cursor", "is not a cursor from this list");
+        return false;
+    }
+    *bar = '\0';
+    a->after_starts = a->after;
+    a->after_id = bar + 1;
+    return true;
+}
+
+/* Reads ?status; false after answering 422. */
+static bool parse_status(struct tix_req *req, struct list_args *a)
+{
+    a->status = tix_gw_query(req, "status");
+    if (a->status == NULL || tix_event_status_parse(a->status) >= 0)
+        return true;
+    free(a->status);
+    a->status = NULL;
+    invalid_param(req, "status",
+                  "must be draft, published, on_sale, sold_out, completed or cancelled");
+    return false;
+}
+
+/* The cursor after row i of res (columns: starts_at in Unix microseconds, id). */
+static json_t *cursor_after(PGresult *res, int i)
+{
+    char raw[128], out[200];
+    int n = snprintf(raw, sizeof(raw), "%s|%s", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+    if (n < 0 || (size_t)n >= sizeof(raw))
+        return json_null();
+    sodium_bin2base64(out, sizeof(out), (const unsigned char *)raw, (size_t)n,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return json_string(out);
+}
+
+static void reply_list(struct tix_req *req, PGresult *res, long limit)
+{
+    json_t *items = json_array();
+    int rows = PQntuples(res);
+    int shown = rows > limit ? (int)limit : rows;
+    for (int i = 0; i < shown; i++) {
+        const char *text = PQgetvalue(res, i, 2);
+        json_t *e = tix_json_parse(text, strlen(text), NULL);
+        if (e != NULL)
+            json_array_append_new(items, e);
+    }
+    json_t *next = rows > limit && shown > 0 ? cursor_after(res, shown - 1) : json_null();
+    PQclear(res);
+    tix_gw_reply_json(req, 200, json_pack("{so so}", "items", items, "next_cursor", next));
+}
+
+void tix_http_org_events_list(struct tix_req *req)
+{
+    struct list_args a = {0};
+    if (!parse_limit(req, &a) || !parse_cursor(req, &a) || !parse_status(req, &a))
+        return;
+    char fetch[24];
+    snprintf(fetch, sizeof(fetch), "%ld", a.limit + 1);
+    const char *params[] = {tix_gw_param(req, "id"), a.status, a.after_starts, a.after_id, fetch};
+    PGresult *res = NULL;
+    bool is_ok =
+        query(req,
+              "SELECT (extract(epoch FROM e.starts_at) * 1000000)::bigint, e.id,"
+              " json_build_object('id', e.id,"
+              " 'organization_id', e.organization_id, 'venue_id', e.venue_id,"
+              " 'chart_version', e.chart_version, 'name', e.name, 'category', e.category,"
+              " 'tags', e.tags, 'timezone', e.timezone, 'visibility', e.visibility,"
+              " 'status', e.status, 'capacity', e.capacity, 'sales_start', e.sales_start,"
+              " 'sales_end', e.sales_end, 'starts_at', e.starts_at, 'ends_at', e.ends_at,"
+              " 'created_at', e.created_at, 'updated_at', e.updated_at, 'version', e.version)::text"
+              " FROM rm.events e WHERE e.organization_id = $1 AND NOT e.is_deleted"
+              " AND ($2::text IS NULL OR e.status = $2)"
+              " AND ($3::bigint IS NULL OR (e.starts_at, e.id) <"
+              " ('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4::uuid))"
+              " ORDER BY e.starts_at DESC, e.id DESC LIMIT $5::int",
+              5, params, &res);
+    free(a.status);
+    if (is_ok)
+        reply_list(req, res, a.limit);
+}
