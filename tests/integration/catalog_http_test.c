@@ -429,7 +429,7 @@ Test(catalog_http, the_list_pages_through_every_event_once)
     struct count_ctx c = {.token = s.scanner, .want = 1};
     snprintf(c.path, sizeof(c.path), "%s/events?status=published", s.base);
     cr_assert(tix_test_wait(has_count, &c, 10000), "the published event never showed");
-    char path[400], cursor[300] = "";
+    char path[1024], cursor[300] = "";
     bool seen[N] = {false};
     int pages = 0, total = 0;
     do {
