@@ -14,6 +14,7 @@
 
 #include "projection.h"
 #include "projector.h"
+#include "reactor.h"
 
 /* Applies the backlog of one version on every partition. */
 static enum tix_rc catch_up(struct tix_db *db, const struct tix_projection *proj, int version,
@@ -41,6 +42,33 @@ static enum tix_rc sweep(struct tix_db *db, int partitions, struct tix_err *err)
             rc = catch_up(db, proj, building, partitions, err);
     }
     return rc;
+}
+
+/* Runs every reactor over every partition; the bus is (re)opened on demand and a failure only
+ * delays reactions: their checkpoints don't move until their commands are confirmed. */
+static void react(struct tix_db *db, struct tix_bus **bus, const struct tix_config *cfg,
+                  int partitions)
+{
+    struct tix_err err;
+    if (*bus == NULL && tix_bus_open(cfg->amqp_url, "tixmo-projector", bus, &err) != TIX_OK) {
+        tix_log_warn("process managers wait for the broker", "detail=\"%s\"", err.msg);
+        *bus = NULL;
+        return;
+    }
+    enum tix_rc rc = TIX_OK;
+    for (int i = 0; tix_reactors[i] != NULL && rc == TIX_OK; i++) {
+        for (int part = 0; part < partitions && rc == TIX_OK; part++) {
+            int applied = 1;
+            while (applied > 0 && rc == TIX_OK)
+                rc = tix_reactor_step(db, *bus, partitions, tix_reactors[i], part, 500, &applied,
+                                      &err);
+        }
+    }
+    if (rc != TIX_OK) {
+        tix_log_warn("process manager step failed, retrying", "detail=\"%s\"", err.msg);
+        tix_bus_close(*bus);
+        *bus = NULL;
+    }
 }
 
 /* Waits up to timeout_ms for a notification on the listening connection. */
@@ -77,8 +105,11 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
         if (rc == TIX_OK && active != 1) /* the live version's DDL (new columns) and views */
             rc = tix_projection_prepare(db, tix_projections[i], active, partitions, err);
     }
+    for (int i = 0; tix_reactors[i] != NULL && rc == TIX_OK; i++)
+        rc = tix_reactor_prepare(db, tix_reactors[i], partitions, err);
     if (rc == TIX_OK)
         rc = tix_db_script(listener, "LISTEN tixmo_events", err);
+    struct tix_bus *bus = NULL;
     if (rc == TIX_OK)
         tix_log_info("projector started", "partitions=%d", partitions);
     while (rc == TIX_OK && !*stop) {
@@ -87,8 +118,10 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
                          tix_rc_name(err->rc), err->msg);
             sleep(1);
         }
+        react(db, &bus, cfg, partitions);
         wait_notify(listener, 1000);
     }
+    tix_bus_close(bus);
     tix_db_close(listener);
     tix_db_close(db);
     return rc;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "harness.h"
@@ -222,7 +223,7 @@ static void make_history(struct catalog *c)
 
 static void check_venue(const struct catalog *c)
 {
-    expect_row("Salle Pleyel Paris|Paris|FR|Europe/Paris|48.8772|2.3004|500|<none>|f|6",
+    expect_row("Salle Pleyel Paris|Paris|FR|Europe/Paris|48.8772|2.3004|500|<none>|f|8",
                "SELECT concat_ws('|', name, city, country, timezone, location_lat, location_lon,"
                " capacity, COALESCE(accessibility::text, '<none>'), is_deleted, version)"
                " FROM rm.venues WHERE id = $1",
@@ -245,10 +246,21 @@ static void check_venue(const struct catalog *c)
     expect_row("1", "SELECT count(*) FROM rm.seating_charts WHERE venue_id = $1", c->venue);
     const char *bind[] = {c->venue, c->show};
     row_text(got, sizeof(got),
-             "SELECT string_agg(concat_ws('|', event_id = $2::uuid, chart_version), ',')"
-             " FROM rm.venue_events WHERE venue_id = $1",
+             "SELECT concat_ws('|', count(*), bool_or(event_id = $2::uuid), min(chart_version),"
+             " max(chart_version)) FROM rm.venue_events WHERE venue_id = $1",
              2, bind);
-    cr_assert_str_eq(got, "t|1", "only the show stays bound");
+    /* the show, bound by hand; "other", unbound by hand, then bound again by the process
+     * manager when it was created with the venue; the draft, bound by the process manager */
+    cr_assert_str_eq(got, "3|t|1|1", "every event created with the venue is bound");
+}
+
+static bool reactions_done(void *venue)
+{
+    const char *params[] = {venue};
+    return tix_test_scalar(db,
+                           "SELECT count(*) FROM rm.venue_events WHERE venue_id = $1 AND "
+                           "(SELECT version FROM rm.venues WHERE id = $1) = 8",
+                           1, params) == 3;
 }
 
 static void check_show(const struct catalog *c)
@@ -329,6 +341,9 @@ Test(catalog, venues_charts_and_events_project_and_replay_identically)
 {
     struct catalog c;
     make_history(&c);
+    cr_assert(tix_test_wait(reactions_done, c.venue, 15000),
+              "the process manager never bound the events to the venue");
+    cr_assert(tix_test_wait_projected(db, 10000));
     check_venue(&c);
     check_show(&c);
     check_others(&c);
@@ -338,5 +353,39 @@ Test(catalog, venues_charts_and_events_project_and_replay_identically)
     replay_and_compare("events", event_tables);
     check_venue(&c); /* the rm views now point at the replayed versions */
     check_show(&c);
+    json_decref(c.chart);
+}
+
+Test(catalog, a_venue_used_by_an_event_refuses_deletion)
+{
+    struct catalog c;
+    tix_uuid_v7(c.org);
+    tix_uuid_v7(c.venue);
+    c.chart = make_chart();
+    send_ok("venue.create", c.venue,
+            json_pack("{ss ss ss s{ss ss ss ss} ss si}", "venue_id", c.venue, "organization_id",
+                      c.org, "name", "Hall", "address", "line1", "1 Main St", "city", "Lyon",
+                      "postal_code", "69001", "country", "FR", "timezone", "Europe/Paris",
+                      "capacity", 500));
+    send_ok("venue.publish_chart", c.venue,
+            json_pack("{ss sO}", "venue_id", c.venue, "chart", c.chart));
+    char event[TIX_UUID_LEN + 1];
+    tix_uuid_v7(event);
+    create_event(&c, event, "Bound by the process manager");
+    const char *params[] = {c.venue, event};
+    for (int i = 0; i < 300 && tix_test_scalar(db,
+                                               "SELECT count(*) FROM rm.venue_events WHERE "
+                                               "venue_id = $1 AND event_id = $2",
+                                               2, params) == 0;
+         i++)
+        usleep(50000);
+    json_t *outcome = NULL, *payload = json_pack("{ss}", "venue_id", c.venue);
+    struct tix_err err;
+    enum tix_rc rc = tix_client_call(bus, PARTITIONS, NULL, "venue.delete", c.venue, payload, ACTOR,
+                                     20000, &outcome, &err);
+    json_decref(payload);
+    cr_assert_eq(rc, TIX_OK, "%s", err.msg);
+    cr_assert_str_eq(tix_json_str(json_object_get(outcome, "reason"), "code"), "in_use");
+    json_decref(outcome);
     json_decref(c.chart);
 }

@@ -1,0 +1,39 @@
+/* reactor.h - process managers: events of one partition become commands for another
+ *
+ * A reactor reads the log like a projection (per-partition checkpoints, SKIP LOCKED, replay
+ * from zero is harmless) but its output is commands, not rows. react() is pure: it turns one
+ * recorded event into zero or more commands, each with a command id derived from the event, so
+ * a command sent twice (a crash after the publish, before the checkpoint moved) is decided once:
+ * the processor answers the second with the first outcome. The runner publishes a batch's
+ * commands with confirms and only then advances the checkpoint, in one transaction.
+ */
+#ifndef TIX_PROJECTIONS_REACTOR_H
+#define TIX_PROJECTIONS_REACTOR_H
+
+#include <jansson.h>
+
+#include "tix/bus.h"
+#include "tix/db.h"
+#include "tix/store.h"
+
+struct tix_reactor {
+    const char *name; /* checkpoint name, e.g. "pm_venue_binding" */
+    /* Pure: appends commands {"command_id", "type", "key", "payload"} to out (an array) for
+     * event e; TIX_EINVAL for a malformed event of a type it handles. */
+    enum tix_rc (*react)(const struct tix_event *e, json_t *out);
+};
+
+/* Every reactor, NULL-terminated. */
+extern const struct tix_reactor *const tix_reactors[];
+
+/* Creates r's checkpoints for every partition if missing. Idempotent. */
+enum tix_rc tix_reactor_prepare(struct tix_db *db, const struct tix_reactor *r, int partitions,
+                                struct tix_err *err);
+/* One step on one partition: up to limit events after the checkpoint, their commands published
+ * with confirms on bus, then the checkpoint advanced. *applied = events read (0 when busy or
+ * caught up). */
+enum tix_rc tix_reactor_step(struct tix_db *db, struct tix_bus *bus, int partitions,
+                             const struct tix_reactor *r, int partition, int limit, int *applied,
+                             struct tix_err *err);
+
+#endif
