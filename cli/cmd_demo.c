@@ -15,7 +15,7 @@
 #include "client.h"
 
 /* A stable UUID (version 8, RFC 9562 custom) for name. */
-static void demo_id(const char *name, char out[37])
+void tix_cli_demo_id(const char *name, char out[37])
 {
     unsigned char h[16];
     crypto_generichash(h, sizeof(h), (const unsigned char *)name, strlen(name),
@@ -48,11 +48,11 @@ static const struct demo_org orgs[] = {
     {"resale-hub", "ResaleHub Partners", "reseller", "barbara", NULL},
 };
 
-static int send(struct tix_bus *bus, const struct tix_config *cfg, const char *cmd_name,
-                const char *type, const char *key, json_t *payload)
+int tix_cli_demo_send(struct tix_bus *bus, const struct tix_config *cfg, const char *cmd_name,
+                      const char *type, const char *key, json_t *payload)
 {
     char cmd_id[37];
-    demo_id(cmd_name, cmd_id);
+    tix_cli_demo_id(cmd_name, cmd_id);
     json_t *outcome = NULL;
     struct tix_err err;
     enum tix_rc rc = tix_client_call(bus, cfg->partitions, cmd_id, type, key, payload,
@@ -72,21 +72,21 @@ static int send(struct tix_bus *bus, const struct tix_config *cfg, const char *c
 static int load_org(struct tix_bus *bus, const struct tix_config *cfg, const struct demo_org *o)
 {
     char org[37], user[37], name[128];
-    demo_id(o->slug, org);
+    tix_cli_demo_id(o->slug, org);
     snprintf(name, sizeof(name), "create %s", o->slug);
-    int bad = send(bus, cfg, name, "organization.create", org,
-                   json_pack("{ss ss ss ss s{ss ss}}", "organization_id", org, "name", o->name,
-                             "slug", o->slug, "type", o->type, "settings", "currency", "EUR",
-                             "timezone", "Europe/Berlin"));
+    int bad = tix_cli_demo_send(bus, cfg, name, "organization.create", org,
+                                json_pack("{ss ss ss ss s{ss ss}}", "organization_id", org, "name",
+                                          o->name, "slug", o->slug, "type", o->type, "settings",
+                                          "currency", "EUR", "timezone", "Europe/Berlin"));
     const char *members[2][2] = {{o->owner, "owner"}, {o->scanner, "scanner"}};
     for (int i = 0; i < 2 && !bad; i++) {
         if (members[i][0] == NULL)
             continue;
-        demo_id(members[i][0], user);
+        tix_cli_demo_id(members[i][0], user);
         snprintf(name, sizeof(name), "member %s %s", o->slug, members[i][0]);
-        bad = send(bus, cfg, name, "organization.add_member", org,
-                   json_pack("{ss ss ss}", "organization_id", org, "user_id", user, "role",
-                             members[i][1]));
+        bad = tix_cli_demo_send(bus, cfg, name, "organization.add_member", org,
+                                json_pack("{ss ss ss}", "organization_id", org, "user_id", user,
+                                          "role", members[i][1]));
     }
     return bad;
 }
@@ -107,8 +107,12 @@ int tix_cli_demo(int argc, char **argv, const struct tix_config *cfg)
     int bad = 0;
     for (size_t i = 0; i < sizeof(orgs) / sizeof(orgs[0]) && !bad; i++)
         bad = load_org(bus, cfg, &orgs[i]);
+    if (!bad)
+        bad = tix_cli_demo_catalog(bus, cfg);
     tix_bus_close(bus);
     if (!bad)
-        printf("demo: %zu organizations with their members\n", sizeof(orgs) / sizeof(orgs[0]));
+        printf("demo: %zu organizations with their members, venues with seating charts, a "
+               "concert, a festival and a weekly series\n",
+               sizeof(orgs) / sizeof(orgs[0]));
     return bad;
 }
