@@ -25,14 +25,14 @@ static json_t *arena_chart(void)
         for (int r = 0; r < ARENA_ROWS; r++) {
             json_t *seats = json_array();
             for (int n = 0; n < ARENA_SEATS; n++) {
-                char id[32], label[8];
+                char id[48], label[16];
                 snprintf(id, sizeof(id), "%c-%d-%d", 'A' + s, r + 1, n + 1);
                 snprintf(label, sizeof(label), "%d", n + 1);
                 json_array_append_new(seats, json_pack("{ss ss si si sb}", "id", id, "label", label,
                                                        "x", s * 220 + n * 10, "y", r * 12,
                                                        "accessible", r == 0 && n < 2));
             }
-            char id[16], label[8];
+            char id[32], label[16];
             snprintf(id, sizeof(id), "%c-%d", 'A' + s, r + 1);
             snprintf(label, sizeof(label), "%d", r + 1);
             json_array_append_new(
