@@ -92,5 +92,9 @@ const struct tix_route tix_routes[] = {
      TIX_ROLE_ADMIN, "events:write", TIX_RL_GENERAL},
     {"GET", "/api/v1/events/{id}", tix_http_event_get, PUB, 0, NULL, TIX_RL_GENERAL},
 
+    {"GET", "/api/v1/search/events", tix_http_search_events, PUB, 0, NULL, TIX_RL_GENERAL},
+    {"GET", "/api/v1/search/autocomplete", tix_http_search_autocomplete, PUB, 0, NULL,
+     TIX_RL_GENERAL},
+
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };

@@ -60,4 +60,7 @@ void tix_http_event_get(struct tix_req *req);
 void tix_http_org_event_get(struct tix_req *req);
 void tix_http_org_events_list(struct tix_req *req);
 
+void tix_http_search_events(struct tix_req *req);
+void tix_http_search_autocomplete(struct tix_req *req);
+
 #endif

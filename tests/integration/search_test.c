@@ -1,0 +1,367 @@
+/* search_test.c - public search and autocomplete over HTTP against the running stack
+ *
+ * Real gateway, processor and projector processes; real Postgres (with pg_trgm), RabbitMQ and
+ * Redis. An organization creates venues in two cities and five events on one random day far
+ * ahead (every search filters on that day, so rows of other tests and runs stay out): three
+ * public published events, a draft and one that is cancelled while the test watches. Full-text
+ * search ranks and filters, a typo falls back to trigram similarity, facets count the filtered
+ * set, autocomplete suggests, bad parameters are 422 and a replay rebuilds identical tables.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "http.h"
+#include "tix/ids.h"
+#include "tix/json.h"
+
+static struct tix_test_stack stack;
+
+static void start(void)
+{
+    tix_test_stack_start(&stack, NULL);
+}
+
+static void stop(void)
+{
+    tix_test_stack_stop(&stack);
+}
+
+TestSuite(search, .init = start, .fini = stop, .timeout = 240);
+
+static const char *const wait5[] = {"Prefer: wait=5", NULL};
+
+static void expect_problem(const struct tix_http_resp *r, long status)
+{
+    cr_assert_eq(r->status, status, "expected %ld, got %ld: %s", status, r->status, r->body);
+    cr_assert_str_eq(r->content_type, "application/problem+json", "%s", r->body);
+}
+
+struct visible {
+    const char *token;
+    char path[200];
+};
+
+static bool is_visible(void *ctx)
+{
+    struct visible *v = ctx;
+    struct tix_http_resp r;
+    long status = tix_http("GET", v->path, v->token, NULL, NULL, &r);
+    tix_http_resp_deinit(&r);
+    return status == 200;
+}
+
+/* Waits until path answers 200 for token (NULL: anonymous): the read model caught up. */
+static void wait_visible(const char *token, const char *path)
+{
+    struct visible v = {.token = token};
+    snprintf(v.path, sizeof(v.path), "%s", path);
+    cr_assert(tix_test_wait(is_visible, &v, 10000), "%s never became visible", path);
+}
+
+/* An organization owned by a new user, with the day its events happen on. */
+struct shop {
+    char owner_id[TIX_UUID_LEN + 1];
+    char *owner;
+    char org[TIX_UUID_LEN + 1];
+    char base[120]; /* /api/v1/organizations/<org> */
+    char day[16];   /* YYYY-MM-DD */
+    char window[128];
+};
+
+static void open_shop(struct shop *s)
+{
+    tix_uuid_v7(s->owner_id);
+    s->owner = tix_test_token(s->owner_id, 600);
+    char slug[64], body[256];
+    snprintf(slug, sizeof(slug), "search-%.8s%.4s", s->owner_id + 24, s->owner_id + 9);
+    snprintf(body, sizeof(body), "{\"name\":\"Search Org\",\"slug\":\"%s\",\"type\":\"promoter\"}",
+             slug);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", "/api/v1/organizations", s->owner, body, wait5, &r), 201, "%s",
+                 r.body);
+    snprintf(s->org, sizeof(s->org), "%s", tix_http_str(&r, "id"));
+    tix_http_resp_deinit(&r);
+    snprintf(s->base, sizeof(s->base), "/api/v1/organizations/%s", s->org);
+    wait_visible(s->owner, s->base);
+    unsigned long seed = strtoul(s->owner_id + 28, NULL, 16); /* random bits of the v7 id */
+    snprintf(s->day, sizeof(s->day), "%04lu-%02lu-%02lu", 2100 + seed % 800, 1 + seed / 800 % 12,
+             1 + seed / 9600 % 28);
+    snprintf(s->window, sizeof(s->window), "from=%sT00:00:00Z&to=%sT23:59:59Z", s->day, s->day);
+}
+
+/* Creates a venue in city; returns its id in venue. */
+static void make_venue(const struct shop *s, const char *city, char venue[TIX_UUID_LEN + 1])
+{
+    char path[200], body[512];
+    snprintf(path, sizeof(path), "%s/venues", s->base);
+    snprintf(body, sizeof(body),
+             "{\"name\":\"Hall of %s\",\"address\":{\"line1\":\"1 Main Street\",\"city\":\"%s\","
+             "\"postal_code\":\"75008\",\"country\":\"FR\"},\"timezone\":\"Europe/Paris\","
+             "\"capacity\":500}",
+             city, city);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", path, s->owner, body, wait5, &r), 201, "%s", r.body);
+    snprintf(venue, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
+    tix_http_resp_deinit(&r);
+    snprintf(path, sizeof(path), "/api/v1/venues/%s", venue);
+    wait_visible(NULL, path);
+}
+
+/* POSTs suffix of the event (publish, cancel) as the owner; returns the status. */
+static long lifecycle(const struct shop *s, const char *event, const char *suffix, const char *body)
+{
+    char path[220];
+    snprintf(path, sizeof(path), "%s/events/%s/%s", s->base, event, suffix);
+    struct tix_http_resp r;
+    long status = tix_http("POST", path, s->owner, body, wait5, &r);
+    cr_assert_eq(status, 200, "%s %s: %s", suffix, event, r.body);
+    tix_http_resp_deinit(&r);
+    return status;
+}
+
+/* Creates a public event (general admission at venue) on the shop's day at hour; publishes it
+ * when is_published. Returns its id in event. */
+static void make_event(const struct shop *s, const char *name, const char *category,
+                       const char *venue, int hour, bool is_published, char event[TIX_UUID_LEN + 1])
+{
+    char path[200], body[1024];
+    snprintf(path, sizeof(path), "%s/events", s->base);
+    snprintf(body, sizeof(body),
+             "{\"name\":\"%s\",\"category\":\"%s\",\"description\":\"An evening of %s.\","
+             "\"tags\":[\"live\"],\"venue_id\":\"%s\",\"chart_version\":0,"
+             "\"timezone\":\"Europe/Paris\",\"visibility\":\"public\",\"capacity\":100,"
+             "\"sessions\":[{\"starts_at\":\"%sT%02d:00:00Z\",\"ends_at\":\"%sT%02d:30:00Z\"}]}",
+             name, category, category, venue, s->day, hour, s->day, hour);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", path, s->owner, body, wait5, &r), 201, "%s", r.body);
+    snprintf(event, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
+    tix_http_resp_deinit(&r);
+    snprintf(path, sizeof(path), "%s/events/%s", s->base, event);
+    wait_visible(s->owner, path);
+    if (is_published)
+        lifecycle(s, event, "publish", NULL);
+}
+
+/* GETs /api/v1/search/events?<query>&<the shop's window>; asserts 200. */
+static void search(const struct shop *s, const char *query, struct tix_http_resp *r)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "/api/v1/search/events?%s%s%s", query, query[0] ? "&" : "",
+             s->window);
+    cr_assert_eq(tix_http("GET", path, NULL, NULL, NULL, r), 200, "%s: %s", path, r->body);
+}
+
+static long long total_of(const struct tix_http_resp *r)
+{
+    return json_integer_value(json_object_get(r->json, "total"));
+}
+
+static const char *name_at(const struct tix_http_resp *r, size_t i)
+{
+    return tix_json_str(json_array_get(json_object_get(r->json, "items"), i), "name");
+}
+
+static bool has_name(const struct tix_http_resp *r, const char *name)
+{
+    json_t *items = json_object_get(r->json, "items");
+    for (size_t i = 0; i < json_array_size(items); i++)
+        if (strcmp(tix_json_str(json_array_get(items, i), "name"), name) == 0)
+            return true;
+    return false;
+}
+
+static long long facet(const struct tix_http_resp *r, const char *kind, const char *name)
+{
+    json_t *f = json_object_get(json_object_get(r->json, "facets"), kind);
+    return json_integer_value(json_object_get(f, name));
+}
+
+struct count_ctx {
+    const struct shop *shop;
+    const char *query;
+    long long want;
+};
+
+static bool has_total(void *ctx)
+{
+    struct count_ctx *c = ctx;
+    struct tix_http_resp r;
+    search(c->shop, c->query, &r);
+    bool is_done = total_of(&r) == c->want;
+    tix_http_resp_deinit(&r);
+    return is_done;
+}
+
+static void setup_catalog(struct shop *s)
+{
+    char paris[TIX_UUID_LEN + 1], lyon[TIX_UUID_LEN + 1], id[TIX_UUID_LEN + 1];
+    char doomed[TIX_UUID_LEN + 1];
+    make_venue(s, "Paris", paris);
+    make_venue(s, "Lyon", lyon);
+    make_event(s, "Midnight Jazz Quartet", "jazz", paris, 20, true, id);
+    make_event(s, "Rock Festival", "festival", lyon, 14, true, id);
+    make_event(s, "Jazz Brunch", "jazz", lyon, 10, true, id);
+    make_event(s, "Secret Jazz Night", "jazz", paris, 22, false, id);
+    make_event(s, "Jazz Farewell", "jazz", paris, 18, true, doomed);
+    struct count_ctx c = {.shop = s, .query = "", .want = 4};
+    cr_assert(tix_test_wait(has_total, &c, 10000), "the four published events never showed");
+
+    lifecycle(s, doomed, "cancel", "{\"reason\":\"storm\"}");
+    c.query = "q=farewell";
+    c.want = 0;
+    cr_assert(tix_test_wait(has_total, &c, 1000), "a cancelled event stayed in search for 1 s");
+}
+
+static void check_full_text(const struct shop *s)
+{
+    struct tix_http_resp r;
+    search(s, "q=jazz", &r);
+    cr_assert_eq(total_of(&r), 2, "%s", r.body);
+    cr_assert(has_name(&r, "Midnight Jazz Quartet") && has_name(&r, "Jazz Brunch"), "%s", r.body);
+    cr_assert_eq(facet(&r, "category", "jazz"), 2, "%s", r.body);
+    cr_assert_eq(facet(&r, "category", "festival"), 0, "%s", r.body);
+    cr_assert_eq(facet(&r, "city", "Paris") + facet(&r, "city", "Lyon"), 2, "%s", r.body);
+    tix_http_resp_deinit(&r);
+
+    search(s, "q=midnight%20jazz%20quartet", &r);
+    cr_assert_geq(total_of(&r), 1, "%s", r.body);
+    cr_assert_str_eq(name_at(&r, 0), "Midnight Jazz Quartet", "%s", r.body);
+    tix_http_resp_deinit(&r);
+
+    search(s, "q=midnite%20jaz", &r);
+    cr_assert_geq(total_of(&r), 1, "%s", r.body);
+    cr_assert_str_eq(name_at(&r, 0), "Midnight Jazz Quartet", "%s", r.body);
+    tix_http_resp_deinit(&r);
+
+    search(s, "", &r); /* without q: by start time */
+    cr_assert_eq(total_of(&r), 3, "%s", r.body);
+    cr_assert_str_eq(name_at(&r, 0), "Jazz Brunch", "%s", r.body);
+    cr_assert_str_eq(name_at(&r, 2), "Midnight Jazz Quartet", "%s", r.body);
+    cr_assert(!has_name(&r, "Secret Jazz Night") && !has_name(&r, "Jazz Farewell"), "%s", r.body);
+    tix_http_resp_deinit(&r);
+
+    search(s, "q=secret", &r);
+    cr_assert(!has_name(&r, "Secret Jazz Night"), "%s", r.body);
+    tix_http_resp_deinit(&r);
+}
+
+static void check_filters(const struct shop *s)
+{
+    struct tix_http_resp r;
+    search(s, "category=jazz", &r);
+    cr_assert_eq(total_of(&r), 2, "%s", r.body);
+    cr_assert_eq(facet(&r, "category", "jazz"), total_of(&r), "%s", r.body);
+    cr_assert_eq(facet(&r, "city", "Paris") + facet(&r, "city", "Lyon"), total_of(&r), "%s",
+                 r.body);
+    tix_http_resp_deinit(&r);
+
+    search(s, "city=lyon", &r);
+    cr_assert_eq(total_of(&r), 2, "%s", r.body);
+    cr_assert_eq(facet(&r, "city", "Lyon"), 2, "%s", r.body);
+    cr_assert_eq(facet(&r, "category", "jazz") + facet(&r, "category", "festival"), 2, "%s",
+                 r.body);
+    tix_http_resp_deinit(&r);
+
+    search(s, "limit=1&offset=1", &r);
+    cr_assert_eq(total_of(&r), 3, "%s", r.body);
+    cr_assert_eq(json_array_size(json_object_get(r.json, "items")), 1, "%s", r.body);
+    cr_assert_str_eq(name_at(&r, 0), "Rock Festival", "%s", r.body);
+    tix_http_resp_deinit(&r);
+}
+
+static bool suggests_jazz(void *ctx)
+{
+    (void)ctx;
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("GET", "/api/v1/search/autocomplete?q=jaz", NULL, NULL, NULL, &r), 200,
+                 "%s", r.body);
+    json_t *items = json_object_get(r.json, "items");
+    bool is_ok = json_array_size(items) >= 1 && json_array_size(items) <= 10;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        const char *name = tix_json_str(json_array_get(items, i), "name");
+        cr_assert(strstr(name, "Jazz") != NULL, "%s", r.body);
+        cr_assert_str_neq(name, "Secret Jazz Night", "%s", r.body);
+    }
+    tix_http_resp_deinit(&r);
+    return is_ok;
+}
+
+static void expect_invalid(const char *path, const char *field)
+{
+    struct tix_http_resp r;
+    tix_http("GET", path, NULL, NULL, NULL, &r);
+    expect_problem(&r, 422);
+    cr_assert(tix_http_has_error_field(&r, field), "%s: %s", path, r.body);
+    tix_http_resp_deinit(&r);
+}
+
+static void check_bad_parameters(void)
+{
+    char path[400] = "/api/v1/search/events?q=";
+    size_t len = strlen(path);
+    memset(path + len, 'a', 201);
+    path[len + 201] = '\0';
+    expect_invalid(path, "q");
+    expect_invalid("/api/v1/search/events?limit=0", "limit");
+    expect_invalid("/api/v1/search/events?limit=101", "limit");
+    expect_invalid("/api/v1/search/events?limit=ten", "limit");
+    expect_invalid("/api/v1/search/events?offset=-1", "offset");
+    expect_invalid("/api/v1/search/events?offset=10001", "offset");
+    expect_invalid("/api/v1/search/events?from=yesterday", "from");
+    expect_invalid("/api/v1/search/events?to=2030-02-30T00:00:00Z", "to");
+    expect_invalid("/api/v1/search/events?q=%FF%FE", "q");
+    expect_invalid("/api/v1/search/autocomplete", "q");
+    expect_invalid("/api/v1/search/autocomplete?q=", "q");
+}
+
+/* ---- replay ------------------------------------------------------------------------------- */
+
+static void expect_same_table(struct tix_db *db, int old_v, int new_v, const char *table)
+{
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "SELECT (SELECT count(*) FROM (SELECT * FROM rm_search_v%d.%s EXCEPT ALL SELECT * "
+             "FROM rm_search_v%d.%s) a) + (SELECT count(*) FROM (SELECT * FROM rm_search_v%d.%s "
+             "EXCEPT ALL SELECT * FROM rm_search_v%d.%s) b)",
+             old_v, table, new_v, table, new_v, table, old_v, table);
+    cr_assert_eq(tix_test_scalar(db, sql, 0, NULL), 0, "%s differs after replay", table);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM rm_search_v%d.%s", new_v, table);
+    cr_assert_gt(tix_test_scalar(db, sql, 0, NULL), 0, "%s is empty", table);
+}
+
+static void check_replay(void)
+{
+    static const char *const tables[] = {"search_venues", "search_events", "search_sessions"};
+    static const char version_sql[] = "SELECT active_version FROM projections WHERE name = $1";
+    struct tix_db *db = tix_test_db("TIXMO_DB_URL");
+    const char *p[] = {"search"};
+    cr_assert(tix_test_wait_projected(db, 10000), "projector did not catch up");
+    int old_v = (int)tix_test_scalar(db, version_sql, 1, p);
+    char out[1024];
+    cr_assert_eq(tix_test_sh(out, sizeof(out), "tixmo replay search"), 0, "%s", out);
+    int new_v = (int)tix_test_scalar(db, version_sql, 1, p);
+    cr_assert_eq(new_v, old_v + 1);
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+        expect_same_table(db, old_v, new_v, tables[t]);
+    tix_db_close(db);
+}
+
+Test(search, finds_ranks_filters_and_replays)
+{
+    struct shop s;
+    open_shop(&s);
+    setup_catalog(&s);
+    check_full_text(&s);
+    check_filters(&s);
+    cr_assert(tix_test_wait(suggests_jazz, NULL, 5000), "autocomplete never suggested jazz");
+    check_bad_parameters();
+    check_replay();
+    struct tix_http_resp r;
+    search(&s, "q=jazz", &r); /* the rm views now point at the replayed version */
+    cr_assert_eq(total_of(&r), 2, "%s", r.body);
+    tix_http_resp_deinit(&r);
+    free(s.owner);
+}
