@@ -184,6 +184,19 @@ const char *tix_gw_param(const struct tix_req *req, const char *name);
 /* The query-string parameter `name` (a new string, free()), or NULL. */
 char *tix_gw_query(const struct tix_req *req, const char *name);
 
+/* ---- read models (gateway/readmodel.c) ---- */
+
+/* Runs sql (text params) on the thread's connection; false after answering 503. On true *res is
+ * the caller's to PQclear. */
+bool tix_gw_read(struct tix_req *req, const char *sql, int n, const char *const *params,
+                 PGresult **res);
+/* Answers 200 with the JSON text in the first column of res's only row, 404 (what) without a
+ * row, 500 for unreadable JSON. Clears res. */
+void tix_gw_reply_row(struct tix_req *req, PGresult *res, const char *what);
+/* Whether the resource in path parameter `param` is a row of sql ($1 = it, $2 = the
+ * organization in path parameter "id"); answers 404 (what) or 503 itself when not. */
+bool tix_gw_is_owned(struct tix_req *req, const char *param, const char *sql, const char *what);
+
 /* ---- commands (gateway/submit.c) ---- */
 
 struct tix_gw_command {

@@ -44,59 +44,18 @@
     " ORDER BY s.starts_at), '[]'::json) FROM rm.event_sessions s WHERE s.event_id = e.id)"        \
     ")::text FROM rm.events e WHERE e.id = $1 AND NOT e.is_deleted"
 
-static bool query(struct tix_req *req, const char *sql, int n, const char *const *params,
-                  PGresult **res)
-{
-    if (tix_db_exec(req->th->db, sql, n, params, res, NULL) == TIX_OK)
-        return true;
-    tix_gw_problem(req, 503, "unavailable", "the read model can't be read right now");
-    return false;
-}
-
 static void invalid_param(struct tix_req *req, const char *field, const char *message)
 {
     tix_gw_problem_fields(req, 422, "the request has invalid fields",
                           json_pack("[{ss ss}]", "field", field, "message", message));
 }
 
-/* Answers 200 with the JSON text of the only row, or 404 when there is none. Clears res. */
-static void reply_event(struct tix_req *req, PGresult *res)
-{
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        tix_gw_problem(req, 404, "not-found", "no such event");
-        return;
-    }
-    const char *text = PQgetvalue(res, 0, 0);
-    json_t *doc = tix_json_parse(text, strlen(text), NULL);
-    PQclear(res);
-    if (doc == NULL) {
-        tix_gw_problem(req, 500, "internal", "the read model holds an unreadable row");
-        return;
-    }
-    tix_gw_reply_json(req, 200, doc);
-}
-
-/* Whether the event in path parameter "eventId" exists, is not deleted and belongs to the
- * organization in "id"; answers 404 (or 503) itself when not. */
 static bool is_own_event(struct tix_req *req)
 {
-    const char *event = tix_gw_param(req, "eventId");
-    if (!tix_uuid_is_valid(event)) {
-        tix_gw_problem(req, 404, "not-found", "no such event");
-        return false;
-    }
-    const char *params[] = {event, tix_gw_param(req, "id")};
-    PGresult *res = NULL;
-    if (!query(req,
-               "SELECT 1 FROM rm.events WHERE id = $1 AND organization_id = $2 AND NOT is_deleted",
-               2, params, &res))
-        return false;
-    bool is_own = PQntuples(res) == 1;
-    PQclear(res);
-    if (!is_own)
-        tix_gw_problem(req, 404, "not-found", "no such event");
-    return is_own;
+    return tix_gw_is_owned(req, "eventId",
+                           "SELECT 1 FROM rm.events WHERE id = $1 AND organization_id = $2 AND "
+                           "NOT is_deleted",
+                           "no such event");
 }
 
 /* Whether body's venue_id (when given) names a venue of the organization in the path, not
@@ -113,11 +72,12 @@ static bool is_venue_usable(struct tix_req *req, const json_t *body)
         snprintf(version, sizeof(version), "%lld", (long long)json_integer_value(v));
     const char *params[] = {venue, tix_gw_param(req, "id"), version[0] != '\0' ? version : NULL};
     PGresult *res = NULL;
-    if (!query(req,
-               "SELECT $3::int IS NULL OR $3::int = 0 OR EXISTS (SELECT 1 FROM rm.seating_charts c"
-               " WHERE c.venue_id = v.id AND c.version = $3::int) FROM rm.venues v"
-               " WHERE v.id = $1 AND v.organization_id = $2 AND NOT v.is_deleted",
-               3, params, &res))
+    if (!tix_gw_read(
+            req,
+            "SELECT $3::int IS NULL OR $3::int = 0 OR EXISTS (SELECT 1 FROM rm.seating_charts c"
+            " WHERE c.venue_id = v.id AND c.version = $3::int) FROM rm.venues v"
+            " WHERE v.id = $1 AND v.organization_id = $2 AND NOT v.is_deleted",
+            3, params, &res))
         return false;
     bool has_venue = PQntuples(res) == 1;
     bool has_chart = has_venue && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -285,9 +245,9 @@ void tix_http_event_get(struct tix_req *req)
     }
     const char *params[] = {id};
     PGresult *res = NULL;
-    if (query(req, EVENT_JSON_SQL " AND e.visibility = 'public' AND e.status <> 'draft'", 1, params,
-              &res))
-        reply_event(req, res);
+    if (tix_gw_read(req, EVENT_JSON_SQL " AND e.visibility = 'public' AND e.status <> 'draft'", 1,
+                    params, &res))
+        tix_gw_reply_row(req, res, "no such event");
 }
 
 void tix_http_org_event_get(struct tix_req *req)
@@ -299,8 +259,8 @@ void tix_http_org_event_get(struct tix_req *req)
     }
     const char *params[] = {id, tix_gw_param(req, "id")};
     PGresult *res = NULL;
-    if (query(req, EVENT_JSON_SQL " AND e.organization_id = $2", 2, params, &res))
-        reply_event(req, res);
+    if (tix_gw_read(req, EVENT_JSON_SQL " AND e.organization_id = $2", 2, params, &res))
+        tix_gw_reply_row(req, res, "no such event");
 }
 
 /* ---- the organization's list ------------------------------------------------------------ */
@@ -413,22 +373,22 @@ void tix_http_org_events_list(struct tix_req *req)
     snprintf(fetch, sizeof(fetch), "%ld", a.limit + 1);
     const char *params[] = {tix_gw_param(req, "id"), a.status, a.after_starts, a.after_id, fetch};
     PGresult *res = NULL;
-    bool is_ok =
-        query(req,
-              "SELECT (extract(epoch FROM e.starts_at) * 1000000)::bigint, e.id,"
-              " json_build_object('id', e.id,"
-              " 'organization_id', e.organization_id, 'venue_id', e.venue_id,"
-              " 'chart_version', e.chart_version, 'name', e.name, 'category', e.category,"
-              " 'tags', e.tags, 'timezone', e.timezone, 'visibility', e.visibility,"
-              " 'status', e.status, 'capacity', e.capacity, 'sales_start', e.sales_start,"
-              " 'sales_end', e.sales_end, 'starts_at', e.starts_at, 'ends_at', e.ends_at,"
-              " 'created_at', e.created_at, 'updated_at', e.updated_at, 'version', e.version)::text"
-              " FROM rm.events e WHERE e.organization_id = $1 AND NOT e.is_deleted"
-              " AND ($2::text IS NULL OR e.status = $2)"
-              " AND ($3::bigint IS NULL OR (e.starts_at, e.id) <"
-              " ('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4::uuid))"
-              " ORDER BY e.starts_at DESC, e.id DESC LIMIT $5::int",
-              5, params, &res);
+    bool is_ok = tix_gw_read(
+        req,
+        "SELECT (extract(epoch FROM e.starts_at) * 1000000)::bigint, e.id,"
+        " json_build_object('id', e.id,"
+        " 'organization_id', e.organization_id, 'venue_id', e.venue_id,"
+        " 'chart_version', e.chart_version, 'name', e.name, 'category', e.category,"
+        " 'tags', e.tags, 'timezone', e.timezone, 'visibility', e.visibility,"
+        " 'status', e.status, 'capacity', e.capacity, 'sales_start', e.sales_start,"
+        " 'sales_end', e.sales_end, 'starts_at', e.starts_at, 'ends_at', e.ends_at,"
+        " 'created_at', e.created_at, 'updated_at', e.updated_at, 'version', e.version)::text"
+        " FROM rm.events e WHERE e.organization_id = $1 AND NOT e.is_deleted"
+        " AND ($2::text IS NULL OR e.status = $2)"
+        " AND ($3::bigint IS NULL OR (e.starts_at, e.id) <"
+        " ('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4::uuid))"
+        " ORDER BY e.starts_at DESC, e.id DESC LIMIT $5::int",
+        5, params, &res);
     free(a.status);
     if (is_ok)
         reply_list(req, res, a.limit);

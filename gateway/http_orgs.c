@@ -31,15 +31,6 @@ static json_t *org_json(PGresult *res, int i)
                      (json_int_t)strtoll(PQgetvalue(res, i, 8), NULL, 10));
 }
 
-static bool query(struct tix_req *req, const char *sql, int n, const char *const *params,
-                  PGresult **res)
-{
-    if (tix_db_exec(req->th->db, sql, n, params, res, NULL) == TIX_OK)
-        return true;
-    tix_gw_problem(req, 503, "unavailable", "the read model can't be read right now");
-    return false;
-}
-
 void tix_http_orgs_list(struct tix_req *req)
 {
     PGresult *res = NULL;
@@ -51,7 +42,7 @@ void tix_http_orgs_list(struct tix_req *req)
                     : "JOIN rm.organization_members m ON m.organization_id = o.id AND "
                       "m.user_id = $1::uuid WHERE NOT o.is_closed");
     const char *params[] = {is_key ? req->who.org_id : req->who.id};
-    if (!query(req, sql, 1, params, &res))
+    if (!tix_gw_read(req, sql, 1, params, &res))
         return;
     json_t *items = json_array();
     for (int i = 0; i < PQntuples(res); i++) {
@@ -70,7 +61,7 @@ void tix_http_org_get(struct tix_req *req)
              org_columns);
     const char *params[] = {tix_gw_param(req, "id")};
     PGresult *res = NULL;
-    if (!query(req, sql, 1, params, &res))
+    if (!tix_gw_read(req, sql, 1, params, &res))
         return;
     if (PQntuples(res) == 0) {
         PQclear(res);
@@ -149,11 +140,12 @@ void tix_http_members_list(struct tix_req *req)
 {
     const char *params[] = {tix_gw_param(req, "id")};
     PGresult *res = NULL;
-    if (!query(req,
-               "SELECT user_id, role, to_json(added_at)#>>'{}', to_json(updated_at)#>>'{}' FROM "
-               "rm.organization_members WHERE "
-               "organization_id = $1 ORDER BY added_at, user_id",
-               1, params, &res))
+    if (!tix_gw_read(
+            req,
+            "SELECT user_id, role, to_json(added_at)#>>'{}', to_json(updated_at)#>>'{}' FROM "
+            "rm.organization_members WHERE "
+            "organization_id = $1 ORDER BY added_at, user_id",
+            1, params, &res))
         return;
     json_t *items = json_array();
     for (int i = 0; i < PQntuples(res); i++)

@@ -20,54 +20,12 @@
 #include "routes.h"
 #include "venue.h"
 
-static bool query(struct tix_req *req, const char *sql, int n, const char *const *params,
-                  PGresult **res)
-{
-    if (tix_db_exec(req->th->db, sql, n, params, res, NULL) == TIX_OK)
-        return true;
-    tix_gw_problem(req, 503, "unavailable", "the read model can't be read right now");
-    return false;
-}
-
-/* Answers 200 with the JSON text in the first column of the only row, or 404 (what) when no
- * row came back. Clears res. */
-static void reply_row(struct tix_req *req, PGresult *res, const char *what)
-{
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        tix_gw_problem(req, 404, "not-found", what);
-        return;
-    }
-    const char *text = PQgetvalue(res, 0, 0);
-    json_t *doc = tix_json_parse(text, strlen(text), NULL);
-    PQclear(res);
-    if (doc == NULL) {
-        tix_gw_problem(req, 500, "internal", "the read model holds an unreadable row");
-        return;
-    }
-    tix_gw_reply_json(req, 200, doc);
-}
-
-/* Whether the venue in path parameter "venueId" exists, is not deleted and belongs to the
- * organization in "id"; answers 404 (or 503) itself when not. */
 static bool is_own_venue(struct tix_req *req)
 {
-    const char *venue = tix_gw_param(req, "venueId");
-    if (!tix_uuid_is_valid(venue)) {
-        tix_gw_problem(req, 404, "not-found", "no such venue");
-        return false;
-    }
-    const char *params[] = {venue, tix_gw_param(req, "id")};
-    PGresult *res = NULL;
-    if (!query(req,
-               "SELECT 1 FROM rm.venues WHERE id = $1 AND organization_id = $2 AND NOT is_deleted",
-               2, params, &res))
-        return false;
-    bool is_own = PQntuples(res) == 1;
-    PQclear(res);
-    if (!is_own)
-        tix_gw_problem(req, 404, "not-found", "no such venue");
-    return is_own;
+    return tix_gw_is_owned(req, "venueId",
+                           "SELECT 1 FROM rm.venues WHERE id = $1 AND organization_id = $2 AND "
+                           "NOT is_deleted",
+                           "no such venue");
 }
 
 static json_t *created_venue(struct tix_req *req, const json_t *outcome, void *ctx)
@@ -168,18 +126,19 @@ void tix_http_venue_get(struct tix_req *req)
     }
     const char *params[] = {id};
     PGresult *res = NULL;
-    if (!query(req,
-               "SELECT json_build_object('id', v.id, 'organization_id', v.organization_id,"
-               " 'name', v.name, 'address', v.address, 'timezone', v.timezone,"
-               " 'capacity', v.capacity, 'location', CASE WHEN v.location_lat IS NULL THEN NULL"
-               " ELSE json_build_object('lat', v.location_lat, 'lon', v.location_lon) END,"
-               " 'accessibility', v.accessibility, 'chart_version',"
-               " (SELECT max(c.version) FROM rm.seating_charts c WHERE c.venue_id = v.id),"
-               " 'created_at', v.created_at, 'updated_at', v.updated_at,"
-               " 'version', v.version)::text FROM rm.venues v WHERE v.id = $1 AND NOT v.is_deleted",
-               1, params, &res))
+    if (!tix_gw_read(
+            req,
+            "SELECT json_build_object('id', v.id, 'organization_id', v.organization_id,"
+            " 'name', v.name, 'address', v.address, 'timezone', v.timezone,"
+            " 'capacity', v.capacity, 'location', CASE WHEN v.location_lat IS NULL THEN NULL"
+            " ELSE json_build_object('lat', v.location_lat, 'lon', v.location_lon) END,"
+            " 'accessibility', v.accessibility, 'chart_version',"
+            " (SELECT max(c.version) FROM rm.seating_charts c WHERE c.venue_id = v.id),"
+            " 'created_at', v.created_at, 'updated_at', v.updated_at,"
+            " 'version', v.version)::text FROM rm.venues v WHERE v.id = $1 AND NOT v.is_deleted",
+            1, params, &res))
         return;
-    reply_row(req, res, "no such venue");
+    tix_gw_reply_row(req, res, "no such venue");
 }
 
 /* The ?version= parameter: NULL when absent (the latest), false after answering 422. */
@@ -217,15 +176,15 @@ void tix_http_venue_chart_get(struct tix_req *req)
         return;
     const char *params[] = {id, version};
     PGresult *res = NULL;
-    if (!query(req,
-               "SELECT json_build_object('venue_id', c.venue_id, 'version', c.version,"
-               " 'chart', c.chart, 'capacity', c.capacity, 'seats', c.seats,"
-               " 'ga_capacity', c.ga_capacity, 'checksum', c.checksum,"
-               " 'published_at', c.published_at)::text FROM rm.seating_charts c"
-               " JOIN rm.venues v ON v.id = c.venue_id AND NOT v.is_deleted"
-               " WHERE c.venue_id = $1 AND ($2::int IS NULL OR c.version = $2::int)"
-               " ORDER BY c.version DESC LIMIT 1",
-               2, params, &res))
+    if (!tix_gw_read(req,
+                     "SELECT json_build_object('venue_id', c.venue_id, 'version', c.version,"
+                     " 'chart', c.chart, 'capacity', c.capacity, 'seats', c.seats,"
+                     " 'ga_capacity', c.ga_capacity, 'checksum', c.checksum,"
+                     " 'published_at', c.published_at)::text FROM rm.seating_charts c"
+                     " JOIN rm.venues v ON v.id = c.venue_id AND NOT v.is_deleted"
+                     " WHERE c.venue_id = $1 AND ($2::int IS NULL OR c.version = $2::int)"
+                     " ORDER BY c.version DESC LIMIT 1",
+                     2, params, &res))
         return;
-    reply_row(req, res, "no such venue or seating chart");
+    tix_gw_reply_row(req, res, "no such venue or seating chart");
 }
