@@ -159,7 +159,7 @@ static enum tix_rc thread_init(struct tix_gw_thread *th, int listen_fd, struct t
     enum tix_rc rc = tix_db_open(cfg->db_url, &th->db, err);
     if (rc != TIX_OK)
         return rc;
-    tix_redis_open(cfg->redis_url, 200, &th->redis, NULL); /* down is tolerated */
+    tix_redis_open(cfg->redis_url, cfg->redis_timeout_ms, &th->redis, NULL); /* down is tolerated */
     th->limiter = tix_ratelimiter_create(th->redis, th->gw->local_limits);
     ensure_bus(th);
     tix_gw_metrics_init(th, th->gw->n_routes);

@@ -36,6 +36,7 @@ static const struct row rows[] = {
     ROW_STR("TIXMO_DB_ADMIN_URL", db_admin_url, "postgresql://tixmo_owner@127.0.0.1:25432/tixmo"),
     ROW_STR("TIXMO_AMQP_URL", amqp_url, "amqp://guest:guest@127.0.0.1:25672/%2f"),
     ROW_STR("TIXMO_REDIS_URL", redis_url, "redis://127.0.0.1:26379"),
+    ROW_INT("TIXMO_REDIS_TIMEOUT_MS", redis_timeout_ms, "250", 1, 60000),
     ROW_STR("TIXMO_SCHEMA_DIR", schema_dir, TIX_SCHEMA_DIR),
     ROW_INT("TIXMO_PARTITIONS", partitions, "16", 1, 1024),
     ROW_INT("TIXMO_BATCH_MAX", batch_max, "256", 1, 4096),

@@ -80,22 +80,34 @@ _tix_is_root() {
 # and exports the TIXMO_* variables the programs read.
 tix_profile() {
     local profile=${1:-}
+    # TIX_SLOT=N (0..9, default 0) moves every port of the profile up by N*1000 and its data to
+    # .run/<profile><N>, so several checkouts (git worktrees) can run side by side.
+    local slot=${TIX_SLOT:-0}
+    case "$slot" in
+    [0-9]) ;;
+    *)
+        tix_err "TIX_SLOT must be a digit 0..9, not '$slot'"
+        return 1
+        ;;
+    esac
+    local k=$((slot * 1000))
     case "$profile" in
     dev)
-        TIX_PG_PORT=25432 TIX_REDIS_PORT=26379 TIX_AMQP_PORT=25672
-        TIX_RABBIT_DIST_PORT=25673 TIX_EPMD_PORT=24369 TIX_HTTP_PORT=28080
-        TIX_RABBIT_CTL_PORT_MIN=25680
+        TIX_PG_PORT=$((25432 + k)) TIX_REDIS_PORT=$((26379 + k)) TIX_AMQP_PORT=$((25672 + k))
+        TIX_RABBIT_DIST_PORT=$((25673 + k)) TIX_EPMD_PORT=$((24369 + k))
+        TIX_HTTP_PORT=$((28080 + k)) TIX_RABBIT_CTL_PORT_MIN=$((25680 + k))
         ;;
     test)
-        TIX_PG_PORT=35432 TIX_REDIS_PORT=36379 TIX_AMQP_PORT=35672
-        TIX_RABBIT_DIST_PORT=35673 TIX_EPMD_PORT=34369 TIX_HTTP_PORT=38080
-        TIX_RABBIT_CTL_PORT_MIN=35680
+        TIX_PG_PORT=$((35432 + k)) TIX_REDIS_PORT=$((36379 + k)) TIX_AMQP_PORT=$((35672 + k))
+        TIX_RABBIT_DIST_PORT=$((35673 + k)) TIX_EPMD_PORT=$((34369 + k))
+        TIX_HTTP_PORT=$((38080 + k)) TIX_RABBIT_CTL_PORT_MIN=$((35680 + k))
         ;;
     *)
         tix_err "tix_profile: unknown profile '$profile' (want dev or test)"
         return 1
         ;;
     esac
+    [[ $slot == 0 ]] || profile="$profile$slot"
     # rabbitmqctl's own Erlang node listens on one port of this range while it runs.
     # RabbitMQ's default range starts at 35672, our test AMQP port: keep them apart.
     TIX_RABBIT_CTL_PORT_MAX=$((TIX_RABBIT_CTL_PORT_MIN + 9))

@@ -10,16 +10,17 @@
 #include "tix/rc.h"
 
 struct tix_config {
-    char *db_url;       /* TIXMO_DB_URL: the application role's connection string */
-    char *db_admin_url; /* TIXMO_DB_ADMIN_URL: the owner role, for migrations */
-    char *amqp_url;     /* TIXMO_AMQP_URL: amqp://user:pass@host:port/vhost */
-    char *redis_url;    /* TIXMO_REDIS_URL: redis://host:port */
-    char *schema_dir;   /* TIXMO_SCHEMA_DIR: folder of migrations (default: compiled-in) */
-    int partitions;     /* TIXMO_PARTITIONS: fixed at install (default 16) */
-    int batch_max;      /* TIXMO_BATCH_MAX: commands decided per transaction (default 256) */
-    int prefetch;       /* TIXMO_PREFETCH: unacked deliveries per partition queue (default 512) */
-    int delivery_limit; /* TIXMO_DELIVERY_LIMIT: redeliveries before dead-lettering (default 5) */
-    int log_level;      /* TIXMO_LOG_LEVEL: debug|info|warn|error (default info) */
+    char *db_url;         /* TIXMO_DB_URL: the application role's connection string */
+    char *db_admin_url;   /* TIXMO_DB_ADMIN_URL: the owner role, for migrations */
+    char *amqp_url;       /* TIXMO_AMQP_URL: amqp://user:pass@host:port/vhost */
+    char *redis_url;      /* TIXMO_REDIS_URL: redis://host:port */
+    int redis_timeout_ms; /* TIXMO_REDIS_TIMEOUT_MS: per call, then local fallback (250) */
+    char *schema_dir;     /* TIXMO_SCHEMA_DIR: folder of migrations (default: compiled-in) */
+    int partitions;       /* TIXMO_PARTITIONS: fixed at install (default 16) */
+    int batch_max;        /* TIXMO_BATCH_MAX: commands decided per transaction (default 256) */
+    int prefetch;         /* TIXMO_PREFETCH: unacked deliveries per partition queue (default 512) */
+    int delivery_limit;   /* TIXMO_DELIVERY_LIMIT: redeliveries before dead-lettering (default 5) */
+    int log_level;        /* TIXMO_LOG_LEVEL: debug|info|warn|error (default info) */
     /* gateway */
     char *http_host;    /* TIXMO_HTTP_HOST (default 127.0.0.1) */
     int http_port;      /* TIXMO_HTTP_PORT (default 28080) */
