@@ -221,7 +221,8 @@ static enum tix_rc on_outcome(struct worker *w, const char *type, const struct e
 {
     const char *reason = tix_json_str(m->data, "reason");
     const char *refund = tix_json_str(m->data, "refund_id");
-    const char *p[] = {m->order_id, reason, refund};
+    const char *p[] = {m->order_id, reason};
+    const char *r[] = {m->order_id, refund};
     if (strcmp(type, "order.paid") == 0)
         return exec(w,
                     "UPDATE payments SET status = 'succeeded', failure_reason = NULL, updated_at "
@@ -235,9 +236,9 @@ static enum tix_rc on_outcome(struct worker *w, const char *type, const struct e
                     "('succeeded', 'refund_pending', 'refunded')",
                     2, p, NULL, err);
     return exec(w,
-                "UPDATE payments SET status = 'refunded', refund_id = coalesce(refund_id, $3), "
+                "UPDATE payments SET status = 'refunded', refund_id = coalesce(refund_id, $2), "
                 "updated_at = now() WHERE order_id = $1",
-                3, p, NULL, err);
+                2, r, NULL, err);
 }
 
 /* ---- one delivery ---- */
