@@ -192,6 +192,38 @@ static json_t *parse_ok(const struct answer *a, const char *path, struct tix_err
     return root;
 }
 
+/* What one call reports besides its object. */
+struct outcome {
+    int *attempts;
+    int *http_status;
+    char *code;
+    size_t code_size;
+    char *decline; /* may be NULL */
+    size_t decline_size;
+};
+
+/* POSTs form to path with key; on a 2xx *root is the answer (new reference). */
+static enum tix_rc call(struct stripe *s, const char *path, const char *key,
+                        const struct tix_buf *form, const struct outcome *o, json_t **root,
+                        struct tix_err *err)
+{
+    *root = NULL;
+    struct answer a = {0};
+    tix_buf_init(&a.body, RESPONSE_MAX);
+    post(s, path, key, form->ptr, &a, o->attempts);
+    *o->http_status = (int)a.status;
+    enum tix_rc rc = TIX_OK;
+    if (a.status >= 200 && a.status < 300) {
+        *root = parse_ok(&a, path, err);
+        rc = *root != NULL ? TIX_OK : TIX_EINTERNAL;
+    } else {
+        rc = failure(&a, path, *o->attempts, o->code, o->code_size, o->decline, o->decline_size,
+                     err);
+    }
+    tix_buf_deinit(&a.body);
+    return rc;
+}
+
 static enum tix_rc create_intent(void *ctx, const struct tix_intent_request *req,
                                  struct tix_intent *out, struct tix_err *err)
 {
@@ -209,25 +241,16 @@ static enum tix_rc create_intent(void *ctx, const struct tix_intent_request *req
     form_add(s->curl, &form, "automatic_payment_methods[enabled]", "true");
     form_add(s->curl, &form, "metadata[order_id]", req->order_id);
     form_add(s->curl, &form, "metadata[event_id]", req->event_id);
-    struct answer a = {0};
-    tix_buf_init(&a.body, RESPONSE_MAX);
-    post(s, "/v1/payment_intents", req->idempotency_key, form.ptr, &a, &out->attempts);
-    out->http_status = (int)a.status;
-    enum tix_rc rc = TIX_OK;
-    if (a.status >= 200 && a.status < 300) {
-        json_t *root = parse_ok(&a, "/v1/payment_intents", err);
-        rc = root != NULL ? TIX_OK : TIX_EINTERNAL;
-        copy_str(root, "id", out->id, sizeof(out->id));
-        copy_str(root, "client_secret", out->client_secret, sizeof(out->client_secret));
-        copy_str(root, "status", out->status, sizeof(out->status));
-        copy_str(root, "currency", out->currency, sizeof(out->currency));
-        out->amount_minor = json_integer_value(json_object_get(root, "amount"));
-        json_decref(root);
-    } else {
-        rc = failure(&a, "/v1/payment_intents", out->attempts, out->error_code,
-                     sizeof(out->error_code), out->decline_code, sizeof(out->decline_code), err);
-    }
-    tix_buf_deinit(&a.body);
+    struct outcome o = {&out->attempts,          &out->http_status, out->error_code,
+                        sizeof(out->error_code), out->decline_code, sizeof(out->decline_code)};
+    json_t *root = NULL;
+    enum tix_rc rc = call(s, "/v1/payment_intents", req->idempotency_key, &form, &o, &root, err);
+    copy_str(root, "id", out->id, sizeof(out->id));
+    copy_str(root, "client_secret", out->client_secret, sizeof(out->client_secret));
+    copy_str(root, "status", out->status, sizeof(out->status));
+    copy_str(root, "currency", out->currency, sizeof(out->currency));
+    out->amount_minor = json_integer_value(json_object_get(root, "amount"));
+    json_decref(root);
     tix_buf_deinit(&form);
     return rc;
 }
@@ -245,23 +268,14 @@ static enum tix_rc create_refund(void *ctx, const struct tix_refund_request *req
     form_add(s->curl, &form, "amount", amount);
     form_add(s->curl, &form, "metadata[order_id]", req->order_id);
     form_add(s->curl, &form, "metadata[event_id]", req->event_id);
-    struct answer a = {0};
-    tix_buf_init(&a.body, RESPONSE_MAX);
-    post(s, "/v1/refunds", req->idempotency_key, form.ptr, &a, &out->attempts);
-    out->http_status = (int)a.status;
-    enum tix_rc rc = TIX_OK;
-    if (a.status >= 200 && a.status < 300) {
-        json_t *root = parse_ok(&a, "/v1/refunds", err);
-        rc = root != NULL ? TIX_OK : TIX_EINTERNAL;
-        copy_str(root, "id", out->id, sizeof(out->id));
-        copy_str(root, "status", out->status, sizeof(out->status));
-        out->amount_minor = json_integer_value(json_object_get(root, "amount"));
-        json_decref(root);
-    } else {
-        rc = failure(&a, "/v1/refunds", out->attempts, out->error_code, sizeof(out->error_code),
-                     NULL, 0, err);
-    }
-    tix_buf_deinit(&a.body);
+    struct outcome o = {
+        &out->attempts, &out->http_status, out->error_code, sizeof(out->error_code), NULL, 0};
+    json_t *root = NULL;
+    enum tix_rc rc = call(s, "/v1/refunds", req->idempotency_key, &form, &o, &root, err);
+    copy_str(root, "id", out->id, sizeof(out->id));
+    copy_str(root, "status", out->status, sizeof(out->status));
+    out->amount_minor = json_integer_value(json_object_get(root, "amount"));
+    json_decref(root);
     tix_buf_deinit(&form);
     return rc;
 }

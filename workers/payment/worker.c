@@ -92,7 +92,7 @@ static enum tix_rc record_failure(struct worker *w, const char *order_id, const 
                 2, p, NULL, err);
 }
 
-/* ---- order.placed ---- */
+/* ---- order.placed: the intent ---- */
 
 static enum tix_rc intent_for(struct worker *w, const struct event_msg *m, char *intent_id,
                               size_t size, struct tix_err *err)
@@ -142,21 +142,7 @@ static enum tix_rc intent_for(struct worker *w, const struct event_msg *m, char 
     return rc;
 }
 
-static enum tix_rc on_placed(struct worker *w, const struct event_msg *m, struct tix_err *err)
-{
-    char intent_id[128];
-    enum tix_rc rc = intent_for(w, m, intent_id, sizeof(intent_id), err);
-    if (rc != TIX_OK)
-        return rc;
-    char id[96];
-    snprintf(id, sizeof(id), "payments.attach.%s", m->order_id);
-    return send_command(w, m, id, "order.attach_payment",
-                        json_pack("{ss ss ss}", "event_id", m->sale_event_id, "order_id",
-                                  m->order_id, "payment_intent_id", intent_id),
-                        err);
-}
-
-/* ---- order.refund_required ---- */
+/* ---- order.refund_required: the refund ---- */
 
 static enum tix_rc refund_for(struct worker *w, const struct event_msg *m, char *refund_id,
                               size_t size, struct tix_err *err)
@@ -199,18 +185,33 @@ static enum tix_rc refund_for(struct worker *w, const struct event_msg *m, char 
     return rc;
 }
 
-static enum tix_rc on_refund_required(struct worker *w, const struct event_msg *m,
-                                      struct tix_err *err)
+/* ---- effects: a call to the provider, then a command that records its result ---- */
+
+struct effect {
+    const char *event_type;
+    enum tix_rc (*call)(struct worker *w, const struct event_msg *m, char *result, size_t size,
+                        struct tix_err *err);
+    const char *id_prefix;    /* command id = prefix || order id */
+    const char *command_type; /* payload {event_id, order_id, <result_field>: result} */
+    const char *result_field;
+};
+
+static const struct effect effects[] = {
+    {"order.placed", intent_for, "payments.attach.", "order.attach_payment", "payment_intent_id"},
+    {"order.refund_required", refund_for, "payments.refund.", "order.mark_refunded", "refund_id"},
+};
+
+static enum tix_rc run_effect(struct worker *w, const struct effect *e, const struct event_msg *m,
+                              struct tix_err *err)
 {
-    char refund_id[128];
-    enum tix_rc rc = refund_for(w, m, refund_id, sizeof(refund_id), err);
+    char result[128], id[96];
+    enum tix_rc rc = e->call(w, m, result, sizeof(result), err);
     if (rc != TIX_OK)
         return rc;
-    char id[96];
-    snprintf(id, sizeof(id), "payments.refund.%s", m->order_id);
-    return send_command(w, m, id, "order.mark_refunded",
+    snprintf(id, sizeof(id), "%s%s", e->id_prefix, m->order_id);
+    return send_command(w, m, id, e->command_type,
                         json_pack("{ss ss ss}", "event_id", m->sale_event_id, "order_id",
-                                  m->order_id, "refund_id", refund_id),
+                                  m->order_id, e->result_field, result),
                         err);
 }
 
@@ -269,10 +270,11 @@ static enum tix_rc handle(struct worker *w, const struct tix_bus_delivery *d, st
         return TIX_OK; /* bound by someone else: not ours */
     struct event_msg m;
     enum tix_rc rc = parse(d, &m, err);
-    if (rc == TIX_OK && strcmp(type, "order.placed") == 0)
-        rc = on_placed(w, &m, err);
-    else if (rc == TIX_OK && strcmp(type, "order.refund_required") == 0)
-        rc = on_refund_required(w, &m, err);
+    const struct effect *e = NULL;
+    for (size_t i = 0; i < sizeof(effects) / sizeof(effects[0]); i++)
+        e = strcmp(type, effects[i].event_type) == 0 ? &effects[i] : e;
+    if (rc == TIX_OK && e != NULL)
+        rc = run_effect(w, e, &m, err);
     else if (rc == TIX_OK)
         rc = on_outcome(w, type, &m, err);
     json_decref(m.root);
