@@ -96,5 +96,8 @@ const struct tix_route tix_routes[] = {
     {"GET", "/api/v1/search/autocomplete", tix_http_search_autocomplete, PUB, 0, NULL,
      TIX_RL_GENERAL},
 
+    {"POST", "/api/v1/payments/webhook", tix_http_payments_webhook, PUB, 0, NULL, TIX_RL_NONE},
+    {"GET", "/api/v1/payments/{id}", tix_http_payment_get, USR, 0, NULL, TIX_RL_GENERAL},
+
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };

@@ -63,4 +63,7 @@ void tix_http_org_events_list(struct tix_req *req);
 void tix_http_search_events(struct tix_req *req);
 void tix_http_search_autocomplete(struct tix_req *req);
 
+void tix_http_payments_webhook(struct tix_req *req);
+void tix_http_payment_get(struct tix_req *req);
+
 #endif
