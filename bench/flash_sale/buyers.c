@@ -70,12 +70,11 @@ static void note_error(struct run *run, const char *what, int status, const char
 static char *mint_token(const struct sale_plan *plan, const char *user_id)
 {
     int64_t now = tix_now_us() / 1000000;
-    json_t *claims = json_pack("{ss ss sI sI ss}", "sub", user_id, "typ", "access", "iat",
-                               (json_int_t)now, "exp", (json_int_t)(now + 3600), "sid",
-                               "00000000-0000-7000-8000-000000000000");
+    json_t *claims =
+        json_pack("{ss ss sI sI ss}", "sub", user_id, "typ", "access", "iat", (json_int_t)now,
+                  "exp", (json_int_t)(now + 3600), "sid", "00000000-0000-7000-8000-000000000000");
     char *token = NULL;
-    tix_jwt_sign(claims, (const uint8_t *)plan->jwt_secret, strlen(plan->jwt_secret), &token,
-                 NULL);
+    tix_jwt_sign(claims, (const uint8_t *)plan->jwt_secret, strlen(plan->jwt_secret), &token, NULL);
     json_decref(claims);
     return token;
 }
@@ -167,9 +166,9 @@ static void pay(struct buyer *b)
     tix_uuid_v7(evt);
     json_t *event = json_pack(
         "{ss ss ss s{s{ss ss sI ss ss s{ss ss}}}}", "id", evt, "object", "event", "type",
-        "payment_intent.succeeded", "data", "object", "id", b->order_id, "object",
-        "payment_intent", "amount", (json_int_t)b->total_minor, "currency", b->currency, "status",
-        "succeeded", "metadata", "order_id", b->order_id, "event_id", b->run->plan->event_id);
+        "payment_intent.succeeded", "data", "object", "id", b->order_id, "object", "payment_intent",
+        "amount", (json_int_t)b->total_minor, "currency", b->currency, "status", "succeeded",
+        "metadata", "order_id", b->order_id, "event_id", b->run->plan->event_id);
     char *payload = json_dumps(event, JSON_COMPACT);
     json_decref(event);
     char sig[256];

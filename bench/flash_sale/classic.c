@@ -143,8 +143,8 @@ int tix_bench_classic(const char *url, int clients, int seconds, struct tix_benc
     pthread_t *th = calloc((size_t)clients, sizeof(*th));
     int64_t start = mono_ns(), deadline = start + (int64_t)seconds * 1000000000;
     for (int i = 0; i < clients; i++) {
-        cl[i] = (struct client){.url = url, .deadline_ns = deadline, .seed = 7u * (unsigned)i + 1,
-                                .cap_lat = 200000};
+        cl[i] = (struct client){
+            .url = url, .deadline_ns = deadline, .seed = 7u * (unsigned)i + 1, .cap_lat = 200000};
         cl[i].lat_us = calloc(cl[i].cap_lat, sizeof(int64_t));
         pthread_create(&th[i], NULL, client_main, &cl[i]);
     }

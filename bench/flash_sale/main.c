@@ -52,8 +52,8 @@ static void send(struct setup *s, const char *type, const char *key, json_t *pay
     tix_uuid_v7(cmd_id);
     json_t *outcome = NULL;
     struct tix_err err;
-    enum tix_rc rc = tix_client_call(s->bus, s->cfg->partitions, cmd_id, type, key, payload,
-                                     actor, 30000, &outcome, &err);
+    enum tix_rc rc = tix_client_call(s->bus, s->cfg->partitions, cmd_id, type, key, payload, actor,
+                                     30000, &outcome, &err);
     json_decref(payload);
     const char *status = rc == TIX_OK ? tix_json_str(outcome, "status") : NULL;
     if (status == NULL || strcmp(status, "succeeded") != 0) {
@@ -82,8 +82,8 @@ static json_t *chart(void)
             char id[32], label[16];
             snprintf(id, sizeof(id), "%c-%d", 'A' + sec, r);
             snprintf(label, sizeof(label), "%d", r);
-            json_array_append_new(rows,
-                                  json_pack("{ss ss so}", "id", id, "label", label, "seats", seats));
+            json_array_append_new(
+                rows, json_pack("{ss ss so}", "id", id, "label", label, "seats", seats));
         }
         char id[4] = {(char)('A' + sec), '\0'}, name[24];
         snprintf(name, sizeof(name), "Block %c", 'A' + sec);
@@ -106,9 +106,9 @@ static void instant(int64_t unix_s, char out[24])
 static json_t *ticket_type(const char *id, const char *name, const char *kind, int price,
                            int quantity, const char *pool)
 {
-    json_t *t = json_pack("{ss ss ss si ss si si}", "ticket_type_id", id, "name", name, "kind",
-                          kind, "price_minor", price, "currency", "EUR", "min_per_order", 1,
-                          "max_per_order", 4);
+    json_t *t =
+        json_pack("{ss ss ss si ss si si}", "ticket_type_id", id, "name", name, "kind", kind,
+                  "price_minor", price, "currency", "EUR", "min_per_order", 1, "max_per_order", 4);
     if (quantity > 0)
         json_object_set_new(t, "quantity", json_integer(quantity));
     if (pool != NULL)
