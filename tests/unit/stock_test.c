@@ -1423,3 +1423,235 @@ Test(stock, check_in_reentry)
     ok(A_ORG, "event.cancel", jf("{'event_id':'%s','reason':'storm'}", EV));
     rejected(A_ORG, "ticket.check_in", scan(ga, "out", "g"), "event_cancelled", NULL);
 }
+
+/* ---- evolve ------------------------------------------------------------------------------- */
+
+Test(stock, evolve_refuses_impossible_events_and_changes_nothing)
+{
+    given_sale();
+    hold(A_B1, H1, SES1, SEAT("A-1-1"));
+    struct tix_world_stream *w = tix_world_stream(STOCK);
+    json_t *again = json_deep_copy(tix_world_log(tix_world_n_log() - 1)->data);
+    json_object_set_new(again, "hold_id", json_string(H2));
+    cr_assert_eq(w->kind->evolve(w->state, "hold.placed", 1, again), TIX_EINVAL, "seat taken");
+    json_object_set_new(again, "event_id", json_string(SES1));
+    cr_assert_eq(w->kind->evolve(w->state, "hold.placed", 1, again), TIX_EINVAL, "other event");
+    json_decref(again);
+    json_t *bad = jf("{'event_id':'%s','hold_ids':['%s','%s']}", EV, H1, H2);
+    cr_assert_eq(w->kind->evolve(w->state, "hold.expired", 1, bad), TIX_EINVAL, "no 'at'");
+    json_object_set_new(bad, "at", json_string(EARLY));
+    cr_assert_eq(w->kind->evolve(w->state, "hold.expired", 1, bad), TIX_EINVAL, "unknown hold");
+    json_decref(bad);
+    cr_assert_eq(w->kind->evolve(w->state, "stock.something_new", 1, NULL), TIX_OK);
+    cr_assert_eq(stock()->n_holds, 1);
+    cr_assert_eq(stock()->holds[0].status, TIX_HOLD_ACTIVE, "the good hold stayed");
+    check_invariants();
+}
+
+/* ---- overselling is impossible: random sequences ------------------------------------------ */
+
+#define N_BUYERS 5
+#define N_STEPS  700
+
+struct chaos {
+    unsigned seed;
+    int n_holds, n_orders, n_stripe;
+    char holds[N_STEPS][40];
+    char orders[N_STEPS][40];
+    int accepted_holds, paid, short_stock, seat_refusals, late_paid, refunds;
+};
+
+static const char *uid_of(char out[40], unsigned kind, unsigned n)
+{
+    snprintf(out, 40, "0190c1e2-0000-7000-8%03x-%012x", kind, n);
+    return out;
+}
+
+static const char *buyer_actor(struct chaos *c, char out[64])
+{
+    char id[40];
+    snprintf(out, 64, "user:%s", uid_of(id, 0xb, (unsigned)(rand_r(&c->seed) % N_BUYERS)));
+    return out;
+}
+
+static void chaos_hold(struct chaos *c)
+{
+    static const char *const types[] = {T_GA, T_EARLY, T_RES, T_SEASON, T_BUNDLE, T_GROUP};
+    char lines[512] = "[", actor[64], id[40];
+    int n = 1 + (int)(rand_r(&c->seed) % 2), first = (int)(rand_r(&c->seed) % 6);
+    for (int i = 0; i < n; i++) {
+        const char *t = types[(first + i * 2) % 6];
+        size_t len = strlen(lines);
+        if (strcmp(t, T_RES) == 0) {
+            int r = 1 + (int)(rand_r(&c->seed) % 2), k = 1 + (int)(rand_r(&c->seed) % 5);
+            snprintf(lines + len, sizeof(lines) - len,
+                     "%s{'ticket_type_id':'%s','seats':['A-%d-%d','A-%d-%d']}", i ? "," : "", t,
+                     r, k, r, k + 1);
+        } else {
+            snprintf(lines + len, sizeof(lines) - len, "%s{'ticket_type_id':'%s','quantity':%d}",
+                     i ? "," : "", t, 1 + (int)(rand_r(&c->seed) % 3));
+        }
+    }
+    strcat(lines, "]");
+    uid_of(id, 0xd, (unsigned)c->n_holds);
+    struct tix_decision d;
+    struct tix_err err;
+    int rc = tix_world_run("hold.place", EV, buyer_actor(c, actor),
+                           hold_payload(id, rand_r(&c->seed) % 3 == 0 ? SES2 : SES1, lines), &d,
+                           &err);
+    cr_assert_geq(rc, 0, "%s: %s", err.field, err.msg);
+    if (!d.is_rejected && d.n_events > 0) {
+        snprintf(c->holds[c->n_holds++], 40, "%s", id);
+        c->accepted_holds++;
+    }
+    c->short_stock += d.is_rejected && strcmp(d.code, "insufficient_stock") == 0;
+    c->seat_refusals += d.is_rejected && strcmp(d.code, "seat_unavailable") == 0;
+    tix_decision_deinit(&d);
+}
+
+/* Runs type with payload as actor; rejections are fine, invalid payloads are not. */
+static void chaos_run(const char *type, const char *actor, json_t *payload)
+{
+    struct tix_decision d;
+    struct tix_err err;
+    int rc = tix_world_run(type, EV, actor, payload, &d, &err);
+    cr_assert_geq(rc, 0, "%s invalid: %s: %s", type, err.field, err.msg);
+    tix_decision_deinit(&d);
+}
+
+/* The actor of the buyer of hold h (sometimes someone else's). */
+static void hold_owner(struct chaos *c, const char *hold_id, char actor[64])
+{
+    int h = tix_stock_find_hold(stock(), hold_id);
+    if (h >= 0 && rand_r(&c->seed) % 8 != 0)
+        snprintf(actor, 64, "user:%s", stock()->buyers[stock()->holds[h].buyer].id);
+    else
+        buyer_actor(c, actor);
+}
+
+/* An index below n, mostly among the last few (where live holds and orders are). */
+static int recent(struct chaos *c, int n)
+{
+    int back = (int)(rand_r(&c->seed) % (rand_r(&c->seed) % 4 == 0 ? (unsigned)n : 3u));
+    return back < n ? n - 1 - back : 0;
+}
+
+static void chaos_order_step(struct chaos *c, unsigned op)
+{
+    char actor[64], id[40];
+    const char *hold_id = c->n_holds > 0 ? c->holds[recent(c, c->n_holds)] : H1;
+    if (op < 70) {
+        hold_owner(c, hold_id, actor);
+        uid_of(id, 0xc, (unsigned)c->n_orders);
+        snprintf(c->orders[c->n_orders++], 40, "%s", id);
+        chaos_run("order.place", actor,
+                  jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, id, hold_id));
+        return;
+    }
+    if (c->n_orders == 0)
+        return;
+    const char *order_id = c->orders[recent(c, c->n_orders)];
+    int o = tix_stock_find_order(stock(), order_id);
+    if (o < 0)
+        return;
+    if (op < 73) {
+        snprintf(actor, 64, "user:%s", stock()->buyers[stock()->orders[o].buyer].id);
+        chaos_run("order.cancel", actor, jf("{'event_id':'%s','order_id':'%s'}", EV, order_id));
+        return;
+    }
+    enum tix_order_status before = stock()->orders[o].status;
+    bool is_failure = rand_r(&c->seed) % 5 == 0;
+    char stripe[32];
+    snprintf(stripe, sizeof(stripe), "evt_%u", rand_r(&c->seed) % 4 == 0 ? 0 : c->n_stripe++);
+    chaos_run("payment.apply", A_PAY,
+              pay_payload(order_id, stripe, is_failure ? "failed" : "succeeded",
+                          stock()->orders[o].total_minor));
+    enum tix_order_status after = stock()->orders[o].status;
+    c->paid += before != TIX_ORDER_PAID && after == TIX_ORDER_PAID;
+    c->late_paid += before != TIX_ORDER_PENDING_PAYMENT && before != TIX_ORDER_PAID &&
+                    after == TIX_ORDER_PAID;
+    c->refunds += after == TIX_ORDER_REFUND_PENDING && before != TIX_ORDER_REFUND_PENDING;
+}
+
+static void chaos_step(struct chaos *c)
+{
+    unsigned op = rand_r(&c->seed) % 100;
+    char actor[64];
+    const char *hold_id = c->n_holds > 0 ? c->holds[rand_r(&c->seed) % (unsigned)c->n_holds] : H1;
+    if (op < 40) {
+        chaos_hold(c);
+    } else if (op < 50) {
+        hold_owner(c, hold_id, actor);
+        chaos_run("hold.release", actor, jf("{'event_id':'%s','hold_id':'%s'}", EV, hold_id));
+    } else if (op < 55) {
+        hold_owner(c, hold_id, actor);
+        chaos_run("hold.extend", actor, jf("{'event_id':'%s','hold_id':'%s'}", EV, hold_id));
+    } else if (op < 88) {
+        chaos_order_step(c, op);
+    } else if (op < 92) {
+        chaos_run("hold.expire", A_CLOCK, jf("{'event_id':'%s'}", EV));
+    } else {
+        later(60 * (1 + (int64_t)(rand_r(&c->seed) % 6)));
+    }
+}
+
+/* Compares the counters and statuses of two states of the same stream. */
+static void expect_same_state(const struct tix_stock_state *a, const struct tix_stock_state *b)
+{
+    cr_assert_eq(a->n_holds, b->n_holds);
+    cr_assert_eq(a->n_orders, b->n_orders);
+    cr_assert_eq(a->n_tickets, b->n_tickets);
+    cr_assert_eq(a->n_deadlines, b->n_deadlines);
+    for (int h = 0; h < a->n_holds; h++)
+        cr_assert_eq(a->holds[h].status, b->holds[h].status);
+    for (int o = 0; o < a->n_orders; o++)
+        cr_assert_eq(a->orders[o].status, b->orders[o].status);
+    for (int i = 0; i < a->n_sessions; i++) {
+        int k = tix_stock_find_session(b, a->sessions[i].id);
+        cr_assert_geq(k, 0);
+        for (int t = 0; t < a->n_types; t++) {
+            cr_assert_eq(a->sessions[i].type_held[t], b->sessions[k].type_held[t]);
+            cr_assert_eq(a->sessions[i].type_sold[t], b->sessions[k].type_sold[t]);
+        }
+        cr_assert_eq(a->sessions[i].places_held, b->sessions[k].places_held);
+        for (int s = 0; a->sessions[i].owner != NULL && s < a->n_seats; s++)
+            cr_assert_eq(a->sessions[i].owner[s],
+                         b->sessions[k].owner != NULL ? b->sessions[k].owner[s] : 0);
+    }
+}
+
+Test(stock, random_sequences_never_oversell)
+{
+    given_event(100, 16, true); /* SES2 admits 16 */
+    given_seats();
+    ok(A_ORG, "pool.define",
+       jf("{'event_id':'%s','pool_id':'%s','name':'Floor','capacity':14}", EV, POOL));
+    given_type(T_GA, "general_admission", 2500, "9", ",'pool_id':'" POOL "'");
+    given_type(T_EARLY, "early_bird", 1500, "7", ",'pool_id':'" POOL "'");
+    given_type(T_RES, "reserved", 4000, "null", ",'sections':['A']");
+    given_type(T_SEASON, "season_pass", 9000, "5", "");
+    given_type(T_BUNDLE, "bundle", 3500, "5",
+               ",'components':[{'ticket_type_id':'" T_GA "','quantity':1},{'ticket_type_id':'" T_EARLY
+               "','quantity':1}]");
+    given_type(T_GROUP, "group", 8000, "5", ",'group_size':2");
+    ok(A_ORG, "stock.configure",
+       jf("{'event_id':'%s','fee_fixed_minor':50,'fee_percent_bp':300,'tax_percent_bp':1000}", EV));
+    static struct chaos c;
+    memset(&c, 0, sizeof(c));
+    c.seed = 20261231;
+    for (int i = 0; i < N_STEPS; i++) {
+        chaos_step(&c);
+        check_invariants();
+    }
+    cr_log_info("holds %d paid %d short %d seats %d late %d refunds %d", c.accepted_holds, c.paid,
+                c.short_stock, c.seat_refusals, c.late_paid, c.refunds);
+    cr_assert_gt(c.accepted_holds, 60, "holds %d", c.accepted_holds);
+    cr_assert_gt(c.paid, 10, "paid %d", c.paid);
+    cr_assert_gt(c.short_stock, 10, "insufficient_stock %d", c.short_stock);
+    cr_assert_gt(c.seat_refusals, 5, "seat_unavailable %d", c.seat_refusals);
+    cr_assert_gt(c.late_paid + c.refunds, 0, "late payments %d, refunds %d", c.late_paid,
+                 c.refunds);
+    struct tix_stock_state *replayed = tix_world_replay(STOCK);
+    expect_same_state(stock(), replayed);
+    tix_stock_stream_kind.destroy(replayed);
+}
