@@ -210,8 +210,8 @@ static void hold(const char *actor, const char *id, const char *session, const c
 
 static void order(const char *actor, const char *id, const char *hold_id)
 {
-    ok(actor, "order.place", jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, id,
-                                hold_id));
+    ok(actor, "order.place",
+       jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, id, hold_id));
 }
 
 static json_t *pay_payload(const char *order_id, const char *stripe, const char *outcome,
@@ -326,8 +326,8 @@ static void check_seats(const struct tix_stock_state *s)
                                     s->orders[hd->order].status == TIX_ORDER_PAID))
             want = -(hd->order + 1);
         for (int i = 0; want != 0 && i < hd->n_seats; i++)
-            cr_assert_eq(s->sessions[hd->session].owner[hd->seats[i]], want,
-                         "seat %s of hold %d", s->seats[hd->seats[i]].id, h);
+            cr_assert_eq(s->sessions[hd->session].owner[hd->seats[i]], want, "seat %s of hold %d",
+                         s->seats[hd->seats[i]].id, h);
     }
 }
 
@@ -388,12 +388,11 @@ static void check_invariants(void)
 Test(stock, registry_and_streams)
 {
     cr_assert_eq(tix_registry_stream_kind(STOCK), &tix_stock_stream_kind);
-    const char *types[] = {"stock.configure",      "ticket_type.create", "ticket_type.update",
-                           "ticket_type.delete",   "pool.define",        "stock.load_seats",
-                           "hold.place",           "hold.release",       "hold.extend",
-                           "hold.expire",          "order.place",        "order.cancel",
-                           "order.attach_payment", "payment.apply",      "order.mark_refunded",
-                           "ticket.check_in"};
+    const char *types[] = {
+        "stock.configure",      "ticket_type.create", "ticket_type.update",  "ticket_type.delete",
+        "pool.define",          "stock.load_seats",   "hold.place",          "hold.release",
+        "hold.extend",          "hold.expire",        "order.place",         "order.cancel",
+        "order.attach_payment", "payment.apply",      "order.mark_refunded", "ticket.check_in"};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         cr_assert_not_null(tix_registry_handler(types[i]), "%s", types[i]);
     given_event(100, 0, true);
@@ -460,16 +459,18 @@ Test(stock, configure_merges_into_whole_settings)
     invalid(A_ORG, "stock.configure", jf("{'event_id':'%s','color':1}", EV), "color");
     rejected("nobody", "stock.configure", jf("{'event_id':'%s'}", EV), "forbidden", NULL);
     ok(A_ORG, "event.cancel", jf("{'event_id':'%s','reason':'storm'}", EV));
-    rejected(A_ORG, "stock.configure", jf("{'event_id':'%s','hold_minutes':5}", EV),
-             "not_editable", NULL);
+    rejected(A_ORG, "stock.configure", jf("{'event_id':'%s','hold_minutes':5}", EV), "not_editable",
+             NULL);
 }
 
 Test(stock, commands_need_the_event)
 {
     rejected(A_ORG, "stock.configure", jf("{'event_id':'%s','hold_minutes':5}", EV), "not_found",
              "event_id");
-    rejected(A_B1, "hold.place", hold_payload(H1, SES1, "[{'ticket_type_id':'" T_GA "',"
-                                                        "'quantity':1}]"),
+    rejected(A_B1, "hold.place",
+             hold_payload(H1, SES1,
+                          "[{'ticket_type_id':'" T_GA "',"
+                          "'quantity':1}]"),
              "not_found", "event_id");
 }
 
@@ -478,9 +479,9 @@ Test(stock, commands_need_the_event)
 Test(stock, type_create_records_the_whole_type)
 {
     given_event(100, 0, false);
-    struct tix_decision d = run_ok(A_ORG, "ticket_type.create",
-                                   type_payload(T_GA, "general_admission", 2500, "50",
-                                                ",'max_per_order':4"));
+    struct tix_decision d =
+        run_ok(A_ORG, "ticket_type.create",
+               type_payload(T_GA, "general_admission", 2500, "50", ",'max_per_order':4"));
     tix_world_expect_event(
         &d, 0, STOCK, "ticket_type.created",
         jf("{'event_id':'%s','ticket_type':{'ticket_type_id':'%s','name':'T general_admission',"
@@ -525,29 +526,30 @@ Test(stock, type_shapes_are_checked)
     invalid(A_ORG, T, type_payload(T_GA, "vip", 1, "5", ",'sections':['A']"), "sections");
     invalid(A_ORG, T, type_payload(T_GA, "vip", 1, "5", ",'min_per_order':5,'max_per_order':4"),
             "min_per_order");
-    invalid(A_ORG, T,
-            type_payload(T_GA, "vip", 1, "5",
-                         ",'sales_start':'2026-07-01T00:00:00Z','sales_end':'2026-07-01T00:00:00Z'"),
-            "sales_end");
+    invalid(
+        A_ORG, T,
+        type_payload(T_GA, "vip", 1, "5",
+                     ",'sales_start':'2026-07-01T00:00:00Z','sales_end':'2026-07-01T00:00:00Z'"),
+        "sales_end");
     invalid(A_ORG, T,
             type_payload(T_GA, "vip", 1, "5", ",'tiers':[{'price_minor':1},{'price_minor':2}]"),
             "tiers[0]");
     invalid(A_ORG, T, type_payload(T_GA, "vip", 1, "5", ",'tiers':[{'price_minor':1,'x':1}]"),
             "tiers[0].x");
-    invalid(A_ORG, T,
-            type_payload(T_GA, "vip", 1, "5", ",'session_ids':['" SES1 "','" SES1 "']"),
+    invalid(A_ORG, T, type_payload(T_GA, "vip", 1, "5", ",'session_ids':['" SES1 "','" SES1 "']"),
             "session_ids[1]");
-    invalid(A_ORG, T, jf("{'event_id':'%s','ticket_type_id':'%s','name':'x','kind':'vip',"
-                         "'price_minor':1,'currency':'eur','quantity':1}",
-                         EV, T_GA),
+    invalid(A_ORG, T,
+            jf("{'event_id':'%s','ticket_type_id':'%s','name':'x','kind':'vip',"
+               "'price_minor':1,'currency':'eur','quantity':1}",
+               EV, T_GA),
             "currency");
 }
 
 Test(stock, type_update_and_its_locks)
 {
     given_event(100, 0, true);
-    ok(A_ORG, "pool.define", jf("{'event_id':'%s','pool_id':'%s','name':'Floor','capacity':10}",
-                                EV, POOL));
+    ok(A_ORG, "pool.define",
+       jf("{'event_id':'%s','pool_id':'%s','name':'Floor','capacity':10}", EV, POOL));
     given_type(T_GA, "general_admission", 2500, "5", "");
     struct tix_decision d = run_ok(A_ORG, "ticket_type.update",
                                    jf("{'event_id':'%s','ticket_type_id':'%s','price_minor':3000,"
@@ -565,7 +567,8 @@ Test(stock, type_update_and_its_locks)
     no_events(A_ORG, "ticket_type.update",
               jf("{'event_id':'%s','ticket_type_id':'%s','price_minor':3000}", EV, T_GA));
     rejected(A_ORG, "ticket_type.update",
-             jf("{'event_id':'%s','ticket_type_id':'%s','kind':'vip'}", EV, T_GA), "locked", "kind");
+             jf("{'event_id':'%s','ticket_type_id':'%s','kind':'vip'}", EV, T_GA), "locked",
+             "kind");
     rejected(A_ORG, "ticket_type.update",
              jf("{'event_id':'%s','ticket_type_id':'%s','min_per_order':20}", EV, T_GA), "invalid",
              "min_per_order");
@@ -581,8 +584,8 @@ Test(stock, type_update_and_its_locks)
     rejected(A_ORG, "ticket_type.update",
              jf("{'event_id':'%s','ticket_type_id':'%s','quantity':2}", EV, T_GA), "below_taken",
              "quantity");
-    ok(A_ORG, "ticket_type.update", jf("{'event_id':'%s','ticket_type_id':'%s','quantity':3}", EV,
-                                       T_GA));
+    ok(A_ORG, "ticket_type.update",
+       jf("{'event_id':'%s','ticket_type_id':'%s','quantity':3}", EV, T_GA));
     cr_assert_eq(stock()->types[0].taken, 3, "an update keeps what is taken");
 }
 
@@ -603,8 +606,10 @@ Test(stock, type_delete)
     cr_assert(stock()->types[0].is_deleted);
     rejected(A_ORG, "ticket_type.delete", jf("{'event_id':'%s','ticket_type_id':'%s'}", EV, T_GA),
              "not_found", "ticket_type_id");
-    rejected(A_B1, "hold.place", hold_payload(H2, SES1, "[{'ticket_type_id':'" T_GA "',"
-                                                        "'quantity':1}]"),
+    rejected(A_B1, "hold.place",
+             hold_payload(H2, SES1,
+                          "[{'ticket_type_id':'" T_GA "',"
+                          "'quantity':1}]"),
              "ticket_type_not_found", "lines[0].ticket_type_id");
 }
 
@@ -667,8 +672,8 @@ Test(stock, load_seats)
 
 /* ---- holds ------------------------------------------------------------------------------ */
 
-#define GA1  "[{'ticket_type_id':'" T_GA "','quantity':1}]"
-#define GA2  "[{'ticket_type_id':'" T_GA "','quantity':2}]"
+#define GA1      "[{'ticket_type_id':'" T_GA "','quantity':1}]"
+#define GA2      "[{'ticket_type_id':'" T_GA "','quantity':2}]"
 #define SEAT(id) "[{'ticket_type_id':'" T_RES "','seats':['" id "']}]"
 
 /* On sale with seats, GA (quantity 10) and reserved seating of section A. */
@@ -683,11 +688,11 @@ static void given_sale(void)
 Test(stock, hold_place_records_prices_and_expiry)
 {
     given_sale();
-    struct tix_decision d = run_ok(
-        A_B1, "hold.place",
-        hold_payload(H1, SES1,
-                     "[{'ticket_type_id':'" T_GA "','quantity':2},{'ticket_type_id':'" T_RES
-                     "','seats':['A-1-1','A-1-2'],'quantity':2}]"));
+    struct tix_decision d =
+        run_ok(A_B1, "hold.place",
+               hold_payload(H1, SES1,
+                            "[{'ticket_type_id':'" T_GA "','quantity':2},{'ticket_type_id':'" T_RES
+                            "','seats':['A-1-1','A-1-2'],'quantity':2}]"));
     tix_world_expect_event(
         &d, 0, STOCK, "hold.placed",
         jf("{'event_id':'%s','hold_id':'%s','buyer_id':'%s','session_id':'%s','lines':["
@@ -728,21 +733,22 @@ Test(stock, hold_place_rejections)
              "above_max", "lines[0].quantity");
     rejected(A_B1, H, hold_payload(H1, SES1, "[{'ticket_type_id':'" T_GA "','quantity':4}]"),
              "insufficient_stock", "lines[0]");
-    cr_assert(strstr(tix_world_last_reason(), "has 3 left") != NULL, "%s",
-              tix_world_last_reason());
+    cr_assert(strstr(tix_world_last_reason(), "has 3 left") != NULL, "%s", tix_world_last_reason());
     rejected(A_B1, H, hold_payload(H1, SES1, SEAT("Z-9-9")), "seat_unavailable",
              "lines[0].seats[0]");
     rejected(A_B1, H, hold_payload(H1, SES1, SEAT("B-1-1")), "seat_unavailable",
              "lines[0].seats[0]");
     invalid(A_B1, H, hold_payload(H1, SES1, "[{'ticket_type_id':'" T_GA "'}]"),
             "lines[0].quantity");
-    invalid(A_B1, H,
-            hold_payload(H1, SES1, "[{'ticket_type_id':'" T_RES "','quantity':2,'seats':['A-1-1']}]"),
-            "lines[0].quantity");
+    invalid(
+        A_B1, H,
+        hold_payload(H1, SES1, "[{'ticket_type_id':'" T_RES "','quantity':2,'seats':['A-1-1']}]"),
+        "lines[0].quantity");
     invalid(A_B1, H, hold_payload(H1, SES1, "[]"), "lines");
     invalid(A_B1, H,
-            hold_payload(H1, SES1, "[{'ticket_type_id':'" T_GA "','quantity':2},"
-                                   "{'ticket_type_id':'" T_GA "','quantity':2}]"),
+            hold_payload(H1, SES1,
+                         "[{'ticket_type_id':'" T_GA "','quantity':2},"
+                         "{'ticket_type_id':'" T_GA "','quantity':2}]"),
             "lines[1].ticket_type_id");
     hold(A_B1, H1, SES1, SEAT("A-1-1"));
     rejected(A_B2, H, hold_payload(H2, SES1, SEAT("A-1-1")), "seat_unavailable",
@@ -784,9 +790,9 @@ Test(stock, same_buyer_same_seats_gets_the_same_hold)
     given_sale();
     hold(A_B1, H1, SES1, "[{'ticket_type_id':'" T_RES "','seats':['A-1-1','A-1-2']}]");
     int before = tix_world_n_log();
-    struct tix_decision d =
-        run_ok(A_B1, "hold.place",
-               hold_payload(H2, SES1, "[{'ticket_type_id':'" T_RES "','seats':['A-1-2','A-1-1']}]"));
+    struct tix_decision d = run_ok(
+        A_B1, "hold.place",
+        hold_payload(H2, SES1, "[{'ticket_type_id':'" T_RES "','seats':['A-1-2','A-1-1']}]"));
     cr_assert_eq(d.n_events, 0);
     cr_assert_str_eq(tix_json_str(d.result, "hold_id"), H1);
     tix_decision_deinit(&d);
@@ -809,13 +815,11 @@ Test(stock, single_seat_gap_rule_looks_at_the_row)
     given_sale();
     ok(A_ORG, "stock.configure", jf("{'event_id':'%s','no_single_seat_gap':true}", EV));
     hold(A_B1, H1, SES1, SEAT("A-1-1"));
-    rejected(A_B2, "hold.place", hold_payload(H2, SES1, SEAT("A-1-3")), "single_seat_gap",
-             "lines");
+    rejected(A_B2, "hold.place", hold_payload(H2, SES1, SEAT("A-1-3")), "single_seat_gap", "lines");
     cr_assert(strstr(tix_world_last_reason(), "A-1-2") != NULL);
     hold(A_B2, H2, SES1, SEAT("A-1-2"));
     hold(A_B2, H3, SES1, SEAT("A-1-6")); /* the row's end is not a gap */
-    rejected(A_B1, "hold.place", hold_payload(O1, SES1, SEAT("A-1-4")), "single_seat_gap",
-             "lines");
+    rejected(A_B1, "hold.place", hold_payload(O1, SES1, SEAT("A-1-4")), "single_seat_gap", "lines");
 }
 
 Test(stock, pools_are_shared_between_types)
@@ -891,9 +895,9 @@ Test(stock, season_pass_takes_a_unit_in_every_session)
     given_event(100, 2, true); /* SES2 admits 2 */
     given_type(T_SEASON, "season_pass", 20000, "5", "");
     given_type(T_GA, "general_admission", 100, "10", "");
-    struct tix_decision d = run_ok(
-        A_B1, "hold.place",
-        hold_payload(H1, SES1, "[{'ticket_type_id':'" T_SEASON "','quantity':1}]"));
+    struct tix_decision d =
+        run_ok(A_B1, "hold.place",
+               hold_payload(H1, SES1, "[{'ticket_type_id':'" T_SEASON "','quantity':1}]"));
     const json_t *line = json_array_get(json_object_get(d.events[0].data, "lines"), 0);
     tix_world_expect_json(json_object_get(line, "session_ids"), jf("['%s','%s']", SES1, SES2));
     tix_decision_deinit(&d);
@@ -926,8 +930,10 @@ Test(stock, bundle_takes_its_components_stock)
     cr_assert_eq(taken(SES1, T_GA), 4);
     cr_assert_eq(taken(SES1, T_VIP), 2);
     cr_assert_eq(taken(SES1, T_BUNDLE), 2);
-    rejected(A_B2, "hold.place", hold_payload(H2, SES1, "[{'ticket_type_id':'" T_BUNDLE "',"
-                                                        "'quantity':1}]"),
+    rejected(A_B2, "hold.place",
+             hold_payload(H2, SES1,
+                          "[{'ticket_type_id':'" T_BUNDLE "',"
+                          "'quantity':1}]"),
              "insufficient_stock", "lines[0]");
     rejected(A_B2, "hold.place", hold_payload(H2, SES1, GA2), "insufficient_stock", "lines[0]");
     hold(A_B2, H2, SES1, GA1);
@@ -958,8 +964,10 @@ Test(stock, group_units_take_group_size_places)
     const struct tix_stock_state *s = stock();
     cr_assert_eq(s->sessions[tix_stock_find_session(s, SES1)].pool_held[0], 8);
     cr_assert_eq(s->sessions[tix_stock_find_session(s, SES1)].places_held, 8);
-    rejected(A_B2, "hold.place", hold_payload(H2, SES1, "[{'ticket_type_id':'" T_GROUP "',"
-                                                        "'quantity':1}]"),
+    rejected(A_B2, "hold.place",
+             hold_payload(H2, SES1,
+                          "[{'ticket_type_id':'" T_GROUP "',"
+                          "'quantity':1}]"),
              "insufficient_stock", "lines[0]");
     order(A_B1, O1, H1);
     pay(O1, "evt_1");
@@ -999,8 +1007,9 @@ Test(stock, lapsed_stock_counts_as_free_before_the_expiry_event)
     given_type(T_VIP, "vip", 100, "2", "");
     hold(A_B1, H1, SES1, "[{'ticket_type_id':'" T_VIP "','quantity':2}]");
     later(11 * 60);
-    struct tix_decision d = run_ok(
-        A_B2, "hold.place", hold_payload(H2, SES1, "[{'ticket_type_id':'" T_VIP "','quantity':2}]"));
+    struct tix_decision d =
+        run_ok(A_B2, "hold.place",
+               hold_payload(H2, SES1, "[{'ticket_type_id':'" T_VIP "','quantity':2}]"));
     cr_assert_str_eq(d.events[0].type, "hold.expired");
     tix_decision_deinit(&d);
     check_invariants();
@@ -1019,9 +1028,9 @@ Test(stock, hold_expire_from_the_clock)
     no_events(A_CLOCK, "hold.expire", jf("{'event_id':'%s','hold_ids':['%s']}", EV, H3));
     struct tix_decision d =
         run_ok(A_CLOCK, "hold.expire", jf("{'event_id':'%s','hold_ids':['%s']}", EV, H2));
-    tix_world_expect_event(&d, 0, STOCK, "hold.expired",
-                           jf("{'event_id':'%s','hold_ids':['%s'],'at':'2026-06-01T00:21:00Z'}",
-                              EV, H2));
+    tix_world_expect_event(
+        &d, 0, STOCK, "hold.expired",
+        jf("{'event_id':'%s','hold_ids':['%s'],'at':'2026-06-01T00:21:00Z'}", EV, H2));
     tix_decision_deinit(&d);
     d = run_ok(A_CLOCK, "hold.expire", jf("{'event_id':'%s'}", EV));
     cr_assert_eq(d.n_events, 1);
@@ -1039,8 +1048,9 @@ Test(stock, hold_release_only_by_its_buyer)
              "hold_id");
     rejected(A_PAY, "hold.release", jf("{'event_id':'%s','hold_id':'%s'}", EV, H1), "forbidden",
              NULL);
-    struct tix_decision d = run_ok(
-        A_B1, "hold.release", jf("{'event_id':'%s','hold_id':'%s','reason':'cart_cleared'}", EV, H1));
+    struct tix_decision d =
+        run_ok(A_B1, "hold.release",
+               jf("{'event_id':'%s','hold_id':'%s','reason':'cart_cleared'}", EV, H1));
     tix_world_expect_event(&d, 0, STOCK, "hold.released",
                            jf("{'event_id':'%s','hold_id':'%s','reason':'cart_cleared'}", EV, H1));
     tix_decision_deinit(&d);
@@ -1052,9 +1062,11 @@ Test(stock, hold_release_only_by_its_buyer)
 Test(stock, hold_extend_up_to_max_extensions)
 {
     given_sale();
-    ok(A_ORG, "stock.configure", jf("{'event_id':'%s','max_extensions':2,'extension_minutes':3}", EV));
+    ok(A_ORG, "stock.configure",
+       jf("{'event_id':'%s','max_extensions':2,'extension_minutes':3}", EV));
     hold(A_B1, H1, SES1, GA1);
-    struct tix_decision d = run_ok(A_B1, "hold.extend", jf("{'event_id':'%s','hold_id':'%s'}", EV, H1));
+    struct tix_decision d =
+        run_ok(A_B1, "hold.extend", jf("{'event_id':'%s','hold_id':'%s'}", EV, H1));
     tix_world_expect_event(&d, 0, STOCK, "hold.extended",
                            jf("{'event_id':'%s','hold_id':'%s','expires_at':'2026-06-01T00:13:00Z',"
                               "'extensions':1}",
@@ -1085,8 +1097,8 @@ Test(stock, order_place_prices_fees_and_tax)
     hold(A_B1, H1, SES1,
          "[{'ticket_type_id':'" T_GA "','quantity':2},{'ticket_type_id':'" T_RES
          "','seats':['A-1-1']}]");
-    struct tix_decision d = run_ok(A_B1, "order.place",
-                                   jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, O1, H1));
+    struct tix_decision d = run_ok(
+        A_B1, "order.place", jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, O1, H1));
     /* GA 2 x 2500, fee 100 + 125 each; seat 4000, fee 100 + 200; tax 20% of 9000 + 750 */
     const json_t *data = d.events[0].data;
     char number[24];
@@ -1108,14 +1120,18 @@ Test(stock, order_place_prices_fees_and_tax)
     cr_assert_eq(stock()->holds[0].status, TIX_HOLD_CONVERTED);
     cr_assert_eq(taken(SES1, T_GA), 2, "an unpaid order keeps its units held");
     check_invariants();
-    no_events(A_B1, "order.place", jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, O1, H1));
-    rejected(A_B1, "order.place", jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, O2, H1),
-             "hold_not_active", "hold_id");
-    rejected(A_B2, "order.place", jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, O2, H1),
-             "not_found", "hold_id");
+    no_events(A_B1, "order.place",
+              jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, O1, H1));
+    rejected(A_B1, "order.place",
+             jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, O2, H1), "hold_not_active",
+             "hold_id");
+    rejected(A_B2, "order.place",
+             jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, O2, H1), "not_found",
+             "hold_id");
     hold(A_B1, H2, SES1, GA1);
-    rejected(A_B1, "order.place", jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, O1, H2),
-             "already_exists", "order_id");
+    rejected(A_B1, "order.place",
+             jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, O1, H2), "already_exists",
+             "order_id");
     order(A_B1, O2, H2);
     cr_assert_str_eq(stock()->orders[1].number + 4, "-000002");
 }
@@ -1141,10 +1157,11 @@ Test(stock, order_place_needs_a_live_hold)
     given_sale();
     hold(A_B1, H1, SES1, GA1);
     later(10 * 60);
-    rejected(A_B1, "order.place", jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, O1, H1),
-             "hold_expired", "hold_id");
-    rejected(A_PAY, "order.place", jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, O1, H1),
-             "forbidden", NULL);
+    rejected(A_B1, "order.place",
+             jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, O1, H1), "hold_expired",
+             "hold_id");
+    rejected(A_PAY, "order.place",
+             jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, O1, H1), "forbidden", NULL);
 }
 
 Test(stock, order_cancel_gives_the_seats_back)
@@ -1203,8 +1220,8 @@ Test(stock, payment_success_issues_one_ticket_per_seat_and_unit)
             "ticket_seed");
     rejected(A_B1, "payment.apply", pay_payload(O1, "evt_1", "succeeded", 13000), "forbidden",
              NULL);
-    struct tix_decision d = run_ok(A_PAY, "payment.apply",
-                                   pay_payload(O1, "evt_1", "succeeded", total_of(O1)));
+    struct tix_decision d =
+        run_ok(A_PAY, "payment.apply", pay_payload(O1, "evt_1", "succeeded", total_of(O1)));
     cr_assert_eq(d.n_events, 1);
     cr_assert_str_eq(d.events[0].type, "order.paid");
     const json_t *data = d.events[0].data;
@@ -1349,8 +1366,8 @@ Test(stock, wrong_amounts_and_double_payments_are_refunded)
     ok(A_PAY, "payment.apply", other);
     cr_assert_str_eq(tix_json_str(last_event()->data, "reason"), "duplicate_payment");
     cr_assert_eq(stock()->orders[0].status, TIX_ORDER_PAID);
-    ok(A_PAY, "order.mark_refunded", jf("{'event_id':'%s','order_id':'%s','refund_id':'re_1'}",
-                                        EV, O1));
+    ok(A_PAY, "order.mark_refunded",
+       jf("{'event_id':'%s','order_id':'%s','refund_id':'re_1'}", EV, O1));
     cr_assert_eq(stock()->orders[0].status, TIX_ORDER_PAID, "the extra payment went back");
 }
 
@@ -1401,8 +1418,9 @@ Test(stock, check_in_reentry)
     given_event(100, 0, true);
     given_type(T_GA, "general_admission", 100, "10", ",'allows_reentry':true");
     given_type(T_SEASON, "season_pass", 100, "10", ",'allows_reentry':true");
-    hold(A_B1, H1, SES1, "[{'ticket_type_id':'" T_GA "','quantity':1},{'ticket_type_id':'" T_SEASON
-                         "','quantity':1}]");
+    hold(A_B1, H1, SES1,
+         "[{'ticket_type_id':'" T_GA "','quantity':1},{'ticket_type_id':'" T_SEASON
+         "','quantity':1}]");
     order(A_B1, O1, H1);
     pay(O1, "evt_1");
     const char *ga = ticket_of(0), *pass = ticket_of(1);
@@ -1485,8 +1503,8 @@ static void chaos_hold(struct chaos *c)
         if (strcmp(t, T_RES) == 0) {
             int r = 1 + (int)(rand_r(&c->seed) % 2), k = 1 + (int)(rand_r(&c->seed) % 5);
             snprintf(lines + len, sizeof(lines) - len,
-                     "%s{'ticket_type_id':'%s','seats':['A-%d-%d','A-%d-%d']}", i ? "," : "", t,
-                     r, k, r, k + 1);
+                     "%s{'ticket_type_id':'%s','seats':['A-%d-%d','A-%d-%d']}", i ? "," : "", t, r,
+                     k, r, k + 1);
         } else {
             snprintf(lines + len, sizeof(lines) - len, "%s{'ticket_type_id':'%s','quantity':%d}",
                      i ? "," : "", t, 1 + (int)(rand_r(&c->seed) % 3));
@@ -1496,9 +1514,9 @@ static void chaos_hold(struct chaos *c)
     uid_of(id, 0xd, (unsigned)c->n_holds);
     struct tix_decision d;
     struct tix_err err;
-    int rc = tix_world_run("hold.place", EV, buyer_actor(c, actor),
-                           hold_payload(id, rand_r(&c->seed) % 3 == 0 ? SES2 : SES1, lines), &d,
-                           &err);
+    int rc =
+        tix_world_run("hold.place", EV, buyer_actor(c, actor),
+                      hold_payload(id, rand_r(&c->seed) % 3 == 0 ? SES2 : SES1, lines), &d, &err);
     cr_assert_geq(rc, 0, "%s: %s", err.field, err.msg);
     if (!d.is_rejected && d.n_events > 0) {
         snprintf(c->holds[c->n_holds++], 40, "%s", id);
@@ -1568,8 +1586,8 @@ static void chaos_order_step(struct chaos *c, unsigned op)
                           stock()->orders[o].total_minor));
     enum tix_order_status after = stock()->orders[o].status;
     c->paid += before != TIX_ORDER_PAID && after == TIX_ORDER_PAID;
-    c->late_paid += before != TIX_ORDER_PENDING_PAYMENT && before != TIX_ORDER_PAID &&
-                    after == TIX_ORDER_PAID;
+    c->late_paid +=
+        before != TIX_ORDER_PENDING_PAYMENT && before != TIX_ORDER_PAID && after == TIX_ORDER_PAID;
     c->refunds += after == TIX_ORDER_REFUND_PENDING && before != TIX_ORDER_REFUND_PENDING;
 }
 
@@ -1631,8 +1649,8 @@ Test(stock, random_sequences_never_oversell)
     given_type(T_RES, "reserved", 4000, "null", ",'sections':['A']");
     given_type(T_SEASON, "season_pass", 9000, "5", "");
     given_type(T_BUNDLE, "bundle", 3500, "5",
-               ",'components':[{'ticket_type_id':'" T_GA "','quantity':1},{'ticket_type_id':'" T_EARLY
-               "','quantity':1}]");
+               ",'components':[{'ticket_type_id':'" T_GA
+               "','quantity':1},{'ticket_type_id':'" T_EARLY "','quantity':1}]");
     given_type(T_GROUP, "group", 8000, "5", ",'group_size':2");
     ok(A_ORG, "stock.configure",
        jf("{'event_id':'%s','fee_fixed_minor':50,'fee_percent_bp':300,'tax_percent_bp':1000}", EV));
