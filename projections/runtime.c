@@ -78,7 +78,9 @@ static enum tix_rc set_path(struct tix_db *db, const struct tix_projection *proj
     return tix_db_script(db, sql, err);
 }
 
-/* Points rm.<table> at version's tables; inside the caller's transaction. */
+/* Points rm.<table> at version's tables; inside the caller's transaction. The view is replaced
+ * in place where its columns allow (same relation, so a reader's prepared statement carries on
+ * after a short wait on the lock); only a switch whose columns differ drops and recreates it. */
 static enum tix_rc point_views(struct tix_db *db, const struct tix_projection *proj, int version,
                                struct tix_err *err)
 {
@@ -86,11 +88,22 @@ static enum tix_rc point_views(struct tix_db *db, const struct tix_projection *p
     schema_name(proj, version, schema, sizeof(schema));
     enum tix_rc rc = tix_db_script(db, "CREATE SCHEMA IF NOT EXISTS rm", err);
     for (int i = 0; proj->tables[i] != NULL && rc == TIX_OK; i++) {
+        const char *t = proj->tables[i];
         char sql[512];
+        snprintf(sql, sizeof(sql), "CREATE OR REPLACE VIEW rm.%s AS SELECT * FROM %s.%s", t, schema,
+                 t);
+        rc = tix_db_script(db, "SAVEPOINT point_view", err);
+        if (rc == TIX_OK && tix_db_script(db, sql, NULL) == TIX_OK) {
+            rc = tix_db_script(db, "RELEASE SAVEPOINT point_view", err);
+            continue;
+        }
+        if (rc == TIX_OK)
+            rc = tix_db_script(db, "ROLLBACK TO SAVEPOINT point_view", err);
         snprintf(sql, sizeof(sql),
-                 "DROP VIEW IF EXISTS rm.%s; CREATE VIEW rm.%s AS SELECT * FROM %s.%s",
-                 proj->tables[i], proj->tables[i], schema, proj->tables[i]);
-        rc = tix_db_script(db, sql, err);
+                 "DROP VIEW IF EXISTS rm.%s; CREATE VIEW rm.%s AS SELECT * FROM %s.%s", t, t,
+                 schema, t);
+        if (rc == TIX_OK)
+            rc = tix_db_script(db, sql, err);
     }
     return rc;
 }
