@@ -778,9 +778,25 @@ tix_stop_stripe() {
 
 # ---------------------------------------------------------------- all services
 
+# Our ports sit in Linux's ephemeral range (32768-60999): an outgoing connection may take one as
+# its source port (or leave it in TIME-WAIT) and a server then fails to listen on it. Where we
+# may (root), add this profile's ports to net.ipv4.ip_local_reserved_ports, which only stops
+# the kernel from picking them as source ports; elsewhere a clash stays possible but rare.
+_tix_reserve_ports() {
+    local f=/proc/sys/net/ipv4/ip_local_reserved_ports
+    [[ -w $f ]] || return 0
+    local mine="$TIX_PG_PORT,$TIX_REDIS_PORT,$TIX_AMQP_PORT,$TIX_RABBIT_DIST_PORT,$TIX_EPMD_PORT"
+    mine+=",$TIX_HTTP_PORT,$TIX_STRIPE_PORT,$TIX_RABBIT_CTL_PORT_MIN-$TIX_RABBIT_CTL_PORT_MAX"
+    mine+=",$((TIX_HTTP_PORT + 11))-$((TIX_HTTP_PORT + 13))" # benchmarks' own servers
+    local now
+    now=$(cat "$f")
+    echo "${now:+$now,}$mine" >"$f" 2>/dev/null || true
+}
+
 tix_start_services() {
     _tix_need_profile || return 1
     _tix_dirs || return 1
+    _tix_reserve_ports
     tix_write_env || return 1
     tix_start_postgres || return 1
     tix_start_redis || return 1

@@ -103,12 +103,12 @@ static void instant(int64_t unix_s, char out[24])
     strftime(out, 24, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static json_t *ticket_type(const char *id, const char *name, const char *kind, int price,
-                           int quantity, const char *pool)
+static json_t *ticket_type(const char *event, const char *id, const char *name, const char *kind,
+                           int price, int quantity, const char *pool)
 {
-    json_t *t =
-        json_pack("{ss ss ss si ss si si}", "ticket_type_id", id, "name", name, "kind", kind,
-                  "price_minor", price, "currency", "EUR", "min_per_order", 1, "max_per_order", 4);
+    json_t *t = json_pack("{ss ss ss ss si ss si si}", "event_id", event, "ticket_type_id", id,
+                          "name", name, "kind", kind, "price_minor", price, "currency", "EUR",
+                          "min_per_order", 1, "max_per_order", 4);
     if (quantity > 0)
         json_object_set_new(t, "quantity", json_integer(quantity));
     if (pool != NULL)
@@ -151,28 +151,28 @@ static int set_up(struct setup *s, struct sale_plan *plan)
                    "starts_at", starts, "ends_at", ends),
          actor);
     send(s, "stock.configure", s->event,
-         json_pack("{ss s{si}}", "event_id", s->event, "settings", "hold_minutes", 10), actor);
+         json_pack("{ss si}", "event_id", s->event, "hold_minutes", 10), actor);
+    char pool[TIX_UUID_LEN + 1];
+    tix_uuid_v7(pool);
     send(s, "pool.define", s->event,
-         json_pack("{ss s{ss ss si}}", "event_id", s->event, "pool", "pool_id", "floor", "name",
-                   "Floor", "capacity", FLOOR),
+         json_pack("{ss ss ss si}", "event_id", s->event, "pool_id", pool, "name", "Floor",
+                   "capacity", FLOOR),
          actor);
-    static const char *const ga[][3] = {{"early", "Early bird", "early_bird"},
-                                        {"floor", "Floor", "general_admission"},
-                                        {"vip", "VIP floor", "vip"}};
+    static const char *const ga[][2] = {
+        {"Early bird", "early_bird"}, {"Floor", "general_admission"}, {"VIP floor", "vip"}};
     static const int prices[] = {3900, 5900, 14900};
     plan->n_ga_types = 3;
     for (int i = 0; i < 3; i++) {
-        snprintf(plan->ga_types[i], sizeof(plan->ga_types[i]), "%s", ga[i][0]);
+        tix_uuid_v7(plan->ga_types[i]);
         send(s, "ticket_type.create", s->event,
-             json_pack("{ss so}", "event_id", s->event, "ticket_type",
-                       ticket_type(ga[i][0], ga[i][1], ga[i][2], prices[i], FLOOR, "floor")),
+             ticket_type(s->event, plan->ga_types[i], ga[i][0], ga[i][1], prices[i], FLOOR, pool),
              actor);
     }
-    json_t *seated = ticket_type("seated", "Seated", "reserved", 7900, 0, NULL);
+    tix_uuid_v7(plan->reserved_type);
+    json_t *seated =
+        ticket_type(s->event, plan->reserved_type, "Seated", "reserved", 7900, 0, NULL);
     json_object_set_new(seated, "categories", json_pack("[s]", "seated"));
-    send(s, "ticket_type.create", s->event,
-         json_pack("{ss so}", "event_id", s->event, "ticket_type", seated), actor);
-    snprintf(plan->reserved_type, sizeof(plan->reserved_type), "seated");
+    send(s, "ticket_type.create", s->event, seated, actor);
     send(s, "event.publish", s->event, json_pack("{ss}", "event_id", s->event), actor);
     send(s, "event.open_sales", s->event, json_pack("{ss}", "event_id", s->event), actor);
     snprintf(plan->event_id, sizeof(plan->event_id), "%s", s->event);

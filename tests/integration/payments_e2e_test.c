@@ -107,9 +107,9 @@ static void open_sale(struct sale *s)
     send_ok("event.open_sales", s->show, json_pack("{ss}", "event_id", s->show), "system:test");
     send_ok("stock.configure", s->show, json_pack("{ss}", "event_id", s->show), "system:test");
     send_ok("ticket_type.create", s->show,
-            json_pack("{ss s{ss ss ss sI ss si}}", "event_id", s->show, "ticket_type",
-                      "ticket_type_id", s->type, "name", "Floor", "kind", "general_admission",
-                      "price_minor", (json_int_t)4500, "currency", "EUR", "quantity", 50),
+            json_pack("{ss ss ss ss sI ss si}", "event_id", s->show, "ticket_type_id", s->type,
+                      "name", "Floor", "kind", "general_admission", "price_minor", (json_int_t)4500,
+                      "currency", "EUR", "quantity", 50),
             "system:test");
     send_ok("hold.place", s->show,
             json_pack("{ss ss ss s[{ss si}]}", "event_id", s->show, "hold_id", s->hold,
