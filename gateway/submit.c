@@ -19,7 +19,7 @@
 #include "tix/json.h"
 #include "tix/log.h"
 #include "tix/mem.h"
-#include "tix/redis.h"
+#include "tix/aredis.h"
 
 #include "envelope.h"
 #include "gateway.h"
@@ -202,9 +202,13 @@ void tix_gw_submit(struct tix_req *req, struct tix_gw_command *cmd)
         tix_gw_pending_flush(th, 503);
         return;
     }
-    if (th->redis != NULL)
-        tix_redis_cmd(th->redis, NULL, NULL, "SET tix:cmd:%s %s EX 86400", p->command_id,
-                      req->who.actor[0] ? req->who.actor : "anonymous");
+    if (th->aredis != NULL) { /* who may read the command's status; nobody waits for Redis */
+        char key[64];
+        snprintf(key, sizeof(key), "tix:cmd:%s", p->command_id);
+        const char *argv[] = {"SET", key, req->who.actor[0] ? req->who.actor : "anonymous", "EX",
+                              "86400"};
+        tix_aredis_cmd_argv(th->aredis, 5, argv, NULL, NULL, NULL);
+    }
     p->req = req;
     p->seq = tix_bus_published(th->bus);
     p->confirm_deadline_ms = tix_mono_ms() + CONFIRM_TIMEOUT_MS;
