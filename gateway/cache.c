@@ -19,27 +19,44 @@
  * Invariants: slots are direct-mapped per kind (a colliding key replaces the older row); a slot
  * owns its PGresult; nothing here is shared between threads.
  */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tix/apg.h"
 #include "tix/ids.h"
+#include "tix/jwt.h"
 #include "tix/mem.h"
 
 #include "pipeline.h"
 
-#define SLOTS 4096 /* per kind and thread */
+#define SLOTS     4096 /* per kind and thread */
+#define TOKENS    1024 /* verified access tokens per thread */
+#define TOKEN_MAX 1024 /* longer tokens are verified every time */
 
 struct slot {
     char key[80];
     char group[80];
     PGresult *res; /* NULL: empty */
     int64_t loaded_ms;
+    char *memo; /* derived from res (an answer rendered from it), or NULL; wiped when dropped */
+    size_t memo_len;
+};
+
+/* A verified access token: the claims the gateway uses, until exp. */
+struct token_slot {
+    char token[TOKEN_MAX + 1]; /* "" when empty */
+    size_t len;
+    char sub[40];
+    char sid[40];
+    int64_t exp_s;
 };
 
 struct tix_gw_cache {
     struct slot *slots[TIX_CACHE_KINDS];
+    struct token_slot *tokens;
+    unsigned char token_key[crypto_shorthash_KEYBYTES]; /* random: slots can't be aimed at */
 };
 
 /* Which tables' notifications drop a kind's rows by key, and which by group. */
@@ -59,6 +76,8 @@ struct tix_gw_cache *tix_gw_cache_create(void)
     struct tix_gw_cache *c = tix_xcalloc(1, sizeof(*c));
     for (int k = 0; k < TIX_CACHE_KINDS; k++)
         c->slots[k] = tix_xcalloc(SLOTS, sizeof(struct slot));
+    c->tokens = tix_xcalloc(TOKENS, sizeof(*c->tokens));
+    randombytes_buf(c->token_key, sizeof(c->token_key));
     return c;
 }
 
@@ -67,6 +86,11 @@ static void empty(struct slot *s)
     PQclear(s->res);
     s->res = NULL;
     s->key[0] = '\0';
+    if (s->memo != NULL) {
+        sodium_memzero(s->memo, s->memo_len);
+        free(s->memo);
+        s->memo = NULL;
+    }
 }
 
 void tix_gw_cache_clear(struct tix_gw_cache *c)
@@ -84,6 +108,8 @@ void tix_gw_cache_destroy(struct tix_gw_cache *c)
     tix_gw_cache_clear(c);
     for (int k = 0; k < TIX_CACHE_KINDS; k++)
         free(c->slots[k]);
+    sodium_memzero(c->tokens, TOKENS * sizeof(*c->tokens));
+    free(c->tokens);
     free(c);
 }
 
@@ -207,4 +233,79 @@ void tix_gw_read_cached(struct tix_req *req, enum tix_gw_cache_kind kind, const 
                        .group_col = group_col};
     snprintf(r->key, sizeof(r->key), "%s", key);
     start_read(r, name, sql, n, params);
+}
+
+/* ---- memos */
+
+/* The live slot of (kind, key), or NULL. */
+static struct slot *live(struct tix_gw_cache *c, enum tix_gw_cache_kind kind, const char *key)
+{
+    struct slot *s = c != NULL ? slot_of(c, kind, key) : NULL;
+    if (s == NULL || s->res == NULL || strcmp(s->key, key) != 0 ||
+        tix_mono_ms() - s->loaded_ms >= TIX_GW_CACHE_TTL_MS)
+        return NULL;
+    return s;
+}
+
+const char *tix_gw_cache_memo(struct tix_gw_thread *th, enum tix_gw_cache_kind kind,
+                              const char *key, size_t *len)
+{
+    struct slot *s = live(th->cache, kind, key);
+    if (s == NULL || s->memo == NULL)
+        return NULL;
+    *len = s->memo_len;
+    return s->memo;
+}
+
+void tix_gw_cache_set_memo(struct tix_gw_thread *th, enum tix_gw_cache_kind kind, const char *key,
+                           const char *text, size_t len)
+{
+    struct slot *s = live(th->cache, kind, key);
+    if (s == NULL || s->memo != NULL)
+        return;
+    s->memo = tix_xmalloc(len + 1);
+    memcpy(s->memo, text, len);
+    s->memo[len] = '\0';
+    s->memo_len = len;
+}
+
+/* ---- verified access tokens */
+
+static struct token_slot *token_slot(struct tix_gw_cache *c, const char *token, size_t len)
+{
+    uint64_t h;
+    crypto_shorthash((unsigned char *)&h, (const unsigned char *)token, len, c->token_key);
+    return &c->tokens[h % TOKENS];
+}
+
+bool tix_gw_cache_token_get(struct tix_gw_cache *c, const char *token, int64_t now_s,
+                            struct tix_principal *who)
+{
+    size_t len = strnlen(token, TOKEN_MAX + 1);
+    if (c == NULL || len > TOKEN_MAX)
+        return false;
+    const struct token_slot *t = token_slot(c, token, len);
+    if (t->len != len || len == 0 || sodium_memcmp(t->token, token, len) != 0 ||
+        t->exp_s <= now_s - TIX_JWT_LEEWAY_S)
+        return false;
+    who->kind = TIX_PRINCIPAL_USER;
+    snprintf(who->id, sizeof(who->id), "%s", t->sub);
+    snprintf(who->session_id, sizeof(who->session_id), "%s", t->sid);
+    snprintf(who->actor, sizeof(who->actor), "user:%s", t->sub);
+    return true;
+}
+
+void tix_gw_cache_token_put(struct tix_gw_cache *c, const char *token, int64_t exp_s,
+                            const struct tix_principal *who)
+{
+    size_t len = strnlen(token, TOKEN_MAX + 1);
+    if (c == NULL || len > TOKEN_MAX)
+        return;
+    struct token_slot *t = token_slot(c, token, len);
+    memcpy(t->token, token, len);
+    t->token[len] = '\0';
+    t->len = len;
+    snprintf(t->sub, sizeof(t->sub), "%s", who->id);
+    snprintf(t->sid, sizeof(t->sid), "%s", who->session_id);
+    t->exp_s = exp_s;
 }

@@ -245,6 +245,16 @@ void tix_gw_read_cached(struct tix_req *req, enum tix_gw_cache_kind kind, const 
 
 #define TIX_GW_CACHE_TTL_MS 5000
 
+/* Text derived from the rows cached under (kind, key) (say, an answer rendered from them), kept
+ * with them and dropped with them (wiped: it may hold personal data). NULL when there is none or
+ * the rows are gone; *len gets its length. Borrowed until the thread's next read. */
+const char *tix_gw_cache_memo(struct tix_gw_thread *th, enum tix_gw_cache_kind kind,
+                              const char *key, size_t *len);
+/* Keeps a copy of text as the memo of the rows cached under (kind, key); a no-op when those rows
+ * are not cached (any more) or already have one. */
+void tix_gw_cache_set_memo(struct tix_gw_thread *th, enum tix_gw_cache_kind kind, const char *key,
+                           const char *text, size_t len);
+
 /* ---- commands (gateway/submit.c) ---- */
 
 struct tix_gw_command {

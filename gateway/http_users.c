@@ -72,11 +72,23 @@ static void me_cb(struct tix_req *req, const PGresult *res, void *ctx)
         text_or_null(res, 5), "preferences", p != NULL ? p : json_object(), "created_at",
         PQgetvalue(res, 0, 7), "updated_at", PQgetvalue(res, 0, 8));
     sodium_memzero(key, sizeof(key));
-    tix_gw_reply_json(req, 200, body);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    size_t len = strlen(text);
+    tix_gw_cache_set_memo(req->th, TIX_CACHE_USER, req->who.id, text, len);
+    tix_gw_reply(req, 200, "application/json", text, len);
+    sodium_memzero(text, len);
+    free(text);
 }
 
 void tix_http_me_get(struct tix_req *req)
 {
+    size_t len;
+    const char *memo = tix_gw_cache_memo(req->th, TIX_CACHE_USER, req->who.id, &len);
+    if (memo != NULL) { /* rendered from the same cached rows before */
+        tix_gw_reply(req, 200, "application/json", memo, len);
+        return;
+    }
     const char *params[] = {req->who.id};
     tix_gw_read_cached(req, TIX_CACHE_USER, req->who.id, -1, "gw_me", me_sql, 1, params, me_cb,
                        NULL);
