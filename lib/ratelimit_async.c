@@ -1,17 +1,26 @@
-/* ratelimit_async.c - GCRA limits on an event loop: batched per key, never waiting on Redis
+/* ratelimit_async.c - GCRA limits on an event loop: batched and leased per key, never waiting
  *
  * Invariants:
- * - A key has an entry only while a decision for it is on its way or checks wait for one; at
- *   most one script call per key is in flight. Checks arriving meanwhile wait in arrival order
- *   and leave together as the next batch.
- * - A batch of n is decided by one script call that charges k = tix_ratelimit_gcra_n(...) cells
- *   and returns k and the TAT it started from (relative to Redis' now). The checks then get, in
- *   order, what n single steps from that TAT give (tix_ratelimit_gcra, with now = 0): the same
- *   numbers a call per check would have given, headers included. The script's k caps the local
- *   replay, so a check is never allowed that Redis did not charge.
- * - Redis trouble decides the batch in the process's local table, one check at a time.
- * - An entry stays in the table while its batch's callbacks run and its next batch leaves after
- *   them, so a callback may check again (the same key included: it joins the next batch).
+ * - At most one script call per key is in flight. Checks that can't be decided locally wait in
+ *   arrival order and leave together as the next call, which charges up to n cells at once
+ *   (k = tix_ratelimit_gcra_n(...)) and returns k and the TAT it started from (relative to
+ *   Redis' now). The waiting checks then get, in order, what single GCRA steps from that TAT
+ *   give (tix_ratelimit_gcra with now = 0): the numbers a call per check would have given,
+ *   headers included. The script's k caps the replay: a check is never allowed unless Redis
+ *   charged a cell for it.
+ * - A call may ask for cells beyond its waiting checks (as many as were wanted since the last
+ *   call, at most limit / TIX_RATELIMIT_LEASE_SHARE): the leased cells are charged in Redis at
+ *   once and used by the next checks without a round trip, for TIX_RATELIMIT_LEASE_MS at most,
+ *   then given up unused. So every gateway together never allows more than the limit; a gateway
+ *   may hold back at most its lease from the others for that long. A limit below
+ *   TIX_RATELIMIT_LEASE_SHARE leases nothing: one cell per check, exactly.
+ * - When a call comes back short (k < n) the bucket is empty: checks before the moment it
+ *   allows one again are denied locally, as Redis would deny them (a denial changes nothing and
+ *   only time refills a bucket; other gateways can only push that moment later).
+ * - Redis trouble decides the waiting checks in the process's local table, one at a time.
+ * - An entry stays in the table while its callbacks run and its next call leaves after them, so
+ *   a callback may check again (the same key included). Idle entries are freed a bucket at a
+ *   time by later checks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,16 +73,26 @@ struct entry {
     const char *subject; /* inside key */
     int limit;
     int period_s;
-    struct waiter *head, *tail; /* waiting for the next batch */
+    struct waiter *head, *tail; /* waiting for the next call */
     int n_waiting;
-    struct waiter *batch; /* on its way */
-    int n_batch;
+    bool is_in_flight;
+    struct waiter *batch; /* waiting for the call in flight */
+    int n_extra;          /* cells that call asks for beyond its batch */
+    int demand;           /* checks since the last call was sent */
+    /* cells Redis charged for us that no check has used yet */
+    int cells;
+    int64_t tat_rel_us;     /* the next cell is a GCRA step from this TAT, with now = 0 */
+    int64_t lease_until_us; /* local monotonic time: unused cells are given up then */
+    /* the bucket was found empty: checks are denied until deny_until_us (local monotonic) */
+    int64_t deny_until_us;
+    int64_t deny_reset_us;
 };
 
 struct tix_ratelimit_async {
     struct tix_aredis *ar; /* borrowed, may be NULL */
     struct tix_ratelimit_local *local;
     bool is_local; /* the last decision came from the local table */
+    unsigned sweep;
     struct entry *buckets[BUCKETS];
 };
 
@@ -92,6 +111,13 @@ void tix_ratelimit_async_destroy(struct tix_ratelimit_async *rl)
         return;
     if (rl->is_local)
         tix_ratelimit_local_note(rl->local, false, NULL);
+    for (int i = 0; i < BUCKETS; i++) {
+        while (rl->buckets[i] != NULL) {
+            struct entry *e = rl->buckets[i];
+            rl->buckets[i] = e->next;
+            free(e); /* idle: the Redis handle closed first and answered every call */
+        }
+    }
     free(rl);
 }
 
@@ -112,21 +138,32 @@ static struct entry *find(struct tix_ratelimit_async *rl, const char *key, size_
     return NULL;
 }
 
-static void unlink_entry(struct entry *e)
-{
-    for (struct entry **p = &e->rl->buckets[e->hash % BUCKETS]; *p != NULL; p = &(*p)->next) {
-        if (*p == e) {
-            *p = e->next;
-            return;
-        }
-    }
-}
-
 static int64_t mono_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static bool is_idle(const struct entry *e, int64_t now)
+{
+    return !e->is_in_flight && e->head == NULL && (e->cells == 0 || now >= e->lease_until_us) &&
+           now >= e->deny_until_us;
+}
+
+/* Frees the idle entries of one bucket per call: the table holds about what is in use. */
+static void sweep(struct tix_ratelimit_async *rl, int64_t now)
+{
+    struct entry **p = &rl->buckets[rl->sweep++ % BUCKETS];
+    while (*p != NULL) {
+        struct entry *e = *p;
+        if (is_idle(e, now)) {
+            *p = e->next;
+            free(e);
+        } else {
+            p = &e->next;
+        }
+    }
 }
 
 static void note_source(struct tix_ratelimit_async *rl, bool is_local)
@@ -137,75 +174,153 @@ static void note_source(struct tix_ratelimit_async *rl, bool is_local)
     tix_ratelimit_local_note(rl->local, is_local, "redis unavailable");
 }
 
-/* Answers every check of the batch: from Redis' {k, TAT - now} when reply is usable, else from
- * the local table. Frees the waiters. */
-static void decide_batch(struct entry *e, struct waiter *batch, const redisReply *reply)
+/* Uses one leased cell: a GCRA step from the lease's TAT. */
+static bool take_cell(struct entry *e, int64_t now, struct tix_ratelimit_result *r)
 {
-    bool is_ok = reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-                 reply->element[0]->type == REDIS_REPLY_INTEGER &&
-                 reply->element[1]->type == REDIS_REPLY_INTEGER;
-    note_source(e->rl, !is_ok);
-    int64_t period_us = (int64_t)e->period_s * 1000000;
-    int64_t tat = is_ok ? reply->element[1]->integer : 0;
-    long long charged = is_ok ? reply->element[0]->integer : 0;
-    for (int i = 0; batch != NULL; i++) {
+    if (e->cells == 0 || now >= e->lease_until_us)
+        return false;
+    struct tix_ratelimit_gcra g;
+    tix_ratelimit_gcra(e->tat_rel_us, 0, e->limit, (int64_t)e->period_s * 1000000, &g);
+    if (!g.is_allowed) { /* can't happen: Redis charged it */
+        e->cells = 0;
+        return false;
+    }
+    e->tat_rel_us = g.tat_us;
+    e->cells--;
+    tix_ratelimit_result_of(&g, e->limit, r);
+    return true;
+}
+
+/* A denial while the bucket is known to be empty: exactly what Redis would say (a denial
+ * changes nothing, and nothing but time refills the bucket). */
+static bool take_denial(const struct entry *e, int64_t now, struct tix_ratelimit_result *r)
+{
+    if (now >= e->deny_until_us)
+        return false;
+    struct tix_ratelimit_gcra g = {.is_allowed = false,
+                                   .retry_after_us = e->deny_until_us - now,
+                                   .reset_us = e->deny_reset_us - now};
+    tix_ratelimit_result_of(&g, e->limit, r);
+    return true;
+}
+
+/* Answers the batch from Redis' {k, TAT - now}: the first checks get the first cells, what is
+ * left becomes the lease; when k falls short the bucket is empty and the rest are denied. */
+static void decide_from_redis(struct entry *e, struct waiter *batch, int n_asked, long long k,
+                              int64_t tat)
+{
+    int64_t now = mono_us(), period_us = (int64_t)e->period_s * 1000000;
+    struct tix_ratelimit_gcra g = {0};
+    int i = 0;
+    for (; batch != NULL; i++) {
+        struct waiter *w = batch;
+        batch = w->next;
+        tix_ratelimit_gcra(tat, 0, e->limit, period_us, &g);
+        if (g.is_allowed && i >= k) /* never allow what Redis did not charge */
+            g = (struct tix_ratelimit_gcra){.is_allowed = false,
+                                            .tat_us = tat,
+                                            .retry_after_us = period_us / e->limit,
+                                            .reset_us = tat};
+        if (g.is_allowed)
+            tat = g.tat_us;
+        struct tix_ratelimit_result r;
+        tix_ratelimit_result_of(&g, e->limit, &r);
+        w->cb(w->ctx, &r);
+        free(w);
+    }
+    e->cells = k > i ? (int)(k - i) : 0;
+    e->tat_rel_us = tat;
+    e->lease_until_us = now + TIX_RATELIMIT_LEASE_MS * 1000;
+    if (k < n_asked) { /* the bucket is empty once the cells are used */
+        tix_ratelimit_gcra(tat + (int64_t)e->cells * (period_us / e->limit), 0, e->limit, period_us,
+                           &g);
+        e->deny_until_us = g.is_allowed ? 0 : now + g.retry_after_us;
+        e->deny_reset_us = now + g.reset_us;
+    }
+}
+
+static void decide_locally(struct entry *e, struct waiter *batch)
+{
+    e->cells = 0;
+    while (batch != NULL) {
         struct waiter *w = batch;
         batch = w->next;
         struct tix_ratelimit_result r;
-        if (is_ok) {
-            struct tix_ratelimit_gcra g;
-            tix_ratelimit_gcra(tat, 0, e->limit, period_us, &g);
-            if (g.is_allowed && i >= charged) /* never allow what Redis did not charge */
-                g = (struct tix_ratelimit_gcra){.is_allowed = false,
-                                                .tat_us = tat,
-                                                .retry_after_us = period_us / e->limit,
-                                                .reset_us = tat};
-            if (g.is_allowed)
-                tat = g.tat_us;
-            tix_ratelimit_result_of(&g, e->limit, &r);
-        } else {
-            tix_ratelimit_local_check(e->rl->local, e->class, e->subject, e->limit, e->period_s,
-                                      mono_us(), &r, NULL);
-        }
+        tix_ratelimit_local_check(e->rl->local, e->class, e->subject, e->limit, e->period_s,
+                                  mono_us(), &r, NULL);
         w->cb(w->ctx, &r);
         free(w);
     }
 }
 
-static void send_batch(struct entry *e);
+static void send_call(struct entry *e);
 
-static void batch_cb(void *ctx, enum tix_rc rc, const redisReply *reply)
+static void call_cb(void *ctx, enum tix_rc rc, const redisReply *reply)
 {
     struct entry *e = ctx;
     struct waiter *batch = e->batch;
+    int n_asked = e->n_extra;
+    for (struct waiter *w = batch; w != NULL; w = w->next)
+        n_asked++;
     e->batch = NULL;
-    e->n_batch = 0;
-    decide_batch(e, batch, rc == TIX_OK ? reply : NULL);
-    if (e->head != NULL) {
-        send_batch(e);
-        return;
-    }
-    unlink_entry(e);
-    free(e);
+    bool is_ok = rc == TIX_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+                 reply->element[0]->type == REDIS_REPLY_INTEGER &&
+                 reply->element[1]->type == REDIS_REPLY_INTEGER;
+    note_source(e->rl, !is_ok);
+    if (is_ok)
+        decide_from_redis(e, batch, n_asked, reply->element[0]->integer,
+                          reply->element[1]->integer);
+    else
+        decide_locally(e, batch);
+    e->is_in_flight = false;
+    if (e->head != NULL)
+        send_call(e); /* checks that came meanwhile (the callbacks' included) */
 }
 
-static void send_batch(struct entry *e)
+/* Sends the waiting checks as one call, asking for as many cells again as were wanted since the
+ * last call (at most TIX_RATELIMIT_LEASE_SHARE of the limit): a busy key then rarely waits. */
+static void send_call(struct entry *e)
 {
+    int cap = e->limit / TIX_RATELIMIT_LEASE_SHARE;
+    e->n_extra = e->demand < cap ? e->demand : cap;
+    e->demand = 0;
     e->batch = e->head;
-    e->n_batch = e->n_waiting;
+    int n = e->n_waiting + e->n_extra;
     e->head = e->tail = NULL;
     e->n_waiting = 0;
+    e->is_in_flight = true;
     if (e->rl->ar == NULL) {
-        batch_cb(e, TIX_ETRANSIENT, NULL);
+        call_cb(e, TIX_ETRANSIENT, NULL);
         return;
     }
-    char limit[16], period_us[24], n[16];
+    char limit[16], period_us[24], n_s[16];
     snprintf(limit, sizeof(limit), "%d", e->limit);
     snprintf(period_us, sizeof(period_us), "%lld", (long long)e->period_s * 1000000);
-    snprintf(n, sizeof(n), "%d", e->n_batch);
-    const char *argv[] = {e->key, limit, period_us, n};
-    const size_t len[] = {e->len, strlen(limit), strlen(period_us), strlen(n)};
-    tix_aredis_eval(e->rl->ar, &gcra_n_script, 1, 4, argv, len, batch_cb, e);
+    snprintf(n_s, sizeof(n_s), "%d", n);
+    const char *argv[] = {e->key, limit, period_us, n_s};
+    const size_t len[] = {e->len, strlen(limit), strlen(period_us), strlen(n_s)};
+    tix_aredis_eval(e->rl->ar, &gcra_n_script, 1, 4, argv, len, call_cb, e);
+}
+
+static struct entry *entry_for(struct tix_ratelimit_async *rl, const char *key, size_t len,
+                               const char *class, int limit, int period_s)
+{
+    uint32_t hash = fnv1a(key, len);
+    struct entry *e = find(rl, key, len, hash);
+    if (e != NULL)
+        return e;
+    e = tix_xcalloc(1, sizeof(*e));
+    e->rl = rl;
+    e->hash = hash;
+    memcpy(e->key, key, len + 1);
+    e->len = len;
+    snprintf(e->class, sizeof(e->class), "%s", class);
+    e->subject = e->key + 3 + strlen(class) + 1;
+    e->limit = limit;
+    e->period_s = period_s;
+    e->next = rl->buckets[hash % BUCKETS];
+    rl->buckets[hash % BUCKETS] = e;
+    return e;
 }
 
 enum tix_rc tix_ratelimit_check_async(struct tix_ratelimit_async *rl, const char *class,
@@ -221,21 +336,17 @@ enum tix_rc tix_ratelimit_check_async(struct tix_ratelimit_async *rl, const char
         cb(ctx, &r);
         return rc;
     }
-    uint32_t hash = fnv1a(key, len);
-    struct entry *e = find(rl, key, len, hash);
-    bool is_new = e == NULL;
-    if (is_new) {
-        e = tix_xcalloc(1, sizeof(*e));
-        e->rl = rl;
-        e->hash = hash;
-        memcpy(e->key, key, len + 1);
-        e->len = len;
-        snprintf(e->class, sizeof(e->class), "%s", class);
-        e->subject = e->key + 3 + strlen(class) + 1;
-        e->limit = limit;
-        e->period_s = period_s;
-        e->next = rl->buckets[hash % BUCKETS];
-        rl->buckets[hash % BUCKETS] = e;
+    int64_t now = mono_us();
+    sweep(rl, now);
+    struct entry *e = entry_for(rl, key, len, class, limit, period_s);
+    e->demand++;
+    struct tix_ratelimit_result r;
+    if (e->head == NULL && (take_cell(e, now, &r) || take_denial(e, now, &r))) {
+        if (e->limit >= TIX_RATELIMIT_LEASE_SHARE && e->cells <= e->n_extra / 2 &&
+            !e->is_in_flight && e->deny_until_us <= now)
+            send_call(e); /* running low: lease more before anybody has to wait */
+        cb(ctx, &r);
+        return TIX_OK;
     }
     struct waiter *w = tix_xcalloc(1, sizeof(*w));
     w->cb = cb;
@@ -246,7 +357,7 @@ enum tix_rc tix_ratelimit_check_async(struct tix_ratelimit_async *rl, const char
         e->head = w;
     e->tail = w;
     e->n_waiting++;
-    if (is_new)
-        send_batch(e);
+    if (!e->is_in_flight)
+        send_call(e);
     return TIX_OK;
 }

@@ -115,14 +115,18 @@ enum tix_rc tix_ratelimit_check(struct tix_ratelimiter *rl, const char *class, c
 
 /* ---- the asynchronous limiter (lib/ratelimit_async.c)
  *
- * The same limits for an event loop that must never wait on Redis: a check is queued on the
- * thread's struct tix_aredis and its callback runs when the decision is made. Checks of one key
- * that arrive while a decision for that key is on its way are decided together when it comes
- * back, by one script call that charges all of them at once (KEYS[1], limit, period, n): exactly
- * what n checks in a row would decide, so the limit is the same as with one call per check, and
- * still shared by every gateway, while a busy key costs one Redis round trip per batch, not per
- * request. Redis trouble (down, timeout, error) decides the waiting batch in the local table,
- * as tix_ratelimit_check does. */
+ * The same limits, shared by every gateway through Redis, for an event loop that must never wait
+ * on Redis: a check's callback runs when the decision is made. Checks of one key that arrive
+ * while a call for that key is on its way are decided together when it comes back, by one script
+ * call that charges all of them at once: what n checks in a row would decide. A busy key also
+ * leases cells ahead (charged in Redis, used locally for TIX_RATELIMIT_LEASE_MS at most, at most
+ * limit / TIX_RATELIMIT_LEASE_SHARE of them), and a key found empty is denied locally until the
+ * moment Redis would allow it again, so most checks of a busy key are decided without a round
+ * trip; together the gateways still never allow more than the limit. Redis trouble (down,
+ * timeout, error) decides the waiting checks in the local table, as tix_ratelimit_check does. */
+
+#define TIX_RATELIMIT_LEASE_MS    1000
+#define TIX_RATELIMIT_LEASE_SHARE 8
 
 struct tix_aredis;
 struct tix_ratelimit_async;
