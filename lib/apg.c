@@ -97,7 +97,8 @@ static void lose(struct tix_apg *pg, const char *why)
     PGconn *conn = pg->conn;
     if (conn == NULL)
         return;
-    tix_log_warn("postgres connection lost", "what=async err=\"%s\"", why);
+    if (why != NULL) /* NULL: closed on purpose */
+        tix_log_warn("postgres connection lost", "what=async err=\"%s\"", why);
     pg->conn = NULL;
     pg->next_attempt_ms = tix_mono_ms() + RECONNECT_MS;
     pg->n_prepared = 0;
@@ -265,7 +266,7 @@ void tix_apg_close(struct tix_apg *pg)
         return;
     pg->listener.on_reset = NULL;
     pg->listener.on_notify = NULL;
-    lose(pg, "closed");
+    lose(pg, NULL);
     free(pg->url);
     free(pg);
 }

@@ -252,7 +252,7 @@ void tix_ratelimiter_destroy(struct tix_ratelimiter *rl)
     if (rl == NULL)
         return;
     if (rl->is_local)
-        atomic_fetch_sub(&rl->local->n_fallen_back, 1);
+        tix_ratelimit_local_forget(rl->local);
     free(rl);
 }
 
@@ -300,6 +300,11 @@ void tix_ratelimit_local_note(struct tix_ratelimit_local *t, bool is_fallen_back
     } else if (atomic_fetch_sub(&t->n_fallen_back, 1) == 1) {
         tix_log_info("rate limiting in redis again", NULL);
     }
+}
+
+void tix_ratelimit_local_forget(struct tix_ratelimit_local *t)
+{
+    atomic_fetch_sub(&t->n_fallen_back, 1);
 }
 
 /* Records where this limiter's decision came from; logs the process-wide edges. */

@@ -110,7 +110,7 @@ void tix_ratelimit_async_destroy(struct tix_ratelimit_async *rl)
     if (rl == NULL)
         return;
     if (rl->is_local)
-        tix_ratelimit_local_note(rl->local, false, NULL);
+        tix_ratelimit_local_forget(rl->local);
     for (int i = 0; i < BUCKETS; i++) {
         while (rl->buckets[i] != NULL) {
             struct entry *e = rl->buckets[i];
@@ -228,12 +228,17 @@ static void decide_from_redis(struct entry *e, struct waiter *batch, int n_asked
         w->cb(w->ctx, &r);
         free(w);
     }
-    e->cells = k > i ? (int)(k - i) : 0;
-    e->tat_rel_us = tat;
+    /* the cells left join those still unused; all are replayed as if charged last, so the
+       numbers they give are never higher than the bucket's */
+    int64_t interval = period_us / e->limit;
+    int64_t end = tat + (k > i ? (k - i) * interval : 0);
+    if (now >= e->lease_until_us)
+        e->cells = 0;
+    e->cells += k > i ? (int)(k - i) : 0;
+    e->tat_rel_us = end - (int64_t)e->cells * interval;
     e->lease_until_us = now + TIX_RATELIMIT_LEASE_MS * 1000;
     if (k < n_asked) { /* the bucket is empty once the cells are used */
-        tix_ratelimit_gcra(tat + (int64_t)e->cells * (period_us / e->limit), 0, e->limit, period_us,
-                           &g);
+        tix_ratelimit_gcra(end, 0, e->limit, period_us, &g);
         e->deny_until_us = g.is_allowed ? 0 : now + g.retry_after_us;
         e->deny_reset_us = now + g.reset_us;
     }
@@ -255,6 +260,22 @@ static void decide_locally(struct entry *e, struct waiter *batch)
 
 static void send_call(struct entry *e);
 
+/* Decides waiting checks from the lease or a known-empty bucket while it can. */
+static void serve_waiting(struct entry *e)
+{
+    struct tix_ratelimit_result r;
+    int64_t now = mono_us();
+    while (e->head != NULL && (take_cell(e, now, &r) || take_denial(e, now, &r))) {
+        struct waiter *w = e->head;
+        e->head = w->next;
+        if (e->head == NULL)
+            e->tail = NULL;
+        e->n_waiting--;
+        w->cb(w->ctx, &r);
+        free(w);
+    }
+}
+
 static void call_cb(void *ctx, enum tix_rc rc, const redisReply *reply)
 {
     struct entry *e = ctx;
@@ -273,6 +294,7 @@ static void call_cb(void *ctx, enum tix_rc rc, const redisReply *reply)
     else
         decide_locally(e, batch);
     e->is_in_flight = false;
+    serve_waiting(e);
     if (e->head != NULL)
         send_call(e); /* checks that came meanwhile (the callbacks' included) */
 }

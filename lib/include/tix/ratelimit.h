@@ -95,6 +95,8 @@ enum tix_rc tix_ratelimit_local_check(struct tix_ratelimit_local *t, const char 
 /* Counts a limiter falling back to the table (is_fallen_back) or coming back to Redis; logs the
  * process-wide edges (the first to fall back, the last to come back). Thread-safe. */
 void tix_ratelimit_local_note(struct tix_ratelimit_local *t, bool is_fallen_back, const char *why);
+/* A fallen-back limiter goes away (no log: it did not see Redis come back). */
+void tix_ratelimit_local_forget(struct tix_ratelimit_local *t);
 
 /* A new limiter for one thread. redis (may be NULL: local only) and local are borrowed and must
  * outlive it. Free with tix_ratelimiter_destroy. */
