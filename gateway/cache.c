@@ -13,8 +13,8 @@
  * change's notification, which drops the row it had put in. A row read after the change is
  * already new. So a role taken away, a key revoked or an organization closed is seen by every
  * request this thread starts after the notification arrived (normally well under a millisecond
- * after the commit). TIX_GW_CACHE_TTL_MS bounds the age of a row in any case (a notification
- * that never comes, e.g. a table without its trigger).
+ * after the commit). TIXMO_GW_CACHE_TTL_MS (default 5 s) bounds the age of a row in any case (a
+ * notification that never comes, e.g. a table without its trigger).
  *
  * Invariants: slots are direct-mapped per kind (a colliding key replaces the older row); a slot
  * owns its PGresult; nothing here is shared between threads.
@@ -54,6 +54,7 @@ struct token_slot {
 };
 
 struct tix_gw_cache {
+    int ttl_ms;
     struct slot *slots[TIX_CACHE_KINDS];
     struct token_slot *tokens;
     unsigned char token_key[crypto_shorthash_KEYBYTES]; /* random: slots can't be aimed at */
@@ -71,9 +72,10 @@ static const char *const group_tables[TIX_CACHE_KINDS][2] = {
     [TIX_CACHE_APIKEY] = {"organizations", NULL},
 };
 
-struct tix_gw_cache *tix_gw_cache_create(void)
+struct tix_gw_cache *tix_gw_cache_create(int ttl_ms)
 {
     struct tix_gw_cache *c = tix_xcalloc(1, sizeof(*c));
+    c->ttl_ms = ttl_ms;
     for (int k = 0; k < TIX_CACHE_KINDS; k++)
         c->slots[k] = tix_xcalloc(SLOTS, sizeof(struct slot));
     c->tokens = tix_xcalloc(TOKENS, sizeof(*c->tokens));
@@ -218,7 +220,7 @@ void tix_gw_read_cached(struct tix_req *req, enum tix_gw_cache_kind kind, const 
     struct tix_gw_cache *c = req->th->cache;
     struct slot *s = c != NULL ? slot_of(c, kind, key) : NULL;
     if (s != NULL && s->res != NULL && strcmp(s->key, key) == 0) {
-        if (tix_mono_ms() - s->loaded_ms < TIX_GW_CACHE_TTL_MS) {
+        if (tix_mono_ms() - s->loaded_ms < c->ttl_ms) {
             done(req, s->res, ctx);
             return;
         }
@@ -242,7 +244,7 @@ static struct slot *live(struct tix_gw_cache *c, enum tix_gw_cache_kind kind, co
 {
     struct slot *s = c != NULL ? slot_of(c, kind, key) : NULL;
     if (s == NULL || s->res == NULL || strcmp(s->key, key) != 0 ||
-        tix_mono_ms() - s->loaded_ms >= TIX_GW_CACHE_TTL_MS)
+        tix_mono_ms() - s->loaded_ms >= c->ttl_ms)
         return NULL;
     return s;
 }

@@ -237,13 +237,11 @@ enum tix_gw_cache_kind {
  * the text of column group_col of the first row (-1 or no row: none). A cached answer is dropped
  * when Postgres notifies a change of it (the notification travels on the connection that read
  * it, after any result that predates the change), when that connection is lost, and after
- * TIX_GW_CACHE_TTL_MS whatever happens. Only cache what the notifications cover (see the kinds),
- * and nothing that depends on the clock (compare times in C). */
+ * TIXMO_GW_CACHE_TTL_MS whatever happens. Only cache what the notifications cover (see the
+ * kinds), and nothing that depends on the clock (compare times in C). */
 void tix_gw_read_cached(struct tix_req *req, enum tix_gw_cache_kind kind, const char *key,
                         int group_col, const char *name, const char *sql, int n,
                         const char *const *params, tix_gw_rows_cb done, void *ctx);
-
-#define TIX_GW_CACHE_TTL_MS 5000
 
 /* Text derived from the rows cached under (kind, key) (say, an answer rendered from them), kept
  * with them and dropped with them (wiped: it may hold personal data). NULL when there is none or

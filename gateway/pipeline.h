@@ -39,8 +39,8 @@ const struct tix_route *tix_gw_route_match(const char *method, const char *path,
 void tix_gw_idem_finish(struct tix_req *req, int status, const char *content_type,
                         const char *location, const char *body, size_t len);
 
-/* The thread's cache (gateway/cache.c). */
-struct tix_gw_cache *tix_gw_cache_create(void);
+/* The thread's cache (gateway/cache.c): rows live ttl_ms at most (0: nothing is cached). */
+struct tix_gw_cache *tix_gw_cache_create(int ttl_ms);
 void tix_gw_cache_destroy(struct tix_gw_cache *c);
 /* Drops what a "tix_rm" notification names ("<table>:<key>"; anything else drops everything). */
 void tix_gw_cache_invalidate(struct tix_gw_cache *c, const char *payload);

@@ -164,7 +164,7 @@ static enum tix_rc open_async(struct tix_gw_thread *th, struct tix_err *err)
 {
     static const char *const channels[] = {"tix_rm", NULL};
     const struct tix_config *cfg = th->gw->cfg;
-    th->cache = tix_gw_cache_create();
+    th->cache = tix_gw_cache_create(cfg->gw_cache_ttl_ms);
     struct tix_apg_listener listener = {
         .channels = channels, .on_notify = notify_cb, .on_reset = reset_cb, .ctx = th};
     enum tix_rc rc = tix_apg_open(th->base, cfg->db_url, &listener, &th->apg, err);

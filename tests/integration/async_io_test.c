@@ -95,7 +95,8 @@ Test(aredis, commands_are_answered_in_order_and_errors_are_translated)
     char key[64];
     snprintf(key, sizeof(key), "t:%s:a", run_id);
     int pending = 0;
-    struct answer set = {.pending = &pending}, get = {.pending = &pending}, bad = {.pending = &pending}, incr = {.pending = &pending};
+    struct answer set = {.pending = &pending}, get = {.pending = &pending},
+                  bad = {.pending = &pending}, incr = {.pending = &pending};
     cmd(ar, &set, 3, (const char *const[]){"SET", key, "41"});
     cmd(ar, &incr, 2, (const char *const[]){"INCR", key});
     cmd(ar, &get, 2, (const char *const[]){"GET", key});
@@ -225,7 +226,10 @@ Test(alimits, two_gateways_leasing_ahead_never_allow_more_than_the_limit)
             for (int i = 0; i < PER_ROUND; i++)
                 allowed += d[g][round][i].r.is_allowed;
     }
-    cr_assert_eq(allowed, LIMIT, "1200 checks, 9 s apart at most one refill: the limit exactly (%d, %d without waiting)", allowed, without_wait);
+    cr_assert_eq(
+        allowed, LIMIT,
+        "1200 checks, 9 s apart at most one refill: the limit exactly (%d, %d without waiting)",
+        allowed, without_wait);
     cr_assert_gt(without_wait, 0, "leased cells decide checks without a round trip");
     tix_ratelimit_async_destroy(g1);
     tix_ratelimit_async_destroy(g2);
