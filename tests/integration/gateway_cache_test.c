@@ -23,9 +23,12 @@ static struct tix_db *db;
 static void start(void)
 {
     cr_assert(sodium_init() >= 0);
-    const char *const env[] = {"TIXMO_HTTP_THREADS=1", "TIXMO_GW_CACHE_TTL_MS=600000",
+    const char *const env[] = {"TIXMO_HTTP_THREADS=1",
+                               "TIXMO_GW_CACHE_TTL_MS=600000",
                                "TIXMO_RL_GENERAL_PER_IP=1000000",
-                               "TIXMO_RL_GENERAL_PER_USER=1000000", NULL};
+                               "TIXMO_RL_AUTH_PER_IP=1000000",
+                               "TIXMO_RL_GENERAL_PER_USER=1000000",
+                               NULL};
     tix_test_stack_start(&stack, env);
     db = tix_test_db("TIXMO_DB_URL");
 }
@@ -192,4 +195,47 @@ Test(cache, a_revoked_key_and_a_closed_organization_count_from_the_next_request)
     cr_assert_eq(call("GET", path, second, NULL), 401, "and so are its keys");
     free(owner);
     free(scanner);
+}
+
+/* GET /users/me once; the value of key in the answer (copied into out, "" when absent). */
+static long me(const char *token, const char *key, char *out, size_t size)
+{
+    struct tix_http_resp r;
+    long status = tix_http("GET", "/api/v1/users/me", token, NULL, NULL, &r);
+    const char *v = tix_http_str(&r, key);
+    snprintf(out, size, "%s", v != NULL ? v : "");
+    tix_http_resp_deinit(&r);
+    return status;
+}
+
+Test(cache, a_changed_or_erased_profile_counts_from_the_next_request)
+{
+    char email[96], id[TIX_UUID_LEN + 1], body[160], seen[128];
+    tix_uuid_v7(id);
+    snprintf(email, sizeof(email), "cache.%.8s%.4s@example.org", id + 24, id + 9);
+    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"cache test password\"}", email);
+    struct tix_http_resp r;
+    tix_http("POST", "/api/v1/auth/register", NULL, body, wait5, &r);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    char user[TIX_UUID_LEN + 1];
+    snprintf(user, sizeof(user), "%s", tix_http_str(&r, "user_id"));
+    tix_http_resp_deinit(&r);
+    wait_read_model("SELECT count(*) FROM rm.users WHERE id = $1", user, NULL, 1);
+    char *token = tix_test_token(user, 600);
+    cr_assert_eq(me(token, "email", seen, sizeof(seen)), 200);
+    cr_assert_str_eq(seen, email);
+    cr_assert_eq(me(token, "name", seen, sizeof(seen)), 200, "answered from memory this time");
+    cr_assert_str_eq(seen, "");
+
+    cr_assert_eq(call("PATCH", "/api/v1/users/me", token, "{\"name\":\"Grace Hopper\"}"), 200);
+    wait_read_model("SELECT count(*) FROM rm.users WHERE id = $1 AND name_enc IS NOT NULL", user,
+                    NULL, 1);
+    cr_assert_eq(me(token, "name", seen, sizeof(seen)), 200);
+    cr_assert_str_eq(seen, "Grace Hopper", "a changed profile shows at once");
+
+    cr_assert_eq(
+        call("DELETE", "/api/v1/users/me", token, "{\"password\":\"cache test password\"}"), 200);
+    wait_read_model("SELECT count(*) FROM rm.users WHERE id = $1 AND is_erased", user, NULL, 1);
+    cr_assert_eq(me(token, "email", seen, sizeof(seen)), 404, "an erased profile is gone at once");
+    free(token);
 }
