@@ -33,7 +33,7 @@
 
 #define SLOTS     4096 /* per kind and thread */
 #define TOKENS    1024 /* verified access tokens per thread */
-#define TOKEN_MAX 1024 /* longer tokens are verified every time */
+#define TOKEN_MAX 4096 /* longer tokens are verified every time */
 
 struct slot {
     char key[80];
@@ -44,10 +44,11 @@ struct slot {
     size_t memo_len;
 };
 
-/* A verified access token: the claims the gateway uses, until exp. */
+/* A verified access token, known by a keyed 128-bit hash: the claims the gateway uses, until
+ * exp. */
 struct token_slot {
-    char token[TOKEN_MAX + 1]; /* "" when empty */
-    size_t len;
+    unsigned char hash[crypto_shorthash_siphashx24_BYTES];
+    size_t len; /* 0: empty */
     char sub[40];
     char sid[40];
     int64_t exp_s;
@@ -57,7 +58,7 @@ struct tix_gw_cache {
     int ttl_ms;
     struct slot *slots[TIX_CACHE_KINDS];
     struct token_slot *tokens;
-    unsigned char token_key[crypto_shorthash_KEYBYTES]; /* random: slots can't be aimed at */
+    unsigned char token_key[crypto_shorthash_siphashx24_KEYBYTES]; /* random: no aimed hashes */
 };
 
 /* Which tables' notifications drop a kind's rows by key, and which by group. */
@@ -273,10 +274,12 @@ void tix_gw_cache_set_memo(struct tix_gw_thread *th, enum tix_gw_cache_kind kind
 
 /* ---- verified access tokens */
 
-static struct token_slot *token_slot(struct tix_gw_cache *c, const char *token, size_t len)
+static struct token_slot *token_slot(struct tix_gw_cache *c, const char *token, size_t len,
+                                     unsigned char hash[crypto_shorthash_siphashx24_BYTES])
 {
+    crypto_shorthash_siphashx24(hash, (const unsigned char *)token, len, c->token_key);
     uint64_t h;
-    crypto_shorthash((unsigned char *)&h, (const unsigned char *)token, len, c->token_key);
+    memcpy(&h, hash, sizeof(h));
     return &c->tokens[h % TOKENS];
 }
 
@@ -284,10 +287,11 @@ bool tix_gw_cache_token_get(struct tix_gw_cache *c, const char *token, int64_t n
                             struct tix_principal *who)
 {
     size_t len = strnlen(token, TOKEN_MAX + 1);
-    if (c == NULL || len > TOKEN_MAX)
+    if (c == NULL || len > TOKEN_MAX || len == 0)
         return false;
-    const struct token_slot *t = token_slot(c, token, len);
-    if (t->len != len || len == 0 || sodium_memcmp(t->token, token, len) != 0 ||
+    unsigned char hash[crypto_shorthash_siphashx24_BYTES];
+    const struct token_slot *t = token_slot(c, token, len, hash);
+    if (t->len != len || sodium_memcmp(t->hash, hash, sizeof(hash)) != 0 ||
         t->exp_s <= now_s - TIX_JWT_LEEWAY_S)
         return false;
     who->kind = TIX_PRINCIPAL_USER;
@@ -301,11 +305,11 @@ void tix_gw_cache_token_put(struct tix_gw_cache *c, const char *token, int64_t e
                             const struct tix_principal *who)
 {
     size_t len = strnlen(token, TOKEN_MAX + 1);
-    if (c == NULL || len > TOKEN_MAX)
+    if (c == NULL || len > TOKEN_MAX || len == 0)
         return;
-    struct token_slot *t = token_slot(c, token, len);
-    memcpy(t->token, token, len);
-    t->token[len] = '\0';
+    unsigned char hash[crypto_shorthash_siphashx24_BYTES];
+    struct token_slot *t = token_slot(c, token, len, hash);
+    memcpy(t->hash, hash, sizeof(hash));
     t->len = len;
     snprintf(t->sub, sizeof(t->sub), "%s", who->id);
     snprintf(t->sid, sizeof(t->sid), "%s", who->session_id);

@@ -136,6 +136,9 @@ struct tix_gw_thread {
     uint64_t latency_buckets[16];
     uint64_t latency_sum_us;
     uint64_t latency_count;
+    uint64_t confirm_buckets[16]; /* publish -> broker confirm */
+    uint64_t confirm_sum_us;
+    uint64_t confirm_count;
     uint64_t commands_published;
     uint64_t commands_pending;
 };
@@ -301,6 +304,8 @@ void tix_gw_metrics_init(struct tix_gw_thread *th, int n_routes);
 void tix_gw_metrics_deinit(struct tix_gw_thread *th);
 void tix_gw_metrics_count(struct tix_gw_thread *th, const struct tix_route *route, int status,
                           int64_t elapsed_us);
+/* A command's wait for the broker's confirm. */
+void tix_gw_metrics_confirm(struct tix_gw_thread *th, int64_t elapsed_us);
 /* Renders Prometheus text for all threads into out. */
 void tix_gw_metrics_render(struct tix_gw *gw, struct tix_buf *out);
 

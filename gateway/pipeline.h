@@ -47,8 +47,9 @@ void tix_gw_cache_invalidate(struct tix_gw_cache *c, const char *payload);
 void tix_gw_cache_clear(struct tix_gw_cache *c);
 /* A verified access token seen before on this thread and not expired at now_s: fills who (as
  * gateway/auth.c does) and returns true. Signatures are deterministic, so a token verified once
- * stays authentic; only its expiry is checked again. Slots are chosen by a keyed hash and
- * compared in constant time. */
+ * stays authentic; only its expiry is checked again. A token is known by its 128-bit SipHash
+ * under a random per-thread key (no one can make another token match without the key), compared
+ * in constant time. */
 bool tix_gw_cache_token_get(struct tix_gw_cache *c, const char *token, int64_t now_s,
                             struct tix_principal *who);
 /* Remembers a token that tix_jwt_verify accepted, with its exp claim. */
