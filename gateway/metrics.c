@@ -44,27 +44,28 @@ static int slot_of(int status)
     return N_SLOTS - 1;
 }
 
+/* Counts elapsed_us into a histogram of buckets (N_BOUNDS + 1), its sum and its count. */
+static void observe(uint64_t *buckets, uint64_t *sum_us, uint64_t *count, int64_t elapsed_us)
+{
+    int b = 0;
+    while (b < N_BOUNDS && (double)elapsed_us / 1e6 > bounds_s[b])
+        b++;
+    __atomic_add_fetch(&buckets[b], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(sum_us, (uint64_t)elapsed_us, __ATOMIC_RELAXED);
+    __atomic_add_fetch(count, 1, __ATOMIC_RELAXED);
+}
+
 void tix_gw_metrics_count(struct tix_gw_thread *th, const struct tix_route *route, int status,
                           int64_t elapsed_us)
 {
     int row = route != NULL ? (int)(route - tix_routes) + 1 : 0;
     __atomic_add_fetch(&th->requests[row * N_SLOTS + slot_of(status)], 1, __ATOMIC_RELAXED);
-    int b = 0;
-    while (b < N_BOUNDS && (double)elapsed_us / 1e6 > bounds_s[b])
-        b++;
-    __atomic_add_fetch(&th->latency_buckets[b], 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&th->latency_sum_us, (uint64_t)elapsed_us, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&th->latency_count, 1, __ATOMIC_RELAXED);
+    observe(th->latency_buckets, &th->latency_sum_us, &th->latency_count, elapsed_us);
 }
 
 void tix_gw_metrics_confirm(struct tix_gw_thread *th, int64_t elapsed_us)
 {
-    int b = 0;
-    while (b < N_BOUNDS && (double)elapsed_us / 1e6 > bounds_s[b])
-        b++;
-    __atomic_add_fetch(&th->confirm_buckets[b], 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&th->confirm_sum_us, (uint64_t)elapsed_us, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&th->confirm_count, 1, __ATOMIC_RELAXED);
+    observe(th->confirm_buckets, &th->confirm_sum_us, &th->confirm_count, elapsed_us);
 }
 
 static uint64_t sum(struct tix_gw *gw, size_t offset, int index)
