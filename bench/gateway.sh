@@ -2,20 +2,27 @@
 # bench/gateway.sh - requests/s and p50/p99 of the gateway next to a bare libevent server
 #
 # Run through `scripts/bench gateway` (services up, TIXMO_* exported, wrk installed). Measures,
-# in one run and with one event-loop thread on each side:
+# in one run and with one event-loop thread on each side (wrk -t1 on the same machine):
 #   baseline: bench-bare_http, a libevent server that answers every request with a fixed body;
-#   read:     GET /api/v1/users/me with an access token (JWT check, Redis rate limit, two
-#             Postgres reads, personal data opened, one log line);
+#   read:     GET /api/v1/users/me with an access token (JWT check, the user's rate limit, the
+#             profile from the thread's cache of read-model rows, one log line per request);
 #   command:  PATCH /api/v1/organizations/{id} (validated, authorized against the members read
 #             model, published with confirms, answered 202 once the broker confirmed it), at 200
-#             concurrent connections.
+#             concurrent connections, twice: as fast as they go (closed loop: every connection
+#             sends its next command as soon as it has its answer, so the latency is 200 / rate
+#             whatever the gateway does), and paced (every connection sends one command every
+#             100 ms, at most 2,000 commands/s: the latency a client sees at a given load).
+# For the commands it also prints how long the broker took to confirm (p50/p99, upper bounds
+# from the gateway's tixmo_broker_confirm_duration_seconds histogram), the part of the answer
+# time the gateway does not control.
 # Prints each figure and the read's ratio to the baseline. Targets (issue 3): read at least 50%
 # of the bare ceiling per thread; command accept p99 under 20 ms at 200 connections.
 set -euo pipefail
 SECS=${1:-10}
 BIN=${TIXMO_BIN_DIR:?}
-BARE_PORT=28091
-GW_PORT=28092
+SLOT=${TIX_SLOT:-0}
+BARE_PORT=$((28091 + SLOT * 1000)) # beside the profile's own ports, apart from other slots'
+GW_PORT=$((28092 + SLOT * 1000))
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -46,7 +53,7 @@ measure() {
 
 "$BIN/bench-bare_http" "$BARE_PORT" &
 pids+=($!)
-TIXMO_HTTP_PORT=$GW_PORT TIXMO_HTTP_THREADS=1 TIXMO_LOG_LEVEL=warn \
+TIXMO_HTTP_PORT=$GW_PORT TIXMO_HTTP_THREADS=1 TIXMO_LOG_LEVEL=info \
     TIXMO_RL_GENERAL_PER_USER=1000000 TIXMO_RL_GENERAL_PER_IP=1000000 \
     TIXMO_RL_AUTH_PER_IP=1000000 "$BIN/tixmo-gateway" 2>"$work/gateway.log" &
 pids+=($!)
@@ -74,14 +81,47 @@ wrk.body = '{"name":"Bench"}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $token"
 LUA
+{
+    cat "$work/patch.lua"
+    echo 'function delay() return 100 end'
+} >"$work/paced.lua"
+
+# The broker's confirm wait over a measurement, "p50 p99" in ms (bucket upper bounds), from the
+# difference of two scrapes of the gateway's histogram.
+confirm_scrape() {
+    curl -fs "http://127.0.0.1:$GW_PORT/metrics" | grep '^tixmo_broker_confirm_duration_seconds_bucket' >"$1"
+}
+confirm_pcts() {
+    paste "$1" "$2" | awk '{
+        le = $1; sub(/.*le="/, "", le); sub(/".*/, "", le)
+        n[NR] = $4 - $2; b[NR] = le
+    } END {
+        total = n[NR]; p50 = "-"; p99 = "-"
+        for (i = 1; i <= NR; i++) {
+            v = (b[i] == "+Inf") ? "inf" : sprintf("%g", b[i] * 1000)
+            if (p50 == "-" && total > 0 && n[i] >= 0.5 * total) p50 = v
+            if (p99 == "-" && total > 0 && n[i] >= 0.99 * total) p99 = v
+        }
+        printf "%s %s\n", p50, p99
+    }'
+}
 
 read -r bare_rps bare_p50 bare_p99 < <(measure -t1 -c50 -d"${SECS}s" "http://127.0.0.1:$BARE_PORT/api/v1/users/me")
 read -r me_rps me_p50 me_p99 < <(measure -t1 -c50 -d"${SECS}s" -H "Authorization: Bearer $token" "$api/users/me")
+confirm_scrape "$work/c0"
 read -r cmd_rps cmd_p50 cmd_p99 < <(measure -t1 -c200 -d"${SECS}s" -s "$work/patch.lua" "$api/organizations/$org")
+confirm_scrape "$work/c1"
+read -r paced_rps paced_p50 paced_p99 < <(measure -t1 -c200 -d"${SECS}s" -s "$work/paced.lua" "$api/organizations/$org")
+confirm_scrape "$work/c2"
+read -r conf_p50 conf_p99 < <(confirm_pcts "$work/c0" "$work/c1")
+read -r pconf_p50 pconf_p99 < <(confirm_pcts "$work/c1" "$work/c2")
 
-echo "bench/gateway: ${SECS} s per measurement, one event-loop thread per server, wrk -t1"
+echo "bench/gateway: ${SECS} s per measurement, one event-loop thread per server, wrk -t1, gateway logging every request"
 printf '%-34s %10s %9s %9s %7s\n' "" "req/s" "p50 ms" "p99 ms" "ratio"
 printf '%-34s %10s %9s %9s %7s\n' "bare libevent reply (50 conns)" "$bare_rps" "$bare_p50" "$bare_p99" "100%"
 printf '%-34s %10s %9s %9s %6.0f%%\n' "GET /users/me (50 conns)" "$me_rps" "$me_p50" "$me_p99" \
     "$(awk -v a="$me_rps" -v b="$bare_rps" 'BEGIN {print 100*a/b}')"
-printf '%-34s %10s %9s %9s %7s\n' "PATCH organization, 202 (200 conns)" "$cmd_rps" "$cmd_p50" "$cmd_p99" "-"
+printf '%-34s %10s %9s %9s %7s\n' "PATCH org, 202, 200 conns, closed" "$cmd_rps" "$cmd_p50" "$cmd_p99" "-"
+printf '%-34s %10s %9s %9s %7s\n' "  of which broker confirm (<=)" "" "$conf_p50" "$conf_p99" ""
+printf '%-34s %10s %9s %9s %7s\n' "PATCH org, 202, 200 conns, paced" "$paced_rps" "$paced_p50" "$paced_p99" "-"
+printf '%-34s %10s %9s %9s %7s\n' "  of which broker confirm (<=)" "" "$pconf_p50" "$pconf_p99" ""

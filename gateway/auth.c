@@ -6,6 +6,11 @@
  * the path parameter "id" from the members read model: a non-member gets 404 (an organization
  * the caller can't see does not exist for them), a member below the route's role gets 403.
  * An API key acts only inside its own organization and only with the route's scope.
+ *
+ * Key rows and roles are read through the thread's cache (gateway/cache.c), never blocking the
+ * loop: a revoked key, a changed role, a closed organization drop the cached row as soon as
+ * Postgres' notification of the read-model change arrives. A key's expiry is compared here at
+ * every request, so a cached key still expires on time.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -16,9 +21,10 @@
 #include "tix/ids.h"
 #include "tix/json.h"
 #include "tix/jwt.h"
-#include "tix/redis.h"
+#include "tix/aredis.h"
+#include "tix/mem.h"
 
-#include "gateway.h"
+#include "pipeline.h"
 
 static const char *const role_names[] = {"customer", "scanner", "promoter", "admin", "owner"};
 
@@ -35,20 +41,22 @@ int tix_gw_role_parse(const char *s)
     return -1;
 }
 
-static bool unauthorized(struct tix_req *req, const char *detail)
+static enum tix_gw_step unauthorized(struct tix_req *req, const char *detail)
 {
     tix_gw_header(req, "WWW-Authenticate", "Bearer realm=\"tixmo\"");
     tix_gw_problem(req, 401, "unauthorized", detail);
-    return false;
+    return TIX_STEP_ANSWERED;
 }
 
-static bool from_jwt(struct tix_req *req, const char *token)
+static enum tix_gw_step from_jwt(struct tix_req *req, const char *token)
 {
     json_t *claims = NULL;
     struct tix_err err;
     const struct tix_gw *gw = req->th->gw;
-    if (tix_jwt_verify(token, gw->jwt_key, gw->jwt_key_len, tix_now_us() / 1000000, &claims,
-                       &err) != TIX_OK)
+    int64_t now_s = tix_now_us() / 1000000;
+    if (tix_gw_cache_token_get(req->th->cache, token, now_s, &req->who))
+        return TIX_STEP_NEXT;
+    if (tix_jwt_verify(token, gw->jwt_key, gw->jwt_key_len, now_s, &claims, &err) != TIX_OK)
         return unauthorized(req, err.msg);
     const char *sub = tix_json_str(claims, "sub"), *typ = tix_json_str(claims, "typ");
     const char *sid = tix_json_str(claims, "sid");
@@ -58,62 +66,98 @@ static bool from_jwt(struct tix_req *req, const char *token)
         snprintf(req->who.id, sizeof(req->who.id), "%s", sub);
         snprintf(req->who.session_id, sizeof(req->who.session_id), "%s", sid ? sid : "");
         snprintf(req->who.actor, sizeof(req->who.actor), "user:%s", sub);
+        tix_gw_cache_token_put(req->th->cache, token,
+                               (int64_t)json_integer_value(json_object_get(claims, "exp")),
+                               &req->who);
     }
     json_decref(claims);
-    return ok ? true : unauthorized(req, "not an access token");
+    return ok ? TIX_STEP_NEXT : unauthorized(req, "not an access token");
 }
 
-/* "tixmo_<uuid>_<secret>" -> the key's row; constant-time hash compare. */
-static bool from_api_key(struct tix_req *req, const char *key)
+/* A key's row: organization, scopes, secret hash, expiry in Unix milliseconds ("" = never).
+ * Expiry is compared here, not in SQL, so the row can be cached (gateway/cache.c). */
+static const char api_key_sql[] =
+    "SELECT k.organization_id, k.scopes, k.secret_hash, "
+    "COALESCE(floor(extract(epoch FROM k.expires_at) * 1000)::bigint::text, '') "
+    "FROM rm.api_keys k JOIN rm.organizations o ON o.id = k.organization_id "
+    "WHERE k.id = $1 AND k.revoked_at IS NULL AND NOT o.is_closed";
+
+struct key_check {
+    char id[TIX_UUID_LEN + 1];
+    unsigned char hash[32]; /* of the secret presented */
+};
+
+static bool is_live_key(const PGresult *res, const struct key_check *k)
+{
+    if (PQntuples(res) != 1 || strlen(PQgetvalue(res, 0, 2)) != 64)
+        return false;
+    const char *expires = PQgetvalue(res, 0, 3);
+    if (expires[0] != '\0' && tix_now_us() / 1000 >= strtoll(expires, NULL, 10))
+        return false;
+    char hex[65];
+    sodium_bin2hex(hex, sizeof(hex), k->hash, sizeof(k->hash));
+    return sodium_memcmp(hex, PQgetvalue(res, 0, 2), 64) == 0;
+}
+
+static void api_key_cb(struct tix_req *req, const PGresult *res, void *ctx)
+{
+    struct key_check *k = ctx;
+    if (res == NULL) {
+        free(k);
+        tix_gw_problem(req, 503, "unavailable", "credentials can't be checked right now");
+        return;
+    }
+    if (!is_live_key(res, k)) {
+        free(k);
+        unauthorized(req, "unknown or revoked API key");
+        return;
+    }
+    req->who.kind = TIX_PRINCIPAL_APIKEY;
+    snprintf(req->who.id, sizeof(req->who.id), "%s", k->id);
+    snprintf(req->who.org_id, sizeof(req->who.org_id), "%s", PQgetvalue(res, 0, 0));
+    snprintf(req->who.scopes, sizeof(req->who.scopes), "%s", PQgetvalue(res, 0, 1));
+    snprintf(req->who.actor, sizeof(req->who.actor), "apikey:%s", k->id);
+    free(k);
+    if (req->th->aredis != NULL) {
+        char key[64], now[24];
+        snprintf(key, sizeof(key), "tix:apikey:used:%s", req->who.id);
+        snprintf(now, sizeof(now), "%lld", (long long)(tix_now_us() / 1000000));
+        const char *argv[] = {"SET", key, now};
+        tix_aredis_cmd_argv(req->th->aredis, 3, argv, NULL, NULL, NULL); /* nobody waits */
+    }
+    tix_gw_continue(req);
+}
+
+/* "tixmo_<uuid>_<secret>" -> the key's row (cached); constant-time hash compare. */
+static enum tix_gw_step from_api_key(struct tix_req *req, const char *key)
 {
     char id[TIX_UUID_LEN + 1];
     const char *secret = strlen(key) > 6 + TIX_UUID_LEN + 1 ? key + 6 + TIX_UUID_LEN + 1 : "";
     snprintf(id, sizeof(id), "%.*s", TIX_UUID_LEN, key + 6);
     if (!tix_uuid_is_valid(id) || key[6 + TIX_UUID_LEN] != '_' || strlen(secret) < 20)
         return unauthorized(req, "malformed API key");
-    const char *params[] = {id};
-    PGresult *res = NULL;
-    if (tix_db_exec_prepared(
-            req->th->db, "gw_api_key",
-            "SELECT k.organization_id, k.scopes, k.secret_hash FROM rm.api_keys k JOIN "
-            "rm.organizations o ON o.id = k.organization_id WHERE k.id = $1 AND "
-            "k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now()) AND "
-            "NOT o.is_closed",
-            1, params, &res, NULL) != TIX_OK) {
-        tix_gw_problem(req, 503, "unavailable", "credentials can't be checked right now");
-        return false;
-    }
-    unsigned char h[32];
-    char hex[65];
-    crypto_generichash(h, sizeof(h), (const unsigned char *)secret, strlen(secret), NULL, 0);
-    sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
-    bool ok = PQntuples(res) == 1 && strlen(PQgetvalue(res, 0, 2)) == 64 &&
-              sodium_memcmp(hex, PQgetvalue(res, 0, 2), 64) == 0;
-    if (ok) {
-        req->who.kind = TIX_PRINCIPAL_APIKEY;
-        snprintf(req->who.id, sizeof(req->who.id), "%s", id);
-        snprintf(req->who.org_id, sizeof(req->who.org_id), "%s", PQgetvalue(res, 0, 0));
-        snprintf(req->who.scopes, sizeof(req->who.scopes), "%s", PQgetvalue(res, 0, 1));
-        snprintf(req->who.actor, sizeof(req->who.actor), "apikey:%s", id);
-        if (req->th->redis != NULL)
-            tix_redis_cmd(req->th->redis, NULL, NULL, "SET tix:apikey:used:%s %lld", id,
-                          (long long)(tix_now_us() / 1000000));
-    }
-    PQclear(res);
-    return ok ? true : unauthorized(req, "unknown or revoked API key");
+    struct key_check *k = tix_xcalloc(1, sizeof(*k));
+    snprintf(k->id, sizeof(k->id), "%s", id);
+    crypto_generichash(k->hash, sizeof(k->hash), (const unsigned char *)secret, strlen(secret),
+                       NULL, 0);
+    const char *params[] = {k->id};
+    tix_gw_read_cached(req, TIX_CACHE_APIKEY, k->id, 0, "gw_api_key", api_key_sql, 1, params,
+                       api_key_cb, k);
+    return TIX_STEP_WAITING;
 }
 
-bool tix_gw_authenticate(struct tix_req *req)
+enum tix_gw_step tix_gw_authenticate(struct tix_req *req)
 {
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req->ev), "Authorization");
     bool is_public = req->route->auth == TIX_AUTH_PUBLIC;
     if (h == NULL)
-        return is_public ? true : unauthorized(req, "authentication required");
+        return is_public ? TIX_STEP_NEXT : unauthorized(req, "authentication required");
     if (strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0')
-        return is_public ? true : unauthorized(req, "use Authorization: Bearer <token>");
+        return is_public ? TIX_STEP_NEXT : unauthorized(req, "use Authorization: Bearer <token>");
     const char *cred = h + 7;
     if (is_public)
-        return true; /* public routes ignore credentials: login must work with a stale token */
+        return TIX_STEP_NEXT; /* public routes ignore credentials: login must work with a stale
+                                 token */
     return strncmp(cred, "tixmo_", 6) == 0 ? from_api_key(req, cred) : from_jwt(req, cred);
 }
 
@@ -126,64 +170,66 @@ static bool has_scope(const struct tix_principal *who, const char *scope)
     return false;
 }
 
-/* The caller's role in org (users), from the members read model. */
-static int member_role(struct tix_req *req, const char *org)
-{
-    const char *params[] = {org, req->who.id};
-    PGresult *res = NULL;
-    if (tix_db_exec_prepared(
-            req->th->db, "gw_member_role",
-            "SELECT m.role FROM rm.organization_members m JOIN rm.organizations o ON "
-            "o.id = m.organization_id WHERE m.organization_id = $1 AND m.user_id = $2 AND "
-            "NOT o.is_closed",
-            2, params, &res, NULL) != TIX_OK)
-        return -2;
-    int role = PQntuples(res) == 1 ? tix_gw_role_parse(PQgetvalue(res, 0, 0)) : -1;
-    PQclear(res);
-    return role;
-}
+/* The caller's role in an organization and the organization (users), from the members read
+ * model; cached, grouped by organization (a closing organization drops its rows). */
+static const char member_sql[] =
+    "SELECT m.role, m.organization_id FROM rm.organization_members m JOIN rm.organizations o ON "
+    "o.id = m.organization_id WHERE m.organization_id = $1 AND m.user_id = $2 AND "
+    "NOT o.is_closed";
 
-static bool authorize_org(struct tix_req *req)
+static void member_cb(struct tix_req *req, const PGresult *res, void *ctx)
 {
-    const char *org = tix_gw_param(req, "id");
-    if (org == NULL || !tix_uuid_is_valid(org)) {
-        tix_gw_problem(req, 404, "not-found", "no such organization");
-        return false;
-    }
-    if (req->who.kind == TIX_PRINCIPAL_APIKEY) {
-        req->who.org_role = TIX_ROLE_ADMIN;
-        if (strcmp(req->who.org_id, org) == 0)
-            return true;
-        tix_gw_problem(req, 404, "not-found", "no such organization");
-        return false;
-    }
-    int role = member_role(req, org);
-    if (role == -2) {
+    (void)ctx;
+    if (res == NULL) {
         tix_gw_problem(req, 503, "unavailable", "access can't be checked right now");
-        return false;
+        return;
     }
+    int role = PQntuples(res) == 1 ? tix_gw_role_parse(PQgetvalue(res, 0, 0)) : -1;
     if (role < 0) {
         tix_gw_problem(req, 404, "not-found", "no such organization");
-        return false;
+        return;
     }
     req->who.org_role = (enum tix_gw_role)role;
-    if (role >= (int)req->route->min_role)
-        return true;
+    if (role >= (int)req->route->min_role) {
+        tix_gw_continue(req);
+        return;
+    }
     char detail[128];
     snprintf(detail, sizeof(detail), "this needs the %s role or higher in the organization",
              tix_gw_role_name(req->route->min_role));
     tix_gw_problem(req, 403, "forbidden", detail);
-    return false;
 }
 
-bool tix_gw_authorize(struct tix_req *req)
+static enum tix_gw_step authorize_org(struct tix_req *req)
+{
+    const char *org = tix_gw_param(req, "id");
+    if (org == NULL || !tix_uuid_is_valid(org)) {
+        tix_gw_problem(req, 404, "not-found", "no such organization");
+        return TIX_STEP_ANSWERED;
+    }
+    if (req->who.kind == TIX_PRINCIPAL_APIKEY) {
+        req->who.org_role = TIX_ROLE_ADMIN;
+        if (strcmp(req->who.org_id, org) == 0)
+            return TIX_STEP_NEXT;
+        tix_gw_problem(req, 404, "not-found", "no such organization");
+        return TIX_STEP_ANSWERED;
+    }
+    char key[2 * TIX_UUID_LEN + 2];
+    snprintf(key, sizeof(key), "%s:%s", org, req->who.id);
+    const char *params[] = {org, req->who.id};
+    tix_gw_read_cached(req, TIX_CACHE_MEMBER, key, 1, "gw_member_role", member_sql, 2, params,
+                       member_cb, NULL);
+    return TIX_STEP_WAITING;
+}
+
+enum tix_gw_step tix_gw_authorize(struct tix_req *req)
 {
     if (req->route->auth == TIX_AUTH_PUBLIC)
-        return true;
+        return TIX_STEP_NEXT;
     if (req->who.kind == TIX_PRINCIPAL_APIKEY &&
         (req->route->scope == NULL || !has_scope(&req->who, req->route->scope))) {
         tix_gw_problem(req, 403, "forbidden", "this API key lacks the scope for this route");
-        return false;
+        return TIX_STEP_ANSWERED;
     }
-    return req->route->auth == TIX_AUTH_ORG ? authorize_org(req) : true;
+    return req->route->auth == TIX_AUTH_ORG ? authorize_org(req) : TIX_STEP_NEXT;
 }

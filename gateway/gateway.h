@@ -28,7 +28,11 @@
 
 struct tix_req;
 struct tix_redis;
+struct tix_aredis;
+struct tix_apg;
+struct tix_gw_cache;
 struct tix_ratelimiter;
+struct tix_ratelimit_async;
 struct tix_ratelimit_local;
 
 /* Who may call a route. */
@@ -95,21 +99,29 @@ struct tix_req {
     int status;
     bool is_secret; /* the answer holds a secret shown once: never stored for replay */
     bool has_idem;  /* an Idempotency-Key is being honored for this request */
+    int step;       /* the pipeline step running or waiting (gateway/pipeline.c) */
     char idem_caller[130];
     char idem_key[256];
     uint8_t idem_hash[32];
 };
 
-/* Per-thread state; handlers use db, bus and redis directly (all owned by the thread). */
+/* Per-thread state; handlers use db, bus and redis directly (all owned by the thread). db and
+ * redis block the thread while they wait: the hot paths use apg and aredis instead, through
+ * tix_gw_read_async / tix_gw_read_cached and the pipeline. */
 struct tix_gw_thread {
     struct tix_gw *gw;
     int index;
     struct event_base *base;
     struct evhttp *http;
     struct tix_db *db;
+    struct tix_apg *apg; /* pipelined reads on the loop; LISTENs for read-model changes */
     struct tix_bus *bus;
     struct tix_redis *redis;
-    struct tix_ratelimiter *limiter;
+    struct tix_aredis *aredis; /* Redis on the loop: limits, idempotency, fire-and-forget writes */
+    struct tix_ratelimiter *limiter; /* unused by the pipeline; kept for handlers */
+    struct tix_ratelimit_async *limits;
+    struct tix_gw_cache *cache; /* read-model rows of security decisions and hot reads */
+    uint64_t waiting;           /* requests paused on apg or aredis */
     struct event *bus_ev;
     struct event *tick_ev;
     struct tix_pending *pending; /* commands waiting for a confirm or an outcome */
@@ -124,6 +136,9 @@ struct tix_gw_thread {
     uint64_t latency_buckets[16];
     uint64_t latency_sum_us;
     uint64_t latency_count;
+    uint64_t confirm_buckets[16]; /* publish -> broker confirm */
+    uint64_t confirm_sum_us;
+    uint64_t confirm_count;
     uint64_t commands_published;
     uint64_t commands_pending;
 };
@@ -197,6 +212,50 @@ void tix_gw_reply_row(struct tix_req *req, PGresult *res, const char *what);
  * organization in path parameter "id"); answers 404 (what) or 503 itself when not. */
 bool tix_gw_is_owned(struct tix_req *req, const char *param, const char *sql, const char *what);
 
+/* ---- reads that don't block the thread (gateway/cache.c) ---- */
+
+/* A read's rows: res is borrowed, valid until the callback returns or starts another read
+ * (copy what you need first); NULL when the read model can't be read (answer 503). Runs on the
+ * request's thread, possibly before the call returns. */
+typedef void (*tix_gw_rows_cb)(struct tix_req *req, const PGresult *res, void *ctx);
+
+/* Runs sql (prepared on the thread's asynchronous connection as `name`, a static string always
+ * given with the same sql) and calls done with its rows; the thread serves other requests
+ * meanwhile. The request must not be touched after this call but in done. */
+void tix_gw_read_async(struct tix_req *req, const char *name, const char *sql, int n,
+                       const char *const *params, tix_gw_rows_cb done, void *ctx);
+
+/* What a cached row is, which decides which read-model changes drop it (see gateway/cache.c). */
+enum tix_gw_cache_kind {
+    TIX_CACHE_USER,   /* key: user id; dropped by changes to users and subject_keys rows */
+    TIX_CACHE_MEMBER, /* key: "<org id>:<user id>", group: org id; dropped by changes to that
+                         organization_members row and by the organization closing */
+    TIX_CACHE_APIKEY, /* key: key id, group: org id; dropped by changes to the api_keys row and
+                         by the organization closing */
+    TIX_CACHE_KINDS,
+};
+
+/* Like tix_gw_read_async, through the thread's cache of kind under key (at most 79 characters):
+ * rows read before are answered from memory (done runs before this returns). The rows' group is
+ * the text of column group_col of the first row (-1 or no row: none). A cached answer is dropped
+ * when Postgres notifies a change of it (the notification travels on the connection that read
+ * it, after any result that predates the change), when that connection is lost, and after
+ * TIXMO_GW_CACHE_TTL_MS whatever happens. Only cache what the notifications cover (see the
+ * kinds), and nothing that depends on the clock (compare times in C). */
+void tix_gw_read_cached(struct tix_req *req, enum tix_gw_cache_kind kind, const char *key,
+                        int group_col, const char *name, const char *sql, int n,
+                        const char *const *params, tix_gw_rows_cb done, void *ctx);
+
+/* Text derived from the rows cached under (kind, key) (say, an answer rendered from them), kept
+ * with them and dropped with them (wiped: it may hold personal data). NULL when there is none or
+ * the rows are gone; *len gets its length. Borrowed until the thread's next read. */
+const char *tix_gw_cache_memo(struct tix_gw_thread *th, enum tix_gw_cache_kind kind,
+                              const char *key, size_t *len);
+/* Keeps a copy of text as the memo of the rows cached under (kind, key); a no-op when those rows
+ * are not cached (any more) or already have one. */
+void tix_gw_cache_set_memo(struct tix_gw_thread *th, enum tix_gw_cache_kind kind, const char *key,
+                           const char *text, size_t len);
+
 /* ---- commands (gateway/submit.c) ---- */
 
 struct tix_gw_command {
@@ -244,12 +303,8 @@ void tix_gw_pending_answer_confirmed(struct tix_gw_thread *th);
 /* Answers every pending request 503 (bus lost) or 202 (shutdown). */
 void tix_gw_pending_flush(struct tix_gw_thread *th, int status);
 
-/* ---- access (gateway/auth.c) ---- */
+/* ---- access (gateway/auth.c; the pipeline's steps are in pipeline.h) ---- */
 
-/* Reads Authorization (JWT or API key) into req->who. Returns false after answering 401. */
-bool tix_gw_authenticate(struct tix_req *req);
-/* Checks the route's auth rule for req->who. Returns false after answering 401/403/404. */
-bool tix_gw_authorize(struct tix_req *req);
 const char *tix_gw_role_name(enum tix_gw_role role);
 int tix_gw_role_parse(const char *s);
 
@@ -258,6 +313,8 @@ void tix_gw_metrics_init(struct tix_gw_thread *th, int n_routes);
 void tix_gw_metrics_deinit(struct tix_gw_thread *th);
 void tix_gw_metrics_count(struct tix_gw_thread *th, const struct tix_route *route, int status,
                           int64_t elapsed_us);
+/* A command's wait for the broker's confirm. */
+void tix_gw_metrics_confirm(struct tix_gw_thread *th, int64_t elapsed_us);
 /* Renders Prometheus text for all threads into out. */
 void tix_gw_metrics_render(struct tix_gw *gw, struct tix_buf *out);
 

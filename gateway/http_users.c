@@ -41,23 +41,24 @@ static json_t *text_or_null(const PGresult *res, int col)
     return PQgetisnull(res, 0, col) ? json_null() : json_string(PQgetvalue(res, 0, col));
 }
 
+/* The profile and the user's wrapped personal-data key, in one read; cached per thread
+ * (gateway/cache.c: a change of the users row or of the key, erasure included, drops it). */
 static const char me_sql[] =
-    "SELECT email_enc, name_enc, email_verified, twofa_enabled, locale, timezone, "
-    "preferences::text, to_json(created_at)#>>'{}', to_json(updated_at)#>>'{}' FROM rm.users "
-    "WHERE id = $1 AND NOT is_erased";
+    "SELECT u.email_enc, u.name_enc, u.email_verified, u.twofa_enabled, u.locale, u.timezone, "
+    "u.preferences::text, to_json(u.created_at)#>>'{}', to_json(u.updated_at)#>>'{}', "
+    "k.wrapped_key FROM rm.users u LEFT JOIN subject_keys k ON k.subject_id = u.id::text "
+    "WHERE u.id = $1 AND NOT u.is_erased";
 
-void tix_http_me_get(struct tix_req *req)
+static void me_cb(struct tix_req *req, const PGresult *res, void *ctx)
 {
-    const char *params[] = {req->who.id};
-    PGresult *res = NULL;
-    if (tix_db_exec_prepared(req->th->db, "gw_me", me_sql, 1, params, &res, NULL) != TIX_OK) {
+    (void)ctx;
+    if (res == NULL) {
         tix_gw_problem(req, 503, "unavailable", "your profile can't be read right now");
         return;
     }
     uint8_t key[TIX_PII_KEY_BYTES];
-    if (PQntuples(res) != 1 ||
-        tix_pii_load_key(req->th->db, req->th->gw->pii_key, req->who.id, key, NULL) != TIX_OK) {
-        PQclear(res);
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 9) ||
+        tix_pii_unwrap_key(req->th->gw->pii_key, PQgetvalue(res, 0, 9), key, NULL) != TIX_OK) {
         tix_gw_problem(req, 404, "not-found", "no such user (erased, or not yet registered)");
         return;
     }
@@ -71,8 +72,26 @@ void tix_http_me_get(struct tix_req *req)
         text_or_null(res, 5), "preferences", p != NULL ? p : json_object(), "created_at",
         PQgetvalue(res, 0, 7), "updated_at", PQgetvalue(res, 0, 8));
     sodium_memzero(key, sizeof(key));
-    PQclear(res);
-    tix_gw_reply_json(req, 200, body);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    size_t len = strlen(text);
+    tix_gw_cache_set_memo(req->th, TIX_CACHE_USER, req->who.id, text, len);
+    tix_gw_reply(req, 200, "application/json", text, len);
+    sodium_memzero(text, len);
+    free(text);
+}
+
+void tix_http_me_get(struct tix_req *req)
+{
+    size_t len;
+    const char *memo = tix_gw_cache_memo(req->th, TIX_CACHE_USER, req->who.id, &len);
+    if (memo != NULL) { /* rendered from the same cached rows before */
+        tix_gw_reply(req, 200, "application/json", memo, len);
+        return;
+    }
+    const char *params[] = {req->who.id};
+    tix_gw_read_cached(req, TIX_CACHE_USER, req->who.id, -1, "gw_me", me_sql, 1, params, me_cb,
+                       NULL);
 }
 
 static void user_command(struct tix_req *req, const char *type, json_t *payload, int wait_s)

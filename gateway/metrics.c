@@ -2,7 +2,9 @@
  *
  * Each thread only ever increments its own counters (relaxed atomics); /metrics reads every
  * thread's counters and sums them. Exported: tixmo_http_requests_total{route,method,status},
- * tixmo_http_request_duration_seconds (histogram), tixmo_commands_published_total,
+ * tixmo_http_request_duration_seconds (histogram), tixmo_broker_confirm_duration_seconds
+ * (histogram: from publishing a command to the broker's confirm, the part of an accepted
+ * command's answer time the gateway does not control), tixmo_commands_published_total,
  * tixmo_commands_pending (published, not yet answered: confirms and outcomes outstanding),
  * tixmo_gateway_threads, tixmo_gateway_uptime_seconds.
  */
@@ -42,17 +44,28 @@ static int slot_of(int status)
     return N_SLOTS - 1;
 }
 
+/* Counts elapsed_us into a histogram of buckets (N_BOUNDS + 1), its sum and its count. */
+static void observe(uint64_t *buckets, uint64_t *sum_us, uint64_t *count, int64_t elapsed_us)
+{
+    int b = 0;
+    while (b < N_BOUNDS && (double)elapsed_us / 1e6 > bounds_s[b])
+        b++;
+    __atomic_add_fetch(&buckets[b], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(sum_us, (uint64_t)elapsed_us, __ATOMIC_RELAXED);
+    __atomic_add_fetch(count, 1, __ATOMIC_RELAXED);
+}
+
 void tix_gw_metrics_count(struct tix_gw_thread *th, const struct tix_route *route, int status,
                           int64_t elapsed_us)
 {
     int row = route != NULL ? (int)(route - tix_routes) + 1 : 0;
     __atomic_add_fetch(&th->requests[row * N_SLOTS + slot_of(status)], 1, __ATOMIC_RELAXED);
-    int b = 0;
-    while (b < N_BOUNDS && (double)elapsed_us / 1e6 > bounds_s[b])
-        b++;
-    __atomic_add_fetch(&th->latency_buckets[b], 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&th->latency_sum_us, (uint64_t)elapsed_us, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&th->latency_count, 1, __ATOMIC_RELAXED);
+    observe(th->latency_buckets, &th->latency_sum_us, &th->latency_count, elapsed_us);
+}
+
+void tix_gw_metrics_confirm(struct tix_gw_thread *th, int64_t elapsed_us)
+{
+    observe(th->confirm_buckets, &th->confirm_sum_us, &th->confirm_count, elapsed_us);
 }
 
 static uint64_t sum(struct tix_gw *gw, size_t offset, int index)
@@ -88,27 +101,44 @@ static void render_requests(struct tix_gw *gw, struct tix_buf *out)
     }
 }
 
+/* One histogram from every thread's buckets, sum and count (offsets into the thread). */
+struct histogram {
+    const char *name;
+    const char *help;
+    size_t buckets, sum_us, count;
+};
+
+static void render_histogram(struct tix_gw *gw, const struct histogram *h, struct tix_buf *out)
+{
+    tix_buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", h->name, h->help, h->name);
+    uint64_t cumulative = 0;
+    for (int b = 0; b <= N_BOUNDS; b++) {
+        cumulative += sum(gw, h->buckets, b);
+        if (b < N_BOUNDS)
+            tix_buf_printf(out, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", h->name, bounds_s[b],
+                           cumulative);
+        else
+            tix_buf_printf(out, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", h->name, cumulative);
+    }
+    tix_buf_printf(out, "%s_sum %.6f\n", h->name, (double)sum(gw, h->sum_us, 0) / 1e6);
+    tix_buf_printf(out, "%s_count %" PRIu64 "\n", h->name, sum(gw, h->count, 0));
+}
+
 static void render_latency(struct tix_gw *gw, struct tix_buf *out)
 {
-    tix_buf_puts(out, "# HELP tixmo_http_request_duration_seconds Time to answer a request.\n"
-                      "# TYPE tixmo_http_request_duration_seconds histogram\n");
-    uint64_t cumulative = 0;
-    size_t off = offsetof(struct tix_gw_thread, latency_buckets);
-    for (int b = 0; b <= N_BOUNDS; b++) {
-        cumulative += sum(gw, off, b);
-        if (b < N_BOUNDS)
-            tix_buf_printf(out,
-                           "tixmo_http_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-                           bounds_s[b], cumulative);
-        else
-            tix_buf_printf(out,
-                           "tixmo_http_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
-                           cumulative);
-    }
-    tix_buf_printf(out, "tixmo_http_request_duration_seconds_sum %.6f\n",
-                   (double)sum(gw, offsetof(struct tix_gw_thread, latency_sum_us), 0) / 1e6);
-    tix_buf_printf(out, "tixmo_http_request_duration_seconds_count %" PRIu64 "\n",
-                   sum(gw, offsetof(struct tix_gw_thread, latency_count), 0));
+    static const struct histogram answer = {"tixmo_http_request_duration_seconds",
+                                            "Time to answer a request.",
+                                            offsetof(struct tix_gw_thread, latency_buckets),
+                                            offsetof(struct tix_gw_thread, latency_sum_us),
+                                            offsetof(struct tix_gw_thread, latency_count)};
+    static const struct histogram confirm = {
+        "tixmo_broker_confirm_duration_seconds",
+        "Time from publishing a command to the broker's confirm.",
+        offsetof(struct tix_gw_thread, confirm_buckets),
+        offsetof(struct tix_gw_thread, confirm_sum_us),
+        offsetof(struct tix_gw_thread, confirm_count)};
+    render_histogram(gw, &answer, out);
+    render_histogram(gw, &confirm, out);
 }
 
 void tix_gw_metrics_render(struct tix_gw *gw, struct tix_buf *out)

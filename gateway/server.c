@@ -3,9 +3,13 @@
  * Every thread has its own event base and evhttp accepting on one shared listening socket
  * (whichever loop is free takes the next connection; a second gateway on the same port fails
  * to start instead of silently sharing it), its own Postgres/RabbitMQ/Redis connections and
- * its own pending commands. Dispatch for every request, in order: request id, route match
- * (404/405), body size, rate limit by IP, authentication (401), authorization (403/404), rate
- * limit by user, idempotency key, then the route's handler.
+ * its own pending commands. The hot paths never wait on a peer: Postgres reads go through the
+ * thread's pipelined connection and its cache (gateway/cache.c), Redis through its asynchronous
+ * connection (limits batched per key, idempotency claims, writes nobody waits for), commands
+ * through the broker with confirms; a request waits, the loop goes on with the others. Dispatch for
+ * every request, in order: request id, route match (404/405), body size, rate limit by IP,
+ * authentication (401), authorization (403/404), rate limit by user, idempotency key, then the
+ * route's handler.
  *
  * Shutdown: on the stop flag each thread stops accepting (its socket is removed), lets
  * in-flight commands finish for up to 5 s, answers what is left, then leaves its loop.
@@ -23,6 +27,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tix/apg.h"
+#include "tix/aredis.h"
 #include "tix/ids.h"
 #include "tix/log.h"
 #include "tix/mem.h"
@@ -109,7 +115,8 @@ static void ensure_bus(struct tix_gw_thread *th)
 
 static bool is_drained(struct tix_gw_thread *th)
 {
-    return th->pending == NULL && __atomic_load_n(&th->offloads, __ATOMIC_RELAXED) == 0;
+    return th->pending == NULL && th->waiting == 0 &&
+           __atomic_load_n(&th->offloads, __ATOMIC_RELAXED) == 0;
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -138,6 +145,38 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         event_base_loopexit(th->base, NULL); /* the last answers had time to be written */
 }
 
+static void notify_cb(void *ctx, const char *channel, const char *payload)
+{
+    (void)channel;
+    struct tix_gw_thread *th = ctx;
+    tix_gw_cache_invalidate(th->cache, payload);
+}
+
+static void reset_cb(void *ctx)
+{
+    struct tix_gw_thread *th = ctx;
+    tix_gw_cache_clear(th->cache);
+}
+
+/* The loop's own Postgres (LISTENing for read-model changes) and Redis, the batched limiter
+ * and the cache. */
+static enum tix_rc open_async(struct tix_gw_thread *th, struct tix_err *err)
+{
+    static const char *const channels[] = {"tix_rm", NULL};
+    const struct tix_config *cfg = th->gw->cfg;
+    th->cache = tix_gw_cache_create(cfg->gw_cache_ttl_ms);
+    struct tix_apg_listener listener = {
+        .channels = channels, .on_notify = notify_cb, .on_reset = reset_cb, .ctx = th};
+    enum tix_rc rc = tix_apg_open(th->base, cfg->db_url, &listener, &th->apg, err);
+    if (rc != TIX_OK)
+        return rc;
+    rc = tix_aredis_open(th->base, cfg->redis_url, cfg->redis_timeout_ms, &th->aredis, err);
+    if (rc != TIX_OK)
+        return rc;
+    th->limits = tix_ratelimit_async_create(th->aredis, th->gw->local_limits);
+    return TIX_OK;
+}
+
 static enum tix_rc thread_init(struct tix_gw_thread *th, int listen_fd, struct tix_err *err)
 {
     const struct tix_config *cfg = th->gw->cfg;
@@ -161,6 +200,9 @@ static enum tix_rc thread_init(struct tix_gw_thread *th, int listen_fd, struct t
         return rc;
     tix_redis_open(cfg->redis_url, cfg->redis_timeout_ms, &th->redis, NULL); /* down is tolerated */
     th->limiter = tix_ratelimiter_create(th->redis, th->gw->local_limits);
+    rc = open_async(th, err);
+    if (rc != TIX_OK)
+        return rc;
     ensure_bus(th);
     tix_gw_metrics_init(th, th->gw->n_routes);
     th->tick_ev = event_new(th->base, -1, EV_PERSIST, tick_cb, th);
@@ -171,6 +213,18 @@ static enum tix_rc thread_init(struct tix_gw_thread *th, int listen_fd, struct t
 
 static void thread_deinit(struct tix_gw_thread *th)
 {
+    /* Requests still waiting are answered (503, or a local limit) while evhttp still holds
+     * them; each handle is unset before it closes, so what it answers can't reach it again. */
+    struct tix_apg *apg = th->apg;
+    th->apg = NULL;
+    tix_apg_close(apg);
+    struct tix_aredis *ar = th->aredis;
+    th->aredis = NULL;
+    tix_aredis_close(ar);
+    tix_ratelimit_async_destroy(th->limits);
+    th->limits = NULL;
+    tix_gw_cache_destroy(th->cache);
+    th->cache = NULL;
     if (th->http != NULL)
         evhttp_free(th->http);
     if (th->bus_ev != NULL)

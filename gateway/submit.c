@@ -19,7 +19,7 @@
 #include "tix/json.h"
 #include "tix/log.h"
 #include "tix/mem.h"
-#include "tix/redis.h"
+#include "tix/aredis.h"
 
 #include "envelope.h"
 #include "gateway.h"
@@ -31,6 +31,7 @@ struct tix_pending {
     struct tix_req *req;
     char command_id[40];
     uint64_t seq;
+    int64_t published_us;
     bool is_confirmed;
     int64_t confirm_deadline_ms;
     int64_t wait_deadline_ms; /* 0: answer 202 at confirm */
@@ -211,10 +212,15 @@ void tix_gw_submit(struct tix_req *req, struct tix_gw_command *cmd)
         tix_gw_pending_flush(th, 503);
         return;
     }
-    if (th->redis != NULL)
-        tix_redis_cmd(th->redis, NULL, NULL, "SET tix:cmd:%s %s EX 86400", p->command_id, actor);
+    if (th->aredis != NULL) { /* who may read the command's status; nobody waits for Redis */
+        char key[64];
+        snprintf(key, sizeof(key), "tix:cmd:%s", p->command_id);
+        const char *argv[] = {"SET", key, actor, "EX", "86400"};
+        tix_aredis_cmd_argv(th->aredis, 5, argv, NULL, NULL, NULL);
+    }
     p->req = req;
     p->seq = tix_bus_published(th->bus);
+    p->published_us = tix_now_us();
     p->confirm_deadline_ms = tix_mono_ms() + CONFIRM_TIMEOUT_MS;
     p->wait_deadline_ms = wait_s > 0 ? tix_mono_ms() + 1000LL * wait_s : 0;
     p->success_status = cmd->success_status;
@@ -294,6 +300,7 @@ void tix_gw_pending_poll(struct tix_gw_thread *th)
         struct tix_pending *next = p->next;
         if (!p->is_confirmed && tix_bus_is_settled(th->bus, p->seq)) {
             p->is_confirmed = true;
+            tix_gw_metrics_confirm(th, tix_now_us() - p->published_us);
             if (p->wait_deadline_ms == 0)
                 answer_accepted(th, p);
         }

@@ -49,6 +49,7 @@ static const struct row rows[] = {
     ROW_INT("TIXMO_HTTP_MAX_BODY", http_max_body, "65536", 1024, 16777216),
     ROW_INT("TIXMO_HTTP_TIMEOUT", http_timeout_s, "30", 1, 600),
     ROW_INT("TIXMO_WAIT_MAX", wait_max_s, "10", 0, 60),
+    ROW_INT("TIXMO_GW_CACHE_TTL_MS", gw_cache_ttl_ms, "5000", 0, 600000),
     {"TIXMO_JWT_SECRET", SECRET, offsetof(struct tix_config, jwt_secret),
      "dev-only-jwt-secret-change-me-0123456789abcdef", 32, 0},
     {"TIXMO_PII_KEY", HEX32, offsetof(struct tix_config, pii_key),

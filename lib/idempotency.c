@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tix/aredis.h"
 #include "tix/idempotency.h"
 #include "tix/mem.h"
 
@@ -138,12 +139,6 @@ static enum tix_rc prepare(const char *caller, const char *key,
     return TIX_OK;
 }
 
-static enum tix_rc bad_reply(redisReply *reply, const char *script, struct tix_err *err)
-{
-    freeReplyObject(reply);
-    return tix_err_set(err, TIX_EINTERNAL, "", "script %s: unexpected reply", script);
-}
-
 /* A copy of a string element, NULL when empty. */
 static char *copy_opt(const redisReply *e)
 {
@@ -201,31 +196,77 @@ static bool parse_begin(const redisReply *reply, struct tix_idem_begin_result *o
     return true;
 }
 
-enum tix_rc tix_idem_begin(struct tix_redis *r, const char *caller, const char *key,
-                           const uint8_t body_hash[TIX_IDEM_HASH_LEN], int lock_ttl_s,
-                           struct tix_idem_begin_result *out, struct tix_err *err)
-{
-    *out = (struct tix_idem_begin_result){.outcome = TIX_IDEM_NEW};
+/* The arguments of every call: the record, the caller and the body hash, then extra ones. */
+struct call_args {
     struct record rec;
-    enum tix_rc rc = prepare(caller, key, body_hash, &rec, err);
+    int argc;
+    const char *argv[8];
+    size_t len[8];
+    char num[2][24];
+};
+
+static void args_init(struct call_args *a, const char *caller)
+{
+    a->argc = 3;
+    a->argv[0] = a->rec.rkey;
+    a->len[0] = a->rec.rkey_len;
+    a->argv[1] = caller;
+    a->len[1] = strlen(caller);
+    a->argv[2] = a->rec.hash_hex;
+    a->len[2] = HEX_LEN;
+}
+
+static void args_add(struct call_args *a, const char *v, size_t len)
+{
+    a->argv[a->argc] = v;
+    a->len[a->argc++] = len;
+}
+
+static enum tix_rc begin_args(const char *caller, const char *key,
+                              const uint8_t body_hash[TIX_IDEM_HASH_LEN], int lock_ttl_s,
+                              struct call_args *a, struct tix_err *err)
+{
+    enum tix_rc rc = prepare(caller, key, body_hash, &a->rec, err);
     if (rc != TIX_OK)
         return rc;
     if (lock_ttl_s < 1)
         return tix_err_set(err, TIX_EINVAL, "lock_ttl_s", "lock TTL must be at least 1 s");
     if (lock_ttl_s > TIX_IDEM_LOCK_TTL_MAX)
         lock_ttl_s = TIX_IDEM_LOCK_TTL_MAX;
-    char ttl_ms[24];
-    snprintf(ttl_ms, sizeof(ttl_ms), "%lld", (long long)lock_ttl_s * 1000);
-    const char *argv[] = {rec.rkey, caller, rec.hash_hex, ttl_ms};
-    const size_t argv_len[] = {rec.rkey_len, strlen(caller), HEX_LEN, strlen(ttl_ms)};
-    redisReply *reply = NULL;
-    rc = tix_redis_eval(r, &begin_script, 1, 4, argv, argv_len, &reply, err);
+    args_init(a, caller);
+    snprintf(a->num[0], sizeof(a->num[0]), "%lld", (long long)lock_ttl_s * 1000);
+    args_add(a, a->num[0], strlen(a->num[0]));
+    return TIX_OK;
+}
+
+static enum tix_rc begin_reply(const redisReply *reply, struct tix_idem_begin_result *out,
+                               struct tix_err *err)
+{
+    *out = (struct tix_idem_begin_result){.outcome = TIX_IDEM_NEW};
+    if (!parse_begin(reply, out)) {
+        tix_idem_begin_result_deinit(out);
+        return tix_err_set(err, TIX_EINTERNAL, "", "script %s: unexpected reply",
+                           begin_script.name);
+    }
+    return TIX_OK;
+}
+
+enum tix_rc tix_idem_begin(struct tix_redis *r, const char *caller, const char *key,
+                           const uint8_t body_hash[TIX_IDEM_HASH_LEN], int lock_ttl_s,
+                           struct tix_idem_begin_result *out, struct tix_err *err)
+{
+    *out = (struct tix_idem_begin_result){.outcome = TIX_IDEM_NEW};
+    struct call_args a;
+    enum tix_rc rc = begin_args(caller, key, body_hash, lock_ttl_s, &a, err);
     if (rc != TIX_OK)
         return rc;
-    if (!parse_begin(reply, out))
-        return bad_reply(reply, begin_script.name, err);
+    redisReply *reply = NULL;
+    rc = tix_redis_eval(r, &begin_script, 1, a.argc, a.argv, a.len, &reply, err);
+    if (rc != TIX_OK)
+        return rc;
+    rc = begin_reply(reply, out, err);
     freeReplyObject(reply);
-    return TIX_OK;
+    return rc;
 }
 
 static enum tix_rc check_response(int status, const char *body, size_t len, int ttl_s,
@@ -240,58 +281,156 @@ static enum tix_rc check_response(int status, const char *body, size_t len, int 
     return TIX_OK;
 }
 
+static enum tix_rc complete_args(const char *caller, const char *key,
+                                 const uint8_t body_hash[TIX_IDEM_HASH_LEN], int status,
+                                 const char *content_type, const char *location, const char *body,
+                                 size_t len, int ttl_s, struct call_args *a, struct tix_err *err)
+{
+    enum tix_rc rc = prepare(caller, key, body_hash, &a->rec, err);
+    if (rc == TIX_OK)
+        rc = check_response(status, body, len, ttl_s, err);
+    if (rc != TIX_OK)
+        return rc;
+    args_init(a, caller);
+    snprintf(a->num[0], sizeof(a->num[0]), "%d", status);
+    snprintf(a->num[1], sizeof(a->num[1]), "%lld", (long long)ttl_s * 1000);
+    const char *ct = content_type != NULL ? content_type : "";
+    const char *loc = location != NULL ? location : "";
+    args_add(a, a->num[0], strlen(a->num[0]));
+    args_add(a, ct, strlen(ct));
+    args_add(a, loc, strlen(loc));
+    args_add(a, body != NULL ? body : "", len);
+    args_add(a, a->num[1], strlen(a->num[1]));
+    return TIX_OK;
+}
+
+/* 1 stored / deleted, 0 not ours: TIX_OK, or `none` (TIX_ECONFLICT, TIX_ENOTFOUND). */
+static enum tix_rc flag_reply(const redisReply *reply, const char *script, enum tix_rc none,
+                              struct tix_err *err)
+{
+    if (reply->type != REDIS_REPLY_INTEGER)
+        return tix_err_set(err, TIX_EINTERNAL, "", "script %s: unexpected reply", script);
+    if (reply->integer == 1)
+        return TIX_OK;
+    if (none == TIX_ECONFLICT)
+        return tix_err_set(err, TIX_ECONFLICT, "idempotency_key",
+                           "the idempotency placeholder is no longer ours");
+    return tix_err_set(err, TIX_ENOTFOUND, "idempotency_key", "no placeholder of ours");
+}
+
 enum tix_rc tix_idem_complete(struct tix_redis *r, const char *caller, const char *key,
                               const uint8_t body_hash[TIX_IDEM_HASH_LEN], int status,
                               const char *content_type, const char *location, const char *body,
                               size_t len, int ttl_s, struct tix_err *err)
 {
-    struct record rec;
-    enum tix_rc rc = prepare(caller, key, body_hash, &rec, err);
-    if (rc == TIX_OK)
-        rc = check_response(status, body, len, ttl_s, err);
+    struct call_args a;
+    enum tix_rc rc = complete_args(caller, key, body_hash, status, content_type, location, body,
+                                   len, ttl_s, &a, err);
     if (rc != TIX_OK)
         return rc;
-    char status_s[8], ttl_ms[24];
-    snprintf(status_s, sizeof(status_s), "%d", status);
-    snprintf(ttl_ms, sizeof(ttl_ms), "%lld", (long long)ttl_s * 1000);
-    const char *ct = content_type != NULL ? content_type : "";
-    const char *loc = location != NULL ? location : "";
-    const char *argv[] = {
-        rec.rkey, caller, rec.hash_hex, status_s, ct, loc, body != NULL ? body : "", ttl_ms};
-    const size_t argv_len[] = {rec.rkey_len, strlen(caller), HEX_LEN, strlen(status_s),
-                               strlen(ct),   strlen(loc),    len,     strlen(ttl_ms)};
     redisReply *reply = NULL;
-    rc = tix_redis_eval(r, &complete_script, 1, 8, argv, argv_len, &reply, err);
+    rc = tix_redis_eval(r, &complete_script, 1, a.argc, a.argv, a.len, &reply, err);
     if (rc != TIX_OK)
         return rc;
-    if (reply->type != REDIS_REPLY_INTEGER)
-        return bad_reply(reply, complete_script.name, err);
-    bool is_stored = reply->integer == 1;
+    rc = flag_reply(reply, complete_script.name, TIX_ECONFLICT, err);
     freeReplyObject(reply);
-    if (!is_stored)
-        return tix_err_set(err, TIX_ECONFLICT, "idempotency_key",
-                           "the idempotency placeholder is no longer ours");
-    return TIX_OK;
+    return rc;
 }
 
 enum tix_rc tix_idem_abandon(struct tix_redis *r, const char *caller, const char *key,
                              const uint8_t body_hash[TIX_IDEM_HASH_LEN], struct tix_err *err)
 {
-    struct record rec;
-    enum tix_rc rc = prepare(caller, key, body_hash, &rec, err);
+    struct call_args a;
+    enum tix_rc rc = prepare(caller, key, body_hash, &a.rec, err);
     if (rc != TIX_OK)
         return rc;
-    const char *argv[] = {rec.rkey, caller, rec.hash_hex};
-    const size_t argv_len[] = {rec.rkey_len, strlen(caller), HEX_LEN};
+    args_init(&a, caller);
     redisReply *reply = NULL;
-    rc = tix_redis_eval(r, &abandon_script, 1, 3, argv, argv_len, &reply, err);
+    rc = tix_redis_eval(r, &abandon_script, 1, a.argc, a.argv, a.len, &reply, err);
     if (rc != TIX_OK)
         return rc;
-    if (reply->type != REDIS_REPLY_INTEGER)
-        return bad_reply(reply, abandon_script.name, err);
-    bool is_deleted = reply->integer == 1;
+    rc = flag_reply(reply, abandon_script.name, TIX_ENOTFOUND, err);
     freeReplyObject(reply);
-    if (!is_deleted)
-        return tix_err_set(err, TIX_ENOTFOUND, "idempotency_key", "no placeholder of ours");
+    return rc;
+}
+
+/* ---- on an event loop */
+
+struct async_call {
+    void *ctx;
+    tix_idem_begin_cb begin_cb;
+    tix_idem_done_cb done_cb;
+    const char *script;
+    enum tix_rc none;
+};
+
+static void begin_async_cb(void *arg, enum tix_rc rc, const redisReply *reply)
+{
+    struct async_call *c = arg;
+    struct tix_idem_begin_result out = {.outcome = TIX_IDEM_NEW};
+    struct tix_err err;
+    if (rc == TIX_OK)
+        rc = begin_reply(reply, &out, &err);
+    c->begin_cb(c->ctx, rc, &out);
+    tix_idem_begin_result_deinit(&out);
+    free(c);
+}
+
+static void flag_async_cb(void *arg, enum tix_rc rc, const redisReply *reply)
+{
+    struct async_call *c = arg;
+    struct tix_err err;
+    if (rc == TIX_OK)
+        rc = flag_reply(reply, c->script, c->none, &err);
+    if (c->done_cb != NULL)
+        c->done_cb(c->ctx, rc);
+    free(c);
+}
+
+enum tix_rc tix_idem_begin_async(struct tix_aredis *ar, const char *caller, const char *key,
+                                 const uint8_t body_hash[TIX_IDEM_HASH_LEN], int lock_ttl_s,
+                                 tix_idem_begin_cb cb, void *ctx, struct tix_err *err)
+{
+    struct call_args a;
+    enum tix_rc rc = begin_args(caller, key, body_hash, lock_ttl_s, &a, err);
+    if (rc != TIX_OK)
+        return rc;
+    struct async_call *c = tix_xcalloc(1, sizeof(*c));
+    *c = (struct async_call){.ctx = ctx, .begin_cb = cb};
+    tix_aredis_eval(ar, &begin_script, 1, a.argc, a.argv, a.len, begin_async_cb, c);
+    return TIX_OK;
+}
+
+enum tix_rc tix_idem_complete_async(struct tix_aredis *ar, const char *caller, const char *key,
+                                    const uint8_t body_hash[TIX_IDEM_HASH_LEN], int status,
+                                    const char *content_type, const char *location,
+                                    const char *body, size_t len, int ttl_s, tix_idem_done_cb cb,
+                                    void *ctx, struct tix_err *err)
+{
+    struct call_args a;
+    enum tix_rc rc = complete_args(caller, key, body_hash, status, content_type, location, body,
+                                   len, ttl_s, &a, err);
+    if (rc != TIX_OK)
+        return rc;
+    struct async_call *c = tix_xcalloc(1, sizeof(*c));
+    *c = (struct async_call){
+        .ctx = ctx, .done_cb = cb, .script = complete_script.name, .none = TIX_ECONFLICT};
+    tix_aredis_eval(ar, &complete_script, 1, a.argc, a.argv, a.len, flag_async_cb, c);
+    return TIX_OK;
+}
+
+enum tix_rc tix_idem_abandon_async(struct tix_aredis *ar, const char *caller, const char *key,
+                                   const uint8_t body_hash[TIX_IDEM_HASH_LEN], tix_idem_done_cb cb,
+                                   void *ctx, struct tix_err *err)
+{
+    struct call_args a;
+    enum tix_rc rc = prepare(caller, key, body_hash, &a.rec, err);
+    if (rc != TIX_OK)
+        return rc;
+    args_init(&a, caller);
+    struct async_call *c = tix_xcalloc(1, sizeof(*c));
+    *c = (struct async_call){
+        .ctx = ctx, .done_cb = cb, .script = abandon_script.name, .none = TIX_ENOTFOUND};
+    tix_aredis_eval(ar, &abandon_script, 1, a.argc, a.argv, a.len, flag_async_cb, c);
     return TIX_OK;
 }

@@ -90,9 +90,8 @@ enum tix_rc tix_pii_create_key(struct tix_db *db, const uint8_t pii_key[TIX_PII_
     return TIX_OK;
 }
 
-/* Opens a wrapped key read as bytea text ("\x" + hex) into key. */
-static enum tix_rc unwrap(const uint8_t pii_key[TIX_PII_KEY_BYTES], const char *text,
-                          uint8_t key[TIX_PII_KEY_BYTES], struct tix_err *err)
+enum tix_rc tix_pii_unwrap_key(const uint8_t pii_key[TIX_PII_KEY_BYTES], const char *text,
+                               uint8_t key[TIX_PII_KEY_BYTES], struct tix_err *err)
 {
     uint8_t wrapped[WRAPPED_BYTES];
     size_t n = 0;
@@ -130,7 +129,7 @@ enum tix_rc tix_pii_load_key(struct tix_db *db, const uint8_t pii_key[TIX_PII_KE
     else if (PQgetisnull(res, 0, 0))
         rc = tix_err_set(err, TIX_ENOTFOUND, "subject_id", "erased");
     else
-        rc = unwrap(pii_key, PQgetvalue(res, 0, 0), key, err);
+        rc = tix_pii_unwrap_key(pii_key, PQgetvalue(res, 0, 0), key, err);
     PQclear(res);
     return rc;
 }

@@ -21,8 +21,7 @@
 #include "tix/mem.h"
 #include "tix/ratelimit.h"
 
-#define PROBE   8
-#define KEY_MAX (3 + TIX_RATELIMIT_CLASS_MAX + 1 + TIX_RATELIMIT_SUBJECT_MAX)
+#define PROBE 8
 
 /* KEYS[1] = rl:<class>:<subject>, ARGV[1] = limit, ARGV[2] = period in microseconds.
  * Returns {allowed 0|1, remaining, retry_after_us, reset_us}. */
@@ -90,6 +89,15 @@ void tix_ratelimit_gcra(int64_t tat_us, int64_t now_us, int limit, int64_t perio
                                        .reset_us = reset};
 }
 
+int tix_ratelimit_gcra_n(int64_t tat_us, int64_t now_us, int limit, int64_t period_us, int n)
+{
+    int64_t interval = period_us / limit;
+    int64_t tolerance = interval * limit;
+    int64_t tat = tat_us > now_us ? tat_us : now_us;
+    int64_t k = (now_us + tolerance - tat) / interval;
+    return (int)(k < 0 ? 0 : k > n ? n : k);
+}
+
 static int ceil_s(int64_t us)
 {
     return (int)((us + 999999) / 1000000);
@@ -122,9 +130,8 @@ static bool is_class_char(char c)
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
-/* Checks the arguments and writes "rl:<class>:<subject>" into key[KEY_MAX + 1]. */
-static enum tix_rc make_key(const char *class, const char *subject, int limit, int period_s,
-                            char *key, size_t *len, struct tix_err *err)
+enum tix_rc tix_ratelimit_key(const char *class, const char *subject, int limit, int period_s,
+                              char key[TIX_RATELIMIT_KEY_MAX + 1], size_t *len, struct tix_err *err)
 {
     size_t nc = class != NULL ? strnlen(class, TIX_RATELIMIT_CLASS_MAX + 1) : 0;
     size_t ns = subject != NULL ? strnlen(subject, TIX_RATELIMIT_SUBJECT_MAX + 1) : 0;
@@ -146,7 +153,7 @@ static enum tix_rc make_key(const char *class, const char *subject, int limit, i
     if (period_s < 1 || period_s > TIX_RATELIMIT_PERIOD_MAX)
         return tix_err_set(err, TIX_EINVAL, "period_s", "rate limit period must be 1..%d s",
                            TIX_RATELIMIT_PERIOD_MAX);
-    int n = snprintf(key, KEY_MAX + 1, "rl:%s:%s", class, subject);
+    int n = snprintf(key, TIX_RATELIMIT_KEY_MAX + 1, "rl:%s:%s", class, subject);
     *len = (size_t)n;
     return TIX_OK;
 }
@@ -218,9 +225,9 @@ enum tix_rc tix_ratelimit_local_check(struct tix_ratelimit_local *t, const char 
                                       const char *subject, int limit, int period_s, int64_t now_us,
                                       struct tix_ratelimit_result *out, struct tix_err *err)
 {
-    char key[KEY_MAX + 1];
+    char key[TIX_RATELIMIT_KEY_MAX + 1];
     size_t len;
-    enum tix_rc rc = make_key(class, subject, limit, period_s, key, &len, err);
+    enum tix_rc rc = tix_ratelimit_key(class, subject, limit, period_s, key, &len, err);
     if (rc != TIX_OK) {
         deny(out, limit);
         return rc;
@@ -245,7 +252,7 @@ void tix_ratelimiter_destroy(struct tix_ratelimiter *rl)
     if (rl == NULL)
         return;
     if (rl->is_local)
-        atomic_fetch_sub(&rl->local->n_fallen_back, 1);
+        tix_ratelimit_local_forget(rl->local);
     free(rl);
 }
 
@@ -284,28 +291,38 @@ static enum tix_rc redis_check(struct tix_redis *r, const char *key, size_t len,
     return TIX_OK;
 }
 
+void tix_ratelimit_local_note(struct tix_ratelimit_local *t, bool is_fallen_back, const char *why)
+{
+    if (is_fallen_back) {
+        if (atomic_fetch_add(&t->n_fallen_back, 1) == 0)
+            tix_log_warn("rate limiting locally: redis unavailable, limits are per instance",
+                         "err=\"%s\"", why != NULL ? why : "-");
+    } else if (atomic_fetch_sub(&t->n_fallen_back, 1) == 1) {
+        tix_log_info("rate limiting in redis again", NULL);
+    }
+}
+
+void tix_ratelimit_local_forget(struct tix_ratelimit_local *t)
+{
+    atomic_fetch_sub(&t->n_fallen_back, 1);
+}
+
 /* Records where this limiter's decision came from; logs the process-wide edges. */
 static void note_source(struct tix_ratelimiter *rl, bool is_local, const struct tix_err *why)
 {
     if (rl->is_local == is_local)
         return;
     rl->is_local = is_local;
-    if (is_local) {
-        if (atomic_fetch_add(&rl->local->n_fallen_back, 1) == 0)
-            tix_log_warn("rate limiting locally: redis unavailable, limits are per instance",
-                         "err=\"%s\"", why->msg);
-    } else if (atomic_fetch_sub(&rl->local->n_fallen_back, 1) == 1) {
-        tix_log_info("rate limiting in redis again", NULL);
-    }
+    tix_ratelimit_local_note(rl->local, is_local, why != NULL ? why->msg : NULL);
 }
 
 enum tix_rc tix_ratelimit_check(struct tix_ratelimiter *rl, const char *class, const char *subject,
                                 int limit, int period_s, struct tix_ratelimit_result *out,
                                 struct tix_err *err)
 {
-    char key[KEY_MAX + 1];
+    char key[TIX_RATELIMIT_KEY_MAX + 1];
     size_t len;
-    enum tix_rc rc = make_key(class, subject, limit, period_s, key, &len, err);
+    enum tix_rc rc = tix_ratelimit_key(class, subject, limit, period_s, key, &len, err);
     if (rc != TIX_OK) {
         deny(out, limit);
         return rc;

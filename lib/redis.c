@@ -35,11 +35,7 @@ struct script_sha {
 
 struct tix_redis {
     redisContext *ctx; /* NULL while down */
-    char host[256];
-    int port;
-    int db;
-    char *user;     /* NULL: AUTH with the password only */
-    char *password; /* NULL: no AUTH */
+    struct tix_redis_addr addr;
     int timeout_ms;
     int64_t next_attempt_ms; /* monotonic: no reconnect before this */
     bool has_short_timeout;  /* the socket timeout is what was left after connecting */
@@ -73,7 +69,7 @@ static enum tix_rc bad_url(struct tix_err *err, const char *why)
 }
 
 /* "user:password" or ":password" between "redis://" and '@'. */
-static enum tix_rc parse_userinfo(struct tix_redis *r, const char *p, const char *at,
+static enum tix_rc parse_userinfo(struct tix_redis_addr *r, const char *p, const char *at,
                                   struct tix_err *err)
 {
     const char *colon = memchr(p, ':', (size_t)(at - p));
@@ -86,7 +82,7 @@ static enum tix_rc parse_userinfo(struct tix_redis *r, const char *p, const char
 }
 
 /* "host", "host:port", "[v6]" or "[v6]:port" in [p, end). */
-static enum tix_rc parse_hostport(struct tix_redis *r, const char *p, const char *end,
+static enum tix_rc parse_hostport(struct tix_redis_addr *r, const char *p, const char *end,
                                   struct tix_err *err)
 {
     const char *host = p, *host_end, *rest;
@@ -116,8 +112,9 @@ static enum tix_rc parse_hostport(struct tix_redis *r, const char *p, const char
     return TIX_OK;
 }
 
-static enum tix_rc parse_url(struct tix_redis *r, const char *url, struct tix_err *err)
+enum tix_rc tix_redis_parse_url(const char *url, struct tix_redis_addr *r, struct tix_err *err)
 {
+    *r = (struct tix_redis_addr){.port = 6379};
     static const char scheme[] = "redis://";
     if (url == NULL || strncmp(url, scheme, sizeof(scheme) - 1) != 0)
         return bad_url(err, "must start with redis://");
@@ -148,7 +145,7 @@ static struct timeval ms_tv(int ms)
 
 static enum tix_rc fail_down(struct tix_redis *r, enum tix_rc rc, struct tix_err *err)
 {
-    return tix_err_set(err, rc, "", "redis %s:%d: %s", r->host, r->port, r->last_error);
+    return tix_err_set(err, rc, "", "redis %s:%d: %s", r->addr.host, r->addr.port, r->last_error);
 }
 
 /* Frees a context whose error flag is set and marks the handle down. */
@@ -167,13 +164,21 @@ static enum tix_rc drop(struct tix_redis *r, struct tix_err *err)
     int64_t now = tix_mono_ms();
     r->next_attempt_ms = is_eof || is_bug ? now : now + RECONNECT_MS;
     if (!r->is_lost && !is_bug)
-        tix_log_warn("redis connection lost", "redis=%s:%d err=\"%s\"", r->host, r->port,
+        tix_log_warn("redis connection lost", "redis=%s:%d err=\"%s\"", r->addr.host, r->addr.port,
                      r->last_error);
     r->is_lost = r->is_lost || !is_bug;
     return fail_down(r, is_bug ? TIX_EINTERNAL : TIX_ETRANSIENT, err);
 }
 
-static enum tix_rc error_reply_rc(const char *msg)
+void tix_redis_addr_deinit(struct tix_redis_addr *a)
+{
+    free(a->user);
+    free(a->password);
+    a->user = NULL;
+    a->password = NULL;
+}
+
+enum tix_rc tix_redis_error_rc(const char *msg)
 {
     static const char *const transient[] = {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN",
                                             "CLUSTERDOWN"};
@@ -192,7 +197,8 @@ static enum tix_rc finish(struct tix_redis *r, redisReply *reply, redisReply **o
     if (reply == NULL)
         return drop(r, err);
     if (reply->type == REDIS_REPLY_ERROR) {
-        enum tix_rc rc = tix_err_set(err, error_reply_rc(reply->str), "", "redis: %s", reply->str);
+        enum tix_rc rc =
+            tix_err_set(err, tix_redis_error_rc(reply->str), "", "redis: %s", reply->str);
         freeReplyObject(reply);
         return rc;
     }
@@ -207,13 +213,15 @@ static enum tix_rc finish(struct tix_redis *r, redisReply *reply, redisReply **o
 static enum tix_rc setup_session(struct tix_redis *r, struct tix_err *err)
 {
     enum tix_rc rc = TIX_OK;
-    if (r->password != NULL) {
-        const char *argv[] = {"AUTH", r->user != NULL ? r->user : r->password, r->password};
-        rc = finish(r, redisCommandArgv(r->ctx, r->user != NULL ? 3 : 2, argv, NULL), NULL, err);
+    if (r->addr.password != NULL) {
+        const char *argv[] = {"AUTH", r->addr.user != NULL ? r->addr.user : r->addr.password,
+                              r->addr.password};
+        rc = finish(r, redisCommandArgv(r->ctx, r->addr.user != NULL ? 3 : 2, argv, NULL), NULL,
+                    err);
     }
-    if (rc == TIX_OK && r->db != 0) {
+    if (rc == TIX_OK && r->addr.db != 0) {
         char db[16];
-        snprintf(db, sizeof(db), "%d", r->db);
+        snprintf(db, sizeof(db), "%d", r->addr.db);
         const char *argv[] = {"SELECT", db};
         rc = finish(r, redisCommandArgv(r->ctx, 2, argv, NULL), NULL, err);
     }
@@ -224,7 +232,7 @@ static enum tix_rc connect_now(struct tix_redis *r, struct tix_err *err)
 {
     int64_t start = tix_mono_ms();
     r->next_attempt_ms = start + RECONNECT_MS;
-    redisContext *c = redisConnectWithTimeout(r->host, r->port, ms_tv(r->timeout_ms));
+    redisContext *c = redisConnectWithTimeout(r->addr.host, r->addr.port, ms_tv(r->timeout_ms));
     if (c == NULL) {
         tix_log_error("out of memory", "what=redisContext");
         abort();
@@ -252,7 +260,7 @@ static enum tix_rc connect_now(struct tix_redis *r, struct tix_err *err)
         return tix_err_set(err, rc, "", "%s", serr.msg);
     }
     if (r->is_lost)
-        tix_log_info("redis connection restored", "redis=%s:%d", r->host, r->port);
+        tix_log_info("redis connection restored", "redis=%s:%d", r->addr.host, r->addr.port);
     r->is_lost = false;
     return TIX_OK;
 }
@@ -281,14 +289,14 @@ enum tix_rc tix_redis_open(const char *url, int timeout_ms, struct tix_redis **o
         return tix_err_set(err, TIX_EINVAL, "timeout_ms", "redis timeout must be 1..60000 ms");
     struct tix_redis *r = tix_xcalloc(1, sizeof(*r));
     r->timeout_ms = timeout_ms;
-    enum tix_rc rc = parse_url(r, url, err);
+    enum tix_rc rc = tix_redis_parse_url(url, &r->addr, err);
     if (rc != TIX_OK) {
         tix_redis_close(r);
         return rc;
     }
     if (connect_now(r, NULL) != TIX_OK) {
-        tix_log_warn("redis unreachable, will retry", "redis=%s:%d err=\"%s\"", r->host, r->port,
-                     r->last_error);
+        tix_log_warn("redis unreachable, will retry", "redis=%s:%d err=\"%s\"", r->addr.host,
+                     r->addr.port, r->last_error);
         r->is_lost = true;
     }
     *out = r;
@@ -301,8 +309,7 @@ void tix_redis_close(struct tix_redis *r)
         return;
     if (r->ctx != NULL)
         redisFree(r->ctx);
-    free(r->user);
-    free(r->password);
+    tix_redis_addr_deinit(&r->addr);
     free(r);
 }
 

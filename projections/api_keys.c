@@ -23,7 +23,10 @@ static const char ddl[] =
     " prefix text NOT NULL, scopes text NOT NULL, secret_hash text NOT NULL,"
     " created_by text NOT NULL, created_at timestamptz NOT NULL, expires_at timestamptz,"
     " revoked_at timestamptz, revoked_by text, version bigint NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS api_keys_organization ON api_keys (organization_id);";
+    "CREATE INDEX IF NOT EXISTS api_keys_organization ON api_keys (organization_id);"
+    /* the gateway caches keys: tell it which changed (schema/008) */
+    "CREATE OR REPLACE TRIGGER api_keys_notify AFTER INSERT OR UPDATE OR DELETE ON api_keys"
+    " FOR EACH ROW EXECUTE FUNCTION public.tix_rm_notify('id');";
 
 static const char *const tables[] = {"api_keys", NULL};
 

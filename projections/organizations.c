@@ -26,7 +26,15 @@ static const char ddl[] =
     " PRIMARY KEY (organization_id, user_id));"
     "CREATE INDEX IF NOT EXISTS organization_members_user ON organization_members (user_id);"
     /* columns added after the first release: every version gets them at start-up */
-    "ALTER TABLE organizations ADD COLUMN IF NOT EXISTS is_closed boolean NOT NULL DEFAULT false;";
+    "ALTER TABLE organizations ADD COLUMN IF NOT EXISTS is_closed boolean NOT NULL DEFAULT false;"
+    /* the gateway caches roles: tell it which changed, and which organization closed
+       (schema/008) */
+    "CREATE OR REPLACE TRIGGER organization_members_notify"
+    " AFTER INSERT OR UPDATE OR DELETE ON organization_members"
+    " FOR EACH ROW EXECUTE FUNCTION public.tix_rm_notify('organization_id', 'user_id');"
+    "CREATE OR REPLACE TRIGGER organizations_notify AFTER UPDATE OF is_closed ON organizations"
+    " FOR EACH ROW WHEN (OLD.is_closed IS DISTINCT FROM NEW.is_closed)"
+    " EXECUTE FUNCTION public.tix_rm_notify('id');";
 
 static const char *const tables[] = {"organizations", "organization_members", NULL};
 

@@ -105,6 +105,8 @@ static enum tix_rc point_views(struct tix_db *db, const struct tix_projection *p
         if (rc == TIX_OK)
             rc = tix_db_script(db, sql, err);
     }
+    if (rc == TIX_OK) /* caches of the old version's rows must go (gateway/cache.c) */
+        rc = tix_db_script(db, "SELECT pg_notify('tix_rm', '*')", err);
     return rc;
 }
 

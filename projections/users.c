@@ -44,7 +44,10 @@ static const char ddl[] =
     " recovery_code_hashes jsonb NOT NULL DEFAULT '[]', last_totp_step bigint, locale text,"
     " timezone text, preferences jsonb NOT NULL DEFAULT '{}', last_login_at timestamptz,"
     " erased_at timestamptz, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,"
-    " version bigint NOT NULL);";
+    " version bigint NOT NULL);"
+    /* the gateway caches profiles: tell it which changed (schema/008) */
+    "CREATE OR REPLACE TRIGGER users_notify AFTER INSERT OR UPDATE OR DELETE ON users"
+    " FOR EACH ROW EXECUTE FUNCTION public.tix_rm_notify('id');";
 
 static const char *const tables[] = {"users", NULL};
 

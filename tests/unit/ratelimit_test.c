@@ -275,3 +275,54 @@ Test(local, a_limiter_without_redis_decides_locally)
     tix_ratelimit_local_destroy(t);
     tix_ratelimit_local_destroy(NULL);
 }
+
+static void record_cb(void *ctx, const struct tix_ratelimit_result *r)
+{
+    *(struct tix_ratelimit_result *)ctx = *r;
+}
+
+Test(gcra, n_requests_at_once_allow_what_n_steps_in_a_row_allow)
+{
+    /* every stored TAT around now, several limits, batch sizes 0..40 */
+    const int limits[] = {1, 5, 7, 600};
+    for (size_t l = 0; l < sizeof(limits) / sizeof(limits[0]); l++) {
+        for (int64_t back = -2 * SEC; back <= 2 * SEC; back += 37123) {
+            for (int n = 0; n <= 40; n++) {
+                int64_t tat = T0 + back;
+                struct tix_ratelimit_gcra g;
+                int steps = run(&tat, T0, n, limits[l], SEC, &g);
+                int k = tix_ratelimit_gcra_n(T0 + back, T0, limits[l], SEC, n);
+                cr_assert_eq(k, steps, "limit %d, tat %+lld us, n %d", limits[l], (long long)back,
+                             n);
+            }
+        }
+    }
+    cr_assert_eq(tix_ratelimit_gcra_n(0, T0, 5, SEC, 3), 3, "an empty slot is a full bucket");
+}
+
+Test(local, the_async_limiter_without_redis_decides_locally_and_at_once)
+{
+    struct tix_ratelimit_local *t = tix_ratelimit_local_create(64);
+    struct tix_ratelimit_async *rl = tix_ratelimit_async_create(NULL, t);
+    struct tix_ratelimit_result results[6];
+    int n = 0;
+    for (int i = 0; i < 6; i++) {
+        cr_assert_eq(tix_ratelimit_check_async(rl, "auth", "ip:127.0.0.2", 4, 60, record_cb,
+                                               &results[i], NULL),
+                     TIX_OK);
+        n += results[i].limit == 4; /* the callback ran before the call returned */
+    }
+    cr_assert_eq(n, 6);
+    for (int i = 0; i < 6; i++) {
+        cr_assert(results[i].is_local);
+        cr_assert_eq(results[i].is_allowed, i < 4, "check %d", i);
+    }
+    struct tix_ratelimit_result bad = {.limit = -1};
+    cr_assert_eq(tix_ratelimit_check_async(rl, "auth", "", 4, 60, record_cb, &bad, NULL),
+                 TIX_EINVAL);
+    cr_assert_eq(bad.limit, 4, "the callback ran");
+    cr_assert_not(bad.is_allowed, "bad arguments deny");
+    tix_ratelimit_async_destroy(rl);
+    tix_ratelimit_async_destroy(NULL);
+    tix_ratelimit_local_destroy(t);
+}

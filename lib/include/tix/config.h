@@ -22,12 +22,14 @@ struct tix_config {
     int delivery_limit;   /* TIXMO_DELIVERY_LIMIT: redeliveries before dead-lettering (default 5) */
     int log_level;        /* TIXMO_LOG_LEVEL: debug|info|warn|error (default info) */
     /* gateway */
-    char *http_host;    /* TIXMO_HTTP_HOST (default 127.0.0.1) */
-    int http_port;      /* TIXMO_HTTP_PORT (default 28080) */
-    int http_threads;   /* TIXMO_HTTP_THREADS: event-loop threads, 0 = one per core */
-    int http_max_body;  /* TIXMO_HTTP_MAX_BODY: bytes (default 65536) */
-    int http_timeout_s; /* TIXMO_HTTP_TIMEOUT: read/write timeout, seconds (default 30) */
-    int wait_max_s;     /* TIXMO_WAIT_MAX: cap of Prefer: wait=N, seconds (default 10) */
+    char *http_host;     /* TIXMO_HTTP_HOST (default 127.0.0.1) */
+    int http_port;       /* TIXMO_HTTP_PORT (default 28080) */
+    int http_threads;    /* TIXMO_HTTP_THREADS: event-loop threads, 0 = one per core */
+    int http_max_body;   /* TIXMO_HTTP_MAX_BODY: bytes (default 65536) */
+    int http_timeout_s;  /* TIXMO_HTTP_TIMEOUT: read/write timeout, seconds (default 30) */
+    int wait_max_s;      /* TIXMO_WAIT_MAX: cap of Prefer: wait=N, seconds (default 10) */
+    int gw_cache_ttl_ms; /* TIXMO_GW_CACHE_TTL_MS: oldest cached read-model row, 0 = no cache
+                            (default 5000; notifications drop changed rows sooner) */
     /* identity */
     char *jwt_secret;  /* TIXMO_JWT_SECRET: HS256 key, at least 32 bytes */
     char *pii_key;     /* TIXMO_PII_KEY: 64 hex chars, wraps per-subject keys */

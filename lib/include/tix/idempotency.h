@@ -97,4 +97,29 @@ enum tix_rc tix_idem_complete(struct tix_redis *r, const char *caller, const cha
 enum tix_rc tix_idem_abandon(struct tix_redis *r, const char *caller, const char *key,
                              const uint8_t body_hash[TIX_IDEM_HASH_LEN], struct tix_err *err);
 
+/* ---- the same on an event loop (tix/aredis.h): arguments, rules and outcomes as above. A
+ * TIX_EINVAL is returned at once and the callback is not called; otherwise the callback runs
+ * exactly once on the loop's thread, possibly before the call returns (Redis known down). */
+
+struct tix_aredis;
+
+/* rc and, on TIX_OK, the outcome (res is borrowed: its strings are freed after the callback). */
+typedef void (*tix_idem_begin_cb)(void *ctx, enum tix_rc rc, struct tix_idem_begin_result *res);
+/* What tix_idem_complete / tix_idem_abandon would have returned. */
+typedef void (*tix_idem_done_cb)(void *ctx, enum tix_rc rc);
+
+enum tix_rc tix_idem_begin_async(struct tix_aredis *ar, const char *caller, const char *key,
+                                 const uint8_t body_hash[TIX_IDEM_HASH_LEN], int lock_ttl_s,
+                                 tix_idem_begin_cb cb, void *ctx, struct tix_err *err);
+/* cb may be NULL (nobody waits). The arguments are copied before this returns. */
+enum tix_rc tix_idem_complete_async(struct tix_aredis *ar, const char *caller, const char *key,
+                                    const uint8_t body_hash[TIX_IDEM_HASH_LEN], int status,
+                                    const char *content_type, const char *location,
+                                    const char *body, size_t len, int ttl_s, tix_idem_done_cb cb,
+                                    void *ctx, struct tix_err *err);
+/* cb may be NULL (nobody waits). */
+enum tix_rc tix_idem_abandon_async(struct tix_aredis *ar, const char *caller, const char *key,
+                                   const uint8_t body_hash[TIX_IDEM_HASH_LEN], tix_idem_done_cb cb,
+                                   void *ctx, struct tix_err *err);
+
 #endif

@@ -53,6 +53,12 @@ enum tix_rc tix_pii_load_key(struct tix_db *db, const uint8_t pii_key[TIX_PII_KE
                              const char *subject_id, uint8_t key[TIX_PII_KEY_BYTES],
                              struct tix_err *err);
 
+/* Unwraps a key as Postgres returns subject_keys.wrapped_key in text ("\x" and hex) into key:
+ * what tix_pii_load_key does after its query, for callers that read the column themselves.
+ * TIX_EINTERNAL when it does not open under pii_key. Pure. */
+enum tix_rc tix_pii_unwrap_key(const uint8_t pii_key[TIX_PII_KEY_BYTES], const char *text,
+                               uint8_t key[TIX_PII_KEY_BYTES], struct tix_err *err);
+
 /* Encrypts plaintext (a NUL-terminated string of at most TIX_PII_PLAINTEXT_MAX bytes) for
  * subject_id under its unwrapped key. *out is a new "v1:..." string (free()). Pure apart from
  * the random nonce; use it to encrypt several values with one tix_pii_load_key. */

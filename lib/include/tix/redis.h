@@ -36,6 +36,23 @@ struct tix_redis_script {
     const char *src;
 };
 
+/* A parsed "redis://" url (see tix_redis_open). */
+struct tix_redis_addr {
+    char host[256];
+    int port;
+    int db;
+    char *user;     /* NULL: AUTH with the password only */
+    char *password; /* NULL: no AUTH */
+};
+
+/* Parses url into *out (free its strings with tix_redis_addr_deinit, also after a failure).
+ * TIX_EINVAL (field "redis_url") for a malformed url. */
+enum tix_rc tix_redis_parse_url(const char *url, struct tix_redis_addr *out, struct tix_err *err);
+void tix_redis_addr_deinit(struct tix_redis_addr *a);
+/* The code of an error reply's message: TIX_ETRANSIENT for LOADING, BUSY, TRYAGAIN, MASTERDOWN
+ * and CLUSTERDOWN, TIX_EINTERNAL for anything else. */
+enum tix_rc tix_redis_error_rc(const char *msg);
+
 /* Most arguments tix_redis_eval accepts (keys plus values). */
 #define TIX_REDIS_EVAL_MAX_ARGS 16
 
