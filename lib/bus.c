@@ -723,6 +723,10 @@ static enum tix_rc declare_fixed(struct tix_bus *bus, struct tix_err *err)
     return rc;
 }
 
+const char *const tix_bus_payment_events[] = {"order.placed",   "order.refund_required",
+                                              "order.paid",     "order.payment_failed",
+                                              "order.refunded", NULL};
+
 enum tix_rc tix_bus_declare_topology(struct tix_bus *bus, int partitions, int delivery_limit,
                                      struct tix_err *err)
 {
@@ -737,6 +741,9 @@ enum tix_rc tix_bus_declare_topology(struct tix_bus *bus, int partitions, int de
         tix_bus_partition_key(p, key, sizeof(key));
         rc = tix_bus_declare_queue(bus, queue, TIX_BUS_COMMANDS_EXCHANGE, key, delivery_limit, err);
     }
+    for (int i = 0; rc == TIX_OK && tix_bus_payment_events[i] != NULL; i++)
+        rc = tix_bus_declare_queue(bus, TIX_BUS_PAYMENTS_QUEUE, TIX_BUS_EVENTS_EXCHANGE,
+                                   tix_bus_payment_events[i], delivery_limit, err);
     return rc;
 }
 

@@ -25,10 +25,6 @@
 #define PREFETCH       16
 #define BACKOFF_MAX_MS 10000
 
-static const char *const bindings[] = {"order.placed",   "order.refund_required",
-                                       "order.paid",     "order.payment_failed",
-                                       "order.refunded", NULL};
-
 struct worker {
     const struct tix_config *cfg;
     const struct tix_payment_provider *pv;
@@ -264,8 +260,8 @@ static enum tix_rc handle(struct worker *w, const struct tix_bus_delivery *d, st
 {
     const char *type = d->routing_key;
     bool is_known = false;
-    for (int i = 0; bindings[i] != NULL; i++)
-        is_known = is_known || strcmp(type, bindings[i]) == 0;
+    for (int i = 0; tix_bus_payment_events[i] != NULL; i++)
+        is_known = is_known || strcmp(type, tix_bus_payment_events[i]) == 0;
     if (!is_known)
         return TIX_OK; /* bound by someone else: not ours */
     struct event_msg m;
@@ -338,9 +334,6 @@ static enum tix_rc connect_bus(struct worker *w, struct tix_err *err)
     enum tix_rc rc = tix_bus_open(w->cfg->amqp_url, "tixmo-payment", &w->bus, err);
     if (rc == TIX_OK)
         rc = tix_bus_declare_topology(w->bus, w->cfg->partitions, w->cfg->delivery_limit, err);
-    for (int i = 0; bindings[i] != NULL && rc == TIX_OK; i++)
-        rc = tix_bus_declare_queue(w->bus, TIX_PAYMENT_QUEUE, TIX_BUS_EVENTS_EXCHANGE, bindings[i],
-                                   w->cfg->delivery_limit, err);
     if (rc == TIX_OK)
         rc = tix_bus_consume(w->bus, TIX_PAYMENT_QUEUE, PREFETCH, err);
     if (rc != TIX_OK)

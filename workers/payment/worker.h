@@ -23,12 +23,13 @@
 
 #include <signal.h>
 
+#include "tix/bus.h"
 #include "tix/config.h"
 #include "tix/rc.h"
 
 #include "provider.h"
 
-#define TIX_PAYMENT_QUEUE "tixmo.payments"
+#define TIX_PAYMENT_QUEUE TIX_BUS_PAYMENTS_QUEUE
 #define TIX_PAYMENT_ACTOR "system:payments"
 
 /* Runs until *stop is set; reconnects to the broker and Postgres as needed. Uses provider

@@ -40,9 +40,13 @@
 
 #define TIX_BUS_COMMANDS_EXCHANGE "tixmo.commands"
 #define TIX_BUS_EVENTS_EXCHANGE   "tixmo.events"
-#define TIX_BUS_DLX_EXCHANGE      "tixmo.dlx"
-#define TIX_BUS_DEAD_QUEUE        "tixmo.dead"
-#define TIX_BUS_REPLY_TO          "amq.rabbitmq.reply-to"
+/* The payment worker's queue and the event types bound to it. Part of the topology every
+ * process declares, so events published before the worker first starts wait for it. */
+#define TIX_BUS_PAYMENTS_QUEUE "tixmo.payments"
+extern const char *const tix_bus_payment_events[]; /* NULL-terminated */
+#define TIX_BUS_DLX_EXCHANGE "tixmo.dlx"
+#define TIX_BUS_DEAD_QUEUE   "tixmo.dead"
+#define TIX_BUS_REPLY_TO     "amq.rabbitmq.reply-to"
 
 /* How long tix_bus_dead_letter waits for its confirm. */
 #define TIX_BUS_DEAD_LETTER_TIMEOUT_MS 10000
