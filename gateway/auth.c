@@ -108,7 +108,9 @@ bool tix_gw_authenticate(struct tix_req *req)
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req->ev), "Authorization");
     bool is_public = req->route->auth == TIX_AUTH_PUBLIC;
     if (h == NULL)
-        return is_public ? true : unauthorized(req, "authentication required");
+        return is_public || req->route->auth == TIX_AUTH_OPTIONAL
+                   ? true
+                   : unauthorized(req, "authentication required");
     if (strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0')
         return is_public ? true : unauthorized(req, "use Authorization: Bearer <token>");
     const char *cred = h + 7;
@@ -141,6 +143,19 @@ static int member_role(struct tix_req *req, const char *org)
     int role = PQntuples(res) == 1 ? tix_gw_role_parse(PQgetvalue(res, 0, 0)) : -1;
     PQclear(res);
     return role;
+}
+
+int tix_gw_org_role(struct tix_req *req, const char *org, const char *scope)
+{
+    if (org == NULL || !tix_uuid_is_valid(org))
+        return -1;
+    if (req->who.kind == TIX_PRINCIPAL_APIKEY)
+        return strcmp(req->who.org_id, org) == 0 && (scope == NULL || has_scope(&req->who, scope))
+                   ? TIX_ROLE_ADMIN
+                   : -1;
+    if (req->who.kind != TIX_PRINCIPAL_USER)
+        return -1;
+    return member_role(req, org);
 }
 
 static bool authorize_org(struct tix_req *req)
@@ -178,8 +193,8 @@ static bool authorize_org(struct tix_req *req)
 
 bool tix_gw_authorize(struct tix_req *req)
 {
-    if (req->route->auth == TIX_AUTH_PUBLIC)
-        return true;
+    if (req->route->auth == TIX_AUTH_PUBLIC || req->route->auth == TIX_AUTH_OPTIONAL)
+        return true; /* optional: the handler decides what the caller may see */
     if (req->who.kind == TIX_PRINCIPAL_APIKEY &&
         (req->route->scope == NULL || !has_scope(&req->who, req->route->scope))) {
         tix_gw_problem(req, 403, "forbidden", "this API key lacks the scope for this route");

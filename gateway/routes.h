@@ -49,6 +49,7 @@ void tix_http_venue_delete(struct tix_req *req);
 void tix_http_venue_chart_publish(struct tix_req *req);
 void tix_http_venue_get(struct tix_req *req);
 void tix_http_venue_chart_get(struct tix_req *req);
+void tix_http_venue_events(struct tix_req *req);
 
 void tix_http_event_create(struct tix_req *req);
 void tix_http_event_update(struct tix_req *req);
@@ -59,8 +60,11 @@ void tix_http_event_cancel(struct tix_req *req);
 void tix_http_event_get(struct tix_req *req);
 void tix_http_org_event_get(struct tix_req *req);
 void tix_http_org_events_list(struct tix_req *req);
+void tix_http_events_list(struct tix_req *req);
+void tix_http_events_featured(struct tix_req *req);
 
 void tix_http_search_events(struct tix_req *req);
 void tix_http_search_autocomplete(struct tix_req *req);
+void tix_http_search_venues(struct tix_req *req);
 
 #endif

@@ -37,7 +37,14 @@ static const char ddl[] =
     "CREATE TABLE IF NOT EXISTS event_sessions ("
     " event_id uuid NOT NULL, session_id uuid NOT NULL, name text,"
     " starts_at timestamptz NOT NULL, ends_at timestamptz NOT NULL, capacity int,"
-    " PRIMARY KEY (event_id, session_id));";
+    " PRIMARY KEY (event_id, session_id));"
+    /* columns and indexes added after the first release: every version gets them at start-up */
+    "ALTER TABLE events ADD COLUMN IF NOT EXISTS featured_rank int;"
+    "CREATE INDEX IF NOT EXISTS events_featured ON events (featured_rank, id)"
+    " WHERE featured_rank IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS events_venue ON events (venue_id, starts_at);"
+    "CREATE INDEX IF NOT EXISTS events_starts ON events (starts_at, id);"
+    "CREATE INDEX IF NOT EXISTS events_session_starts ON event_sessions (event_id, starts_at);";
 
 static const char *const tables[] = {"events", "event_sessions", NULL};
 

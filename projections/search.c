@@ -4,6 +4,9 @@
  * tsvector document: name A, tags and category B, description D), search_sessions (the
  * sessions' spans, so starts_at and ends_at stay the min of starts and the max of ends) and
  * search_venues (live venues with city, country and location; a deleted venue's row goes).
+ * Venues are searched by an expression index over name, city and country ('simple' text search
+ * configuration: place names are not English words) and trigram indexes on name and city; the
+ * index on (lat, lon) cuts a search near a point to a bounding box.
  *
  * Invariants: rows are a function of the events alone (times from the payload's RFC 3339
  * strings, cast by Postgres), so a replay from zero writes identical rows; the document is
@@ -35,7 +38,17 @@ static const char ddl[] =
     "CREATE INDEX IF NOT EXISTS search_events_status_starts ON search_events (status, starts_at);"
     "CREATE TABLE IF NOT EXISTS search_sessions ("
     " event_id uuid NOT NULL, session_id uuid NOT NULL, starts_at timestamptz NOT NULL,"
-    " ends_at timestamptz NOT NULL, PRIMARY KEY (event_id, session_id));";
+    " ends_at timestamptz NOT NULL, PRIMARY KEY (event_id, session_id));"
+    /* indexes added after the first release: every version gets them at start-up */
+    "CREATE INDEX IF NOT EXISTS search_events_venue ON search_events (venue_id);"
+    "CREATE INDEX IF NOT EXISTS search_venues_lat_lon ON search_venues (lat, lon);"
+    "CREATE INDEX IF NOT EXISTS search_venues_document ON search_venues USING gin"
+    " ((to_tsvector('simple', name || ' ' || coalesce(city, '') || ' ' || coalesce(country,"
+    " ''))));"
+    "CREATE INDEX IF NOT EXISTS search_venues_name_trgm ON search_venues"
+    " USING gin (name public.gin_trgm_ops);"
+    "CREATE INDEX IF NOT EXISTS search_venues_city_trgm ON search_venues"
+    " USING gin (city public.gin_trgm_ops);";
 
 static const char *const tables[] = {"search_venues", "search_events", "search_sessions", NULL};
 
