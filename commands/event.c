@@ -20,6 +20,7 @@
 #include "tix/ids.h"
 #include "tix/json.h"
 #include "tix/mem.h"
+#include "tix/tz.h"
 
 #include "event.h"
 #include "payload.h"
@@ -69,17 +70,6 @@ static int days_in_month(int64_t y, int m)
     return m == 2 && is_leap(y) ? 29 : days[m - 1];
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /* Reads n decimal digits at s into *out; false unless all n are digits. */
 static bool read_digits(const char *s, int n, int *out)
 {
@@ -107,18 +97,15 @@ bool tix_event_parse_instant(const char *s, int64_t *out)
     if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
         sec > 59)
         return false;
-    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+    *out = tix_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
     return true;
 }
 
 void tix_event_format_instant(int64_t s, char out[TIX_EVENT_INSTANT_LEN + 1])
 {
-    int64_t z = s / 86400 + 719468, secs = s % 86400; /* civil_from_days, s >= 0 */
-    int64_t era = z / 146097, doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
-    int64_t y = yoe + era * 400 + (m <= 2);
+    int64_t y, secs = s % 86400; /* s >= 0 */
+    int m, d;
+    tix_civil_from_days(s / 86400, &y, &m, &d);
     snprintf(out, TIX_EVENT_INSTANT_LEN + 1, "%04u-%02u-%02uT%02u:%02u:%02uZ",
              (unsigned)(y % 10000), (unsigned)(m % 13), (unsigned)(d % 32),
              (unsigned)(secs / 3600 % 24), (unsigned)(secs / 60 % 60), (unsigned)(secs % 60));
