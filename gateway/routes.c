@@ -86,6 +86,8 @@ const struct tix_route tix_routes[] = {
      TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
     {"DELETE", "/api/v1/organizations/{id}/events/{eventId}", tix_http_event_delete, ORG,
      TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
+    {"PATCH", "/api/v1/organizations/{id}/events/{eventId}/sessions/{sessionId}",
+     tix_http_event_session_update, ORG, TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
     {"POST", "/api/v1/organizations/{id}/events/{eventId}/publish", tix_http_event_publish, ORG,
      TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
     {"POST", "/api/v1/organizations/{id}/events/{eventId}/unpublish", tix_http_event_unpublish, ORG,

@@ -54,6 +54,7 @@ void tix_http_venue_events(struct tix_req *req);
 void tix_http_event_create(struct tix_req *req);
 void tix_http_event_update(struct tix_req *req);
 void tix_http_event_delete(struct tix_req *req);
+void tix_http_event_session_update(struct tix_req *req);
 void tix_http_event_publish(struct tix_req *req);
 void tix_http_event_unpublish(struct tix_req *req);
 void tix_http_event_cancel(struct tix_req *req);

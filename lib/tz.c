@@ -194,8 +194,8 @@ static bool parse_posix(const char *s, struct posix_tz *out)
         out->end = (struct rule){RULE_MONTH_WEEK_DAY, 0, 11, 1, 7200};
         return true;
     }
-    return *s++ == ',' && parse_rule(&s, &out->start) && *s++ == ',' &&
-           parse_rule(&s, &out->end) && *s == '\0';
+    return *s++ == ',' && parse_rule(&s, &out->start) && *s++ == ',' && parse_rule(&s, &out->end) &&
+           *s == '\0';
 }
 
 /* Days since 1970 of the rule's date in year y. */
@@ -371,8 +371,7 @@ bool tix_tz_is_name(const char *name)
     return true;
 }
 
-enum tix_rc tix_tz_load(const char *dir, const char *name, struct tix_tz **out,
-                        struct tix_err *err)
+enum tix_rc tix_tz_load(const char *dir, const char *name, struct tix_tz **out, struct tix_err *err)
 {
     *out = NULL;
     if (!tix_tz_is_name(name))

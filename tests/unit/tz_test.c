@@ -132,18 +132,19 @@ static void agree_with_libc(const char *name)
 
 Test(tz, agrees_with_the_c_library)
 {
-    static const char *const zones[] = {
-        "Europe/Berlin",    "America/New_York", "Australia/Sydney", "Pacific/Chatham",
-        "America/Santiago", "Asia/Tehran",      "Africa/Casablanca", "Europe/Dublin",
-        "Pacific/Apia",     "America/St_Johns", "Asia/Kathmandu",   "Europe/London"};
+    static const char *const zones[] = {"Europe/Berlin",     "America/New_York", "Australia/Sydney",
+                                        "Pacific/Chatham",   "America/Santiago", "Asia/Tehran",
+                                        "Africa/Casablanca", "Europe/Dublin",    "Pacific/Apia",
+                                        "America/St_Johns",  "Asia/Kathmandu",   "Europe/London"};
     for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++)
         agree_with_libc(zones[i]);
 }
 
 Test(tz, names_are_checked_and_files_too)
 {
-    static const char *const bad[] = {"",          "/etc/passwd", "../etc/passwd", "Europe/../x",
-                                      "Europe//Berlin", ".hidden", "Europe/Berlin ", "Europe/"};
+    static const char *const bad[] = {
+        "",        "/etc/passwd",    "../etc/passwd", "Europe/../x", "Europe//Berlin",
+        ".hidden", "Europe/Berlin ", "Europe/"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert(!tix_tz_is_name(bad[i]), "%s", bad[i]);
     cr_assert(tix_tz_is_name("America/Argentina/Buenos_Aires"));
