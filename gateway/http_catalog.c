@@ -13,6 +13,10 @@
  *
  * The statement is put together from compiled-in fragments only (the sort's key and direction);
  * every value travels as a parameter.
+ *
+ * Featuring (POST/DELETE /api/v1/events/{id}/feature) is the event.feature/.unfeature command
+ * of the event aggregate; the route names the event, not its organization, so the handler
+ * checks the caller's role in the event's organization itself (owner or admin).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,4 +307,78 @@ void tix_http_venue_events(struct tix_req *req)
         }
     }
     args_deinit(&a);
+}
+
+/* ---- featuring -------------------------------------------------------------------------- */
+
+#define FEATURE_RANK_DEFAULT 100
+
+/* Whether the caller may (un)feature the event in the path: an owner or admin of its
+ * organization (an API key of it with events:write). Otherwise answers itself: 404 for an
+ * unknown event or one the public can't see, 403 for a public one. */
+static bool may_feature(struct tix_req *req)
+{
+    const char *id = tix_gw_param(req, "id");
+    if (!tix_uuid_is_valid(id)) {
+        tix_gw_problem(req, 404, "not-found", "no such event");
+        return false;
+    }
+    const char *params[] = {id};
+    PGresult *res = NULL;
+    if (!tix_gw_read(req,
+                     "SELECT organization_id, visibility = 'public' AND status <> 'draft'"
+                     " FROM rm.events WHERE id = $1 AND NOT is_deleted",
+                     1, params, &res))
+        return false;
+    char org[40] = "";
+    bool is_public = false;
+    if (PQntuples(res) == 1) {
+        snprintf(org, sizeof(org), "%s", PQgetvalue(res, 0, 0));
+        is_public = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    }
+    PQclear(res);
+    int role = org[0] != '\0' ? tix_gw_org_role(req, org, "events:write") : -1;
+    if (role == -2) {
+        tix_gw_problem(req, 503, "unavailable", "access can't be checked right now");
+        return false;
+    }
+    if (role >= TIX_ROLE_ADMIN)
+        return true;
+    if (role < 0 && !is_public)
+        tix_gw_problem(req, 404, "not-found", "no such event");
+    else
+        tix_gw_problem(req, 403, "forbidden",
+                       "featuring needs the admin role or higher in the event's organization");
+    return false;
+}
+
+static void feature_command(struct tix_req *req, const char *type, json_t *payload)
+{
+    const char *event = tix_gw_param(req, "id");
+    json_object_set_new(payload, "event_id", json_string(event));
+    struct tix_gw_command cmd = {
+        .type = type, .key = event, .payload = payload, .success_status = 200};
+    tix_gw_submit(req, &cmd);
+}
+
+void tix_http_event_feature(struct tix_req *req)
+{
+    static const struct tix_field fields[] = {{"rank", TIX_F_INT, false, 1, TIX_EVENT_RANK_MAX},
+                                              {NULL, TIX_F_STRING, false, 0, 0}};
+    json_t *body = req->body.len > 0 ? tix_gw_body(req, fields) : json_object();
+    if (body == NULL)
+        return;
+    if (json_object_get(body, "rank") == NULL)
+        json_object_set_new(body, "rank", json_integer(FEATURE_RANK_DEFAULT));
+    if (!may_feature(req)) {
+        json_decref(body);
+        return;
+    }
+    feature_command(req, "event.feature", body);
+}
+
+void tix_http_event_unfeature(struct tix_req *req)
+{
+    if (may_feature(req))
+        feature_command(req, "event.unfeature", json_object());
 }

@@ -99,6 +99,10 @@ const struct tix_route tix_routes[] = {
     {"GET", "/api/v1/events/featured", tix_http_events_featured, OPT, 0, NULL, TIX_RL_GENERAL},
     {"GET", "/api/v1/events/search", tix_http_search_events, PUB, 0, NULL, TIX_RL_GENERAL},
     {"GET", "/api/v1/events/{id}", tix_http_event_get, PUB, 0, NULL, TIX_RL_GENERAL},
+    {"POST", "/api/v1/events/{id}/feature", tix_http_event_feature, USR, 0, "events:write",
+     TIX_RL_GENERAL},
+    {"DELETE", "/api/v1/events/{id}/feature", tix_http_event_unfeature, USR, 0, "events:write",
+     TIX_RL_GENERAL},
 
     {"GET", "/api/v1/search/events", tix_http_search_events, PUB, 0, NULL, TIX_RL_GENERAL},
     {"GET", "/api/v1/search/venues", tix_http_search_venues, PUB, 0, NULL, TIX_RL_GENERAL},

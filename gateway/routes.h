@@ -63,6 +63,8 @@ void tix_http_org_event_get(struct tix_req *req);
 void tix_http_org_events_list(struct tix_req *req);
 void tix_http_events_list(struct tix_req *req);
 void tix_http_events_featured(struct tix_req *req);
+void tix_http_event_feature(struct tix_req *req);
+void tix_http_event_unfeature(struct tix_req *req);
 
 void tix_http_search_events(struct tix_req *req);
 void tix_http_search_autocomplete(struct tix_req *req);
