@@ -283,6 +283,10 @@ extern json_t *const TIX_GW_CHAINED;
  * request's Idempotency-Key when present (so a retry after a lost answer is deduplicated by
  * the processor even without Redis). */
 void tix_gw_submit(struct tix_req *req, struct tix_gw_command *cmd);
+/* Submits command type for event (partition key; payload gets "event_id", stolen), answering
+ * 200 with the outcome (gateway/http_events.c). */
+void tix_gw_event_command(struct tix_req *req, const char *event, const char *type,
+                          json_t *payload);
 /* Called by the thread's loop: bus readable, or the periodic tick. */
 void tix_gw_pending_poll(struct tix_gw_thread *th);
 void tix_gw_pending_tick(struct tix_gw_thread *th);

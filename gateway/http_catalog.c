@@ -352,15 +352,6 @@ static bool may_feature(struct tix_req *req)
     return false;
 }
 
-static void feature_command(struct tix_req *req, const char *type, json_t *payload)
-{
-    const char *event = tix_gw_param(req, "id");
-    json_object_set_new(payload, "event_id", json_string(event));
-    struct tix_gw_command cmd = {
-        .type = type, .key = event, .payload = payload, .success_status = 200};
-    tix_gw_submit(req, &cmd);
-}
-
 void tix_http_event_feature(struct tix_req *req)
 {
     static const struct tix_field fields[] = {{"rank", TIX_F_INT, false, 1, TIX_EVENT_RANK_MAX},
@@ -374,11 +365,11 @@ void tix_http_event_feature(struct tix_req *req)
         json_decref(body);
         return;
     }
-    feature_command(req, "event.feature", body);
+    tix_gw_event_command(req, tix_gw_param(req, "id"), "event.feature", body);
 }
 
 void tix_http_event_unfeature(struct tix_req *req)
 {
     if (may_feature(req))
-        feature_command(req, "event.unfeature", json_object());
+        tix_gw_event_command(req, tix_gw_param(req, "id"), "event.unfeature", json_object());
 }

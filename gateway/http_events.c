@@ -155,6 +155,16 @@ static void free_json_cb(void *ctx)
     json_decref(ctx);
 }
 
+/* Whether the raw body is a JSON object with a "recurrence" member (then sessions are not
+ * required; the body is checked fully by tix_gw_body). */
+static bool has_recurrence(const struct tix_req *req)
+{
+    json_t *raw = tix_json_parse(req->body.ptr, req->body.len, NULL);
+    bool has = json_object_get(raw, "recurrence") != NULL;
+    json_decref(raw);
+    return has;
+}
+
 void tix_http_event_create(struct tix_req *req)
 {
     static const struct tix_field fields[] = {
@@ -172,10 +182,15 @@ void tix_http_event_create(struct tix_req *req)
         {"capacity", TIX_F_INT, true, 1, TIX_EVENT_CAPACITY_MAX},
         {"sales_start", TIX_F_STRING, false, 0, TIX_EVENT_INSTANT_LEN},
         {"sales_end", TIX_F_STRING, false, 0, TIX_EVENT_INSTANT_LEN},
-        {"sessions", TIX_F_ARRAY, false, 0, 0},
+        {"sessions", TIX_F_ARRAY, true, 0, 0}, /* not required with a recurrence */
         {"recurrence", TIX_F_OBJECT, false, 0, 0},
         {NULL, TIX_F_STRING, false, 0, 0}};
-    json_t *body = tix_gw_body(req, fields);
+    struct tix_field checked[sizeof(fields) / sizeof(fields[0])];
+    memcpy(checked, fields, sizeof(fields));
+    for (size_t i = 0; checked[i].name != NULL; i++)
+        if (strcmp(checked[i].name, "sessions") == 0)
+            checked[i].is_required = !has_recurrence(req);
+    json_t *body = tix_gw_body(req, checked);
     if (body == NULL)
         return;
     if (!expand_recurrence(req, body) || !is_venue_usable(req, body)) {
@@ -205,14 +220,18 @@ void tix_http_event_create(struct tix_req *req)
     tix_gw_submit(req, &cmd);
 }
 
-/* Sends type for the event in the path (already checked) with payload plus event_id. */
-static void event_command(struct tix_req *req, const char *type, json_t *payload)
+void tix_gw_event_command(struct tix_req *req, const char *event, const char *type, json_t *payload)
 {
-    const char *event = tix_gw_param(req, "eventId");
     json_object_set_new(payload, "event_id", json_string(event));
     struct tix_gw_command cmd = {
         .type = type, .key = event, .payload = payload, .success_status = 200};
     tix_gw_submit(req, &cmd);
+}
+
+/* Sends type for the event in the path (already checked) with payload plus event_id. */
+static void event_command(struct tix_req *req, const char *type, json_t *payload)
+{
+    tix_gw_event_command(req, tix_gw_param(req, "eventId"), type, payload);
 }
 
 void tix_http_event_update(struct tix_req *req)

@@ -84,7 +84,7 @@ static enum tix_rc read_by_day(const json_t *v, struct rule *r, struct tix_err *
         int k = 0;
         while (k < 7 && (s == NULL || strcmp(s, names[k]) != 0))
             k++;
-        char member[32];
+        char member[48];
         snprintf(member, sizeof(member), "by_day[%zu]", i);
         if (k == 7)
             return bad(err, member, "must be one of MO, TU, WE, TH, FR, SA, SU");
@@ -102,7 +102,7 @@ static enum tix_rc read_exceptions(const json_t *v, struct rule *r, struct tix_e
     if (!json_is_array(v) || json_array_size(v) > TIX_RECURRENCE_MAX)
         return bad(err, "exceptions", "must be a list of at most 500 dates");
     for (size_t i = 0; i < json_array_size(v); i++) {
-        char member[32];
+        char member[48];
         snprintf(member, sizeof(member), "exceptions[%zu]", i);
         if (!read_date(json_array_get(v, i), &r->exceptions[i]))
             return bad(err, member, "must be a date YYYY-MM-DD");
