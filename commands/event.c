@@ -20,6 +20,7 @@
 #include "tix/ids.h"
 #include "tix/json.h"
 #include "tix/mem.h"
+#include "tix/tz.h"
 
 #include "event.h"
 #include "payload.h"
@@ -69,17 +70,6 @@ static int days_in_month(int64_t y, int m)
     return m == 2 && is_leap(y) ? 29 : days[m - 1];
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /* Reads n decimal digits at s into *out; false unless all n are digits. */
 static bool read_digits(const char *s, int n, int *out)
 {
@@ -107,18 +97,15 @@ bool tix_event_parse_instant(const char *s, int64_t *out)
     if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
         sec > 59)
         return false;
-    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+    *out = tix_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
     return true;
 }
 
 void tix_event_format_instant(int64_t s, char out[TIX_EVENT_INSTANT_LEN + 1])
 {
-    int64_t z = s / 86400 + 719468, secs = s % 86400; /* civil_from_days, s >= 0 */
-    int64_t era = z / 146097, doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
-    int64_t y = yoe + era * 400 + (m <= 2);
+    int64_t y, secs = s % 86400; /* s >= 0 */
+    int m, d;
+    tix_civil_from_days(s / 86400, &y, &m, &d);
     snprintf(out, TIX_EVENT_INSTANT_LEN + 1, "%04u-%02u-%02uT%02u:%02u:%02uZ",
              (unsigned)(y % 10000), (unsigned)(m % 13), (unsigned)(d % 32),
              (unsigned)(secs / 3600 % 24), (unsigned)(secs / 60 % 60), (unsigned)(secs % 60));
@@ -239,6 +226,7 @@ enum field_kind {
     F_SESSIONS,
     F_SESSION,
     F_REASON,
+    F_RANK,
 };
 
 struct field_spec {
@@ -355,6 +343,8 @@ static const char *check_scalar(enum field_kind kind, const json_t *v)
         return is_int_in(v, 1, TIX_EVENT_CAPACITY_MAX) ? NULL : "must be an integer 1..1000000";
     case F_CHART_VERSION:
         return is_int_in(v, 0, INT32_MAX) ? NULL : "must be an integer >= 0";
+    case F_RANK:
+        return is_int_in(v, 1, TIX_EVENT_RANK_MAX) ? NULL : "must be an integer 1..1000";
     case F_INSTANT:
         return is_instant(v, NULL) ? NULL : "must be an instant like 2026-12-31T19:30:00Z";
     case F_METADATA:
@@ -500,6 +490,10 @@ static const struct field_spec cancel_fields[] = {
 static const struct field_spec id_fields[] = {
     {.name = "event_id", .kind = F_UUID, .is_required = true},
 };
+static const struct field_spec feature_fields[] = {
+    {.name = "event_id", .kind = F_UUID, .is_required = true},
+    {.name = "rank", .kind = F_RANK, .is_required = true},
+};
 
 /* The Unix seconds of the instant member key of obj, or def when absent. */
 static int64_t instant_of(const json_t *obj, const char *key, int64_t def)
@@ -600,6 +594,7 @@ STREAMS_FN(update_session_streams, update_session_fields)
 STREAMS_FN(session_id_streams, session_id_fields)
 STREAMS_FN(cancel_streams, cancel_fields)
 STREAMS_FN(id_streams, id_fields)
+STREAMS_FN(feature_streams, feature_fields)
 
 /* ---- sessions as JSON ------------------------------------------------------------------- */
 
@@ -845,7 +840,38 @@ static void decide_delete(const struct tix_command *cmd, const struct tix_view *
                             status_phrases[s->status]);
         return;
     }
-    emit_event(out, cmd, "event.deleted", json_object());
+    json_t *data = json_object();
+    if (s->venue_id[0] != '\0') /* so the venue-binding process manager can unbind it */
+        json_object_set_new(data, "venue_id", json_string(s->venue_id));
+    emit_event(out, cmd, "event.deleted", data);
+}
+
+/* ---- decide: featuring ------------------------------------------------------------------ */
+
+/* Featuring is the organization's choice of rank in the public featured list; a completed or
+ * cancelled event can't be featured (one that is stays so, and the list hides it). */
+static void decide_feature(const struct tix_command *cmd, const struct tix_view *view,
+                           struct tix_decision *out)
+{
+    const struct tix_event_state *s = load_event(cmd, view, out);
+    if (s == NULL)
+        return;
+    if (s->status == TIX_EVENT_COMPLETED || s->status == TIX_EVENT_CANCELLED) {
+        tix_decision_reject(out, "not_featurable", NULL, "cannot feature %s event",
+                            status_phrases[s->status]);
+        return;
+    }
+    json_int_t rank = json_integer_value(json_object_get(cmd->payload, "rank"));
+    if (rank != s->featured_rank)
+        emit_event(out, cmd, "event.featured", json_pack("{s:I}", "rank", rank));
+}
+
+static void decide_unfeature(const struct tix_command *cmd, const struct tix_view *view,
+                             struct tix_decision *out)
+{
+    const struct tix_event_state *s = load_event(cmd, view, out);
+    if (s != NULL && s->featured_rank > 0)
+        emit_event(out, cmd, "event.unfeatured", json_object());
 }
 
 /* ---- decide: sessions ------------------------------------------------------------------- */
@@ -1075,6 +1101,8 @@ const struct tix_command_handler tix_event_handlers[] = {
     {"event.reopen_sales", id_streams, decide_transition},
     {"event.complete", id_streams, decide_transition},
     {"event.cancel", cancel_streams, decide_transition},
+    {"event.feature", feature_streams, decide_feature},
+    {"event.unfeature", id_streams, decide_unfeature},
     {NULL, NULL, NULL},
 };
 
@@ -1234,6 +1262,22 @@ static enum tix_rc apply_session_removed(struct tix_event_state *s, const json_t
     return TIX_OK;
 }
 
+static enum tix_rc apply_featured(struct tix_event_state *s, const json_t *data)
+{
+    if (check_object(data, feature_fields, N_SPECS(feature_fields), "", NULL) != TIX_OK)
+        return TIX_EINVAL;
+    s->featured_rank = json_integer_value(json_object_get(data, "rank"));
+    return TIX_OK;
+}
+
+static enum tix_rc apply_unfeatured(struct tix_event_state *s, const json_t *data)
+{
+    if (check_object(data, id_fields, N_SPECS(id_fields), "", NULL) != TIX_OK)
+        return TIX_EINVAL;
+    s->featured_rank = 0;
+    return TIX_OK;
+}
+
 static enum tix_rc apply_deleted(struct tix_event_state *s, const json_t *data)
 {
     if (s->status != TIX_EVENT_DRAFT)
@@ -1270,6 +1314,8 @@ static const struct {
     {"event.session_added", apply_session_added},
     {"event.session_updated", apply_session_updated},
     {"event.session_removed", apply_session_removed},
+    {"event.featured", apply_featured},
+    {"event.unfeatured", apply_unfeatured},
 };
 
 static bool is_transition_event(const char *type)

@@ -13,26 +13,30 @@
  * draft may be deleted, after which every command is rejected with "deleted".
  *
  * Commands: event.create, .update, .delete, .add_session, .update_session, .remove_session,
- * .publish, .unpublish, .open_sales, .mark_sold_out, .reopen_sales, .complete, .cancel.
+ * .publish, .unpublish, .open_sales, .mark_sold_out, .reopen_sales, .complete, .cancel,
+ * .feature {event_id, rank 1..1000}, .unfeature.
  * Payload shapes are checked by the handlers' streams() (TIX_EINVAL naming the field, nested
  * fields as "sessions[2].starts_at" or "images[0].url"); rules that need the state are checked by
  * decide. Rejection codes: forbidden, not_found, deleted, already_exists, illegal_transition,
  * not_editable, locked, not_draft, is_draft, no_future_session, sales_not_started, sales_ended,
  * not_over, session_not_found, session_exists, last_session, too_many_sessions, duplicate_start,
- * capacity_exceeded, sales_window, invalid_span. A command that would change nothing succeeds with
- * no events.
+ * capacity_exceeded, sales_window, invalid_span, not_featurable (completed or cancelled). A command
+ * that would change nothing succeeds with no events.
  *
  * Events (schema_version 1; every payload carries event_id):
  *   event.created   {event_id, organization_id, venue_id?, chart_version?, name, description?,
  *                    category, tags?, images?, videos?, metadata?, timezone, visibility, capacity,
  *                    sales_start?, sales_end?, sessions (sorted by starts_at), created_by}
  *   event.updated   {event_id, <only the changed fields>}
- *   event.deleted   {event_id}
+ *   event.deleted   {event_id, venue_id?} (venue_id: the venue it was bound to; events recorded
+ *                    before it was added lack it)
  *   event.session_added / event.session_updated {event_id, session} (the whole new session)
  *   event.session_removed {event_id, session_id}
  *   event.published, .unpublished, .sales_opened, .sold_out, .sales_reopened, .completed
  *                   {event_id}
  *   event.cancelled {event_id, reason}
+ *   event.featured  {event_id, rank}   (lower ranks come first in the featured list)
+ *   event.unfeatured {event_id}
  */
 #ifndef TIX_COMMANDS_EVENT_H
 #define TIX_COMMANDS_EVENT_H
@@ -58,6 +62,7 @@
 #define TIX_EVENT_SESSION_MAX_SECONDS (31 * 86400)
 #define TIX_EVENT_REASON_MAX_CHARS    500
 #define TIX_EVENT_INSTANT_LEN         20 /* "2026-12-31T19:30:00Z" */
+#define TIX_EVENT_RANK_MAX            1000
 
 enum tix_event_status {
     TIX_EVENT_DRAFT,
@@ -95,6 +100,7 @@ struct tix_event_state {
     bool has_sales_end;
     int64_t sales_start; /* Unix seconds */
     int64_t sales_end;
+    int64_t featured_rank; /* 1..TIX_EVENT_RANK_MAX; 0 when not featured */
     int n_sessions;
     int cap_sessions;
     struct tix_event_session *sessions;

@@ -151,7 +151,9 @@ enum tix_gw_step tix_gw_authenticate(struct tix_req *req)
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req->ev), "Authorization");
     bool is_public = req->route->auth == TIX_AUTH_PUBLIC;
     if (h == NULL)
-        return is_public ? TIX_STEP_NEXT : unauthorized(req, "authentication required");
+        return is_public || req->route->auth == TIX_AUTH_OPTIONAL
+                   ? TIX_STEP_NEXT
+                   : unauthorized(req, "authentication required");
     if (strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0')
         return is_public ? TIX_STEP_NEXT : unauthorized(req, "use Authorization: Bearer <token>");
     const char *cred = h + 7;
@@ -176,6 +178,32 @@ static const char member_sql[] =
     "SELECT m.role, m.organization_id FROM rm.organization_members m JOIN rm.organizations o ON "
     "o.id = m.organization_id WHERE m.organization_id = $1 AND m.user_id = $2 AND "
     "NOT o.is_closed";
+
+/* Blocking read of the caller's membership role; -2 when the read model can't be read. */
+static int member_role_now(struct tix_req *req, const char *org)
+{
+    const char *params[] = {org, req->who.id};
+    PGresult *res = NULL;
+    if (tix_db_exec_prepared(req->th->db, "gw_member_role", member_sql, 2, params, &res, NULL) !=
+        TIX_OK)
+        return -2;
+    int role = PQntuples(res) == 1 ? tix_gw_role_parse(PQgetvalue(res, 0, 0)) : -1;
+    PQclear(res);
+    return role;
+}
+
+int tix_gw_org_role(struct tix_req *req, const char *org, const char *scope)
+{
+    if (org == NULL || !tix_uuid_is_valid(org))
+        return -1;
+    if (req->who.kind == TIX_PRINCIPAL_APIKEY)
+        return strcmp(req->who.org_id, org) == 0 && (scope == NULL || has_scope(&req->who, scope))
+                   ? TIX_ROLE_ADMIN
+                   : -1;
+    if (req->who.kind != TIX_PRINCIPAL_USER)
+        return -1;
+    return member_role_now(req, org);
+}
 
 static void member_cb(struct tix_req *req, const PGresult *res, void *ctx)
 {
@@ -224,8 +252,8 @@ static enum tix_gw_step authorize_org(struct tix_req *req)
 
 enum tix_gw_step tix_gw_authorize(struct tix_req *req)
 {
-    if (req->route->auth == TIX_AUTH_PUBLIC)
-        return TIX_STEP_NEXT;
+    if (req->route->auth == TIX_AUTH_PUBLIC || req->route->auth == TIX_AUTH_OPTIONAL)
+        return TIX_STEP_NEXT; /* optional: the handler decides what the caller may see */
     if (req->who.kind == TIX_PRINCIPAL_APIKEY &&
         (req->route->scope == NULL || !has_scope(&req->who, req->route->scope))) {
         tix_gw_problem(req, 403, "forbidden", "this API key lacks the scope for this route");

@@ -37,10 +37,11 @@ struct tix_ratelimit_local;
 
 /* Who may call a route. */
 enum tix_gw_auth {
-    TIX_AUTH_PUBLIC, /* anyone; a valid token is still read when present */
-    TIX_AUTH_USER,   /* an authenticated user (access JWT) or API key with the route's scope */
-    TIX_AUTH_ORG,    /* a member of the organization in path parameter "id" with min_role,
-                        or an API key of that organization with the route's scope */
+    TIX_AUTH_PUBLIC,   /* anyone; credentials are ignored (login works with a stale token) */
+    TIX_AUTH_OPTIONAL, /* anyone; credentials, when sent, must be valid (401) and say who calls */
+    TIX_AUTH_USER,     /* an authenticated user (access JWT) or API key with the route's scope */
+    TIX_AUTH_ORG,      /* a member of the organization in path parameter "id" with min_role,
+                          or an API key of that organization with the route's scope */
 };
 
 /* Organization roles, ordered: a higher role can do what a lower one can. */
@@ -199,6 +200,61 @@ const char *tix_gw_param(const struct tix_req *req, const char *name);
 /* The query-string parameter `name` (a new string, free()), or NULL. */
 char *tix_gw_query(const struct tix_req *req, const char *name);
 
+/* ---- query parameters (gateway/query.c) ----
+ * Readers return false after answering 422 naming the parameter; an absent parameter is fine
+ * (out NULL, or the default) unless said otherwise. Strings they hand out are the caller's to
+ * free(). */
+
+#define TIX_GW_CURSOR_MAX 1024 /* bytes of a decoded cursor */
+
+/* Answers 422 with one error naming the query parameter. */
+void tix_gw_invalid_param(struct tix_req *req, const char *name, const char *message);
+/* UTF-8 text of min_chars..max_chars characters; min_chars 0 turns an empty value into NULL,
+ * min_chars > 0 makes the parameter required. */
+bool tix_gw_query_text(struct tix_req *req, const char *name, long min_chars, long max_chars,
+                       char **out);
+/* An RFC 3339 date-time with a real calendar date (any offset, optional fraction). */
+bool tix_gw_query_time(struct tix_req *req, const char *name, char **out);
+/* A decimal integer min..max (def when absent), as text in out. */
+bool tix_gw_query_int(struct tix_req *req, const char *name, long min, long max, long def,
+                      char out[24]);
+/* A UUID (any version, lowercase or uppercase hex). */
+bool tix_gw_query_uuid(struct tix_req *req, const char *name, char **out);
+/* The index of the parameter's value in choices (NULL-terminated); 0 when absent; -1 after
+ * answering 422 with message. */
+int tix_gw_query_choice(struct tix_req *req, const char *name, const char *const *choices,
+                        const char *message);
+/* Whether s starts with a real calendar date "YYYY-MM-DD" (years 0001..9999). Thread-safe. */
+bool tix_gw_is_date(const char *s);
+
+/* A search around a point: ?near=lat,lng&radius_km=N (default 25, at most 20000). */
+struct tix_gw_near {
+    bool is_given;
+    char lat[32], lon[32], radius_km[32];
+    char min_lat[32], max_lat[32], min_lon[32], max_lon[32]; /* the bounding box */
+};
+/* The latitude/longitude box around a point that holds every point within radius_km on the
+ * sphere of radius 6371.0088 km; longitudes are unbounded (-180..180) when the circle holds a
+ * pole or crosses the antimeridian. Pure. */
+struct tix_gw_geo_box {
+    double min_lat, max_lat, min_lon, max_lon;
+};
+void tix_gw_geo_box(double lat, double lon, double radius_km, struct tix_gw_geo_box *box);
+/* Parses "lat,lng" (decimal degrees, -90..90 and -180..180). Pure. */
+bool tix_gw_parse_point(const char *s, double *lat, double *lon);
+bool tix_gw_query_near(struct tix_req *req, struct tix_gw_near *near);
+/* The seven SQL parameters of a near search (lat, lon, radius_km, min_lat, max_lat, min_lon,
+ * max_lon), all NULL when near was not given; borrowed from near. */
+void tix_gw_near_params(const struct tix_gw_near *near, const char *out[7]);
+
+/* A new JSON string: the opaque cursor of parts (joined by '|'; only the last may hold '|'),
+ * or JSON null when they do not fit TIX_GW_CURSOR_MAX. */
+json_t *tix_gw_cursor_make(const char *const *parts, int n);
+/* Reads ?cursor into buf and points parts[0..n) into it; *is_given says whether there was one.
+ * The parts' contents are the caller's to check. */
+bool tix_gw_query_cursor(struct tix_req *req, char buf[TIX_GW_CURSOR_MAX], const char **parts,
+                         int n, bool *is_given);
+
 /* ---- read models (gateway/readmodel.c) ---- */
 
 /* Runs sql (text params) on the thread's connection; false after answering 503. On true *res is
@@ -295,6 +351,10 @@ extern json_t *const TIX_GW_CHAINED;
  * request's Idempotency-Key when present (so a retry after a lost answer is deduplicated by
  * the processor even without Redis). */
 void tix_gw_submit(struct tix_req *req, struct tix_gw_command *cmd);
+/* Submits command type for event (partition key; payload gets "event_id", stolen), answering
+ * 200 with the outcome (gateway/http_events.c). */
+void tix_gw_event_command(struct tix_req *req, const char *event, const char *type,
+                          json_t *payload);
 /* Called by the thread's loop: bus readable, or the periodic tick. */
 void tix_gw_pending_poll(struct tix_gw_thread *th);
 void tix_gw_pending_tick(struct tix_gw_thread *th);
@@ -305,6 +365,12 @@ void tix_gw_pending_flush(struct tix_gw_thread *th, int status);
 
 /* ---- access (gateway/auth.c; the pipeline's steps are in pipeline.h) ---- */
 
+/* The caller's role in organization org: a user's membership role (from the members read
+ * model; a closed organization has no members), TIX_ROLE_ADMIN for an API key of org holding
+ * scope (any scope when NULL); -1 for anyone else (anonymous callers included), -2 when the read
+ * model can't be read. Answers nothing. Blocking: for handlers deciding what an optional or
+ * event-scoped caller may see. */
+int tix_gw_org_role(struct tix_req *req, const char *org, const char *scope);
 const char *tix_gw_role_name(enum tix_gw_role role);
 int tix_gw_role_parse(const char *s);
 

@@ -20,9 +20,11 @@
 
 #include "tix/ids.h"
 #include "tix/json.h"
+#include "tix/tz.h"
 
 #include "event.h"
 #include "gateway.h"
+#include "recurrence.h"
 #include "routes.h"
 
 #define LIST_LIMIT_DEFAULT 20
@@ -89,6 +91,40 @@ static bool is_venue_usable(struct tix_req *req, const json_t *body)
     return has_venue && has_chart;
 }
 
+/* Turns body's recurrence (when given) into its sessions, in body's time zone; exactly one of
+ * sessions and recurrence must be given. False after answering 422. */
+static bool expand_recurrence(struct tix_req *req, json_t *body)
+{
+    const json_t *rule = json_object_get(body, "recurrence");
+    bool has_sessions = json_object_get(body, "sessions") != NULL;
+    if (rule == NULL && !has_sessions) {
+        invalid_param(req, "sessions", "is required (or give a recurrence)");
+        return false;
+    }
+    if (rule == NULL)
+        return true;
+    if (has_sessions) {
+        invalid_param(req, "recurrence", "give sessions or a recurrence, not both");
+        return false;
+    }
+    struct tix_tz *tz = NULL;
+    struct tix_err err;
+    if (tix_tz_load(NULL, tix_json_str(body, "timezone"), &tz, &err) != TIX_OK) {
+        invalid_param(req, "timezone", "must be a time zone of the IANA database");
+        return false;
+    }
+    json_t *sessions = NULL;
+    enum tix_rc rc = tix_recurrence_expand(rule, tz, &sessions, &err);
+    tix_tz_destroy(tz);
+    if (rc != TIX_OK) {
+        invalid_param(req, err.field, err.msg);
+        return false;
+    }
+    json_object_set_new(body, "sessions", sessions);
+    json_object_del(body, "recurrence");
+    return true;
+}
+
 /* Gives every session object of sessions without a session_id a new one. */
 static void assign_session_ids(json_t *sessions)
 {
@@ -119,6 +155,16 @@ static void free_json_cb(void *ctx)
     json_decref(ctx);
 }
 
+/* Whether the raw body is a JSON object with a "recurrence" member (then sessions are not
+ * required; the body is checked fully by tix_gw_body). */
+static bool has_recurrence(const struct tix_req *req)
+{
+    json_t *raw = tix_json_parse(req->body.ptr, req->body.len, NULL);
+    bool has = json_object_get(raw, "recurrence") != NULL;
+    json_decref(raw);
+    return has;
+}
+
 void tix_http_event_create(struct tix_req *req)
 {
     static const struct tix_field fields[] = {
@@ -136,12 +182,18 @@ void tix_http_event_create(struct tix_req *req)
         {"capacity", TIX_F_INT, true, 1, TIX_EVENT_CAPACITY_MAX},
         {"sales_start", TIX_F_STRING, false, 0, TIX_EVENT_INSTANT_LEN},
         {"sales_end", TIX_F_STRING, false, 0, TIX_EVENT_INSTANT_LEN},
-        {"sessions", TIX_F_ARRAY, true, 0, 0},
+        {"sessions", TIX_F_ARRAY, true, 0, 0}, /* not required with a recurrence */
+        {"recurrence", TIX_F_OBJECT, false, 0, 0},
         {NULL, TIX_F_STRING, false, 0, 0}};
-    json_t *body = tix_gw_body(req, fields);
+    struct tix_field checked[sizeof(fields) / sizeof(fields[0])];
+    memcpy(checked, fields, sizeof(fields));
+    for (size_t i = 0; checked[i].name != NULL; i++)
+        if (strcmp(checked[i].name, "sessions") == 0)
+            checked[i].is_required = !has_recurrence(req);
+    json_t *body = tix_gw_body(req, checked);
     if (body == NULL)
         return;
-    if (!is_venue_usable(req, body)) {
+    if (!expand_recurrence(req, body) || !is_venue_usable(req, body)) {
         json_decref(body);
         return;
     }
@@ -168,14 +220,18 @@ void tix_http_event_create(struct tix_req *req)
     tix_gw_submit(req, &cmd);
 }
 
-/* Sends type for the event in the path (already checked) with payload plus event_id. */
-static void event_command(struct tix_req *req, const char *type, json_t *payload)
+void tix_gw_event_command(struct tix_req *req, const char *event, const char *type, json_t *payload)
 {
-    const char *event = tix_gw_param(req, "eventId");
     json_object_set_new(payload, "event_id", json_string(event));
     struct tix_gw_command cmd = {
         .type = type, .key = event, .payload = payload, .success_status = 200};
     tix_gw_submit(req, &cmd);
+}
+
+/* Sends type for the event in the path (already checked) with payload plus event_id. */
+static void event_command(struct tix_req *req, const char *type, json_t *payload)
+{
+    tix_gw_event_command(req, tix_gw_param(req, "eventId"), type, payload);
 }
 
 void tix_http_event_update(struct tix_req *req)
@@ -201,6 +257,31 @@ void tix_http_event_update(struct tix_req *req)
         return;
     }
     event_command(req, "event.update", body);
+}
+
+void tix_http_event_session_update(struct tix_req *req)
+{
+    static const struct tix_field fields[] = {
+        {"name", TIX_F_STRING, false, 1, TIX_EVENT_NAME_MAX_CHARS},
+        {"starts_at", TIX_F_STRING, false, 0, TIX_EVENT_INSTANT_LEN},
+        {"ends_at", TIX_F_STRING, false, 0, TIX_EVENT_INSTANT_LEN},
+        {"capacity", TIX_F_INT, false, 1, TIX_EVENT_CAPACITY_MAX},
+        {NULL, TIX_F_STRING, false, 0, 0}};
+    json_t *body = tix_gw_body(req, fields);
+    if (body == NULL)
+        return;
+    const char *session = tix_gw_param(req, "sessionId");
+    if (!is_own_event(req)) {
+        json_decref(body);
+        return;
+    }
+    if (!tix_uuid_is_valid(session)) {
+        json_decref(body);
+        tix_gw_problem(req, 404, "not-found", "no such session");
+        return;
+    }
+    json_object_set_new(body, "session_id", json_string(session));
+    event_command(req, "event.update_session", body);
 }
 
 void tix_http_event_delete(struct tix_req *req)

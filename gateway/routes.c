@@ -10,6 +10,7 @@
 #define PUB TIX_AUTH_PUBLIC
 #define USR TIX_AUTH_USER
 #define ORG TIX_AUTH_ORG
+#define OPT TIX_AUTH_OPTIONAL
 
 const struct tix_route tix_routes[] = {
     {"GET", "/healthz", tix_http_healthz, PUB, 0, NULL, TIX_RL_NONE},
@@ -73,6 +74,7 @@ const struct tix_route tix_routes[] = {
     {"GET", "/api/v1/venues/{id}", tix_http_venue_get, PUB, 0, NULL, TIX_RL_GENERAL},
     {"GET", "/api/v1/venues/{id}/seating-chart", tix_http_venue_chart_get, PUB, 0, NULL,
      TIX_RL_GENERAL},
+    {"GET", "/api/v1/venues/{id}/events", tix_http_venue_events, PUB, 0, NULL, TIX_RL_GENERAL},
 
     {"GET", "/api/v1/organizations/{id}/events", tix_http_org_events_list, ORG, TIX_ROLE_SCANNER,
      "events:read", TIX_RL_GENERAL},
@@ -84,15 +86,26 @@ const struct tix_route tix_routes[] = {
      TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
     {"DELETE", "/api/v1/organizations/{id}/events/{eventId}", tix_http_event_delete, ORG,
      TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
+    {"PATCH", "/api/v1/organizations/{id}/events/{eventId}/sessions/{sessionId}",
+     tix_http_event_session_update, ORG, TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
     {"POST", "/api/v1/organizations/{id}/events/{eventId}/publish", tix_http_event_publish, ORG,
      TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
     {"POST", "/api/v1/organizations/{id}/events/{eventId}/unpublish", tix_http_event_unpublish, ORG,
      TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
     {"POST", "/api/v1/organizations/{id}/events/{eventId}/cancel", tix_http_event_cancel, ORG,
      TIX_ROLE_ADMIN, "events:write", TIX_RL_GENERAL},
+    /* literal segments before {id}: the first matching row wins */
+    {"GET", "/api/v1/events", tix_http_events_list, OPT, 0, NULL, TIX_RL_GENERAL},
+    {"GET", "/api/v1/events/featured", tix_http_events_featured, OPT, 0, NULL, TIX_RL_GENERAL},
+    {"GET", "/api/v1/events/search", tix_http_search_events, PUB, 0, NULL, TIX_RL_GENERAL},
     {"GET", "/api/v1/events/{id}", tix_http_event_get, PUB, 0, NULL, TIX_RL_GENERAL},
+    {"POST", "/api/v1/events/{id}/feature", tix_http_event_feature, USR, 0, "events:write",
+     TIX_RL_GENERAL},
+    {"DELETE", "/api/v1/events/{id}/feature", tix_http_event_unfeature, USR, 0, "events:write",
+     TIX_RL_GENERAL},
 
     {"GET", "/api/v1/search/events", tix_http_search_events, PUB, 0, NULL, TIX_RL_GENERAL},
+    {"GET", "/api/v1/search/venues", tix_http_search_venues, PUB, 0, NULL, TIX_RL_GENERAL},
     {"GET", "/api/v1/search/autocomplete", tix_http_search_autocomplete, PUB, 0, NULL,
      TIX_RL_GENERAL},
 

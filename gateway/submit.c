@@ -123,8 +123,9 @@ static int rejection_status(const char *code)
 {
     if (code == NULL)
         return 409;
-    if (strcmp(code, "not_found") == 0)
-        return 404;
+    size_t len = strlen(code);
+    if (len >= 9 && strcmp(code + len - 9, "not_found") == 0)
+        return 404; /* not_found, session_not_found, chart_not_found... */
     if (strcmp(code, "forbidden") == 0)
         return 403;
     if (strcmp(code, "invalid") == 0)

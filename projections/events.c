@@ -7,7 +7,8 @@
  * RFC 3339 UTC strings, JSON stored as jsonb), so a replay from zero writes identical rows;
  * every event bumps events.version and updated_at; events.starts_at and ends_at are the min of
  * the sessions' starts and the max of their ends after every statement list that touches a
- * session; an event.updated names only the changed fields, and only those columns change.
+ * session; an event.updated names only the changed fields, and only those columns change;
+ * featured_rank is the rank of the last event.featured, NULL when never featured or unfeatured.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -37,7 +38,14 @@ static const char ddl[] =
     "CREATE TABLE IF NOT EXISTS event_sessions ("
     " event_id uuid NOT NULL, session_id uuid NOT NULL, name text,"
     " starts_at timestamptz NOT NULL, ends_at timestamptz NOT NULL, capacity int,"
-    " PRIMARY KEY (event_id, session_id));";
+    " PRIMARY KEY (event_id, session_id));"
+    /* columns and indexes added after the first release: every version gets them at start-up */
+    "ALTER TABLE events ADD COLUMN IF NOT EXISTS featured_rank int;"
+    "CREATE INDEX IF NOT EXISTS events_featured ON events (featured_rank, id)"
+    " WHERE featured_rank IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS events_venue ON events (venue_id, starts_at);"
+    "CREATE INDEX IF NOT EXISTS events_starts ON events (starts_at, id);"
+    "CREATE INDEX IF NOT EXISTS events_session_starts ON event_sessions (event_id, starts_at);";
 
 static const char *const tables[] = {"events", "event_sessions", NULL};
 
@@ -238,6 +246,21 @@ static enum tix_rc on_transition(const char *type, const char *id, const json_t 
     return TIX_ENOTFOUND;
 }
 
+static enum tix_rc on_featured(const char *type, const char *id, const json_t *d,
+                               struct tix_stmts *out)
+{
+    if (strcmp(type, "event.unfeatured") == 0) {
+        tix_stmts_add(out, "UPDATE events SET featured_rank = NULL WHERE id = $1", 1, id);
+        return TIX_OK;
+    }
+    if (!json_is_integer(json_object_get(d, "rank")))
+        return TIX_EINVAL;
+    char rank[24];
+    snprintf(rank, sizeof(rank), "%" PRId64, tix_json_int(d, "rank", 0));
+    tix_stmts_add(out, "UPDATE events SET featured_rank = $2::int WHERE id = $1", 2, id, rank);
+    return TIX_OK;
+}
+
 /* TIX_ENOTFOUND for a type this projection does not know; adds nothing unless TIX_OK. */
 static enum tix_rc dispatch(const struct tix_event *e, const char *id, const json_t *d,
                             const char *at, const char *ver, struct tix_stmts *out)
@@ -254,14 +277,16 @@ static enum tix_rc dispatch(const struct tix_event *e, const char *id, const jso
         tix_stmts_add(out, "UPDATE events SET is_deleted = true WHERE id = $1", 1, id);
         return TIX_OK;
     }
+    if (strcmp(e->type, "event.featured") == 0 || strcmp(e->type, "event.unfeatured") == 0)
+        return on_featured(e->type, id, d, out);
     return on_transition(e->type, id, d, out);
 }
 
 static bool is_known(const char *type)
 {
     static const char *const types[] = {
-        "event.created",       "event.updated",         "event.deleted",
-        "event.session_added", "event.session_updated", "event.session_removed",
+        "event.created",         "event.updated",         "event.deleted",  "event.session_added",
+        "event.session_updated", "event.session_removed", "event.featured", "event.unfeatured",
     };
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (strcmp(types[i], type) == 0)

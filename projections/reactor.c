@@ -1,8 +1,12 @@
 /* reactor.c - the runner of process managers (see reactor.h) and the venue-binding reactor
  *
  * pm_venue_binding: an event created with a venue asks that venue (another partition) to
- * record the binding (venue.bind_event), so the venue can refuse to be deleted while events
- * use it and keeps the chart version each event chose.
+ * record the binding (venue.bind_event, command id "pm.venue.bind.<event>"), so the venue can
+ * refuse to be deleted while events use it and keeps the chart version each event chose; a
+ * deleted draft that names its venue asks it to drop the binding (venue.unbind_event, command id
+ * "pm.venue.unbind.<event>"), so the venue can be deleted afterwards. Commands to one venue
+ * travel on its partition in log order, so an unbind never overtakes its bind. An event.deleted
+ * recorded before it carried venue_id unbinds nothing: that venue stays bound.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -18,18 +22,22 @@
 
 static enum tix_rc venue_binding(const struct tix_event *e, json_t *out)
 {
-    if (strcmp(e->type, "event.created") != 0)
+    bool is_created = strcmp(e->type, "event.created") == 0;
+    if (!is_created && strcmp(e->type, "event.deleted") != 0)
         return TIX_OK;
     json_t *d = tix_json_parse(e->data, strlen(e->data), NULL);
     const char *event_id = tix_json_str(d, "event_id"), *venue = tix_json_str(d, "venue_id");
     enum tix_rc rc = tix_uuid_is_valid(event_id) ? TIX_OK : TIX_EINVAL;
     if (rc == TIX_OK && tix_uuid_is_valid(venue)) {
         char id[96];
-        snprintf(id, sizeof(id), "pm.venue.bind.%s", event_id);
-        json_array_append_new(out, json_pack("{ss ss ss s{ss ss sI}}", "command_id", id, "type",
-                                             "venue.bind_event", "key", venue, "payload",
-                                             "venue_id", venue, "event_id", event_id,
-                                             "chart_version", tix_json_int(d, "chart_version", 0)));
+        snprintf(id, sizeof(id), "pm.venue.%s.%s", is_created ? "bind" : "unbind", event_id);
+        json_t *payload = json_pack("{ss ss}", "venue_id", venue, "event_id", event_id);
+        if (is_created)
+            json_object_set_new(payload, "chart_version",
+                                json_integer(tix_json_int(d, "chart_version", 0)));
+        json_array_append_new(out, json_pack("{ss ss ss so}", "command_id", id, "type",
+                                             is_created ? "venue.bind_event" : "venue.unbind_event",
+                                             "key", venue, "payload", payload));
     }
     json_decref(d);
     return rc;

@@ -92,22 +92,30 @@ static void open_shop(struct shop *s)
     snprintf(s->window, sizeof(s->window), "from=%sT00:00:00Z&to=%sT23:59:59Z", s->day, s->day);
 }
 
-/* Creates a venue in city; returns its id in venue. */
-static void make_venue(const struct shop *s, const char *city, char venue[TIX_UUID_LEN + 1])
+/* Creates a venue in city at location (a JSON object text, or NULL); returns its id. */
+static void make_venue_at(const struct shop *s, const char *city, const char *location,
+                          char venue[TIX_UUID_LEN + 1])
 {
-    char path[200], body[512];
+    char path[200], body[640], where[160] = "";
+    if (location != NULL)
+        snprintf(where, sizeof(where), ",\"location\":%s", location);
     snprintf(path, sizeof(path), "%s/venues", s->base);
     snprintf(body, sizeof(body),
              "{\"name\":\"Hall of %s\",\"address\":{\"line1\":\"1 Main Street\",\"city\":\"%s\","
              "\"postal_code\":\"75008\",\"country\":\"FR\"},\"timezone\":\"Europe/Paris\","
-             "\"capacity\":500}",
-             city, city);
+             "\"capacity\":500%s}",
+             city, city, where);
     struct tix_http_resp r;
     cr_assert_eq(tix_http("POST", path, s->owner, body, wait5, &r), 201, "%s", r.body);
     snprintf(venue, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
     tix_http_resp_deinit(&r);
     snprintf(path, sizeof(path), "/api/v1/venues/%s", venue);
     wait_visible(NULL, path);
+}
+
+static void make_venue(const struct shop *s, const char *city, char venue[TIX_UUID_LEN + 1])
+{
+    make_venue_at(s, city, NULL, venue);
 }
 
 /* POSTs suffix of the event (publish, cancel) as the owner; returns the status. */
@@ -363,5 +371,154 @@ Test(search, finds_ranks_filters_and_replays)
     search(&s, "q=jazz", &r); /* the rm views now point at the replayed version */
     cr_assert_eq(total_of(&r), 2, "%s", r.body);
     tix_http_resp_deinit(&r);
+    free(s.owner);
+}
+
+/* ---- near a point, venues --------------------------------------------------------------- */
+
+static double distance_at(const struct tix_http_resp *r, size_t i)
+{
+    return json_number_value(
+        json_object_get(json_array_get(json_object_get(r->json, "items"), i), "distance_km"));
+}
+
+/* A place of its own for this run (seeded by the owner id), venues at 0, ~5.6 and ~333.6 km
+ * north of it and one without a location, an event at each. */
+struct places {
+    double lat, lon;
+    char near[96];
+    char cities[4][40];
+    char venues[4][TIX_UUID_LEN + 1];
+};
+
+static void setup_places(const struct shop *s, struct places *p)
+{
+    unsigned long seed = strtoul(s->owner_id + 26, NULL, 16);
+    p->lat = -50.0 + (double)(seed % 10000) / 100.0;        /* -50 .. 50 */
+    p->lon = -170.0 + (double)(seed / 10000 % 34000) / 100; /* -170 .. 170 */
+    snprintf(p->near, sizeof(p->near), "near=%.4f,%.4f", p->lat, p->lon);
+    static const char *const prefixes[] = {"At", "Bt", "Ct", "Dt"};
+    static const double north[] = {0, 0.05, 3.0};
+    static const char *const names[] = {"Near One", "Near Two", "Far Three", "Nowhere Four"};
+    for (int i = 0; i < 4; i++) {
+        char location[128], id[TIX_UUID_LEN + 1];
+        snprintf(p->cities[i], sizeof(p->cities[i]), "%s%.12s", prefixes[i], s->owner_id + 24);
+        snprintf(location, sizeof(location), "{\"lat\":%.4f,\"lon\":%.4f}", p->lat + north[i % 3],
+                 p->lon);
+        make_venue_at(s, p->cities[i], i < 3 ? location : NULL, p->venues[i]);
+        make_event(s, names[i], "concert", p->venues[i], 10 + i, true, id);
+    }
+    struct count_ctx c = {.shop = s, .query = "", .want = 4};
+    cr_assert(tix_test_wait(has_total, &c, 10000), "the four events never showed");
+}
+
+static void check_near(const struct shop *s, const struct places *p)
+{
+    char query[200];
+    struct tix_http_resp r;
+    snprintf(query, sizeof(query), "%s&radius_km=30", p->near);
+    search(s, query, &r);
+    cr_assert_eq(total_of(&r), 2, "%s", r.body);
+    cr_assert_str_eq(name_at(&r, 0), "Near One", "%s", r.body);
+    cr_assert_str_eq(name_at(&r, 1), "Near Two", "%s", r.body);
+    cr_assert_lt(distance_at(&r, 0), 0.01, "%s", r.body);
+    cr_assert(distance_at(&r, 1) > 5.5 && distance_at(&r, 1) < 5.6, "%s", r.body);
+    tix_http_resp_deinit(&r);
+
+    snprintf(query, sizeof(query), "%s&radius_km=400", p->near);
+    search(s, query, &r);
+    cr_assert_eq(total_of(&r), 3, "%s", r.body);
+    cr_assert_str_eq(name_at(&r, 2), "Far Three", "%s", r.body);
+    cr_assert(distance_at(&r, 2) > 333 && distance_at(&r, 2) < 334.2, "%s", r.body);
+    cr_assert_eq(facet(&r, "city", p->cities[2]), 1, "%s", r.body);
+    tix_http_resp_deinit(&r);
+
+    search(s, p->near, &r); /* 25 km by default */
+    cr_assert_eq(total_of(&r), 2, "%s", r.body);
+    tix_http_resp_deinit(&r);
+
+    snprintf(query, sizeof(query), "q=far&%s&radius_km=400", p->near);
+    search(s, query, &r);
+    cr_assert_eq(total_of(&r), 1, "%s", r.body);
+    cr_assert_str_eq(name_at(&r, 0), "Far Three", "%s", r.body);
+    tix_http_resp_deinit(&r);
+
+    char path[400];
+    snprintf(path, sizeof(path), "/api/v1/events/search?%s&radius_km=30&%s", p->near, s->window);
+    cr_assert_eq(tix_http("GET", path, NULL, NULL, NULL, &r), 200, "%s", r.body);
+    cr_assert_eq(total_of(&r), 2, "%s", r.body); /* the alias */
+    tix_http_resp_deinit(&r);
+}
+
+static void search_venues(const char *query, struct tix_http_resp *r)
+{
+    char path[400];
+    snprintf(path, sizeof(path), "/api/v1/search/venues?%s", query);
+    cr_assert_eq(tix_http("GET", path, NULL, NULL, NULL, r), 200, "%s: %s", path, r->body);
+}
+
+static const char *venue_id_at(const struct tix_http_resp *r, size_t i)
+{
+    return tix_json_str(json_array_get(json_object_get(r->json, "items"), i), "id");
+}
+
+static void check_venues(const struct places *p)
+{
+    char query[200], typo[40];
+    struct tix_http_resp r;
+    snprintf(query, sizeof(query), "q=%s", p->cities[0]);
+    search_venues(query, &r);
+    cr_assert_eq(total_of(&r), 1, "%s", r.body);
+    cr_assert_str_eq(venue_id_at(&r, 0), p->venues[0], "%s", r.body);
+    tix_http_resp_deinit(&r);
+
+    snprintf(typo, sizeof(typo), "%s", p->cities[0]);
+    typo[strlen(typo) - 1] = typo[strlen(typo) - 1] == 'x' ? 'y' : 'x';
+    snprintf(query, sizeof(query), "q=%s", typo);
+    search_venues(query, &r);
+    cr_assert_geq(total_of(&r), 1, "%s", r.body);
+    cr_assert_str_eq(venue_id_at(&r, 0), p->venues[0], "%s", r.body);
+    tix_http_resp_deinit(&r);
+
+    snprintf(query, sizeof(query), "%s&radius_km=30", p->near);
+    search_venues(query, &r);
+    cr_assert_eq(total_of(&r), 2, "%s", r.body);
+    cr_assert_str_eq(venue_id_at(&r, 0), p->venues[0], "%s", r.body);
+    cr_assert_str_eq(venue_id_at(&r, 1), p->venues[1], "%s", r.body);
+    cr_assert_eq(facet(&r, "city", p->cities[1]), 1, "%s", r.body);
+    tix_http_resp_deinit(&r);
+
+    snprintf(query, sizeof(query), "city=%s", p->cities[3]);
+    search_venues(query, &r);
+    cr_assert_eq(total_of(&r), 1, "%s", r.body);
+    cr_assert(json_is_null(
+                  json_object_get(json_array_get(json_object_get(r.json, "items"), 0), "location")),
+              "%s", r.body);
+    tix_http_resp_deinit(&r);
+}
+
+static void check_bad_geo_parameters(void)
+{
+    expect_invalid("/api/v1/search/events?near=91,0", "near");
+    expect_invalid("/api/v1/search/events?near=10", "near");
+    expect_invalid("/api/v1/search/events?near=a,b", "near");
+    expect_invalid("/api/v1/search/events?near=10,20&radius_km=0", "radius_km");
+    expect_invalid("/api/v1/search/events?near=10,20&radius_km=20001", "radius_km");
+    expect_invalid("/api/v1/search/events?radius_km=5", "radius_km");
+    expect_invalid("/api/v1/events/search?limit=0", "limit");
+    expect_invalid("/api/v1/search/venues?near=0,181", "near");
+    expect_invalid("/api/v1/search/venues?limit=101", "limit");
+    expect_invalid("/api/v1/search/venues?q=%FF", "q");
+}
+
+Test(search, near_a_point_and_venues)
+{
+    struct shop s;
+    open_shop(&s);
+    struct places p;
+    setup_places(&s, &p);
+    check_near(&s, &p);
+    check_venues(&p);
+    check_bad_geo_parameters();
     free(s.owner);
 }

@@ -723,7 +723,9 @@ Test(event, only_drafts_are_deleted)
     accept("event.delete", id_payload(), &d);
     cr_assert_eq(d.n_events, 1);
     cr_assert_str_eq(d.events[0].type, "event.deleted");
-    tix_world_expect_json(d.events[0].data, json_pack("{s:s}", "event_id", EV));
+    /* the venue it was bound to, for the process manager that unbinds it */
+    tix_world_expect_json(d.events[0].data,
+                          json_pack("{s:s, s:s}", "event_id", EV, "venue_id", VENUE));
     tix_decision_deinit(&d);
     cr_assert(ev()->is_deleted);
 }
@@ -1250,4 +1252,55 @@ Test(event, replaying_the_log_gives_the_live_state)
     cr_assert_str_eq(again->sessions[1].name, "Third");
     cr_assert_str_eq(tix_json_str(again->info, "name"), "Gala, again");
     tix_event_stream_kind.destroy(again);
+}
+
+/* ---- featuring ---------------------------------------------------------------------------- */
+
+Test(event, featuring_sets_and_clears_a_rank)
+{
+    expect_rejected("event.feature", payload1("rank", json_integer(5)), "not_found", "event_id");
+    given_status(TIX_EVENT_PUBLISHED);
+    struct tix_decision d;
+    accept("event.feature", payload1("rank", json_integer(5)), &d);
+    cr_assert_eq(d.n_events, 1);
+    cr_assert_str_eq(d.events[0].type, "event.featured");
+    tix_world_expect_json(d.events[0].data, json_pack("{s:s, s:i}", "event_id", EV, "rank", 5));
+    tix_decision_deinit(&d);
+    cr_assert_eq(ev()->featured_rank, 5);
+    cr_assert_eq(accept_quietly("event.feature", payload1("rank", json_integer(5))), 0,
+                 "the same rank changes nothing");
+    cr_assert_eq(accept_quietly("event.feature", payload1("rank", json_integer(1))), 1);
+    cr_assert_eq(ev()->featured_rank, 1);
+    cr_assert_eq(accept_quietly("event.unfeature", id_payload()), 1);
+    cr_assert_eq(ev()->featured_rank, 0);
+    cr_assert_eq(accept_quietly("event.unfeature", id_payload()), 0, "already not featured");
+}
+
+Test(event, ranks_are_checked_and_ended_events_are_not_featured)
+{
+    given_status(TIX_EVENT_DRAFT); /* a draft may be featured ahead of its publication */
+    cr_assert_eq(accept_quietly("event.feature", payload1("rank", json_integer(1000))), 1);
+    expect_invalid("event.feature", payload1("rank", json_integer(0)), "rank");
+    expect_invalid("event.feature", payload1("rank", json_integer(1001)), "rank");
+    expect_invalid("event.feature", payload1("rank", json_string("1")), "rank");
+    expect_invalid("event.feature", id_payload(), "rank");
+    tix_world_teardown();
+    setup();
+    given_status(TIX_EVENT_CANCELLED);
+    expect_rejected("event.feature", payload1("rank", json_integer(3)), "not_featurable", NULL);
+}
+
+Test(event, evolve_checks_featured_events)
+{
+    struct tix_event_state *s = tix_event_stream_kind.create();
+    cr_assert_eq(evolve_ev(s, "event.featured", WITH_ID(",\"rank\":3")), TIX_EINVAL, "no event");
+    cr_assert_eq(evolve_ev(s, "event.created", CREATED), TIX_OK);
+    cr_assert_eq(evolve_ev(s, "event.featured", WITH_ID(",\"rank\":0")), TIX_EINVAL);
+    cr_assert_eq(s->featured_rank, 0);
+    cr_assert_eq(evolve_ev(s, "event.featured", WITH_ID(",\"rank\":3")), TIX_OK);
+    cr_assert_eq(s->featured_rank, 3);
+    cr_assert_eq(evolve_ev(s, "event.unfeatured", WITH_ID(",\"rank\":3")), TIX_EINVAL);
+    cr_assert_eq(evolve_ev(s, "event.unfeatured", WITH_ID("")), TIX_OK);
+    cr_assert_eq(s->featured_rank, 0);
+    tix_event_stream_kind.destroy(s);
 }

@@ -1,0 +1,145 @@
+/* shop.c - catalog fixtures over HTTP for integration tests (see shop.h) */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "shop.h"
+#include "tix/json.h"
+
+const char *const tix_shop_wait5[] = {"Prefer: wait=5", NULL};
+
+struct visible {
+    const char *token;
+    char path[400];
+    size_t want;
+};
+
+static bool is_visible(void *ctx)
+{
+    struct visible *v = ctx;
+    struct tix_http_resp r;
+    long status = tix_http("GET", v->path, v->token, NULL, NULL, &r);
+    tix_http_resp_deinit(&r);
+    return status == 200;
+}
+
+void tix_shop_wait_visible(const char *token, const char *path)
+{
+    struct visible v = {.token = token};
+    snprintf(v.path, sizeof(v.path), "%s", path);
+    cr_assert(tix_test_wait(is_visible, &v, 10000), "%s never became visible", path);
+}
+
+static bool has_count(void *ctx)
+{
+    struct visible *v = ctx;
+    struct tix_http_resp r;
+    tix_http("GET", v->path, v->token, NULL, NULL, &r);
+    bool is_done = r.status == 200 && json_array_size(json_object_get(r.json, "items")) == v->want;
+    tix_http_resp_deinit(&r);
+    return is_done;
+}
+
+bool tix_shop_wait_count(const char *token, const char *path, size_t want, int timeout_ms)
+{
+    struct visible v = {.token = token, .want = want};
+    snprintf(v.path, sizeof(v.path), "%s", path);
+    return tix_test_wait(has_count, &v, timeout_ms);
+}
+
+static char *new_user(char id[TIX_UUID_LEN + 1])
+{
+    tix_uuid_v7(id);
+    return tix_test_token(id, 600);
+}
+
+static void add_member(struct tix_shop *s, const char *user_id, const char *role, const char *token)
+{
+    char path[160], body[128];
+    snprintf(path, sizeof(path), "%s/members", s->base);
+    snprintf(body, sizeof(body), "{\"user_id\":\"%s\",\"role\":\"%s\"}", user_id, role);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", path, s->owner, body, tix_shop_wait5, &r), 200, "%s", r.body);
+    tix_http_resp_deinit(&r);
+    tix_shop_wait_visible(token, s->base);
+}
+
+void tix_shop_open(struct tix_shop *s)
+{
+    s->owner = new_user(s->owner_id);
+    s->promoter = new_user(s->promoter_id);
+    s->scanner = new_user(s->scanner_id);
+    snprintf(s->tag, sizeof(s->tag), "t%.8s%.4s", s->owner_id + 24, s->owner_id + 9);
+    char body[256];
+    snprintf(body, sizeof(body), "{\"name\":\"Shop %s\",\"slug\":\"%s\",\"type\":\"promoter\"}",
+             s->tag, s->tag);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", "/api/v1/organizations", s->owner, body, tix_shop_wait5, &r), 201,
+                 "%s", r.body);
+    snprintf(s->org, sizeof(s->org), "%s", tix_http_str(&r, "id"));
+    tix_http_resp_deinit(&r);
+    snprintf(s->base, sizeof(s->base), "/api/v1/organizations/%s", s->org);
+    tix_shop_wait_visible(s->owner, s->base);
+    add_member(s, s->promoter_id, "promoter", s->promoter);
+    add_member(s, s->scanner_id, "scanner", s->scanner);
+}
+
+void tix_shop_close(struct tix_shop *s)
+{
+    free(s->owner);
+    free(s->promoter);
+    free(s->scanner);
+}
+
+void tix_shop_venue(const struct tix_shop *s, const char *city, const char *location,
+                    char venue[TIX_UUID_LEN + 1])
+{
+    char path[200], body[768], where[160] = "";
+    if (location != NULL)
+        snprintf(where, sizeof(where), ",\"location\":%s", location);
+    snprintf(path, sizeof(path), "%s/venues", s->base);
+    snprintf(body, sizeof(body),
+             "{\"name\":\"Hall of %s\",\"address\":{\"line1\":\"1 Main Street\",\"city\":\"%s\","
+             "\"postal_code\":\"75008\",\"country\":\"FR\"},\"timezone\":\"Europe/Paris\","
+             "\"capacity\":500%s}",
+             city, city, where);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", path, s->promoter, body, tix_shop_wait5, &r), 201, "%s", r.body);
+    snprintf(venue, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
+    tix_http_resp_deinit(&r);
+    snprintf(path, sizeof(path), "/api/v1/venues/%s", venue);
+    tix_shop_wait_visible(NULL, path);
+}
+
+void tix_shop_event(const struct tix_shop *s, const char *body, char event[TIX_UUID_LEN + 1])
+{
+    char path[200];
+    snprintf(path, sizeof(path), "%s/events", s->base);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", path, s->promoter, body, tix_shop_wait5, &r), 201, "%s", r.body);
+    snprintf(event, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
+    tix_http_resp_deinit(&r);
+    snprintf(path, sizeof(path), "%s/events/%s", s->base, event);
+    tix_shop_wait_visible(s->promoter, path);
+}
+
+long tix_shop_act(const struct tix_shop *s, const char *token, const char *event,
+                  const char *action, const char *body)
+{
+    char path[240];
+    snprintf(path, sizeof(path), "%s/events/%s/%s", s->base, event, action);
+    struct tix_http_resp r;
+    long status = tix_http("POST", path, token, body, tix_shop_wait5, &r);
+    tix_http_resp_deinit(&r);
+    return status;
+}
+
+void tix_shop_expect_problem(const struct tix_http_resp *r, long status, const char *field)
+{
+    cr_assert_eq(r->status, status, "expected %ld, got %ld: %s", status, r->status, r->body);
+    cr_assert_str_eq(r->content_type, "application/problem+json", "%s", r->body);
+    if (field != NULL)
+        cr_assert(tix_http_has_error_field(r, field), "no error on %s: %s", field, r->body);
+}
