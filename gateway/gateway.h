@@ -37,6 +37,8 @@ enum tix_gw_auth {
     TIX_AUTH_USER,   /* an authenticated user (access JWT) or API key with the route's scope */
     TIX_AUTH_ORG,    /* a member of the organization in path parameter "id" with min_role,
                         or an API key of that organization with the route's scope */
+    TIX_AUTH_EVENT,  /* the same in the organization that owns the event in path parameter
+                        "eventId" (a stranger gets 404 "no such event") */
 };
 
 /* Organization roles, ordered: a higher role can do what a lower one can. */
@@ -197,6 +199,23 @@ void tix_gw_reply_row(struct tix_req *req, PGresult *res, const char *what);
  * organization in path parameter "id"); answers 404 (what) or 503 itself when not. */
 bool tix_gw_is_owned(struct tix_req *req, const char *param, const char *sql, const char *what);
 
+/* Answers 422 naming one invalid field (body or query) with message. */
+void tix_gw_invalid(struct tix_req *req, const char *field, const char *message);
+
+/* A keyset page, newest first: ?limit (1..100, default 20) and ?cursor (opaque). */
+struct tix_gw_page {
+    long limit;
+    char after[128];
+    const char *after_us; /* the last row's sort key in Unix microseconds, or NULL */
+    const char *after_id; /* the last row's id, or NULL */
+};
+
+/* Reads ?limit and ?cursor into page; false after answering 422 naming the parameter. */
+bool tix_gw_page_params(struct tix_req *req, struct tix_gw_page *page);
+/* Answers {"items", "next_cursor"} from res, whose rows (up to limit + 1 of them, in order)
+ * have the columns: sort key in Unix microseconds, id, the item as JSON text. Clears res. */
+void tix_gw_reply_page(struct tix_req *req, PGresult *res, long limit);
+
 /* ---- commands (gateway/submit.c) ---- */
 
 struct tix_gw_command {
@@ -242,6 +261,9 @@ bool tix_gw_authenticate(struct tix_req *req);
 /* Checks the route's auth rule for req->who. Returns false after answering 401/403/404. */
 bool tix_gw_authorize(struct tix_req *req);
 const char *tix_gw_role_name(enum tix_gw_role role);
+/* The caller's role in the organization that owns event_id: TIX_ROLE_CUSTOMER when not a member
+ * or no such event; an API key is admin in its own organization. -2 when it can't be checked. */
+int tix_gw_event_role(struct tix_req *req, const char *event_id);
 int tix_gw_role_parse(const char *s);
 
 /* ---- metrics (gateway/metrics.c) ---- */

@@ -1,7 +1,8 @@
 /* projector.c - catch-up and live wake-up for every projection
  *
  * One connection applies (transactions, checkpoints); a second one only LISTENs, so waiting for
- * a notification never sits inside an applying transaction.
+ * a notification never sits inside an applying transaction. After each sweep the sale's changed
+ * availability goes to Redis (availability.h), then the process managers run.
  */
 #include <poll.h>
 #include <stdlib.h>
@@ -10,8 +11,10 @@
 #include "tix/db.h"
 #include "tix/log.h"
 #include "tix/mem.h"
+#include "tix/redis.h"
 #include "tix/store.h"
 
+#include "availability.h"
 #include "projection.h"
 #include "projector.h"
 #include "reactor.h"
@@ -71,6 +74,19 @@ static void react(struct tix_db *db, struct tix_bus **bus, const struct tix_conf
     }
 }
 
+/* Pushes the sale's changed availability to Redis and its channels; a Redis outage only delays
+ * it (the outbox keeps every change until it was published). */
+static void publish_availability(struct tix_db *db, struct tix_redis *redis)
+{
+    struct tix_err err;
+    int published = 500;
+    enum tix_rc rc = TIX_OK;
+    while (rc == TIX_OK && published == 500)
+        rc = tix_avail_publish(db, redis, 500, &published, &err);
+    if (rc != TIX_OK && rc != TIX_ETRANSIENT)
+        tix_log_warn("availability not published, retrying", "detail=\"%s\"", err.msg);
+}
+
 /* Waits up to timeout_ms for a notification on the listening connection. */
 static void wait_notify(struct tix_db *listener, int timeout_ms)
 {
@@ -110,6 +126,9 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
     if (rc == TIX_OK)
         rc = tix_db_script(listener, "LISTEN tixmo_events", err);
     struct tix_bus *bus = NULL;
+    struct tix_redis *redis = NULL;
+    if (rc == TIX_OK)
+        rc = tix_redis_open(cfg->redis_url, cfg->redis_timeout_ms, &redis, err);
     if (rc == TIX_OK)
         tix_log_info("projector started", "partitions=%d", partitions);
     while (rc == TIX_OK && !*stop) {
@@ -118,10 +137,12 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
                          tix_rc_name(err->rc), err->msg);
             sleep(1);
         }
+        publish_availability(db, redis);
         react(db, &bus, cfg, partitions);
         wait_notify(listener, 1000);
     }
     tix_bus_close(bus);
+    tix_redis_close(redis);
     tix_db_close(listener);
     tix_db_close(db);
     return rc;
