@@ -30,6 +30,7 @@ struct tix_req;
 struct tix_redis;
 struct tix_ratelimiter;
 struct tix_ratelimit_local;
+struct tix_avail_hub;
 
 /* Who may call a route. */
 enum tix_gw_auth {
@@ -112,6 +113,7 @@ struct tix_gw_thread {
     struct tix_bus *bus;
     struct tix_redis *redis;
     struct tix_ratelimiter *limiter;
+    struct tix_avail_hub *hub; /* live availability streams (avail_stream.c) */
     struct event *bus_ev;
     struct event *tick_ev;
     struct tix_pending *pending; /* commands waiting for a confirm or an outcome */
@@ -151,6 +153,10 @@ struct tix_gw {
  * the idempotent response, logs one line and counts metrics; then frees req. */
 void tix_gw_reply(struct tix_req *req, int status, const char *content_type, const char *body,
                   size_t len);
+/* Starts a streamed 200 answer of content_type (chunked; the caller writes the body with
+ * evhttp_send_reply_chunk and owns the returned libevent request from then on): logs and counts
+ * the request like any answer and frees req. Returns NULL when the client already left. */
+struct evhttp_request *tix_gw_reply_stream(struct tix_req *req, const char *content_type);
 /* Answers with body as JSON (steals body; NULL = no body). */
 void tix_gw_reply_json(struct tix_req *req, int status, json_t *body);
 /* Answers an RFC 9457 problem: type "https://tixmo.org/problems/<type>", the status's title,

@@ -30,6 +30,7 @@
 #include "tix/ratelimit.h"
 #include "tix/redis.h"
 
+#include "avail_stream.h"
 #include "gateway.h"
 #include "pipeline.h"
 
@@ -161,6 +162,7 @@ static enum tix_rc thread_init(struct tix_gw_thread *th, int listen_fd, struct t
         return rc;
     tix_redis_open(cfg->redis_url, cfg->redis_timeout_ms, &th->redis, NULL); /* down is tolerated */
     th->limiter = tix_ratelimiter_create(th->redis, th->gw->local_limits);
+    th->hub = tix_avail_hub_create(th);
     ensure_bus(th);
     tix_gw_metrics_init(th, th->gw->n_routes);
     th->tick_ev = event_new(th->base, -1, EV_PERSIST, tick_cb, th);
@@ -172,7 +174,8 @@ static enum tix_rc thread_init(struct tix_gw_thread *th, int listen_fd, struct t
 static void thread_deinit(struct tix_gw_thread *th)
 {
     if (th->http != NULL)
-        evhttp_free(th->http);
+        evhttp_free(th->http); /* closes the live streams too: before their hub goes */
+    tix_avail_hub_destroy(th->hub);
     if (th->bus_ev != NULL)
         event_free(th->bus_ev);
     if (th->tick_ev != NULL)

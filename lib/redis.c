@@ -138,6 +138,31 @@ static enum tix_rc parse_url(struct tix_redis *r, const char *url, struct tix_er
     return TIX_OK;
 }
 
+enum tix_rc tix_redis_addr_parse(const char *url, struct tix_redis_addr *out, struct tix_err *err)
+{
+    struct tix_redis r = {0};
+    memset(out, 0, sizeof(*out));
+    enum tix_rc rc = parse_url(&r, url, err);
+    if (rc == TIX_OK) {
+        memcpy(out->host, r.host, sizeof(out->host));
+        out->port = r.port;
+        out->db = r.db;
+        out->user = r.user;
+        out->password = r.password;
+    } else {
+        free(r.user);
+        free(r.password);
+    }
+    return rc;
+}
+
+void tix_redis_addr_deinit(struct tix_redis_addr *a)
+{
+    free(a->user);
+    free(a->password);
+    memset(a, 0, sizeof(*a));
+}
+
 /* ---- connection state */
 
 static struct timeval ms_tv(int ms)

@@ -49,6 +49,20 @@ struct tix_redis_script {
  * the server now send a PING. */
 enum tix_rc tix_redis_open(const char *url, int timeout_ms, struct tix_redis **out,
                            struct tix_err *err);
+/* The parts of a redis:// url, for connections this module does not make (hiredis async). */
+struct tix_redis_addr {
+    char host[256];
+    int port;
+    int db;
+    char *user;     /* new string or NULL */
+    char *password; /* new string or NULL */
+};
+
+/* Parses url as tix_redis_open does into *out (free with tix_redis_addr_deinit). TIX_EINVAL
+ * for a malformed url. */
+enum tix_rc tix_redis_addr_parse(const char *url, struct tix_redis_addr *out, struct tix_err *err);
+void tix_redis_addr_deinit(struct tix_redis_addr *a);
+
 /* Closes the connection and frees r. NULL is a no-op. */
 void tix_redis_close(struct tix_redis *r);
 
