@@ -65,8 +65,8 @@ static void check_line(const json_t *line, const char *path, json_t *errors)
         json_array_append_new(errors, json_pack("{ss ss}", "field", field, "message",
                                                 "must be a ticket type id (a UUID)"));
     snprintf(field, sizeof(field), "%squantity", path);
-    if (qty != NULL && (!json_is_integer(qty) || json_integer_value(qty) < 1 ||
-                        json_integer_value(qty) > QTY_MAX))
+    if (qty != NULL &&
+        (!json_is_integer(qty) || json_integer_value(qty) < 1 || json_integer_value(qty) > QTY_MAX))
         json_array_append_new(errors, json_pack("{ss ss}", "field", field, "message",
                                                 "must be an integer from 1 to 100"));
     snprintf(field, sizeof(field), "%sseats", path);
@@ -94,8 +94,8 @@ static json_t *take_lines(struct tix_req *req, json_t *body)
         json_incref(lines);
         json_object_del(body, "lines");
         if (json_object_get(body, "ticket_type_id") != NULL)
-            json_array_append_new(errors, json_pack("{ss ss}", "field", "ticket_type_id",
-                                                    "message", "give lines or one ticket type"));
+            json_array_append_new(errors, json_pack("{ss ss}", "field", "ticket_type_id", "message",
+                                                    "give lines or one ticket type"));
         if (json_array_size(lines) == 0 || json_array_size(lines) > LINES_MAX)
             json_array_append_new(errors, json_pack("{ss ss}", "field", "lines", "message",
                                                     "must hold 1 to 20 lines"));
@@ -159,8 +159,7 @@ static void place_hold(struct tix_req *req, json_t *body)
     tix_uuid_v7(id);
     json_t *hold = json_pack("{ss ss ss sO}", "id", id, "event_id", event, "session_id", session,
                              "lines", lines);
-    json_t *payload =
-        json_pack("{ss ss so}", "hold_id", id, "session_id", session, "lines", lines);
+    json_t *payload = json_pack("{ss ss so}", "hold_id", id, "session_id", session, "lines", lines);
     struct tix_gw_command cmd = {.type = "hold.place",
                                  .success_status = 201,
                                  .on_success = placed_hold,
@@ -172,11 +171,13 @@ static void place_hold(struct tix_req *req, json_t *body)
 
 void tix_http_cart_add(struct tix_req *req)
 {
-    static const struct tix_field fields[] = {
-        {"event_id", TIX_F_UUID, true, 0, 0},    {"session_id", TIX_F_UUID, false, 0, 0},
-        {"ticket_type_id", TIX_F_UUID, false, 0, 0}, {"quantity", TIX_F_INT, false, 1, QTY_MAX},
-        {"seats", TIX_F_ARRAY, false, 0, 0},     {"lines", TIX_F_ARRAY, false, 0, 0},
-        {NULL, TIX_F_STRING, false, 0, 0}};
+    static const struct tix_field fields[] = {{"event_id", TIX_F_UUID, true, 0, 0},
+                                              {"session_id", TIX_F_UUID, false, 0, 0},
+                                              {"ticket_type_id", TIX_F_UUID, false, 0, 0},
+                                              {"quantity", TIX_F_INT, false, 1, QTY_MAX},
+                                              {"seats", TIX_F_ARRAY, false, 0, 0},
+                                              {"lines", TIX_F_ARRAY, false, 0, 0},
+                                              {NULL, TIX_F_STRING, false, 0, 0}};
     json_t *body = tix_gw_body(req, fields);
     if (body != NULL)
         place_hold(req, body);

@@ -263,7 +263,7 @@ static bool parse_status(struct tix_req *req, char **status)
     free(*status);
     *status = NULL;
     tix_gw_invalid(req, "status",
-                  "must be draft, published, on_sale, sold_out, completed or cancelled");
+                   "must be draft, published, on_sale, sold_out, completed or cancelled");
     return false;
 }
 

@@ -28,8 +28,8 @@
     " 'status', o.status, 'currency', o.currency, 'lines', (SELECT COALESCE(json_agg("             \
     "json_build_object('ticket_type_id', x->'ticket_type_id', 'name', t.name,"                     \
     " 'quantity', " TIX_SALE_UNITS ", 'seats', x->'seats', 'unit_price_minor',"                    \
-    " x->'unit_price_minor', 'total_minor', COALESCE((x->>'unit_price_minor')::bigint, 0) * "      \
-    TIX_SALE_UNITS ")), '[]'::json) FROM jsonb_array_elements(o.lines) x"                          \
+    " x->'unit_price_minor', 'total_minor', COALESCE((x->>'unit_price_minor')::bigint, 0) "        \
+    "* " TIX_SALE_UNITS ")), '[]'::json) FROM jsonb_array_elements(o.lines) x"                     \
     " LEFT JOIN rm.ticket_types t ON t.event_id = o.event_id"                                      \
     " AND t.id = (x->>'ticket_type_id')::uuid), 'subtotal_minor', o.subtotal_minor,"               \
     " 'fees_minor', o.fees_minor, 'tax_minor', o.tax_minor, 'total_minor', o.total_minor,"         \
@@ -162,9 +162,8 @@ void tix_http_order_tickets(struct tix_req *req)
     tix_gw_reply_json(req, 200, json_pack("{so}", "items", items ? items : json_array()));
 }
 
-static const char *const order_statuses[] = {"pending_payment", "paid",           "expired",
-                                             "cancelled",       "refund_pending", "refunded",
-                                             NULL};
+static const char *const order_statuses[] = {"pending_payment", "paid",     "expired", "cancelled",
+                                             "refund_pending",  "refunded", NULL};
 
 void tix_http_orders_list(struct tix_req *req)
 {

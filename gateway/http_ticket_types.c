@@ -32,7 +32,7 @@
 
 /* One type (t) as JSON; the first step of its tiers still open gives the current price. */
 #define TYPE_JSON                                                                                  \
-    "json_build_object('id', t.id, 'event_id', t.event_id, 'name', t.name,"                 \
+    "json_build_object('id', t.id, 'event_id', t.event_id, 'name', t.name,"                        \
     " 'kind', t.kind, 'description', t.description, 'currency', t.currency,"                       \
     " 'price_minor', t.price_minor, 'current_price_minor', COALESCE((SELECT"                       \
     " (s->>'price_minor')::bigint FROM jsonb_array_elements(t.tiers) WITH ORDINALITY AS"           \
@@ -50,55 +50,35 @@
     " 'available', (SELECT sum(a.available) FROM rm.availability a"                                \
     " WHERE a.event_id = t.event_id AND a.ticket_type_id = t.id),"                                 \
     " 'availability', (SELECT COALESCE(json_agg(json_build_object('session_id', a.session_id,"     \
-    " 'available', a.available, 'held', a.held, 'sold', a.sold) ORDER BY a.session_id),"          \
+    " 'available', a.available, 'held', a.held, 'sold', a.sold) ORDER BY a.session_id),"           \
     " '[]'::json) FROM rm.availability a WHERE a.event_id = t.event_id"                            \
     " AND a.ticket_type_id = t.id), 'created_at', t.created_at, 'updated_at', t.updated_at,"       \
     " 'version', t.version)"
 
 static const struct tix_field type_fields[] = {
-    {"name", TIX_F_STRING, true, 1, 200},
-    {"kind", TIX_F_STRING, false, 1, 32},
-    {"description", TIX_F_STRING, false, 0, 5000},
-    {"price_minor", TIX_F_INT, true, 0, PRICE_MAX},
-    {"currency", TIX_F_STRING, true, 3, 3},
-    {"quantity", TIX_F_INT, false, 1, QTY_MAX},
-    {"pool_id", TIX_F_STRING, false, 1, 64},
-    {"session_ids", TIX_F_ARRAY, false, 0, 0},
-    {"sales_start", TIX_F_STRING, false, 0, 20},
-    {"sales_end", TIX_F_STRING, false, 0, 20},
-    {"min_per_order", TIX_F_INT, false, 1, 1000},
-    {"max_per_order", TIX_F_INT, false, 1, 1000},
-    {"hidden", TIX_F_BOOL, false, 0, 0},
-    {"sections", TIX_F_ARRAY, false, 0, 0},
-    {"categories", TIX_F_ARRAY, false, 0, 0},
-    {"tiers", TIX_F_ARRAY, false, 0, 0},
-    {"components", TIX_F_ARRAY, false, 0, 0},
-    {"group_size", TIX_F_INT, false, 2, 1000},
-    {"allows_reentry", TIX_F_BOOL, false, 0, 0},
-    {NULL, TIX_F_STRING, false, 0, 0}};
+    {"name", TIX_F_STRING, true, 1, 200},          {"kind", TIX_F_STRING, false, 1, 32},
+    {"description", TIX_F_STRING, false, 0, 5000}, {"price_minor", TIX_F_INT, true, 0, PRICE_MAX},
+    {"currency", TIX_F_STRING, true, 3, 3},        {"quantity", TIX_F_INT, false, 1, QTY_MAX},
+    {"pool_id", TIX_F_STRING, false, 1, 64},       {"session_ids", TIX_F_ARRAY, false, 0, 0},
+    {"sales_start", TIX_F_STRING, false, 0, 20},   {"sales_end", TIX_F_STRING, false, 0, 20},
+    {"min_per_order", TIX_F_INT, false, 1, 1000},  {"max_per_order", TIX_F_INT, false, 1, 1000},
+    {"hidden", TIX_F_BOOL, false, 0, 0},           {"sections", TIX_F_ARRAY, false, 0, 0},
+    {"categories", TIX_F_ARRAY, false, 0, 0},      {"tiers", TIX_F_ARRAY, false, 0, 0},
+    {"components", TIX_F_ARRAY, false, 0, 0},      {"group_size", TIX_F_INT, false, 2, 1000},
+    {"allows_reentry", TIX_F_BOOL, false, 0, 0},   {NULL, TIX_F_STRING, false, 0, 0}};
 
 /* The same fields, none required (an update names what changes). */
 static const struct tix_field type_update_fields[] = {
-    {"name", TIX_F_STRING, false, 1, 200},
-    {"kind", TIX_F_STRING, false, 1, 32},
-    {"description", TIX_F_STRING, false, 0, 5000},
-    {"price_minor", TIX_F_INT, false, 0, PRICE_MAX},
-    {"currency", TIX_F_STRING, false, 3, 3},
-    {"quantity", TIX_F_INT, false, 1, QTY_MAX},
-    {"pool_id", TIX_F_STRING, false, 1, 64},
-    {"session_ids", TIX_F_ARRAY, false, 0, 0},
-    {"sales_start", TIX_F_STRING, false, 0, 20},
-    {"sales_end", TIX_F_STRING, false, 0, 20},
-    {"min_per_order", TIX_F_INT, false, 1, 1000},
-    {"max_per_order", TIX_F_INT, false, 1, 1000},
-    {"hidden", TIX_F_BOOL, false, 0, 0},
-    {"sections", TIX_F_ARRAY, false, 0, 0},
-    {"categories", TIX_F_ARRAY, false, 0, 0},
-    {"tiers", TIX_F_ARRAY, false, 0, 0},
-    {"components", TIX_F_ARRAY, false, 0, 0},
-    {"group_size", TIX_F_INT, false, 2, 1000},
-    {"allows_reentry", TIX_F_BOOL, false, 0, 0},
-    {NULL, TIX_F_STRING, false, 0, 0}};
+    {"name", TIX_F_STRING, false, 1, 200},         {"kind", TIX_F_STRING, false, 1, 32},
+    {"description", TIX_F_STRING, false, 0, 5000}, {"price_minor", TIX_F_INT, false, 0, PRICE_MAX},
+    {"currency", TIX_F_STRING, false, 3, 3},       {"quantity", TIX_F_INT, false, 1, QTY_MAX},
+    {"pool_id", TIX_F_STRING, false, 1, 64},       {"session_ids", TIX_F_ARRAY, false, 0, 0},
+    {"sales_start", TIX_F_STRING, false, 0, 20},   {"sales_end", TIX_F_STRING, false, 0, 20},
+    {"min_per_order", TIX_F_INT, false, 1, 1000},  {"max_per_order", TIX_F_INT, false, 1, 1000},
+    {"hidden", TIX_F_BOOL, false, 0, 0},           {"sections", TIX_F_ARRAY, false, 0, 0},
+    {"categories", TIX_F_ARRAY, false, 0, 0},      {"tiers", TIX_F_ARRAY, false, 0, 0},
+    {"components", TIX_F_ARRAY, false, 0, 0},      {"group_size", TIX_F_INT, false, 2, 1000},
+    {"allows_reentry", TIX_F_BOOL, false, 0, 0},   {NULL, TIX_F_STRING, false, 0, 0}};
 
 /* ---- writes -------------------------------------------------------------------------------- */
 
@@ -178,15 +158,14 @@ void tix_http_ticket_type_delete(struct tix_req *req)
 
 void tix_http_sale_settings(struct tix_req *req)
 {
-    static const struct tix_field fields[] = {
-        {"hold_minutes", TIX_F_INT, false, 1, 60},
-        {"max_extensions", TIX_F_INT, false, 0, 10},
-        {"extension_minutes", TIX_F_INT, false, 1, 60},
-        {"fee_fixed_minor", TIX_F_INT, false, 0, 1000000},
-        {"fee_percent_bp", TIX_F_INT, false, 0, 10000},
-        {"tax_percent_bp", TIX_F_INT, false, 0, 10000},
-        {"no_single_seat_gap", TIX_F_BOOL, false, 0, 0},
-        {NULL, TIX_F_STRING, false, 0, 0}};
+    static const struct tix_field fields[] = {{"hold_minutes", TIX_F_INT, false, 1, 60},
+                                              {"max_extensions", TIX_F_INT, false, 0, 10},
+                                              {"extension_minutes", TIX_F_INT, false, 1, 60},
+                                              {"fee_fixed_minor", TIX_F_INT, false, 0, 1000000},
+                                              {"fee_percent_bp", TIX_F_INT, false, 0, 10000},
+                                              {"tax_percent_bp", TIX_F_INT, false, 0, 10000},
+                                              {"no_single_seat_gap", TIX_F_BOOL, false, 0, 0},
+                                              {NULL, TIX_F_STRING, false, 0, 0}};
     json_t *body = tix_gw_body(req, fields);
     if (body == NULL)
         return;

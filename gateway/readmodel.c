@@ -97,9 +97,9 @@ static bool parse_cursor(struct tix_req *req, struct tix_gw_page *page)
     if (v == NULL)
         return true;
     size_t len = 0;
-    bool is_ok = sodium_base642bin((unsigned char *)page->after, sizeof(page->after) - 1, v,
-                                   strlen(v), NULL, &len, NULL,
-                                   sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0;
+    bool is_ok =
+        sodium_base642bin((unsigned char *)page->after, sizeof(page->after) - 1, v, strlen(v), NULL,
+                          &len, NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0;
     free(v);
     char *bar = NULL;
     if (is_ok) {
@@ -107,8 +107,8 @@ static bool parse_cursor(struct tix_req *req, struct tix_gw_page *page)
         bar = strchr(page->after, '|');
         char *end = NULL;
         long long us = bar != NULL ? strtoll(page->after, &end, 10) : -1;
-        is_ok = bar != NULL && end == bar && bar != page->after && us >= 0 &&
-                us <= CURSOR_MAX_US && tix_uuid_is_valid(bar + 1);
+        is_ok = bar != NULL && end == bar && bar != page->after && us >= 0 && us <= CURSOR_MAX_US &&
+                tix_uuid_is_valid(bar + 1);
     }
     if (!is_ok) {
         tix_gw_invalid(req, "cursor", "is not a cursor from this list");

@@ -13,7 +13,7 @@
 
 /* A line's units in SQL for a jsonb line x: its quantity, or its number of seats. */
 #define TIX_SALE_UNITS                                                                             \
-    "COALESCE((x->>'quantity')::int, jsonb_array_length(COALESCE(NULLIF(x->'seats', 'null'),"     \
+    "COALESCE((x->>'quantity')::int, jsonb_array_length(COALESCE(NULLIF(x->'seats', 'null'),"      \
     " '[]')))"
 
 /* One ticket (k) as JSON, with its type, session and seat described. */

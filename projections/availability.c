@@ -91,8 +91,7 @@ static enum tix_rc publish_row(struct tix_db *db, struct tix_redis *redis, PGres
     json_t *msg = tix_json_parse(text, strlen(text), NULL);
     if (msg == NULL)
         return tix_err_set(err, TIX_EINTERNAL, "", "unreadable availability of %s", event);
-    enum tix_rc rc =
-        write_counts(redis, event, session, json_object_get(msg, "ticket_types"), err);
+    enum tix_rc rc = write_counts(redis, event, session, json_object_get(msg, "ticket_types"), err);
     if (rc == TIX_OK)
         rc = write_seats(redis, event, session, json_object_get(msg, "seats"), err);
     json_decref(msg);
@@ -109,8 +108,8 @@ static enum tix_rc publish_row(struct tix_db *db, struct tix_redis *redis, PGres
     return rc;
 }
 
-enum tix_rc tix_avail_publish(struct tix_db *db, struct tix_redis *redis, int limit,
-                              int *published, struct tix_err *err)
+enum tix_rc tix_avail_publish(struct tix_db *db, struct tix_redis *redis, int limit, int *published,
+                              struct tix_err *err)
 {
     *published = 0;
     char n[16];

@@ -19,7 +19,7 @@
 
 /* Publishes up to limit outbox rows; *published gets how many. TIX_ETRANSIENT when Redis is
  * away (the rows stay for the next call). */
-enum tix_rc tix_avail_publish(struct tix_db *db, struct tix_redis *redis, int limit,
-                              int *published, struct tix_err *err);
+enum tix_rc tix_avail_publish(struct tix_db *db, struct tix_redis *redis, int limit, int *published,
+                              struct tix_err *err);
 
 #endif

@@ -26,7 +26,7 @@ static const char ddl[] =
     " event_id uuid PRIMARY KEY, settings jsonb NOT NULL, updated_at timestamptz NOT NULL);"
     "CREATE TABLE IF NOT EXISTS sale_sessions ("
     " event_id uuid NOT NULL, session_id uuid NOT NULL, starts_at timestamptz,"
-    " PRIMARY KEY (event_id, session_id));"
+    " own_capacity int, event_capacity int, PRIMARY KEY (event_id, session_id));"
     "CREATE TABLE IF NOT EXISTS ticket_types ("
     " event_id uuid NOT NULL, id uuid NOT NULL, name text NOT NULL, kind text NOT NULL,"
     " description text, currency text, price_minor bigint NOT NULL, quantity int,"
@@ -102,9 +102,9 @@ static const char ddl[] =
     "CREATE OR REPLACE TRIGGER seat_status_touched AFTER INSERT OR UPDATE OR DELETE"
     " ON seat_status FOR EACH ROW EXECUTE FUNCTION seat_touched();";
 
-static const char *const tables[] = {
-    "sale_settings", "sale_sessions", "ticket_types", "pools",  "seats",   "seat_status",
-    "availability",  "holds",         "orders",       "tickets", "avail_outbox", NULL};
+static const char *const tables[] = {"sale_settings", "sale_sessions", "ticket_types", "pools",
+                                     "seats",         "seat_status",   "availability", "holds",
+                                     "orders",        "tickets",       "avail_outbox", NULL};
 
 /* ---- availability -------------------------------------------------------------------------- */
 
@@ -125,33 +125,61 @@ static const char prune_rows_sql[] =
     " AND s.session_id = a.session_id AND NOT t.is_deleted AND (t.session_ids IS NULL"
     " OR jsonb_array_length(t.session_ids) = 0 OR t.session_ids ? s.session_id::text))";
 
-/* available per row: free matching seats for types that sell seats, else the least of what the
- * type's quantity and its pool leave in the session. */
-static const char refresh_sql[] =
-    "UPDATE availability a SET available = v.n FROM (SELECT b.event_id, b.session_id,"
-    " b.ticket_type_id, GREATEST(0, CASE WHEN t.kind = 'reserved'"
-    " OR jsonb_array_length(COALESCE(t.sections, '[]')) > 0"
-    " OR jsonb_array_length(COALESCE(t.categories, '[]')) > 0"
-    " THEN (SELECT count(*) FROM seats z WHERE z.event_id = b.event_id"
-    " AND (jsonb_array_length(COALESCE(t.sections, '[]')) = 0 OR t.sections ? z.section)"
-    " AND (jsonb_array_length(COALESCE(t.categories, '[]')) = 0"
-    " OR t.categories ? COALESCE(z.category, ''))"
-    " AND NOT EXISTS (SELECT 1 FROM seat_status ss WHERE ss.event_id = b.event_id"
-    " AND ss.session_id = b.session_id AND ss.seat_id = z.seat_id))::int"
-    " ELSE LEAST(t.quantity - b.held - b.sold, (SELECT p.capacity - (SELECT"
-    " COALESCE(sum(c.held + c.sold), 0) FROM availability c JOIN ticket_types ct"
-    " ON ct.event_id = c.event_id AND ct.id = c.ticket_type_id WHERE c.event_id = b.event_id"
-    " AND c.session_id = b.session_id AND ct.pool_id = p.pool_id)::int"
-    " FROM pools p WHERE p.event_id = b.event_id AND p.pool_id = t.pool_id)) END) AS n"
-    " FROM availability b JOIN ticket_types t ON t.event_id = b.event_id"
-    " AND t.id = b.ticket_type_id WHERE b.event_id = $1::uuid"
-    " AND ($2::uuid IS NULL OR b.session_id = $2::uuid)) v"
-    " WHERE a.event_id = v.event_id AND a.session_id = v.session_id"
-    " AND a.ticket_type_id = v.ticket_type_id AND a.available IS DISTINCT FROM v.n";
+/* The parts of a row b's available (t its type, ss its session), as the stock aggregate checks
+ * a request: free seats the type may sell (types that sell seats), what its own quantity
+ * leaves, what its pool leaves, and the places the session has left (a group unit takes
+ * group_size places, a bundle none of its own). NULL parts don't bound. */
+#define FREE_SEATS                                                                                 \
+    "CASE WHEN t.kind = 'reserved' OR jsonb_array_length(COALESCE(t.sections, '[]')) > 0"          \
+    " OR jsonb_array_length(COALESCE(t.categories, '[]')) > 0"                                     \
+    " THEN (SELECT count(*) FROM seats z WHERE z.event_id = b.event_id"                            \
+    " AND (jsonb_array_length(COALESCE(t.sections, '[]')) = 0 OR t.sections ? z.section)"          \
+    " AND (jsonb_array_length(COALESCE(t.categories, '[]')) = 0"                                   \
+    " OR t.categories ? COALESCE(z.category, ''))"                                                 \
+    " AND NOT EXISTS (SELECT 1 FROM seat_status x WHERE x.event_id = b.event_id"                   \
+    " AND x.session_id = b.session_id AND x.seat_id = z.seat_id))::int END"
+#define OWN_LEFT "t.quantity - b.held - b.sold"
+#define POOL_LEFT                                                                                  \
+    "(SELECT p.capacity - (SELECT COALESCE(sum(c.held + c.sold), 0) FROM availability c"           \
+    " JOIN ticket_types ct ON ct.event_id = c.event_id AND ct.id = c.ticket_type_id"               \
+    " WHERE c.event_id = b.event_id AND c.session_id = b.session_id"                               \
+    " AND ct.pool_id = p.pool_id)::int FROM pools p WHERE p.event_id = b.event_id"                 \
+    " AND p.pool_id = t.pool_id)"
+#define PLACES_LEFT                                                                                \
+    "(COALESCE(ss.own_capacity, ss.event_capacity) - (SELECT COALESCE(sum((c.held + c.sold)"       \
+    " * CASE WHEN ct.kind = 'group' THEN COALESCE(ct.group_size, 1) ELSE 1 END), 0)"               \
+    " FROM availability c JOIN ticket_types ct ON ct.event_id = c.event_id"                        \
+    " AND ct.id = c.ticket_type_id WHERE c.event_id = b.event_id"                                  \
+    " AND c.session_id = b.session_id AND ct.kind <> 'bundle')::int)"                              \
+    " / CASE WHEN t.kind = 'group' THEN COALESCE(t.group_size, 1) ELSE 1 END"
+/* What every component leaves for a bundle: the least of its available over its quantity. */
+#define COMPONENTS_LEFT                                                                            \
+    "(SELECT min(ca.available / GREATEST((c->>'quantity')::int, 1))"                               \
+    " FROM jsonb_array_elements(COALESCE(t.components, '[]')) c JOIN availability ca"              \
+    " ON ca.event_id = b.event_id AND ca.session_id = b.session_id"                                \
+    " AND ca.ticket_type_id = (c->>'ticket_type_id')::uuid)"
+
+/* Sets a.available to v.n for the rows of the event ($1), one session ($2) or all (NULL) whose
+ * type is (or, with NOT, is not) a bundle; bundles go second, once their components are. */
+#define REFRESH_SQL(least, bundle_test)                                                            \
+    "UPDATE availability a SET available = v.n FROM (SELECT b.event_id, b.session_id,"             \
+    " b.ticket_type_id, CASE WHEN " least " IS NULL THEN NULL ELSE GREATEST(0, " least             \
+    ") END AS n FROM availability b JOIN ticket_types t ON t.event_id = b.event_id"                \
+    " AND t.id = b.ticket_type_id JOIN sale_sessions ss ON ss.event_id = b.event_id"               \
+    " AND ss.session_id = b.session_id WHERE b.event_id = $1::uuid"                                \
+    " AND ($2::uuid IS NULL OR b.session_id = $2::uuid) AND " bundle_test ") v"                    \
+    " WHERE a.event_id = v.event_id AND a.session_id = v.session_id"                               \
+    " AND a.ticket_type_id = v.ticket_type_id AND a.available IS DISTINCT FROM v.n"
+
+static const char refresh_sql[] = REFRESH_SQL(
+    "LEAST(" FREE_SEATS ", " OWN_LEFT ", " POOL_LEFT ", " PLACES_LEFT ")", "t.kind <> 'bundle'");
+static const char refresh_bundles_sql[] =
+    REFRESH_SQL("LEAST(" OWN_LEFT ", " POOL_LEFT ", " COMPONENTS_LEFT ")", "t.kind = 'bundle'");
 
 void tix_sale_refresh(const struct sale_ctx *c, const char *session_id)
 {
     tix_stmts_add(c->out, refresh_sql, 2, c->event_id, session_id);
+    tix_stmts_add(c->out, refresh_bundles_sql, 2, c->event_id, session_id);
 }
 
 /* ---- instants ------------------------------------------------------------------------------ */
@@ -173,11 +201,31 @@ const char *tix_sale_instant(const json_t *v, char out[40])
 
 /* ---- sessions (from the event stream) ------------------------------------------------------ */
 
+/* $2 = the sessions, $3 = the event's capacity (NULL: as the event's other sessions say). */
 static const char session_upsert_sql[] =
-    "INSERT INTO sale_sessions (event_id, session_id, starts_at)"
-    " SELECT $1::uuid, (s->>'session_id')::uuid, (s->>'starts_at')::timestamptz"
+    "INSERT INTO sale_sessions (event_id, session_id, starts_at, own_capacity, event_capacity)"
+    " SELECT $1::uuid, (s->>'session_id')::uuid, (s->>'starts_at')::timestamptz,"
+    " NULLIF((s->>'capacity')::int, 0), COALESCE($3::int, (SELECT max(o.event_capacity)"
+    " FROM sale_sessions o WHERE o.event_id = $1::uuid))"
     " FROM jsonb_array_elements($2::jsonb) s WHERE s ? 'session_id'"
-    " ON CONFLICT (event_id, session_id) DO UPDATE SET starts_at = EXCLUDED.starts_at";
+    " ON CONFLICT (event_id, session_id) DO UPDATE SET starts_at = EXCLUDED.starts_at,"
+    " own_capacity = EXCLUDED.own_capacity,"
+    " event_capacity = COALESCE(EXCLUDED.event_capacity, sale_sessions.event_capacity)";
+
+static enum tix_rc on_capacity(const struct sale_ctx *c)
+{
+    const json_t *cap = json_object_get(c->d, "capacity");
+    if (cap == NULL)
+        return TIX_OK;
+    if (!json_is_integer(cap))
+        return TIX_EINVAL;
+    char n[24];
+    snprintf(n, sizeof(n), "%" PRId64, (int64_t)json_integer_value(cap));
+    tix_stmts_add(c->out, "UPDATE sale_sessions SET event_capacity = $2::int WHERE event_id = $1",
+                  2, c->event_id, n);
+    tix_sale_refresh(c, NULL);
+    return TIX_OK;
+}
 
 static enum tix_rc on_sessions(const char *type, const struct sale_ctx *c)
 {
@@ -203,8 +251,11 @@ static enum tix_rc on_sessions(const char *type, const struct sale_ctx *c)
         json_decref(one);
         return TIX_EINVAL;
     }
-    char *doc = tix_json_dump(list);
-    tix_stmts_add(c->out, session_upsert_sql, 2, c->event_id, doc);
+    char *doc = tix_json_dump(list), cap[24];
+    const json_t *capacity = json_object_get(c->d, "capacity");
+    snprintf(cap, sizeof(cap), "%" PRId64, (int64_t)json_integer_value(capacity));
+    tix_stmts_add(c->out, session_upsert_sql, 3, c->event_id, doc,
+                  json_is_integer(capacity) ? cap : NULL);
     free(doc);
     json_decref(one);
     tix_stmts_add(c->out, ensure_rows_sql, 1, c->event_id);
@@ -318,16 +369,17 @@ static enum tix_rc on_seats(const struct sale_ctx *c)
     char *doc = tix_json_dump(seats);
     char version[24];
     snprintf(version, sizeof(version), "%" PRId64, tix_json_int(c->d, "chart_version", 0));
-    tix_stmts_add(c->out,
-                  "INSERT INTO seats (event_id, seat_id, section, row_label, label, category,"
-                  " accessible, chart_version) SELECT $1::uuid, z->>'seat_id', z->>'section',"
-                  " z->>'row', z->>'label', z->>'category',"
-                  " COALESCE((z->>'accessible')::boolean, false), $3::int"
-                  " FROM jsonb_array_elements($2::jsonb) z ON CONFLICT (event_id, seat_id) DO UPDATE"
-                  " SET section = EXCLUDED.section, row_label = EXCLUDED.row_label,"
-                  " label = EXCLUDED.label, category = EXCLUDED.category,"
-                  " accessible = EXCLUDED.accessible, chart_version = EXCLUDED.chart_version",
-                  3, c->event_id, doc, version);
+    tix_stmts_add(
+        c->out,
+        "INSERT INTO seats (event_id, seat_id, section, row_label, label, category,"
+        " accessible, chart_version) SELECT $1::uuid, z->>'seat_id', z->>'section',"
+        " z->>'row', z->>'label', z->>'category',"
+        " COALESCE((z->>'accessible')::boolean, false), $3::int"
+        " FROM jsonb_array_elements($2::jsonb) z ON CONFLICT (event_id, seat_id) DO UPDATE"
+        " SET section = EXCLUDED.section, row_label = EXCLUDED.row_label,"
+        " label = EXCLUDED.label, category = EXCLUDED.category,"
+        " accessible = EXCLUDED.accessible, chart_version = EXCLUDED.chart_version",
+        3, c->event_id, doc, version);
     free(doc);
     tix_sale_refresh(c, NULL);
     return TIX_OK;
@@ -339,6 +391,8 @@ static enum tix_rc dispatch(const char *type, const struct sale_ctx *c)
 {
     if (strcmp(type, "event.created") == 0 || strncmp(type, "event.session_", 14) == 0)
         return on_sessions(type, c);
+    if (strcmp(type, "event.updated") == 0)
+        return on_capacity(c);
     if (strcmp(type, "stock.configured") == 0)
         return on_configured(c);
     if (strcmp(type, "ticket_type.created") == 0 || strcmp(type, "ticket_type.updated") == 0)
@@ -355,9 +409,9 @@ static enum tix_rc dispatch(const char *type, const struct sale_ctx *c)
 static bool is_relevant(const struct tix_event *e)
 {
     static const char *const prefixes[] = {"stock.", "ticket_type.", "pool.", "hold.",
-                                           "order.", "ticket.",       NULL};
+                                           "order.", "ticket.",      NULL};
     if (strncmp(e->stream_id, "event-", 6) == 0)
-        return strcmp(e->type, "event.created") == 0 ||
+        return strcmp(e->type, "event.created") == 0 || strcmp(e->type, "event.updated") == 0 ||
                strcmp(e->type, "event.session_added") == 0 ||
                strcmp(e->type, "event.session_updated") == 0 ||
                strcmp(e->type, "event.session_removed") == 0;

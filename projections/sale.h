@@ -31,7 +31,7 @@ struct sale_ctx {
 
 /* A line's units in SQL, for a jsonb element x of a lines array. */
 #define SALE_LINE_UNITS                                                                            \
-    "COALESCE((x->>'quantity')::int, jsonb_array_length(COALESCE(NULLIF(x->'seats', 'null'),"     \
+    "COALESCE((x->>'quantity')::int, jsonb_array_length(COALESCE(NULLIF(x->'seats', 'null'),"      \
     " '[]')))"
 
 /* Recomputes available for the event's rows ($1), one session ($2) or all (NULL). */

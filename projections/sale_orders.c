@@ -18,13 +18,23 @@
 
 #include "sale.h"
 
-/* Units per (event, session, type) of the lines in CTE `src` (columns event_id, session_id,
- * lines, plus any others), added to availability with sign from column `sign_held` and
- * `sign_sold` of src. Appended to a WITH list that defines src. */
+/* What the lines of the rows of CTE `src` (columns event_id, session_id, lines, dh, ds) take,
+ * added to availability times dh (held) and ds (sold). Appended to a WITH list that defines
+ * src. As the stock aggregate counts: a line takes its units of its type in the hold's session
+ * (a season pass: in each of its session_ids), and a bundle also takes units times each
+ * component's quantity of the component types. */
 #define MOVE_UNITS                                                                                 \
-    ", l AS (SELECT src.event_id, src.session_id, (x->>'ticket_type_id')::uuid AS tt,"            \
-    " sum(" SALE_LINE_UNITS " * src.dh)::int AS dh, sum(" SALE_LINE_UNITS " * src.ds)::int AS ds" \
-    " FROM src, jsonb_array_elements(src.lines) x GROUP BY 1, 2, 3)"                               \
+    ", takes AS (SELECT src.event_id, COALESCE(sx.sid::uuid, src.session_id) AS session_id,"       \
+    " tk.tt, tk.q * src.dh AS dh, tk.q * src.ds AS ds FROM src"                                    \
+    " CROSS JOIN LATERAL jsonb_array_elements(src.lines) x"                                        \
+    " LEFT JOIN LATERAL jsonb_array_elements_text(NULLIF(x->'session_ids', 'null')) sx(sid)"       \
+    " ON true CROSS JOIN LATERAL (SELECT (x->>'ticket_type_id')::uuid AS tt, " SALE_LINE_UNITS     \
+    " AS q UNION ALL SELECT (c->>'ticket_type_id')::uuid, " SALE_LINE_UNITS                        \
+    " * (c->>'quantity')::int FROM ticket_types bt, jsonb_array_elements(COALESCE(bt.components,"  \
+    " '[]')) c WHERE bt.event_id = src.event_id AND bt.id = (x->>'ticket_type_id')::uuid"          \
+    " AND bt.kind = 'bundle') tk),"                                                                \
+    " l AS (SELECT event_id, session_id, tt, sum(dh)::int AS dh, sum(ds)::int AS ds FROM takes"    \
+    " GROUP BY 1, 2, 3)"                                                                           \
     " INSERT INTO availability (event_id, session_id, ticket_type_id, held, sold)"                 \
     " SELECT event_id, session_id, tt, dh, ds FROM l"                                              \
     " ON CONFLICT (event_id, session_id, ticket_type_id) DO UPDATE"                                \
