@@ -55,30 +55,24 @@
     " AND a.ticket_type_id = t.id), 'created_at', t.created_at, 'updated_at', t.updated_at,"       \
     " 'version', t.version)"
 
-static const struct tix_field type_fields[] = {
-    {"name", TIX_F_STRING, true, 1, 200},          {"kind", TIX_F_STRING, false, 1, 32},
-    {"description", TIX_F_STRING, false, 0, 5000}, {"price_minor", TIX_F_INT, true, 0, PRICE_MAX},
-    {"currency", TIX_F_STRING, true, 3, 3},        {"quantity", TIX_F_INT, false, 1, QTY_MAX},
-    {"pool_id", TIX_F_STRING, false, 1, 64},       {"session_ids", TIX_F_ARRAY, false, 0, 0},
-    {"sales_start", TIX_F_STRING, false, 0, 20},   {"sales_end", TIX_F_STRING, false, 0, 20},
-    {"min_per_order", TIX_F_INT, false, 1, 1000},  {"max_per_order", TIX_F_INT, false, 1, 1000},
-    {"hidden", TIX_F_BOOL, false, 0, 0},           {"sections", TIX_F_ARRAY, false, 0, 0},
-    {"categories", TIX_F_ARRAY, false, 0, 0},      {"tiers", TIX_F_ARRAY, false, 0, 0},
-    {"components", TIX_F_ARRAY, false, 0, 0},      {"group_size", TIX_F_INT, false, 2, 1000},
-    {"allows_reentry", TIX_F_BOOL, false, 0, 0},   {NULL, TIX_F_STRING, false, 0, 0}};
+/* A type's fields; is_req: whether the required ones are (a create) or none is (an update). */
+#define TYPE_FIELDS(is_req)                                                                        \
+    {"name", TIX_F_STRING, is_req, 1, 200}, {"kind", TIX_F_STRING, is_req, 1, 32},                 \
+        {"price_minor", TIX_F_INT, is_req, 0, PRICE_MAX},                                          \
+        {"currency", TIX_F_STRING, is_req, 3, 3}, {"quantity", TIX_F_INT, false, 1, QTY_MAX},      \
+        {"pool_id", TIX_F_UUID, false, 0, 0}, {"session_ids", TIX_F_ARRAY, false, 0, 0},           \
+        {"sales_start", TIX_F_STRING, false, 0, 20}, {"sales_end", TIX_F_STRING, false, 0, 20},    \
+        {"min_per_order", TIX_F_INT, false, 1, 100}, {"max_per_order", TIX_F_INT, false, 1, 100},  \
+        {"hidden", TIX_F_BOOL, false, 0, 0}, {"sections", TIX_F_ARRAY, false, 0, 0},               \
+        {"categories", TIX_F_ARRAY, false, 0, 0}, {"tiers", TIX_F_ARRAY, false, 0, 0},             \
+        {"components", TIX_F_ARRAY, false, 0, 0}, {"group_size", TIX_F_INT, false, 2, 100},        \
+        {"allows_reentry", TIX_F_BOOL, false, 0, 0},                                               \
+    {                                                                                              \
+        NULL, TIX_F_STRING, false, 0, 0                                                            \
+    }
 
-/* The same fields, none required (an update names what changes). */
-static const struct tix_field type_update_fields[] = {
-    {"name", TIX_F_STRING, false, 1, 200},         {"kind", TIX_F_STRING, false, 1, 32},
-    {"description", TIX_F_STRING, false, 0, 5000}, {"price_minor", TIX_F_INT, false, 0, PRICE_MAX},
-    {"currency", TIX_F_STRING, false, 3, 3},       {"quantity", TIX_F_INT, false, 1, QTY_MAX},
-    {"pool_id", TIX_F_STRING, false, 1, 64},       {"session_ids", TIX_F_ARRAY, false, 0, 0},
-    {"sales_start", TIX_F_STRING, false, 0, 20},   {"sales_end", TIX_F_STRING, false, 0, 20},
-    {"min_per_order", TIX_F_INT, false, 1, 1000},  {"max_per_order", TIX_F_INT, false, 1, 1000},
-    {"hidden", TIX_F_BOOL, false, 0, 0},           {"sections", TIX_F_ARRAY, false, 0, 0},
-    {"categories", TIX_F_ARRAY, false, 0, 0},      {"tiers", TIX_F_ARRAY, false, 0, 0},
-    {"components", TIX_F_ARRAY, false, 0, 0},      {"group_size", TIX_F_INT, false, 2, 1000},
-    {"allows_reentry", TIX_F_BOOL, false, 0, 0},   {NULL, TIX_F_STRING, false, 0, 0}};
+static const struct tix_field type_fields[] = {TYPE_FIELDS(true)};
+static const struct tix_field type_update_fields[] = {TYPE_FIELDS(false)};
 
 /* ---- writes -------------------------------------------------------------------------------- */
 
@@ -182,7 +176,7 @@ static json_t *defined_pool(struct tix_req *req, const json_t *outcome, void *ct
 
 void tix_http_pool_define(struct tix_req *req)
 {
-    static const struct tix_field fields[] = {{"pool_id", TIX_F_STRING, false, 1, 64},
+    static const struct tix_field fields[] = {{"pool_id", TIX_F_UUID, false, 0, 0},
                                               {"name", TIX_F_STRING, true, 1, 200},
                                               {"capacity", TIX_F_INT, true, 1, QTY_MAX},
                                               {NULL, TIX_F_STRING, false, 0, 0}};
@@ -194,7 +188,7 @@ void tix_http_pool_define(struct tix_req *req)
         abort();
     const char *given = tix_json_str(body, "pool_id");
     if (given != NULL)
-        snprintf(id, TIX_UUID_LEN + 1, "%.36s", given);
+        snprintf(id, TIX_UUID_LEN + 1, "%s", given);
     else
         tix_uuid_v7(id);
     json_object_set_new(body, "pool_id", json_string(id));
