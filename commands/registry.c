@@ -12,19 +12,20 @@
 #include "event.h"
 #include "organization.h"
 #include "session.h"
+#include "stock.h"
 #include "user.h"
 #include "venue.h"
 
 static const struct tix_stream_kind *const kinds[] = {
     &tix_organization_stream_kind, &tix_orgslug_stream_kind, &tix_user_stream_kind,
     &tix_useremail_stream_kind,    &tix_session_stream_kind, &tix_apikey_stream_kind,
-    &tix_venue_stream_kind,        &tix_event_stream_kind,
+    &tix_venue_stream_kind,        &tix_event_stream_kind,   &tix_stock_stream_kind,
 };
 
 /* Every handler table, each terminated by a row whose type is NULL. */
 static const struct tix_command_handler *const handler_tables[] = {
     tix_organization_handlers, tix_user_handlers,  tix_session_handlers,
-    tix_apikey_handlers,       tix_venue_handlers, tix_event_handlers,
+    tix_apikey_handlers,       tix_venue_handlers, tix_event_handlers, tix_stock_handlers,
 };
 
 const struct tix_stream_kind *tix_registry_stream_kind(const char *stream_id)

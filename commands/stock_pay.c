@@ -1,0 +1,324 @@
+/* stock_pay.c - payments (system:payments), tickets, and the door
+ *
+ * payment.apply is idempotent per Stripe event id (an id the order already recorded succeeds
+ * with no events). A success pays a pending order (lapsed or not: its stock is still its own
+ * until an expiry event ends it) and issues one ticket per seat or unit; on an expired or
+ * cancelled order it pays only when every seat and unit can still be had (expiring lapsed holds
+ * first), else it asks for a refund (order.refund_required, reason stock_unavailable). A
+ * success with the wrong amount or currency, a second payment of a paid order through another
+ * intent, or a payment of an order being refunded also asks for a refund. A failure on a pending
+ * order is recorded (order.payment_failed); the buyer may retry until the hold lapses.
+ *
+ * ticket.check_in admits a valid ticket once per session: "in" while inside is refused with
+ * already_used ("already used at <RFC 3339> by <device>"); "out" needs allows_reentry.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tix/json.h"
+#include "tix/mem.h"
+
+#include "stock_internal.h"
+
+/* The order named by the payload's order_id; -1 after rejecting not_found. */
+static int payload_order(const struct stock_ctx *c, struct tix_decision *out)
+{
+    const char *id = tix_json_str(c->cmd->payload, "order_id");
+    int o = tix_stock_find_order(c->s, id);
+    if (o < 0)
+        tix_decision_reject(out, "not_found", "order_id", "no order %s", id);
+    return o;
+}
+
+static bool has_string(char *const *v, int n, const char *s)
+{
+    for (int i = 0; s != NULL && i < n; i++)
+        if (strcmp(v[i], s) == 0)
+            return true;
+    return false;
+}
+
+void tix_stock_decide_attach_payment(const struct tix_command *cmd, const struct tix_view *view,
+                                     struct tix_decision *out)
+{
+    struct stock_ctx c;
+    int o = tix_stock_load(cmd, view, &c, out) &&
+                    tix_stock_require_system(&c, "payments", NULL, out)
+                ? payload_order(&c, out)
+                : -1;
+    if (o < 0)
+        return;
+    const char *intent = tix_json_str(cmd->payload, "payment_intent_id");
+    const char *now = c.s->orders[o].payment_intent_id;
+    if (now != NULL && strcmp(now, intent) == 0)
+        return;
+    if (now != NULL) {
+        tix_decision_reject(out, "already_attached", "payment_intent_id",
+                            "the order has payment intent %s", now);
+        return;
+    }
+    tix_stock_emit(&c, out, "order.payment_attached",
+                   json_pack("{s:s, s:s}", "order_id", c.s->orders[o].id, "payment_intent_id",
+                             intent));
+}
+
+/* ---- payment.apply -------------------------------------------------------------------------- */
+
+static void refund(const struct stock_ctx *c, int o, const char *reason, struct tix_decision *out)
+{
+    const json_t *p = c->cmd->payload;
+    tix_stock_emit(c, out, "order.refund_required",
+                   json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "order_id", c->s->orders[o].id,
+                             "payment_intent_id", tix_json_str(p, "payment_intent_id"),
+                             "amount_minor", (json_int_t)tix_json_int(p, "amount_minor", 0),
+                             "currency", tix_json_str(p, "currency"), "reason", reason,
+                             "stripe_event_id", tix_json_str(p, "stripe_event_id")));
+    tix_decision_set_result(out, json_pack("{s:s, s:s}", "order_id", c->s->orders[o].id, "status",
+                                           "refund_required"));
+}
+
+struct ticket_maker {
+    unsigned char seed[32];
+    const char *order_id;
+    const char *holder;
+    uint32_t next;
+    json_t *tickets;
+};
+
+static void make_ticket(struct ticket_maker *m, const char *type, const char *session,
+                        const char *seat)
+{
+    char id[40];
+    tix_stock_ticket_id(m->seed, m->order_id, m->next++, id);
+    json_array_append_new(m->tickets,
+                          json_pack("{s:s, s:s, s:s?, s:s?, s:s}", "ticket_id", id,
+                                    "ticket_type_id", type, "session_id", session, "seat_id",
+                                    seat, "holder_id", m->holder));
+}
+
+/* One ticket per seat or unit of hold h: a season pass for every session it covers (no
+ * session), a bundle as its components' units. */
+static json_t *tickets_of(const struct tix_stock_state *s, int h, struct ticket_maker *m)
+{
+    const struct tix_stock_hold *hd = &s->holds[h];
+    const char *sid = s->sessions[hd->session].id;
+    for (int i = 0; i < hd->n_lines; i++) {
+        const struct tix_stock_line *l = &hd->lines[i];
+        const struct tix_stock_type *t = &s->types[l->type];
+        for (int k = 0; k < l->n_seats; k++)
+            make_ticket(m, t->id, sid, s->seats[hd->seats[l->first_seat + k]].id);
+        for (int u = 0; l->n_seats == 0 && u < l->quantity; u++) {
+            if (t->kind == TIX_STOCK_SEASON_PASS)
+                make_ticket(m, t->id, NULL, NULL);
+            for (int k = 0; k < t->n_components; k++)
+                for (int q = 0; q < t->components[k].quantity; q++)
+                    make_ticket(m, s->types[t->components[k].type].id, sid, NULL);
+            if (t->kind != TIX_STOCK_SEASON_PASS && t->kind != TIX_STOCK_BUNDLE)
+                make_ticket(m, t->id, sid, NULL);
+        }
+    }
+    return m->tickets;
+}
+
+static void pay(const struct stock_ctx *c, int o, struct tix_decision *out)
+{
+    const json_t *p = c->cmd->payload;
+    const struct tix_stock_order *x = &c->s->orders[o];
+    struct ticket_maker m = {.order_id = x->id, .holder = c->s->buyers[x->buyer].id,
+                             .tickets = json_array()};
+    sodium_hex2bin(m.seed, sizeof(m.seed), tix_json_str(p, "ticket_seed"), 64, NULL, NULL, NULL);
+    tix_stock_emit(c, out, "order.paid",
+                   json_pack("{s:s, s:s, s:s, s:o, s:o}", "order_id", x->id, "payment_intent_id",
+                             tix_json_str(p, "payment_intent_id"), "stripe_event_id",
+                             tix_json_str(p, "stripe_event_id"), "paid_at",
+                             tix_stock_instant_json(c->now), "tickets",
+                             tickets_of(c->s, x->hold, &m)));
+    tix_decision_set_result(out, json_pack("{s:s, s:s, s:i}", "order_id", x->id, "status", "paid",
+                                           "tickets", (int)m.next));
+}
+
+/* An expired or cancelled order paid late: pays when its seats and units can still be had. */
+static void pay_late(const struct stock_ctx *c, int o, struct tix_decision *out)
+{
+    const struct tix_stock_order *x = &c->s->orders[o];
+    const struct tix_stock_hold *hd = &c->s->holds[x->hold];
+    const int32_t *owner = c->s->sessions[hd->session].owner;
+    bool is_free = true;
+    for (int k = 0; owner != NULL && k < hd->n_seats && is_free; k++)
+        is_free = tix_stock_owner_is_free(c->s, owner[hd->seats[k]], c->now);
+    struct stock_lapse l;
+    tix_stock_lapse_collect(c->s, c->now, &l);
+    struct stock_take *takes = NULL;
+    int n = 0, cap = 0;
+    tix_stock_hold_takes(c->s, x->hold, &takes, &n, &cap);
+    struct tix_decision probe;
+    tix_decision_init(&probe);
+    if (is_free && tix_stock_check_takes(c, &l, takes, n, &probe)) {
+        tix_stock_lapse_emit(c, &l, out);
+        pay(c, o, out);
+    } else {
+        refund(c, o, "stock_unavailable", out);
+    }
+    tix_decision_deinit(&probe);
+    free(takes);
+    tix_stock_lapse_free(&l);
+}
+
+static void apply_success(const struct stock_ctx *c, int o, struct tix_decision *out)
+{
+    const json_t *p = c->cmd->payload;
+    const struct tix_stock_order *x = &c->s->orders[o];
+    const char *intent = tix_json_str(p, "payment_intent_id");
+    if (tix_json_int(p, "amount_minor", -1) != x->total_minor ||
+        strcmp(tix_json_str(p, "currency"), x->currency) != 0) {
+        refund(c, o, "amount_mismatch", out);
+        return;
+    }
+    switch (x->status) {
+    case TIX_ORDER_PENDING_PAYMENT:
+        pay(c, o, out);
+        return;
+    case TIX_ORDER_EXPIRED:
+    case TIX_ORDER_CANCELLED:
+        pay_late(c, o, out);
+        return;
+    case TIX_ORDER_PAID:
+        if (x->payment_intent_id == NULL || strcmp(x->payment_intent_id, intent) != 0)
+            refund(c, o, "duplicate_payment", out);
+        return;
+    default:
+        refund(c, o, "not_payable", out);
+        return;
+    }
+}
+
+void tix_stock_decide_payment_apply(const struct tix_command *cmd, const struct tix_view *view,
+                                    struct tix_decision *out)
+{
+    struct stock_ctx c;
+    int o = tix_stock_load(cmd, view, &c, out) &&
+                    tix_stock_require_system(&c, "payments", NULL, out)
+                ? payload_order(&c, out)
+                : -1;
+    if (o < 0)
+        return;
+    const struct tix_stock_order *x = &c.s->orders[o];
+    const char *stripe = tix_json_str(cmd->payload, "stripe_event_id");
+    if (has_string(x->stripe_events, x->n_stripe_events, stripe))
+        return; /* applied already */
+    if (strcmp(tix_json_str(cmd->payload, "outcome"), "succeeded") == 0) {
+        apply_success(&c, o, out);
+        return;
+    }
+    if (x->status != TIX_ORDER_PENDING_PAYMENT)
+        return;
+    const char *why = tix_json_str(cmd->payload, "failure_reason");
+    tix_stock_emit(&c, out, "order.payment_failed",
+                   json_pack("{s:s, s:s, s:s}", "order_id", x->id, "stripe_event_id", stripe,
+                             "reason", why != NULL ? why : "payment failed"));
+}
+
+void tix_stock_decide_mark_refunded(const struct tix_command *cmd, const struct tix_view *view,
+                                    struct tix_decision *out)
+{
+    struct stock_ctx c;
+    int o = tix_stock_load(cmd, view, &c, out) &&
+                    tix_stock_require_system(&c, "payments", NULL, out)
+                ? payload_order(&c, out)
+                : -1;
+    if (o < 0)
+        return;
+    const struct tix_stock_order *x = &c.s->orders[o];
+    const char *refund_id = tix_json_str(cmd->payload, "refund_id");
+    if (has_string(x->refunds, x->n_refunds, refund_id))
+        return;
+    if (x->n_refunds >= x->refunds_required) {
+        tix_decision_reject(out, "no_refund_pending", "order_id", "the order awaits no refund");
+        return;
+    }
+    tix_stock_emit(&c, out, "order.refunded",
+                   json_pack("{s:s, s:s}", "order_id", x->id, "refund_id", refund_id));
+}
+
+/* ---- the door ------------------------------------------------------------------------------- */
+
+/* The session a scan is for: the ticket's own, or for a season pass the one the payload names
+ * (covered by its type). NULL after rejecting. */
+static const char *scan_session(const struct stock_ctx *c, const struct tix_stock_ticket *t,
+                                struct tix_decision *out)
+{
+    const char *given = tix_json_str(c->cmd->payload, "session_id");
+    if (t->session >= 0) {
+        const char *own = c->s->sessions[t->session].id;
+        if (given == NULL || strcmp(given, own) == 0)
+            return own;
+    } else if (given == NULL) {
+        tix_decision_reject(out, "session_required", "session_id",
+                            "a season pass is scanned for a session");
+        return NULL;
+    } else if (tix_stock_event_session(c->ev, given) >= 0 &&
+               tix_stock_type_covers(&c->s->types[t->type], given)) {
+        return given;
+    }
+    tix_decision_reject(out, "wrong_session", "session_id", "the ticket is not for this session");
+    return NULL;
+}
+
+/* Rejects a scan that the ticket's state refuses. */
+static bool scan_allowed(const struct stock_ctx *c, const struct tix_stock_ticket *t, int slot,
+                         bool is_in, struct tix_decision *out)
+{
+    bool is_inside = slot >= 0 && t->inside == slot;
+    if (is_in && is_inside) {
+        char at[TIX_EVENT_INSTANT_LEN + 1];
+        tix_event_format_instant(t->last_scan_at, at);
+        tix_decision_reject(out, "already_used", "ticket_id", "already used at %s by %s", at,
+                            t->last_device);
+        return false;
+    }
+    if (!is_in && !c->s->types[t->type].allows_reentry) {
+        tix_decision_reject(out, "no_reentry", "direction", "this ticket admits once");
+        return false;
+    }
+    if (!is_in && !is_inside) {
+        tix_decision_reject(out, "not_inside", "direction", "the ticket is not inside");
+        return false;
+    }
+    return true;
+}
+
+void tix_stock_decide_check_in(const struct tix_command *cmd, const struct tix_view *view,
+                               struct tix_decision *out)
+{
+    struct stock_ctx c;
+    if (!tix_stock_load(cmd, view, &c, out))
+        return;
+    const char *id = tix_json_str(cmd->payload, "ticket_id");
+    int k = tix_stock_find_ticket(c.s, id);
+    if (k < 0) {
+        tix_decision_reject(out, "not_found", "ticket_id", "no ticket %s", id);
+        return;
+    }
+    const struct tix_stock_ticket *t = &c.s->tickets[k];
+    if (c.ev->status == TIX_EVENT_CANCELLED) {
+        tix_decision_reject(out, "event_cancelled", NULL, "the event was cancelled");
+        return;
+    }
+    if (t->is_void) {
+        tix_decision_reject(out, "ticket_void", "ticket_id", "the ticket is void");
+        return;
+    }
+    const char *sid = scan_session(&c, t, out);
+    if (sid == NULL)
+        return;
+    const char *direction = tix_json_str(cmd->payload, "direction");
+    bool is_in = strcmp(direction, "in") == 0;
+    if (!scan_allowed(&c, t, tix_stock_find_session(c.s, sid), is_in, out))
+        return;
+    tix_stock_emit(&c, out, "ticket.checked_in",
+                   json_pack("{s:s, s:s, s:s, s:o, s:s}", "ticket_id", t->id, "session_id", sid,
+                             "device_id", tix_json_str(cmd->payload, "device_id"), "at",
+                             tix_stock_instant_json(c.now), "direction", direction));
+}
