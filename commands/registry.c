@@ -24,8 +24,8 @@ static const struct tix_stream_kind *const kinds[] = {
 
 /* Every handler table, each terminated by a row whose type is NULL. */
 static const struct tix_command_handler *const handler_tables[] = {
-    tix_organization_handlers, tix_user_handlers,  tix_session_handlers,
-    tix_apikey_handlers,       tix_venue_handlers, tix_event_handlers, tix_stock_handlers,
+    tix_organization_handlers, tix_user_handlers,  tix_session_handlers, tix_apikey_handlers,
+    tix_venue_handlers,        tix_event_handlers, tix_stock_handlers,
 };
 
 const struct tix_stream_kind *tix_registry_stream_kind(const char *stream_id)

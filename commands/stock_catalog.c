@@ -20,8 +20,8 @@
 
 /* ---- the context ---------------------------------------------------------------------------- */
 
-bool tix_stock_load(const struct tix_command *cmd, const struct tix_view *view,
-                    struct stock_ctx *c, struct tix_decision *out)
+bool tix_stock_load(const struct tix_command *cmd, const struct tix_view *view, struct stock_ctx *c,
+                    struct tix_decision *out)
 {
     memset(c, 0, sizeof(*c));
     c->cmd = cmd;
@@ -58,8 +58,8 @@ bool tix_stock_require_system(const struct stock_ctx *c, const char *name, const
                               struct tix_decision *out)
 {
     const char *a = c->cmd->actor;
-    bool is_ok = c->actor.is_system && (strcmp(a + 7, name) == 0 ||
-                                        (alt != NULL && strcmp(a + 7, alt) == 0));
+    bool is_ok = c->actor.is_system &&
+                 (strcmp(a + 7, name) == 0 || (alt != NULL && strcmp(a + 7, alt) == 0));
     if (!is_ok)
         tix_decision_reject(out, "forbidden", NULL, "only system:%s may do this", name);
     return is_ok;
@@ -119,10 +119,10 @@ static bool load_editable(const struct tix_command *cmd, const struct tix_view *
 static json_t *settings_json(const struct tix_stock_settings *x)
 {
     return json_pack("{s:i, s:i, s:i, s:I, s:i, s:i, s:b}", "hold_minutes", x->hold_minutes,
-                     "max_extensions", x->max_extensions, "extension_minutes",
-                     x->extension_minutes, "fee_fixed_minor", (json_int_t)x->fee_fixed_minor,
-                     "fee_percent_bp", x->fee_percent_bp, "tax_percent_bp", x->tax_percent_bp,
-                     "no_single_seat_gap", x->no_single_seat_gap);
+                     "max_extensions", x->max_extensions, "extension_minutes", x->extension_minutes,
+                     "fee_fixed_minor", (json_int_t)x->fee_fixed_minor, "fee_percent_bp",
+                     x->fee_percent_bp, "tax_percent_bp", x->tax_percent_bp, "no_single_seat_gap",
+                     x->no_single_seat_gap);
 }
 
 void tix_stock_decide_configure(const struct tix_command *cmd, const struct tix_view *view,
@@ -147,8 +147,8 @@ static json_t *type_defaults(void)
 {
     return json_pack("{s:n, s:n, s:n, s:n, s:n, s:i, s:i, s:b, s:n, s:n, s:n, s:n, s:n, s:b}",
                      "quantity", "pool_id", "session_ids", "sales_start", "sales_end",
-                     "min_per_order", 1, "max_per_order", 10, "hidden", 0, "sections",
-                     "categories", "tiers", "components", "group_size", "allows_reentry", 0);
+                     "min_per_order", 1, "max_per_order", 10, "hidden", 0, "sections", "categories",
+                     "tiers", "components", "group_size", "allows_reentry", 0);
 }
 
 /* Sets every field of fields (but event_id) on doc; a null takes the field's default. */
@@ -213,8 +213,8 @@ static bool check_refs(const struct stock_ctx *c, const json_t *doc, struct tix_
     for (int t = 0; t < c->s->n_types; t++) {
         const struct tix_stock_type *x = &c->s->types[t];
         if (!x->is_deleted && strcmp(x->id, id) != 0 && strcmp(x->currency, cur) != 0) {
-            tix_decision_reject(out, "currency_mismatch", "currency",
-                                "the event sells in %s", x->currency);
+            tix_decision_reject(out, "currency_mismatch", "currency", "the event sells in %s",
+                                x->currency);
             return false;
         }
     }
@@ -274,9 +274,8 @@ static int64_t most_taken(const struct tix_stock_state *s, int t, int p)
 static bool check_locked(const struct stock_ctx *c, int t, const json_t *doc,
                          struct tix_decision *out)
 {
-    static const char *const locked[] = {"pool_id",    "session_ids", "group_size",
-                                         "components", "currency",    "sections",
-                                         "categories"};
+    static const char *const locked[] = {"pool_id",  "session_ids", "group_size", "components",
+                                         "currency", "sections",    "categories"};
     const json_t *old = c->s->types[t].doc;
     for (size_t i = 0; c->s->types[t].taken > 0 && i < N_SPECS(locked); i++) {
         if (!json_equal(json_object_get(old, locked[i]), json_object_get(doc, locked[i]))) {
@@ -322,7 +321,8 @@ void tix_stock_decide_type_delete(const struct tix_command *cmd, const struct ti
     if (t < 0)
         return;
     if (c.s->types[t].taken > 0) {
-        tix_decision_reject(out, "in_use", "ticket_type_id", "tickets of this type are held or sold");
+        tix_decision_reject(out, "in_use", "ticket_type_id",
+                            "tickets of this type are held or sold");
         return;
     }
     for (int b = 0; b < c.s->n_types; b++) {

@@ -127,8 +127,9 @@ static const char *check_scalar(enum stock_kind kind, const json_t *v)
     case SK_CHART_VERSION:
         return is_int_in(v, 1, INT32_MAX) ? NULL : "must be a chart version (an integer >= 1)";
     case SK_TEXT_ID:
-        return is_made_of(v, TIX_STOCK_TEXT_ID_MAX, ALNUM "_.-") ? NULL
-                                                                 : "must be 1..64 of A-Z a-z 0-9 _ . -";
+        return is_made_of(v, TIX_STOCK_TEXT_ID_MAX, ALNUM "_.-")
+                   ? NULL
+                   : "must be 1..64 of A-Z a-z 0-9 _ . -";
     case SK_LABEL:
     case SK_ORDER_NUMBER:
         return is_text(v, 1, 32) ? NULL : "must be 1..32 characters";
@@ -137,8 +138,9 @@ static const char *check_scalar(enum stock_kind kind, const json_t *v)
     case SK_AMOUNT:
         return is_int_in(v, 0, INT64_MAX / 4) ? NULL : "must be an amount in minor units";
     case SK_EXTERNAL_ID:
-        return is_made_of(v, TIX_STOCK_EXTERNAL_ID_MAX, ALNUM "_-") ? NULL
-                                                                    : "must be 1..255 of A-Z a-z 0-9 _ -";
+        return is_made_of(v, TIX_STOCK_EXTERNAL_ID_MAX, ALNUM "_-")
+                   ? NULL
+                   : "must be 1..255 of A-Z a-z 0-9 _ -";
     case SK_HEX64:
         return tix_payload_is_plain_string(v) && tix_payload_is_hex64(json_string_value(v))
                    ? NULL
@@ -168,9 +170,12 @@ static const struct stock_spec component_specs[] = {
     {"quantity", SK_COMPONENT_QUANTITY, true},
 };
 static const struct stock_spec seat_specs[] = {
-    {"seat_id", SK_TEXT_ID, true},         {"section", SK_TEXT_ID, true},
-    {"row", SK_TEXT_ID, true},             {"label", SK_LABEL, true},
-    {"category", SK_CATEGORY_OR_NULL, false}, {"accessible", SK_BOOL, false},
+    {"seat_id", SK_TEXT_ID, true},
+    {"section", SK_TEXT_ID, true},
+    {"row", SK_TEXT_ID, true},
+    {"label", SK_LABEL, true},
+    {"category", SK_CATEGORY_OR_NULL, false},
+    {"accessible", SK_BOOL, false},
 };
 static const struct stock_spec line_specs[] = {
     {"ticket_type_id", SK_UUID, true},
@@ -178,9 +183,12 @@ static const struct stock_spec line_specs[] = {
     {"seats", SK_SEAT_IDS, false},
 };
 static const struct stock_spec placed_line_specs[] = {
-    {"ticket_type_id", SK_UUID, true},  {"quantity", SK_LINE_QUANTITY, true},
-    {"seats", SK_SEAT_LIST, true},      {"unit_price_minor", SK_PRICE, true},
-    {"session_ids", SK_SESSION_IDS_OR_NULL, false}, {"fees_minor", SK_AMOUNT, false},
+    {"ticket_type_id", SK_UUID, true},
+    {"quantity", SK_LINE_QUANTITY, true},
+    {"seats", SK_SEAT_LIST, true},
+    {"unit_price_minor", SK_PRICE, true},
+    {"session_ids", SK_SESSION_IDS_OR_NULL, false},
+    {"fees_minor", SK_AMOUNT, false},
 };
 static const struct stock_spec pool_specs[] = {
     {"pool_id", SK_UUID, true},
@@ -188,7 +196,7 @@ static const struct stock_spec pool_specs[] = {
     {"capacity", SK_CAPACITY, true},
 };
 static const struct stock_spec ticket_specs[] = {
-    {"ticket_id", SK_UUID, true},       {"ticket_type_id", SK_UUID, true},
+    {"ticket_id", SK_UUID, true},          {"ticket_type_id", SK_UUID, true},
     {"session_id", SK_UUID_OR_NULL, true}, {"seat_id", SK_TEXT_ID_OR_NULL, true},
     {"holder_id", SK_UUID, true},
 };
@@ -217,9 +225,9 @@ const struct stock_spec tix_stock_type_specs[] = {
 const size_t tix_stock_n_type_specs = N_SPECS(tix_stock_type_specs);
 
 const struct stock_spec tix_stock_settings_specs[] = {
-    {"hold_minutes", SK_MINUTES, false},       {"max_extensions", SK_EXTENSIONS, false},
-    {"extension_minutes", SK_MINUTES, false},  {"fee_fixed_minor", SK_PRICE, false},
-    {"fee_percent_bp", SK_BP, false},          {"tax_percent_bp", SK_BP, false},
+    {"hold_minutes", SK_MINUTES, false},      {"max_extensions", SK_EXTENSIONS, false},
+    {"extension_minutes", SK_MINUTES, false}, {"fee_fixed_minor", SK_PRICE, false},
+    {"fee_percent_bp", SK_BP, false},         {"tax_percent_bp", SK_BP, false},
     {"no_single_seat_gap", SK_BOOL, false},
 };
 const size_t tix_stock_n_settings_specs = N_SPECS(tix_stock_settings_specs);
@@ -291,8 +299,8 @@ static enum tix_rc check_rows_together(const json_t *seats, const char *path, st
     enum tix_rc rc = TIX_OK;
     for (size_t i = 0; i < n && rc == TIX_OK; i++) {
         const json_t *seat = json_array_get(seats, i);
-        json_t *key = json_sprintf("%s\x1f%s", tix_json_str(seat, "section"),
-                                   tix_json_str(seat, "row"));
+        json_t *key =
+            json_sprintf("%s\x1f%s", tix_json_str(seat, "section"), tix_json_str(seat, "row"));
         size_t last = json_array_size(keys);
         bool is_same = last > 0 && json_equal(json_array_get(keys, last - 1), key);
         if (!is_same &&
@@ -303,8 +311,7 @@ static enum tix_rc check_rows_together(const json_t *seats, const char *path, st
                              "%s: the seats of a row must come one after another", field);
         } else if (!is_same) {
             json_array_append(keys, key);
-            tix_stock_index_put(&x, json_string_value(key), (int32_t)last, json_item_str_cb,
-                                keys);
+            tix_stock_index_put(&x, json_string_value(key), (int32_t)last, json_item_str_cb, keys);
         }
         json_decref(key);
     }
@@ -372,8 +379,8 @@ static enum tix_rc check_composite(enum stock_kind kind, const json_t *v, const 
     case SK_TICKETS:
         return check_array(v, path, 1, 1000000, ticket_specs, N_SPECS(ticket_specs), 0, err);
     case SK_SETTINGS:
-        return tix_stock_check_object(v, path, tix_stock_settings_specs,
-                                      tix_stock_n_settings_specs, err);
+        return tix_stock_check_object(v, path, tix_stock_settings_specs, tix_stock_n_settings_specs,
+                                      err);
     case SK_TYPE:
         rc = tix_stock_check_object(v, path, tix_stock_type_specs, tix_stock_n_type_specs, err);
         return rc == TIX_OK ? tix_stock_check_type_rules(v, path, err) : rc;
@@ -425,8 +432,7 @@ enum tix_rc tix_stock_check_value(enum stock_kind kind, const json_t *v, const c
         break;
     }
     const char *problem = check_scalar(kind, v);
-    return problem == NULL ? TIX_OK
-                           : tix_err_set(err, TIX_EINVAL, path, "%s %s", path, problem);
+    return problem == NULL ? TIX_OK : tix_err_set(err, TIX_EINVAL, path, "%s %s", path, problem);
 }
 
 static bool is_known_key(const struct stock_spec *specs, size_t n, const char *key, size_t len)
@@ -481,8 +487,8 @@ static enum tix_rc type_rule(struct tix_err *err, const char *path, const char *
 }
 
 /* Which optional fields a kind takes: the rest must be absent or null. */
-static enum tix_rc check_kind_fields(const json_t *type, enum tix_stock_kind kind,
-                                     const char *path, struct tix_err *err)
+static enum tix_rc check_kind_fields(const json_t *type, enum tix_stock_kind kind, const char *path,
+                                     struct tix_err *err)
 {
     bool is_reserved = kind == TIX_STOCK_RESERVED, is_bundle = kind == TIX_STOCK_BUNDLE;
     if (is_reserved && has(type, "quantity"))
@@ -507,7 +513,8 @@ static enum tix_rc check_kind_fields(const json_t *type, enum tix_stock_kind kin
 
 enum tix_rc tix_stock_check_type_rules(const json_t *type, const char *path, struct tix_err *err)
 {
-    enum tix_stock_kind kind = (enum tix_stock_kind)tix_stock_kind_parse(tix_json_str(type, "kind"));
+    enum tix_stock_kind kind =
+        (enum tix_stock_kind)tix_stock_kind_parse(tix_json_str(type, "kind"));
     enum tix_rc rc = check_kind_fields(type, kind, path, err);
     if (rc != TIX_OK)
         return rc;
@@ -605,27 +612,27 @@ static enum tix_rc payment_rule_cb(const json_t *p, struct tix_err *err)
 static const struct stock_spec type_id_specs[] = {{"ticket_type_id", SK_UUID, true}};
 static const struct stock_spec pool_define_specs[] = {
     {"pool_id", SK_UUID, true}, {"name", SK_NAME, true}, {"capacity", SK_CAPACITY, true}};
-static const struct stock_spec load_seats_specs[] = {
-    {"chart_version", SK_CHART_VERSION, true}, {"seats", SK_SEATS, true}};
+static const struct stock_spec load_seats_specs[] = {{"chart_version", SK_CHART_VERSION, true},
+                                                     {"seats", SK_SEATS, true}};
 static const struct stock_spec hold_place_specs[] = {
     {"hold_id", SK_UUID, true}, {"session_id", SK_UUID, true}, {"lines", SK_LINES, true}};
-static const struct stock_spec hold_release_specs[] = {
-    {"hold_id", SK_UUID, true}, {"reason", SK_RELEASE_REASON, false}};
+static const struct stock_spec hold_release_specs[] = {{"hold_id", SK_UUID, true},
+                                                       {"reason", SK_RELEASE_REASON, false}};
 static const struct stock_spec hold_id_specs[] = {{"hold_id", SK_UUID, true}};
 static const struct stock_spec hold_expire_specs[] = {{"hold_ids", SK_HOLD_IDS, false}};
-static const struct stock_spec order_place_specs[] = {
-    {"order_id", SK_UUID, true}, {"hold_id", SK_UUID, true}};
+static const struct stock_spec order_place_specs[] = {{"order_id", SK_UUID, true},
+                                                      {"hold_id", SK_UUID, true}};
 static const struct stock_spec order_id_specs[] = {{"order_id", SK_UUID, true}};
-static const struct stock_spec attach_specs[] = {
-    {"order_id", SK_UUID, true}, {"payment_intent_id", SK_EXTERNAL_ID, true}};
+static const struct stock_spec attach_specs[] = {{"order_id", SK_UUID, true},
+                                                 {"payment_intent_id", SK_EXTERNAL_ID, true}};
 static const struct stock_spec payment_specs[] = {
-    {"order_id", SK_UUID, true},          {"stripe_event_id", SK_EXTERNAL_ID, true},
-    {"outcome", SK_OUTCOME, true},        {"payment_intent_id", SK_EXTERNAL_ID, true},
-    {"amount_minor", SK_AMOUNT, true},    {"currency", SK_CURRENCY, true},
-    {"ticket_seed", SK_HEX64, false},     {"failure_reason", SK_REASON, false},
+    {"order_id", SK_UUID, true},       {"stripe_event_id", SK_EXTERNAL_ID, true},
+    {"outcome", SK_OUTCOME, true},     {"payment_intent_id", SK_EXTERNAL_ID, true},
+    {"amount_minor", SK_AMOUNT, true}, {"currency", SK_CURRENCY, true},
+    {"ticket_seed", SK_HEX64, false},  {"failure_reason", SK_REASON, false},
 };
-static const struct stock_spec refunded_specs[] = {
-    {"order_id", SK_UUID, true}, {"refund_id", SK_EXTERNAL_ID, true}};
+static const struct stock_spec refunded_specs[] = {{"order_id", SK_UUID, true},
+                                                   {"refund_id", SK_EXTERNAL_ID, true}};
 static const struct stock_spec check_in_specs[] = {
     {"ticket_id", SK_UUID, true},
     {"session_id", SK_UUID, false},

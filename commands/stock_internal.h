@@ -84,7 +84,7 @@ enum stock_kind {
     SK_PLACED_LINES, /* lines of hold.placed and order.placed */
     SK_SEAT_LIST,    /* 0..100 distinct seat ids */
     SK_ORDER_NUMBER,
-    SK_AMOUNT,       /* any integer amount >= 0 */
+    SK_AMOUNT, /* any integer amount >= 0 */
 };
 
 struct stock_spec {
@@ -125,8 +125,8 @@ struct stock_ctx {
 };
 
 /* Loads the two states of cmd: rejects forbidden (no valid actor), not_found or deleted. */
-bool tix_stock_load(const struct tix_command *cmd, const struct tix_view *view,
-                    struct stock_ctx *c, struct tix_decision *out);
+bool tix_stock_load(const struct tix_command *cmd, const struct tix_view *view, struct stock_ctx *c,
+                    struct tix_decision *out);
 /* Emits an event of type on the stock stream, adding event_id to data (stolen). */
 void tix_stock_emit(const struct stock_ctx *c, struct tix_decision *out, const char *type,
                     json_t *data);
@@ -178,8 +178,7 @@ struct stock_lapse {
     struct stock_take *takes; /* everything they take */
 };
 
-void tix_stock_lapse_collect(const struct tix_stock_state *s, int64_t now,
-                             struct stock_lapse *l);
+void tix_stock_lapse_collect(const struct tix_stock_state *s, int64_t now, struct stock_lapse *l);
 void tix_stock_lapse_free(struct stock_lapse *l);
 /* Emits hold.expired and order.expired for l (nothing when empty). */
 void tix_stock_lapse_emit(const struct stock_ctx *c, const struct stock_lapse *l,

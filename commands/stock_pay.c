@@ -44,10 +44,10 @@ void tix_stock_decide_attach_payment(const struct tix_command *cmd, const struct
                                      struct tix_decision *out)
 {
     struct stock_ctx c;
-    int o = tix_stock_load(cmd, view, &c, out) &&
-                    tix_stock_require_system(&c, "payments", NULL, out)
-                ? payload_order(&c, out)
-                : -1;
+    int o =
+        tix_stock_load(cmd, view, &c, out) && tix_stock_require_system(&c, "payments", NULL, out)
+            ? payload_order(&c, out)
+            : -1;
     if (o < 0)
         return;
     const char *intent = tix_json_str(cmd->payload, "payment_intent_id");
@@ -59,9 +59,9 @@ void tix_stock_decide_attach_payment(const struct tix_command *cmd, const struct
                             "the order has payment intent %s", now);
         return;
     }
-    tix_stock_emit(&c, out, "order.payment_attached",
-                   json_pack("{s:s, s:s}", "order_id", c.s->orders[o].id, "payment_intent_id",
-                             intent));
+    tix_stock_emit(
+        &c, out, "order.payment_attached",
+        json_pack("{s:s, s:s}", "order_id", c.s->orders[o].id, "payment_intent_id", intent));
 }
 
 /* ---- payment.apply -------------------------------------------------------------------------- */
@@ -75,8 +75,8 @@ static void refund(const struct stock_ctx *c, int o, const char *reason, struct 
                              "amount_minor", (json_int_t)tix_json_int(p, "amount_minor", 0),
                              "currency", tix_json_str(p, "currency"), "reason", reason,
                              "stripe_event_id", tix_json_str(p, "stripe_event_id")));
-    tix_decision_set_result(out, json_pack("{s:s, s:s}", "order_id", c->s->orders[o].id, "status",
-                                           "refund_required"));
+    tix_decision_set_result(
+        out, json_pack("{s:s, s:s}", "order_id", c->s->orders[o].id, "status", "refund_required"));
 }
 
 struct ticket_maker {
@@ -92,10 +92,9 @@ static void make_ticket(struct ticket_maker *m, const char *type, const char *se
 {
     char id[40];
     tix_stock_ticket_id(m->seed, m->order_id, m->next++, id);
-    json_array_append_new(m->tickets,
-                          json_pack("{s:s, s:s, s:s?, s:s?, s:s}", "ticket_id", id,
-                                    "ticket_type_id", type, "session_id", session, "seat_id",
-                                    seat, "holder_id", m->holder));
+    json_array_append_new(m->tickets, json_pack("{s:s, s:s, s:s?, s:s?, s:s}", "ticket_id", id,
+                                                "ticket_type_id", type, "session_id", session,
+                                                "seat_id", seat, "holder_id", m->holder));
 }
 
 /* One ticket per seat or unit of hold h: a season pass for every session it covers (no
@@ -126,8 +125,8 @@ static void pay(const struct stock_ctx *c, int o, struct tix_decision *out)
 {
     const json_t *p = c->cmd->payload;
     const struct tix_stock_order *x = &c->s->orders[o];
-    struct ticket_maker m = {.order_id = x->id, .holder = c->s->buyers[x->buyer].id,
-                             .tickets = json_array()};
+    struct ticket_maker m = {
+        .order_id = x->id, .holder = c->s->buyers[x->buyer].id, .tickets = json_array()};
     sodium_hex2bin(m.seed, sizeof(m.seed), tix_json_str(p, "ticket_seed"), 64, NULL, NULL, NULL);
     tix_stock_emit(c, out, "order.paid",
                    json_pack("{s:s, s:s, s:s, s:o, s:o}", "order_id", x->id, "payment_intent_id",
@@ -198,10 +197,10 @@ void tix_stock_decide_payment_apply(const struct tix_command *cmd, const struct 
                                     struct tix_decision *out)
 {
     struct stock_ctx c;
-    int o = tix_stock_load(cmd, view, &c, out) &&
-                    tix_stock_require_system(&c, "payments", NULL, out)
-                ? payload_order(&c, out)
-                : -1;
+    int o =
+        tix_stock_load(cmd, view, &c, out) && tix_stock_require_system(&c, "payments", NULL, out)
+            ? payload_order(&c, out)
+            : -1;
     if (o < 0)
         return;
     const struct tix_stock_order *x = &c.s->orders[o];
@@ -224,10 +223,10 @@ void tix_stock_decide_mark_refunded(const struct tix_command *cmd, const struct 
                                     struct tix_decision *out)
 {
     struct stock_ctx c;
-    int o = tix_stock_load(cmd, view, &c, out) &&
-                    tix_stock_require_system(&c, "payments", NULL, out)
-                ? payload_order(&c, out)
-                : -1;
+    int o =
+        tix_stock_load(cmd, view, &c, out) && tix_stock_require_system(&c, "payments", NULL, out)
+            ? payload_order(&c, out)
+            : -1;
     if (o < 0)
         return;
     const struct tix_stock_order *x = &c.s->orders[o];

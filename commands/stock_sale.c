@@ -31,9 +31,9 @@ struct req_line {
 };
 
 struct request {
-    int session;      /* event session index */
-    int slot;         /* stock session slot or -1 */
-    const char *sid;  /* the session id */
+    int session;     /* event session index */
+    int slot;        /* stock session slot or -1 */
+    const char *sid; /* the session id */
     int n_lines;
     struct req_line lines[TIX_STOCK_LINES_MAX];
     int n_seats; /* every seat of the request, sorted */
@@ -394,8 +394,7 @@ static void emit_placed(const struct stock_ctx *c, const struct request *r,
 
 static void hold_result(const struct stock_ctx *c, int h, struct tix_decision *out)
 {
-    tix_decision_set_result(out, json_pack("{s:s, s:o}", "hold_id", c->s->holds[h].id,
-                                           "expires_at",
+    tix_decision_set_result(out, json_pack("{s:s, s:o}", "hold_id", c->s->holds[h].id, "expires_at",
                                            tix_stock_instant_json(c->s->holds[h].expires_at)));
 }
 
@@ -504,8 +503,8 @@ static void keep_named(const struct stock_ctx *c, const json_t *ids, struct stoc
     for (int i = 0; i < l->n_holds; i++) {
         bool is_named = false;
         for (size_t k = 0; k < json_array_size(ids) && !is_named; k++)
-            is_named = strcmp(json_string_value(json_array_get(ids, k)),
-                              c->s->holds[l->holds[i]].id) == 0;
+            is_named =
+                strcmp(json_string_value(json_array_get(ids, k)), c->s->holds[l->holds[i]].id) == 0;
         if (is_named)
             l->holds[n++] = l->holds[i];
     }
@@ -525,8 +524,8 @@ void tix_stock_decide_hold_expire(const struct tix_command *cmd, const struct ti
     if (ids != NULL)
         keep_named(&c, ids, &l);
     tix_stock_lapse_emit(&c, &l, out);
-    tix_decision_set_result(out, json_pack("{s:i, s:i}", "expired_holds", l.n_holds,
-                                           "expired_orders", l.n_orders));
+    tix_decision_set_result(
+        out, json_pack("{s:i, s:i}", "expired_holds", l.n_holds, "expired_orders", l.n_orders));
     tix_stock_lapse_free(&l);
 }
 
@@ -573,10 +572,10 @@ static void price_hold(const struct stock_ctx *c, int h, struct pricing *p)
 
 static void order_result(const struct tix_stock_order *o, struct tix_decision *out)
 {
-    tix_decision_set_result(out, json_pack("{s:s, s:s, s:I, s:s, s:o}", "order_id", o->id,
-                                           "number", o->number, "total_minor",
-                                           (json_int_t)o->total_minor, "currency", o->currency,
-                                           "expires_at", tix_stock_instant_json(o->expires_at)));
+    tix_decision_set_result(out, json_pack("{s:s, s:s, s:I, s:s, s:o}", "order_id", o->id, "number",
+                                           o->number, "total_minor", (json_int_t)o->total_minor,
+                                           "currency", o->currency, "expires_at",
+                                           tix_stock_instant_json(o->expires_at)));
 }
 
 /* The order id is new, or the buyer's own from the same hold (answered again). */
@@ -630,13 +629,12 @@ void tix_stock_decide_order_place(const struct tix_command *cmd, const struct ti
     snprintf(o.id, sizeof(o.id), "%s", tix_json_str(cmd->payload, "order_id"));
     tix_stock_order_number(cmd->key, c.s->n_orders + 1, o.number);
     snprintf(o.currency, sizeof(o.currency), "%s", c.s->types[hd->lines[0].type].currency);
-    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:o}",
-                             "order_id", o.id, "number", o.number, "hold_id", hd->id, "buyer_id",
-                             c.actor.user_id, "session_id", c.s->sessions[hd->session].id,
-                             "currency", o.currency, "lines", p.lines, "subtotal_minor",
-                             (json_int_t)p.subtotal, "fees_minor", (json_int_t)p.fees,
-                             "tax_minor", (json_int_t)p.tax, "total_minor", (json_int_t)p.total,
-                             "expires_at", tix_stock_instant_json(hd->expires_at));
+    json_t *data = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:o}", "order_id", o.id, "number",
+        o.number, "hold_id", hd->id, "buyer_id", c.actor.user_id, "session_id",
+        c.s->sessions[hd->session].id, "currency", o.currency, "lines", p.lines, "subtotal_minor",
+        (json_int_t)p.subtotal, "fees_minor", (json_int_t)p.fees, "tax_minor", (json_int_t)p.tax,
+        "total_minor", (json_int_t)p.total, "expires_at", tix_stock_instant_json(hd->expires_at));
     tix_stock_emit(&c, out, "order.placed", data);
     order_result(&o, out);
 }
@@ -655,7 +653,8 @@ void tix_stock_decide_order_cancel(const struct tix_command *cmd, const struct t
     }
     enum tix_order_status st = c.s->orders[o].status;
     if (st == TIX_ORDER_PAID) {
-        tix_decision_reject(out, "already_paid", "order_id", "a paid order is refunded, not cancelled");
+        tix_decision_reject(out, "already_paid", "order_id",
+                            "a paid order is refunded, not cancelled");
         return;
     }
     if (st == TIX_ORDER_REFUND_PENDING || st == TIX_ORDER_REFUNDED) {

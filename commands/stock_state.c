@@ -360,8 +360,7 @@ static int32_t *owners(struct tix_stock_state *s, int slot)
     return x->owner;
 }
 
-static void count(struct tix_stock_state *s, const struct stock_take *k, int64_t sign,
-                  bool is_sold)
+static void count(struct tix_stock_state *s, const struct stock_take *k, int64_t sign, bool is_sold)
 {
     struct tix_stock_session *x = &s->sessions[k->session];
     struct tix_stock_type *t = &s->types[k->type];
@@ -529,7 +528,8 @@ static bool type_read(const struct tix_stock_state *s, const json_t *doc, struct
     }
     const json_t *parts = json_object_get(doc, "components");
     t->n_components = (int)json_array_size(parts);
-    t->components = t->n_components > 0 ? tix_xcalloc((size_t)t->n_components, sizeof(t->components[0])) : NULL;
+    t->components =
+        t->n_components > 0 ? tix_xcalloc((size_t)t->n_components, sizeof(t->components[0])) : NULL;
     bool is_ok = t->pool >= 0 || !json_is_string(json_object_get(doc, "pool_id"));
     for (int i = 0; i < t->n_components; i++) {
         const json_t *x = json_array_get(parts, (size_t)i);
@@ -754,7 +754,8 @@ static bool read_lines(struct tix_stock_state *s, const json_t *lines, int slot,
     h->n_lines = (int)json_array_size(lines);
     h->lines = tix_xcalloc((size_t)h->n_lines, sizeof(h->lines[0]));
     for (int i = 0; i < h->n_lines; i++)
-        h->n_seats += (int)json_array_size(json_object_get(json_array_get(lines, (size_t)i), "seats"));
+        h->n_seats +=
+            (int)json_array_size(json_object_get(json_array_get(lines, (size_t)i), "seats"));
     h->seats = tix_xcalloc((size_t)(h->n_seats > 0 ? h->n_seats : 1), sizeof(h->seats[0]));
     int at = 0;
     for (int i = 0; i < h->n_lines; i++) {
@@ -811,8 +812,8 @@ static enum tix_rc apply_hold_placed(struct tix_stock_state *s, const json_t *d)
     if (tix_stock_find_hold(s, id) >= 0 || tix_stock_find_order(s, id) >= 0)
         return TIX_EINVAL;
     int slot = session_slot(s, tix_json_str(d, "session_id"));
-    struct tix_stock_hold h = {.session = slot, .expires_at = expires, .order = -1,
-                               .heap_pos = -1, .prev_active = -1};
+    struct tix_stock_hold h = {
+        .session = slot, .expires_at = expires, .order = -1, .heap_pos = -1, .prev_active = -1};
     snprintf(h.id, sizeof(h.id), "%s", id);
     if (!read_lines(s, json_object_get(d, "lines"), slot, &h)) {
         hold_free(&h);
@@ -915,8 +916,8 @@ static enum tix_rc apply_order_placed(struct tix_stock_state *s, const json_t *d
     x->heap_pos = -1;
     x->first_ticket = -1;
     for (int i = 0; i < s->holds[h].n_lines; i++)
-        s->holds[h].lines[i].fees_minor = tix_json_int(json_array_get(lines, (size_t)i),
-                                                       "fees_minor", 0);
+        s->holds[h].lines[i].fees_minor =
+            tix_json_int(json_array_get(lines, (size_t)i), "fees_minor", 0);
     tix_stock_index_put(&s->order_index, id, o, order_key_cb, s);
     heap_remove(s, s->holds[h].heap_pos);
     unlink_active(s, h);
@@ -1110,7 +1111,10 @@ static enum tix_rc apply_checked_in(struct tix_stock_state *s, const json_t *d)
 
 /* ---- evolve: the table ---------------------------------------------------------------------- */
 
-#define EV_ID {"event_id", SK_UUID, true}
+#define EV_ID                                                                                      \
+    {                                                                                              \
+        "event_id", SK_UUID, true                                                                  \
+    }
 
 static const struct stock_spec configured_specs[] = {EV_ID, {"settings", SK_SETTINGS, true}};
 static const struct stock_spec type_specs[] = {EV_ID, {"ticket_type", SK_TYPE, true}};
@@ -1126,9 +1130,10 @@ static const struct stock_spec placed_specs[] = {
     {"lines", SK_PLACED_LINES, true},
     {"expires_at", SK_INSTANT, true},
 };
-static const struct stock_spec extended_specs[] = {
-    EV_ID, {"hold_id", SK_UUID, true}, {"expires_at", SK_INSTANT, true},
-    {"extensions", SK_EXTENSIONS, true}};
+static const struct stock_spec extended_specs[] = {EV_ID,
+                                                   {"hold_id", SK_UUID, true},
+                                                   {"expires_at", SK_INSTANT, true},
+                                                   {"extensions", SK_EXTENSIONS, true}};
 static const struct stock_spec released_specs[] = {
     EV_ID, {"hold_id", SK_UUID, true}, {"reason", SK_RELEASE_REASON, true}};
 static const struct stock_spec expired_specs[] = {
@@ -1152,9 +1157,10 @@ static const struct stock_spec order_id_specs[] = {EV_ID, {"order_id", SK_UUID, 
 static const struct stock_spec orders_expired_specs[] = {EV_ID, {"order_ids", SK_HOLD_IDS, true}};
 static const struct stock_spec attached_specs[] = {
     EV_ID, {"order_id", SK_UUID, true}, {"payment_intent_id", SK_EXTERNAL_ID, true}};
-static const struct stock_spec failed_specs[] = {
-    EV_ID, {"order_id", SK_UUID, true}, {"stripe_event_id", SK_EXTERNAL_ID, true},
-    {"reason", SK_REASON, true}};
+static const struct stock_spec failed_specs[] = {EV_ID,
+                                                 {"order_id", SK_UUID, true},
+                                                 {"stripe_event_id", SK_EXTERNAL_ID, true},
+                                                 {"reason", SK_REASON, true}};
 static const struct stock_spec paid_specs[] = {
     EV_ID,
     {"order_id", SK_UUID, true},
@@ -1183,7 +1189,10 @@ static const struct stock_spec checked_in_specs[] = {
     {"direction", SK_DIRECTION, true},
 };
 
-#define APPLIER(type, specs, fn) {type, specs, N_SPECS(specs), fn}
+#define APPLIER(type, specs, fn)                                                                   \
+    {                                                                                              \
+        type, specs, N_SPECS(specs), fn                                                            \
+    }
 
 static const struct {
     const char *type;

@@ -81,8 +81,9 @@ void tix_stock_lapse_emit(const struct stock_ctx *c, const struct stock_lapse *l
         json_t *ids = json_array();
         for (int i = 0; i < l->n_holds; i++)
             json_array_append_new(ids, json_string(c->s->holds[l->holds[i]].id));
-        tix_stock_emit(c, out, "hold.expired",
-                       json_pack("{s:o, s:o}", "hold_ids", ids, "at", tix_stock_instant_json(c->now)));
+        tix_stock_emit(
+            c, out, "hold.expired",
+            json_pack("{s:o, s:o}", "hold_ids", ids, "at", tix_stock_instant_json(c->now)));
     }
     if (l->n_orders > 0) {
         json_t *ids = json_array();
@@ -127,8 +128,8 @@ static bool run_out(struct tix_decision *out, int line, const char *kind, const 
 {
     char field[STOCK_FIELD_MAX];
     tix_stock_join(field, "lines", NULL, (size_t)line);
-    tix_decision_reject(out, "insufficient_stock", field, "%s %s has %lld left in session %s",
-                        kind, what, (long long)(left > 0 ? left : 0), session);
+    tix_decision_reject(out, "insufficient_stock", field, "%s %s has %lld left in session %s", kind,
+                        what, (long long)(left > 0 ? left : 0), session);
     return false;
 }
 

@@ -210,6 +210,12 @@ void tix_http_event_unpublish(struct tix_req *req)
         event_command(req, "event.unpublish", json_object());
 }
 
+void tix_http_event_open_sales(struct tix_req *req)
+{
+    if (is_own_event(req))
+        event_command(req, "event.open_sales", json_object());
+}
+
 void tix_http_event_cancel(struct tix_req *req)
 {
     static const struct tix_field fields[] = {

@@ -89,6 +89,8 @@ const struct tix_route tix_routes[] = {
      TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
     {"POST", "/api/v1/organizations/{id}/events/{eventId}/unpublish", tix_http_event_unpublish, ORG,
      TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
+    {"POST", "/api/v1/organizations/{id}/events/{eventId}/open-sales", tix_http_event_open_sales,
+     ORG, TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
     {"POST", "/api/v1/organizations/{id}/events/{eventId}/cancel", tix_http_event_cancel, ORG,
      TIX_ROLE_ADMIN, "events:write", TIX_RL_GENERAL},
     {"GET", "/api/v1/events/{id}", tix_http_event_get, PUB, 0, NULL, TIX_RL_GENERAL},

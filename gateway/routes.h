@@ -55,6 +55,7 @@ void tix_http_event_update(struct tix_req *req);
 void tix_http_event_delete(struct tix_req *req);
 void tix_http_event_publish(struct tix_req *req);
 void tix_http_event_unpublish(struct tix_req *req);
+void tix_http_event_open_sales(struct tix_req *req);
 void tix_http_event_cancel(struct tix_req *req);
 void tix_http_event_get(struct tix_req *req);
 void tix_http_org_event_get(struct tix_req *req);

@@ -74,7 +74,7 @@ static const char ddl[] =
     " WHERE status = 'pending_payment';"
     "CREATE TABLE IF NOT EXISTS tickets ("
     " id uuid PRIMARY KEY, event_id uuid NOT NULL, order_id uuid NOT NULL,"
-    " ticket_type_id uuid NOT NULL, session_id uuid NOT NULL, seat_id text,"
+    " ticket_type_id uuid NOT NULL, session_id uuid, seat_id text,"
     " holder_id text NOT NULL, status text NOT NULL, is_inside boolean NOT NULL DEFAULT false,"
     " scans int NOT NULL DEFAULT 0, first_in_at timestamptz, last_scan_at timestamptz,"
     " last_scan_device text, last_direction text, issued_at timestamptz NOT NULL);"
