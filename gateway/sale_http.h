@@ -48,7 +48,10 @@ json_t *tix_sale_result(const json_t *outcome);
 /* Frees a json_t ctx (ctx_free for commands whose ctx is JSON). */
 void tix_sale_json_free(void *ctx);
 /* The caller's active hold: hold_id when given (it must be the caller's), else the only one
- * (of event_id when given). Writes its id and event; false after answering 404/422. */
+ * (of event_id when given), from the sale read model. With both hold_id and event_id the read
+ * model is not asked (a hold placed a moment ago may not be there yet): the stock aggregate
+ * refuses a hold that is not the caller's. Writes its id and event; false after answering
+ * 404/422. */
 bool tix_sale_find_hold(struct tix_req *req, const char *hold_id, const char *event_id,
                         char hold[TIX_UUID_LEN + 1], char event[TIX_UUID_LEN + 1]);
 

@@ -94,11 +94,12 @@ static enum tix_rc publish_row(struct tix_db *db, struct tix_redis *redis, PGres
     enum tix_rc rc = write_counts(redis, event, session, json_object_get(msg, "ticket_types"), err);
     if (rc == TIX_OK)
         rc = write_seats(redis, event, session, json_object_get(msg, "seats"), err);
+    char channel[96], *compact = tix_json_dump(msg);
     json_decref(msg);
-    char channel[96];
     snprintf(channel, sizeof(channel), "avail:%s", event);
     if (rc == TIX_OK)
-        rc = tix_redis_cmd(redis, NULL, err, "PUBLISH %s %s", channel, text);
+        rc = tix_redis_cmd(redis, NULL, err, "PUBLISH %s %s", channel, compact);
+    free(compact);
     const char *params[] = {event, session, PQgetvalue(res, i, 2)};
     if (rc == TIX_OK)
         rc = tix_db_exec(db,

@@ -176,13 +176,18 @@ static const char tickets_issued_sql[] =
     " COALESCE(t->>'holder_id', ''), 'valid', $3 FROM jsonb_array_elements($4::jsonb) t"
     " ON CONFLICT (id) DO NOTHING";
 
-/* A paid order refunded: its units and seats come back and its tickets are void. */
-static const char order_refunded_sql[] =
-    "WITH o AS (UPDATE orders SET status = 'refunded', refund_id = $2, updated_at = $3"
-    " WHERE id = $1::uuid AND status = 'paid' RETURNING event_id, session_id, lines),"
-    " z AS (DELETE FROM seat_status WHERE order_id = $1::uuid AND status = 'sold'),"
-    " v AS (UPDATE tickets SET status = 'void' WHERE order_id = $1::uuid),"
-    " src AS (SELECT o.*, 0 AS dh, -1 AS ds FROM o)" MOVE_UNITS;
+/* Refunds: an order paid twice, for the wrong amount or too late gets refunds required; an
+ * expired or cancelled one (or one refunded before) waits for them (refund_pending), and is
+ * refunded once every required refund is done. A paid order stays paid. */
+static const char refund_required_sql[] =
+    "UPDATE orders SET refunds_required = refunds_required + 1, refund_reason = $2,"
+    " status = CASE WHEN status IN ('expired', 'cancelled', 'refunded') THEN 'refund_pending'"
+    " ELSE status END, updated_at = $3 WHERE id = $1::uuid";
+
+static const char refunded_sql[] =
+    "UPDATE orders SET refunds_done = refunds_done + 1, refund_id = $2,"
+    " status = CASE WHEN status = 'refund_pending' AND refunds_done + 1 >= refunds_required"
+    " THEN 'refunded' ELSE status END, updated_at = $3 WHERE id = $1::uuid";
 
 static enum tix_rc on_order_placed(const struct sale_ctx *c)
 {
@@ -225,20 +230,6 @@ static enum tix_rc order_note(const struct sale_ctx *c, const char *sql, const c
     if (!tix_uuid_is_valid(order))
         return TIX_EINVAL;
     tix_stmts_add(c->out, sql, 3, order, tix_json_str(c->d, key), c->at);
-    return TIX_OK;
-}
-
-static enum tix_rc on_order_refunded(const struct sale_ctx *c)
-{
-    const char *order = tix_json_str(c->d, "order_id");
-    if (!tix_uuid_is_valid(order))
-        return TIX_EINVAL;
-    tix_stmts_add(c->out, order_refunded_sql, 3, order, tix_json_str(c->d, "refund_id"), c->at);
-    tix_stmts_add(c->out,
-                  "UPDATE orders SET status = 'refunded', refund_id = $2, updated_at = $3"
-                  " WHERE id = $1::uuid AND status = 'refund_pending'",
-                  3, order, tix_json_str(c->d, "refund_id"), c->at);
-    tix_sale_refresh(c, NULL);
     return TIX_OK;
 }
 
@@ -300,14 +291,11 @@ enum tix_rc tix_sale_orders_apply(const char *type, const struct sale_ctx *c)
                           " WHERE id = $1::uuid",
                           "reason");
     if (strcmp(type, "order.refund_required") == 0)
-        return order_note(c,
-                          "UPDATE orders SET status = 'refund_pending', refund_reason = $2,"
-                          " updated_at = $3 WHERE id = $1::uuid AND status <> 'paid'",
-                          "reason");
+        return order_note(c, refund_required_sql, "reason");
     if (strcmp(type, "order.paid") == 0)
         return on_order_paid(c);
     if (strcmp(type, "order.refunded") == 0)
-        return on_order_refunded(c);
+        return order_note(c, refunded_sql, "refund_id");
     if (strcmp(type, "ticket.checked_in") == 0)
         return on_checked_in(c);
     return TIX_ENOTFOUND;
