@@ -5,9 +5,10 @@
  * "event-<id>" (status, sessions, sales window, capacity; never written here) and "stock-<id>".
  * Everything here is pure: no I/O, no clocks but cmd->now_us.
  *
- * Files: stock_state.c (the state, its indexes and evolve), stock_check.c (payload shapes),
- * stock_catalog.c (configure, ticket types, pools, seats), stock_sale.c (holds, orders, expiry),
- * stock_pay.c (payments, tickets, check-in); stock_internal.h holds what they share.
+ * Files: stock_state.c (the state, its indexes, takes and evolve), stock_take.c (lapsed holds,
+ * availability, prices), stock_check.c (payload shapes, the handler table), stock_catalog.c
+ * (configure, ticket types, pools, seats), stock_sale.c (holds, orders, expiry), stock_pay.c
+ * (payments, tickets, check-in); stock_internal.h holds what they share.
  *
  * Performance: the state is cached by the processor and evolved one event at a time, so every
  * event costs O(its own size): seats, holds, orders, tickets and buyers are found through

@@ -146,7 +146,7 @@ int64_t tix_stock_session_capacity(const struct tix_event_state *ev, int i);
 /* True when type t is sold in event session id (its session_ids or every session). */
 bool tix_stock_type_covers(const struct tix_stock_type *t, const char *session_id);
 
-/* ---- takes and lapses (stock_state.c) ------------------------------------------------------- */
+/* ---- takes (stock_state.c); lapses, availability, prices (stock_take.c) -------------- */
 
 /* What one line consumes in one session: units of a type (held/sold counters and the type's
  * quantity) and places (the session's capacity and the type's pool). */

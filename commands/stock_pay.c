@@ -32,6 +32,15 @@ static int payload_order(const struct stock_ctx *c, struct tix_decision *out)
     return o;
 }
 
+/* The order of a command only system:payments may send; -1 after rejecting. */
+static int payments_order(const struct tix_command *cmd, const struct tix_view *view,
+                          struct stock_ctx *c, struct tix_decision *out)
+{
+    if (!tix_stock_load(cmd, view, c, out) || !tix_stock_require_system(c, "payments", NULL, out))
+        return -1;
+    return payload_order(c, out);
+}
+
 static bool has_string(char *const *v, int n, const char *s)
 {
     for (int i = 0; s != NULL && i < n; i++)
@@ -44,10 +53,7 @@ void tix_stock_decide_attach_payment(const struct tix_command *cmd, const struct
                                      struct tix_decision *out)
 {
     struct stock_ctx c;
-    int o =
-        tix_stock_load(cmd, view, &c, out) && tix_stock_require_system(&c, "payments", NULL, out)
-            ? payload_order(&c, out)
-            : -1;
+    int o = payments_order(cmd, view, &c, out);
     if (o < 0)
         return;
     const char *intent = tix_json_str(cmd->payload, "payment_intent_id");
@@ -197,10 +203,7 @@ void tix_stock_decide_payment_apply(const struct tix_command *cmd, const struct 
                                     struct tix_decision *out)
 {
     struct stock_ctx c;
-    int o =
-        tix_stock_load(cmd, view, &c, out) && tix_stock_require_system(&c, "payments", NULL, out)
-            ? payload_order(&c, out)
-            : -1;
+    int o = payments_order(cmd, view, &c, out);
     if (o < 0)
         return;
     const struct tix_stock_order *x = &c.s->orders[o];
@@ -223,10 +226,7 @@ void tix_stock_decide_mark_refunded(const struct tix_command *cmd, const struct 
                                     struct tix_decision *out)
 {
     struct stock_ctx c;
-    int o =
-        tix_stock_load(cmd, view, &c, out) && tix_stock_require_system(&c, "payments", NULL, out)
-            ? payload_order(&c, out)
-            : -1;
+    int o = payments_order(cmd, view, &c, out);
     if (o < 0)
         return;
     const struct tix_stock_order *x = &c.s->orders[o];

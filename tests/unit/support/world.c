@@ -16,7 +16,7 @@
 #include "tix/json.h"
 
 #define MAX_STREAMS 16
-#define MAX_LOG     700
+#define MAX_LOG     5000
 
 static struct {
     int n_streams;
