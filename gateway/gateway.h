@@ -239,7 +239,16 @@ struct tix_gw_command {
     int rejected_status;         /* HTTP status for every rejection (0: by code, see above) */
     void *ctx;                   /* handed to on_success; owned by the command */
     void (*ctx_free)(void *ctx); /* frees ctx once the command is answered; may be NULL */
+    /* Optional, for callers that are not the request's principal (webhooks): */
+    const char *command_id; /* a derived id (a redelivery sends the same command); NULL: from
+                               the Idempotency-Key or new */
+    const char *actor;      /* "system:payments"; NULL: the authenticated caller */
+    int accepted_status;    /* the status of the confirmed-but-not-decided answer; 0: 202 */
 };
+
+/* Writes a UUID-shaped (version 8) id derived from scope and name (BLAKE2b-128 of scope, a NUL
+ * and name) into out: the same inputs always give the same command id. */
+void tix_gw_derived_id(const char *scope, const char *name, char out[37]);
 
 /* Returned by on_success when it answered the request itself or handed it to another
  * command: the request must not be answered again. */

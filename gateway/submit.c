@@ -37,6 +37,7 @@ struct tix_pending {
     int success_status;
     json_t *(*on_success)(struct tix_req *req, const json_t *outcome, void *ctx);
     bool is_forced; /* no 202: the outcome or 503 */
+    int accepted_status;
     int rejected_status;
     void *ctx;
     void (*ctx_free)(void *ctx);
@@ -57,15 +58,13 @@ static int prefer_wait(struct tix_req *req)
     return n > cap ? cap : (int)n;
 }
 
-/* A stable command id for (caller, Idempotency-Key), formatted as a UUID (version 8). */
-static void idem_command_id(const struct tix_req *req, char out[TIX_UUID_LEN + 1])
+void tix_gw_derived_id(const char *scope, const char *name, char out[TIX_UUID_LEN + 1])
 {
     unsigned char h[16];
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, sizeof(h));
-    crypto_generichash_update(&st, (const unsigned char *)req->idem_caller,
-                              strlen(req->idem_caller) + 1);
-    crypto_generichash_update(&st, (const unsigned char *)req->idem_key, strlen(req->idem_key));
+    crypto_generichash_update(&st, (const unsigned char *)scope, strlen(scope) + 1);
+    crypto_generichash_update(&st, (const unsigned char *)name, strlen(name));
     crypto_generichash_final(&st, h, sizeof(h));
     h[6] = (unsigned char)(0x80 | (h[6] & 0x0f));
     h[8] = (unsigned char)(0x80 | (h[8] & 0x3f));
@@ -78,6 +77,12 @@ static void idem_command_id(const struct tix_req *req, char out[TIX_UUID_LEN + 1
         out[o++] = hex[h[i] & 15];
     }
     out[o] = '\0';
+}
+
+/* A stable command id for (caller, Idempotency-Key). */
+static void idem_command_id(const struct tix_req *req, char out[TIX_UUID_LEN + 1])
+{
+    tix_gw_derived_id(req->idem_caller, req->idem_key, out);
 }
 
 static void unlink_pending(struct tix_gw_thread *th, struct tix_pending *p)
@@ -107,7 +112,7 @@ static void answer_accepted(struct tix_gw_thread *th, struct tix_pending *p)
     char location[96];
     snprintf(location, sizeof(location), "/api/v1/commands/%s", p->command_id);
     tix_gw_header(p->req, "Location", location);
-    tix_gw_reply_json(p->req, 202,
+    tix_gw_reply_json(p->req, p->accepted_status != 0 ? p->accepted_status : 202,
                       json_pack("{ss ss ss}", "command_id", p->command_id, "status", "accepted",
                                 "status_url", location));
     unlink_pending(th, p);
@@ -171,16 +176,20 @@ void tix_gw_submit(struct tix_req *req, struct tix_gw_command *cmd)
         return;
     }
     struct tix_pending *p = tix_xcalloc(1, sizeof(*p));
-    if (req->has_idem)
+    if (cmd->command_id != NULL)
+        snprintf(p->command_id, sizeof(p->command_id), "%s", cmd->command_id);
+    else if (req->has_idem)
         idem_command_id(req, p->command_id);
     else
         tix_uuid_v7(p->command_id);
     int wait_s = prefer_wait(req);
     if (cmd->force_wait_s > wait_s)
         wait_s = cmd->force_wait_s;
-    char *body = tix_envelope_encode(p->command_id, cmd->type, cmd->key, cmd->payload,
-                                     req->who.actor[0] ? req->who.actor : "anonymous", req->id,
-                                     NULL, req->ip);
+    const char *actor = cmd->actor != NULL  ? cmd->actor
+                        : req->who.actor[0] ? req->who.actor
+                                            : "anonymous";
+    char *body = tix_envelope_encode(p->command_id, cmd->type, cmd->key, cmd->payload, actor,
+                                     req->id, NULL, req->ip);
     json_decref(cmd->payload);
     char rk[8];
     tix_bus_partition_key(
@@ -203,8 +212,7 @@ void tix_gw_submit(struct tix_req *req, struct tix_gw_command *cmd)
         return;
     }
     if (th->redis != NULL)
-        tix_redis_cmd(th->redis, NULL, NULL, "SET tix:cmd:%s %s EX 86400", p->command_id,
-                      req->who.actor[0] ? req->who.actor : "anonymous");
+        tix_redis_cmd(th->redis, NULL, NULL, "SET tix:cmd:%s %s EX 86400", p->command_id, actor);
     p->req = req;
     p->seq = tix_bus_published(th->bus);
     p->confirm_deadline_ms = tix_mono_ms() + CONFIRM_TIMEOUT_MS;
@@ -212,6 +220,7 @@ void tix_gw_submit(struct tix_req *req, struct tix_gw_command *cmd)
     p->success_status = cmd->success_status;
     p->on_success = cmd->on_success;
     p->is_forced = cmd->force_wait_s > 0;
+    p->accepted_status = cmd->accepted_status;
     p->rejected_status = cmd->rejected_status;
     p->ctx = cmd->ctx;
     p->ctx_free = cmd->ctx_free;

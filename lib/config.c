@@ -60,6 +60,16 @@ static const struct row rows[] = {
     ROW_INT("TIXMO_RL_GENERAL_PER_USER", rl_general_per_user, "600", 1, 1000000),
     ROW_INT("TIXMO_RL_GENERAL_PER_IP", rl_general_per_ip, "1200", 1, 1000000),
     ROW_INT("TIXMO_RL_HOLDS_PER_USER", rl_holds_per_user, "10", 1, 1000000),
+    ROW_STR("TIXMO_STRIPE_URL", stripe_url, "http://127.0.0.1:28111"),
+    {"TIXMO_STRIPE_SECRET_KEY", SECRET, offsetof(struct tix_config, stripe_secret_key),
+     "sk_test_tixmo_dev_0123456789", 8, 0},
+    {"TIXMO_STRIPE_WEBHOOK_SECRET", SECRET, offsetof(struct tix_config, stripe_webhook_secret),
+     "whsec_tixmo_dev_0123456789abcdef", 16, 0},
+    ROW_INT("TIXMO_STRIPE_TIMEOUT_MS", stripe_timeout_ms, "10000", 100, 120000),
+    ROW_INT("TIXMO_STRIPE_ATTEMPTS", stripe_attempts, "4", 1, 10),
+    ROW_INT("TIXMO_STRIPE_WEBHOOK_TOLERANCE", webhook_tolerance_s, "300", 1, 86400),
+    {"TIXMO_TICKET_KEY", HEX32, offsetof(struct tix_config, ticket_key),
+     "7469786d6f2d6465762d7469636b65742d6b65792d6e6f742d666f722d70726f", 0, 0},
 };
 
 static int load_row(const struct row *r, struct tix_config *cfg)

@@ -8,11 +8,12 @@
 #
 # Public functions:
 #   tix_profile dev|test        set TIX_* variables and export TIXMO_* for that profile
-#   tix_ensure_packages         apt-get install whatever Debian package is missing
+#   tix_ensure_packages         apt-get install whatever Debian package is missing, then WireMock
 #   tix_build [normal|asan]     cmake --preset dev|asan, then build with 2 jobs
-#   tix_start_services          postgres + redis + rabbitmq (+ epmd), then write $TIX_RUN/env
-#   tix_start_postgres / tix_start_redis / tix_start_rabbitmq
-#   tix_stop_postgres / tix_stop_redis / tix_stop_rabbitmq / tix_stop_tixmo
+#   tix_ensure_wiremock         npm ci the WireMock package of tools/wiremock (the Stripe stand-in)
+#   tix_start_services          postgres + redis + rabbitmq (+ epmd) + stripe, then write $TIX_RUN/env
+#   tix_start_postgres / tix_start_redis / tix_start_rabbitmq / tix_start_stripe
+#   tix_stop_postgres / tix_stop_redis / tix_stop_rabbitmq / tix_stop_stripe / tix_stop_tixmo
 #   tix_stop_all                stop everything this profile started, by pid
 #   tix_stop_strays             stop this profile's servers that no pid file knows (by port)
 #   tix_wipe_profile            delete $TIX_RUN (and the /tmp fallback data folder, if any)
@@ -36,13 +37,17 @@ TIX_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 export TIX_ROOT
 
 TIX_PG_BIN=/usr/lib/postgresql/15/bin
+TIX_WIREMOCK_VERSION=3.13.2 # must match tools/wiremock/package.json
+TIX_WIREMOCK_DIR="$TIX_ROOT/tools/wiremock"
+TIX_WIREMOCK_JAR="$TIX_WIREMOCK_DIR/node_modules/wiremock/build/wiremock-standalone-$TIX_WIREMOCK_VERSION.jar"
 TIX_RABBIT_BIN=/usr/lib/rabbitmq/bin
 
 TIX_PACKAGES=(
     build-essential cmake pkg-config clang-format
     libpq-dev librabbitmq-dev libhiredis-dev libevent-dev libjansson-dev libsodium-dev
-    libcurl4-openssl-dev libqrencode-dev libcriterion-dev libyaml-dev
+    libcurl4-openssl-dev libqrencode-dev libpng-dev libcriterion-dev libyaml-dev
     postgresql-15 postgresql-contrib redis-server rabbitmq-server
+    openjdk-17-jre-headless
 )
 
 # ---------------------------------------------------------------- messages
@@ -75,7 +80,7 @@ _tix_is_root() {
 
 # tix_profile dev|test: sets
 #   TIX_PROFILE TIX_RUN TIX_PG_PORT TIX_REDIS_PORT TIX_AMQP_PORT TIX_RABBIT_DIST_PORT
-#   TIX_EPMD_PORT TIX_HTTP_PORT TIX_RABBIT_NODE TIX_BUILD_DIR TIX_ASAN_BUILD_DIR
+#   TIX_EPMD_PORT TIX_HTTP_PORT TIX_STRIPE_PORT TIX_RABBIT_NODE TIX_BUILD_DIR TIX_ASAN_BUILD_DIR
 #   TIX_PG_BASE TIX_PG_DATA TIX_PG_SOCKET TIX_RABBIT_ENV (array) TIX_PAT_* (pid checks)
 # and exports the TIXMO_* variables the programs read.
 tix_profile() {
@@ -96,11 +101,13 @@ tix_profile() {
         TIX_PG_PORT=$((25432 + k)) TIX_REDIS_PORT=$((26379 + k)) TIX_AMQP_PORT=$((25672 + k))
         TIX_RABBIT_DIST_PORT=$((25673 + k)) TIX_EPMD_PORT=$((24369 + k))
         TIX_HTTP_PORT=$((28080 + k)) TIX_RABBIT_CTL_PORT_MIN=$((25680 + k))
+        TIX_STRIPE_PORT=$((28111 + k))
         ;;
     test)
         TIX_PG_PORT=$((35432 + k)) TIX_REDIS_PORT=$((36379 + k)) TIX_AMQP_PORT=$((35672 + k))
         TIX_RABBIT_DIST_PORT=$((35673 + k)) TIX_EPMD_PORT=$((34369 + k))
         TIX_HTTP_PORT=$((38080 + k)) TIX_RABBIT_CTL_PORT_MIN=$((35680 + k))
+        TIX_STRIPE_PORT=$((38111 + k))
         ;;
     *)
         tix_err "tix_profile: unknown profile '$profile' (want dev or test)"
@@ -123,10 +130,12 @@ tix_profile() {
     TIX_PAT_REDIS="redis-server 127.0.0.1:$TIX_REDIS_PORT"
     TIX_PAT_BEAM="-epmd_port $TIX_EPMD_PORT "
     TIX_PAT_EPMD="epmd -port $TIX_EPMD_PORT "
+    TIX_PAT_STRIPE="wiremock-standalone-$TIX_WIREMOCK_VERSION.jar --port $TIX_STRIPE_PORT "
     _tix_pg_locate # sets TIX_PAT_PG too
 
     export TIX_PROFILE TIX_RUN TIX_RABBIT_NODE TIX_BUILD_DIR TIX_ASAN_BUILD_DIR
     export TIX_PG_PORT TIX_REDIS_PORT TIX_AMQP_PORT TIX_RABBIT_DIST_PORT TIX_EPMD_PORT TIX_HTTP_PORT
+    export TIX_STRIPE_PORT
 
     export TIXMO_DB_URL="postgresql://tixmo_app@127.0.0.1:$TIX_PG_PORT/tixmo"
     export TIXMO_DB_ADMIN_URL="postgresql://tixmo_owner@127.0.0.1:$TIX_PG_PORT/tixmo"
@@ -138,6 +147,10 @@ tix_profile() {
     export TIXMO_RUN_DIR="$TIX_RUN"
     export TIXMO_BIN_DIR="$TIX_BUILD_DIR"
     export TIXMO_LOG_LEVEL=info
+    # The Stripe stand-in (WireMock, tests/stripe). Test-mode keys: not secrets.
+    export TIXMO_STRIPE_URL="http://127.0.0.1:$TIX_STRIPE_PORT"
+    export TIXMO_STRIPE_SECRET_KEY=sk_test_tixmo_${profile}_0123456789
+    export TIXMO_STRIPE_WEBHOOK_SECRET=whsec_tixmo_${profile}_0123456789abcdef
 
     TIX_RABBIT_ENV=(
         "HOME=$TIX_RUN/rabbitmq"
@@ -179,7 +192,7 @@ tix_write_env() {
         printf '# Written by scripts/lib.sh; rewritten at every start.\n'
         for var in TIXMO_DB_URL TIXMO_DB_ADMIN_URL TIXMO_DB_SUPER_URL TIXMO_AMQP_URL \
             TIXMO_REDIS_URL TIXMO_PARTITIONS TIXMO_HTTP_PORT TIXMO_RUN_DIR TIXMO_BIN_DIR \
-            TIXMO_LOG_LEVEL; do
+            TIXMO_LOG_LEVEL TIXMO_STRIPE_URL TIXMO_STRIPE_SECRET_KEY TIXMO_STRIPE_WEBHOOK_SECRET; do
             printf 'export %s=%q\n' "$var" "${!var}"
         done
     } >"$tmp" && mv -f "$tmp" "$TIX_RUN/env"
@@ -191,9 +204,15 @@ _tix_pkg_installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
 }
 
+# Debian packages, then the npm tools (WireMock).
 tix_ensure_packages() {
+    _tix_apt_install "${TIX_PACKAGES[@]}" && tix_ensure_wiremock
+}
+
+# _tix_apt_install PKG...: apt-get install those of PKG that are missing.
+_tix_apt_install() {
     local pkg missing=()
-    for pkg in "${TIX_PACKAGES[@]}"; do
+    for pkg in "$@"; do
         _tix_pkg_installed "$pkg" || missing+=("$pkg")
     done
     if ((${#missing[@]} == 0)); then
@@ -694,6 +713,69 @@ tix_stop_rabbitmq() {
     fi
 }
 
+# ---------------------------------------------------------------- stripe (WireMock)
+
+# The Stripe stand-in is WireMock's standalone jar, from the npm package pinned in
+# tools/wiremock (package.json + package-lock.json), run by Java 17. Its stubs are
+# tests/stripe/mappings (bodies in tests/stripe/__files).
+tix_ensure_wiremock() {
+    if [[ -f "$TIX_WIREMOCK_JAR" ]]; then
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        tix_log "npm is missing: installing Debian's npm"
+        _tix_apt_install npm || return 1
+    fi
+    tix_log "wiremock: npm ci in tools/wiremock"
+    (cd "$TIX_WIREMOCK_DIR" && npm ci --no-audit --no-fund --loglevel=error) || {
+        tix_err "npm ci in $TIX_WIREMOCK_DIR failed"
+        return 1
+    }
+    if [[ ! -f "$TIX_WIREMOCK_JAR" ]]; then
+        tix_err "wiremock installed but $TIX_WIREMOCK_JAR is missing (version mismatch with" \
+            "tools/wiremock/package.json?)"
+        return 1
+    fi
+}
+
+tix_start_stripe() {
+    _tix_need_profile || return 1
+    local pidf="$TIX_RUN/pids/stripe.pid" log="$TIX_RUN/log/stripe.log" pid i
+    if pid=$(_tix_pidfile_alive "$pidf" "$TIX_PAT_STRIPE"); then
+        tix_log "stripe stand-in already running (pid $pid, port $TIX_STRIPE_PORT)"
+        return 0
+    fi
+    tix_ensure_wiremock || return 1
+    _tix_dirs || return 1
+    _tix_port_free_or_die "$TIX_STRIPE_PORT" "stripe stand-in (wiremock)" || return 1
+    tix_log "stripe stand-in: starting wiremock on 127.0.0.1:$TIX_STRIPE_PORT"
+    # --port first: TIX_PAT_STRIPE recognises this profile's process by it.
+    setsid java -Xmx256m -jar "$TIX_WIREMOCK_JAR" --port "$TIX_STRIPE_PORT" \
+        --bind-address 127.0.0.1 --root-dir "$TIX_ROOT/tests/stripe" --disable-banner \
+        --max-request-journal-entries 10000 --container-threads 16 \
+        >>"$log" 2>&1 </dev/null &
+    pid=$!
+    printf '%s\n' "$pid" >"$pidf"
+    for ((i = 0; i < 600; i++)); do
+        if curl -fsS -o /dev/null "http://127.0.0.1:$TIX_STRIPE_PORT/__admin/health" 2>/dev/null; then
+            tix_log "stripe stand-in: ready (pid $pid)"
+            return 0
+        fi
+        if ! _tix_pid_alive "$pid" "$TIX_PAT_STRIPE"; then
+            break
+        fi
+        sleep 0.1
+    done
+    tix_err "wiremock did not answer on 127.0.0.1:$TIX_STRIPE_PORT within 60s"
+    tix_tail "$log"
+    return 1
+}
+
+tix_stop_stripe() {
+    _tix_need_profile || return 1
+    _tix_stop_pidfile stripe "$TIX_RUN/pids/stripe.pid" "$TIX_PAT_STRIPE" 15
+}
+
 # ---------------------------------------------------------------- all services
 
 tix_start_services() {
@@ -703,6 +785,7 @@ tix_start_services() {
     tix_start_postgres || return 1
     tix_start_redis || return 1
     tix_start_rabbitmq || return 1
+    tix_start_stripe || return 1
 }
 
 # ---------------------------------------------------------------- TixMo processes
@@ -774,6 +857,7 @@ tix_stop_all() {
     [[ -d "$TIX_RUN" ]] || return 0
     local rc=0
     tix_stop_tixmo || rc=1
+    tix_stop_stripe || rc=1
     tix_stop_rabbitmq || rc=1
     tix_stop_redis || rc=1
     tix_stop_postgres || rc=1
@@ -805,6 +889,10 @@ tix_stop_strays() {
             ;;
         "epmd -port $TIX_EPMD_PORT "*)
             epmds+=("$pid") # after the broker
+            ;;
+        java\ *"$TIX_PAT_STRIPE"*)
+            tix_log "stopping stray stripe stand-in (pid $pid)"
+            _tix_kill "$pid" "$TIX_PAT_STRIPE" 15 || rc=1
             ;;
         esac
     done
@@ -838,6 +926,7 @@ tix_status() {
     _tix_status_line postgres "$TIX_RUN/pids/postgres.pid" "$TIX_PAT_PG" "127.0.0.1:$TIX_PG_PORT"
     _tix_status_line redis "$TIX_RUN/pids/redis.pid" "$TIX_PAT_REDIS" "127.0.0.1:$TIX_REDIS_PORT"
     _tix_status_line rabbitmq "$TIX_RUN/pids/rabbitmq.pid" "$TIX_PAT_BEAM" "127.0.0.1:$TIX_AMQP_PORT ($TIX_RABBIT_NODE)"
+    _tix_status_line stripe "$TIX_RUN/pids/stripe.pid" "$TIX_PAT_STRIPE" "127.0.0.1:$TIX_STRIPE_PORT (wiremock)"
     for f in "$TIX_RUN"/pids/tixmo*.pid; do
         [[ -e "$f" ]] || continue
         name=$(basename "$f" .pid)

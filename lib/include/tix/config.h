@@ -40,6 +40,15 @@ struct tix_config {
     int rl_general_per_user; /* TIXMO_RL_GENERAL_PER_USER (default 600) */
     int rl_general_per_ip;   /* TIXMO_RL_GENERAL_PER_IP (default 1200) */
     int rl_holds_per_user;   /* TIXMO_RL_HOLDS_PER_USER (default 10) */
+    /* payments (workers/payment, the gateway's webhook) */
+    char *stripe_url;        /* TIXMO_STRIPE_URL: Stripe's API base (default the dev stand-in) */
+    char *stripe_secret_key; /* TIXMO_STRIPE_SECRET_KEY: sk_... sent as Bearer */
+    char *stripe_webhook_secret; /* TIXMO_STRIPE_WEBHOOK_SECRET: whsec_..., signs webhooks */
+    int stripe_timeout_ms;       /* TIXMO_STRIPE_TIMEOUT_MS: one HTTP attempt (default 10000) */
+    int stripe_attempts;         /* TIXMO_STRIPE_ATTEMPTS: tries per call on 5xx/network (4) */
+    int webhook_tolerance_s;     /* TIXMO_STRIPE_WEBHOOK_TOLERANCE: signature age (default 300) */
+    /* tickets */
+    char *ticket_key; /* TIXMO_TICKET_KEY: 64 hex chars, derives each event's signing key */
 };
 
 /* Fills cfg from the environment. Returns TIX_EINVAL after printing every problem found. */

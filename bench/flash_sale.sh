@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# bench/flash_sale.sh - runs bench-flash_sale against a stack of its own
+#
+# Run through `scripts/bench flash-sale [seconds] [buyers]` (dev services up, TIXMO_* exported).
+# The stack gets its own database (tixmo_flash) and RabbitMQ vhost (flash), so neither the dev
+# data nor the dev processors are involved: a processor, a projector, the payment worker when
+# built, and a gateway with one event-loop thread per core and limits high enough for one
+# machine to play a thousand buyers. Everything is removed afterwards.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/../scripts/lib.sh"
+tix_profile dev
+BIN=${TIXMO_BIN_DIR:?}
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+PORT=$((TIX_HTTP_PORT + 13))
+work=$(mktemp -d)
+pids=()
+super="postgresql://postgres@127.0.0.1:$TIX_PG_PORT/postgres"
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    psql -q "$super" -c "DROP DATABASE IF EXISTS tixmo_flash" 2>/dev/null || true
+    tix_rabbitmqctl delete_vhost flash >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+psql -q "$super" -c "DROP DATABASE IF EXISTS tixmo_flash" -c "CREATE DATABASE tixmo_flash OWNER tixmo_owner"
+tix_rabbitmqctl delete_vhost flash >/dev/null 2>&1 || true
+tix_rabbitmqctl add_vhost flash >/dev/null
+tix_rabbitmqctl set_permissions -p flash guest '.*' '.*' '.*' >/dev/null
+
+export TIXMO_DB_ADMIN_URL="postgresql://tixmo_owner@127.0.0.1:$TIX_PG_PORT/tixmo_flash"
+export TIXMO_DB_URL="postgresql://tixmo_app@127.0.0.1:$TIX_PG_PORT/tixmo_flash"
+export TIXMO_AMQP_URL="amqp://guest:guest@127.0.0.1:$TIX_AMQP_PORT/flash"
+export TIXMO_HTTP_PORT=$PORT TIXMO_LOG_LEVEL=warn
+export TIXMO_RL_GENERAL_PER_USER=1000000 TIXMO_RL_GENERAL_PER_IP=1000000
+export TIXMO_RL_AUTH_PER_IP=1000000 TIXMO_RL_HOLDS_PER_USER=1000000
+"$BIN/tixmo" migrate >/dev/null
+
+for prog in tixmo-processor tixmo-projector tixmo-payment tixmo-gateway; do
+    [[ -x "$BIN/$prog" ]] || continue
+    "$BIN/$prog" 2>"$work/$prog.log" &
+    pids+=($!)
+done
+for _ in $(seq 200); do
+    curl -fs -o /dev/null "http://127.0.0.1:$PORT/readyz" && break
+    sleep 0.1
+done
+status=0
+"$BIN/bench-flash_sale" "$@" || status=$?
+for f in "$work"/*.log; do
+    if grep -qiE 'error|fatal' "$f"; then
+        echo "--- $(basename "$f") (errors, last lines)"
+        grep -iE 'error|fatal' "$f" | tail -5
+    fi
+done
+exit "$status"

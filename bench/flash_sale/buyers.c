@@ -1,0 +1,311 @@
+/* buyers.c - simulated buyers over HTTP for bench/flash_sale (see buyers.h)
+ *
+ * Invariants: a buyer has at most one request in flight; every request's latency is measured
+ * from the moment it was handed to libevent to its complete response; the figures count
+ * answers by their status only (201/200 succeeded, 409/422 refused, anything else failed).
+ */
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tix/ids.h"
+#include "tix/jwt.h"
+
+#include "buyers.h"
+
+#define SOLD_OUT_STREAK 400 /* refusals in a row after which the show counts as sold out */
+#define LAT_CAP         (1 << 20)
+
+enum step { STEP_HOLD, STEP_ORDER, STEP_PAY };
+
+struct run;
+
+struct buyer {
+    struct run *run;
+    struct evhttp_connection *conn;
+    enum step step;
+    char user_id[TIX_UUID_LEN + 1];
+    char *token;
+    char order_id[64];
+    int64_t total_minor;
+    char currency[8];
+    int quantity;
+    int64_t sent_ns;
+};
+
+struct run {
+    const struct sale_plan *plan;
+    struct event_base *base;
+    struct sale_figures *fig;
+    int64_t start_ns, deadline_ns;
+    int refused_streak;
+    bool is_stopping;
+    int active;
+    int64_t *lat_us;
+    size_t n_lat;
+    unsigned seed;
+};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void note_error(struct run *run, const char *what, int status, const char *body)
+{
+    if (run->fig->first_error[0] == '\0')
+        snprintf(run->fig->first_error, sizeof(run->fig->first_error), "%s: %d %.200s", what,
+                 status, body != NULL ? body : "");
+}
+
+static char *mint_token(const struct sale_plan *plan, const char *user_id)
+{
+    int64_t now = tix_now_us() / 1000000;
+    json_t *claims =
+        json_pack("{ss ss sI sI ss}", "sub", user_id, "typ", "access", "iat", (json_int_t)now,
+                  "exp", (json_int_t)(now + 3600), "sid", "00000000-0000-7000-8000-000000000000");
+    char *token = NULL;
+    tix_jwt_sign(claims, (const uint8_t *)plan->jwt_secret, strlen(plan->jwt_secret), &token, NULL);
+    json_decref(claims);
+    return token;
+}
+
+/* "t=<now>,v1=<hex HMAC-SHA256 of "<now>.<payload>">", as Stripe signs its webhooks. */
+static void stripe_signature(const char *secret, const char *payload, char *out, size_t size)
+{
+    char t[24];
+    snprintf(t, sizeof(t), "%lld", (long long)(tix_now_us() / 1000000));
+    crypto_auth_hmacsha256_state st;
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret, strlen(secret));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)t, strlen(t));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)".", 1);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)payload, strlen(payload));
+    crypto_auth_hmacsha256_final(&st, mac);
+    char hex[2 * sizeof(mac) + 1];
+    sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
+    snprintf(out, size, "t=%s,v1=%s", t, hex);
+}
+
+static void on_response(struct evhttp_request *req, void *arg);
+
+static void send_json(struct buyer *b, const char *uri, const char *body, const char *signature)
+{
+    struct evhttp_request *req = evhttp_request_new(on_response, b);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Host", "127.0.0.1");
+    evhttp_add_header(h, "Content-Type", "application/json");
+    if (signature != NULL) {
+        evhttp_add_header(h, "Stripe-Signature", signature);
+    } else {
+        char auth[2048];
+        snprintf(auth, sizeof(auth), "Bearer %s", b->token);
+        evhttp_add_header(h, "Authorization", auth);
+    }
+    evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
+    b->sent_ns = mono_ns();
+    if (evhttp_make_request(b->conn, req, EVHTTP_REQ_POST, uri) != 0)
+        note_error(b->run, "send", 0, uri);
+}
+
+/* A new person asks for 1-4 tickets. */
+static void start_hold(struct buyer *b)
+{
+    struct run *run = b->run;
+    const struct sale_plan *p = run->plan;
+    free(b->token);
+    tix_uuid_v7(b->user_id);
+    b->token = mint_token(p, b->user_id);
+    b->step = STEP_HOLD;
+    b->quantity = 1 + (int)(rand_r(&run->seed) % 4);
+    json_t *body;
+    if ((int)(rand_r(&run->seed) % 100) < p->ga_share_pct || p->reserved_type[0] == '\0') {
+        const char *type = p->ga_types[rand_r(&run->seed) % (unsigned)p->n_ga_types];
+        body = json_pack("{ss ss ss si}", "event_id", p->event_id, "session_id", p->session_id,
+                         "ticket_type_id", type, "quantity", b->quantity);
+    } else {
+        int section = (int)(rand_r(&run->seed) % (unsigned)p->sections);
+        int row = 1 + (int)(rand_r(&run->seed) % (unsigned)p->rows);
+        int first = 1 + (int)(rand_r(&run->seed) % (unsigned)(p->seats_per_row - b->quantity + 1));
+        json_t *seats = json_array();
+        for (int i = 0; i < b->quantity; i++) {
+            char id[32];
+            snprintf(id, sizeof(id), "%c-%d-%d", 'A' + section, row, first + i);
+            json_array_append_new(seats, json_string(id));
+        }
+        body = json_pack("{ss ss ss so}", "event_id", p->event_id, "session_id", p->session_id,
+                         "ticket_type_id", p->reserved_type, "seats", seats);
+    }
+    char *s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    send_json(b, "/api/v1/cart/items", s, NULL);
+    free(s);
+}
+
+static void place_order(struct buyer *b)
+{
+    b->step = STEP_ORDER;
+    char body[128];
+    snprintf(body, sizeof(body), "{\"event_id\":\"%s\"}", b->run->plan->event_id);
+    send_json(b, "/api/v1/orders", body, NULL);
+}
+
+static void pay(struct buyer *b)
+{
+    b->step = STEP_PAY;
+    char evt[TIX_UUID_LEN + 1];
+    tix_uuid_v7(evt);
+    json_t *event = json_pack(
+        "{ss ss ss s{s{ss ss sI ss ss s{ss ss}}}}", "id", evt, "object", "event", "type",
+        "payment_intent.succeeded", "data", "object", "id", b->order_id, "object", "payment_intent",
+        "amount", (json_int_t)b->total_minor, "currency", b->currency, "status", "succeeded",
+        "metadata", "order_id", b->order_id, "event_id", b->run->plan->event_id);
+    char *payload = json_dumps(event, JSON_COMPACT);
+    json_decref(event);
+    char sig[256];
+    stripe_signature(b->run->plan->webhook_secret, payload, sig, sizeof(sig));
+    send_json(b, "/api/v1/payments/webhook", payload, sig);
+    free(payload);
+}
+
+static void next_or_stop(struct buyer *b)
+{
+    struct run *run = b->run;
+    if (run->is_stopping || mono_ns() >= run->deadline_ns) {
+        run->is_stopping = true;
+        if (--run->active == 0)
+            event_base_loopbreak(run->base);
+        return;
+    }
+    start_hold(b);
+}
+
+static json_t *body_json(struct evhttp_request *req, char **text)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(in);
+    *text = malloc(n + 1);
+    evbuffer_remove(in, *text, n);
+    (*text)[n] = '\0';
+    return json_loads(*text, 0, NULL);
+}
+
+static void on_hold(struct buyer *b, int status, const char *text)
+{
+    struct run *run = b->run;
+    if (status == 201 || status == 200) {
+        run->fig->holds_ok++;
+        run->fig->tickets_held += b->quantity;
+        run->refused_streak = 0;
+        if (run->n_lat < LAT_CAP)
+            run->lat_us[run->n_lat++] = (mono_ns() - b->sent_ns) / 1000;
+        place_order(b);
+        return;
+    }
+    if (status == 409 || status == 422) {
+        run->fig->holds_refused++;
+        if (strstr(text, "insufficient_stock") != NULL && ++run->refused_streak >= SOLD_OUT_STREAK)
+            run->is_stopping = true;
+    } else {
+        run->fig->holds_failed++;
+        note_error(run, "hold", status, text);
+    }
+    next_or_stop(b);
+}
+
+static void on_order(struct buyer *b, int status, const json_t *j, const char *text)
+{
+    const char *id = json_string_value(json_object_get(j, "order_id"));
+    const char *currency = json_string_value(json_object_get(j, "currency"));
+    if ((status == 201 || status == 200) && id != NULL && currency != NULL) {
+        b->run->fig->orders_ok++;
+        snprintf(b->order_id, sizeof(b->order_id), "%s", id);
+        snprintf(b->currency, sizeof(b->currency), "%s", currency);
+        b->total_minor = json_integer_value(json_object_get(j, "total_minor"));
+        pay(b);
+        return;
+    }
+    b->run->fig->orders_failed++;
+    note_error(b->run, "order", status, text);
+    next_or_stop(b);
+}
+
+static void on_response(struct evhttp_request *req, void *arg)
+{
+    struct buyer *b = arg;
+    int status = req != NULL ? evhttp_request_get_response_code(req) : 0;
+    char *text = NULL;
+    json_t *j = req != NULL ? body_json(req, &text) : NULL;
+    const char *t = text != NULL ? text : "";
+    switch (b->step) {
+    case STEP_HOLD:
+        on_hold(b, status, t);
+        break;
+    case STEP_ORDER:
+        on_order(b, status, j, t);
+        break;
+    case STEP_PAY:
+        if (status == 200) {
+            b->run->fig->payments_ok++;
+        } else {
+            b->run->fig->payments_failed++;
+            note_error(b->run, "payment", status, t);
+        }
+        next_or_stop(b);
+        break;
+    }
+    json_decref(j);
+    free(text);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int tix_bench_buyers_run(const struct sale_plan *plan, int buyers, int seconds,
+                         struct sale_figures *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct run run = {.plan = plan, .fig = out, .seed = 12345};
+    run.base = event_base_new();
+    run.lat_us = calloc(LAT_CAP, sizeof(int64_t));
+    struct buyer *b = calloc((size_t)buyers, sizeof(*b));
+    run.start_ns = mono_ns();
+    run.deadline_ns = run.start_ns + (int64_t)seconds * 1000000000;
+    for (int i = 0; i < buyers; i++) {
+        b[i].run = &run;
+        b[i].conn = evhttp_connection_base_new(run.base, NULL, "127.0.0.1", (uint16_t)plan->port);
+        evhttp_connection_set_timeout(b[i].conn, 60);
+        run.active++;
+        start_hold(&b[i]);
+    }
+    event_base_dispatch(run.base);
+    out->elapsed_s = (double)(mono_ns() - run.start_ns) / 1e9;
+    qsort(run.lat_us, run.n_lat, sizeof(int64_t), cmp_i64);
+    if (run.n_lat > 0) {
+        out->hold_p50_ms = (double)run.lat_us[run.n_lat / 2] / 1000.0;
+        out->hold_p99_ms = (double)run.lat_us[(run.n_lat * 99) / 100] / 1000.0;
+    }
+    out->holds_per_s = (double)out->holds_ok / out->elapsed_s;
+    out->decisions_per_s = (double)(out->holds_ok + out->holds_refused) / out->elapsed_s;
+    out->orders_per_s = (double)out->orders_ok / out->elapsed_s;
+    for (int i = 0; i < buyers; i++) {
+        evhttp_connection_free(b[i].conn);
+        free(b[i].token);
+    }
+    free(b);
+    free(run.lat_us);
+    event_base_free(run.base);
+    return 0;
+}

@@ -1,0 +1,45 @@
+/* buyers.h - simulated buyers over HTTP for bench/flash_sale
+ *
+ * One event loop, one keep-alive connection per concurrent buyer. Each buyer repeats, as a new
+ * person each time: hold 1-4 tickets (general admission by quantity, or a run of adjacent seats
+ * in a random row), place the order, and pay it by posting a signed payment_intent.succeeded
+ * webhook, as Stripe would after the card went through. It stops when the time is up or when
+ * holds have been refused for lack of stock long enough for the show to count as sold out.
+ */
+#ifndef TIX_BENCH_BUYERS_H
+#define TIX_BENCH_BUYERS_H
+
+#include <stdint.h>
+
+#define BENCH_GA_TYPES_MAX 4
+
+struct sale_plan {
+    int port;
+    const char *jwt_secret;
+    const char *webhook_secret;
+    char event_id[37];
+    char session_id[64];
+    int n_ga_types;
+    char ga_types[BENCH_GA_TYPES_MAX][64];
+    char reserved_type[64];
+    int sections, rows, seats_per_row; /* seat ids are "<section letter>-<row>-<seat>" */
+    int ga_share_pct;                  /* share of buyers going for general admission */
+};
+
+struct sale_figures {
+    int64_t holds_ok, holds_refused, holds_failed;
+    int64_t orders_ok, orders_failed;
+    int64_t payments_ok, payments_failed;
+    int64_t tickets_held;
+    double elapsed_s;
+    double hold_p50_ms, hold_p99_ms;
+    double holds_per_s, decisions_per_s, orders_per_s;
+    char first_error[256];
+};
+
+/* Runs `buyers` concurrent buyers for at most `seconds`. Returns 0, or -1 when the run could
+ * not start. */
+int tix_bench_buyers_run(const struct sale_plan *plan, int buyers, int seconds,
+                         struct sale_figures *out);
+
+#endif

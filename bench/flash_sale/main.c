@@ -1,0 +1,301 @@
+/* main.c - bench/flash_sale: an on-sale surge against the running stack, next to the classic
+ * design on the same Postgres
+ *
+ * 1. Sets up one show through the command bus (an organization, a venue whose chart has 20,000
+ *    reserved seats and a 30,000-person floor, an on-sale event, three general-admission ticket
+ *    types sharing the floor's pool and one reserved type over every seat).
+ * 2. Runs the buyers (buyers.c) over HTTP: hold 1-4, order, pay by signed webhook.
+ * 3. Runs the classic design (classic.c) at 50 clients for the same time on the same server.
+ * 4. Checks the log: tickets sold <= capacity, every sold seat in exactly one paid order, no
+ *    order paid twice; and prints the figures with the ratio to the classic design.
+ *
+ * Usage: bench-flash_sale [seconds, default 20] [buyers, default 1000]. Reads TIXMO_* (the
+ * stack's database, broker and gateway port, JWT and webhook secrets); scripts/bench flash-sale
+ * starts a stack of its own for it. Exit status 0 only when every check holds.
+ */
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tix/bus.h"
+#include "tix/config.h"
+#include "tix/ids.h"
+#include "tix/json.h"
+
+#include "buyers.h"
+#include "classic.h"
+#include "client.h"
+
+#define SECTIONS       20
+#define ROWS           40
+#define SEATS_PER_ROW  25
+#define FLOOR          30000
+#define CAPACITY       (SECTIONS * ROWS * SEATS_PER_ROW + FLOOR)
+#define CLASSIC_CLIENT 50
+
+struct setup {
+    struct tix_bus *bus;
+    const struct tix_config *cfg;
+    char org[37], venue[37], event[37], session[37];
+    int failures;
+};
+
+/* Sends one command and waits for its outcome; counts and prints a rejection. */
+static void send(struct setup *s, const char *type, const char *key, json_t *payload,
+                 const char *actor)
+{
+    char cmd_id[TIX_UUID_LEN + 1];
+    tix_uuid_v7(cmd_id);
+    json_t *outcome = NULL;
+    struct tix_err err;
+    enum tix_rc rc = tix_client_call(s->bus, s->cfg->partitions, cmd_id, type, key, payload, actor,
+                                     30000, &outcome, &err);
+    json_decref(payload);
+    const char *status = rc == TIX_OK ? tix_json_str(outcome, "status") : NULL;
+    if (status == NULL || strcmp(status, "succeeded") != 0) {
+        char *o = outcome != NULL ? json_dumps(outcome, JSON_COMPACT) : NULL;
+        fprintf(stderr, "flash-sale setup: %s failed: %s\n", type, o != NULL ? o : err.msg);
+        free(o);
+        s->failures++;
+    }
+    json_decref(outcome);
+}
+
+static json_t *chart(void)
+{
+    json_t *sections = json_array();
+    for (int sec = 0; sec < SECTIONS; sec++) {
+        json_t *rows = json_array();
+        for (int r = 1; r <= ROWS; r++) {
+            json_t *seats = json_array();
+            for (int n = 1; n <= SEATS_PER_ROW; n++) {
+                char id[32], label[16];
+                snprintf(id, sizeof(id), "%c-%d-%d", 'A' + sec, r, n);
+                snprintf(label, sizeof(label), "%d", n);
+                json_array_append_new(seats, json_pack("{ss ss si si}", "id", id, "label", label,
+                                                       "x", sec * 300 + n * 10, "y", r * 12));
+            }
+            char id[32], label[16];
+            snprintf(id, sizeof(id), "%c-%d", 'A' + sec, r);
+            snprintf(label, sizeof(label), "%d", r);
+            json_array_append_new(
+                rows, json_pack("{ss ss so}", "id", id, "label", label, "seats", seats));
+        }
+        char id[4] = {(char)('A' + sec), '\0'}, name[24];
+        snprintf(name, sizeof(name), "Block %c", 'A' + sec);
+        json_array_append_new(sections, json_pack("{ss ss ss so}", "id", id, "name", name,
+                                                  "category", "seated", "rows", rows));
+    }
+    return json_pack("{so s[{ss ss si ss}] si}", "sections", sections, "ga_areas", "id", "floor",
+                     "name", "Floor", "capacity", FLOOR, "category", "standing", "capacity",
+                     CAPACITY);
+}
+
+static void instant(int64_t unix_s, char out[24])
+{
+    time_t t = (time_t)unix_s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 24, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_t *ticket_type(const char *id, const char *name, const char *kind, int price,
+                           int quantity, const char *pool)
+{
+    json_t *t =
+        json_pack("{ss ss ss si ss si si}", "ticket_type_id", id, "name", name, "kind", kind,
+                  "price_minor", price, "currency", "EUR", "min_per_order", 1, "max_per_order", 4);
+    if (quantity > 0)
+        json_object_set_new(t, "quantity", json_integer(quantity));
+    if (pool != NULL)
+        json_object_set_new(t, "pool_id", json_string(pool));
+    return t;
+}
+
+static int set_up(struct setup *s, struct sale_plan *plan)
+{
+    tix_uuid_v7(s->org);
+    tix_uuid_v7(s->venue);
+    tix_uuid_v7(s->event);
+    tix_uuid_v7(s->session);
+    const char *actor = "system:bench";
+    char slug[48];
+    snprintf(slug, sizeof(slug), "bench-%.8s", s->org + 28);
+    send(s, "organization.create", s->org,
+         json_pack("{ss ss ss ss}", "organization_id", s->org, "name", "Bench Promotions", "slug",
+                   slug, "type", "promoter"),
+         actor);
+    send(s, "venue.create", s->venue,
+         json_pack("{ss ss ss s{ss ss ss ss} ss si}", "venue_id", s->venue, "organization_id",
+                   s->org, "name", "Bench Stadium", "address", "line1", "Stadionweg 1", "city",
+                   "Berlin", "postal_code", "10243", "country", "DE", "timezone", "Europe/Berlin",
+                   "capacity", CAPACITY),
+         actor);
+    send(s, "venue.publish_chart", s->venue,
+         json_pack("{ss so}", "venue_id", s->venue, "chart", chart()), actor);
+    int64_t now = tix_now_us() / 1000000;
+    char sales_start[24], starts[24], ends[24];
+    instant(now - 3600, sales_start);
+    instant(now + 30 * 86400, starts);
+    instant(now + 30 * 86400 + 4 * 3600, ends);
+    send(s, "event.create", s->event,
+         json_pack("{ss ss ss si ss ss ss ss si ss ss s[{ss ss ss ss}]}", "event_id", s->event,
+                   "organization_id", s->org, "venue_id", s->venue, "chart_version", 1, "name",
+                   "The Surge Tour", "category", "concert", "timezone", "Europe/Berlin",
+                   "visibility", "public", "capacity", CAPACITY, "sales_start", sales_start,
+                   "sales_end", ends, "sessions", "session_id", s->session, "name", "Show",
+                   "starts_at", starts, "ends_at", ends),
+         actor);
+    send(s, "stock.configure", s->event,
+         json_pack("{ss s{si}}", "event_id", s->event, "settings", "hold_minutes", 10), actor);
+    send(s, "pool.define", s->event,
+         json_pack("{ss s{ss ss si}}", "event_id", s->event, "pool", "pool_id", "floor", "name",
+                   "Floor", "capacity", FLOOR),
+         actor);
+    static const char *const ga[][3] = {{"early", "Early bird", "early_bird"},
+                                        {"floor", "Floor", "general_admission"},
+                                        {"vip", "VIP floor", "vip"}};
+    static const int prices[] = {3900, 5900, 14900};
+    plan->n_ga_types = 3;
+    for (int i = 0; i < 3; i++) {
+        snprintf(plan->ga_types[i], sizeof(plan->ga_types[i]), "%s", ga[i][0]);
+        send(s, "ticket_type.create", s->event,
+             json_pack("{ss so}", "event_id", s->event, "ticket_type",
+                       ticket_type(ga[i][0], ga[i][1], ga[i][2], prices[i], FLOOR, "floor")),
+             actor);
+    }
+    json_t *seated = ticket_type("seated", "Seated", "reserved", 7900, 0, NULL);
+    json_object_set_new(seated, "categories", json_pack("[s]", "seated"));
+    send(s, "ticket_type.create", s->event,
+         json_pack("{ss so}", "event_id", s->event, "ticket_type", seated), actor);
+    snprintf(plan->reserved_type, sizeof(plan->reserved_type), "seated");
+    send(s, "event.publish", s->event, json_pack("{ss}", "event_id", s->event), actor);
+    send(s, "event.open_sales", s->event, json_pack("{ss}", "event_id", s->event), actor);
+    snprintf(plan->event_id, sizeof(plan->event_id), "%s", s->event);
+    snprintf(plan->session_id, sizeof(plan->session_id), "%s", s->session);
+    plan->sections = SECTIONS;
+    plan->rows = ROWS;
+    plan->seats_per_row = SEATS_PER_ROW;
+    plan->ga_share_pct = 60;
+    return s->failures == 0 ? 0 : -1;
+}
+
+/* One number from a query (0 on error, printed). */
+static int64_t scalar(PGconn *c, const char *sql, const char *event_id)
+{
+    char stream[64];
+    snprintf(stream, sizeof(stream), "stock-%s", event_id);
+    const char *params[] = {stream};
+    PGresult *r = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
+    int64_t v = 0;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    else
+        fprintf(stderr, "flash-sale check: %s", PQerrorMessage(c));
+    PQclear(r);
+    return v;
+}
+
+struct checks {
+    int64_t tickets, paid_orders, seats_twice, orders_paid_twice;
+};
+
+static void check_log(const char *url, const char *event_id, struct checks *out)
+{
+    PGconn *c = PQconnectdb(url);
+    out->tickets = scalar(c,
+                          "SELECT coalesce(sum(jsonb_array_length(data::jsonb->'tickets')), 0)"
+                          " FROM public.events WHERE stream_id = $1 AND type = 'order.paid'",
+                          event_id);
+    out->paid_orders = scalar(c,
+                              "SELECT count(*) FROM public.events WHERE stream_id = $1"
+                              " AND type = 'order.paid'",
+                              event_id);
+    out->orders_paid_twice =
+        scalar(c,
+               "SELECT count(*) FROM (SELECT data::jsonb->>'order_id' FROM public.events"
+               " WHERE stream_id = $1 AND type = 'order.paid' GROUP BY 1 HAVING count(*) > 1) x",
+               event_id);
+    out->seats_twice =
+        scalar(c,
+               "SELECT count(*) FROM (SELECT t->>'seat_id' FROM public.events e,"
+               " jsonb_array_elements(e.data::jsonb->'tickets') t WHERE e.stream_id = $1"
+               " AND e.type = 'order.paid' AND t->>'seat_id' IS NOT NULL GROUP BY 1"
+               " HAVING count(*) > 1) x",
+               event_id);
+    PQfinish(c);
+}
+
+int main(int argc, char **argv)
+{
+    int seconds = argc > 1 ? atoi(argv[1]) : 20, buyers = argc > 2 ? atoi(argv[2]) : 1000;
+    if (seconds < 1 || buyers < 1 || sodium_init() < 0) {
+        fprintf(stderr, "usage: bench-flash_sale [seconds] [buyers]\n");
+        return 2;
+    }
+    struct tix_config cfg;
+    struct tix_err err;
+    if (tix_config_load(&cfg, &err) != TIX_OK) {
+        fprintf(stderr, "flash-sale: %s: %s\n", err.field, err.msg);
+        return 2;
+    }
+    const char *webhook = getenv("TIXMO_STRIPE_WEBHOOK_SECRET");
+    struct sale_plan plan = {.port = cfg.http_port,
+                             .jwt_secret = cfg.jwt_secret,
+                             .webhook_secret = webhook != NULL ? webhook : ""};
+    struct setup s = {.cfg = &cfg};
+    if (tix_bus_open(cfg.amqp_url, "bench-flash-sale", &s.bus, &err) != TIX_OK ||
+        tix_bus_enable_replies(s.bus, &err) != TIX_OK) {
+        fprintf(stderr, "flash-sale: %s\n", err.msg);
+        return 2;
+    }
+    int bad = set_up(&s, &plan);
+    tix_bus_close(s.bus);
+    if (bad) {
+        tix_config_deinit(&cfg);
+        return 1;
+    }
+    printf("bench/flash_sale: one show, %d places (%d reserved seats, %d on the floor), %d"
+           " concurrent buyers over HTTP for at most %d s\n",
+           CAPACITY, CAPACITY - FLOOR, FLOOR, buyers, seconds);
+    fflush(stdout);
+    struct sale_figures f;
+    tix_bench_buyers_run(&plan, buyers, seconds, &f);
+    printf("  tixmo:   %" PRId64 " holds (%" PRId64 " tickets), %" PRId64 " refused, %" PRId64
+           " failed in %.1f s\n",
+           f.holds_ok, f.tickets_held, f.holds_refused, f.holds_failed, f.elapsed_s);
+    printf("           holds/s %.0f (decisions/s %.0f), hold p50 %.1f ms p99 %.1f ms\n",
+           f.holds_per_s, f.decisions_per_s, f.hold_p50_ms, f.hold_p99_ms);
+    printf("           orders %" PRId64 " (%.0f/s, %" PRId64 " failed), payments %" PRId64
+           " (%" PRId64 " failed)\n",
+           f.orders_ok, f.orders_per_s, f.orders_failed, f.payments_ok, f.payments_failed);
+    if (f.first_error[0] != '\0')
+        printf("           first error: %s\n", f.first_error);
+    fflush(stdout);
+    struct tix_bench_classic c;
+    int classic_s = seconds < 10 ? seconds : 10;
+    if (tix_bench_classic(cfg.db_url, CLASSIC_CLIENT, classic_s, &c) != 0) {
+        fprintf(stderr, "flash-sale: the classic baseline could not run\n");
+        tix_config_deinit(&cfg);
+        return 1;
+    }
+    printf("  classic: %" PRId64 " holds in %d s at %d clients: holds/s %.0f, p50 %.1f ms p99"
+           " %.1f ms\n",
+           c.holds, classic_s, CLASSIC_CLIENT, c.holds_per_s, c.p50_ms, c.p99_ms);
+    printf("  ratio:   tixmo/classic holds/s = %.1fx\n",
+           c.holds_per_s > 0 ? f.holds_per_s / c.holds_per_s : 0.0);
+    struct checks k;
+    check_log(cfg.db_url, plan.event_id, &k);
+    bool ok = k.tickets <= CAPACITY && k.seats_twice == 0 && k.orders_paid_twice == 0 &&
+              k.paid_orders > 0;
+    printf("  checks:  tickets sold %" PRId64 " <= capacity %d; paid orders %" PRId64
+           "; seats in two paid orders %" PRId64 "; orders paid twice %" PRId64 ": %s\n",
+           k.tickets, CAPACITY, k.paid_orders, k.seats_twice, k.orders_paid_twice,
+           ok ? "OK" : "FAILED");
+    tix_config_deinit(&cfg);
+    return ok ? 0 : 1;
+}

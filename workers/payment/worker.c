@@ -1,0 +1,384 @@
+/* worker.c - the payment worker's loop and its handlers (see worker.h)
+ *
+ * One thread, one broker connection (consumer and command publisher), one Postgres
+ * connection. Deliveries are handled one at a time, in order; each ends acked (done, or
+ * dead-lettered for good) or, after a broker failure, unacked and redelivered to whoever
+ * consumes the queue next. Handlers never trust the event: every field they use is checked
+ * and a malformed event is a permanent failure, not a crash.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tix/bus.h"
+#include "tix/db.h"
+#include "tix/ids.h"
+#include "tix/json.h"
+#include "tix/log.h"
+
+#include "client.h"
+#include "envelope.h"
+#include "worker.h"
+
+#define PREFETCH       16
+#define BACKOFF_MAX_MS 10000
+
+static const char *const bindings[] = {"order.placed",   "order.refund_required",
+                                       "order.paid",     "order.payment_failed",
+                                       "order.refunded", NULL};
+
+struct worker {
+    const struct tix_config *cfg;
+    const struct tix_payment_provider *pv;
+    volatile sig_atomic_t *stop;
+    struct tix_db *db;
+    struct tix_bus *bus;
+    bool is_bus_broken;
+};
+
+/* The event being handled: its parsed body and the fields every handler needs. */
+struct event_msg {
+    json_t *root;
+    const json_t *data;
+    const char *event_id; /* of the bus message (the recorded event), for causation */
+    const char *correlation_id;
+    const char *order_id;
+    const char *sale_event_id; /* data.event_id: the show, the command key */
+};
+
+/* ---- commands ---- */
+
+/* Sends command `type` keyed by the show with a derived id, and waits for the broker. */
+static enum tix_rc send_command(struct worker *w, const struct event_msg *m, const char *id,
+                                const char *type, json_t *payload, struct tix_err *err)
+{
+    char *body = tix_envelope_encode(id, type, m->sale_event_id, payload, TIX_PAYMENT_ACTOR,
+                                     m->correlation_id, m->event_id, "tixmo-payment");
+    json_decref(payload);
+    enum tix_rc rc =
+        tix_client_send(w->bus, w->cfg->partitions, id, type, m->sale_event_id, body, false, err);
+    free(body);
+    if (rc != TIX_OK)
+        w->is_bus_broken = true;
+    else
+        tix_log_info("command sent", "type=%s command_id=%s order_id=%s", type, id, m->order_id);
+    return rc;
+}
+
+/* ---- the payments table ---- */
+
+static enum tix_rc exec(struct worker *w, const char *sql, int n, const char *const *params,
+                        PGresult **res, struct tix_err *err)
+{
+    return tix_db_exec(w->db, sql, n, params, res, err);
+}
+
+/* Copies column col of row 0 into out ("" when NULL or no row). */
+static void cell(const PGresult *res, int col, char *out, size_t size)
+{
+    const char *v = PQntuples(res) > 0 && !PQgetisnull(res, 0, col) ? PQgetvalue(res, 0, col) : "";
+    snprintf(out, size, "%s", v);
+}
+
+static enum tix_rc record_failure(struct worker *w, const char *order_id, const char *why,
+                                  struct tix_err *err)
+{
+    const char *p[] = {order_id, why};
+    return exec(w,
+                "UPDATE payments SET status = 'failed', failure_reason = left($2, 300), "
+                "updated_at = now() WHERE order_id = $1 AND payment_intent_id IS NULL",
+                2, p, NULL, err);
+}
+
+/* ---- order.placed: the intent ---- */
+
+static enum tix_rc intent_for(struct worker *w, const struct event_msg *m, char *intent_id,
+                              size_t size, struct tix_err *err)
+{
+    const json_t *d = m->data;
+    int64_t amount = tix_json_int(d, "total_minor", -1);
+    const char *buyer = tix_json_str(d, "buyer_id"), *currency = tix_json_str(d, "currency");
+    if (amount < 1 || buyer == NULL || buyer[0] == '\0' || currency == NULL ||
+        strlen(currency) != 3)
+        return tix_err_set(err, TIX_EINVAL, "data",
+                           "order.placed needs buyer_id, currency and "
+                           "total_minor >= 1");
+    char amount_s[24];
+    snprintf(amount_s, sizeof(amount_s), "%" PRId64, amount);
+    const char *ins[] = {m->order_id, m->sale_event_id, buyer, amount_s, currency};
+    PGresult *res = NULL;
+    enum tix_rc rc =
+        exec(w,
+             "WITH ins AS (INSERT INTO payments (order_id, event_id, buyer_id, amount_minor, "
+             "currency, status) VALUES ($1, $2, $3, $4, upper($5), 'creating') ON CONFLICT "
+             "(order_id) DO NOTHING) SELECT payment_intent_id FROM payments WHERE order_id = $1",
+             5, ins, &res, err);
+    if (rc != TIX_OK)
+        return rc;
+    cell(res, 0, intent_id, size);
+    PQclear(res);
+    if (intent_id[0] != '\0')
+        return TIX_OK; /* a redelivery: Stripe was already asked and answered */
+    char key[96];
+    snprintf(key, sizeof(key), "tixmo-order-%s", m->order_id);
+    struct tix_intent_request req = {key, amount, currency, m->order_id, m->sale_event_id};
+    struct tix_intent in;
+    rc = w->pv->create_intent(w->pv->ctx, &req, &in, err);
+    if (rc == TIX_EINVAL)
+        record_failure(w, m->order_id, err->msg, NULL);
+    if (rc != TIX_OK)
+        return rc;
+    const char *upd[] = {m->order_id, in.id, in.client_secret, in.status};
+    rc = exec(w,
+              "UPDATE payments SET payment_intent_id = $2, client_secret = $3, status = CASE "
+              "WHEN status = 'creating' THEN $4 ELSE status END, updated_at = now() WHERE "
+              "order_id = $1",
+              4, upd, NULL, err);
+    snprintf(intent_id, size, "%s", in.id);
+    tix_log_info("payment intent created", "order_id=%s payment_intent_id=%s attempts=%d",
+                 m->order_id, in.id, in.attempts);
+    return rc;
+}
+
+/* ---- order.refund_required: the refund ---- */
+
+static enum tix_rc refund_for(struct worker *w, const struct event_msg *m, char *refund_id,
+                              size_t size, struct tix_err *err)
+{
+    const char *intent = tix_json_str(m->data, "payment_intent_id");
+    int64_t amount = tix_json_int(m->data, "amount_minor", -1);
+    if (intent == NULL || intent[0] == '\0' || amount < 1)
+        return tix_err_set(err, TIX_EINVAL, "data",
+                           "order.refund_required needs payment_intent_id and amount_minor >= 1");
+    const char *p[] = {m->order_id};
+    PGresult *res = NULL;
+    enum tix_rc rc = exec(w,
+                          "UPDATE payments SET status = CASE WHEN status = 'refunded' THEN status "
+                          "ELSE 'refund_pending' END, updated_at = now() WHERE order_id = $1 "
+                          "RETURNING refund_id",
+                          1, p, &res, err);
+    if (rc != TIX_OK)
+        return rc;
+    if (PQntuples(res) == 0)
+        tix_log_warn("refund for an order the worker never saw", "order_id=%s", m->order_id);
+    cell(res, 0, refund_id, size);
+    PQclear(res);
+    if (refund_id[0] != '\0')
+        return TIX_OK;
+    char key[96];
+    snprintf(key, sizeof(key), "tixmo-refund-%s", m->order_id);
+    struct tix_refund_request req = {key, intent, amount, m->order_id, m->sale_event_id};
+    struct tix_refund out;
+    rc = w->pv->create_refund(w->pv->ctx, &req, &out, err);
+    if (rc != TIX_OK)
+        return rc;
+    const char *upd[] = {m->order_id, out.id};
+    rc = exec(w,
+              "UPDATE payments SET refund_id = $2, updated_at = now() WHERE order_id = $1 AND "
+              "refund_id IS NULL",
+              2, upd, NULL, err);
+    snprintf(refund_id, size, "%s", out.id);
+    tix_log_info("refund created", "order_id=%s refund_id=%s status=%s attempts=%d", m->order_id,
+                 out.id, out.status, out.attempts);
+    return rc;
+}
+
+/* ---- effects: a call to the provider, then a command that records its result ---- */
+
+struct effect {
+    const char *event_type;
+    enum tix_rc (*call)(struct worker *w, const struct event_msg *m, char *result, size_t size,
+                        struct tix_err *err);
+    const char *id_prefix;    /* command id = prefix || order id */
+    const char *command_type; /* payload {event_id, order_id, <result_field>: result} */
+    const char *result_field;
+};
+
+static const struct effect effects[] = {
+    {"order.placed", intent_for, "payments.attach.", "order.attach_payment", "payment_intent_id"},
+    {"order.refund_required", refund_for, "payments.refund.", "order.mark_refunded", "refund_id"},
+};
+
+static enum tix_rc run_effect(struct worker *w, const struct effect *e, const struct event_msg *m,
+                              struct tix_err *err)
+{
+    char result[128], id[96];
+    enum tix_rc rc = e->call(w, m, result, sizeof(result), err);
+    if (rc != TIX_OK)
+        return rc;
+    snprintf(id, sizeof(id), "%s%s", e->id_prefix, m->order_id);
+    return send_command(w, m, id, e->command_type,
+                        json_pack("{ss ss ss}", "event_id", m->sale_event_id, "order_id",
+                                  m->order_id, e->result_field, result),
+                        err);
+}
+
+/* ---- outcomes recorded by the sale ---- */
+
+static enum tix_rc on_outcome(struct worker *w, const char *type, const struct event_msg *m,
+                              struct tix_err *err)
+{
+    const char *reason = tix_json_str(m->data, "reason");
+    const char *refund = tix_json_str(m->data, "refund_id");
+    const char *p[] = {m->order_id, reason};
+    const char *r[] = {m->order_id, refund};
+    if (strcmp(type, "order.paid") == 0)
+        return exec(w,
+                    "UPDATE payments SET status = 'succeeded', failure_reason = NULL, updated_at "
+                    "= now() WHERE order_id = $1 AND status NOT IN ('refund_pending', "
+                    "'refunded')",
+                    1, p, NULL, err);
+    if (strcmp(type, "order.payment_failed") == 0)
+        return exec(w,
+                    "UPDATE payments SET status = 'payment_failed', failure_reason = left($2, "
+                    "300), updated_at = now() WHERE order_id = $1 AND status NOT IN "
+                    "('succeeded', 'refund_pending', 'refunded')",
+                    2, p, NULL, err);
+    return exec(w,
+                "UPDATE payments SET status = 'refunded', refund_id = coalesce(refund_id, $2), "
+                "updated_at = now() WHERE order_id = $1",
+                2, r, NULL, err);
+}
+
+/* ---- one delivery ---- */
+
+static enum tix_rc parse(const struct tix_bus_delivery *d, struct event_msg *m, struct tix_err *err)
+{
+    memset(m, 0, sizeof(*m));
+    m->root = tix_json_parse(d->body, d->body_len, err);
+    if (m->root == NULL)
+        return TIX_EINVAL;
+    m->data = json_object_get(m->root, "data");
+    m->event_id = tix_json_str(m->root, "event_id");
+    m->correlation_id = tix_json_str(json_object_get(m->root, "metadata"), "correlation_id");
+    m->order_id = tix_json_str(m->data, "order_id");
+    m->sale_event_id = tix_json_str(m->data, "event_id");
+    if (!tix_uuid_is_valid(m->order_id) || !tix_uuid_is_valid(m->sale_event_id))
+        return tix_err_set(err, TIX_EINVAL, "data", "the event lacks a UUID order_id/event_id");
+    return TIX_OK;
+}
+
+static enum tix_rc handle(struct worker *w, const struct tix_bus_delivery *d, struct tix_err *err)
+{
+    const char *type = d->routing_key;
+    bool is_known = false;
+    for (int i = 0; bindings[i] != NULL; i++)
+        is_known = is_known || strcmp(type, bindings[i]) == 0;
+    if (!is_known)
+        return TIX_OK; /* bound by someone else: not ours */
+    struct event_msg m;
+    enum tix_rc rc = parse(d, &m, err);
+    const struct effect *e = NULL;
+    for (size_t i = 0; i < sizeof(effects) / sizeof(effects[0]); i++)
+        e = strcmp(type, effects[i].event_type) == 0 ? &effects[i] : e;
+    if (rc == TIX_OK && e != NULL)
+        rc = run_effect(w, e, &m, err);
+    else if (rc == TIX_OK)
+        rc = on_outcome(w, type, &m, err);
+    json_decref(m.root);
+    return rc;
+}
+
+/* Waits ms while keeping the broker connection alive; false when asked to stop. */
+static bool pause_ms(struct worker *w, int ms)
+{
+    for (int waited = 0; waited < ms && !*w->stop; waited += 200) {
+        usleep(200000);
+        struct tix_err err;
+        if (!w->is_bus_broken && tix_bus_poll(w->bus, &err) != TIX_OK)
+            w->is_bus_broken = true;
+    }
+    return !*w->stop;
+}
+
+/* Handles d until it is done, dead-lettered, or the broker connection is lost. */
+static void settle(struct worker *w, const struct tix_bus_delivery *d)
+{
+    struct tix_err err;
+    int backoff = 250;
+    for (;;) {
+        tix_err_clear(&err);
+        enum tix_rc rc = handle(w, d, &err);
+        if (rc == TIX_OK || rc == TIX_EINVAL || rc == TIX_EINTERNAL) {
+            if (rc != TIX_OK) {
+                tix_log_error("event dead-lettered", "type=%s message_id=%s rc=%s detail=\"%s\"",
+                              d->routing_key, d->message_id ? d->message_id : "-", tix_rc_name(rc),
+                              err.msg);
+                rc = tix_bus_dead_letter(w->bus, d, TIX_PAYMENT_QUEUE, err.msg, &err);
+            }
+            if (rc == TIX_OK)
+                rc = tix_bus_ack(w->bus, d->delivery_tag, false, &err);
+            if (rc != TIX_OK)
+                w->is_bus_broken = true;
+            return;
+        }
+        tix_log_warn("event not handled yet, retrying",
+                     "type=%s message_id=%s detail=\"%s\" "
+                     "wait_ms=%d",
+                     d->routing_key, d->message_id ? d->message_id : "-", err.msg, backoff);
+        if (w->is_bus_broken || !pause_ms(w, backoff) || w->is_bus_broken)
+            return; /* unacked: redelivered after the reconnect */
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+}
+
+/* ---- connections ---- */
+
+static void disconnect(struct worker *w)
+{
+    tix_bus_close(w->bus);
+    w->bus = NULL;
+    w->is_bus_broken = false;
+}
+
+static enum tix_rc connect_bus(struct worker *w, struct tix_err *err)
+{
+    enum tix_rc rc = tix_bus_open(w->cfg->amqp_url, "tixmo-payment", &w->bus, err);
+    if (rc == TIX_OK)
+        rc = tix_bus_declare_topology(w->bus, w->cfg->partitions, w->cfg->delivery_limit, err);
+    for (int i = 0; bindings[i] != NULL && rc == TIX_OK; i++)
+        rc = tix_bus_declare_queue(w->bus, TIX_PAYMENT_QUEUE, TIX_BUS_EVENTS_EXCHANGE, bindings[i],
+                                   w->cfg->delivery_limit, err);
+    if (rc == TIX_OK)
+        rc = tix_bus_consume(w->bus, TIX_PAYMENT_QUEUE, PREFETCH, err);
+    if (rc != TIX_OK)
+        disconnect(w);
+    return rc;
+}
+
+enum tix_rc tix_payment_run(const struct tix_config *cfg, const struct tix_payment_provider *pv,
+                            volatile sig_atomic_t *stop, struct tix_err *err)
+{
+    struct worker w = {.cfg = cfg, .pv = pv, .stop = stop};
+    tix_log_info("payment worker started", "provider=%s queue=%s", pv->name, TIX_PAYMENT_QUEUE);
+    while (!*stop) {
+        if (w.db == NULL && tix_db_open(cfg->db_url, &w.db, err) != TIX_OK) {
+            tix_log_warn("postgres unreachable, retrying", "detail=\"%s\"", err->msg);
+            sleep(1);
+            continue;
+        }
+        if (w.bus == NULL && connect_bus(&w, err) != TIX_OK) {
+            tix_log_warn("broker unreachable, retrying", "detail=\"%s\"", err->msg);
+            sleep(1);
+            continue;
+        }
+        struct tix_bus_delivery d;
+        enum tix_rc rc = tix_bus_next(w.bus, 500, &d, err);
+        if (rc == TIX_OK) {
+            settle(&w, &d);
+            tix_bus_delivery_deinit(&d);
+        } else if (rc != TIX_ENOTFOUND) {
+            w.is_bus_broken = true;
+        }
+        if (w.is_bus_broken) {
+            tix_log_warn("broker connection lost, reconnecting", NULL);
+            disconnect(&w);
+        }
+    }
+    disconnect(&w);
+    tix_db_close(w.db);
+    tix_log_info("payment worker stopped", NULL);
+    return TIX_OK;
+}

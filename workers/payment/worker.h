@@ -1,0 +1,39 @@
+/* worker.h - tixmo-payment: the sale's payments against a payment provider
+ *
+ * The worker consumes its own durable queue, tixmo.payments (quorum, single active consumer,
+ * dead-letter exchange tixmo.dlx), bound to the events exchange tixmo.events for the sale's
+ * payment events (events are published with their type as routing key):
+ *
+ *   order.placed          -> row in payments, PaymentIntent (Idempotency-Key
+ *                            tixmo-order-<order_id>), its id and client secret stored, then the
+ *                            command order.attach_payment (id payments.attach.<order_id>)
+ *   order.refund_required -> refund (Idempotency-Key tixmo-refund-<order_id>), refund id stored,
+ *                            then the command order.mark_refunded (id payments.refund.<order_id>)
+ *   order.paid / order.payment_failed / order.refunded -> the row's status follows
+ *
+ * Delivery is at least once: every step is idempotent (ON CONFLICT, the idempotency keys, the
+ * derived command ids the processor deduplicates), and a delivery is acked only after the
+ * command it leads to was confirmed by the broker. A transient failure (Stripe 5xx after its
+ * retries, Postgres, the broker) keeps the delivery and tries again after a backoff; a
+ * permanent one (a malformed event, a request Stripe refuses) is recorded on the row,
+ * dead-lettered with the reason and acked.
+ */
+#ifndef TIX_WORKERS_PAYMENT_WORKER_H
+#define TIX_WORKERS_PAYMENT_WORKER_H
+
+#include <signal.h>
+
+#include "tix/config.h"
+#include "tix/rc.h"
+
+#include "provider.h"
+
+#define TIX_PAYMENT_QUEUE "tixmo.payments"
+#define TIX_PAYMENT_ACTOR "system:payments"
+
+/* Runs until *stop is set; reconnects to the broker and Postgres as needed. Uses provider
+ * (borrowed) for every Stripe call. Returns TIX_OK after a requested stop. */
+enum tix_rc tix_payment_run(const struct tix_config *cfg, const struct tix_payment_provider *pv,
+                            volatile sig_atomic_t *stop, struct tix_err *err);
+
+#endif
