@@ -141,6 +141,7 @@ struct tix_gw {
     struct tix_gw_pool *pool;                 /* workers for slow CPU work (Argon2id) */
     int listen_fd;                            /* shared listening socket; -1 once closed */
     uint8_t pii_key[32];                      /* TIXMO_PII_KEY: wraps per-person keys (lib/pii) */
+    uint8_t ticket_master[32];                /* TIXMO_TICKET_KEY: signs tickets (ticket_sign) */
     const uint8_t *jwt_key;                   /* borrowed from the config */
     size_t jwt_key_len;
     int64_t started_us;

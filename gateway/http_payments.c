@@ -13,6 +13,7 @@
  * GET /api/v1/payments/{id} shows the payment worker's row for order id to the order's buyer
  * only (anyone else: 404), with the client secret the buyer's browser confirms the payment with.
  */
+#include <ctype.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -107,11 +108,15 @@ static json_t *apply_payload(const struct intent_event *ev)
     randombytes_buf(seed, sizeof(seed));
     sodium_bin2hex(seed_hex, sizeof(seed_hex), seed, sizeof(seed));
     bool is_success = strcmp(ev->type, "payment_intent.succeeded") == 0;
+    char currency[4]; /* Stripe writes "eur", the sale "EUR" (ISO 4217) */
+    for (int i = 0; i < 3; i++)
+        currency[i] = (char)toupper((unsigned char)ev->currency[i]);
+    currency[3] = '\0';
     json_t *p =
         json_pack("{ss ss ss ss ss sI ss ss}", "event_id", ev->event_id, "order_id", ev->order_id,
                   "stripe_event_id", ev->stripe_event_id, "outcome",
                   is_success ? "succeeded" : "failed", "payment_intent_id", ev->intent_id,
-                  "amount_minor", ev->amount, "currency", ev->currency, "ticket_seed", seed_hex);
+                  "amount_minor", ev->amount, "currency", currency, "ticket_seed", seed_hex);
     if (!is_success)
         json_object_set_new(p, "failure_reason", json_string(ev->failure_reason));
     return p;

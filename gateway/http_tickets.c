@@ -8,8 +8,10 @@
  * POST /events/{eventId}/scan is an event route (the route table checks the role), POST
  * /tickets/{id}/validate checks the role in the ticket's event here.
  *
- * The scan endpoint takes the ticket's id; a signed QR payload ("TIX1. ...", docs/sale.md) is
- * refused until the signing library (branch payments) is merged.
+ * The scan endpoint takes the ticket's signed QR payload ("TIX1. ...", docs/sale.md), verified
+ * with the event's public key (lib/ticket_sign: a forged, altered or other event's payload is
+ * refused, naming "qr"), or, for a door without a camera, the ticket's id. GET
+ * /tickets/{id}/qr-code draws the payload (SVG, PNG, or the text itself) for the holder.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,8 @@
 
 #include "tix/ids.h"
 #include "tix/json.h"
+#include "tix/qr.h"
+#include "tix/ticket_sign.h"
 
 #include "gateway.h"
 #include "routes.h"
@@ -153,25 +157,55 @@ void tix_http_ticket_validate(struct tix_req *req)
     check_in(req, event, tix_gw_param(req, "id"), body);
 }
 
+/* The ticket id a verified QR payload names, into ticket; false after answering 422 (field
+ * "qr": malformed, forged, or a ticket of another event). */
+static bool qr_ticket(struct tix_req *req, const char *event, const char *qr,
+                      char ticket[TIX_UUID_LEN + 1])
+{
+    struct tix_ticket_claims claims;
+    struct tix_ticket_keys keys;
+    struct tix_err err;
+    bool is_ok = tix_ticket_payload_peek(qr, &claims, &err) == TIX_OK;
+    if (is_ok && strcmp(claims.event_id, event) != 0) {
+        tix_gw_invalid(req, "qr", "the ticket is for another event");
+        return false;
+    }
+    is_ok =
+        is_ok && tix_ticket_keys_derive(req->th->gw->ticket_master, event, &keys, &err) == TIX_OK;
+    is_ok = is_ok && tix_ticket_payload_verify(qr, keys.pk, &claims, &err) == TIX_OK;
+    tix_ticket_keys_wipe(&keys);
+    if (!is_ok) {
+        tix_gw_invalid(req, "qr", err.msg);
+        return false;
+    }
+    snprintf(ticket, TIX_UUID_LEN + 1, "%s", claims.ticket_id);
+    return true;
+}
+
 void tix_http_event_scan(struct tix_req *req)
 {
     json_t *body = tix_gw_body(req, checkin_fields);
     if (body == NULL)
         return;
-    const char *event = tix_gw_param(req, "eventId");
-    char ticket[TIX_UUID_LEN + 1] = "";
-    if (json_object_get(body, "qr") != NULL) {
-        json_decref(body);
-        tix_gw_invalid(req, "qr", "signed QR payloads are not verified yet; send ticket_id");
-        return;
-    }
+    const char *event = tix_gw_param(req, "eventId"), *qr = tix_json_str(body, "qr");
     const char *given = tix_json_str(body, "ticket_id");
-    if (given == NULL) {
+    char ticket[TIX_UUID_LEN + 1] = "";
+    if (qr == NULL && given == NULL) {
         json_decref(body);
-        tix_gw_invalid(req, "ticket_id", "is required");
+        tix_gw_invalid(req, "ticket_id", "send the ticket's qr payload or its ticket_id");
         return;
     }
-    snprintf(ticket, sizeof(ticket), "%s", given);
+    if (qr != NULL && !qr_ticket(req, event, qr, ticket)) {
+        json_decref(body);
+        return;
+    }
+    if (qr == NULL)
+        snprintf(ticket, sizeof(ticket), "%s", given);
+    else if (given != NULL && strcmp(given, ticket) != 0) {
+        json_decref(body);
+        tix_gw_invalid(req, "ticket_id", "is not the ticket of the qr payload");
+        return;
+    }
     const char *params[] = {ticket, event};
     PGresult *res = NULL;
     if (!tix_gw_read(req, "SELECT 1 FROM rm.tickets WHERE id = $1 AND event_id = $2", 2, params,
@@ -187,4 +221,73 @@ void tix_http_event_scan(struct tix_req *req)
         return;
     }
     check_in(req, event, ticket, body);
+}
+
+/* ---- the QR code --------------------------------------------------------------------------- */
+
+/* The signed payload of the ticket in the path into out (holder or door staff only); false
+ * after answering. A season pass (no session of its own) says "*" for its session. */
+static bool ticket_payload(struct tix_req *req, char *out, size_t size)
+{
+    char event[TIX_UUID_LEN + 1];
+    bool is_holder = false;
+    if (!find_ticket(req, event, &is_holder) || (!is_holder && !is_door_staff(req, event)))
+        return false;
+    const char *params[] = {tix_gw_param(req, "id")};
+    PGresult *res = NULL;
+    if (!tix_gw_read(req,
+                     "SELECT COALESCE(session_id::text, '*'), COALESCE(seat_id, '')"
+                     " FROM rm.tickets WHERE id = $1",
+                     1, params, &res))
+        return false;
+    struct tix_ticket_claims c;
+    snprintf(c.ticket_id, sizeof(c.ticket_id), "%s", tix_gw_param(req, "id"));
+    snprintf(c.event_id, sizeof(c.event_id), "%s", event);
+    snprintf(c.session_id, sizeof(c.session_id), "%s", PQgetvalue(res, 0, 0));
+    snprintf(c.seat, sizeof(c.seat), "%s", PQgetvalue(res, 0, 1));
+    PQclear(res);
+    struct tix_ticket_keys keys;
+    struct tix_err err;
+    enum tix_rc rc = tix_ticket_keys_derive(req->th->gw->ticket_master, event, &keys, &err);
+    if (rc == TIX_OK)
+        rc = tix_ticket_payload_build(&keys, &c, out, size, &err);
+    tix_ticket_keys_wipe(&keys);
+    if (rc != TIX_OK)
+        tix_gw_problem(req, 500, "internal", "the ticket's payload can't be signed");
+    return rc == TIX_OK;
+}
+
+void tix_http_ticket_qr(struct tix_req *req)
+{
+    static const char *const formats[] = {"svg", "png", "text", NULL};
+    char *format = NULL;
+    if (!tix_sale_enum_param(req, "format", formats, &format))
+        return;
+    char payload[TIX_TICKET_PAYLOAD_MAX];
+    if (!ticket_payload(req, payload, sizeof(payload))) {
+        free(format);
+        return;
+    }
+    bool is_png = format != NULL && strcmp(format, "png") == 0;
+    bool is_text = format != NULL && strcmp(format, "text") == 0;
+    free(format);
+    if (is_text) {
+        tix_gw_reply_json(req, 200, json_pack("{ss}", "payload", payload));
+        return;
+    }
+    struct tix_qr qr;
+    struct tix_buf out;
+    struct tix_err err;
+    tix_buf_init(&out, 0);
+    enum tix_rc rc = tix_qr_encode(payload, &qr, &err);
+    if (rc == TIX_OK) {
+        rc = is_png ? tix_qr_png(&qr, TIX_QR_MARGIN, 8, &out, &err)
+                    : tix_qr_svg(&qr, TIX_QR_MARGIN, &out, &err);
+        tix_qr_deinit(&qr);
+    }
+    if (rc == TIX_OK)
+        tix_gw_reply(req, 200, is_png ? "image/png" : "image/svg+xml", out.ptr, out.len);
+    else
+        tix_gw_problem(req, 500, "internal", "the QR code can't be drawn");
+    tix_buf_deinit(&out);
 }

@@ -139,6 +139,8 @@ const struct tix_route tix_routes[] = {
     {"GET", "/api/v1/tickets/{id}", tix_http_ticket_get, USR, 0, "tickets:read", TIX_RL_GENERAL},
     {"POST", "/api/v1/tickets/{id}/validate", tix_http_ticket_validate, USR, 0, "tickets:scan",
      TIX_RL_GENERAL},
+    {"GET", "/api/v1/tickets/{id}/qr-code", tix_http_ticket_qr, USR, 0, "tickets:read",
+     TIX_RL_GENERAL},
     {"GET", "/api/v1/users/me/tickets", tix_http_tickets_list, USR, 0, NULL, TIX_RL_GENERAL},
     {"POST", "/api/v1/payments/webhook", tix_http_payments_webhook, PUB, 0, NULL, TIX_RL_NONE},
     {"GET", "/api/v1/payments/{id}", tix_http_payment_get, USR, 0, NULL, TIX_RL_GENERAL},

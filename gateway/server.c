@@ -29,6 +29,7 @@
 #include "tix/pii.h"
 #include "tix/ratelimit.h"
 #include "tix/redis.h"
+#include "tix/ticket_sign.h"
 
 #include "avail_stream.h"
 #include "gateway.h"
@@ -210,7 +211,8 @@ enum tix_rc tix_gw_run(const struct tix_config *cfg, volatile sig_atomic_t *stop
     evthread_use_pthreads();
     struct tix_gw gw = {.cfg = cfg, .stop = stop, .started_us = tix_now_us()};
     gw.n_routes = count_routes();
-    if (tix_pii_parse_key(cfg->pii_key, gw.pii_key, err) != TIX_OK)
+    if (tix_pii_parse_key(cfg->pii_key, gw.pii_key, err) != TIX_OK ||
+        tix_ticket_master_parse(cfg->ticket_key, gw.ticket_master, err) != TIX_OK)
         return err->rc;
     gw.jwt_key = (const uint8_t *)cfg->jwt_secret;
     gw.jwt_key_len = strlen(cfg->jwt_secret);

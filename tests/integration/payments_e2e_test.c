@@ -48,6 +48,13 @@ static void start(void)
     struct tix_err err;
     cr_assert_eq(tix_bus_open(tix_test_env("TIXMO_AMQP_URL"), "payments-e2e", &bus, &err), TIX_OK);
     cr_assert_eq(tix_bus_enable_replies(bus, &err), TIX_OK);
+    /* the worker's queue, as the worker declares it, before the first order: an order placed
+     * while the worker is still starting must wait for it in the queue, not be dropped */
+    cr_assert_eq(tix_bus_declare_topology(bus, atoi(tix_test_env("TIXMO_PARTITIONS")), 5, &err),
+                 TIX_OK, "%s", err.msg);
+    cr_assert_eq(tix_bus_declare_queue(bus, "tixmo.payments", TIX_BUS_EVENTS_EXCHANGE,
+                                       "order.placed", 5, &err),
+                 TIX_OK, "%s", err.msg);
     db = tix_test_db("TIXMO_DB_URL");
 }
 
@@ -107,9 +114,9 @@ static void open_sale(struct sale *s)
     send_ok("event.open_sales", s->show, json_pack("{ss}", "event_id", s->show), "system:test");
     send_ok("stock.configure", s->show, json_pack("{ss}", "event_id", s->show), "system:test");
     send_ok("ticket_type.create", s->show,
-            json_pack("{ss s{ss ss ss sI ss si}}", "event_id", s->show, "ticket_type",
-                      "ticket_type_id", s->type, "name", "Floor", "kind", "general_admission",
-                      "price_minor", (json_int_t)4500, "currency", "EUR", "quantity", 50),
+            json_pack("{ss ss ss ss sI ss si}", "event_id", s->show, "ticket_type_id", s->type,
+                      "name", "Floor", "kind", "general_admission", "price_minor", (json_int_t)4500,
+                      "currency", "EUR", "quantity", 50),
             "system:test");
     send_ok("hold.place", s->show,
             json_pack("{ss ss ss s[{ss si}]}", "event_id", s->show, "hold_id", s->hold,
