@@ -44,12 +44,8 @@ void tix_http_cart_get(struct tix_req *req)
 {
     const char *params[] = {req->who.id};
     PGresult *res = NULL;
-    if (!tix_gw_read(req, CART_SQL, 1, params, &res))
-        return;
-    const char *text = PQgetvalue(res, 0, 0);
-    json_t *items = tix_json_parse(text, strlen(text), NULL);
-    PQclear(res);
-    tix_gw_reply_json(req, 200, json_pack("{so}", "items", items ? items : json_array()));
+    if (tix_gw_read(req, CART_SQL, 1, params, &res))
+        tix_sale_reply_items(req, res);
 }
 
 /* ---- placing holds ------------------------------------------------------------------------- */
@@ -277,20 +273,11 @@ static json_t *extended_hold(struct tix_req *req, const json_t *outcome, void *c
 
 void tix_http_cart_extend(struct tix_req *req)
 {
-    static const struct tix_field fields[] = {{"hold_id", TIX_F_UUID, false, 0, 0},
-                                              {"event_id", TIX_F_UUID, false, 0, 0},
-                                              {NULL, TIX_F_STRING, false, 0, 0}};
-    json_t *body = req->body.len > 0 ? tix_gw_body(req, fields) : json_object();
-    if (body == NULL)
-        return;
     char *hold = malloc(TIX_UUID_LEN + 1);
     char event[TIX_UUID_LEN + 1];
     if (hold == NULL)
         abort();
-    bool is_found = tix_sale_find_hold(req, tix_json_str(body, "hold_id"),
-                                       tix_json_str(body, "event_id"), hold, event);
-    json_decref(body);
-    if (!is_found) {
+    if (!tix_sale_body_hold(req, hold, event)) {
         free(hold);
         return;
     }

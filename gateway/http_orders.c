@@ -56,17 +56,8 @@ static json_t *placed_order(struct tix_req *req, const json_t *outcome, void *ct
 
 void tix_http_order_place(struct tix_req *req)
 {
-    static const struct tix_field fields[] = {{"hold_id", TIX_F_UUID, false, 0, 0},
-                                              {"event_id", TIX_F_UUID, false, 0, 0},
-                                              {NULL, TIX_F_STRING, false, 0, 0}};
-    json_t *body = req->body.len > 0 ? tix_gw_body(req, fields) : json_object();
-    if (body == NULL)
-        return;
     char hold[TIX_UUID_LEN + 1], event[TIX_UUID_LEN + 1], id[TIX_UUID_LEN + 1];
-    bool is_found = tix_sale_find_hold(req, tix_json_str(body, "hold_id"),
-                                       tix_json_str(body, "event_id"), hold, event);
-    json_decref(body);
-    if (!is_found)
+    if (!tix_sale_body_hold(req, hold, event))
         return;
     tix_uuid_v7(id);
     struct tix_gw_command cmd = {
@@ -156,10 +147,7 @@ void tix_http_order_tickets(struct tix_req *req)
                      " '[]')::text FROM rm.tickets k WHERE k.order_id = $1",
                      1, params, &res))
         return;
-    const char *text = PQgetvalue(res, 0, 0);
-    json_t *items = tix_json_parse(text, strlen(text), NULL);
-    PQclear(res);
-    tix_gw_reply_json(req, 200, json_pack("{so}", "items", items ? items : json_array()));
+    tix_sale_reply_items(req, res);
 }
 
 static const char *const order_statuses[] = {"pending_payment", "paid",     "expired", "cancelled",

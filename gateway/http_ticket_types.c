@@ -225,51 +225,43 @@ void tix_http_ticket_types_list(struct tix_req *req)
         tix_gw_problem(req, 404, "not-found", "no such event");
         return;
     }
-    const char *text = PQgetvalue(res, 0, 0);
-    json_t *items = tix_json_parse(text, strlen(text), NULL);
-    PQclear(res);
-    tix_gw_reply_json(req, 200, json_pack("{so}", "items", items ? items : json_array()));
+    tix_sale_reply_items(req, res);
+}
+
+/* Answers the first cell of sql ($1 = the event in the path, $2 = the type) as the row. */
+static void reply_type_row(struct tix_req *req, const char *sql)
+{
+    const char *event = tix_gw_param(req, "eventId"), *id = tix_gw_param(req, "id");
+    if (!tix_uuid_is_valid(event) || !tix_uuid_is_valid(id)) {
+        tix_gw_problem(req, 404, "not-found", "no such ticket type");
+        return;
+    }
+    const char *params[] = {event, id};
+    PGresult *res = NULL;
+    if (tix_gw_read(req, sql, 2, params, &res))
+        tix_gw_reply_row(req, res, "no such ticket type");
 }
 
 void tix_http_ticket_type_get(struct tix_req *req)
 {
-    const char *event = tix_gw_param(req, "eventId"), *id = tix_gw_param(req, "id");
-    if (!tix_uuid_is_valid(event) || !tix_uuid_is_valid(id)) {
-        tix_gw_problem(req, 404, "not-found", "no such ticket type");
-        return;
-    }
-    const char *params[] = {event, id};
-    PGresult *res = NULL;
-    if (tix_gw_read(req,
-                    "SELECT " TYPE_JSON "::text FROM rm.ticket_types t WHERE t.event_id = $1::uuid"
-                    " AND t.id = $2::uuid AND NOT t.is_deleted AND " PUBLIC_EVENT_SQL,
-                    2, params, &res))
-        tix_gw_reply_row(req, res, "no such ticket type");
+    reply_type_row(req, "SELECT " TYPE_JSON "::text FROM rm.ticket_types t"
+                        " WHERE t.event_id = $1::uuid AND t.id = $2::uuid AND NOT t.is_deleted"
+                        " AND " PUBLIC_EVENT_SQL);
 }
 
 void tix_http_ticket_type_availability(struct tix_req *req)
 {
-    const char *event = tix_gw_param(req, "eventId"), *id = tix_gw_param(req, "id");
-    if (!tix_uuid_is_valid(event) || !tix_uuid_is_valid(id)) {
-        tix_gw_problem(req, 404, "not-found", "no such ticket type");
-        return;
-    }
-    const char *params[] = {event, id};
-    PGresult *res = NULL;
-    if (tix_gw_read(
-            req,
-            "SELECT json_build_object('ticket_type_id', t.id, 'event_id', t.event_id,"
-            " 'available', (SELECT sum(a.available) FROM rm.availability a"
-            " WHERE a.event_id = t.event_id AND a.ticket_type_id = t.id),"
-            " 'sessions', (SELECT COALESCE(json_agg(json_build_object('session_id',"
-            " a.session_id, 'available', a.available, 'held', a.held, 'sold', a.sold)"
-            " ORDER BY s.starts_at, a.session_id), '[]'::json) FROM rm.availability a"
-            " JOIN rm.sale_sessions s ON s.event_id = a.event_id AND s.session_id = a.session_id"
-            " WHERE a.event_id = t.event_id AND a.ticket_type_id = t.id))::text"
-            " FROM rm.ticket_types t WHERE t.event_id = $1::uuid AND t.id = $2::uuid"
-            " AND NOT t.is_deleted AND " PUBLIC_EVENT_SQL,
-            2, params, &res))
-        tix_gw_reply_row(req, res, "no such ticket type");
+    reply_type_row(
+        req, "SELECT json_build_object('ticket_type_id', t.id, 'event_id', t.event_id,"
+             " 'available', (SELECT sum(a.available) FROM rm.availability a"
+             " WHERE a.event_id = t.event_id AND a.ticket_type_id = t.id),"
+             " 'sessions', (SELECT COALESCE(json_agg(json_build_object('session_id',"
+             " a.session_id, 'available', a.available, 'held', a.held, 'sold', a.sold)"
+             " ORDER BY s.starts_at, a.session_id), '[]'::json) FROM rm.availability a"
+             " JOIN rm.sale_sessions s ON s.event_id = a.event_id AND s.session_id = a.session_id"
+             " WHERE a.event_id = t.event_id AND a.ticket_type_id = t.id))::text"
+             " FROM rm.ticket_types t WHERE t.event_id = $1::uuid AND t.id = $2::uuid"
+             " AND NOT t.is_deleted AND " PUBLIC_EVENT_SQL);
 }
 
 /* ?session_id, or the event's only session; false after answering 404/422. */

@@ -108,3 +108,26 @@ bool tix_sale_uuid_param(struct tix_req *req, const char *name, char **out)
     tix_gw_invalid(req, name, "must be a UUID");
     return false;
 }
+
+bool tix_sale_body_hold(struct tix_req *req, char hold[TIX_UUID_LEN + 1],
+                        char event[TIX_UUID_LEN + 1])
+{
+    static const struct tix_field fields[] = {{"hold_id", TIX_F_UUID, false, 0, 0},
+                                              {"event_id", TIX_F_UUID, false, 0, 0},
+                                              {NULL, TIX_F_STRING, false, 0, 0}};
+    json_t *body = req->body.len > 0 ? tix_gw_body(req, fields) : json_object();
+    if (body == NULL)
+        return false;
+    bool is_found = tix_sale_find_hold(req, tix_json_str(body, "hold_id"),
+                                       tix_json_str(body, "event_id"), hold, event);
+    json_decref(body);
+    return is_found;
+}
+
+void tix_sale_reply_items(struct tix_req *req, PGresult *res)
+{
+    const char *text = PQgetvalue(res, 0, 0);
+    json_t *items = tix_json_parse(text, strlen(text), NULL);
+    PQclear(res);
+    tix_gw_reply_json(req, 200, json_pack("{so}", "items", items ? items : json_array()));
+}

@@ -55,10 +55,24 @@ void tix_sale_json_free(void *ctx);
 bool tix_sale_find_hold(struct tix_req *req, const char *hold_id, const char *event_id,
                         char hold[TIX_UUID_LEN + 1], char event[TIX_UUID_LEN + 1]);
 
+/* The hold an optional body {hold_id?, event_id?} names (see tix_sale_find_hold); false after
+ * answering. */
+bool tix_sale_body_hold(struct tix_req *req, char hold[TIX_UUID_LEN + 1],
+                        char event[TIX_UUID_LEN + 1]);
+/* Answers {"items": <the JSON array text in res's first cell>}; clears res. */
+void tix_sale_reply_items(struct tix_req *req, PGresult *res);
+
 /* Query parameter name: NULL when absent, else one of allowed (NULL-terminated) into *out (a new
  * string, free()); false after answering 422. */
 bool tix_sale_enum_param(struct tix_req *req, const char *name, const char *const *allowed,
                          char **out);
+/* The hold an optional body {hold_id?, event_id?} names (see tix_sale_find_hold); false after
+ * answering. */
+bool tix_sale_body_hold(struct tix_req *req, char hold[TIX_UUID_LEN + 1],
+                        char event[TIX_UUID_LEN + 1]);
+/* Answers {"items": <the JSON array text in res's first cell>}; clears res. */
+void tix_sale_reply_items(struct tix_req *req, PGresult *res);
+
 /* Query parameter name: NULL when absent, else a UUID into *out (a new string, free()); false
  * after answering 422. */
 bool tix_sale_uuid_param(struct tix_req *req, const char *name, char **out);
