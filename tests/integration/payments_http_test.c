@@ -172,7 +172,7 @@ Test(payments_http, signed_success_is_sent_once_per_stripe_event)
     cr_assert_str_eq(tix_json_str(p, "outcome"), "succeeded");
     cr_assert_str_eq(tix_json_str(p, "payment_intent_id"), "pi_3Pz0123456789");
     cr_assert_eq(tix_json_int(p, "amount_minor", 0), 12050);
-    cr_assert_str_eq(tix_json_str(p, "currency"), "eur");
+    cr_assert_str_eq(tix_json_str(p, "currency"), "EUR"); /* ISO 4217, as the sale expects */
     const char *seed = tix_json_str(p, "ticket_seed");
     cr_assert(seed != NULL && strlen(seed) == 64 && strspn(seed, "0123456789abcdef") == 64);
     cr_assert_null(json_object_get(p, "failure_reason"));

@@ -122,7 +122,7 @@ static void catalog(struct history *h)
                      "currency", "EUR", "quantity", 30, "pool_id", "floor"));
     json_t *seats = json_array();
     for (int i = 1; i <= 4; i++) {
-        char id[8], label[8];
+        char id[16], label[16];
         snprintf(id, sizeof(id), "a%d", i);
         snprintf(label, sizeof(label), "%d", i);
         json_array_append_new(seats, json_pack("{ss ss ss ss ss sb}", "seat_id", id, "section",
