@@ -24,6 +24,7 @@
 
 #include "cache.h"
 #include "envelope.h"
+#include "expiry.h"
 #include "processor.h"
 
 #define BATCH_RETRIES 3
@@ -67,7 +68,14 @@ struct proc {
     struct item *items;
     struct stage stage;
     volatile sig_atomic_t *stop;
+    int64_t next_expiry_ms; /* monotonic: when to look for due holds next (expiry.h) */
 };
+
+/* The processor's clock: the wall clock, plus TIXMO_CLOCK_OFFSET_S for deadline tests. */
+static int64_t proc_now_us(const struct proc *p)
+{
+    return tix_now_us() + (int64_t)p->cfg->clock_offset_s * 1000000;
+}
 
 static const char *keep(struct stage *s, char *str)
 {
@@ -277,7 +285,7 @@ static enum tix_rc run_batch(struct proc *p, int part, struct item **list, int n
         return rc;
     struct stage *s = &p->stage;
     stage_reset(s, p->heads[part].last_seq + 1);
-    int64_t now_us = tix_now_us();
+    int64_t now_us = proc_now_us(p);
     for (int i = 0; i < n && rc == TIX_OK; i++)
         if (!list[i]->is_poison && !list[i]->is_done && first_of(list, i) == NULL)
             rc = decide_one(p, s, list[i], now_us, err);
@@ -548,6 +556,19 @@ static enum tix_rc step(struct proc *p, struct tix_err *err)
     return rc;
 }
 
+/* Sends hold.expire for what is due by the processor's clock (expiry.h); the first call after
+ * start is the start-up sweep. A failure is retried at the next period. */
+static void expire_due(struct proc *p)
+{
+    struct tix_err err;
+    int sent = 0;
+    p->next_expiry_ms = tix_mono_ms() + TIX_EXPIRY_PERIOD_MS;
+    if (tix_expiry_sweep(p->db, p->out, p->partitions, proc_now_us(p), &sent, &err) != TIX_OK)
+        tix_log_warn("expiry sweep failed, retrying", "detail=\"%s\"", err.msg);
+    else if (sent > 0)
+        tix_log_debug("expiry sweep", "commands=%d", sent);
+}
+
 static void stage_init(struct stage *s, int batch_max)
 {
     size_t events = (size_t)batch_max * TIX_DECISION_MAX_EVENTS;
@@ -609,6 +630,8 @@ enum tix_rc tix_processor_run(const struct tix_config *cfg, volatile sig_atomic_
             tix_log_warn("batch not finished, reconnecting", "rc=%s detail=\"%s\"",
                          tix_rc_name(err->rc), err->msg);
             disconnect(&p);
+        } else if (tix_mono_ms() >= p.next_expiry_ms) {
+            expire_due(&p);
         }
     }
     proc_deinit(&p);

@@ -5,6 +5,7 @@
  * constant time). Organization routes resolve the caller's role in the organization named by
  * the path parameter "id" from the members read model: a non-member gets 404 (an organization
  * the caller can't see does not exist for them), a member below the route's role gets 403.
+ * Event routes do the same in the organization that owns the event in "eventId" (rm.events).
  * An API key acts only inside its own organization and only with the route's scope.
  *
  * Key rows and roles are read through the thread's cache (gateway/cache.c), never blocking the
@@ -205,6 +206,87 @@ int tix_gw_org_role(struct tix_req *req, const char *org, const char *scope)
     return member_role_now(req, org);
 }
 
+/* The organization owning event (not deleted) into org; false when none (*is_down when the read
+ * model can't be read). Blocking. */
+static bool event_org(struct tix_req *req, const char *event, char org[40], bool *is_down)
+{
+    *is_down = false;
+    if (event == NULL || !tix_uuid_is_valid(event))
+        return false;
+    const char *params[] = {event};
+    PGresult *res = NULL;
+    if (tix_db_exec_prepared(req->th->db, "gw_event_org",
+                             "SELECT organization_id FROM rm.events WHERE id = $1 AND "
+                             "NOT is_deleted",
+                             1, params, &res, NULL) != TIX_OK) {
+        *is_down = true;
+        return false;
+    }
+    bool found = PQntuples(res) == 1;
+    if (found)
+        snprintf(org, 40, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return found;
+}
+
+int tix_gw_event_role(struct tix_req *req, const char *event_id)
+{
+    char org[40];
+    bool is_down = false;
+    if (!event_org(req, event_id, org, &is_down))
+        return is_down ? -2 : TIX_ROLE_CUSTOMER;
+    if (req->who.kind == TIX_PRINCIPAL_APIKEY)
+        return strcmp(req->who.org_id, org) == 0 ? TIX_ROLE_ADMIN : TIX_ROLE_CUSTOMER;
+    if (req->who.kind != TIX_PRINCIPAL_USER)
+        return TIX_ROLE_CUSTOMER;
+    int role = member_role_now(req, org);
+    return role == -1 ? TIX_ROLE_CUSTOMER : role;
+}
+
+/* The route's role check inside org, blocking; what names the resource a stranger must not
+ * see. */
+static enum tix_gw_step authorize_in(struct tix_req *req, const char *org, const char *what)
+{
+    if (req->who.kind == TIX_PRINCIPAL_APIKEY) {
+        req->who.org_role = TIX_ROLE_ADMIN;
+        if (strcmp(req->who.org_id, org) == 0)
+            return TIX_STEP_NEXT;
+        tix_gw_problem(req, 404, "not-found", what);
+        return TIX_STEP_ANSWERED;
+    }
+    int role = member_role_now(req, org);
+    if (role == -2) {
+        tix_gw_problem(req, 503, "unavailable", "access can't be checked right now");
+        return TIX_STEP_ANSWERED;
+    }
+    if (role < 0) {
+        tix_gw_problem(req, 404, "not-found", what);
+        return TIX_STEP_ANSWERED;
+    }
+    req->who.org_role = (enum tix_gw_role)role;
+    if (role >= (int)req->route->min_role)
+        return TIX_STEP_NEXT;
+    char detail[128];
+    snprintf(detail, sizeof(detail), "this needs the %s role or higher in the organization",
+             tix_gw_role_name(req->route->min_role));
+    tix_gw_problem(req, 403, "forbidden", detail);
+    return TIX_STEP_ANSWERED;
+}
+
+/* Event routes: the role in the organization that owns the event in path parameter eventId. */
+static enum tix_gw_step authorize_event(struct tix_req *req)
+{
+    char org[40];
+    bool is_down = false;
+    if (event_org(req, tix_gw_param(req, "eventId"), org, &is_down))
+        return authorize_in(req, org, "no such event");
+    if (is_down)
+        tix_gw_problem(req, 503, "unavailable", "access can't be checked right now");
+    else
+        tix_gw_problem(req, 404, "not-found", "no such event");
+    return TIX_STEP_ANSWERED;
+}
+
 static void member_cb(struct tix_req *req, const PGresult *res, void *ctx)
 {
     (void)ctx;
@@ -259,5 +341,7 @@ enum tix_gw_step tix_gw_authorize(struct tix_req *req)
         tix_gw_problem(req, 403, "forbidden", "this API key lacks the scope for this route");
         return TIX_STEP_ANSWERED;
     }
-    return req->route->auth == TIX_AUTH_ORG ? authorize_org(req) : TIX_STEP_NEXT;
+    if (req->route->auth == TIX_AUTH_ORG)
+        return authorize_org(req);
+    return req->route->auth == TIX_AUTH_EVENT ? authorize_event(req) : TIX_STEP_NEXT;
 }

@@ -34,6 +34,7 @@ struct tix_gw_cache;
 struct tix_ratelimiter;
 struct tix_ratelimit_async;
 struct tix_ratelimit_local;
+struct tix_avail_hub;
 
 /* Who may call a route. */
 enum tix_gw_auth {
@@ -42,6 +43,8 @@ enum tix_gw_auth {
     TIX_AUTH_USER,     /* an authenticated user (access JWT) or API key with the route's scope */
     TIX_AUTH_ORG,      /* a member of the organization in path parameter "id" with min_role,
                           or an API key of that organization with the route's scope */
+    TIX_AUTH_EVENT,    /* the same in the organization that owns the event in path parameter
+                          "eventId" (a stranger gets 404 "no such event") */
 };
 
 /* Organization roles, ordered: a higher role can do what a lower one can. */
@@ -123,6 +126,7 @@ struct tix_gw_thread {
     struct tix_ratelimit_async *limits;
     struct tix_gw_cache *cache; /* read-model rows of security decisions and hot reads */
     uint64_t waiting;           /* requests paused on apg or aredis */
+    struct tix_avail_hub *hub;  /* live availability streams (avail_stream.c) */
     struct event *bus_ev;
     struct event *tick_ev;
     struct tix_pending *pending; /* commands waiting for a confirm or an outcome */
@@ -153,6 +157,7 @@ struct tix_gw {
     struct tix_gw_pool *pool;                 /* workers for slow CPU work (Argon2id) */
     int listen_fd;                            /* shared listening socket; -1 once closed */
     uint8_t pii_key[32];                      /* TIXMO_PII_KEY: wraps per-person keys (lib/pii) */
+    uint8_t ticket_master[32];                /* TIXMO_TICKET_KEY: signs tickets (ticket_sign) */
     const uint8_t *jwt_key;                   /* borrowed from the config */
     size_t jwt_key_len;
     int64_t started_us;
@@ -165,6 +170,10 @@ struct tix_gw {
  * the idempotent response, logs one line and counts metrics; then frees req. */
 void tix_gw_reply(struct tix_req *req, int status, const char *content_type, const char *body,
                   size_t len);
+/* Starts a streamed 200 answer of content_type (chunked; the caller writes the body with
+ * evhttp_send_reply_chunk and owns the returned libevent request from then on): logs and counts
+ * the request like any answer and frees req. Returns NULL when the client already left. */
+struct evhttp_request *tix_gw_reply_stream(struct tix_req *req, const char *content_type);
 /* Answers with body as JSON (steals body; NULL = no body). */
 void tix_gw_reply_json(struct tix_req *req, int status, json_t *body);
 /* Answers an RFC 9457 problem: type "https://tixmo.org/problems/<type>", the status's title,
@@ -207,8 +216,6 @@ char *tix_gw_query(const struct tix_req *req, const char *name);
 
 #define TIX_GW_CURSOR_MAX 1024 /* bytes of a decoded cursor */
 
-/* Answers 422 with one error naming the query parameter. */
-void tix_gw_invalid_param(struct tix_req *req, const char *name, const char *message);
 /* UTF-8 text of min_chars..max_chars characters; min_chars 0 turns an empty value into NULL,
  * min_chars > 0 makes the parameter required. */
 bool tix_gw_query_text(struct tix_req *req, const char *name, long min_chars, long max_chars,
@@ -312,6 +319,23 @@ const char *tix_gw_cache_memo(struct tix_gw_thread *th, enum tix_gw_cache_kind k
 void tix_gw_cache_set_memo(struct tix_gw_thread *th, enum tix_gw_cache_kind kind, const char *key,
                            const char *text, size_t len);
 
+/* Answers 422 naming one invalid field (body or query) with message. */
+void tix_gw_invalid(struct tix_req *req, const char *field, const char *message);
+
+/* A keyset page, newest first: ?limit (1..100, default 20) and ?cursor (opaque). */
+struct tix_gw_page {
+    long limit;
+    char after[128];
+    const char *after_us; /* the last row's sort key in Unix microseconds, or NULL */
+    const char *after_id; /* the last row's id, or NULL */
+};
+
+/* Reads ?limit and ?cursor into page; false after answering 422 naming the parameter. */
+bool tix_gw_page_params(struct tix_req *req, struct tix_gw_page *page);
+/* Answers {"items", "next_cursor"} from res, whose rows (up to limit + 1 of them, in order)
+ * have the columns: sort key in Unix microseconds, id, the item as JSON text. Clears res. */
+void tix_gw_reply_page(struct tix_req *req, PGresult *res, long limit);
+
 /* ---- commands (gateway/submit.c) ---- */
 
 struct tix_gw_command {
@@ -372,6 +396,9 @@ void tix_gw_pending_flush(struct tix_gw_thread *th, int status);
  * event-scoped caller may see. */
 int tix_gw_org_role(struct tix_req *req, const char *org, const char *scope);
 const char *tix_gw_role_name(enum tix_gw_role role);
+/* The caller's role in the organization that owns event_id: TIX_ROLE_CUSTOMER when not a member
+ * or no such event; an API key is admin in its own organization. -2 when it can't be checked. */
+int tix_gw_event_role(struct tix_req *req, const char *event_id);
 int tix_gw_role_parse(const char *s);
 
 /* ---- metrics (gateway/metrics.c) ---- */

@@ -145,7 +145,7 @@ static bool read_cursor(struct tix_req *req, struct list_args *a)
         return true;
     if (strcmp(parts[0], a->sort->name) != 0 || !tix_uuid_is_valid(parts[1]) ||
         !is_cursor_key(a, parts[2])) {
-        tix_gw_invalid_param(req, "cursor", "is not a cursor from this list with this sort");
+        tix_gw_invalid(req, "cursor", "is not a cursor from this list with this sort");
         return false;
     }
     a->after_id = parts[1];
@@ -166,8 +166,8 @@ static bool read_status(struct tix_req *req, struct list_args *a)
     a->status = tix_gw_query(req, "status");
     if (a->status == NULL || tix_event_status_parse(a->status) >= 0)
         return true;
-    tix_gw_invalid_param(req, "status",
-                         "must be draft, published, on_sale, sold_out, completed or cancelled");
+    tix_gw_invalid(req, "status",
+                   "must be draft, published, on_sale, sold_out, completed or cancelled");
     return false;
 }
 

@@ -13,7 +13,6 @@
  * last row, starts_at in Unix microseconds (exact, and checked before it reaches SQL). Times are
  * RFC 3339 (built by Postgres with to_json).
  */
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +25,6 @@
 #include "gateway.h"
 #include "recurrence.h"
 #include "routes.h"
-
-#define LIST_LIMIT_DEFAULT 20
-#define LIST_LIMIT_MAX     100
-#define CURSOR_MAX_US      253402300799000000LL /* 9999-12-31T23:59:59Z */
 
 /* One event as JSON text with its sessions; $1 is the event id. Callers add the WHERE rest. */
 #define EVENT_JSON_SQL                                                                             \
@@ -45,12 +40,6 @@
     " 'name', s.name, 'starts_at', s.starts_at, 'ends_at', s.ends_at, 'capacity', s.capacity)"     \
     " ORDER BY s.starts_at), '[]'::json) FROM rm.event_sessions s WHERE s.event_id = e.id)"        \
     ")::text FROM rm.events e WHERE e.id = $1 AND NOT e.is_deleted"
-
-static void invalid_param(struct tix_req *req, const char *field, const char *message)
-{
-    tix_gw_problem_fields(req, 422, "the request has invalid fields",
-                          json_pack("[{ss ss}]", "field", field, "message", message));
-}
 
 static bool is_own_event(struct tix_req *req)
 {
@@ -85,9 +74,9 @@ static bool is_venue_usable(struct tix_req *req, const json_t *body)
     bool has_chart = has_venue && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
     if (!has_venue)
-        invalid_param(req, "venue_id", "must name a venue of this organization");
+        tix_gw_invalid(req, "venue_id", "must name a venue of this organization");
     else if (!has_chart)
-        invalid_param(req, "chart_version", "must name a published seating chart of the venue");
+        tix_gw_invalid(req, "chart_version", "must name a published seating chart of the venue");
     return has_venue && has_chart;
 }
 
@@ -98,26 +87,26 @@ static bool expand_recurrence(struct tix_req *req, json_t *body)
     const json_t *rule = json_object_get(body, "recurrence");
     bool has_sessions = json_object_get(body, "sessions") != NULL;
     if (rule == NULL && !has_sessions) {
-        invalid_param(req, "sessions", "is required (or give a recurrence)");
+        tix_gw_invalid(req, "sessions", "is required (or give a recurrence)");
         return false;
     }
     if (rule == NULL)
         return true;
     if (has_sessions) {
-        invalid_param(req, "recurrence", "give sessions or a recurrence, not both");
+        tix_gw_invalid(req, "recurrence", "give sessions or a recurrence, not both");
         return false;
     }
     struct tix_tz *tz = NULL;
     struct tix_err err;
     if (tix_tz_load(NULL, tix_json_str(body, "timezone"), &tz, &err) != TIX_OK) {
-        invalid_param(req, "timezone", "must be a time zone of the IANA database");
+        tix_gw_invalid(req, "timezone", "must be a time zone of the IANA database");
         return false;
     }
     json_t *sessions = NULL;
     enum tix_rc rc = tix_recurrence_expand(rule, tz, &sessions, &err);
     tix_tz_destroy(tz);
     if (rc != TIX_OK) {
-        invalid_param(req, err.field, err.msg);
+        tix_gw_invalid(req, err.field, err.msg);
         return false;
     }
     json_object_set_new(body, "sessions", sessions);
@@ -302,6 +291,12 @@ void tix_http_event_unpublish(struct tix_req *req)
         event_command(req, "event.unpublish", json_object());
 }
 
+void tix_http_event_open_sales(struct tix_req *req)
+{
+    if (is_own_event(req))
+        event_command(req, "event.open_sales", json_object());
+}
+
 void tix_http_event_cancel(struct tix_req *req)
 {
     static const struct tix_field fields[] = {
@@ -346,113 +341,28 @@ void tix_http_org_event_get(struct tix_req *req)
 
 /* ---- the organization's list ------------------------------------------------------------ */
 
-struct list_args {
-    long limit;
-    char *status; /* NULL: every status */
-    char after[128];
-    const char *after_starts; /* NULL: from the newest */
-    const char *after_id;
-};
-
-/* Reads ?limit; false after answering 422. */
-static bool parse_limit(struct tix_req *req, struct list_args *a)
+/* Reads ?status into *status (a new string or NULL); false after answering 422. */
+static bool parse_status(struct tix_req *req, char **status)
 {
-    char *v = tix_gw_query(req, "limit");
-    long n = LIST_LIMIT_DEFAULT;
-    bool is_ok = true;
-    if (v != NULL) {
-        char *end = NULL;
-        n = strtol(v, &end, 10);
-        is_ok = v[0] >= '0' && v[0] <= '9' && *end == '\0' && n >= 1 && n <= LIST_LIMIT_MAX;
-        free(v);
-    }
-    if (!is_ok) {
-        invalid_param(req, "limit", "must be an integer from 1 to 100");
-        return false;
-    }
-    a->limit = n;
-    return true;
-}
-
-/* Reads ?cursor (base64url of "<starts_at in Unix microseconds>|<uuid>"); false after answering
- * 422. */
-static bool parse_cursor(struct tix_req *req, struct list_args *a)
-{
-    char *v = tix_gw_query(req, "cursor");
-    if (v == NULL)
+    *status = tix_gw_query(req, "status");
+    if (*status == NULL || tix_event_status_parse(*status) >= 0)
         return true;
-    size_t len = 0;
-    bool is_ok = sodium_base642bin((unsigned char *)a->after, sizeof(a->after) - 1, v, strlen(v),
-                                   NULL, &len, NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0;
-    free(v);
-    char *bar = NULL;
-    if (is_ok) {
-        a->after[len] = '\0';
-        bar = strchr(a->after, '|');
-        char *end = NULL;
-        long long us = bar != NULL ? strtoll(a->after, &end, 10) : -1;
-        is_ok = bar != NULL && end == bar && bar != a->after && us >= 0 && us <= CURSOR_MAX_US &&
-                tix_uuid_is_valid(bar + 1);
-    }
-    if (!is_ok) {
-        invalid_param(req, "cursor", "is not a cursor from this list");
-        return false;
-    }
-    *bar = '\0';
-    a->after_starts = a->after;
-    a->after_id = bar + 1;
-    return true;
-}
-
-/* Reads ?status; false after answering 422. */
-static bool parse_status(struct tix_req *req, struct list_args *a)
-{
-    a->status = tix_gw_query(req, "status");
-    if (a->status == NULL || tix_event_status_parse(a->status) >= 0)
-        return true;
-    free(a->status);
-    a->status = NULL;
-    invalid_param(req, "status",
-                  "must be draft, published, on_sale, sold_out, completed or cancelled");
+    free(*status);
+    *status = NULL;
+    tix_gw_invalid(req, "status",
+                   "must be draft, published, on_sale, sold_out, completed or cancelled");
     return false;
-}
-
-/* The cursor after row i of res (columns: starts_at in Unix microseconds, id). */
-static json_t *cursor_after(PGresult *res, int i)
-{
-    char raw[128], out[200];
-    int n = snprintf(raw, sizeof(raw), "%s|%s", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
-    if (n < 0 || (size_t)n >= sizeof(raw))
-        return json_null();
-    sodium_bin2base64(out, sizeof(out), (const unsigned char *)raw, (size_t)n,
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    return json_string(out);
-}
-
-static void reply_list(struct tix_req *req, PGresult *res, long limit)
-{
-    json_t *items = json_array();
-    int rows = PQntuples(res);
-    int shown = rows > limit ? (int)limit : rows;
-    for (int i = 0; i < shown; i++) {
-        const char *text = PQgetvalue(res, i, 2);
-        json_t *e = tix_json_parse(text, strlen(text), NULL);
-        if (e != NULL)
-            json_array_append_new(items, e);
-    }
-    json_t *next = rows > limit && shown > 0 ? cursor_after(res, shown - 1) : json_null();
-    PQclear(res);
-    tix_gw_reply_json(req, 200, json_pack("{so so}", "items", items, "next_cursor", next));
 }
 
 void tix_http_org_events_list(struct tix_req *req)
 {
-    struct list_args a = {0};
-    if (!parse_limit(req, &a) || !parse_cursor(req, &a) || !parse_status(req, &a))
+    struct tix_gw_page page;
+    char *status = NULL;
+    if (!tix_gw_page_params(req, &page) || !parse_status(req, &status))
         return;
     char fetch[24];
-    snprintf(fetch, sizeof(fetch), "%ld", a.limit + 1);
-    const char *params[] = {tix_gw_param(req, "id"), a.status, a.after_starts, a.after_id, fetch};
+    snprintf(fetch, sizeof(fetch), "%ld", page.limit + 1);
+    const char *params[] = {tix_gw_param(req, "id"), status, page.after_us, page.after_id, fetch};
     PGresult *res = NULL;
     bool is_ok = tix_gw_read(
         req,
@@ -470,7 +380,7 @@ void tix_http_org_events_list(struct tix_req *req)
         " ('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4::uuid))"
         " ORDER BY e.starts_at DESC, e.id DESC LIMIT $5::int",
         5, params, &res);
-    free(a.status);
+    free(status);
     if (is_ok)
-        reply_list(req, res, a.limit);
+        tix_gw_reply_page(req, res, page.limit);
 }

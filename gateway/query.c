@@ -20,12 +20,6 @@
 
 #include "gateway.h"
 
-void tix_gw_invalid_param(struct tix_req *req, const char *name, const char *message)
-{
-    tix_gw_problem_fields(req, 422, "the request has invalid parameters",
-                          json_pack("[{ss ss}]", "field", name, "message", message));
-}
-
 /* Characters of a valid UTF-8 string; -1 when it is not UTF-8 (jansson checks it). */
 static long utf8_chars(const char *s)
 {
@@ -54,7 +48,7 @@ bool tix_gw_query_text(struct tix_req *req, const char *name, long min_chars, lo
     char message[96];
     snprintf(message, sizeof(message), "must be UTF-8 text of %ld to %ld characters",
              min_chars > 0 ? min_chars : 1, max_chars);
-    tix_gw_invalid_param(req, name, message);
+    tix_gw_invalid(req, name, message);
     return false;
 }
 
@@ -110,7 +104,7 @@ bool tix_gw_query_time(struct tix_req *req, const char *name, char **out)
     *out = tix_gw_query(req, name);
     if (*out == NULL || is_rfc3339(*out))
         return true;
-    tix_gw_invalid_param(req, name, "must be an RFC 3339 date-time, e.g. 2030-06-05T19:00:00Z");
+    tix_gw_invalid(req, name, "must be an RFC 3339 date-time, e.g. 2030-06-05T19:00:00Z");
     return false;
 }
 
@@ -130,7 +124,7 @@ bool tix_gw_query_int(struct tix_req *req, const char *name, long min, long max,
     if (!is_ok) {
         char message[96];
         snprintf(message, sizeof(message), "must be an integer from %ld to %ld", min, max);
-        tix_gw_invalid_param(req, name, message);
+        tix_gw_invalid(req, name, message);
         return false;
     }
     snprintf(out, 24, "%ld", n);
@@ -142,7 +136,7 @@ bool tix_gw_query_uuid(struct tix_req *req, const char *name, char **out)
     *out = tix_gw_query(req, name);
     if (*out == NULL || tix_uuid_is_valid(*out))
         return true;
-    tix_gw_invalid_param(req, name, "must be a UUID");
+    tix_gw_invalid(req, name, "must be a UUID");
     return false;
 }
 
@@ -158,7 +152,7 @@ int tix_gw_query_choice(struct tix_req *req, const char *name, const char *const
             found = i;
     free(v);
     if (found < 0)
-        tix_gw_invalid_param(req, name, message);
+        tix_gw_invalid(req, name, message);
     return found;
 }
 
@@ -217,14 +211,14 @@ bool tix_gw_query_near(struct tix_req *req, struct tix_gw_near *near)
     free(v);
     free(r);
     if (is_given && !has_point) {
-        tix_gw_invalid_param(req, "near", "must be \"lat,lng\" in degrees, -90..90 and -180..180");
+        tix_gw_invalid(req, "near", "must be \"lat,lng\" in degrees, -90..90 and -180..180");
         return false;
     }
     if (!has_radius_ok || is_orphan_radius) {
-        tix_gw_invalid_param(req, "radius_km",
-                             is_orphan_radius ? "needs near"
-                                              : "must be a number of kilometres above 0, at most "
-                                                "20000");
+        tix_gw_invalid(req, "radius_km",
+                       is_orphan_radius ? "needs near"
+                                        : "must be a number of kilometres above 0, at most "
+                                          "20000");
         return false;
     }
     if (!is_given)
@@ -294,6 +288,6 @@ bool tix_gw_query_cursor(struct tix_req *req, char buf[TIX_GW_CURSOR_MAX], const
         }
     }
     if (!is_ok)
-        tix_gw_invalid_param(req, "cursor", "is not a cursor from this list");
+        tix_gw_invalid(req, "cursor", "is not a cursor from this list");
     return is_ok;
 }

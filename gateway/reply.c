@@ -105,6 +105,23 @@ void tix_gw_reply(struct tix_req *req, int status, const char *content_type, con
     free(req);
 }
 
+struct evhttp_request *tix_gw_reply_stream(struct tix_req *req, const char *content_type)
+{
+    struct evhttp_request *ev = req->ev;
+    if (ev != NULL) {
+        tix_gw_header(req, "Content-Type", content_type);
+        tix_gw_header(req, "X-Request-Id", req->id);
+        tix_gw_header(req, "Cache-Control", "no-store");
+        tix_gw_header(req, "X-Accel-Buffering", "no");
+        evhttp_send_reply_start(ev, 200, reason_of(200));
+    }
+    log_request(req, 200);
+    tix_gw_metrics_count(req->th, req->route, 200, tix_now_us() - req->start_us);
+    tix_buf_deinit(&req->body);
+    free(req);
+    return ev;
+}
+
 void tix_gw_reply_json(struct tix_req *req, int status, json_t *body)
 {
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;

@@ -11,6 +11,7 @@
 #define USR TIX_AUTH_USER
 #define ORG TIX_AUTH_ORG
 #define OPT TIX_AUTH_OPTIONAL
+#define EVT TIX_AUTH_EVENT
 
 const struct tix_route tix_routes[] = {
     {"GET", "/healthz", tix_http_healthz, PUB, 0, NULL, TIX_RL_NONE},
@@ -92,6 +93,8 @@ const struct tix_route tix_routes[] = {
      TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
     {"POST", "/api/v1/organizations/{id}/events/{eventId}/unpublish", tix_http_event_unpublish, ORG,
      TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
+    {"POST", "/api/v1/organizations/{id}/events/{eventId}/open-sales", tix_http_event_open_sales,
+     ORG, TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
     {"POST", "/api/v1/organizations/{id}/events/{eventId}/cancel", tix_http_event_cancel, ORG,
      TIX_ROLE_ADMIN, "events:write", TIX_RL_GENERAL},
     /* literal segments before {id}: the first matching row wins */
@@ -109,6 +112,49 @@ const struct tix_route tix_routes[] = {
     {"GET", "/api/v1/search/autocomplete", tix_http_search_autocomplete, PUB, 0, NULL,
      TIX_RL_GENERAL},
 
+    {"GET", "/api/v1/events/{eventId}/ticket-types", tix_http_ticket_types_list, PUB, 0, NULL,
+     TIX_RL_GENERAL},
+    {"POST", "/api/v1/events/{eventId}/ticket-types", tix_http_ticket_type_create, EVT,
+     TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
+    {"GET", "/api/v1/events/{eventId}/ticket-types/{id}", tix_http_ticket_type_get, PUB, 0, NULL,
+     TIX_RL_GENERAL},
+    {"PATCH", "/api/v1/events/{eventId}/ticket-types/{id}", tix_http_ticket_type_update, EVT,
+     TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
+    {"DELETE", "/api/v1/events/{eventId}/ticket-types/{id}", tix_http_ticket_type_delete, EVT,
+     TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
+    {"GET", "/api/v1/events/{eventId}/ticket-types/{id}/availability",
+     tix_http_ticket_type_availability, PUB, 0, NULL, TIX_RL_GENERAL},
+    {"GET", "/api/v1/events/{eventId}/seats", tix_http_seat_map, PUB, 0, NULL, TIX_RL_GENERAL},
+    {"GET", "/api/v1/events/{eventId}/availability/stream", tix_http_availability_stream, PUB, 0,
+     NULL, TIX_RL_GENERAL},
+    {"PUT", "/api/v1/events/{eventId}/sale-settings", tix_http_sale_settings, EVT,
+     TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
+    {"POST", "/api/v1/events/{eventId}/pools", tix_http_pool_define, EVT, TIX_ROLE_PROMOTER,
+     "events:write", TIX_RL_GENERAL},
+    {"POST", "/api/v1/events/{eventId}/scan", tix_http_event_scan, EVT, TIX_ROLE_SCANNER,
+     "tickets:scan", TIX_RL_GENERAL},
+
+    {"GET", "/api/v1/cart", tix_http_cart_get, USR, 0, NULL, TIX_RL_GENERAL},
+    {"DELETE", "/api/v1/cart", tix_http_cart_clear, USR, 0, NULL, TIX_RL_GENERAL},
+    {"POST", "/api/v1/cart/items", tix_http_cart_add, USR, 0, NULL, TIX_RL_HOLDS},
+    {"DELETE", "/api/v1/cart/items/{id}", tix_http_cart_remove, USR, 0, NULL, TIX_RL_GENERAL},
+    {"POST", "/api/v1/cart/lock-seats", tix_http_cart_lock_seats, USR, 0, NULL, TIX_RL_HOLDS},
+    {"POST", "/api/v1/cart/extend-lock", tix_http_cart_extend, USR, 0, NULL, TIX_RL_GENERAL},
+
+    {"GET", "/api/v1/orders", tix_http_orders_list, USR, 0, NULL, TIX_RL_GENERAL},
+    {"POST", "/api/v1/orders", tix_http_order_place, USR, 0, NULL, TIX_RL_GENERAL},
+    {"GET", "/api/v1/orders/{id}", tix_http_order_get, USR, 0, NULL, TIX_RL_GENERAL},
+    {"POST", "/api/v1/orders/{id}/cancel", tix_http_order_cancel, USR, 0, NULL, TIX_RL_GENERAL},
+    {"GET", "/api/v1/orders/{id}/tickets", tix_http_order_tickets, USR, 0, NULL, TIX_RL_GENERAL},
+    {"GET", "/api/v1/users/me/orders", tix_http_orders_list, USR, 0, NULL, TIX_RL_GENERAL},
+
+    {"GET", "/api/v1/tickets", tix_http_tickets_list, USR, 0, NULL, TIX_RL_GENERAL},
+    {"GET", "/api/v1/tickets/{id}", tix_http_ticket_get, USR, 0, "tickets:read", TIX_RL_GENERAL},
+    {"POST", "/api/v1/tickets/{id}/validate", tix_http_ticket_validate, USR, 0, "tickets:scan",
+     TIX_RL_GENERAL},
+    {"GET", "/api/v1/tickets/{id}/qr-code", tix_http_ticket_qr, USR, 0, "tickets:read",
+     TIX_RL_GENERAL},
+    {"GET", "/api/v1/users/me/tickets", tix_http_tickets_list, USR, 0, NULL, TIX_RL_GENERAL},
     {"POST", "/api/v1/payments/webhook", tix_http_payments_webhook, PUB, 0, NULL, TIX_RL_NONE},
     {"GET", "/api/v1/payments/{id}", tix_http_payment_get, USR, 0, NULL, TIX_RL_GENERAL},
 

@@ -57,6 +57,7 @@ void tix_http_event_delete(struct tix_req *req);
 void tix_http_event_session_update(struct tix_req *req);
 void tix_http_event_publish(struct tix_req *req);
 void tix_http_event_unpublish(struct tix_req *req);
+void tix_http_event_open_sales(struct tix_req *req);
 void tix_http_event_cancel(struct tix_req *req);
 void tix_http_event_get(struct tix_req *req);
 void tix_http_org_event_get(struct tix_req *req);
@@ -70,6 +71,35 @@ void tix_http_search_events(struct tix_req *req);
 void tix_http_search_autocomplete(struct tix_req *req);
 void tix_http_search_venues(struct tix_req *req);
 
+void tix_http_ticket_types_list(struct tix_req *req);
+void tix_http_ticket_type_create(struct tix_req *req);
+void tix_http_ticket_type_get(struct tix_req *req);
+void tix_http_ticket_type_update(struct tix_req *req);
+void tix_http_ticket_type_delete(struct tix_req *req);
+void tix_http_ticket_type_availability(struct tix_req *req);
+void tix_http_seat_map(struct tix_req *req);
+void tix_http_availability_stream(struct tix_req *req);
+void tix_http_sale_settings(struct tix_req *req);
+void tix_http_pool_define(struct tix_req *req);
+void tix_http_event_scan(struct tix_req *req);
+
+void tix_http_cart_get(struct tix_req *req);
+void tix_http_cart_clear(struct tix_req *req);
+void tix_http_cart_add(struct tix_req *req);
+void tix_http_cart_remove(struct tix_req *req);
+void tix_http_cart_lock_seats(struct tix_req *req);
+void tix_http_cart_extend(struct tix_req *req);
+
+void tix_http_orders_list(struct tix_req *req);
+void tix_http_order_place(struct tix_req *req);
+void tix_http_order_get(struct tix_req *req);
+void tix_http_order_cancel(struct tix_req *req);
+void tix_http_order_tickets(struct tix_req *req);
+
+void tix_http_tickets_list(struct tix_req *req);
+void tix_http_ticket_get(struct tix_req *req);
+void tix_http_ticket_validate(struct tix_req *req);
+void tix_http_ticket_qr(struct tix_req *req);
 void tix_http_payments_webhook(struct tix_req *req);
 void tix_http_payment_get(struct tix_req *req);
 

@@ -35,7 +35,9 @@
 #include "tix/pii.h"
 #include "tix/ratelimit.h"
 #include "tix/redis.h"
+#include "tix/ticket_sign.h"
 
+#include "avail_stream.h"
 #include "gateway.h"
 #include "pipeline.h"
 
@@ -203,6 +205,7 @@ static enum tix_rc thread_init(struct tix_gw_thread *th, int listen_fd, struct t
     rc = open_async(th, err);
     if (rc != TIX_OK)
         return rc;
+    th->hub = tix_avail_hub_create(th);
     ensure_bus(th);
     tix_gw_metrics_init(th, th->gw->n_routes);
     th->tick_ev = event_new(th->base, -1, EV_PERSIST, tick_cb, th);
@@ -226,7 +229,8 @@ static void thread_deinit(struct tix_gw_thread *th)
     tix_gw_cache_destroy(th->cache);
     th->cache = NULL;
     if (th->http != NULL)
-        evhttp_free(th->http);
+        evhttp_free(th->http); /* closes the live streams too: before their hub goes */
+    tix_avail_hub_destroy(th->hub);
     if (th->bus_ev != NULL)
         event_free(th->bus_ev);
     if (th->tick_ev != NULL)
@@ -261,7 +265,8 @@ enum tix_rc tix_gw_run(const struct tix_config *cfg, volatile sig_atomic_t *stop
     evthread_use_pthreads();
     struct tix_gw gw = {.cfg = cfg, .stop = stop, .started_us = tix_now_us()};
     gw.n_routes = count_routes();
-    if (tix_pii_parse_key(cfg->pii_key, gw.pii_key, err) != TIX_OK)
+    if (tix_pii_parse_key(cfg->pii_key, gw.pii_key, err) != TIX_OK ||
+        tix_ticket_master_parse(cfg->ticket_key, gw.ticket_master, err) != TIX_OK)
         return err->rc;
     gw.jwt_key = (const uint8_t *)cfg->jwt_secret;
     gw.jwt_key_len = strlen(cfg->jwt_secret);

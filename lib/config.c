@@ -42,6 +42,7 @@ static const struct row rows[] = {
     ROW_INT("TIXMO_BATCH_MAX", batch_max, "256", 1, 4096),
     ROW_INT("TIXMO_PREFETCH", prefetch, "512", 1, 65535),
     ROW_INT("TIXMO_DELIVERY_LIMIT", delivery_limit, "5", 1, 1000),
+    ROW_INT("TIXMO_CLOCK_OFFSET_S", clock_offset_s, "0", 0, 31536000),
     {"TIXMO_LOG_LEVEL", LEVEL, offsetof(struct tix_config, log_level), "info", 0, 0},
     ROW_STR("TIXMO_HTTP_HOST", http_host, "127.0.0.1"),
     ROW_INT("TIXMO_HTTP_PORT", http_port, "28080", 1, 65535),

@@ -1,27 +1,39 @@
 /* projector.c - catch-up and live wake-up for every projection
  *
  * One connection applies (transactions, checkpoints); a second one only LISTENs, so waiting for
- * a notification never sits inside an applying transaction.
+ * a notification never sits inside an applying transaction. A notification names the partition
+ * a commit wrote: only those partitions are caught up right away (a commit is applied and
+ * published within milliseconds), and every partition at least once a second (which also covers
+ * a missed notification). After each pass the sale's changed availability goes to Redis
+ * (availability.h), then the process managers run.
  */
 #include <poll.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "tix/db.h"
+#include "tix/ids.h"
 #include "tix/log.h"
 #include "tix/mem.h"
+#include "tix/redis.h"
 #include "tix/store.h"
 
+#include "availability.h"
 #include "projection.h"
 #include "projector.h"
 #include "reactor.h"
 
-/* Applies the backlog of one version on every partition. */
+#define FULL_SWEEP_MS 1000
+
+/* Applies the backlog of one version on every partition, or those only[] marks. */
 static enum tix_rc catch_up(struct tix_db *db, const struct tix_projection *proj, int version,
-                            int partitions, struct tix_err *err)
+                            int partitions, const bool *only, struct tix_err *err)
 {
     enum tix_rc rc = TIX_OK;
     for (int part = 0; part < partitions && rc == TIX_OK; part++) {
+        if (only != NULL && !only[part])
+            continue;
         int applied = 1;
         while (applied > 0 && rc == TIX_OK)
             rc = tix_projection_step(db, proj, version, part, 1000, &applied, err);
@@ -29,7 +41,7 @@ static enum tix_rc catch_up(struct tix_db *db, const struct tix_projection *proj
     return rc;
 }
 
-static enum tix_rc sweep(struct tix_db *db, int partitions, struct tix_err *err)
+static enum tix_rc sweep(struct tix_db *db, int partitions, const bool *only, struct tix_err *err)
 {
     enum tix_rc rc = TIX_OK;
     for (int i = 0; tix_projections[i] != NULL && rc == TIX_OK; i++) {
@@ -37,9 +49,9 @@ static enum tix_rc sweep(struct tix_db *db, int partitions, struct tix_err *err)
         int active = 0, building = 0;
         rc = tix_projection_versions(db, proj->name, &active, &building, err);
         if (rc == TIX_OK)
-            rc = catch_up(db, proj, active, partitions, err);
+            rc = catch_up(db, proj, active, partitions, only, err);
         if (rc == TIX_OK && building > 0)
-            rc = catch_up(db, proj, building, partitions, err);
+            rc = catch_up(db, proj, building, partitions, only, err);
     }
     return rc;
 }
@@ -47,7 +59,7 @@ static enum tix_rc sweep(struct tix_db *db, int partitions, struct tix_err *err)
 /* Runs every reactor over every partition; the bus is (re)opened on demand and a failure only
  * delays reactions: their checkpoints don't move until their commands are confirmed. */
 static void react(struct tix_db *db, struct tix_bus **bus, const struct tix_config *cfg,
-                  int partitions)
+                  int partitions, const bool *only)
 {
     struct tix_err err;
     if (*bus == NULL && tix_bus_open(cfg->amqp_url, "tixmo-projector", bus, &err) != TIX_OK) {
@@ -58,7 +70,7 @@ static void react(struct tix_db *db, struct tix_bus **bus, const struct tix_conf
     enum tix_rc rc = TIX_OK;
     for (int i = 0; tix_reactors[i] != NULL && rc == TIX_OK; i++) {
         for (int part = 0; part < partitions && rc == TIX_OK; part++) {
-            int applied = 1;
+            int applied = only == NULL || only[part];
             while (applied > 0 && rc == TIX_OK)
                 rc = tix_reactor_step(db, *bus, partitions, tix_reactors[i], part, 500, &applied,
                                       &err);
@@ -71,20 +83,42 @@ static void react(struct tix_db *db, struct tix_bus **bus, const struct tix_conf
     }
 }
 
-/* Waits up to timeout_ms for a notification on the listening connection. */
-static void wait_notify(struct tix_db *listener, int timeout_ms)
+/* Pushes the sale's changed availability to Redis and its channels; a Redis outage only delays
+ * it (the outbox keeps every change until it was published). */
+static void publish_availability(struct tix_db *db, struct tix_redis *redis)
+{
+    struct tix_err err;
+    int published = 500;
+    enum tix_rc rc = TIX_OK;
+    while (rc == TIX_OK && published == 500)
+        rc = tix_avail_publish(db, redis, 500, &published, &err);
+    if (rc != TIX_OK && rc != TIX_ETRANSIENT)
+        tix_log_warn("availability not published, retrying", "detail=\"%s\"", err.msg);
+}
+
+/* Waits up to timeout_ms for notifications on the listening connection; marks hot[p] for each
+ * partition p they name. Returns whether any came. */
+static bool wait_notify(struct tix_db *listener, int timeout_ms, bool *hot, int partitions)
 {
     PGconn *conn = tix_db_conn(listener);
     struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
     if (pfd.fd >= 0 && poll(&pfd, 1, timeout_ms) > 0)
         PQconsumeInput(conn);
     PGnotify *n;
-    while ((n = PQnotifies(conn)) != NULL)
+    bool is_notified = false;
+    while ((n = PQnotifies(conn)) != NULL) {
+        char *end = NULL;
+        long part = strtol(n->extra, &end, 10);
+        if (end != n->extra && part >= 0 && part < partitions)
+            hot[part] = true;
+        is_notified = true;
         PQfreemem(n);
+    }
     if (PQstatus(conn) == CONNECTION_BAD) {
         PQreset(conn);
         tix_db_script(listener, "LISTEN tixmo_events", NULL);
     }
+    return is_notified;
 }
 
 enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_t *stop,
@@ -110,18 +144,33 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
     if (rc == TIX_OK)
         rc = tix_db_script(listener, "LISTEN tixmo_events", err);
     struct tix_bus *bus = NULL;
+    struct tix_redis *redis = NULL;
+    if (rc == TIX_OK)
+        rc = tix_redis_open(cfg->redis_url, cfg->redis_timeout_ms, &redis, err);
     if (rc == TIX_OK)
         tix_log_info("projector started", "partitions=%d", partitions);
+    bool *hot = tix_xcalloc((size_t)(partitions > 0 ? partitions : 1), sizeof(*hot));
+    bool is_full = true;
+    int64_t last_full_ms = 0;
     while (rc == TIX_OK && !*stop) {
-        if (sweep(db, partitions, err) != TIX_OK) {
+        const bool *only = is_full ? NULL : hot; /* a commit's partition first, the rest later */
+        if (sweep(db, partitions, only, err) != TIX_OK) {
             tix_log_warn("projection step failed, retrying", "rc=%s detail=\"%s\"",
                          tix_rc_name(err->rc), err->msg);
             sleep(1);
         }
-        react(db, &bus, cfg, partitions);
-        wait_notify(listener, 1000);
+        publish_availability(db, redis);
+        react(db, &bus, cfg, partitions, only);
+        if (is_full)
+            last_full_ms = tix_mono_ms();
+        memset(hot, 0, (size_t)partitions * sizeof(*hot));
+        int64_t left = FULL_SWEEP_MS - (tix_mono_ms() - last_full_ms);
+        bool is_notified = left > 0 && wait_notify(listener, (int)left, hot, partitions);
+        is_full = !is_notified || tix_mono_ms() - last_full_ms >= FULL_SWEEP_MS;
     }
+    free(hot);
     tix_bus_close(bus);
+    tix_redis_close(redis);
     tix_db_close(listener);
     tix_db_close(db);
     return rc;

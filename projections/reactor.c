@@ -1,4 +1,4 @@
-/* reactor.c - the runner of process managers (see reactor.h) and the venue-binding reactor
+/* reactor.c - the runner of process managers (see reactor.h) and the catalog's reactors
  *
  * pm_venue_binding: an event created with a venue asks that venue (another partition) to
  * record the binding (venue.bind_event, command id "pm.venue.bind.<event>"), so the venue can
@@ -7,6 +7,11 @@
  * "pm.venue.unbind.<event>"), so the venue can be deleted afterwards. Commands to one venue
  * travel on its partition in log order, so an unbind never overtakes its bind. An event.deleted
  * recorded before it carried venue_id unbinds nothing: that venue stays bound.
+ *
+ * pm_stock_seats: an event created with a venue and a chart version gets that chart's seats
+ * (stock.load_seats, in the event's own partition, command id derived from the event and the
+ * version) from the published chart in the venues read model: section and row ids, the seat's
+ * label, its category (or its section's), whether it is accessible.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,8 +25,9 @@
 #include "envelope.h"
 #include "reactor.h"
 
-static enum tix_rc venue_binding(const struct tix_event *e, json_t *out)
+static enum tix_rc venue_binding(const struct tix_event *e, struct tix_db *db, json_t *out)
 {
+    (void)db;
     bool is_created = strcmp(e->type, "event.created") == 0;
     if (!is_created && strcmp(e->type, "event.deleted") != 0)
         return TIX_OK;
@@ -45,7 +51,93 @@ static enum tix_rc venue_binding(const struct tix_event *e, json_t *out)
 
 static const struct tix_reactor venue_binding_reactor = {"pm_venue_binding", venue_binding};
 
-const struct tix_reactor *const tix_reactors[] = {&venue_binding_reactor, NULL};
+/* The seats of a chart document in the shape of stock.load_seats. */
+static json_t *chart_seats(const json_t *chart)
+{
+    json_t *seats = json_array();
+    size_t i, j, k;
+    const json_t *section, *row, *seat;
+    json_array_foreach(json_object_get(chart, "sections"), i, section)
+    {
+        const char *category = tix_json_str(section, "category");
+        json_array_foreach(json_object_get(section, "rows"), j, row)
+        {
+            json_array_foreach(json_object_get(row, "seats"), k, seat)
+            {
+                const char *own = tix_json_str(seat, "category");
+                const json_t *acc = json_object_get(seat, "accessible");
+                json_t *s =
+                    json_pack("{ss ss ss ss sb}", "seat_id", tix_json_str(seat, "id"), "section",
+                              tix_json_str(section, "id"), "row", tix_json_str(row, "id"), "label",
+                              tix_json_str(seat, "label"), "accessible", json_is_true(acc));
+                if (s == NULL)
+                    continue; /* a published chart always has these; never a partial seat */
+                if (own != NULL || category != NULL)
+                    json_object_set_new(s, "category", json_string(own ? own : category));
+                json_array_append_new(seats, s);
+            }
+        }
+    }
+    return seats;
+}
+
+/* The published chart of venue at version (new reference); NULL with TIX_ETRANSIENT in *rc
+ * while the venues read model has not caught up, NULL with TIX_OK when there is none. */
+static json_t *published_chart(struct tix_db *db, const char *venue, int64_t version,
+                               enum tix_rc *rc)
+{
+    char v[24];
+    snprintf(v, sizeof(v), "%lld", (long long)version);
+    const char *params[] = {venue, v};
+    PGresult *res = NULL;
+    *rc = tix_db_exec(db,
+                      "SELECT c.chart::text, (SELECT coalesce(sum(h.last_seq - k.last_seq), 0)"
+                      " FROM public.partition_heads h JOIN public.projection_checkpoints k"
+                      " ON k.partition = h.partition JOIN public.projections p"
+                      " ON p.name = k.projection AND p.active_version = k.version"
+                      " WHERE k.projection = 'venues') FROM (SELECT 1) one"
+                      " LEFT JOIN rm.seating_charts c ON c.venue_id = $1::uuid"
+                      " AND c.version = $2::int",
+                      2, params, &res, NULL);
+    if (*rc != TIX_OK)
+        return NULL;
+    json_t *chart = NULL;
+    if (!PQgetisnull(res, 0, 0))
+        chart = tix_json_parse(PQgetvalue(res, 0, 0), strlen(PQgetvalue(res, 0, 0)), NULL);
+    else if (strcmp(PQgetvalue(res, 0, 1), "0") != 0)
+        *rc = TIX_ETRANSIENT;
+    PQclear(res);
+    return chart;
+}
+
+static enum tix_rc stock_seats(const struct tix_event *e, struct tix_db *db, json_t *out)
+{
+    if (strcmp(e->type, "event.created") != 0)
+        return TIX_OK;
+    json_t *d = tix_json_parse(e->data, strlen(e->data), NULL);
+    const char *event_id = tix_json_str(d, "event_id"), *venue = tix_json_str(d, "venue_id");
+    int64_t version = tix_json_int(d, "chart_version", 0);
+    enum tix_rc rc = tix_uuid_is_valid(event_id) ? TIX_OK : TIX_EINVAL;
+    json_t *chart = NULL;
+    if (rc == TIX_OK && tix_uuid_is_valid(venue) && version > 0)
+        chart = published_chart(db, venue, version, &rc);
+    if (chart != NULL) {
+        char id[128];
+        snprintf(id, sizeof(id), "pm.stock.seats.%s.%lld", event_id, (long long)version);
+        json_array_append_new(out, json_pack("{ss ss ss s{ss sI so}}", "command_id", id, "type",
+                                             "stock.load_seats", "key", event_id, "payload",
+                                             "event_id", event_id, "chart_version",
+                                             (json_int_t)version, "seats", chart_seats(chart)));
+    }
+    json_decref(chart);
+    json_decref(d);
+    return rc;
+}
+
+static const struct tix_reactor stock_seats_reactor = {"pm_stock_seats", stock_seats};
+
+const struct tix_reactor *const tix_reactors[] = {&venue_binding_reactor, &stock_seats_reactor,
+                                                  NULL};
 
 enum tix_rc tix_reactor_prepare(struct tix_db *db, const struct tix_reactor *r, int partitions,
                                 struct tix_err *err)
@@ -61,6 +153,7 @@ enum tix_rc tix_reactor_prepare(struct tix_db *db, const struct tix_reactor *r, 
 
 struct collect {
     const struct tix_reactor *r;
+    struct tix_db *db;
     json_t *commands;
     int64_t last_seq;
     struct tix_err *err;
@@ -70,7 +163,7 @@ static enum tix_rc collect_cb(const struct tix_event *e, void *arg)
 {
     struct collect *c = arg;
     c->last_seq = e->partition_seq;
-    enum tix_rc rc = c->r->react(e, c->commands);
+    enum tix_rc rc = c->r->react(e, c->db, c->commands);
     return rc == TIX_OK ? rc
                         : tix_err_set(c->err, rc, "", "%s cannot react to %s at %d/%" PRId64,
                                       c->r->name, e->type, e->partition, e->partition_seq);
@@ -116,7 +209,7 @@ enum tix_rc tix_reactor_step(struct tix_db *db, struct tix_bus *bus, int partiti
         tix_db_script(db, "ROLLBACK", NULL);
         return rc;
     }
-    struct collect c = {r, json_array(), strtoll(PQgetvalue(res, 0, 0), NULL, 10), err};
+    struct collect c = {r, db, json_array(), strtoll(PQgetvalue(res, 0, 0), NULL, 10), err};
     PQclear(res);
     snprintf(old_seq, sizeof(old_seq), "%" PRId64, c.last_seq);
     rc = tix_store_read_partition(db, partition, c.last_seq, limit, collect_cb, &c, applied, err);

@@ -1,8 +1,10 @@
 /* reactor.h - process managers: events of one partition become commands for another
  *
  * A reactor reads the log like a projection (per-partition checkpoints, SKIP LOCKED, replay
- * from zero is harmless) but its output is commands, not rows. react() is pure: it turns one
- * recorded event into zero or more commands, each with a command id derived from the event, so
+ * from zero is harmless) but its output is commands, not rows. react() turns one recorded event
+ * into zero or more commands from the event and, at most, read-model rows that never change
+ * once written (a published seating chart), so it gives the same commands whenever it runs;
+ * each command has an id derived from the event, so
  * a command sent twice (a crash after the publish, before the checkpoint moved) is decided once:
  * the processor answers the second with the first outcome. The runner publishes a batch's
  * commands with confirms and only then advances the checkpoint, in one transaction.
@@ -18,9 +20,11 @@
 
 struct tix_reactor {
     const char *name; /* checkpoint name, e.g. "pm_venue_binding" */
-    /* Pure: appends commands {"command_id", "type", "key", "payload"} to out (an array) for
-     * event e; TIX_EINVAL for a malformed event of a type it handles. */
-    enum tix_rc (*react)(const struct tix_event *e, json_t *out);
+    /* Appends commands {"command_id", "type", "key", "payload"} to out (an array) for event e,
+     * reading only immutable read-model rows through db; TIX_EINVAL for a malformed event of a
+     * type it handles, TIX_ETRANSIENT when a row it needs is not projected yet (the step is
+     * retried later). */
+    enum tix_rc (*react)(const struct tix_event *e, struct tix_db *db, json_t *out);
 };
 
 /* Every reactor, NULL-terminated. */

@@ -11,9 +11,12 @@ extern const struct tix_projection tix_projection_api_keys;
 extern const struct tix_projection tix_projection_venues;
 extern const struct tix_projection tix_projection_events;
 extern const struct tix_projection tix_projection_search;
+extern const struct tix_projection tix_projection_sale;
 
 const struct tix_projection *const tix_projections[] = {
-    &tix_projection_organizations, &tix_projection_command_status, &tix_projection_users,
-    &tix_projection_sessions,      &tix_projection_api_keys,       &tix_projection_venues,
-    &tix_projection_events,        &tix_projection_search,         NULL,
+    &tix_projection_organizations, &tix_projection_command_status,
+    &tix_projection_users,         &tix_projection_sessions,
+    &tix_projection_api_keys,      &tix_projection_venues,
+    &tix_projection_events,        &tix_projection_search,
+    &tix_projection_sale,          NULL,
 };

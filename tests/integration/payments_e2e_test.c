@@ -48,6 +48,13 @@ static void start(void)
     struct tix_err err;
     cr_assert_eq(tix_bus_open(tix_test_env("TIXMO_AMQP_URL"), "payments-e2e", &bus, &err), TIX_OK);
     cr_assert_eq(tix_bus_enable_replies(bus, &err), TIX_OK);
+    /* the worker's queue, as the worker declares it, before the first order: an order placed
+     * while the worker is still starting must wait for it in the queue, not be dropped */
+    cr_assert_eq(tix_bus_declare_topology(bus, atoi(tix_test_env("TIXMO_PARTITIONS")), 5, &err),
+                 TIX_OK, "%s", err.msg);
+    cr_assert_eq(tix_bus_declare_queue(bus, "tixmo.payments", TIX_BUS_EVENTS_EXCHANGE,
+                                       "order.placed", 5, &err),
+                 TIX_OK, "%s", err.msg);
     db = tix_test_db("TIXMO_DB_URL");
 }
 

@@ -23,7 +23,7 @@ static json_t *react(const char *type, const char *data, enum tix_rc want)
 {
     struct tix_event e = {.type = type, .data = data, .stream_id = "event-" EV};
     json_t *out = json_array();
-    cr_assert_eq(binding()->react(&e, out), want, "%s %s", type, data);
+    cr_assert_eq(binding()->react(&e, NULL, out), want, "%s %s", type, data);
     return out;
 }
 

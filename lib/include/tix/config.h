@@ -20,6 +20,8 @@ struct tix_config {
     int batch_max;        /* TIXMO_BATCH_MAX: commands decided per transaction (default 256) */
     int prefetch;         /* TIXMO_PREFETCH: unacked deliveries per partition queue (default 512) */
     int delivery_limit;   /* TIXMO_DELIVERY_LIMIT: redeliveries before dead-lettering (default 5) */
+    int clock_offset_s;   /* TIXMO_CLOCK_OFFSET_S: seconds the processor's clock runs ahead of
+                             the wall clock (0; tests of deadlines only, never in production) */
     int log_level;        /* TIXMO_LOG_LEVEL: debug|info|warn|error (default info) */
     /* gateway */
     char *http_host;     /* TIXMO_HTTP_HOST (default 127.0.0.1) */

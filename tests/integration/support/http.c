@@ -10,6 +10,7 @@
 
 #include "harness.h"
 #include "http.h"
+#include "projection.h"
 #include "tix/buf.h"
 #include "tix/ids.h"
 #include "tix/jwt.h"
@@ -125,12 +126,26 @@ static bool gateway_up(void *ctx)
     return status == 200;
 }
 
+/* Whether the projector made every projection's read model (the rm views queries read). */
+static bool read_models_up(void *ctx)
+{
+    struct tix_db *db = ctx;
+    int n = 0;
+    while (tix_projections[n] != NULL)
+        n++;
+    return tix_test_scalar(db, "SELECT count(*) FROM projections", 0, NULL) == n;
+}
+
 void tix_test_stack_start(struct tix_test_stack *s, const char *const *extra_env)
 {
     s->processor = tix_test_spawn("tixmo-processor", NULL);
     s->projector = tix_test_spawn("tixmo-projector", NULL);
     s->gateway = tix_test_spawn("tixmo-gateway", extra_env);
     cr_assert(tix_test_wait(gateway_up, NULL, 20000), "the gateway did not become ready");
+    struct tix_db *db = tix_test_db("TIXMO_DB_URL");
+    cr_assert(tix_test_wait(read_models_up, db, 20000),
+              "the projector did not make the read models");
+    tix_db_close(db);
 }
 
 void tix_test_stack_stop(struct tix_test_stack *s)

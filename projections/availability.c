@@ -1,0 +1,130 @@
+/* availability.c - rm.avail_outbox to Redis hashes and the avail:<event_id> channel
+ *
+ * See availability.h. One query reads a batch of outbox rows with the message each one becomes
+ * (built by Postgres from rm.availability and rm.seat_status); each row is then written to
+ * Redis, published, and deleted with a compare on its touch counter.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tix/json.h"
+#include "tix/log.h"
+
+#include "availability.h"
+
+static const char batch_sql[] =
+    "SELECT o.event_id, o.session_id, o.touches, json_build_object('event_id', o.event_id,"
+    " 'session_id', o.session_id, 'ticket_types', (SELECT COALESCE(json_agg(json_build_object("
+    "'ticket_type_id', a.ticket_type_id, 'available', a.available, 'held', a.held,"
+    " 'sold', a.sold) ORDER BY a.ticket_type_id), '[]'::json) FROM rm.availability a"
+    " WHERE a.event_id = o.event_id AND a.session_id = o.session_id),"
+    " 'seats', (SELECT COALESCE(json_object_agg(s.id, COALESCE(ss.status, 'free')), '{}'::json)"
+    " FROM unnest(o.seats) AS s(id) LEFT JOIN rm.seat_status ss ON ss.event_id = o.event_id"
+    " AND ss.session_id = o.session_id AND ss.seat_id = s.id))::text"
+    " FROM rm.avail_outbox o ORDER BY o.event_id, o.session_id LIMIT $1::int";
+
+/* HSET avail:<event> <session>:<type> {...} for every type of the message. */
+static enum tix_rc write_counts(struct tix_redis *redis, const char *event, const char *session,
+                                const json_t *types, struct tix_err *err)
+{
+    size_t n = json_array_size(types);
+    if (n == 0)
+        return TIX_OK;
+    char key[96];
+    snprintf(key, sizeof(key), "avail:%s", event);
+    const char **argv = calloc(2 + 2 * n, sizeof(*argv));
+    char **owned = calloc(2 * n, sizeof(*owned));
+    if (argv == NULL || owned == NULL)
+        abort();
+    argv[0] = "HSET";
+    argv[1] = key;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *t = json_array_get(types, i);
+        size_t len = strlen(session) + 1 + 40;
+        owned[2 * i] = malloc(len);
+        if (owned[2 * i] == NULL)
+            abort();
+        snprintf(owned[2 * i], len, "%s:%s", session, tix_json_str(t, "ticket_type_id"));
+        json_t *v = json_pack("{sO sO sO}", "available", json_object_get(t, "available"), "held",
+                              json_object_get(t, "held"), "sold", json_object_get(t, "sold"));
+        owned[2 * i + 1] = tix_json_dump(v);
+        json_decref(v);
+        argv[2 + 2 * i] = owned[2 * i];
+        argv[3 + 2 * i] = owned[2 * i + 1];
+    }
+    enum tix_rc rc = tix_redis_cmd_argv(redis, (int)(2 + 2 * n), argv, NULL, NULL, err);
+    for (size_t i = 0; i < 2 * n; i++)
+        free(owned[i]);
+    free(owned);
+    free(argv);
+    return rc;
+}
+
+/* Seats held or sold go in seats:<event>:<session>; free ones leave it. */
+static enum tix_rc write_seats(struct tix_redis *redis, const char *event, const char *session,
+                               const json_t *seats, struct tix_err *err)
+{
+    char key[128];
+    snprintf(key, sizeof(key), "seats:%s:%s", event, session);
+    const char *seat;
+    const json_t *status;
+    enum tix_rc rc = TIX_OK;
+    json_object_foreach((json_t *)seats, seat, status)
+    {
+        const char *s = json_string_value(status);
+        if (rc != TIX_OK || s == NULL)
+            continue;
+        if (strcmp(s, "free") == 0)
+            rc = tix_redis_cmd(redis, NULL, err, "HDEL %s %s", key, seat);
+        else
+            rc = tix_redis_cmd(redis, NULL, err, "HSET %s %s %s", key, seat, s);
+    }
+    return rc;
+}
+
+static enum tix_rc publish_row(struct tix_db *db, struct tix_redis *redis, PGresult *res, int i,
+                               struct tix_err *err)
+{
+    const char *event = PQgetvalue(res, i, 0), *session = PQgetvalue(res, i, 1);
+    const char *text = PQgetvalue(res, i, 3);
+    json_t *msg = tix_json_parse(text, strlen(text), NULL);
+    if (msg == NULL)
+        return tix_err_set(err, TIX_EINTERNAL, "", "unreadable availability of %s", event);
+    enum tix_rc rc = write_counts(redis, event, session, json_object_get(msg, "ticket_types"), err);
+    if (rc == TIX_OK)
+        rc = write_seats(redis, event, session, json_object_get(msg, "seats"), err);
+    char channel[96], *compact = tix_json_dump(msg);
+    json_decref(msg);
+    snprintf(channel, sizeof(channel), "avail:%s", event);
+    if (rc == TIX_OK)
+        rc = tix_redis_cmd(redis, NULL, err, "PUBLISH %s %s", channel, compact);
+    free(compact);
+    const char *params[] = {event, session, PQgetvalue(res, i, 2)};
+    if (rc == TIX_OK)
+        rc = tix_db_exec(db,
+                         "DELETE FROM rm.avail_outbox WHERE event_id = $1 AND session_id = $2"
+                         " AND touches = $3::bigint",
+                         3, params, NULL, err);
+    return rc;
+}
+
+enum tix_rc tix_avail_publish(struct tix_db *db, struct tix_redis *redis, int limit, int *published,
+                              struct tix_err *err)
+{
+    *published = 0;
+    char n[16];
+    snprintf(n, sizeof(n), "%d", limit);
+    const char *params[] = {n};
+    PGresult *res = NULL;
+    enum tix_rc rc = tix_db_exec(db, batch_sql, 1, params, &res, err);
+    if (rc != TIX_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res) && rc == TIX_OK; i++) {
+        rc = publish_row(db, redis, res, i, err);
+        if (rc == TIX_OK)
+            (*published)++;
+    }
+    PQclear(res);
+    return rc;
+}
