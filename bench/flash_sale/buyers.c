@@ -33,7 +33,9 @@ struct buyer {
     enum step step;
     char user_id[TIX_UUID_LEN + 1];
     char *token;
+    char hold_id[64];
     char order_id[64];
+    int order_tries;
     int64_t total_minor;
     char currency[8];
     int quantity;
@@ -154,9 +156,16 @@ static void start_hold(struct buyer *b)
 static void place_order(struct buyer *b)
 {
     b->step = STEP_ORDER;
-    char body[128];
-    snprintf(body, sizeof(body), "{\"event_id\":\"%s\"}", b->run->plan->event_id);
+    char body[160];
+    snprintf(body, sizeof(body), "{\"hold_id\":\"%s\"}", b->hold_id);
     send_json(b, "/api/v1/orders", body, NULL);
+}
+
+static void retry_order(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    place_order(arg);
 }
 
 static void pay(struct buyer *b)
@@ -199,10 +208,15 @@ static json_t *body_json(struct evhttp_request *req, char **text)
     return json_loads(*text, 0, NULL);
 }
 
-static void on_hold(struct buyer *b, int status, const char *text)
+static void on_hold(struct buyer *b, int status, const json_t *j, const char *text)
 {
     struct run *run = b->run;
-    if (status == 201 || status == 200) {
+    const char *hold = json_string_value(json_object_get(j, "hold_id"));
+    if (hold == NULL)
+        hold = json_string_value(json_object_get(j, "id"));
+    if ((status == 201 || status == 200) && hold != NULL) {
+        snprintf(b->hold_id, sizeof(b->hold_id), "%s", hold);
+        b->order_tries = 0;
         run->fig->holds_ok++;
         run->fig->tickets_held += b->quantity;
         run->refused_streak = 0;
@@ -234,6 +248,13 @@ static void on_order(struct buyer *b, int status, const json_t *j, const char *t
         pay(b);
         return;
     }
+    if (status == 404 && ++b->order_tries < 100) {
+        /* the hold is decided but not yet in the read model the gateway looks it up in */
+        b->run->fig->order_retries++;
+        struct timeval tv = {0, 20000};
+        event_base_once(b->run->base, -1, EV_TIMEOUT, retry_order, b, &tv);
+        return;
+    }
     b->run->fig->orders_failed++;
     note_error(b->run, "order", status, text);
     next_or_stop(b);
@@ -248,7 +269,7 @@ static void on_response(struct evhttp_request *req, void *arg)
     const char *t = text != NULL ? text : "";
     switch (b->step) {
     case STEP_HOLD:
-        on_hold(b, status, t);
+        on_hold(b, status, j, t);
         break;
     case STEP_ORDER:
         on_order(b, status, j, t);

@@ -28,7 +28,7 @@ struct sale_plan {
 
 struct sale_figures {
     int64_t holds_ok, holds_refused, holds_failed;
-    int64_t orders_ok, orders_failed;
+    int64_t orders_ok, orders_failed, order_retries;
     int64_t payments_ok, payments_failed;
     int64_t tickets_held;
     double elapsed_s;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tix/bus.h"
 #include "tix/config.h"
@@ -200,6 +201,23 @@ static int64_t scalar(PGconn *c, const char *sql, const char *event_id)
     return v;
 }
 
+/* Waits (up to 60 s) for the process manager to load the chart's seats into the stock. */
+static bool seats_loaded(const char *url, const char *event_id)
+{
+    PGconn *c = PQconnectdb(url);
+    bool ok = false;
+    for (int i = 0; i < 600 && !ok; i++) {
+        ok = scalar(c,
+                    "SELECT count(*) FROM public.events WHERE stream_id = $1"
+                    " AND type = 'stock.seats_loaded'",
+                    event_id) > 0;
+        if (!ok)
+            usleep(100000);
+    }
+    PQfinish(c);
+    return ok;
+}
+
 struct checks {
     int64_t tickets, paid_orders, seats_twice, orders_paid_twice;
 };
@@ -255,6 +273,10 @@ int main(int argc, char **argv)
     }
     int bad = set_up(&s, &plan);
     tix_bus_close(s.bus);
+    if (!bad && !seats_loaded(cfg.db_url, plan.event_id)) {
+        fprintf(stderr, "flash-sale: the chart's seats never reached the event's stock\n");
+        bad = 1;
+    }
     if (bad) {
         tix_config_deinit(&cfg);
         return 1;
@@ -270,9 +292,11 @@ int main(int argc, char **argv)
            f.holds_ok, f.tickets_held, f.holds_refused, f.holds_failed, f.elapsed_s);
     printf("           holds/s %.0f (decisions/s %.0f), hold p50 %.1f ms p99 %.1f ms\n",
            f.holds_per_s, f.decisions_per_s, f.hold_p50_ms, f.hold_p99_ms);
-    printf("           orders %" PRId64 " (%.0f/s, %" PRId64 " failed), payments %" PRId64
-           " (%" PRId64 " failed)\n",
-           f.orders_ok, f.orders_per_s, f.orders_failed, f.payments_ok, f.payments_failed);
+    printf("           orders %" PRId64 " (%.0f/s, %" PRId64 " failed, %" PRId64
+           " retried while the hold reached the read model), payments %" PRId64 " (%" PRId64
+           " failed)\n",
+           f.orders_ok, f.orders_per_s, f.orders_failed, f.order_retries, f.payments_ok,
+           f.payments_failed);
     if (f.first_error[0] != '\0')
         printf("           first error: %s\n", f.first_error);
     fflush(stdout);
