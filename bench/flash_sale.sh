@@ -14,18 +14,26 @@ BIN=${TIXMO_BIN_DIR:?}
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 PORT=$((TIX_HTTP_PORT + 13))
 work=$(mktemp -d)
+logs="$TIX_RUN/log"
+mkdir -p "$logs"
 pids=()
 super="postgresql://postgres@127.0.0.1:$TIX_PG_PORT/postgres"
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    psql -q "$super" -c "DROP DATABASE IF EXISTS tixmo_flash" 2>/dev/null || true
+    for _ in $(seq 50); do
+        alive=0
+        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [[ $alive == 0 ]] && break
+        sleep 0.1
+    done
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    psql -q "$super" -c "DROP DATABASE IF EXISTS tixmo_flash WITH (FORCE)" 2>/dev/null || true
     tix_rabbitmqctl delete_vhost flash >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-psql -q "$super" -c "DROP DATABASE IF EXISTS tixmo_flash" -c "CREATE DATABASE tixmo_flash OWNER tixmo_owner"
+psql -q "$super" -c "DROP DATABASE IF EXISTS tixmo_flash WITH (FORCE)" -c "CREATE DATABASE tixmo_flash OWNER tixmo_owner"
 tix_rabbitmqctl delete_vhost flash >/dev/null 2>&1 || true
 tix_rabbitmqctl add_vhost flash >/dev/null
 tix_rabbitmqctl set_permissions -p flash guest '.*' '.*' '.*' >/dev/null
@@ -40,7 +48,7 @@ export TIXMO_RL_AUTH_PER_IP=1000000 TIXMO_RL_HOLDS_PER_USER=1000000
 
 for prog in tixmo-processor tixmo-projector tixmo-payment tixmo-gateway; do
     [[ -x "$BIN/$prog" ]] || continue
-    "$BIN/$prog" 2>"$work/$prog.log" &
+    "$BIN/$prog" 2>"$logs/flash-$prog.log" &
     pids+=($!)
 done
 for _ in $(seq 200); do
@@ -49,7 +57,7 @@ for _ in $(seq 200); do
 done
 status=0
 "$BIN/bench-flash_sale" "$@" || status=$?
-for f in "$work"/*.log; do
+for f in "$logs"/flash-*.log; do
     if grep -qiE 'error|fatal' "$f"; then
         echo "--- $(basename "$f") (errors, last lines)"
         grep -iE 'error|fatal' "$f" | tail -5

@@ -35,6 +35,7 @@ struct buyer {
     char *token;
     char hold_id[64];
     char order_id[64];
+    char intent_id[64];
     int order_tries;
     int64_t total_minor;
     char currency[8];
@@ -156,8 +157,9 @@ static void start_hold(struct buyer *b)
 static void place_order(struct buyer *b)
 {
     b->step = STEP_ORDER;
-    char body[160];
-    snprintf(body, sizeof(body), "{\"hold_id\":\"%s\"}", b->hold_id);
+    char body[192];
+    snprintf(body, sizeof(body), "{\"hold_id\":\"%s\",\"event_id\":\"%s\"}", b->hold_id,
+             b->run->plan->event_id);
     send_json(b, "/api/v1/orders", body, NULL);
 }
 
@@ -171,13 +173,17 @@ static void retry_order(evutil_socket_t fd, short what, void *arg)
 static void pay(struct buyer *b)
 {
     b->step = STEP_PAY;
-    char evt[TIX_UUID_LEN + 1];
-    tix_uuid_v7(evt);
+    snprintf(b->intent_id, sizeof(b->intent_id), "pi_%.8s%.4s%.4s%.4s%.12s", b->order_id,
+             b->order_id + 9, b->order_id + 14, b->order_id + 19, b->order_id + 24);
+    char uuid[TIX_UUID_LEN + 1], evt[TIX_UUID_LEN + 8];
+    tix_uuid_v7(uuid);
+    snprintf(evt, sizeof(evt), "evt_%.8s%.4s%.4s%.4s%.12s", uuid, uuid + 9, uuid + 14, uuid + 19,
+             uuid + 24);
     json_t *event = json_pack(
         "{ss ss ss s{s{ss ss sI ss ss s{ss ss}}}}", "id", evt, "object", "event", "type",
-        "payment_intent.succeeded", "data", "object", "id", b->order_id, "object", "payment_intent",
-        "amount", (json_int_t)b->total_minor, "currency", b->currency, "status", "succeeded",
-        "metadata", "order_id", b->order_id, "event_id", b->run->plan->event_id);
+        "payment_intent.succeeded", "data", "object", "id", b->intent_id, "object",
+        "payment_intent", "amount", (json_int_t)b->total_minor, "currency", b->currency, "status",
+        "succeeded", "metadata", "order_id", b->order_id, "event_id", b->run->plan->event_id);
     char *payload = json_dumps(event, JSON_COMPACT);
     json_decref(event);
     char sig[256];

@@ -302,7 +302,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     struct tix_bench_classic c;
     int classic_s = seconds < 10 ? seconds : 10;
-    if (tix_bench_classic(cfg.db_url, CLASSIC_CLIENT, classic_s, &c) != 0) {
+    if (tix_bench_classic(cfg.db_admin_url, CLASSIC_CLIENT, classic_s, &c) != 0) {
         fprintf(stderr, "flash-sale: the classic baseline could not run\n");
         tix_config_deinit(&cfg);
         return 1;
