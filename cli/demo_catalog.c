@@ -194,6 +194,63 @@ static int event(struct tix_bus *bus, const struct tix_config *cfg, const struct
     return bad;
 }
 
+/* One ticket type of a demo event; pool and categories may be NULL, quantity 0 means none. */
+struct demo_type {
+    const char *event, *name, *kind;
+    int price_minor, quantity;
+    const char *pool;       /* a pool's name, made an id like the rest */
+    const char *categories; /* one seat category of the arena chart */
+};
+
+static const struct demo_type types[] = {
+    {"aurora-live-2027", "Early bird floor", "early_bird", 3900, 50, "aurora floor", NULL},
+    {"aurora-live-2027", "Floor", "general_admission", 4900, 0, "aurora floor", NULL},
+    {"aurora-live-2027", "Premium seat", "reserved", 8900, 0, NULL, "premium"},
+    {"aurora-live-2027", "Seat", "reserved", 5900, 0, NULL, "standard"},
+    {"sunset-festival-2027", "Day ticket", "general_admission", 6900, 2000, NULL, NULL},
+    {"sunset-festival-2027", "Festival pass", "season_pass", 17900, 400, NULL, NULL},
+};
+
+/* The sale of the on-sale demo events: fees and tax, the shared floor, the ticket types. */
+static int sale(struct tix_bus *bus, const struct tix_config *cfg)
+{
+    static const char *const on_sale[] = {"aurora-live-2027", "sunset-festival-2027"};
+    int bad = 0;
+    char id[37], pool[37], type_id[37], cmd[128];
+    for (size_t i = 0; i < 2 && !bad; i++) {
+        tix_cli_demo_id(on_sale[i], id);
+        snprintf(cmd, sizeof(cmd), "configure %s", on_sale[i]);
+        bad = tix_cli_demo_send(bus, cfg, cmd, "stock.configure", id,
+                                json_pack("{ss si si si}", "event_id", id, "fee_fixed_minor", 150,
+                                          "fee_percent_bp", 250, "tax_percent_bp", 1900));
+    }
+    tix_cli_demo_id("aurora-live-2027", id);
+    tix_cli_demo_id("aurora floor", pool);
+    if (!bad)
+        bad = tix_cli_demo_send(bus, cfg, "pool aurora floor", "pool.define", id,
+                                json_pack("{ss ss ss si}", "event_id", id, "pool_id", pool, "name",
+                                          "Standing floor", "capacity", ARENA_FLOOR));
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]) && !bad; i++) {
+        const struct demo_type *t = &types[i];
+        tix_cli_demo_id(t->event, id);
+        snprintf(cmd, sizeof(cmd), "type %s %s", t->event, t->name);
+        tix_cli_demo_id(cmd, type_id);
+        json_t *p =
+            json_pack("{ss ss ss ss si ss}", "event_id", id, "ticket_type_id", type_id, "name",
+                      t->name, "kind", t->kind, "price_minor", t->price_minor, "currency", "EUR");
+        if (t->quantity > 0)
+            json_object_set_new(p, "quantity", json_integer(t->quantity));
+        if (t->pool != NULL) {
+            tix_cli_demo_id(t->pool, pool);
+            json_object_set_new(p, "pool_id", json_string(pool));
+        }
+        if (t->categories != NULL)
+            json_object_set_new(p, "categories", json_pack("[s]", t->categories));
+        bad = tix_cli_demo_send(bus, cfg, cmd, "ticket_type.create", id, p);
+    }
+    return bad;
+}
+
 int tix_cli_demo_catalog(struct tix_bus *bus, const struct tix_config *cfg)
 {
     int bad = venue(bus, cfg, "riverside-arena-venue", "riverside-arena", "Riverside Arena",
@@ -205,5 +262,7 @@ int tix_cli_demo_catalog(struct tix_bus *bus, const struct tix_config *cfg)
                               "capacity", 450, "capacity", 450));
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]) && !bad; i++)
         bad = event(bus, cfg, &events[i]);
+    if (!bad)
+        bad = sale(bus, cfg);
     return bad;
 }

@@ -75,7 +75,9 @@ static const struct sort_spec sorts[] = {
 
 /* $1 the caller is a member of $2 (t/f), $2 organization_id, $3 category, $4 tag, $5 from, $6 to,
  * $7 venue_id, $8 city, $9 status, $10 upcoming/past, $11 featured only, $12 cursor key,
- * $13 cursor id, $14 rows to fetch. The %s are the sort's fragments. */
+ * $13 cursor id, $14 rows to fetch, $15/$16 lowest/highest ticket price in minor units (-1: any;
+ * an event matches when one of its visible ticket types costs that much). The %s are the sort's
+ * fragments. */
 static const char list_sql[] =
     "SELECT %s, e.id, " SUMMARY_JSON " FROM rm.events e LEFT JOIN rm.venues v ON v.id = e.venue_id"
     " WHERE NOT e.is_deleted AND ((e.visibility = 'public'"
@@ -93,10 +95,14 @@ static const char list_sql[] =
     " AND ($10::text IS NULL OR ($10::text = 'upcoming' AND e.ends_at >= now())"
     " OR ($10::text = 'past' AND e.ends_at < now()))"
     " AND ($11::text IS NULL OR e.featured_rank IS NOT NULL)"
+    " AND (($15::bigint < 0 AND $16::bigint < 0) OR EXISTS (SELECT 1 FROM rm.ticket_types t"
+    " WHERE t.event_id = e.id AND NOT t.is_deleted AND NOT t.hidden AND ($15::bigint < 0 OR"
+    " t.price_minor >= $15::bigint) AND ($16::bigint < 0 OR t.price_minor <= $16::bigint)))"
     " AND ($12::text IS NULL OR (%s, e.id) %s (%s, $13::uuid))"
     " ORDER BY %s %s, e.id %s LIMIT $14::int";
 
-#define N_LIST_PARAMS 14
+#define N_LIST_PARAMS 16
+#define PRICE_MAX     999999999L /* minor units */
 
 struct list_args {
     const struct sort_spec *sort;
@@ -105,6 +111,7 @@ struct list_args {
     bool is_featured;
     bool is_member;
     char limit[24], fetch[24];
+    char price_min[24], price_max[24]; /* "-1": any */
     char cursor[TIX_GW_CURSOR_MAX];
     const char *after_key, *after_id; /* NULL: from the start */
 };
@@ -193,8 +200,10 @@ static bool read_filters(struct tix_req *req, struct list_args *a)
            tix_gw_query_text(req, "tag", 0, TIX_EVENT_TAG_MAX_CHARS, &a->tag) &&
            tix_gw_query_time(req, "from", &a->from) && tix_gw_query_time(req, "to", &a->to) &&
            tix_gw_query_uuid(req, "venue_id", &a->venue) &&
-           tix_gw_query_text(req, "city", 0, LIST_TERM_MAX, &a->city) && read_status(req, a) &&
-           read_membership(req, a);
+           tix_gw_query_text(req, "city", 0, LIST_TERM_MAX, &a->city) &&
+           tix_gw_query_int(req, "price_min", 0, PRICE_MAX, -1, a->price_min) &&
+           tix_gw_query_int(req, "price_max", 0, PRICE_MAX, -1, a->price_max) &&
+           read_status(req, a) && read_membership(req, a);
 }
 
 static bool read_sort(struct tix_req *req, struct list_args *a)
@@ -238,7 +247,9 @@ static void run_list(struct tix_req *req, struct list_args *a)
                                          a->is_featured ? "t" : NULL,
                                          a->after_key,
                                          a->after_id,
-                                         a->fetch};
+                                         a->fetch,
+                                         a->price_min,
+                                         a->price_max};
     PGresult *res = NULL;
     if (!tix_gw_read(req, sql, N_LIST_PARAMS, params, &res))
         return;
@@ -296,7 +307,7 @@ static bool is_live_venue(struct tix_req *req)
 void tix_http_venue_events(struct tix_req *req)
 {
     static const char *const whens[] = {"false", "true", NULL};
-    struct list_args a = {0};
+    struct list_args a = {.price_min = "-1", .price_max = "-1"};
     int past = tix_gw_query_choice(req, "past", whens, "must be true or false");
     if (past >= 0 && read_limit(req, &a)) {
         a.sort = &sorts[past == 1 ? 1 : 0]; /* past: latest first; upcoming: soonest first */

@@ -23,6 +23,7 @@
 
 #include "event.h"
 #include "gateway.h"
+#include "sale_http.h"
 #include "recurrence.h"
 #include "routes.h"
 
@@ -38,7 +39,10 @@
     " 'created_at', e.created_at, 'updated_at', e.updated_at, 'version', e.version,"               \
     " 'sessions', (SELECT COALESCE(json_agg(json_build_object('session_id', s.session_id,"         \
     " 'name', s.name, 'starts_at', s.starts_at, 'ends_at', s.ends_at, 'capacity', s.capacity)"     \
-    " ORDER BY s.starts_at), '[]'::json) FROM rm.event_sessions s WHERE s.event_id = e.id)"        \
+    " ORDER BY s.starts_at), '[]'::json) FROM rm.event_sessions s WHERE s.event_id = e.id),"       \
+    " 'ticket_types', (SELECT COALESCE(json_agg(" TIX_SALE_TYPE_JSON " ORDER BY t.price_minor,"    \
+    " t.name), '[]'::json) FROM rm.ticket_types t WHERE t.event_id = e.id AND NOT t.is_deleted"    \
+    " AND NOT t.hidden)"                                                                           \
     ")::text FROM rm.events e WHERE e.id = $1 AND NOT e.is_deleted"
 
 static bool is_own_event(struct tix_req *req)

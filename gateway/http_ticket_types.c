@@ -31,29 +31,7 @@
     " AND e.visibility = 'public' AND e.status <> 'draft')"
 
 /* One type (t) as JSON; the first step of its tiers still open gives the current price. */
-#define TYPE_JSON                                                                                  \
-    "json_build_object('id', t.id, 'event_id', t.event_id, 'name', t.name,"                        \
-    " 'kind', t.kind, 'description', t.description, 'currency', t.currency,"                       \
-    " 'price_minor', t.price_minor, 'current_price_minor', COALESCE((SELECT"                       \
-    " (s->>'price_minor')::bigint FROM jsonb_array_elements(t.tiers) WITH ORDINALITY AS"           \
-    " x(s, i) WHERE (s->>'until' IS NULL OR (s->>'until')::timestamptz > now())"                   \
-    " AND (s->>'until_sold' IS NULL OR (SELECT COALESCE(sum(a.sold), 0) FROM rm.availability a"    \
-    " WHERE a.event_id = t.event_id AND a.ticket_type_id = t.id) < (s->>'until_sold')::int)"       \
-    " ORDER BY i LIMIT 1), t.price_minor), 'quantity', t.quantity, 'pool_id', t.pool_id,"          \
-    " 'session_ids', t.session_ids, 'sections', t.sections, 'categories', t.categories,"           \
-    " 'tiers', t.tiers, 'components', t.components, 'group_size', t.group_size,"                   \
-    " 'allows_reentry', t.allows_reentry, 'sales_start', t.sales_start,"                           \
-    " 'sales_end', t.sales_end, 'min_per_order', t.min_per_order,"                                 \
-    " 'max_per_order', t.max_per_order, 'hidden', t.hidden,"                                       \
-    " 'is_on_sale', (t.sales_start IS NULL OR t.sales_start <= now())"                             \
-    " AND (t.sales_end IS NULL OR t.sales_end > now()),"                                           \
-    " 'available', (SELECT sum(a.available) FROM rm.availability a"                                \
-    " WHERE a.event_id = t.event_id AND a.ticket_type_id = t.id),"                                 \
-    " 'availability', (SELECT COALESCE(json_agg(json_build_object('session_id', a.session_id,"     \
-    " 'available', a.available, 'held', a.held, 'sold', a.sold) ORDER BY a.session_id),"           \
-    " '[]'::json) FROM rm.availability a WHERE a.event_id = t.event_id"                            \
-    " AND a.ticket_type_id = t.id), 'created_at', t.created_at, 'updated_at', t.updated_at,"       \
-    " 'version', t.version)"
+#define TYPE_JSON TIX_SALE_TYPE_JSON
 
 /* A type's fields; is_req: whether the required ones are (a create) or none is (an update). */
 #define TYPE_FIELDS(is_req)                                                                        \

@@ -424,6 +424,37 @@ Test(sale_http, hundreds_of_buyers_on_the_last_ten_places_exactly_ten_are_sold)
     }
     cr_assert_eq(paid, 10);
     expect_availability(&s, s.floor, "0/10/0");
+    /* the public event shows its ticket types, the floor sold out */
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/events/%s", s.event);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("GET", path, NULL, NULL, NULL, &r), 200, "%s", r.body);
+    const json_t *types = json_object_get(r.json, "ticket_types"), *floor = NULL;
+    cr_assert_eq(json_array_size(types), 2, "%s", r.body);
+    for (size_t i = 0; i < json_array_size(types); i++)
+        if (strcmp(tix_json_str(json_array_get(types, i), "id"), s.floor) == 0)
+            floor = json_array_get(types, i);
+    cr_assert_not_null(floor, "%s", r.body);
+    cr_assert_eq(json_integer_value(json_object_get(floor, "available")), 0, "%s", r.body);
+    tix_http_resp_deinit(&r);
+    /* the public listing filters by ticket price (Floor 20.00, Stalls 50.00) */
+    static const struct {
+        const char *range;
+        size_t want;
+    } prices[] = {
+        {"price_min=4000&price_max=6000", 1}, {"price_max=1999", 0}, {"price_min=5001", 0}};
+    for (size_t i = 0; i < sizeof(prices) / sizeof(prices[0]); i++) {
+        snprintf(path, sizeof(path), "/api/v1/events?organization_id=%s&%s", s.org,
+                 prices[i].range);
+        cr_assert_eq(tix_http("GET", path, NULL, NULL, NULL, &r), 200, "%s", r.body);
+        cr_assert_eq(json_array_size(json_object_get(r.json, "items")), prices[i].want, "%s: %s",
+                     prices[i].range, r.body);
+        tix_http_resp_deinit(&r);
+    }
+    snprintf(path, sizeof(path), "/api/v1/events?price_max=cheap");
+    cr_assert_eq(tix_http("GET", path, NULL, NULL, NULL, &r), 422, "%s", r.body);
+    cr_assert(tix_http_has_error_field(&r, "price_max"), "%s", r.body);
+    tix_http_resp_deinit(&r);
     wait_sql("SELECT count(*) FROM rm.tickets WHERE event_id = $1", s.event, 10);
     for (int t = 0; t < THREADS; t++)
         for (int i = 0; i < BUYERS / THREADS; i++)
