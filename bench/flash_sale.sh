@@ -44,6 +44,7 @@ export TIXMO_AMQP_URL="amqp://guest:guest@127.0.0.1:$TIX_AMQP_PORT/flash"
 export TIXMO_HTTP_PORT=$PORT TIXMO_LOG_LEVEL=warn
 export TIXMO_RL_GENERAL_PER_USER=1000000 TIXMO_RL_GENERAL_PER_IP=1000000
 export TIXMO_RL_AUTH_PER_IP=1000000 TIXMO_RL_HOLDS_PER_USER=1000000
+export TIXMO_BATCH_MAX=${TIXMO_BATCH_MAX:-256} TIXMO_PREFETCH=${TIXMO_PREFETCH:-512}
 "$BIN/tixmo" migrate >/dev/null
 
 for prog in tixmo-processor tixmo-projector tixmo-payment tixmo-gateway; do
