@@ -83,7 +83,8 @@ const char tix_search_events_sql[] =
 /* Two branches of at most 10 rows each: names starting with q (case-insensitive, through the
  * lower(name) text_pattern_ops index, alphabetically) and, once q has 4 characters or more (a
  * typo in fewer says nothing, and their trigrams match half the catalog), names trigram-similar
- * to q (most similar first); merged by similarity to q. */
+ * to q (most similar first: the trigram distance <->, 1 - similarity, walked in order by the
+ * GiST index, so the ten nearest cost ten, not every similar name); merged by similarity to q. */
 const char tix_search_suggest_sql[] =
     "SELECT json_build_object('items', COALESCE(json_agg(json_build_object('id', s.id,"
     " 'name', s.name) ORDER BY s.score DESC, s.name, s.id), '[]'::json))::text FROM ("
@@ -91,8 +92,7 @@ const char tix_search_suggest_sql[] =
     "(SELECT e.id, e.name FROM rm.search_events e WHERE " LIVE_EVENT
     " AND lower(e.name) LIKE lower($2) || '%' ORDER BY lower(e.name), e.id LIMIT 10)"
     " UNION ALL (SELECT e.id, e.name FROM rm.search_events e WHERE " LIVE_EVENT
-    " AND char_length($1) >= 4 AND e.name % $1 ORDER BY similarity(e.name, $1) DESC, e.id"
-    " LIMIT 10)) b"
+    " AND char_length($1) >= 4 AND e.name % $1 ORDER BY e.name <-> $1, e.id LIMIT 10)) b"
     " ORDER BY id) s";
 
 /* The venue's document: the expression of the search_venues_document index. */

@@ -54,6 +54,8 @@ static const char ddl[] =
     ";"
     "CREATE INDEX IF NOT EXISTS search_events_live_category ON search_events (category, starts_at)"
     " WHERE " LIVE ";"
+    "CREATE INDEX IF NOT EXISTS search_events_live_name_gist ON search_events"
+    " USING gist (name public.gist_trgm_ops) WHERE " LIVE ";"
     "CREATE INDEX IF NOT EXISTS search_events_live_name_prefix ON search_events"
     " (lower(name) text_pattern_ops) WHERE " LIVE ";"
     "CREATE INDEX IF NOT EXISTS search_venues_city ON search_venues (lower(city));"
