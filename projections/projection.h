@@ -14,6 +14,8 @@
 #ifndef TIX_PROJECTIONS_PROJECTION_H
 #define TIX_PROJECTIONS_PROJECTION_H
 
+#include <stdbool.h>
+
 #include "tix/db.h"
 #include "tix/store.h"
 
@@ -23,6 +25,7 @@ struct tix_stmt {
     const char *sql; /* static string */
     int n;
     char *params[TIX_STMT_MAX_PARAMS]; /* owned copies; NULL = SQL NULL */
+    bool is_deferred;                  /* see tix_stmts_defer */
 };
 
 /* A growable list of statements; apply() adds to it, the runtime executes and resets it. */
@@ -37,6 +40,11 @@ void tix_stmts_reset(struct tix_stmts *s);
 void tix_stmts_deinit(struct tix_stmts *s);
 /* Adds sql (static) with n parameters given as const char * varargs (copied; NULL allowed). */
 void tix_stmts_add(struct tix_stmts *s, const char *sql, int n, ...);
+/* Like tix_stmts_add, for a statement that only recomputes rows from the tables as they are
+ * (a derived figure, e.g. what is available): the runtime runs it once, after the last event of
+ * the pass, however many events of the pass asked for it with the same parameters. Same
+ * transaction, so nobody sees the rows in between. */
+void tix_stmts_defer(struct tix_stmts *s, const char *sql, int n, ...);
 
 enum tix_projection_source { TIX_SOURCE_EVENTS, TIX_SOURCE_OUTCOMES };
 

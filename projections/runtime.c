@@ -40,7 +40,7 @@ void tix_stmts_deinit(struct tix_stmts *s)
     memset(s, 0, sizeof(*s));
 }
 
-void tix_stmts_add(struct tix_stmts *s, const char *sql, int n, ...)
+static struct tix_stmt *push(struct tix_stmts *s, const char *sql, int n, bool is_deferred)
 {
     if (s->n == s->cap) {
         s->cap = s->cap == 0 ? 8 : 2 * s->cap;
@@ -49,11 +49,51 @@ void tix_stmts_add(struct tix_stmts *s, const char *sql, int n, ...)
     struct tix_stmt *st = &s->items[s->n++];
     st->sql = sql;
     st->n = n < TIX_STMT_MAX_PARAMS ? n : TIX_STMT_MAX_PARAMS;
+    st->is_deferred = is_deferred;
+    return st;
+}
+
+void tix_stmts_add(struct tix_stmts *s, const char *sql, int n, ...)
+{
+    struct tix_stmt *st = push(s, sql, n, false);
     va_list ap;
     va_start(ap, n);
     for (int i = 0; i < st->n; i++)
         st->params[i] = tix_xstrdup(va_arg(ap, const char *));
     va_end(ap);
+}
+
+void tix_stmts_defer(struct tix_stmts *s, const char *sql, int n, ...)
+{
+    struct tix_stmt *st = push(s, sql, n, true);
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < st->n; i++)
+        st->params[i] = tix_xstrdup(va_arg(ap, const char *));
+    va_end(ap);
+}
+
+static bool same_text(const char *a, const char *b)
+{
+    return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+/* Moves st into later unless an equal statement is already there (st is left empty). */
+static void keep_for_later(struct tix_stmts *later, struct tix_stmt *st)
+{
+    for (int i = 0; i < later->n; i++) {
+        const struct tix_stmt *o = &later->items[i];
+        bool is_same = o->sql == st->sql && o->n == st->n;
+        for (int j = 0; is_same && j < st->n; j++)
+            is_same = same_text(o->params[j], st->params[j]);
+        if (is_same)
+            return; /* st's params are freed with the per-event list */
+    }
+    struct tix_stmt *copy = push(later, st->sql, st->n, true);
+    for (int j = 0; j < st->n; j++) {
+        copy->params[j] = st->params[j];
+        st->params[j] = NULL;
+    }
 }
 
 const struct tix_projection *tix_projection_find(const char *name)
@@ -191,6 +231,7 @@ struct apply_ctx {
     struct tix_db *db;
     const struct tix_projection *proj;
     struct tix_stmts stmts;
+    struct tix_stmts later; /* deferred statements of the pass, each once */
     int64_t last_seq;
     struct tix_err *err;
 };
@@ -205,9 +246,23 @@ static enum tix_rc apply_cb(const struct tix_event *e, void *arg)
                            e->type, e->partition, e->partition_seq);
     for (int i = 0; i < c->stmts.n && rc == TIX_OK; i++) {
         struct tix_stmt *st = &c->stmts.items[i];
-        rc = tix_db_exec(c->db, st->sql, st->n, (const char *const *)st->params, NULL, c->err);
+        if (st->is_deferred)
+            keep_for_later(&c->later, st);
+        else
+            rc = tix_db_exec(c->db, st->sql, st->n, (const char *const *)st->params, NULL, c->err);
     }
     c->last_seq = e->partition_seq;
+    return rc;
+}
+
+/* Runs the pass's deferred statements, in the order first asked for. */
+static enum tix_rc run_later(struct apply_ctx *c)
+{
+    enum tix_rc rc = TIX_OK;
+    for (int i = 0; i < c->later.n && rc == TIX_OK; i++) {
+        struct tix_stmt *st = &c->later.items[i];
+        rc = tix_db_exec(c->db, st->sql, st->n, (const char *const *)st->params, NULL, c->err);
+    }
     return rc;
 }
 
@@ -291,11 +346,15 @@ enum tix_rc tix_projection_step(struct tix_db *db, const struct tix_projection *
     rc = set_path(db, proj, version, err);
     struct apply_ctx c = {.db = db, .proj = proj, .last_seq = from, .err = err};
     tix_stmts_init(&c.stmts);
+    tix_stmts_init(&c.later);
     if (rc == TIX_OK && proj->source == TIX_SOURCE_EVENTS)
         rc = tix_store_read_partition(db, partition, from, limit, apply_cb, &c, applied, err);
     else if (rc == TIX_OK)
         rc = read_outcomes(db, partition, from, limit, &c, applied, err);
+    if (rc == TIX_OK)
+        rc = run_later(&c);
     tix_stmts_deinit(&c.stmts);
+    tix_stmts_deinit(&c.later);
     char old_seq[24], new_seq[24];
     snprintf(old_seq, sizeof(old_seq), "%" PRId64, from);
     snprintf(new_seq, sizeof(new_seq), "%" PRId64, c.last_seq);

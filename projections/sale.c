@@ -8,7 +8,8 @@
  * Invariants: rows are a function of the events alone (times from recorded_at or the payload,
  * JSON stored as jsonb), so a replay from zero writes identical rows, avail_outbox excepted (it
  * is drained by the projector once Redis has the change); every statement list that changes
- * what a session can sell ends with a refresh of that session's available column; an
+ * what a session can sell asks for a refresh of that session's available column (deferred: the
+ * runtime runs it once per pass, after the pass's last event, in the same transaction); an
  * availability row exists for every (session, ticket type) the type is sold in.
  */
 #include <inttypes.h>
@@ -180,8 +181,8 @@ static const char refresh_bundles_sql[] =
 
 void tix_sale_refresh(const struct sale_ctx *c, const char *session_id)
 {
-    tix_stmts_add(c->out, refresh_sql, 2, c->event_id, session_id);
-    tix_stmts_add(c->out, refresh_bundles_sql, 2, c->event_id, session_id);
+    tix_stmts_defer(c->out, refresh_sql, 2, c->event_id, session_id);
+    tix_stmts_defer(c->out, refresh_bundles_sql, 2, c->event_id, session_id);
 }
 
 /* ---- instants ------------------------------------------------------------------------------ */
