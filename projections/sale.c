@@ -103,11 +103,32 @@ static const char ddl[] =
     " DO UPDATE SET touches = o.touches + 1, seats = CASE WHEN r.seat_id = ANY (o.seats)"
     " THEN o.seats ELSE o.seats || r.seat_id END; RETURN NULL; END $$;"
     "CREATE OR REPLACE TRIGGER seat_status_touched AFTER INSERT OR UPDATE OR DELETE"
-    " ON seat_status FOR EACH ROW EXECUTE FUNCTION seat_touched();";
+    " ON seat_status FOR EACH ROW EXECUTE FUNCTION seat_touched();"
+    /* Free seats by group, so a refresh costs O(groups), not O(seats): seat_groups counts the
+     * chart's seats per (section, category), seat_taken the session's held or sold ones (kept by
+     * a trigger on seat_status, whose rows never change seat or session). Category "" is none. */
+    "CREATE TABLE IF NOT EXISTS seat_groups ("
+    " event_id uuid NOT NULL, section text NOT NULL, category text NOT NULL, total int NOT NULL,"
+    " PRIMARY KEY (event_id, section, category));"
+    "CREATE TABLE IF NOT EXISTS seat_taken ("
+    " event_id uuid NOT NULL, session_id uuid NOT NULL, section text NOT NULL,"
+    " category text NOT NULL, n int NOT NULL,"
+    " PRIMARY KEY (event_id, session_id, section, category));"
+    "CREATE OR REPLACE FUNCTION seat_counted() RETURNS trigger LANGUAGE plpgsql"
+    " SET search_path FROM CURRENT AS $$ DECLARE r record; d int; g record; BEGIN"
+    " IF TG_OP = 'DELETE' THEN r := OLD; d := -1; ELSE r := NEW; d := 1; END IF;"
+    " SELECT COALESCE(z.section, '') AS section, COALESCE(z.category, '') AS category INTO g"
+    " FROM seats z WHERE z.event_id = r.event_id AND z.seat_id = r.seat_id;"
+    " INSERT INTO seat_taken AS k VALUES (r.event_id, r.session_id, COALESCE(g.section, ''),"
+    " COALESCE(g.category, ''), d) ON CONFLICT (event_id, session_id, section, category)"
+    " DO UPDATE SET n = k.n + d; RETURN NULL; END $$;"
+    "CREATE OR REPLACE TRIGGER seat_status_counted AFTER INSERT OR DELETE ON seat_status"
+    " FOR EACH ROW EXECUTE FUNCTION seat_counted();";
 
-static const char *const tables[] = {"sale_settings", "sale_sessions", "ticket_types", "pools",
-                                     "seats",         "seat_status",   "availability", "holds",
-                                     "orders",        "tickets",       "avail_outbox", NULL};
+static const char *const tables[] = {
+    "sale_settings", "sale_sessions", "ticket_types", "pools",  "seats",
+    "seat_status",   "availability",  "holds",        "orders", "tickets",
+    "avail_outbox",  "seat_groups",   "seat_taken",   NULL};
 
 /* ---- availability -------------------------------------------------------------------------- */
 
@@ -135,12 +156,12 @@ static const char prune_rows_sql[] =
 #define FREE_SEATS                                                                                 \
     "CASE WHEN t.kind = 'reserved' OR jsonb_array_length(COALESCE(t.sections, '[]')) > 0"          \
     " OR jsonb_array_length(COALESCE(t.categories, '[]')) > 0"                                     \
-    " THEN (SELECT count(*) FROM seats z WHERE z.event_id = b.event_id"                            \
-    " AND (jsonb_array_length(COALESCE(t.sections, '[]')) = 0 OR t.sections ? z.section)"          \
+    " THEN (SELECT COALESCE(sum(g.total - COALESCE(k.n, 0)), 0) FROM seat_groups g"                \
+    " LEFT JOIN seat_taken k ON k.event_id = g.event_id AND k.session_id = b.session_id"           \
+    " AND k.section = g.section AND k.category = g.category WHERE g.event_id = b.event_id"         \
+    " AND (jsonb_array_length(COALESCE(t.sections, '[]')) = 0 OR t.sections ? g.section)"          \
     " AND (jsonb_array_length(COALESCE(t.categories, '[]')) = 0"                                   \
-    " OR t.categories ? COALESCE(z.category, ''))"                                                 \
-    " AND NOT EXISTS (SELECT 1 FROM seat_status x WHERE x.event_id = b.event_id"                   \
-    " AND x.session_id = b.session_id AND x.seat_id = z.seat_id))::int END"
+    " OR t.categories ? g.category))::int END"
 #define OWN_LEFT "t.quantity - b.held - b.sold"
 #define POOL_LEFT                                                                                  \
     "(SELECT p.capacity - (SELECT COALESCE(sum(c.held + c.sold), 0) FROM availability c"           \
@@ -384,6 +405,12 @@ static enum tix_rc on_seats(const struct sale_ctx *c)
         " accessible = EXCLUDED.accessible, chart_version = EXCLUDED.chart_version",
         3, c->event_id, doc, version);
     free(doc);
+    tix_stmts_add(c->out, "DELETE FROM seat_groups WHERE event_id = $1::uuid", 1, c->event_id);
+    tix_stmts_add(c->out,
+                  "INSERT INTO seat_groups (event_id, section, category, total)"
+                  " SELECT event_id, COALESCE(section, ''), COALESCE(category, ''), count(*)"
+                  " FROM seats WHERE event_id = $1::uuid GROUP BY 1, 2, 3",
+                  1, c->event_id);
     tix_sale_refresh(c, NULL);
     return TIX_OK;
 }
