@@ -49,6 +49,36 @@ static enum tix_gw_step unauthorized(struct tix_req *req, const char *detail)
     return TIX_STEP_ANSWERED;
 }
 
+static void session_cb(struct tix_req *req, const PGresult *res, void *ctx)
+{
+    (void)ctx;
+    if (res == NULL) {
+        tix_gw_problem(req, 503, "unavailable", "credentials can't be checked right now");
+        return;
+    }
+    if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+        unauthorized(req, "this session has ended (logged out or revoked): log in again");
+        return;
+    }
+    tix_gw_continue(req);
+}
+
+/* An access token dies with its session: a family that was logged out or revoked (reuse of a
+ * rotated refresh token, password change, erasure) refuses its access tokens at once, not when
+ * they expire. A family the read model does not know yet (a login a few milliseconds old) is
+ * not refused: only a recorded revocation is. */
+static enum tix_gw_step check_session(struct tix_req *req)
+{
+    const char *sid = req->who.session_id;
+    if (!tix_uuid_is_valid(sid))
+        return TIX_STEP_NEXT;
+    const char *params[] = {sid};
+    tix_gw_read_cached(req, TIX_CACHE_SESSION, sid, -1, "gw_session_revoked",
+                       "SELECT is_revoked FROM rm.sessions WHERE family_id = $1::uuid", 1, params,
+                       session_cb, NULL);
+    return TIX_STEP_WAITING;
+}
+
 static enum tix_gw_step from_jwt(struct tix_req *req, const char *token)
 {
     json_t *claims = NULL;
@@ -56,7 +86,7 @@ static enum tix_gw_step from_jwt(struct tix_req *req, const char *token)
     const struct tix_gw *gw = req->th->gw;
     int64_t now_s = tix_now_us() / 1000000;
     if (tix_gw_cache_token_get(req->th->cache, token, now_s, &req->who))
-        return TIX_STEP_NEXT;
+        return check_session(req);
     if (tix_jwt_verify(token, gw->jwt_key, gw->jwt_key_len, now_s, &claims, &err) != TIX_OK)
         return unauthorized(req, err.msg);
     const char *sub = tix_json_str(claims, "sub"), *typ = tix_json_str(claims, "typ");
@@ -72,7 +102,7 @@ static enum tix_gw_step from_jwt(struct tix_req *req, const char *token)
                                &req->who);
     }
     json_decref(claims);
-    return ok ? TIX_STEP_NEXT : unauthorized(req, "not an access token");
+    return ok ? check_session(req) : unauthorized(req, "not an access token");
 }
 
 /* A key's row: organization, scopes, secret hash, expiry in Unix milliseconds ("" = never).

@@ -66,11 +66,13 @@ static const char *const key_tables[TIX_CACHE_KINDS][3] = {
     [TIX_CACHE_USER] = {"users", "subject_keys", NULL},
     [TIX_CACHE_MEMBER] = {"organization_members", NULL},
     [TIX_CACHE_APIKEY] = {"api_keys", NULL},
+    [TIX_CACHE_SESSION] = {"sessions", NULL},
 };
 static const char *const group_tables[TIX_CACHE_KINDS][2] = {
     [TIX_CACHE_USER] = {NULL},
     [TIX_CACHE_MEMBER] = {"organizations", NULL},
     [TIX_CACHE_APIKEY] = {"organizations", NULL},
+    [TIX_CACHE_SESSION] = {NULL},
 };
 
 struct tix_gw_cache *tix_gw_cache_create(int ttl_ms)

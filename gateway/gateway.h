@@ -290,11 +290,12 @@ void tix_gw_read_async(struct tix_req *req, const char *name, const char *sql, i
 
 /* What a cached row is, which decides which read-model changes drop it (see gateway/cache.c). */
 enum tix_gw_cache_kind {
-    TIX_CACHE_USER,   /* key: user id; dropped by changes to users and subject_keys rows */
-    TIX_CACHE_MEMBER, /* key: "<org id>:<user id>", group: org id; dropped by changes to that
-                         organization_members row and by the organization closing */
-    TIX_CACHE_APIKEY, /* key: key id, group: org id; dropped by changes to the api_keys row and
-                         by the organization closing */
+    TIX_CACHE_USER,    /* key: user id; dropped by changes to users and subject_keys rows */
+    TIX_CACHE_MEMBER,  /* key: "<org id>:<user id>", group: org id; dropped by changes to that
+                          organization_members row and by the organization closing */
+    TIX_CACHE_APIKEY,  /* key: key id, group: org id; dropped by changes to the api_keys row and
+                          by the organization closing */
+    TIX_CACHE_SESSION, /* key: session family id; dropped by changes to that sessions row */
     TIX_CACHE_KINDS,
 };
 

@@ -30,7 +30,10 @@ static const char ddl[] =
     " expires_at timestamptz NOT NULL, is_revoked boolean NOT NULL DEFAULT false,"
     " revoked_reason text, user_agent text, ip_enc text, created_at timestamptz NOT NULL,"
     " updated_at timestamptz NOT NULL, version bigint NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id);";
+    "CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id);"
+    /* gateways cache whether a family is revoked (gateway/auth.c): tell them when it changes */
+    "CREATE OR REPLACE TRIGGER sessions_notify AFTER INSERT OR UPDATE OR DELETE ON sessions"
+    " FOR EACH ROW EXECUTE FUNCTION public.tix_rm_notify('family_id');";
 
 static const char *const tables[] = {"sessions", NULL};
 

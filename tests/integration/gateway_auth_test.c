@@ -139,6 +139,15 @@ static void expect_me(const char *token, const char *key, const char *want)
     cr_assert(tix_test_wait(me_has, &w, 10000), "users/me never showed %s = %s", key, want);
 }
 
+/* Whether GET /users/me with this access token is refused (401). */
+static bool is_refused(void *token)
+{
+    struct tix_http_resp r;
+    long status = tix_http("GET", "/api/v1/users/me", token, NULL, NULL, &r);
+    tix_http_resp_deinit(&r);
+    return status == 401;
+}
+
 Test(auth, register_verify_login_refresh_and_logout)
 {
     char email[96];
@@ -211,6 +220,10 @@ Test(auth, register_verify_login_refresh_and_logout)
     post("/api/v1/auth/refresh", NULL, &r, "{\"refresh_token\":\"%s\"%s}", refresh3, "");
     cr_assert_eq(r.status, 401, "a logged-out session can't refresh: %s", r.body);
     tix_http_resp_deinit(&r);
+    cr_assert(tix_test_wait(is_refused, access3, 5000),
+              "a logged-out session's access token is refused once the log says so");
+    cr_assert(tix_test_wait(is_refused, access, 5000),
+              "so is one of a family revoked for a replayed refresh token");
     free(access);
     free(refresh);
     free(refresh2);
@@ -392,6 +405,18 @@ Test(auth, profile_password_change_and_erasure)
     post("/api/v1/auth/refresh", NULL, &r, "{\"refresh_token\":\"%s\"%s}", refresh, "");
     cr_assert_eq(r.status, 401, "a password change revokes sessions: %s", r.body);
     tix_http_resp_deinit(&r);
+    cr_assert(tix_test_wait(is_refused, access, 5000), "and their access tokens");
+    free(access);
+    access = NULL;
+    /* until the read model has the new hash; few tries, spaced: failures count towards the lock */
+    for (int i = 0; i < 3 && access == NULL; i++) {
+        usleep(300000);
+        login(email, "a new passphrase", &r);
+        if (r.status == 200)
+            access = strdup(tix_http_str(&r, "access_token"));
+        tix_http_resp_deinit(&r);
+    }
+    cr_assert_not_null(access, "the new password logs in");
 
     tix_http("DELETE", "/api/v1/users/me", access, "{\"password\":\"wrong one\"}", wait5, &r);
     cr_assert_eq(r.status, 403);
