@@ -273,18 +273,21 @@ int tix_gw_event_role(struct tix_req *req, const char *event_id)
     return role == -1 ? TIX_ROLE_CUSTOMER : role;
 }
 
-/* The route's role check inside org, blocking; what names the resource a stranger must not
- * see. */
-static enum tix_gw_step authorize_in(struct tix_req *req, const char *org, const char *what)
+/* An API key acts only inside its own organization, as an admin there; what names the
+ * resource a stranger must not see. */
+static enum tix_gw_step key_verdict(struct tix_req *req, const char *org, const char *what)
 {
-    if (req->who.kind == TIX_PRINCIPAL_APIKEY) {
-        req->who.org_role = TIX_ROLE_ADMIN;
-        if (strcmp(req->who.org_id, org) == 0)
-            return TIX_STEP_NEXT;
-        tix_gw_problem(req, 404, "not-found", what);
-        return TIX_STEP_ANSWERED;
-    }
-    int role = member_role_now(req, org);
+    req->who.org_role = TIX_ROLE_ADMIN;
+    if (strcmp(req->who.org_id, org) == 0)
+        return TIX_STEP_NEXT;
+    tix_gw_problem(req, 404, "not-found", what);
+    return TIX_STEP_ANSWERED;
+}
+
+/* The route's rule for a user whose role in the organization is role (-1 not a member, -2 the
+ * read model can't be read): 503, 404 (what), 403, or TIX_STEP_NEXT with who.org_role set. */
+static enum tix_gw_step role_verdict(struct tix_req *req, int role, const char *what)
+{
     if (role == -2) {
         tix_gw_problem(req, 503, "unavailable", "access can't be checked right now");
         return TIX_STEP_ANSWERED;
@@ -301,6 +304,15 @@ static enum tix_gw_step authorize_in(struct tix_req *req, const char *org, const
              tix_gw_role_name(req->route->min_role));
     tix_gw_problem(req, 403, "forbidden", detail);
     return TIX_STEP_ANSWERED;
+}
+
+/* The route's role check inside org, blocking; what names the resource a stranger must not
+ * see. */
+static enum tix_gw_step authorize_in(struct tix_req *req, const char *org, const char *what)
+{
+    if (req->who.kind == TIX_PRINCIPAL_APIKEY)
+        return key_verdict(req, org, what);
+    return role_verdict(req, member_role_now(req, org), what);
 }
 
 /* Event routes: the role in the organization that owns the event in path parameter eventId. */
@@ -320,24 +332,11 @@ static enum tix_gw_step authorize_event(struct tix_req *req)
 static void member_cb(struct tix_req *req, const PGresult *res, void *ctx)
 {
     (void)ctx;
-    if (res == NULL) {
-        tix_gw_problem(req, 503, "unavailable", "access can't be checked right now");
-        return;
-    }
-    int role = PQntuples(res) == 1 ? tix_gw_role_parse(PQgetvalue(res, 0, 0)) : -1;
-    if (role < 0) {
-        tix_gw_problem(req, 404, "not-found", "no such organization");
-        return;
-    }
-    req->who.org_role = (enum tix_gw_role)role;
-    if (role >= (int)req->route->min_role) {
+    int role = res == NULL           ? -2
+               : PQntuples(res) == 1 ? tix_gw_role_parse(PQgetvalue(res, 0, 0))
+                                     : -1;
+    if (role_verdict(req, role, "no such organization") == TIX_STEP_NEXT)
         tix_gw_continue(req);
-        return;
-    }
-    char detail[128];
-    snprintf(detail, sizeof(detail), "this needs the %s role or higher in the organization",
-             tix_gw_role_name(req->route->min_role));
-    tix_gw_problem(req, 403, "forbidden", detail);
 }
 
 static enum tix_gw_step authorize_org(struct tix_req *req)
@@ -347,13 +346,8 @@ static enum tix_gw_step authorize_org(struct tix_req *req)
         tix_gw_problem(req, 404, "not-found", "no such organization");
         return TIX_STEP_ANSWERED;
     }
-    if (req->who.kind == TIX_PRINCIPAL_APIKEY) {
-        req->who.org_role = TIX_ROLE_ADMIN;
-        if (strcmp(req->who.org_id, org) == 0)
-            return TIX_STEP_NEXT;
-        tix_gw_problem(req, 404, "not-found", "no such organization");
-        return TIX_STEP_ANSWERED;
-    }
+    if (req->who.kind == TIX_PRINCIPAL_APIKEY)
+        return key_verdict(req, org, "no such organization");
     char key[2 * TIX_UUID_LEN + 2];
     snprintf(key, sizeof(key), "%s:%s", org, req->who.id);
     const char *params[] = {org, req->who.id};

@@ -53,23 +53,27 @@ static struct tix_stmt *push(struct tix_stmts *s, const char *sql, int n, bool i
     return st;
 }
 
-void tix_stmts_add(struct tix_stmts *s, const char *sql, int n, ...)
+/* Adds sql with the n const char * parameters of ap (copied). */
+static void add_v(struct tix_stmts *s, bool is_deferred, const char *sql, int n, va_list ap)
 {
-    struct tix_stmt *st = push(s, sql, n, false);
-    va_list ap;
-    va_start(ap, n);
+    struct tix_stmt *st = push(s, sql, n, is_deferred);
     for (int i = 0; i < st->n; i++)
         st->params[i] = tix_xstrdup(va_arg(ap, const char *));
+}
+
+void tix_stmts_add(struct tix_stmts *s, const char *sql, int n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    add_v(s, false, sql, n, ap);
     va_end(ap);
 }
 
 void tix_stmts_defer(struct tix_stmts *s, const char *sql, int n, ...)
 {
-    struct tix_stmt *st = push(s, sql, n, true);
     va_list ap;
     va_start(ap, n);
-    for (int i = 0; i < st->n; i++)
-        st->params[i] = tix_xstrdup(va_arg(ap, const char *));
+    add_v(s, true, sql, n, ap);
     va_end(ap);
 }
 

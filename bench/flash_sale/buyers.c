@@ -9,7 +9,6 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 
 #include "tix/ids.h"
 #include "tix/jwt.h"
+#include "tix/stripe_sig.h"
 
 #include "buyers.h"
 
@@ -80,23 +80,6 @@ static char *mint_token(const struct sale_plan *plan, const char *user_id)
     tix_jwt_sign(claims, (const uint8_t *)plan->jwt_secret, strlen(plan->jwt_secret), &token, NULL);
     json_decref(claims);
     return token;
-}
-
-/* "t=<now>,v1=<hex HMAC-SHA256 of "<now>.<payload>">", as Stripe signs its webhooks. */
-static void stripe_signature(const char *secret, const char *payload, char *out, size_t size)
-{
-    char t[24];
-    snprintf(t, sizeof(t), "%lld", (long long)(tix_now_us() / 1000000));
-    crypto_auth_hmacsha256_state st;
-    unsigned char mac[crypto_auth_hmacsha256_BYTES];
-    crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret, strlen(secret));
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)t, strlen(t));
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)".", 1);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)payload, strlen(payload));
-    crypto_auth_hmacsha256_final(&st, mac);
-    char hex[2 * sizeof(mac) + 1];
-    sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
-    snprintf(out, size, "t=%s,v1=%s", t, hex);
 }
 
 static void on_response(struct evhttp_request *req, void *arg);
@@ -186,8 +169,9 @@ static void pay(struct buyer *b)
         "succeeded", "metadata", "order_id", b->order_id, "event_id", b->run->plan->event_id);
     char *payload = json_dumps(event, JSON_COMPACT);
     json_decref(event);
-    char sig[256];
-    stripe_signature(b->run->plan->webhook_secret, payload, sig, sizeof(sig));
+    char sig[TIX_STRIPE_SIG_SIGNED_MAX];
+    tix_stripe_sig_sign(payload, strlen(payload), b->run->plan->webhook_secret,
+                        tix_now_us() / 1000000, sig, sizeof(sig));
     send_json(b, "/api/v1/payments/webhook", payload, sig);
     free(payload);
 }

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tix/bus.h"
@@ -30,6 +29,7 @@
 #include "buyers.h"
 #include "classic.h"
 #include "client.h"
+#include "event.h"
 
 #define SECTIONS       20
 #define ROWS           40
@@ -96,14 +96,6 @@ static json_t *chart(void)
                      CAPACITY);
 }
 
-static void instant(int64_t unix_s, char out[24])
-{
-    time_t t = (time_t)unix_s;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 24, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static json_t *ticket_type(const char *event, const char *id, const char *name, const char *kind,
                            int price, int quantity, const char *pool)
 {
@@ -139,10 +131,11 @@ static int set_up(struct setup *s, struct sale_plan *plan)
     send(s, "venue.publish_chart", s->venue,
          json_pack("{ss so}", "venue_id", s->venue, "chart", chart()), actor);
     int64_t now = tix_now_us() / 1000000;
-    char sales_start[24], starts[24], ends[24];
-    instant(now - 3600, sales_start);
-    instant(now + 30 * 86400, starts);
-    instant(now + 30 * 86400 + 4 * 3600, ends);
+    char sales_start[TIX_EVENT_INSTANT_LEN + 1], starts[TIX_EVENT_INSTANT_LEN + 1],
+        ends[TIX_EVENT_INSTANT_LEN + 1];
+    tix_event_format_instant(now - 3600, sales_start);
+    tix_event_format_instant(now + 30 * 86400, starts);
+    tix_event_format_instant(now + 30 * 86400 + 4 * 3600, ends);
     send(s, "event.create", s->event,
          json_pack("{ss ss ss si ss ss ss ss si ss ss s[{ss ss ss ss}]}", "event_id", s->event,
                    "organization_id", s->org, "venue_id", s->venue, "chart_version", 1, "name",
