@@ -41,7 +41,7 @@ tix_rabbitmqctl set_permissions -p flash guest '.*' '.*' '.*' >/dev/null
 export TIXMO_DB_ADMIN_URL="postgresql://tixmo_owner@127.0.0.1:$TIX_PG_PORT/tixmo_flash"
 export TIXMO_DB_URL="postgresql://tixmo_app@127.0.0.1:$TIX_PG_PORT/tixmo_flash"
 export TIXMO_AMQP_URL="amqp://guest:guest@127.0.0.1:$TIX_AMQP_PORT/flash"
-export TIXMO_HTTP_PORT=$PORT TIXMO_LOG_LEVEL=warn
+export TIXMO_HTTP_PORT=$PORT TIXMO_LOG_LEVEL=${TIXMO_LOG_LEVEL:-warn}
 export TIXMO_RL_GENERAL_PER_USER=1000000 TIXMO_RL_GENERAL_PER_IP=1000000
 export TIXMO_RL_AUTH_PER_IP=1000000 TIXMO_RL_HOLDS_PER_USER=1000000
 export TIXMO_BATCH_MAX=${TIXMO_BATCH_MAX:-256} TIXMO_PREFETCH=${TIXMO_PREFETCH:-512}

@@ -56,6 +56,15 @@ struct stage {
     int64_t first_seq;
 };
 
+/* Where batches spend their time, logged every TIX_STATS_PERIOD_MS at info level. */
+struct proc_stats {
+    int64_t since_ms;
+    long batches, commands;
+    int64_t wait_us, store_us, finish_us;
+};
+
+#define TIX_STATS_PERIOD_MS 5000
+
 struct proc {
     const struct tix_config *cfg;
     struct tix_db *db;
@@ -69,6 +78,7 @@ struct proc {
     struct stage stage;
     volatile sig_atomic_t *stop;
     int64_t next_expiry_ms; /* monotonic: when to look for due holds next (expiry.h) */
+    struct proc_stats stats;
 };
 
 /* The processor's clock: the wall clock, plus TIXMO_CLOCK_OFFSET_S for deadline tests. */
@@ -538,7 +548,9 @@ static enum tix_rc collect(struct proc *p, int *n, struct tix_err *err)
 static enum tix_rc step(struct proc *p, struct tix_err *err)
 {
     int n = 0;
+    int64_t t0 = tix_mono_us();
     enum tix_rc rc = collect(p, &n, err);
+    int64_t t1 = tix_mono_us();
     struct item **list = tix_xcalloc((size_t)(n > 0 ? n : 1), sizeof(*list));
     for (int part = 0; part < p->partitions && rc == TIX_OK && n > 0; part++) {
         int k = 0;
@@ -549,11 +561,39 @@ static enum tix_rc step(struct proc *p, struct tix_err *err)
             rc = process_partition(p, part, list, k);
     }
     free(list);
+    int64_t t2 = tix_mono_us();
     if (rc == TIX_OK && n > 0)
         rc = finish(p, p->items, n, err);
+    if (n > 0) {
+        struct proc_stats *st = &p->stats;
+        st->batches++;
+        st->commands += n;
+        st->wait_us += t1 - t0;
+        st->store_us += t2 - t1;
+        st->finish_us += tix_mono_us() - t2;
+    }
     for (int i = 0; i < n; i++)
         item_deinit(&p->items[i]);
     return rc;
+}
+
+static void stats_log(struct proc *p)
+{
+    struct proc_stats *st = &p->stats;
+    int64_t now = tix_mono_ms();
+    if (now - st->since_ms < TIX_STATS_PERIOD_MS)
+        return;
+    if (st->batches > 0) {
+        double b = (double)st->batches;
+        tix_log_info("processor batches",
+                     "seconds=%.1f batches=%ld commands=%ld avg_batch=%.1f "
+                     "avg_wait_ms=%.2f avg_store_ms=%.2f avg_finish_ms=%.2f",
+                     (double)(now - st->since_ms) / 1000.0, st->batches, st->commands,
+                     (double)st->commands / b, (double)st->wait_us / b / 1000.0,
+                     (double)st->store_us / b / 1000.0, (double)st->finish_us / b / 1000.0);
+    }
+    memset(st, 0, sizeof(*st));
+    st->since_ms = now;
 }
 
 /* Sends hold.expire for what is due by the processor's clock (expiry.h); the first call after
@@ -630,9 +670,11 @@ enum tix_rc tix_processor_run(const struct tix_config *cfg, volatile sig_atomic_
             tix_log_warn("batch not finished, reconnecting", "rc=%s detail=\"%s\"",
                          tix_rc_name(err->rc), err->msg);
             disconnect(&p);
-        } else if (tix_mono_ms() >= p.next_expiry_ms) {
-            expire_due(&p);
+        } else {
+            stats_log(&p);
         }
+        if (p.in != NULL && tix_mono_ms() >= p.next_expiry_ms)
+            expire_due(&p);
     }
     proc_deinit(&p);
     tix_log_info("processor stopped", NULL);

@@ -19,11 +19,16 @@ int64_t tix_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-int64_t tix_mono_ms(void)
+int64_t tix_mono_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t tix_mono_ms(void)
+{
+    return tix_mono_us() / 1000;
 }
 
 void tix_time_format(int64_t us, char out[32])

@@ -23,6 +23,8 @@ uint32_t tix_partition_of(const char *key, size_t len, uint32_t n);
 int64_t tix_now_us(void);
 /* Monotonic milliseconds, for timeouts. */
 int64_t tix_mono_ms(void);
+/* Monotonic microseconds, for durations. */
+int64_t tix_mono_us(void);
 /* Formats us as RFC 3339 UTC with microseconds ("2026-11-21T06:57:02.123456Z") into out[32]. */
 void tix_time_format(int64_t us, char out[32]);
 
