@@ -2,7 +2,8 @@
  *
  * Invariants:
  *  - a delivery is acked only after its outcome is committed (or it was dead-lettered with a
- *    confirm), its events and reply are published and confirmed;
+ *    confirm) and its reply sent; the events reach the bus through the relay (relay.h), which
+ *    follows the log, so no batch waits for the broker and no committed event is left out;
  *  - cached states are evolved only by decisions; if an append fails, every stream the batch
  *    touched is evicted, so the cache never holds an uncommitted future;
  *  - a head conflict (another processor wrote the partition) empties the cache and reloads the
@@ -26,6 +27,7 @@
 #include "envelope.h"
 #include "expiry.h"
 #include "processor.h"
+#include "relay.h"
 
 #define BATCH_RETRIES 3
 
@@ -35,11 +37,9 @@ struct item {
     struct tix_envelope env;
     bool is_poison;
     char poison_reason[300];
-    bool is_done;       /* outcome known */
-    char *outcome;      /* canonical JSON, owned */
-    json_t *published;  /* array of event messages (strings) to publish after commit, owned */
-    char *staged;       /* outcome of the current attempt, owned */
-    json_t *staged_pub; /* events of the current attempt, owned */
+    bool is_done;  /* outcome known */
+    char *outcome; /* canonical JSON, owned */
+    char *staged;  /* outcome of the current attempt, owned */
 };
 
 /* Everything one attempt at a partition batch appends, with the strings it owns. Sized for
@@ -53,7 +53,6 @@ struct stage {
     int n_owned;
     char (*touched)[TIX_STREAM_ID_MAX];
     int n_touched;
-    int64_t first_seq;
 };
 
 /* Where batches spend their time, logged every TIX_STATS_PERIOD_MS at info level. */
@@ -61,6 +60,7 @@ struct proc_stats {
     int64_t since_ms;
     long batches, commands;
     int64_t wait_us, store_us, finish_us;
+    int64_t dedup_us, decide_us, append_us; /* parts of store_us */
 };
 
 #define TIX_STATS_PERIOD_MS 5000
@@ -93,7 +93,7 @@ static const char *keep(struct stage *s, char *str)
     return str;
 }
 
-static void stage_reset(struct stage *s, int64_t first_seq)
+static void stage_reset(struct stage *s)
 {
     for (int i = 0; i < s->n_owned; i++)
         free(s->owned[i]);
@@ -101,7 +101,6 @@ static void stage_reset(struct stage *s, int64_t first_seq)
     s->n_ev = 0;
     s->n_oc = 0;
     s->n_touched = 0;
-    s->first_seq = first_seq;
 }
 
 static enum tix_rc evolve_cb(const struct tix_event *e, void *ctx)
@@ -160,7 +159,7 @@ static json_t *event_metadata(const struct tix_envelope *env)
 
 /* Stages the decision's events with versions following the cached ones, evolves the cache. */
 static enum tix_rc stage_events(struct proc *p, struct stage *s, struct item *it,
-                                struct tix_decision *dec, int64_t now_us, json_t *summary)
+                                struct tix_decision *dec, json_t *summary)
 {
     json_t *md = event_metadata(&it->env);
     const char *metadata = keep(s, tix_json_dump(md));
@@ -187,20 +186,9 @@ static enum tix_rc stage_events(struct proc *p, struct stage *s, struct item *it
             return TIX_EINTERNAL;
         e->version++;
         snprintf(s->touched[s->n_touched++], TIX_STREAM_ID_MAX, "%s", ne->stream_id);
-        int64_t seq = s->first_seq + s->n_ev;
         json_array_append_new(summary, json_pack("{ss sI ss ss}", "stream_id", a->stream_id,
                                                  "version", (json_int_t)a->stream_version, "type",
                                                  a->type, "event_id", a->event_id));
-        json_t *msg = json_pack(
-            "{ss ss ss sI si sI so so sI}", "event_id", a->event_id, "type", a->type, "stream_id",
-            a->stream_id, "stream_version", (json_int_t)a->stream_version, "partition",
-            it->partition, "partition_seq", (json_int_t)seq, "data", json_deep_copy(ne->data),
-            "metadata", event_metadata(&it->env), "recorded_at_us", (json_int_t)now_us);
-        char *text = tix_json_dump(msg);
-        json_array_append_new(it->staged_pub, json_pack("{ss ss ss}", "event_id", a->event_id,
-                                                        "type", a->type, "body", text));
-        free(text);
-        json_decref(msg);
         s->n_ev++;
     }
     return TIX_OK;
@@ -216,7 +204,6 @@ static enum tix_rc decide_one(struct proc *p, struct stage *s, struct item *it, 
     char ids[TIX_DECISION_MAX_STREAMS][TIX_STREAM_ID_MAX];
     struct tix_err verr;
     tix_err_clear(&verr);
-    it->staged_pub = json_array();
     int n = h->streams(&cmd, ids, &verr);
     bool is_succeeded = false;
     if (n < 0) {
@@ -239,7 +226,7 @@ static enum tix_rc decide_one(struct proc *p, struct stage *s, struct item *it, 
             it->staged = rejection(cmd.command_id, dec.code, dec.field, dec.reason);
         } else {
             json_t *summary = json_array();
-            if (stage_events(p, s, it, &dec, now_us, summary) != TIX_OK) {
+            if (stage_events(p, s, it, &dec, summary) != TIX_OK) {
                 json_decref(summary);
                 tix_decision_deinit(&dec);
                 return tix_err_set(err, TIX_EINTERNAL, "",
@@ -264,8 +251,6 @@ static void drop_staged(struct item *it)
 {
     free(it->staged);
     it->staged = NULL;
-    json_decref(it->staged_pub);
-    it->staged_pub = NULL;
 }
 
 /* The earlier item of the same partition batch with the same command id, or NULL. */
@@ -294,14 +279,18 @@ static enum tix_rc run_batch(struct proc *p, int part, struct item **list, int n
     if (rc != TIX_OK)
         return rc;
     struct stage *s = &p->stage;
-    stage_reset(s, p->heads[part].last_seq + 1);
+    stage_reset(s);
     int64_t now_us = proc_now_us(p);
+    int64_t t0 = tix_mono_us();
     for (int i = 0; i < n && rc == TIX_OK; i++)
         if (!list[i]->is_poison && !list[i]->is_done && first_of(list, i) == NULL)
             rc = decide_one(p, s, list[i], now_us, err);
+    int64_t t1 = tix_mono_us();
     if (rc == TIX_OK && s->n_oc > 0)
         rc = tix_store_append(p->db, part, &p->heads[part], s->ev, s->n_ev, s->oc, s->n_oc, now_us,
                               err);
+    p->stats.decide_us += t1 - t0;
+    p->stats.append_us += tix_mono_us() - t1;
     if (rc != TIX_OK) {
         for (int i = 0; i < s->n_touched; i++)
             tix_cache_evict(&p->cache, s->touched[i]);
@@ -315,9 +304,7 @@ static enum tix_rc run_batch(struct proc *p, int part, struct item **list, int n
             continue;
         struct item *orig = first_of(list, i);
         it->outcome = orig != NULL ? tix_xstrdup(orig->outcome) : it->staged;
-        it->published = orig != NULL ? NULL : it->staged_pub;
         it->staged = NULL;
-        it->staged_pub = NULL;
         it->is_done = true;
     }
     return TIX_OK;
@@ -344,6 +331,7 @@ static enum tix_rc dedup_cb(const char *command_id, const char *outcome, void *c
 /* Marks the items whose command already has a recorded outcome (redelivery, client retry). */
 static enum tix_rc dedup(struct proc *p, struct item **list, int n, struct tix_err *err)
 {
+    int64_t t0 = tix_mono_us();
     const char **ids = tix_xcalloc((size_t)n, sizeof(*ids));
     int k = 0;
     for (int i = 0; i < n; i++)
@@ -352,6 +340,7 @@ static enum tix_rc dedup(struct proc *p, struct item **list, int n, struct tix_e
     struct dedup_ctx ctx = {list, n};
     enum tix_rc rc = k > 0 ? tix_store_find_outcomes(p->db, ids, k, dedup_cb, &ctx, err) : TIX_OK;
     free(ids);
+    p->stats.dedup_us += tix_mono_us() - t0;
     return rc;
 }
 
@@ -458,12 +447,12 @@ static void item_deinit(struct item *it)
     tix_bus_delivery_deinit(&it->d);
     tix_envelope_deinit(&it->env);
     free(it->outcome);
-    json_decref(it->published);
     drop_staged(it);
     memset(it, 0, sizeof(*it));
 }
 
-/* Publishes events and replies, dead-letters poison, waits for confirms, then acks. */
+/* Replies to waiting callers and dead-letters poison (with a confirm each), then acks the
+ * batch. Replies are not confirmed: a lost one leaves the caller to read the command's status. */
 static enum tix_rc finish(struct proc *p, struct item *items, int n, struct tix_err *err)
 {
     enum tix_rc rc = TIX_OK;
@@ -476,27 +465,12 @@ static enum tix_rc finish(struct proc *p, struct item *items, int n, struct tix_
                          it->d.consumer_tag, it->d.message_id ? it->d.message_id : "-",
                          it->poison_reason);
             rc = tix_bus_dead_letter(p->out, &it->d, it->d.consumer_tag, it->poison_reason, err);
-            continue;
-        }
-        size_t k;
-        json_t *msg;
-        json_array_foreach(it->published, k, msg)
-        {
-            const char *text = tix_json_str(msg, "body");
-            struct tix_bus_props props = {.message_id = tix_json_str(msg, "event_id"),
-                                          .type = tix_json_str(msg, "type")};
-            if (rc == TIX_OK)
-                rc = tix_bus_publish(p->out, TIX_BUS_EVENTS_EXCHANGE, props.type, false, &props,
-                                     text, strlen(text), err);
-        }
-        if (rc == TIX_OK && it->d.reply_to != NULL && it->d.reply_to[0] != '\0') {
+        } else if (it->d.reply_to != NULL && it->d.reply_to[0] != '\0') {
             struct tix_bus_props props = {.correlation_id = it->env.command_id};
             rc = tix_bus_publish(p->out, "", it->d.reply_to, false, &props, it->outcome,
                                  strlen(it->outcome), err);
         }
     }
-    if (rc == TIX_OK)
-        rc = tix_bus_wait_confirms(p->out, 30000, err);
     if (rc == TIX_OK && max_tag > 0)
         rc = tix_bus_ack(p->in, max_tag, true, err);
     return rc;
@@ -587,10 +561,13 @@ static void stats_log(struct proc *p)
         double b = (double)st->batches;
         tix_log_info("processor batches",
                      "seconds=%.1f batches=%ld commands=%ld avg_batch=%.1f "
-                     "avg_wait_ms=%.2f avg_store_ms=%.2f avg_finish_ms=%.2f",
+                     "avg_wait_ms=%.2f avg_store_ms=%.2f (dedup %.2f decide %.2f append %.2f) "
+                     "avg_finish_ms=%.2f",
                      (double)(now - st->since_ms) / 1000.0, st->batches, st->commands,
                      (double)st->commands / b, (double)st->wait_us / b / 1000.0,
-                     (double)st->store_us / b / 1000.0, (double)st->finish_us / b / 1000.0);
+                     (double)st->store_us / b / 1000.0, (double)st->dedup_us / b / 1000.0,
+                     (double)st->decide_us / b / 1000.0, (double)st->append_us / b / 1000.0,
+                     (double)st->finish_us / b / 1000.0);
     }
     memset(st, 0, sizeof(*st));
     st->since_ms = now;
@@ -620,7 +597,7 @@ static void stage_init(struct stage *s, int batch_max)
 
 static void stage_deinit(struct stage *s)
 {
-    stage_reset(s, 0);
+    stage_reset(s);
     free(s->ev);
     free(s->oc);
     free(s->owned);
@@ -659,6 +636,12 @@ enum tix_rc tix_processor_run(const struct tix_config *cfg, volatile sig_atomic_
     p.items = tix_xcalloc((size_t)cfg->batch_max, sizeof(*p.items));
     tix_cache_init(&p.cache, 100000);
     stage_init(&p.stage, cfg->batch_max);
+    struct tix_relay *relay = NULL;
+    rc = tix_relay_start(cfg, stop, &relay, err);
+    if (rc != TIX_OK) {
+        proc_deinit(&p);
+        return rc;
+    }
     tix_log_info("processor started", "partitions=%d batch_max=%d", p.partitions, cfg->batch_max);
     while (!*stop) {
         if (p.in == NULL && connect_bus(&p, err) != TIX_OK) {
@@ -676,6 +659,7 @@ enum tix_rc tix_processor_run(const struct tix_config *cfg, volatile sig_atomic_
         if (p.in != NULL && tix_mono_ms() >= p.next_expiry_ms)
             expire_due(&p);
     }
+    tix_relay_stop(relay);
     proc_deinit(&p);
     tix_log_info("processor stopped", NULL);
     return TIX_OK;

@@ -9,8 +9,10 @@
  *   3. decides the rest against cached states (loading cold streams from the log);
  *   4. appends all events and outcomes of the partition in one transaction (store.h), which
  *      fails as a whole if another writer moved the partition or took a stream version;
- * then publishes the events (confirms), replies to waiting callers, and only then acks. A crash
- * anywhere before the ack makes the broker redeliver; step 2 makes that harmless.
+ * then replies to waiting callers and acks. A crash anywhere before the ack makes the broker
+ * redeliver; step 2 makes that harmless. The events reach the events exchange through the
+ * relay thread the processor runs (relay.h), which publishes from the log, so a batch never
+ * waits for the broker and a crash after the commit loses no event.
  */
 #ifndef TIX_COMMANDS_PROCESSOR_H
 #define TIX_COMMANDS_PROCESSOR_H

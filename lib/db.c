@@ -3,7 +3,9 @@
  * Every PGresult is either handed to the caller (success) or cleared here (failure), so no
  * path leaks a result.
  */
+#include <poll.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,4 +138,34 @@ enum tix_rc tix_db_exec_prepared(struct tix_db *db, const char *name, const char
 enum tix_rc tix_db_script(struct tix_db *db, const char *sql, struct tix_err *err)
 {
     return check(db, PQexec(db->conn, sql), NULL, err);
+}
+
+bool tix_db_wait_partitions(struct tix_db *db, const char *channel, int timeout_ms, bool *hot,
+                            int partitions)
+{
+    PGconn *conn = tix_db_conn(db);
+    struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+    if (pfd.fd >= 0 && poll(&pfd, 1, timeout_ms) > 0)
+        PQconsumeInput(conn);
+    PGnotify *n;
+    bool is_notified = false;
+    while ((n = PQnotifies(conn)) != NULL) {
+        char *end = NULL;
+        long part = strtol(n->extra, &end, 10);
+        if (hot != NULL && end != n->extra && part >= 0 && part < partitions)
+            hot[part] = true;
+        is_notified = true;
+        PQfreemem(n);
+    }
+    if (PQstatus(conn) == CONNECTION_BAD) {
+        PQreset(conn);
+        char *quoted = PQescapeIdentifier(conn, channel, strlen(channel));
+        if (quoted != NULL) {
+            char sql[160];
+            snprintf(sql, sizeof(sql), "LISTEN %s", quoted);
+            tix_db_script(db, sql, NULL);
+            PQfreemem(quoted);
+        }
+    }
+    return is_notified;
 }

@@ -96,31 +96,6 @@ static void publish_availability(struct tix_db *db, struct tix_redis *redis)
         tix_log_warn("availability not published, retrying", "detail=\"%s\"", err.msg);
 }
 
-/* Waits up to timeout_ms for notifications on the listening connection; marks hot[p] for each
- * partition p they name. Returns whether any came. */
-static bool wait_notify(struct tix_db *listener, int timeout_ms, bool *hot, int partitions)
-{
-    PGconn *conn = tix_db_conn(listener);
-    struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
-    if (pfd.fd >= 0 && poll(&pfd, 1, timeout_ms) > 0)
-        PQconsumeInput(conn);
-    PGnotify *n;
-    bool is_notified = false;
-    while ((n = PQnotifies(conn)) != NULL) {
-        char *end = NULL;
-        long part = strtol(n->extra, &end, 10);
-        if (end != n->extra && part >= 0 && part < partitions)
-            hot[part] = true;
-        is_notified = true;
-        PQfreemem(n);
-    }
-    if (PQstatus(conn) == CONNECTION_BAD) {
-        PQreset(conn);
-        tix_db_script(listener, "LISTEN tixmo_events", NULL);
-    }
-    return is_notified;
-}
-
 enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_t *stop,
                               struct tix_err *err)
 {
@@ -165,7 +140,8 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
             last_full_ms = tix_mono_ms();
         memset(hot, 0, (size_t)partitions * sizeof(*hot));
         int64_t left = FULL_SWEEP_MS - (tix_mono_ms() - last_full_ms);
-        bool is_notified = left > 0 && wait_notify(listener, (int)left, hot, partitions);
+        bool is_notified = left > 0 && tix_db_wait_partitions(listener, "tixmo_events", (int)left,
+                                                              hot, partitions);
         is_full = !is_notified || tix_mono_ms() - last_full_ms >= FULL_SWEEP_MS;
     }
     free(hot);

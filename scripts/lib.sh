@@ -592,6 +592,9 @@ log.console = false
 log.file.level = info
 disk_free_limit.absolute = 200MB
 EOF
+    # A channel may have this many commands in flight to one quorum queue before RabbitMQ holds
+    # its publisher back (default 32): a gateway thread keeps hundreds in flight to a partition.
+    printf '[{rabbit, [{quorum_commands_soft_limit, 1024}]}].\n' >"$d/advanced.config"
 }
 
 _tix_start_epmd() {

@@ -19,6 +19,7 @@
 #include "tix/bus.h"
 #include "tix/ids.h"
 #include "tix/json.h"
+#include "tix/store.h"
 
 #define PARTITIONS 16
 
@@ -429,4 +430,77 @@ Test(processor, replaying_projections_from_zero_equals_the_live_read_models)
         for (int t = 0; cases[c].tables[t] != NULL; t++)
             expect_same_tables(cases[c].proj, old_v, new_v, cases[c].tables[t]);
     }
+}
+
+struct depth {
+    const char *queue;
+    long want;
+};
+
+static bool queue_reached(void *ctx)
+{
+    struct depth *d = ctx;
+    struct tix_err err;
+    return tix_bus_queue_depth(bus, d->queue, &err) >= d->want;
+}
+
+/* A processor that committed a batch and died before anything reached the broker: the events
+ * are in the log only. The relay of the running processor publishes them, in order. */
+Test(processor, committed_events_reach_the_bus_even_if_their_writer_died_before_publishing)
+{
+    enum { N = 5, PART = 3 };
+    struct tix_err err;
+    char queue[64], stream[64], uuid[TIX_UUID_LEN + 1];
+    tix_uuid_v7(uuid);
+    snprintf(queue, sizeof(queue), "relay-test-%s", uuid);
+    snprintf(stream, sizeof(stream), "relaytest-%s", uuid);
+    cr_assert_eq(tix_bus_declare_queue(bus, queue, TIX_BUS_EVENTS_EXCHANGE, "relaytest.#", 5, &err),
+                 TIX_OK, "%s", err.msg);
+    char ids[N][TIX_UUID_LEN + 1], data[N][32];
+    struct tix_append_event ev[N];
+    for (int i = 0; i < N; i++) {
+        tix_uuid_v7(ids[i]);
+        snprintf(data[i], sizeof(data[i]), "{\"n\":%d}", i);
+        ev[i] = (struct tix_append_event){stream, i + 1,   ids[i], NULL, "relaytest.appended",
+                                          1,      data[i], "{}"};
+    }
+    struct tix_partition_head head;
+    enum tix_rc rc = TIX_ECONFLICT;
+    for (int attempt = 0; attempt < 5 && rc == TIX_ECONFLICT; attempt++) {
+        cr_assert_eq(tix_store_head(db, PART, &head, &err), TIX_OK, "%s", err.msg);
+        rc = tix_store_append(db, PART, &head, ev, N, NULL, 0, tix_now_us(), &err);
+    }
+    cr_assert_eq(rc, TIX_OK, "%s", err.msg);
+    struct depth all = {queue, N};
+    cr_assert(tix_test_wait(queue_reached, &all, 15000), "the relay did not publish the events");
+    struct tix_bus *worker = NULL; /* a worker reads the queue; basic.get is refused on it */
+    cr_assert_eq(tix_bus_open(tix_test_env("TIXMO_AMQP_URL"), "relay-test", &worker, &err), TIX_OK,
+                 "%s", err.msg);
+    cr_assert_eq(tix_bus_consume(worker, queue, 100, &err), TIX_OK, "%s", err.msg);
+    for (int i = 0; i < N; i++) {
+        struct tix_bus_delivery d;
+        cr_assert_eq(tix_bus_next(worker, 5000, &d, &err), TIX_OK, "%s", err.msg);
+        cr_assert_str_eq(d.message_id, ids[i], "published in partition order");
+        cr_assert_str_eq(d.routing_key, "relaytest.appended");
+        json_t *body = json_loads(d.body, 0, NULL);
+        cr_assert_not_null(body);
+        cr_assert_eq(json_integer_value(json_object_get(json_object_get(body, "data"), "n")), i);
+        cr_assert_eq(json_integer_value(json_object_get(body, "partition_seq")),
+                     head.last_seq - N + 1 + i);
+        cr_assert_str_eq(tix_json_str(body, "stream_id"), stream);
+        json_decref(body);
+        cr_assert_eq(tix_bus_ack(worker, d.delivery_tag, false, &err), TIX_OK, "%s", err.msg);
+        tix_bus_delivery_deinit(&d);
+    }
+    tix_bus_close(worker);
+    char part[8], seq[24];
+    snprintf(part, sizeof(part), "%d", PART);
+    snprintf(seq, sizeof(seq), "%lld", (long long)head.last_seq);
+    const char *params[] = {part, seq};
+    cr_assert_eq(tix_test_scalar(db,
+                                 "SELECT count(*) FROM bus_relay WHERE partition = $1::int AND "
+                                 "last_seq >= $2::bigint",
+                                 2, params),
+                 1, "the relay's cursor moved past the events it published");
+    cr_assert_eq(tix_bus_delete_queue(bus, queue, &err), TIX_OK, "%s", err.msg);
 }

@@ -12,6 +12,7 @@
 #define TIX_DB_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 
 #include "tix/rc.h"
 
@@ -35,6 +36,11 @@ enum tix_rc tix_db_exec_prepared(struct tix_db *db, const char *name, const char
                                  const char *const *params, PGresult **out, struct tix_err *err);
 /* Runs a script of one or more statements without parameters (migrations, BEGIN/COMMIT). */
 enum tix_rc tix_db_script(struct tix_db *db, const char *sql, struct tix_err *err);
+/* Waits up to timeout_ms for notifications on db, which LISTENs to channel. For each one whose
+ * payload is a partition number below partitions, sets hot[partition] (hot may be NULL). A
+ * broken connection is reset and LISTENs again. Returns whether any notification came. */
+bool tix_db_wait_partitions(struct tix_db *db, const char *channel, int timeout_ms, bool *hot,
+                            int partitions);
 /* Translates a failed result's SQLSTATE (see above) into err and returns the code. */
 enum tix_rc tix_db_rc_of(const PGresult *res, struct tix_err *err);
 
