@@ -639,8 +639,8 @@ static const struct stock_spec refunded_specs[] = {{"order_id", SK_UUID, true},
 static const struct stock_spec refund_failed_specs[] = {
     {"order_id", SK_UUID, true}, {"request_id", SK_UUID, false}, {"reason", SK_REASON, true}};
 static const struct stock_spec refund_specs[] = {
-    {"order_id", SK_UUID, true},      {"request_id", SK_UUID, true},
-    {"ticket_ids", SK_HOLD_IDS, false}, {"reason", SK_REASON, false},
+    {"order_id", SK_UUID, true},          {"request_id", SK_UUID, true},
+    {"ticket_ids", SK_HOLD_IDS, false},   {"reason", SK_REASON, false},
     {"requested_by", SK_REQUESTER, true},
 };
 static const struct stock_spec transfer_specs[] = {

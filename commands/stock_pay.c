@@ -144,9 +144,9 @@ static void pay(const struct stock_ctx *c, int o, struct tix_decision *out)
 {
     const json_t *p = c->cmd->payload;
     const struct tix_stock_order *x = &c->s->orders[o];
-    int n = tix_stock_emit_paid(c, x->id, x->hold, c->s->buyers[x->buyer].id,
-                                tix_json_str(p, "ticket_seed"), tix_json_str(p, "payment_intent_id"),
-                                tix_json_str(p, "stripe_event_id"), out);
+    int n = tix_stock_emit_paid(
+        c, x->id, x->hold, c->s->buyers[x->buyer].id, tix_json_str(p, "ticket_seed"),
+        tix_json_str(p, "payment_intent_id"), tix_json_str(p, "stripe_event_id"), out);
     tix_decision_set_result(
         out, json_pack("{s:s, s:s, s:i}", "order_id", x->id, "status", "paid", "tickets", n));
 }
@@ -249,8 +249,8 @@ void tix_stock_decide_mark_refunded(const struct tix_command *cmd, const struct 
                              "request_id", tix_json_str(cmd->payload, "request_id")));
 }
 
-void tix_stock_decide_mark_refund_failed(const struct tix_command *cmd,
-                                         const struct tix_view *view, struct tix_decision *out)
+void tix_stock_decide_mark_refund_failed(const struct tix_command *cmd, const struct tix_view *view,
+                                         struct tix_decision *out)
 {
     struct stock_ctx c;
     int o = payments_order(cmd, view, &c, out);
@@ -359,8 +359,8 @@ static bool refund_tickets(const struct stock_ctx *c, int o, int **ks, int *n,
         if (t->last_scan_at != 0 || t->inside >= 0)
             return reject_ticket(c, i, "checked_in", "the ticket was used at the door", out);
         if (!has_whole_bundle(c->s, *ks, *n, i))
-            return reject_ticket(c, i, "whole_bundle",
-                                 "a bundle's tickets are refunded together", out);
+            return reject_ticket(c, i, "whole_bundle", "a bundle's tickets are refunded together",
+                                 out);
     }
     return true;
 }
@@ -437,8 +437,8 @@ static void grant_refund(const struct stock_ctx *c, int o, const int *ks, int n,
         tix_stock_emit(c, out, "order.refund_required",
                        json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "order_id", x->id,
                                  "payment_intent_id", x->payment_intent_id, "amount_minor",
-                                 (json_int_t)amount, "currency", x->currency, "reason",
-                                 "requested", "request_id", request));
+                                 (json_int_t)amount, "currency", x->currency, "reason", "requested",
+                                 "request_id", request));
     tix_decision_set_result(out, json_pack("{s:s, s:s, s:I, s:s, s:i, s:s}", "order_id", x->id,
                                            "request_id", request, "amount_minor",
                                            (json_int_t)amount, "currency", x->currency, "tickets",

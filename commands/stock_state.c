@@ -33,8 +33,8 @@ static const char *const kind_names[] = {
     [TIX_STOCK_BUNDLE] = "bundle",
 };
 static const char *const hold_names[] = {"active", "released", "expired", "converted"};
-static const char *const order_names[] = {"pending_payment", "paid",           "expired",
-                                          "cancelled",       "refund_pending", "refunded",
+static const char *const order_names[] = {"pending_payment",   "paid",           "expired",
+                                          "cancelled",         "refund_pending", "refunded",
                                           "partially_refunded"};
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -1315,8 +1315,10 @@ static const struct stock_spec refunded_specs[] = {EV_ID,
                                                    {"order_id", SK_UUID, true},
                                                    {"refund_id", SK_EXTERNAL_ID, true},
                                                    {"request_id", SK_UUID, false}};
-static const struct stock_spec refund_failed_specs[] = {
-    EV_ID, {"order_id", SK_UUID, true}, {"request_id", SK_UUID, false}, {"reason", SK_REASON, true}};
+static const struct stock_spec refund_failed_specs[] = {EV_ID,
+                                                        {"order_id", SK_UUID, true},
+                                                        {"request_id", SK_UUID, false},
+                                                        {"reason", SK_REASON, true}};
 static const struct stock_spec refund_granted_specs[] = {
     EV_ID,
     {"order_id", SK_UUID, true},
