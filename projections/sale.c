@@ -84,6 +84,19 @@ static const char ddl[] =
     "CREATE INDEX IF NOT EXISTS tickets_holder ON tickets (holder_id, issued_at);"
     "CREATE INDEX IF NOT EXISTS tickets_order ON tickets (order_id);"
     "CREATE INDEX IF NOT EXISTS tickets_event ON tickets (event_id);"
+    /* refunds and transfers (added later: ALTER keeps an existing version usable) */
+    "ALTER TABLE orders ADD COLUMN IF NOT EXISTS refunded_minor bigint NOT NULL DEFAULT 0;"
+    "ALTER TABLE orders ADD COLUMN IF NOT EXISTS refunds_failed int NOT NULL DEFAULT 0;"
+    "ALTER TABLE tickets ADD COLUMN IF NOT EXISTS voided_at timestamptz;"
+    "ALTER TABLE tickets ADD COLUMN IF NOT EXISTS transferred_from uuid;"
+    "ALTER TABLE tickets ADD COLUMN IF NOT EXISTS transferred_to uuid;"
+    "ALTER TABLE tickets ADD COLUMN IF NOT EXISTS transferred_at timestamptz;"
+    "CREATE TABLE IF NOT EXISTS refunds ("
+    " request_id uuid PRIMARY KEY, event_id uuid NOT NULL, order_id uuid NOT NULL,"
+    " ticket_ids jsonb NOT NULL, amount_minor bigint NOT NULL, currency text,"
+    " reason text, requested_by text NOT NULL, status text NOT NULL, refund_id text,"
+    " failure_reason text, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS refunds_order ON refunds (order_id);"
     "CREATE TABLE IF NOT EXISTS avail_outbox ("
     " event_id uuid NOT NULL, session_id uuid NOT NULL, seats text[] NOT NULL DEFAULT '{}',"
     " touches bigint NOT NULL DEFAULT 1, PRIMARY KEY (event_id, session_id));"
@@ -128,7 +141,7 @@ static const char ddl[] =
 static const char *const tables[] = {
     "sale_settings", "sale_sessions", "ticket_types", "pools",  "seats",
     "seat_status",   "availability",  "holds",        "orders", "tickets",
-    "avail_outbox",  "seat_groups",   "seat_taken",   NULL};
+    "avail_outbox",  "seat_groups",   "seat_taken",   "refunds", NULL};
 
 /* ---- availability -------------------------------------------------------------------------- */
 
