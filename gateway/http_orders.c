@@ -45,12 +45,12 @@
     " 'expires_at', o.expires_at, 'payment_intent_id', o.payment_intent_id,"                       \
     " 'paid_at', o.paid_at, 'failure_reason', o.failure_reason,"                                   \
     " 'refund_reason', o.refund_reason, 'refund_id', o.refund_id,"                                 \
-    " 'refunded_minor', o.refunded_minor, 'refunds', (SELECT COALESCE(json_agg("                  \
+    " 'refunded_minor', o.refunded_minor, 'refunds', (SELECT COALESCE(json_agg("                   \
     "json_build_object('request_id', r.request_id, 'ticket_ids', r.ticket_ids,"                    \
     " 'amount_minor', r.amount_minor, 'reason', r.reason, 'requested_by', r.requested_by,"         \
     " 'status', r.status, 'refund_id', r.refund_id, 'failure_reason', r.failure_reason,"           \
     " 'created_at', r.created_at) ORDER BY r.created_at, r.request_id), '[]'::json)"               \
-    " FROM rm.refunds r WHERE r.order_id = o.id),"                                 \
+    " FROM rm.refunds r WHERE r.order_id = o.id),"                                                 \
     " 'tickets', (SELECT count(*) FROM rm.tickets k WHERE k.order_id = o.id),"                     \
     " 'created_at', o.created_at, 'updated_at', o.updated_at)"
 
@@ -255,7 +255,7 @@ void tix_http_order_tickets(struct tix_req *req)
 }
 
 static const char *const order_statuses[] = {
-    "pending_payment", "paid", "expired", "cancelled", "refund_pending", "refunded",
+    "pending_payment",    "paid", "expired", "cancelled", "refund_pending", "refunded",
     "partially_refunded", NULL};
 
 void tix_http_orders_list(struct tix_req *req)

@@ -277,10 +277,9 @@ void tix_http_ticket_transfer(struct tix_req *req)
     randombytes_buf(raw, sizeof(raw));
     raw[6] = (unsigned char)((raw[6] & 0x0f) | 0x40); /* version 4: random */
     raw[8] = (unsigned char)((raw[8] & 0x3f) | 0x80);
-    snprintf(id, sizeof(id),
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", raw[0], raw[1],
-             raw[2], raw[3], raw[4], raw[5], raw[6], raw[7], raw[8], raw[9], raw[10], raw[11],
-             raw[12], raw[13], raw[14], raw[15]);
+    snprintf(id, sizeof(id), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7], raw[8], raw[9],
+             raw[10], raw[11], raw[12], raw[13], raw[14], raw[15]);
     struct tix_gw_command cmd = {
         .type = "ticket.transfer", .success_status = 200, .force_wait_s = TIX_SALE_WAIT_S};
     tix_sale_submit(req, event,

@@ -139,8 +139,8 @@ static const char ddl[] =
     " FOR EACH ROW EXECUTE FUNCTION seat_counted();";
 
 static const char *const tables[] = {
-    "sale_settings", "sale_sessions", "ticket_types", "pools",  "seats",
-    "seat_status",   "availability",  "holds",        "orders", "tickets",
+    "sale_settings", "sale_sessions", "ticket_types", "pools",   "seats",
+    "seat_status",   "availability",  "holds",        "orders",  "tickets",
     "avail_outbox",  "seat_groups",   "seat_taken",   "refunds", NULL};
 
 /* ---- availability -------------------------------------------------------------------------- */

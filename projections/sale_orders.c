@@ -205,8 +205,8 @@ static const char refund_granted_sql[] =
     " ELSE status END WHEN $2::bigint > 0 THEN 'refund_pending' ELSE 'refunded' END,"
     " updated_at = $4 WHERE id = $1::uuid AND status IN ('paid', 'partially_refunded')"
     " RETURNING event_id, session_id),"
-    " src AS (SELECT o.event_id, o.session_id, $3::jsonb AS lines, 0 AS dh, -1 AS ds FROM o)"
-    MOVE_UNITS;
+    " src AS (SELECT o.event_id, o.session_id, $3::jsonb AS lines, 0 AS dh, -1 AS ds FROM "
+    "o)" MOVE_UNITS;
 
 static const char seats_back_sql[] =
     "DELETE FROM seat_status WHERE order_id = $1::uuid AND seat_id IN"
@@ -275,7 +275,8 @@ static enum tix_rc on_order_ended(const struct sale_ctx *c, const char *state)
 static enum tix_rc on_refund_granted(const struct sale_ctx *c)
 {
     const char *order = tix_json_str(c->d, "order_id"), *request = tix_json_str(c->d, "request_id");
-    const json_t *ids = json_object_get(c->d, "ticket_ids"), *lines = json_object_get(c->d, "lines");
+    const json_t *ids = json_object_get(c->d, "ticket_ids"),
+                 *lines = json_object_get(c->d, "lines");
     if (!tix_uuid_is_valid(order) || !tix_uuid_is_valid(request) || !json_is_array(ids) ||
         !json_is_array(lines))
         return TIX_EINVAL;

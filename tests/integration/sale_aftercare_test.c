@@ -201,8 +201,8 @@ static int order_tickets(const struct show *s, char ids[][TIX_UUID_LEN + 1], int
 {
     const char *p[] = {s->order};
     PGresult *res = NULL;
-    cr_assert_eq(tix_db_exec(db, "SELECT id FROM rm.tickets WHERE order_id = $1 ORDER BY id", 1,
-                             p, &res, NULL),
+    cr_assert_eq(tix_db_exec(db, "SELECT id FROM rm.tickets WHERE order_id = $1 ORDER BY id", 1, p,
+                             &res, NULL),
                  TIX_OK);
     int got = PQntuples(res) < n ? PQntuples(res) : n;
     for (int i = 0; i < got; i++)
@@ -391,7 +391,7 @@ Test(sale_aftercare, a_holder_transfers_a_ticket_by_email)
     post(path, s.buyer, "{\"email\":\"not an email\"}", 422, "email", NULL);
     post(path, s.buyer, "{\"email\":\"nobody-x1@example.org\"}", 422, "email", NULL);
     snprintf(body, sizeof(body), "{\"email\":\"%s\"}", email);
-    post(path, friend, body, 404, NULL, NULL);        /* not the holder */
+    post(path, friend, body, 404, NULL, NULL);       /* not the holder */
     post(path, s.shop.owner, body, 404, NULL, NULL); /* staff are not holders either */
     post(path, s.buyer, body, 200, NULL, &r);
     json_t *result = json_object_get(r.json, "result");

@@ -151,13 +151,13 @@ static enum tix_rc refund_row(struct worker *w, const struct event_msg *m, const
     snprintf(amount_s, sizeof(amount_s), "%" PRId64, amount);
     const char *ins[] = {m->key, m->order_id, m->sale_event_id, intent, amount_s};
     PGresult *res = NULL;
-    enum tix_rc rc = exec(
-        w,
-        "WITH ins AS (INSERT INTO payment_refunds (refund_key, order_id, event_id, "
-        "payment_intent_id, amount_minor, status) VALUES ($1, $2, $3, $4, $5, 'creating') ON "
-        "CONFLICT (refund_key) DO NOTHING) SELECT refund_id FROM payment_refunds WHERE "
-        "refund_key = $1",
-        5, ins, &res, err);
+    enum tix_rc rc =
+        exec(w,
+             "WITH ins AS (INSERT INTO payment_refunds (refund_key, order_id, event_id, "
+             "payment_intent_id, amount_minor, status) VALUES ($1, $2, $3, $4, $5, 'creating') ON "
+             "CONFLICT (refund_key) DO NOTHING) SELECT refund_id FROM payment_refunds WHERE "
+             "refund_key = $1",
+             5, ins, &res, err);
     if (rc != TIX_OK)
         return rc;
     cell(res, 0, refund_id, size);
@@ -175,9 +175,9 @@ static enum tix_rc refund_record(struct worker *w, const struct event_msg *m,
                                  struct tix_err *err)
 {
     const char *upd[] = {m->key, refused != NULL ? NULL : out->id,
-                         refused != NULL ? "failed"
+                         refused != NULL                         ? "failed"
                          : strcmp(out->status, "succeeded") == 0 ? "succeeded"
-                                                                  : "pending",
+                                                                 : "pending",
                          refused};
     enum tix_rc rc = exec(w,
                           "UPDATE payment_refunds SET refund_id = COALESCE(refund_id, $2), status "
@@ -210,7 +210,8 @@ static enum tix_rc refund_for(struct worker *w, struct event_msg *m, char *refun
     struct tix_refund out;
     rc = w->pv->create_refund(w->pv->ctx, &req, &out, err);
     if (rc == TIX_EINVAL) {
-        snprintf(m->refused, sizeof(m->refused), "%s", out.error_code[0] ? out.error_code : err->msg);
+        snprintf(m->refused, sizeof(m->refused), "%s",
+                 out.error_code[0] ? out.error_code : err->msg);
         tix_log_warn("refund refused", "order_id=%s refund_key=%s detail=\"%s\"", m->order_id,
                      m->key, err->msg);
         return refund_record(w, m, &out, err->msg, err) == TIX_OK ? TIX_EINVAL : TIX_ETRANSIENT;
@@ -230,8 +231,9 @@ struct effect {
     const char *event_type;
     enum tix_rc (*call)(struct worker *w, struct event_msg *m, char *result, size_t size,
                         struct tix_err *err);
-    const char *id_prefix;    /* command id = prefix || key (request_id, else order id) */
-    const char *command_type; /* payload {event_id, order_id, <result_field>: result, request_id?} */
+    const char *id_prefix; /* command id = prefix || key (request_id, else order id) */
+    const char
+        *command_type; /* payload {event_id, order_id, <result_field>: result, request_id?} */
     const char *result_field;
     const char *refused_prefix; /* when the provider refused: this command id prefix, */
     const char *refused_type;   /* command and payload {event_id, order_id, reason, request_id?} */
