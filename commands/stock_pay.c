@@ -229,6 +229,15 @@ void tix_stock_decide_payment_apply(const struct tix_command *cmd, const struct 
                              "reason", why != NULL ? why : "payment failed"));
 }
 
+/* True when order x awaits a refund's outcome; rejects no_refund_pending otherwise. */
+static bool awaits_refund(const struct tix_stock_order *x, struct tix_decision *out)
+{
+    if (x->n_refunds + x->n_refund_failures < x->refunds_required)
+        return true;
+    tix_decision_reject(out, "no_refund_pending", "order_id", "the order awaits no refund");
+    return false;
+}
+
 void tix_stock_decide_mark_refunded(const struct tix_command *cmd, const struct tix_view *view,
                                     struct tix_decision *out)
 {
@@ -240,10 +249,8 @@ void tix_stock_decide_mark_refunded(const struct tix_command *cmd, const struct 
     const char *refund_id = tix_json_str(cmd->payload, "refund_id");
     if (has_string(x->refunds, x->n_refunds, refund_id))
         return;
-    if (x->n_refunds + x->n_refund_failures >= x->refunds_required) {
-        tix_decision_reject(out, "no_refund_pending", "order_id", "the order awaits no refund");
+    if (!awaits_refund(x, out))
         return;
-    }
     tix_stock_emit(&c, out, "order.refunded",
                    json_pack("{s:s, s:s, s:s*}", "order_id", x->id, "refund_id", refund_id,
                              "request_id", tix_json_str(cmd->payload, "request_id")));
@@ -257,10 +264,8 @@ void tix_stock_decide_mark_refund_failed(const struct tix_command *cmd, const st
     if (o < 0)
         return;
     const struct tix_stock_order *x = &c.s->orders[o];
-    if (x->n_refunds + x->n_refund_failures >= x->refunds_required) {
-        tix_decision_reject(out, "no_refund_pending", "order_id", "the order awaits no refund");
+    if (!awaits_refund(x, out))
         return;
-    }
     tix_stock_emit(&c, out, "order.refund_failed",
                    json_pack("{s:s, s:s*, s:s}", "order_id", x->id, "request_id",
                              tix_json_str(cmd->payload, "request_id"), "reason",

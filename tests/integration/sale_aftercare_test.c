@@ -56,16 +56,7 @@ TestSuite(sale_aftercare, .init = start, .fini = stop, .timeout = 240);
 
 static void send_ok(const char *type, const char *key, json_t *payload, const char *actor)
 {
-    json_t *outcome = NULL;
-    struct tix_err err;
-    int parts = atoi(tix_test_env("TIXMO_PARTITIONS"));
-    cr_assert_eq(
-        tix_client_call(bus, parts, NULL, type, key, payload, actor, 20000, &outcome, &err), TIX_OK,
-        "%s: %s", type, err.msg);
-    json_decref(payload);
-    cr_assert_str_eq(tix_json_str(outcome, "status"), "succeeded", "%s rejected: %s", type,
-                     tix_json_str(json_object_get(outcome, "reason"), "message"));
-    json_decref(outcome);
+    tix_test_command_ok(bus, type, key, payload, actor);
 }
 
 /* An on-sale event of a shop with one general-admission type at price, and a buyer. */
@@ -129,24 +120,10 @@ static void place_order(struct show *s, int quantity, char status[32])
     tix_http_resp_deinit(&r);
 }
 
-struct sql_wait {
-    const char *sql;
-    const char *param;
-    long long want;
-};
-
-static bool sql_is(void *ctx)
-{
-    struct sql_wait *w = ctx;
-    const char *params[] = {w->param};
-    return tix_test_scalar(db, w->sql, 1, params) == w->want;
-}
-
 /* Waits (30 s at most) until sql ($1 = param) gives want. */
 static void wait_sql(const char *sql, const char *param, long long want)
 {
-    struct sql_wait w = {sql, param, want};
-    cr_assert(tix_test_wait(sql_is, &w, 30000), "%s (%s) never gave %lld", sql, param, want);
+    tix_test_wait_scalar(db, sql, param, want, 30000);
 }
 
 static void wait_events(const char *order, const char *type, long long want)
