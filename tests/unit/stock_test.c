@@ -1593,7 +1593,8 @@ static void hold_owner(struct chaos *c, const char *hold_id, char actor[64])
 /* An index below n, mostly among the last few (where live holds and orders are). */
 static int recent(struct chaos *c, int n)
 {
-    int back = (int)(rand_r(&c->seed) % (rand_r(&c->seed) % 4 == 0 ? (unsigned)n : 3u));
+    unsigned draw = rand_r(&c->seed); /* two draws in sequence: every build sees one sequence */
+    int back = (int)(draw % (rand_r(&c->seed) % 4 == 0 ? (unsigned)n : 3u));
     return back < n ? n - 1 - back : 0;
 }
 
