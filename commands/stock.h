@@ -71,6 +71,7 @@ enum tix_order_status {
     TIX_ORDER_CANCELLED,
     TIX_ORDER_REFUND_PENDING,
     TIX_ORDER_REFUNDED,
+    TIX_ORDER_PARTIALLY_REFUNDED,
 };
 
 struct tix_stock_settings {
@@ -204,6 +205,11 @@ struct tix_stock_order {
     int refunds_required;
     int n_refunds;
     char **refunds;
+    int n_refund_failures;
+    int n_void;             /* its tickets voided by refunds */
+    int64_t refunded_minor; /* granted by refunds so far */
+    int n_requests;
+    char **requests; /* refund request ids granted */
 };
 
 struct tix_stock_ticket {
@@ -213,6 +219,7 @@ struct tix_stock_ticket {
     int session; /* -1: every session the type covers (season pass) */
     int seat;    /* -1: no seat */
     int holder;  /* buyer index */
+    int line;    /* of its order's hold */
     bool is_void;
     int inside; /* the session slot it is inside of, -1 when outside */
     int64_t last_scan_at;

@@ -153,6 +153,8 @@ static const char *check_scalar(enum stock_kind kind, const json_t *v)
         return is_one_of(v, "buyer", "cart_cleared") ? NULL : "must be buyer or cart_cleared";
     case SK_REASON:
         return is_text(v, 1, 500) ? NULL : "must be 1..500 characters";
+    case SK_REQUESTER:
+        return is_one_of(v, "organizer", "buyer") ? NULL : "must be organizer or buyer";
     default:
         return "is not supported";
     }
@@ -620,8 +622,8 @@ static const struct stock_spec hold_release_specs[] = {{"hold_id", SK_UUID, true
                                                        {"reason", SK_RELEASE_REASON, false}};
 static const struct stock_spec hold_id_specs[] = {{"hold_id", SK_UUID, true}};
 static const struct stock_spec hold_expire_specs[] = {{"hold_ids", SK_HOLD_IDS, false}};
-static const struct stock_spec order_place_specs[] = {{"order_id", SK_UUID, true},
-                                                      {"hold_id", SK_UUID, true}};
+static const struct stock_spec order_place_specs[] = {
+    {"order_id", SK_UUID, true}, {"hold_id", SK_UUID, true}, {"ticket_seed", SK_HEX64, false}};
 static const struct stock_spec order_id_specs[] = {{"order_id", SK_UUID, true}};
 static const struct stock_spec attach_specs[] = {{"order_id", SK_UUID, true},
                                                  {"payment_intent_id", SK_EXTERNAL_ID, true}};
@@ -632,7 +634,17 @@ static const struct stock_spec payment_specs[] = {
     {"ticket_seed", SK_HEX64, false},  {"failure_reason", SK_REASON, false},
 };
 static const struct stock_spec refunded_specs[] = {{"order_id", SK_UUID, true},
-                                                   {"refund_id", SK_EXTERNAL_ID, true}};
+                                                   {"refund_id", SK_EXTERNAL_ID, true},
+                                                   {"request_id", SK_UUID, false}};
+static const struct stock_spec refund_failed_specs[] = {
+    {"order_id", SK_UUID, true}, {"request_id", SK_UUID, false}, {"reason", SK_REASON, true}};
+static const struct stock_spec refund_specs[] = {
+    {"order_id", SK_UUID, true},          {"request_id", SK_UUID, true},
+    {"ticket_ids", SK_HOLD_IDS, false},   {"reason", SK_REASON, false},
+    {"requested_by", SK_REQUESTER, true},
+};
+static const struct stock_spec transfer_specs[] = {
+    {"ticket_id", SK_UUID, true}, {"new_ticket_id", SK_UUID, true}, {"to_user_id", SK_UUID, true}};
 static const struct stock_spec check_in_specs[] = {
     {"ticket_id", SK_UUID, true},
     {"session_id", SK_UUID, false},
@@ -664,6 +676,9 @@ STREAMS_FN(order_id_streams, order_id_specs, N_SPECS(order_id_specs), false, NUL
 STREAMS_FN(attach_streams, attach_specs, N_SPECS(attach_specs), false, NULL)
 STREAMS_FN(payment_streams, payment_specs, N_SPECS(payment_specs), false, payment_rule_cb)
 STREAMS_FN(refunded_streams, refunded_specs, N_SPECS(refunded_specs), false, NULL)
+STREAMS_FN(refund_failed_streams, refund_failed_specs, N_SPECS(refund_failed_specs), false, NULL)
+STREAMS_FN(refund_streams, refund_specs, N_SPECS(refund_specs), false, NULL)
+STREAMS_FN(transfer_streams, transfer_specs, N_SPECS(transfer_specs), false, NULL)
 STREAMS_FN(check_in_streams, check_in_specs, N_SPECS(check_in_specs), false, NULL)
 
 const struct tix_command_handler tix_stock_handlers[] = {
@@ -682,6 +697,9 @@ const struct tix_command_handler tix_stock_handlers[] = {
     {"order.attach_payment", attach_streams, tix_stock_decide_attach_payment},
     {"payment.apply", payment_streams, tix_stock_decide_payment_apply},
     {"order.mark_refunded", refunded_streams, tix_stock_decide_mark_refunded},
+    {"order.mark_refund_failed", refund_failed_streams, tix_stock_decide_mark_refund_failed},
+    {"order.refund", refund_streams, tix_stock_decide_order_refund},
     {"ticket.check_in", check_in_streams, tix_stock_decide_check_in},
+    {"ticket.transfer", transfer_streams, tix_stock_decide_ticket_transfer},
     {NULL, NULL, NULL},
 };

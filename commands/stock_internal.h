@@ -84,7 +84,8 @@ enum stock_kind {
     SK_PLACED_LINES, /* lines of hold.placed and order.placed */
     SK_SEAT_LIST,    /* 0..100 distinct seat ids */
     SK_ORDER_NUMBER,
-    SK_AMOUNT, /* any integer amount >= 0 */
+    SK_AMOUNT,    /* any integer amount >= 0 */
+    SK_REQUESTER, /* who asked for a refund: organizer or buyer */
 };
 
 struct stock_spec {
@@ -165,6 +166,13 @@ struct stock_take {
 void tix_stock_line_takes(const struct tix_stock_state *s, int type, int64_t quantity,
                           const char *const *session_ids, int n_sessions, int line,
                           struct stock_take **takes, int *n, int *cap);
+/* The tickets line `line` of hold h turns into: one per seat, else per unit (a bundle's unit
+ * gives one per component unit). */
+int64_t tix_stock_line_ticket_count(const struct tix_stock_state *s, int h, int line);
+/* What voiding tickets (indexes, all of order o; a bundle line's only all together) gives back:
+ * per line of the order's hold, the units of its voided tickets. */
+void tix_stock_void_takes(const struct tix_stock_state *s, int o, const int *tickets, int n,
+                          struct stock_take **takes, int *nt, int *cap);
 /* The takes of every line of hold h. */
 void tix_stock_hold_takes(const struct tix_stock_state *s, int h, struct stock_take **takes, int *n,
                           int *cap);
@@ -229,6 +237,18 @@ void tix_stock_decide_payment_apply(const struct tix_command *cmd, const struct 
                                     struct tix_decision *out);
 void tix_stock_decide_mark_refunded(const struct tix_command *cmd, const struct tix_view *view,
                                     struct tix_decision *out);
+void tix_stock_decide_order_refund(const struct tix_command *cmd, const struct tix_view *view,
+                                   struct tix_decision *out);
+void tix_stock_decide_mark_refund_failed(const struct tix_command *cmd, const struct tix_view *view,
+                                         struct tix_decision *out);
+void tix_stock_decide_ticket_transfer(const struct tix_command *cmd, const struct tix_view *view,
+                                      struct tix_decision *out);
+/* Emits order.paid for order_id (hold h, of buyer) with one ticket per seat or unit, ids from
+ * seed_hex (64 hex characters); intent and stripe may be NULL (a free order). Returns the
+ * number of tickets. */
+int tix_stock_emit_paid(const struct stock_ctx *c, const char *order_id, int h, const char *buyer,
+                        const char *seed_hex, const char *intent, const char *stripe,
+                        struct tix_decision *out);
 void tix_stock_decide_check_in(const struct tix_command *cmd, const struct tix_view *view,
                                struct tix_decision *out);
 

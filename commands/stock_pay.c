@@ -127,21 +127,28 @@ static json_t *tickets_of(const struct tix_stock_state *s, int h, struct ticket_
     return m->tickets;
 }
 
+int tix_stock_emit_paid(const struct stock_ctx *c, const char *order_id, int h, const char *buyer,
+                        const char *seed_hex, const char *intent, const char *stripe,
+                        struct tix_decision *out)
+{
+    struct ticket_maker m = {.order_id = order_id, .holder = buyer, .tickets = json_array()};
+    sodium_hex2bin(m.seed, sizeof(m.seed), seed_hex, 64, NULL, NULL, NULL);
+    tix_stock_emit(c, out, "order.paid",
+                   json_pack("{s:s, s:s*, s:s*, s:o, s:o}", "order_id", order_id,
+                             "payment_intent_id", intent, "stripe_event_id", stripe, "paid_at",
+                             tix_stock_instant_json(c->now), "tickets", tickets_of(c->s, h, &m)));
+    return (int)m.next;
+}
+
 static void pay(const struct stock_ctx *c, int o, struct tix_decision *out)
 {
     const json_t *p = c->cmd->payload;
     const struct tix_stock_order *x = &c->s->orders[o];
-    struct ticket_maker m = {
-        .order_id = x->id, .holder = c->s->buyers[x->buyer].id, .tickets = json_array()};
-    sodium_hex2bin(m.seed, sizeof(m.seed), tix_json_str(p, "ticket_seed"), 64, NULL, NULL, NULL);
-    tix_stock_emit(c, out, "order.paid",
-                   json_pack("{s:s, s:s, s:s, s:o, s:o}", "order_id", x->id, "payment_intent_id",
-                             tix_json_str(p, "payment_intent_id"), "stripe_event_id",
-                             tix_json_str(p, "stripe_event_id"), "paid_at",
-                             tix_stock_instant_json(c->now), "tickets",
-                             tickets_of(c->s, x->hold, &m)));
-    tix_decision_set_result(out, json_pack("{s:s, s:s, s:i}", "order_id", x->id, "status", "paid",
-                                           "tickets", (int)m.next));
+    int n = tix_stock_emit_paid(
+        c, x->id, x->hold, c->s->buyers[x->buyer].id, tix_json_str(p, "ticket_seed"),
+        tix_json_str(p, "payment_intent_id"), tix_json_str(p, "stripe_event_id"), out);
+    tix_decision_set_result(
+        out, json_pack("{s:s, s:s, s:i}", "order_id", x->id, "status", "paid", "tickets", n));
 }
 
 /* An expired or cancelled order paid late: pays when its seats and units can still be had. */
@@ -222,6 +229,15 @@ void tix_stock_decide_payment_apply(const struct tix_command *cmd, const struct 
                              "reason", why != NULL ? why : "payment failed"));
 }
 
+/* True when order x awaits a refund's outcome; rejects no_refund_pending otherwise. */
+static bool awaits_refund(const struct tix_stock_order *x, struct tix_decision *out)
+{
+    if (x->n_refunds + x->n_refund_failures < x->refunds_required)
+        return true;
+    tix_decision_reject(out, "no_refund_pending", "order_id", "the order awaits no refund");
+    return false;
+}
+
 void tix_stock_decide_mark_refunded(const struct tix_command *cmd, const struct tix_view *view,
                                     struct tix_decision *out)
 {
@@ -233,12 +249,231 @@ void tix_stock_decide_mark_refunded(const struct tix_command *cmd, const struct 
     const char *refund_id = tix_json_str(cmd->payload, "refund_id");
     if (has_string(x->refunds, x->n_refunds, refund_id))
         return;
-    if (x->n_refunds >= x->refunds_required) {
-        tix_decision_reject(out, "no_refund_pending", "order_id", "the order awaits no refund");
+    if (!awaits_refund(x, out))
+        return;
+    tix_stock_emit(&c, out, "order.refunded",
+                   json_pack("{s:s, s:s, s:s*}", "order_id", x->id, "refund_id", refund_id,
+                             "request_id", tix_json_str(cmd->payload, "request_id")));
+}
+
+void tix_stock_decide_mark_refund_failed(const struct tix_command *cmd, const struct tix_view *view,
+                                         struct tix_decision *out)
+{
+    struct stock_ctx c;
+    int o = payments_order(cmd, view, &c, out);
+    if (o < 0)
+        return;
+    const struct tix_stock_order *x = &c.s->orders[o];
+    if (!awaits_refund(x, out))
+        return;
+    tix_stock_emit(&c, out, "order.refund_failed",
+                   json_pack("{s:s, s:s*, s:s}", "order_id", x->id, "request_id",
+                             tix_json_str(cmd->payload, "request_id"), "reason",
+                             tix_json_str(cmd->payload, "reason")));
+}
+
+/* ---- refunds asked for by the organizer (or the buyer of a cancelled event) ----------------- */
+
+/* The share of ticket k in its line's price and fees (the line's first tickets take the
+ * remainder), before tax. */
+static int64_t ticket_value(const struct tix_stock_state *s, int k)
+{
+    const struct tix_stock_ticket *t = &s->tickets[k];
+    const struct tix_stock_order *x = &s->orders[t->order];
+    const struct tix_stock_line *l = &s->holds[x->hold].lines[t->line];
+    int64_t value = l->quantity * l->unit_price_minor + l->fees_minor;
+    int64_t n = tix_stock_line_ticket_count(s, x->hold, t->line), j = 0;
+    for (int i = x->first_ticket; i < k; i++)
+        j += s->tickets[i].line == t->line;
+    return value / n + (j < value % n ? 1 : 0);
+}
+
+/* What voiding tickets ks of order o gives back: their share of price, fees and tax; the rest
+ * of the order's total when they are its last live tickets. */
+static int64_t refund_amount(const struct tix_stock_state *s, int o, const int *ks, int n)
+{
+    const struct tix_stock_order *x = &s->orders[o];
+    int64_t left = x->total_minor - x->refunded_minor;
+    if (x->n_void + n == x->n_tickets)
+        return left;
+    int64_t base = 0, pre = x->subtotal_minor + x->fees_minor;
+    for (int i = 0; i < n; i++)
+        base += ticket_value(s, ks[i]);
+    __int128 tax = pre > 0 ? ((__int128)base * x->tax_minor + pre / 2) / pre : 0;
+    int64_t amount = base + (int64_t)tax;
+    return amount < left ? amount : left;
+}
+
+/* Rejects field (ticket_ids[i], or order_id when the tickets were implied) with code. */
+static bool reject_ticket(const struct stock_ctx *c, int i, const char *code, const char *why,
+                          struct tix_decision *out)
+{
+    char field[STOCK_FIELD_MAX];
+    if (json_object_get(c->cmd->payload, "ticket_ids") != NULL)
+        snprintf(field, sizeof(field), "ticket_ids[%d]", i);
+    else
+        snprintf(field, sizeof(field), "order_id");
+    tix_decision_reject(out, code, field, "%s", why);
+    return false;
+}
+
+/* A bundle line's tickets are refunded all together: true when ks holds every live ticket of
+ * the line of ks[i] (or that line is no bundle). */
+static bool has_whole_bundle(const struct tix_stock_state *s, const int *ks, int n, int i)
+{
+    const struct tix_stock_ticket *t = &s->tickets[ks[i]];
+    const struct tix_stock_order *x = &s->orders[t->order];
+    if (s->types[s->holds[x->hold].lines[t->line].type].kind != TIX_STOCK_BUNDLE)
+        return true;
+    for (int k = x->first_ticket; k < x->first_ticket + x->n_tickets; k++) {
+        bool is_in = false;
+        for (int j = 0; j < n && !is_in; j++)
+            is_in = ks[j] == k;
+        if (s->tickets[k].line == t->line && !s->tickets[k].is_void && !is_in)
+            return false;
+    }
+    return true;
+}
+
+/* The tickets a refund of order o voids into *ks (n): those named, else every live one. Each
+ * belongs to the order, is live and was never scanned; false after rejecting. */
+static bool refund_tickets(const struct stock_ctx *c, int o, int **ks, int *n,
+                           struct tix_decision *out)
+{
+    const struct tix_stock_order *x = &c->s->orders[o];
+    const json_t *ids = json_object_get(c->cmd->payload, "ticket_ids");
+    *ks = tix_xcalloc((size_t)x->n_tickets + json_array_size(ids) + 1, sizeof(int));
+    *n = 0;
+    for (int k = x->first_ticket; ids == NULL && k < x->first_ticket + x->n_tickets; k++)
+        if (!c->s->tickets[k].is_void)
+            (*ks)[(*n)++] = k;
+    for (size_t i = 0; i < json_array_size(ids); i++) {
+        int k = tix_stock_find_ticket(c->s, json_string_value(json_array_get(ids, i)));
+        if (k < 0 || c->s->tickets[k].order != o)
+            return reject_ticket(c, (int)i, "not_found", "no such ticket in the order", out);
+        (*ks)[(*n)++] = k;
+    }
+    if (*n == 0) {
+        tix_decision_reject(out, "already_refunded", "order_id", "every ticket is refunded");
+        return false;
+    }
+    for (int i = 0; i < *n; i++) {
+        const struct tix_stock_ticket *t = &c->s->tickets[(*ks)[i]];
+        if (t->is_void)
+            return reject_ticket(c, i, "already_refunded", "the ticket is refunded", out);
+        if (t->last_scan_at != 0 || t->inside >= 0)
+            return reject_ticket(c, i, "checked_in", "the ticket was used at the door", out);
+        if (!has_whole_bundle(c->s, *ks, *n, i))
+            return reject_ticket(c, i, "whole_bundle", "a bundle's tickets are refunded together",
+                                 out);
+    }
+    return true;
+}
+
+/* A buyer may ask only for the whole order, and only once the event is cancelled. */
+static bool buyer_may_refund(const struct stock_ctx *c, int o, struct tix_decision *out)
+{
+    const struct tix_stock_order *x = &c->s->orders[o];
+    if (c->actor.is_system || strcmp(c->s->buyers[x->buyer].id, c->actor.user_id) != 0) {
+        tix_decision_reject(out, "not_found", "order_id", "no order %s", x->id);
+        return false;
+    }
+    if (c->ev->status != TIX_EVENT_CANCELLED) {
+        tix_decision_reject(out, "forbidden", NULL, "only the organizer refunds before a cancel");
+        return false;
+    }
+    if (json_object_get(c->cmd->payload, "ticket_ids") != NULL) {
+        tix_decision_reject(out, "invalid", "ticket_ids", "a buyer refunds the whole order");
+        return false;
+    }
+    return true;
+}
+
+/* The lines ks give back, in the shape of order.placed's lines. */
+static json_t *void_lines(const struct tix_stock_state *s, int o, const int *ks, int n)
+{
+    struct stock_take *takes = NULL;
+    int nt = 0, cap = 0;
+    tix_stock_void_takes(s, o, ks, n, &takes, &nt, &cap);
+    const struct tix_stock_hold *hd = &s->holds[s->orders[o].hold];
+    json_t *lines = json_array();
+    for (int i = 0; i < nt; i++) {
+        const struct tix_stock_line *l = &hd->lines[takes[i].line];
+        if (takes[i].type != l->type || (i > 0 && takes[i - 1].line == takes[i].line))
+            continue; /* a component's or another session's take of the same line */
+        json_t *seats = json_array();
+        for (int j = 0; j < n; j++)
+            if (s->tickets[ks[j]].line == takes[i].line && s->tickets[ks[j]].seat >= 0)
+                json_array_append_new(seats, json_string(s->seats[s->tickets[ks[j]].seat].id));
+        json_t *line = json_pack("{s:s, s:I, s:o, s:I}", "ticket_type_id", s->types[l->type].id,
+                                 "quantity", (json_int_t)takes[i].units, "seats", seats,
+                                 "unit_price_minor", (json_int_t)l->unit_price_minor);
+        if (l->n_sessions > 0) {
+            json_t *a = json_array();
+            for (int k = 0; k < l->n_sessions; k++)
+                json_array_append_new(a, json_string(s->sessions[l->sessions[k]].id));
+            json_object_set_new(line, "session_ids", a);
+        }
+        json_array_append_new(lines, line);
+    }
+    free(takes);
+    return lines;
+}
+
+/* Emits order.refund_granted for tickets ks of order o, and order.refund_required when money
+ * goes back. */
+static void grant_refund(const struct stock_ctx *c, int o, const int *ks, int n,
+                         struct tix_decision *out)
+{
+    const json_t *p = c->cmd->payload;
+    const struct tix_stock_order *x = &c->s->orders[o];
+    int64_t amount = refund_amount(c->s, o, ks, n);
+    json_t *ids = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(ids, json_string(c->s->tickets[ks[i]].id));
+    const char *request = tix_json_str(p, "request_id");
+    tix_stock_emit(c, out, "order.refund_granted",
+                   json_pack("{s:s, s:s, s:o, s:o, s:I, s:s, s:s*, s:s}", "order_id", x->id,
+                             "request_id", request, "ticket_ids", ids, "lines",
+                             void_lines(c->s, o, ks, n), "amount_minor", (json_int_t)amount,
+                             "currency", x->currency, "reason", tix_json_str(p, "reason"),
+                             "requested_by", tix_json_str(p, "requested_by")));
+    if (amount > 0 && x->payment_intent_id != NULL)
+        tix_stock_emit(c, out, "order.refund_required",
+                       json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "order_id", x->id,
+                                 "payment_intent_id", x->payment_intent_id, "amount_minor",
+                                 (json_int_t)amount, "currency", x->currency, "reason", "requested",
+                                 "request_id", request));
+    tix_decision_set_result(out, json_pack("{s:s, s:s, s:I, s:s, s:i, s:s}", "order_id", x->id,
+                                           "request_id", request, "amount_minor",
+                                           (json_int_t)amount, "currency", x->currency, "tickets",
+                                           n, "refund", amount > 0 ? "pending" : "none"));
+}
+
+void tix_stock_decide_order_refund(const struct tix_command *cmd, const struct tix_view *view,
+                                   struct tix_decision *out)
+{
+    struct stock_ctx c;
+    if (!tix_stock_load(cmd, view, &c, out))
+        return;
+    int o = payload_order(&c, out);
+    if (o < 0)
+        return;
+    const struct tix_stock_order *x = &c.s->orders[o];
+    bool is_buyer = strcmp(tix_json_str(cmd->payload, "requested_by"), "buyer") == 0;
+    if (is_buyer && !buyer_may_refund(&c, o, out))
+        return;
+    if (has_string(x->requests, x->n_requests, tix_json_str(cmd->payload, "request_id")))
+        return; /* granted already */
+    if (x->status != TIX_ORDER_PAID && x->status != TIX_ORDER_PARTIALLY_REFUNDED) {
+        tix_decision_reject(out, "not_refundable", "order_id", "the order is %s",
+                            tix_order_status_name(x->status));
         return;
     }
-    tix_stock_emit(&c, out, "order.refunded",
-                   json_pack("{s:s, s:s}", "order_id", x->id, "refund_id", refund_id));
+    int *ks = NULL, n = 0;
+    if (refund_tickets(&c, o, &ks, &n, out))
+        grant_refund(&c, o, ks, n, out);
+    free(ks);
 }
 
 /* ---- the door ------------------------------------------------------------------------------- */
@@ -320,4 +555,67 @@ void tix_stock_decide_check_in(const struct tix_command *cmd, const struct tix_v
                    json_pack("{s:s, s:s, s:s, s:o, s:s}", "ticket_id", t->id, "session_id", sid,
                              "device_id", tix_json_str(cmd->payload, "device_id"), "at",
                              tix_stock_instant_json(c.now), "direction", direction));
+}
+
+/* ---- transfers ------------------------------------------------------------------------------ */
+
+/* Whether every session ticket t is good for has ended by now. */
+static bool is_over(const struct stock_ctx *c, const struct tix_stock_ticket *t)
+{
+    const struct tix_stock_type *type = &c->s->types[t->type];
+    for (int i = 0; i < c->ev->n_sessions; i++) {
+        const struct tix_event_session *x = &c->ev->sessions[i];
+        bool is_its = t->session >= 0 ? strcmp(c->s->sessions[t->session].id, x->id) == 0
+                                      : tix_stock_type_covers(type, x->id);
+        if (is_its && x->ends_at > c->now)
+            return false;
+    }
+    return true;
+}
+
+/* Rejects a transfer the ticket's state or the event refuses. */
+static bool is_transferable(const struct stock_ctx *c, const struct tix_stock_ticket *t,
+                            struct tix_decision *out)
+{
+    const char *to = tix_json_str(c->cmd->payload, "to_user_id");
+    if (t->is_void)
+        tix_decision_reject(out, "ticket_void", "ticket_id", "the ticket is void");
+    else if (t->last_scan_at != 0 || t->inside >= 0)
+        tix_decision_reject(out, "already_used", "ticket_id", "the ticket was used at the door");
+    else if (c->ev->status == TIX_EVENT_CANCELLED)
+        tix_decision_reject(out, "event_cancelled", NULL, "the event was cancelled");
+    else if (c->ev->status == TIX_EVENT_COMPLETED || is_over(c, t))
+        tix_decision_reject(out, "event_over", "ticket_id", "the event is over");
+    else if (strcmp(to, c->actor.user_id) == 0)
+        tix_decision_reject(out, "same_holder", "to_user_id", "the ticket is already yours");
+    else if (tix_stock_find_ticket(c->s, tix_json_str(c->cmd->payload, "new_ticket_id")) >= 0)
+        tix_decision_reject(out, "already_exists", "new_ticket_id", "the new id is taken");
+    else
+        return true;
+    return false;
+}
+
+void tix_stock_decide_ticket_transfer(const struct tix_command *cmd, const struct tix_view *view,
+                                      struct tix_decision *out)
+{
+    struct stock_ctx c;
+    if (!tix_stock_load(cmd, view, &c, out) || !tix_stock_require_user(&c, out))
+        return;
+    const char *id = tix_json_str(cmd->payload, "ticket_id");
+    int k = tix_stock_find_ticket(c.s, id);
+    if (k < 0 || strcmp(c.s->buyers[c.s->tickets[k].holder].id, c.actor.user_id) != 0) {
+        tix_decision_reject(out, "not_found", "ticket_id", "no ticket %s", id);
+        return;
+    }
+    const struct tix_stock_ticket *t = &c.s->tickets[k];
+    if (!is_transferable(&c, t, out))
+        return;
+    const char *to = tix_json_str(cmd->payload, "to_user_id");
+    const char *new_id = tix_json_str(cmd->payload, "new_ticket_id");
+    tix_stock_emit(&c, out, "ticket.transferred",
+                   json_pack("{s:s, s:s, s:s, s:s, s:o}", "ticket_id", t->id, "new_ticket_id",
+                             new_id, "from_user_id", c.actor.user_id, "to_user_id", to, "at",
+                             tix_stock_instant_json(c.now)));
+    tix_decision_set_result(out, json_pack("{s:s, s:s, s:s}", "ticket_id", new_id,
+                                           "transferred_from", id, "holder_id", to));
 }

@@ -625,6 +625,12 @@ void tix_stock_decide_order_place(const struct tix_command *cmd, const struct ti
     const struct tix_stock_hold *hd = &c.s->holds[h];
     struct pricing p;
     price_hold(&c, h, &p);
+    const char *seed = tix_json_str(cmd->payload, "ticket_seed");
+    if (p.total == 0 && seed == NULL) {
+        json_decref(p.lines);
+        tix_decision_reject(out, "invalid", "ticket_seed", "a free order needs a ticket_seed");
+        return;
+    }
     struct tix_stock_order o = {.total_minor = p.total, .expires_at = hd->expires_at};
     snprintf(o.id, sizeof(o.id), "%s", tix_json_str(cmd->payload, "order_id"));
     tix_stock_order_number(cmd->key, c.s->n_orders + 1, o.number);
@@ -637,6 +643,11 @@ void tix_stock_decide_order_place(const struct tix_command *cmd, const struct ti
         "total_minor", (json_int_t)p.total, "expires_at", tix_stock_instant_json(hd->expires_at));
     tix_stock_emit(&c, out, "order.placed", data);
     order_result(&o, out);
+    if (p.total == 0) { /* free: paid at once, no payment to wait for */
+        int n = tix_stock_emit_paid(&c, o.id, h, c.actor.user_id, seed, NULL, NULL, out);
+        json_object_set_new(out->result, "status", json_string("paid"));
+        json_object_set_new(out->result, "tickets", json_integer(n));
+    }
 }
 
 void tix_stock_decide_order_cancel(const struct tix_command *cmd, const struct tix_view *view,

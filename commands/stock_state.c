@@ -33,8 +33,9 @@ static const char *const kind_names[] = {
     [TIX_STOCK_BUNDLE] = "bundle",
 };
 static const char *const hold_names[] = {"active", "released", "expired", "converted"};
-static const char *const order_names[] = {"pending_payment", "paid",           "expired",
-                                          "cancelled",       "refund_pending", "refunded"};
+static const char *const order_names[] = {"pending_payment",   "paid",           "expired",
+                                          "cancelled",         "refund_pending", "refunded",
+                                          "partially_refunded"};
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -295,6 +296,7 @@ static void stock_destroy(void *p)
         free(s->orders[i].payment_intent_id);
         free_strings(s->orders[i].stripe_events, s->orders[i].n_stripe_events);
         free_strings(s->orders[i].refunds, s->orders[i].n_refunds);
+        free_strings(s->orders[i].requests, s->orders[i].n_requests);
     }
     free(s->orders);
     free(s->tickets);
@@ -583,6 +585,39 @@ void tix_stock_hold_takes(const struct tix_stock_state *s, int h, struct stock_t
         for (int k = 0; k < m; k++)
             ids[k] = s->sessions[l->n_sessions > 0 ? l->sessions[k] : hd->session].id;
         tix_stock_line_takes(s, l->type, l->quantity, ids, m, i, takes, n, cap);
+    }
+}
+
+int64_t tix_stock_line_ticket_count(const struct tix_stock_state *s, int h, int line)
+{
+    const struct tix_stock_line *l = &s->holds[h].lines[line];
+    const struct tix_stock_type *t = &s->types[l->type];
+    if (l->n_seats > 0)
+        return l->n_seats;
+    int64_t per = t->kind == TIX_STOCK_BUNDLE ? 0 : 1;
+    for (int k = 0; t->kind == TIX_STOCK_BUNDLE && k < t->n_components; k++)
+        per += t->components[k].quantity;
+    return l->quantity * per;
+}
+
+void tix_stock_void_takes(const struct tix_stock_state *s, int o, const int *tickets, int n,
+                          struct stock_take **takes, int *nt, int *cap)
+{
+    const struct tix_stock_hold *hd = &s->holds[s->orders[o].hold];
+    for (int i = 0; i < hd->n_lines; i++) {
+        const struct tix_stock_line *l = &hd->lines[i];
+        int64_t k = 0;
+        for (int j = 0; j < n; j++)
+            k += s->tickets[tickets[j]].line == i;
+        if (k == 0)
+            continue;
+        if (s->types[l->type].kind == TIX_STOCK_BUNDLE) /* whole bundles only */
+            k = k * l->quantity / tix_stock_line_ticket_count(s, s->orders[o].hold, i);
+        int m = l->n_sessions > 0 ? l->n_sessions : 1;
+        const char *ids[TIX_EVENT_SESSIONS_MAX];
+        for (int x = 0; x < m; x++)
+            ids[x] = s->sessions[l->n_sessions > 0 ? l->sessions[x] : hd->session].id;
+        tix_stock_line_takes(s, l->type, k, ids, m, i, takes, nt, cap);
     }
 }
 
@@ -1012,7 +1047,13 @@ static bool add_tickets(struct tix_stock_state *s, int o, const json_t *tickets)
     grow((void **)&s->tickets, &s->cap_tickets, s->n_tickets + (int)n, sizeof(s->tickets[0]));
     s->orders[o].first_ticket = s->n_tickets;
     s->orders[o].n_tickets = (int)n;
+    int line = 0;
+    int64_t left = s->holds[s->orders[o].hold].n_lines > 0
+                       ? tix_stock_line_ticket_count(s, s->orders[o].hold, 0)
+                       : 0;
     for (size_t i = 0; i < n; i++) {
+        while (left == 0 && line + 1 < s->holds[s->orders[o].hold].n_lines)
+            left = tix_stock_line_ticket_count(s, s->orders[o].hold, ++line);
         const json_t *t = json_array_get(tickets, i);
         const char *seat = tix_json_str(t, "seat_id");
         int k = s->n_tickets++;
@@ -1024,6 +1065,8 @@ static bool add_tickets(struct tix_stock_state *s, int o, const json_t *tickets)
         x->session = tix_stock_find_session(s, tix_json_str(t, "session_id"));
         x->seat = seat != NULL ? tix_stock_find_seat(s, seat) : -1;
         x->holder = buyer_slot(s, tix_json_str(t, "holder_id"));
+        x->line = line;
+        left--;
         x->inside = -1;
         tix_stock_index_put(&s->ticket_index, x->id, k, ticket_key_cb, s);
     }
@@ -1062,9 +1105,14 @@ static enum tix_rc apply_order_paid(struct tix_stock_state *s, const json_t *d)
     }
     count_hold(s, x->hold, 1, true);
     x->status = TIX_ORDER_PAID;
-    free(x->payment_intent_id);
-    x->payment_intent_id = tix_xstrdup(tix_json_str(d, "payment_intent_id"));
-    add_string(&x->stripe_events, &x->n_stripe_events, tix_json_str(d, "stripe_event_id"));
+    const char *intent = tix_json_str(d, "payment_intent_id");
+    const char *stripe = tix_json_str(d, "stripe_event_id");
+    if (intent != NULL) {
+        free(x->payment_intent_id);
+        x->payment_intent_id = tix_xstrdup(intent);
+    }
+    if (stripe != NULL)
+        add_string(&x->stripe_events, &x->n_stripe_events, stripe);
     return TIX_OK;
 }
 
@@ -1084,15 +1132,99 @@ static enum tix_rc apply_refund_required(struct tix_stock_state *s, const json_t
     return TIX_OK;
 }
 
+/* Whether order o awaits a refund outcome (a refund or a failure). */
+static bool awaits_refund(const struct tix_stock_order *x)
+{
+    return x->n_refunds + x->n_refund_failures < x->refunds_required;
+}
+
 static enum tix_rc apply_refunded(struct tix_stock_state *s, const json_t *d)
 {
     int o = order_of(s, d);
-    if (o < 0 || s->orders[o].n_refunds >= s->orders[o].refunds_required)
+    if (o < 0 || !awaits_refund(&s->orders[o]))
         return TIX_EINVAL;
     struct tix_stock_order *x = &s->orders[o];
     add_string(&x->refunds, &x->n_refunds, tix_json_str(d, "refund_id"));
-    if (x->status == TIX_ORDER_REFUND_PENDING && x->n_refunds == x->refunds_required)
+    if (x->status == TIX_ORDER_REFUND_PENDING && !awaits_refund(x))
         x->status = TIX_ORDER_REFUNDED;
+    else if (x->status == TIX_ORDER_PAID && tix_json_str(d, "request_id") != NULL)
+        x->status = TIX_ORDER_PARTIALLY_REFUNDED;
+    return TIX_OK;
+}
+
+static enum tix_rc apply_refund_failed(struct tix_stock_state *s, const json_t *d)
+{
+    int o = order_of(s, d);
+    if (o < 0 || !awaits_refund(&s->orders[o]))
+        return TIX_EINVAL;
+    s->orders[o].n_refund_failures++;
+    return TIX_OK;
+}
+
+/* The tickets named by d's ticket_ids into ks (n of them): live tickets of order o. */
+static bool voided_tickets(const struct tix_stock_state *s, int o, const json_t *ids, int *ks)
+{
+    for (size_t i = 0; i < json_array_size(ids); i++) {
+        int k = tix_stock_find_ticket(s, json_string_value(json_array_get(ids, i)));
+        if (k < 0 || s->tickets[k].order != o || s->tickets[k].is_void)
+            return false;
+        ks[i] = k;
+    }
+    return true;
+}
+
+/* A refund granted: its tickets are void, their seats and units come back. */
+static enum tix_rc apply_refund_granted(struct tix_stock_state *s, const json_t *d)
+{
+    int o = order_of(s, d);
+    const json_t *ids = json_object_get(d, "ticket_ids");
+    int n = (int)json_array_size(ids);
+    if (o < 0 || (s->orders[o].status != TIX_ORDER_PAID &&
+                  s->orders[o].status != TIX_ORDER_PARTIALLY_REFUNDED))
+        return TIX_EINVAL;
+    int *ks = tix_xcalloc((size_t)n, sizeof(int));
+    if (!voided_tickets(s, o, ids, ks)) {
+        free(ks);
+        return TIX_EINVAL;
+    }
+    struct stock_take *takes = NULL;
+    int nt = 0, cap = 0;
+    tix_stock_void_takes(s, o, ks, n, &takes, &nt, &cap);
+    for (int i = 0; i < nt; i++)
+        count(s, &takes[i], -1, true);
+    free(takes);
+    for (int i = 0; i < n; i++) {
+        struct tix_stock_ticket *t = &s->tickets[ks[i]];
+        t->is_void = true;
+        if (t->seat >= 0 && t->session >= 0 && s->sessions[t->session].owner != NULL &&
+            s->sessions[t->session].owner[t->seat] == -(o + 1))
+            s->sessions[t->session].owner[t->seat] = 0;
+    }
+    free(ks);
+    struct tix_stock_order *x = &s->orders[o];
+    int64_t amount = tix_json_int(d, "amount_minor", 0);
+    x->n_void += n;
+    x->refunded_minor += amount;
+    add_string(&x->requests, &x->n_requests, tix_json_str(d, "request_id"));
+    if (x->n_void == x->n_tickets)
+        x->status = amount > 0 ? TIX_ORDER_REFUND_PENDING : TIX_ORDER_REFUNDED;
+    else if (amount == 0)
+        x->status = TIX_ORDER_PARTIALLY_REFUNDED;
+    return TIX_OK;
+}
+
+/* A ticket handed to another holder under a new id (its old id no longer finds it). */
+static enum tix_rc apply_ticket_transferred(struct tix_stock_state *s, const json_t *d)
+{
+    int k = tix_stock_find_ticket(s, tix_json_str(d, "ticket_id"));
+    const char *id = tix_json_str(d, "new_ticket_id");
+    if (k < 0 || s->tickets[k].is_void || tix_stock_find_ticket(s, id) >= 0)
+        return TIX_EINVAL;
+    int holder = buyer_slot(s, tix_json_str(d, "to_user_id"));
+    struct tix_stock_ticket *t = &s->tickets[k];
+    snprintf(t->id, sizeof(t->id), "%s", id);
+    t->holder = holder;
+    tix_stock_index_put(&s->ticket_index, t->id, k, ticket_key_cb, s);
     return TIX_OK;
 }
 
@@ -1164,8 +1296,8 @@ static const struct stock_spec failed_specs[] = {EV_ID,
 static const struct stock_spec paid_specs[] = {
     EV_ID,
     {"order_id", SK_UUID, true},
-    {"payment_intent_id", SK_EXTERNAL_ID, true},
-    {"stripe_event_id", SK_EXTERNAL_ID, true},
+    {"payment_intent_id", SK_EXTERNAL_ID, false}, /* absent for a free order */
+    {"stripe_event_id", SK_EXTERNAL_ID, false},
     {"paid_at", SK_INSTANT, true},
     {"tickets", SK_TICKETS, true},
 };
@@ -1177,9 +1309,35 @@ static const struct stock_spec refund_required_specs[] = {
     {"currency", SK_CURRENCY, true},
     {"reason", SK_REASON, true},
     {"stripe_event_id", SK_EXTERNAL_ID, false},
+    {"request_id", SK_UUID, false},
 };
-static const struct stock_spec refunded_specs[] = {
-    EV_ID, {"order_id", SK_UUID, true}, {"refund_id", SK_EXTERNAL_ID, true}};
+static const struct stock_spec refunded_specs[] = {EV_ID,
+                                                   {"order_id", SK_UUID, true},
+                                                   {"refund_id", SK_EXTERNAL_ID, true},
+                                                   {"request_id", SK_UUID, false}};
+static const struct stock_spec refund_failed_specs[] = {EV_ID,
+                                                        {"order_id", SK_UUID, true},
+                                                        {"request_id", SK_UUID, false},
+                                                        {"reason", SK_REASON, true}};
+static const struct stock_spec refund_granted_specs[] = {
+    EV_ID,
+    {"order_id", SK_UUID, true},
+    {"request_id", SK_UUID, true},
+    {"ticket_ids", SK_HOLD_IDS, true},
+    {"lines", SK_PLACED_LINES, true},
+    {"amount_minor", SK_AMOUNT, true},
+    {"currency", SK_CURRENCY, true},
+    {"reason", SK_REASON, false},
+    {"requested_by", SK_REQUESTER, true},
+};
+static const struct stock_spec transferred_specs[] = {
+    EV_ID,
+    {"ticket_id", SK_UUID, true},
+    {"new_ticket_id", SK_UUID, true},
+    {"from_user_id", SK_UUID, true},
+    {"to_user_id", SK_UUID, true},
+    {"at", SK_INSTANT, true},
+};
 static const struct stock_spec checked_in_specs[] = {
     EV_ID,
     {"ticket_id", SK_UUID, true},
@@ -1218,6 +1376,9 @@ static const struct {
     APPLIER("order.paid", paid_specs, apply_order_paid),
     APPLIER("order.refund_required", refund_required_specs, apply_refund_required),
     APPLIER("order.refunded", refunded_specs, apply_refunded),
+    APPLIER("order.refund_failed", refund_failed_specs, apply_refund_failed),
+    APPLIER("order.refund_granted", refund_granted_specs, apply_refund_granted),
+    APPLIER("ticket.transferred", transferred_specs, apply_ticket_transferred),
     APPLIER("ticket.checked_in", checked_in_specs, apply_checked_in),
 };
 

@@ -1,14 +1,23 @@
-/* http_orders.c - orders: placing one from the cart's hold, reading, cancelling
+/* http_orders.c - orders: placing one from the cart's hold, reading, cancelling, refunding
  *
  * POST /orders converts one of the caller's active holds (named, or the only one, of an event
  * when given) into an order awaiting payment (order.place, answered with the decision): prices,
  * fees and tax are fixed then by the stock aggregate. The order number and totals come in the
- * decision's result; the order itself appears in the read model a few milliseconds later.
+ * decision's result; the order itself appears in the read model a few milliseconds later. The
+ * command carries a fresh 32-byte ticket seed: an order whose total is 0 is paid at once and its
+ * tickets are issued from it (status "paid" in the answer).
+ *
+ * POST /orders/{id}/refund (order.refund, answered with the decision) is for owners and admins
+ * of the organization that owns the event (any tickets of a paid order, or all of them), and
+ * for the order's buyer once the event is cancelled (the whole order); a promoter gets 403, a
+ * stranger 404. The aggregate voids the tickets and gives their stock back; the payment worker
+ * returns the money through Stripe.
  *
  * Reads come from the sale read model: a buyer sees their own orders; members of the organization
  * that owns the event with the promoter role or higher see that event's orders too (support);
  * anybody else gets 404, whether or not the order exists.
  */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +45,16 @@
     " 'expires_at', o.expires_at, 'payment_intent_id', o.payment_intent_id,"                       \
     " 'paid_at', o.paid_at, 'failure_reason', o.failure_reason,"                                   \
     " 'refund_reason', o.refund_reason, 'refund_id', o.refund_id,"                                 \
+    " 'refunded_minor', o.refunded_minor, 'refunds', (SELECT COALESCE(json_agg("                   \
+    "json_build_object('request_id', r.request_id, 'ticket_ids', r.ticket_ids,"                    \
+    " 'amount_minor', r.amount_minor, 'reason', r.reason, 'requested_by', r.requested_by,"         \
+    " 'status', r.status, 'refund_id', r.refund_id, 'failure_reason', r.failure_reason,"           \
+    " 'created_at', r.created_at) ORDER BY r.created_at, r.request_id), '[]'::json)"               \
+    " FROM rm.refunds r WHERE r.order_id = o.id),"                                                 \
     " 'tickets', (SELECT count(*) FROM rm.tickets k WHERE k.order_id = o.id),"                     \
     " 'created_at', o.created_at, 'updated_at', o.updated_at)"
 
-/* ---- placing and cancelling ---------------------------------------------------------------- */
+/* ---- placing, cancelling, refunding -------------------------------------------------------- */
 
 static json_t *placed_order(struct tix_req *req, const json_t *outcome, void *ctx)
 {
@@ -60,6 +75,10 @@ void tix_http_order_place(struct tix_req *req)
     if (!tix_sale_body_hold(req, hold, event))
         return;
     tix_uuid_v7(id);
+    unsigned char seed[32];
+    char seed_hex[65];
+    randombytes_buf(seed, sizeof(seed));
+    sodium_bin2hex(seed_hex, sizeof(seed_hex), seed, sizeof(seed));
     struct tix_gw_command cmd = {
         .type = "order.place",
         .success_status = 201,
@@ -67,7 +86,9 @@ void tix_http_order_place(struct tix_req *req)
         .force_wait_s = TIX_SALE_WAIT_S,
         .ctx = json_pack("{ss ss ss}", "id", id, "event_id", event, "hold_id", hold),
         .ctx_free = tix_sale_json_free};
-    tix_sale_submit(req, event, json_pack("{ss ss}", "order_id", id, "hold_id", hold), &cmd);
+    tix_sale_submit(
+        req, event,
+        json_pack("{ss ss ss}", "order_id", id, "hold_id", hold, "ticket_seed", seed_hex), &cmd);
 }
 
 void tix_http_order_cancel(struct tix_req *req)
@@ -92,6 +113,89 @@ void tix_http_order_cancel(struct tix_req *req)
     PQclear(res);
     struct tix_gw_command cmd = {.type = "order.cancel", .success_status = 200};
     tix_sale_submit(req, event, json_pack("{ss}", "order_id", id), &cmd);
+}
+
+static const struct tix_field refund_fields[] = {{"ticket_ids", TIX_F_ARRAY, false, 1, 500},
+                                                 {"reason", TIX_F_STRING, false, 1, 500},
+                                                 {NULL, TIX_F_STRING, false, 0, 0}};
+
+/* The body's ticket_ids, when given, are UUIDs; false after answering 422. */
+static bool refund_ids_valid(struct tix_req *req, const json_t *ids)
+{
+    size_t n = json_array_size(ids);
+    if (ids != NULL && (n == 0 || n > 500)) {
+        tix_gw_invalid(req, "ticket_ids", "must list 1..500 ticket ids");
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!tix_uuid_is_valid(json_string_value(json_array_get(ids, i)))) {
+            char field[48];
+            snprintf(field, sizeof(field), "ticket_ids[%zu]", i);
+            tix_gw_invalid(req, field, "must be a ticket id (UUID)");
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Who asks for the refund of order (buyer, of event): "organizer" for owners and admins of the
+ * event's organization, "buyer" for the buyer; NULL after answering 403/404/503. */
+static const char *refund_requester(struct tix_req *req, const char *buyer, const char *event)
+{
+    int role = tix_gw_event_role(req, event);
+    if (role == -2) {
+        tix_gw_problem(req, 503, "unavailable", "access can't be checked right now");
+        return NULL;
+    }
+    if (role >= TIX_ROLE_ADMIN)
+        return "organizer";
+    if (strcmp(buyer, req->who.id) == 0)
+        return "buyer";
+    if (role >= TIX_ROLE_PROMOTER)
+        tix_gw_problem(req, 403, "forbidden", "refunds are for owners and admins");
+    else
+        tix_gw_problem(req, 404, "not-found", "no such order");
+    return NULL;
+}
+
+void tix_http_order_refund(struct tix_req *req)
+{
+    const char *id = tix_gw_param(req, "id");
+    json_t *body = tix_gw_body(req, refund_fields);
+    if (body == NULL)
+        return;
+    if (!refund_ids_valid(req, json_object_get(body, "ticket_ids"))) {
+        json_decref(body);
+        return;
+    }
+    const char *params[] = {tix_uuid_is_valid(id) ? id : "00000000-0000-0000-0000-000000000000"};
+    PGresult *res = NULL;
+    if (!tix_gw_read(req, "SELECT buyer_id, event_id FROM rm.orders WHERE id = $1", 1, params,
+                     &res)) {
+        json_decref(body);
+        return;
+    }
+    char buyer[TIX_UUID_LEN + 1] = "", event[TIX_UUID_LEN + 1] = "";
+    if (PQntuples(res) == 1) {
+        snprintf(buyer, sizeof(buyer), "%s", PQgetvalue(res, 0, 0));
+        snprintf(event, sizeof(event), "%s", PQgetvalue(res, 0, 1));
+    }
+    PQclear(res);
+    const char *by = event[0] != '\0' ? refund_requester(req, buyer, event) : NULL;
+    if (event[0] == '\0')
+        tix_gw_problem(req, 404, "not-found", "no such order");
+    if (by == NULL) {
+        json_decref(body);
+        return;
+    }
+    char request[TIX_UUID_LEN + 1];
+    tix_uuid_v7(request);
+    json_object_set_new(body, "order_id", json_string(id));
+    json_object_set_new(body, "request_id", json_string(request));
+    json_object_set_new(body, "requested_by", json_string(by));
+    struct tix_gw_command cmd = {
+        .type = "order.refund", .success_status = 200, .force_wait_s = TIX_SALE_WAIT_S};
+    tix_sale_submit(req, event, body, &cmd);
 }
 
 /* ---- reads --------------------------------------------------------------------------------- */
@@ -150,8 +254,9 @@ void tix_http_order_tickets(struct tix_req *req)
     tix_sale_reply_items(req, res);
 }
 
-static const char *const order_statuses[] = {"pending_payment", "paid",     "expired", "cancelled",
-                                             "refund_pending",  "refunded", NULL};
+static const char *const order_statuses[] = {
+    "pending_payment",    "paid", "expired", "cancelled", "refund_pending", "refunded",
+    "partially_refunded", NULL};
 
 void tix_http_orders_list(struct tix_req *req)
 {

@@ -12,13 +12,21 @@
  * with the event's public key (lib/ticket_sign: a forged, altered or other event's payload is
  * refused, naming "qr"), or, for a door without a camera, the ticket's id. GET
  * /tickets/{id}/qr-code draws the payload (SVG, PNG, or the text itself) for the holder.
+ *
+ * POST /tickets/{id}/transfer (the holder only; anybody else gets 404) hands the ticket to the
+ * account registered with an email (found by the email's blind index): ticket.transfer, answered
+ * with the decision, gives it a new random id, so the old QR code admits nobody. The sender's
+ * ticket list no longer shows it (its row stays, status "transferred"); the recipient's does.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "tix/ids.h"
 #include "tix/json.h"
+#include "tix/pii.h"
 #include "tix/qr.h"
 #include "tix/ticket_sign.h"
 
@@ -39,7 +47,7 @@ void tix_http_tickets_list(struct tix_req *req)
     bool is_ok = tix_gw_read(
         req,
         "SELECT (extract(epoch FROM k.issued_at) * 1000000)::bigint, k.id, " TIX_SALE_TICKET_JSON
-        "::text FROM rm.tickets k WHERE k.holder_id = $1"
+        "::text FROM rm.tickets k WHERE k.holder_id = $1 AND k.status <> 'transferred'"
         " AND ($2::uuid IS NULL OR k.event_id = $2::uuid)"
         " AND ($3::bigint IS NULL OR (k.issued_at, k.id) <"
         " ('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4::uuid))"
@@ -221,6 +229,63 @@ void tix_http_event_scan(struct tix_req *req)
         return;
     }
     check_in(req, event, ticket, body);
+}
+
+/* ---- transfers ----------------------------------------------------------------------------- */
+
+/* The account registered with the body's email into user; false after answering 422. */
+static bool recipient(struct tix_req *req, const char *email_given, char user[TIX_UUID_LEN + 1])
+{
+    char email[TIX_PII_EMAIL_MAX + 1], index[TIX_PII_BLIND_INDEX_SIZE];
+    struct tix_err err;
+    if (tix_pii_normalize_email(email_given, email, sizeof(email), &err) != TIX_OK) {
+        tix_gw_invalid(req, "email", err.msg);
+        return false;
+    }
+    tix_pii_blind_index(req->th->gw->pii_key, "email", email, index);
+    const char *params[] = {index};
+    PGresult *res = NULL;
+    if (!tix_gw_read(req, "SELECT id FROM rm.users WHERE email_index = $1 AND NOT is_erased", 1,
+                     params, &res))
+        return false;
+    bool found = PQntuples(res) == 1;
+    if (found)
+        snprintf(user, TIX_UUID_LEN + 1, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (!found)
+        tix_gw_invalid(req, "email", "no account is registered with this email");
+    return found;
+}
+
+void tix_http_ticket_transfer(struct tix_req *req)
+{
+    static const struct tix_field fields[] = {{"email", TIX_F_STRING, true, 3, 254},
+                                              {NULL, TIX_F_STRING, false, 0, 0}};
+    json_t *body = tix_gw_body(req, fields);
+    char event[TIX_UUID_LEN + 1], to[TIX_UUID_LEN + 1], id[TIX_UUID_LEN + 1];
+    bool is_holder = false;
+    if (body == NULL)
+        return;
+    bool is_ok = find_ticket(req, event, &is_holder);
+    if (is_ok && !is_holder)
+        tix_gw_problem(req, 404, "not-found", "no such ticket");
+    is_ok = is_ok && is_holder && recipient(req, tix_json_str(body, "email"), to);
+    json_decref(body);
+    if (!is_ok)
+        return;
+    unsigned char raw[16];
+    randombytes_buf(raw, sizeof(raw));
+    raw[6] = (unsigned char)((raw[6] & 0x0f) | 0x40); /* version 4: random */
+    raw[8] = (unsigned char)((raw[8] & 0x3f) | 0x80);
+    snprintf(id, sizeof(id), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7], raw[8], raw[9],
+             raw[10], raw[11], raw[12], raw[13], raw[14], raw[15]);
+    struct tix_gw_command cmd = {
+        .type = "ticket.transfer", .success_status = 200, .force_wait_s = TIX_SALE_WAIT_S};
+    tix_sale_submit(req, event,
+                    json_pack("{ss ss ss}", "ticket_id", tix_gw_param(req, "id"), "new_ticket_id",
+                              id, "to_user_id", to),
+                    &cmd);
 }
 
 /* ---- the QR code --------------------------------------------------------------------------- */

@@ -145,6 +145,7 @@ const struct tix_route tix_routes[] = {
     {"POST", "/api/v1/orders", tix_http_order_place, USR, 0, NULL, TIX_RL_GENERAL},
     {"GET", "/api/v1/orders/{id}", tix_http_order_get, USR, 0, NULL, TIX_RL_GENERAL},
     {"POST", "/api/v1/orders/{id}/cancel", tix_http_order_cancel, USR, 0, NULL, TIX_RL_GENERAL},
+    {"POST", "/api/v1/orders/{id}/refund", tix_http_order_refund, USR, 0, NULL, TIX_RL_GENERAL},
     {"GET", "/api/v1/orders/{id}/tickets", tix_http_order_tickets, USR, 0, NULL, TIX_RL_GENERAL},
     {"GET", "/api/v1/users/me/orders", tix_http_orders_list, USR, 0, NULL, TIX_RL_GENERAL},
 
@@ -153,6 +154,8 @@ const struct tix_route tix_routes[] = {
     {"POST", "/api/v1/tickets/{id}/validate", tix_http_ticket_validate, USR, 0, "tickets:scan",
      TIX_RL_GENERAL},
     {"GET", "/api/v1/tickets/{id}/qr-code", tix_http_ticket_qr, USR, 0, "tickets:read",
+     TIX_RL_GENERAL},
+    {"POST", "/api/v1/tickets/{id}/transfer", tix_http_ticket_transfer, USR, 0, NULL,
      TIX_RL_GENERAL},
     {"GET", "/api/v1/users/me/tickets", tix_http_tickets_list, USR, 0, NULL, TIX_RL_GENERAL},
     {"POST", "/api/v1/payments/webhook", tix_http_payments_webhook, PUB, 0, NULL, TIX_RL_NONE},

@@ -94,6 +94,8 @@ void tix_http_orders_list(struct tix_req *req);
 void tix_http_order_place(struct tix_req *req);
 void tix_http_order_get(struct tix_req *req);
 void tix_http_order_cancel(struct tix_req *req);
+void tix_http_order_refund(struct tix_req *req);
+void tix_http_ticket_transfer(struct tix_req *req);
 void tix_http_order_tickets(struct tix_req *req);
 
 void tix_http_tickets_list(struct tix_req *req);

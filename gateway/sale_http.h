@@ -31,7 +31,8 @@
     " 'status', k.status, 'is_inside', k.is_inside, 'scans', k.scans,"                             \
     " 'last_scan', CASE WHEN k.last_scan_at IS NULL THEN NULL ELSE json_build_object('at',"        \
     " k.last_scan_at, 'device_id', k.last_scan_device, 'direction', k.last_direction) END,"        \
-    " 'issued_at', k.issued_at)"
+    " 'issued_at', k.issued_at, 'transferred_from', k.transferred_from,"                           \
+    " 'transferred_at', k.transferred_at)"
 
 /* Seconds the buyer's commands wait for their decision (the answer is the outcome, or 503). */
 #define TIX_SALE_WAIT_S 10

@@ -69,7 +69,8 @@ static const char ddl[] =
     " total_minor bigint NOT NULL, status text NOT NULL, expires_at timestamptz,"
     " payment_intent_id text, paid_at timestamptz, failure_reason text, refund_reason text,"
     " refund_id text, refunds_required int NOT NULL DEFAULT 0,"
-    " refunds_done int NOT NULL DEFAULT 0, created_at timestamptz NOT NULL,"
+    " refunds_done int NOT NULL DEFAULT 0, refunds_failed int NOT NULL DEFAULT 0,"
+    " refunded_minor bigint NOT NULL DEFAULT 0, created_at timestamptz NOT NULL,"
     " updated_at timestamptz NOT NULL);"
     "CREATE INDEX IF NOT EXISTS orders_buyer ON orders (buyer_id, created_at);"
     "CREATE INDEX IF NOT EXISTS orders_event ON orders (event_id, created_at);"
@@ -80,10 +81,28 @@ static const char ddl[] =
     " ticket_type_id uuid NOT NULL, session_id uuid, seat_id text,"
     " holder_id text NOT NULL, status text NOT NULL, is_inside boolean NOT NULL DEFAULT false,"
     " scans int NOT NULL DEFAULT 0, first_in_at timestamptz, last_scan_at timestamptz,"
-    " last_scan_device text, last_direction text, issued_at timestamptz NOT NULL);"
+    " last_scan_device text, last_direction text, issued_at timestamptz NOT NULL,"
+    " voided_at timestamptz, transferred_from uuid, transferred_to uuid,"
+    " transferred_at timestamptz);"
     "CREATE INDEX IF NOT EXISTS tickets_holder ON tickets (holder_id, issued_at);"
     "CREATE INDEX IF NOT EXISTS tickets_order ON tickets (order_id);"
     "CREATE INDEX IF NOT EXISTS tickets_event ON tickets (event_id);"
+    /* refunds' and transfers' columns on a version made before them, altered only when missing
+     * (an ALTER takes an exclusive lock even when it has nothing to do) */
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns"
+    " WHERE table_schema = current_schema() AND table_name = 'tickets'"
+    " AND column_name = 'transferred_at') THEN"
+    " ALTER TABLE orders ADD COLUMN IF NOT EXISTS refunds_failed int NOT NULL DEFAULT 0,"
+    " ADD COLUMN IF NOT EXISTS refunded_minor bigint NOT NULL DEFAULT 0;"
+    " ALTER TABLE tickets ADD COLUMN IF NOT EXISTS voided_at timestamptz,"
+    " ADD COLUMN IF NOT EXISTS transferred_from uuid, ADD COLUMN IF NOT EXISTS transferred_to uuid,"
+    " ADD COLUMN IF NOT EXISTS transferred_at timestamptz; END IF; END $$;"
+    "CREATE TABLE IF NOT EXISTS refunds ("
+    " request_id uuid PRIMARY KEY, event_id uuid NOT NULL, order_id uuid NOT NULL,"
+    " ticket_ids jsonb NOT NULL, amount_minor bigint NOT NULL, currency text,"
+    " reason text, requested_by text NOT NULL, status text NOT NULL, refund_id text,"
+    " failure_reason text, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS refunds_order ON refunds (order_id);"
     "CREATE TABLE IF NOT EXISTS avail_outbox ("
     " event_id uuid NOT NULL, session_id uuid NOT NULL, seats text[] NOT NULL DEFAULT '{}',"
     " touches bigint NOT NULL DEFAULT 1, PRIMARY KEY (event_id, session_id));"
@@ -126,9 +145,9 @@ static const char ddl[] =
     " FOR EACH ROW EXECUTE FUNCTION seat_counted();";
 
 static const char *const tables[] = {
-    "sale_settings", "sale_sessions", "ticket_types", "pools",  "seats",
-    "seat_status",   "availability",  "holds",        "orders", "tickets",
-    "avail_outbox",  "seat_groups",   "seat_taken",   NULL};
+    "sale_settings", "sale_sessions", "ticket_types", "pools",   "seats",
+    "seat_status",   "availability",  "holds",        "orders",  "tickets",
+    "avail_outbox",  "seat_groups",   "seat_taken",   "refunds", NULL};
 
 /* ---- availability -------------------------------------------------------------------------- */
 

@@ -3,7 +3,9 @@
  * One projection, "sale", folds the stock-<event_id> streams (docs/sale.md) and the sessions of
  * the event-<event_id> streams into: sale_settings, ticket_types, pools, sale_sessions, seats,
  * seat_status (held or sold seats only: a seat without a row is free), availability (per session
- * and ticket type: held, sold, available), holds, orders, tickets, and avail_outbox (the
+ * and ticket type: held, sold, available), holds, orders, tickets (void once refunded; a
+ * transferred ticket keeps its row, status "transferred", and goes on under its new id), refunds
+ * (one row per refund granted, with Stripe's outcome), and avail_outbox (the
  * (event, session) pairs whose availability or seats changed since the projector last pushed
  * them to Redis; see availability.h).
  *

@@ -186,8 +186,37 @@ static const char refund_required_sql[] =
 
 static const char refunded_sql[] =
     "UPDATE orders SET refunds_done = refunds_done + 1, refund_id = $2,"
-    " status = CASE WHEN status = 'refund_pending' AND refunds_done + 1 >= refunds_required"
-    " THEN 'refunded' ELSE status END, updated_at = $3 WHERE id = $1::uuid";
+    " status = CASE WHEN status = 'refund_pending'"
+    " AND refunds_done + refunds_failed + 1 >= refunds_required THEN 'refunded'"
+    " WHEN status = 'paid' AND $4::uuid IS NOT NULL THEN 'partially_refunded' ELSE status END,"
+    " updated_at = $3 WHERE id = $1::uuid";
+
+/* A refund granted by the organizer (sale.h): the tickets are void, the order's status follows
+ * (every ticket void: refunded, or refund_pending while money goes back; else partially
+ * refunded once no money is owed), and the lines it gives back ($3) come off sold. */
+static const char tickets_voided_sql[] =
+    "UPDATE tickets SET status = 'void', voided_at = $3 WHERE order_id = $1::uuid"
+    " AND status = 'valid' AND id IN (SELECT jsonb_array_elements_text($2::jsonb)::uuid)";
+
+static const char refund_granted_sql[] =
+    "WITH o AS (UPDATE orders SET refunded_minor = refunded_minor + $2::bigint,"
+    " status = CASE WHEN EXISTS (SELECT 1 FROM tickets k WHERE k.order_id = $1::uuid"
+    " AND k.status = 'valid') THEN CASE WHEN $2::bigint = 0 THEN 'partially_refunded'"
+    " ELSE status END WHEN $2::bigint > 0 THEN 'refund_pending' ELSE 'refunded' END,"
+    " updated_at = $4 WHERE id = $1::uuid AND status IN ('paid', 'partially_refunded')"
+    " RETURNING event_id, session_id),"
+    " src AS (SELECT o.event_id, o.session_id, $3::jsonb AS lines, 0 AS dh, -1 AS ds FROM "
+    "o)" MOVE_UNITS;
+
+static const char seats_back_sql[] =
+    "DELETE FROM seat_status WHERE order_id = $1::uuid AND seat_id IN"
+    " (SELECT jsonb_array_elements_text(x->'seats') FROM jsonb_array_elements($2::jsonb) x)";
+
+static const char refund_row_sql[] =
+    "INSERT INTO refunds (request_id, event_id, order_id, ticket_ids, amount_minor, currency,"
+    " reason, requested_by, status, created_at, updated_at) VALUES ($1::uuid, $2::uuid,"
+    " $3::uuid, $4::jsonb, $5::bigint, $6, $7, $8, CASE WHEN $5::bigint > 0 THEN 'pending'"
+    " ELSE 'succeeded' END, $9, $9) ON CONFLICT (request_id) DO NOTHING";
 
 static enum tix_rc on_order_placed(const struct sale_ctx *c)
 {
@@ -243,7 +272,75 @@ static enum tix_rc on_order_ended(const struct sale_ctx *c, const char *state)
     return TIX_OK;
 }
 
+static enum tix_rc on_refund_granted(const struct sale_ctx *c)
+{
+    const char *order = tix_json_str(c->d, "order_id"), *request = tix_json_str(c->d, "request_id");
+    const json_t *ids = json_object_get(c->d, "ticket_ids"),
+                 *lines = json_object_get(c->d, "lines");
+    if (!tix_uuid_is_valid(order) || !tix_uuid_is_valid(request) || !json_is_array(ids) ||
+        !json_is_array(lines))
+        return TIX_EINVAL;
+    char amount[24], *ids_doc = tix_json_dump(ids), *lines_doc = tix_json_dump(lines);
+    snprintf(amount, sizeof(amount), "%lld", (long long)tix_json_int(c->d, "amount_minor", 0));
+    tix_stmts_add(c->out, tickets_voided_sql, 3, order, ids_doc, c->at);
+    tix_stmts_add(c->out, refund_granted_sql, 4, order, amount, lines_doc, c->at);
+    tix_stmts_add(c->out, seats_back_sql, 2, order, lines_doc);
+    const char *by = tix_json_str(c->d, "requested_by");
+    tix_stmts_add(c->out, refund_row_sql, 9, request, c->event_id, order, ids_doc, amount,
+                  tix_json_str(c->d, "currency"), tix_json_str(c->d, "reason"),
+                  by != NULL ? by : "organizer", c->at);
+    free(ids_doc);
+    free(lines_doc);
+    tix_sale_refresh(c, NULL);
+    return TIX_OK;
+}
+
+/* A refund's outcome from Stripe (order.refunded or order.refund_failed). */
+static enum tix_rc on_refund_outcome(const struct sale_ctx *c, bool is_done)
+{
+    const char *order = tix_json_str(c->d, "order_id"), *request = tix_json_str(c->d, "request_id");
+    if (!tix_uuid_is_valid(order) || (request != NULL && !tix_uuid_is_valid(request)))
+        return TIX_EINVAL;
+    const char *refund = tix_json_str(c->d, "refund_id"), *reason = tix_json_str(c->d, "reason");
+    if (is_done)
+        tix_stmts_add(c->out, refunded_sql, 4, order, refund, c->at, request);
+    else
+        tix_stmts_add(c->out,
+                      "UPDATE orders SET refunds_failed = refunds_failed + 1, updated_at = $2"
+                      " WHERE id = $1::uuid",
+                      2, order, c->at);
+    if (request != NULL)
+        tix_stmts_add(c->out,
+                      "UPDATE refunds SET status = $2, refund_id = COALESCE($3, refund_id),"
+                      " failure_reason = $4, updated_at = $5 WHERE request_id = $1::uuid",
+                      5, request, is_done ? "succeeded" : "failed", refund, reason, c->at);
+    return TIX_OK;
+}
+
 /* ---- tickets ------------------------------------------------------------------------------- */
+
+/* The ticket goes on under its new id with its new holder; the old row stays, transferred. */
+static enum tix_rc on_transferred(const struct sale_ctx *c)
+{
+    const char *old = tix_json_str(c->d, "ticket_id"), *id = tix_json_str(c->d, "new_ticket_id");
+    const char *to = tix_json_str(c->d, "to_user_id");
+    char at[40];
+    if (!tix_uuid_is_valid(old) || !tix_uuid_is_valid(id) || to == NULL)
+        return TIX_EINVAL;
+    const char *when = tix_sale_instant(json_object_get(c->d, "at"), at);
+    tix_stmts_add(c->out,
+                  "INSERT INTO tickets (id, event_id, order_id, ticket_type_id, session_id,"
+                  " seat_id, holder_id, status, issued_at, transferred_from, transferred_at)"
+                  " SELECT $2::uuid, event_id, order_id, ticket_type_id, session_id, seat_id, $3,"
+                  " 'valid', $4::timestamptz, id, $4::timestamptz FROM tickets WHERE id = $1::uuid"
+                  " ON CONFLICT (id) DO NOTHING",
+                  4, old, id, to, when ? when : c->at);
+    tix_stmts_add(c->out,
+                  "UPDATE tickets SET status = 'transferred', transferred_to = $2::uuid"
+                  " WHERE id = $1::uuid",
+                  2, old, id);
+    return TIX_OK;
+}
 
 static enum tix_rc on_checked_in(const struct sale_ctx *c)
 {
@@ -295,7 +392,13 @@ enum tix_rc tix_sale_orders_apply(const char *type, const struct sale_ctx *c)
     if (strcmp(type, "order.paid") == 0)
         return on_order_paid(c);
     if (strcmp(type, "order.refunded") == 0)
-        return order_note(c, refunded_sql, "refund_id");
+        return on_refund_outcome(c, true);
+    if (strcmp(type, "order.refund_failed") == 0)
+        return on_refund_outcome(c, false);
+    if (strcmp(type, "order.refund_granted") == 0)
+        return on_refund_granted(c);
+    if (strcmp(type, "ticket.transferred") == 0)
+        return on_transferred(c);
     if (strcmp(type, "ticket.checked_in") == 0)
         return on_checked_in(c);
     return TIX_ENOTFOUND;

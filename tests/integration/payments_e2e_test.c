@@ -78,16 +78,7 @@ TestSuite(payments_e2e, .init = start, .fini = stop, .timeout = 180);
 
 static void send_ok(const char *type, const char *key, json_t *payload, const char *actor)
 {
-    json_t *outcome = NULL;
-    struct tix_err err;
-    int parts = atoi(tix_test_env("TIXMO_PARTITIONS"));
-    cr_assert_eq(
-        tix_client_call(bus, parts, NULL, type, key, payload, actor, 20000, &outcome, &err), TIX_OK,
-        "%s: %s", type, err.msg);
-    json_decref(payload);
-    cr_assert_str_eq(tix_json_str(outcome, "status"), "succeeded", "%s rejected: %s", type,
-                     tix_json_str(json_object_get(outcome, "reason"), "message"));
-    json_decref(outcome);
+    tix_test_command_ok(bus, type, key, payload, actor);
 }
 
 struct sale {

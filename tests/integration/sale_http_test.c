@@ -96,24 +96,10 @@ static void wait_visible(const char *token, const char *path)
     cr_assert(tix_test_wait(is_visible, &v, 15000), "%s never became visible", path);
 }
 
-struct sql_wait {
-    const char *sql;
-    const char *param;
-    long long want;
-};
-
-static bool sql_is(void *ctx)
-{
-    struct sql_wait *w = ctx;
-    const char *params[] = {w->param};
-    return tix_test_scalar(db, w->sql, 1, params) == w->want;
-}
-
 /* Waits until sql ($1 = param) gives want. */
 static void wait_sql(const char *sql, const char *param, long long want)
 {
-    struct sql_wait w = {sql, param, want};
-    cr_assert(tix_test_wait(sql_is, &w, 15000), "%s (%s) never gave %lld", sql, param, want);
+    tix_test_wait_scalar(db, sql, param, want, 15000);
 }
 
 /* ---- the shop ------------------------------------------------------------------------------ */

@@ -272,6 +272,23 @@ static int64_t expected_tickets(const struct tix_stock_state *s, int h)
     return n;
 }
 
+/* Adds takes times sign to the expected counters (is_sold picks the column); frees takes. */
+static void add_takes(const struct tix_stock_state *s, struct stock_take *takes, int n,
+                      int64_t sign, bool is_sold, int64_t *types, int64_t *pools, int64_t *places)
+{
+    int nt = s->n_types, np = s->n_pools, col = is_sold ? 1 : 0;
+    for (int i = 0; i < n; i++) {
+        int slot = takes[i].session;
+        cr_assert_geq(slot, 0);
+        types[(slot * nt + takes[i].type) * 2 + col] += sign * takes[i].units;
+        int p = s->types[takes[i].type].pool;
+        if (p >= 0)
+            pools[(slot * np + p) * 2 + col] += sign * takes[i].places;
+        places[slot * 2 + col] += sign * takes[i].places;
+    }
+    free(takes);
+}
+
 /* Adds hold h's takes to the expected counters (is_sold picks the column). */
 static void expect_takes(const struct tix_stock_state *s, int h, bool is_sold, int64_t *types,
                          int64_t *pools, int64_t *places)
@@ -279,17 +296,39 @@ static void expect_takes(const struct tix_stock_state *s, int h, bool is_sold, i
     struct stock_take *takes = NULL;
     int n = 0, cap = 0;
     tix_stock_hold_takes(s, h, &takes, &n, &cap);
-    int nt = s->n_types, np = s->n_pools, col = is_sold ? 1 : 0;
-    for (int i = 0; i < n; i++) {
-        int slot = takes[i].session;
-        cr_assert_geq(slot, 0);
-        types[(slot * nt + takes[i].type) * 2 + col] += takes[i].units;
-        int p = s->types[takes[i].type].pool;
-        if (p >= 0)
-            pools[(slot * np + p) * 2 + col] += takes[i].places;
-        places[slot * 2 + col] += takes[i].places;
-    }
-    free(takes);
+    add_takes(s, takes, n, 1, is_sold, types, pools, places);
+}
+
+/* Takes what the voided tickets of order o gave back off the expected sold counters. */
+static void expect_voids(const struct tix_stock_state *s, int o, int64_t *types, int64_t *pools,
+                         int64_t *places)
+{
+    const struct tix_stock_order *x = &s->orders[o];
+    int ks[TIX_STOCK_TICKETS_MAX], n = 0;
+    for (int k = x->first_ticket; x->n_tickets > 0 && k < x->first_ticket + x->n_tickets; k++)
+        if (s->tickets[k].is_void)
+            ks[n++] = k;
+    cr_assert_eq(n, x->n_void);
+    struct stock_take *takes = NULL;
+    int nt = 0, cap = 0;
+    tix_stock_void_takes(s, o, ks, n, &takes, &nt, &cap);
+    add_takes(s, takes, nt, -1, true, types, pools, places);
+}
+
+/* Whether the seat of hold h's order o was given back by a refund. */
+static bool is_void_seat(const struct tix_stock_state *s, int o, int seat)
+{
+    const struct tix_stock_order *x = &s->orders[o];
+    for (int k = x->first_ticket; x->n_tickets > 0 && k < x->first_ticket + x->n_tickets; k++)
+        if (s->tickets[k].seat == seat && s->tickets[k].is_void)
+            return true;
+    return false;
+}
+
+static bool is_selling(const struct tix_stock_order *o)
+{
+    return o->status == TIX_ORDER_PENDING_PAYMENT || o->status == TIX_ORDER_PAID ||
+           o->status == TIX_ORDER_PARTIALLY_REFUNDED;
 }
 
 static bool hold_has_seat(const struct tix_stock_state *s, int h, int seat)
@@ -312,8 +351,9 @@ static void check_seats(const struct tix_stock_state *s)
                 cr_assert(hold_has_seat(s, h, k));
             } else if (owner[k] < 0) {
                 const struct tix_stock_order *o = &s->orders[-owner[k] - 1];
-                cr_assert(o->status == TIX_ORDER_PENDING_PAYMENT || o->status == TIX_ORDER_PAID);
+                cr_assert(is_selling(o));
                 cr_assert(hold_has_seat(s, o->hold, k));
+                cr_assert(!is_void_seat(s, -owner[k] - 1, k));
             }
         }
     }
@@ -322,12 +362,12 @@ static void check_seats(const struct tix_stock_state *s)
         int32_t want = 0;
         if (hd->status == TIX_HOLD_ACTIVE)
             want = h + 1;
-        else if (hd->order >= 0 && (s->orders[hd->order].status == TIX_ORDER_PENDING_PAYMENT ||
-                                    s->orders[hd->order].status == TIX_ORDER_PAID))
+        else if (hd->order >= 0 && is_selling(&s->orders[hd->order]))
             want = -(hd->order + 1);
         for (int i = 0; want != 0 && i < hd->n_seats; i++)
-            cr_assert_eq(s->sessions[hd->session].owner[hd->seats[i]], want, "seat %s of hold %d",
-                         s->seats[hd->seats[i]].id, h);
+            if (want > 0 || !is_void_seat(s, hd->order, hd->seats[i]))
+                cr_assert_eq(s->sessions[hd->session].owner[hd->seats[i]], want,
+                             "seat %s of hold %d", s->seats[hd->seats[i]].id, h);
     }
 }
 
@@ -371,9 +411,11 @@ static void check_invariants(void)
             expect_takes(s, h, false, types, pools, places);
     for (int o = 0; o < s->n_orders; o++) {
         const struct tix_stock_order *x = &s->orders[o];
-        if (x->status == TIX_ORDER_PENDING_PAYMENT || x->status == TIX_ORDER_PAID)
-            expect_takes(s, x->hold, x->status == TIX_ORDER_PAID, types, pools, places);
-        if (x->status == TIX_ORDER_PAID)
+        if (is_selling(x) || x->n_void > 0)
+            expect_takes(s, x->hold, x->status != TIX_ORDER_PENDING_PAYMENT, types, pools, places);
+        if (x->n_void > 0)
+            expect_voids(s, o, types, pools, places);
+        if (x->status == TIX_ORDER_PAID || x->status == TIX_ORDER_PARTIALLY_REFUNDED)
             cr_assert_eq(x->n_tickets, expected_tickets(s, x->hold), "tickets of order %d", o);
     }
     compare_counters(s, types, pools, places);
@@ -1477,6 +1519,7 @@ struct chaos {
     char holds[N_STEPS][40];
     char orders[N_STEPS][40];
     int accepted_holds, paid, short_stock, seat_refusals, late_paid, refunds;
+    int n_refunds, voided;
 };
 
 static const char *uid_of(char out[40], unsigned kind, unsigned n)
@@ -1550,8 +1593,26 @@ static void hold_owner(struct chaos *c, const char *hold_id, char actor[64])
 /* An index below n, mostly among the last few (where live holds and orders are). */
 static int recent(struct chaos *c, int n)
 {
-    int back = (int)(rand_r(&c->seed) % (rand_r(&c->seed) % 4 == 0 ? (unsigned)n : 3u));
+    unsigned draw = rand_r(&c->seed); /* two draws in sequence: every build sees one sequence */
+    int back = (int)(draw % (rand_r(&c->seed) % 4 == 0 ? (unsigned)n : 3u));
     return back < n ? n - 1 - back : 0;
+}
+
+/* The organizer refunds a random live ticket of paid order o, or the whole order. */
+static void chaos_refund(struct chaos *c, int o)
+{
+    const struct tix_stock_order *x = &stock()->orders[o];
+    char id[40];
+    uid_of(id, 0xe, (unsigned)c->n_refunds++);
+    json_t *p = jf("{'event_id':'%s','order_id':'%s','request_id':'%s','requested_by':'organizer'}",
+                   EV, x->id, id);
+    unsigned pick = rand_r(&c->seed) % (unsigned)(x->n_tickets + 1);
+    if (pick < (unsigned)x->n_tickets)
+        json_object_set_new(p, "ticket_ids",
+                            json_pack("[s]", stock()->tickets[x->first_ticket + (int)pick].id));
+    int before = x->n_void;
+    chaos_run("order.refund", A_ORG, p);
+    c->voided += stock()->orders[o].n_void > before;
 }
 
 static void chaos_order_step(struct chaos *c, unsigned op)
@@ -1578,6 +1639,10 @@ static void chaos_order_step(struct chaos *c, unsigned op)
         return;
     }
     enum tix_order_status before = stock()->orders[o].status;
+    if ((before == TIX_ORDER_PAID || before == TIX_ORDER_PARTIALLY_REFUNDED) && op >= 78) {
+        chaos_refund(c, o);
+        return;
+    }
     bool is_failure = rand_r(&c->seed) % 5 == 0;
     char stripe[32];
     snprintf(stripe, sizeof(stripe), "evt_%u", rand_r(&c->seed) % 4 == 0 ? 0 : c->n_stripe++);
@@ -1661,8 +1726,9 @@ Test(stock, random_sequences_never_oversell)
         chaos_step(&c);
         check_invariants();
     }
-    cr_log_info("holds %d paid %d short %d seats %d late %d refunds %d", c.accepted_holds, c.paid,
-                c.short_stock, c.seat_refusals, c.late_paid, c.refunds);
+    cr_log_info("holds %d paid %d short %d seats %d late %d refunds %d voided %d", c.accepted_holds,
+                c.paid, c.short_stock, c.seat_refusals, c.late_paid, c.refunds, c.voided);
+    cr_assert_gt(c.voided, 3, "refunds granted %d", c.voided);
     cr_assert_gt(c.accepted_holds, 60, "holds %d", c.accepted_holds);
     cr_assert_gt(c.paid, 10, "paid %d", c.paid);
     cr_assert_gt(c.short_stock, 10, "insufficient_stock %d", c.short_stock);
@@ -1672,4 +1738,181 @@ Test(stock, random_sequences_never_oversell)
     struct tix_stock_state *replayed = tix_world_replay(STOCK);
     expect_same_state(stock(), replayed);
     tix_stock_stream_kind.destroy(replayed);
+}
+
+/* ---- free orders, refunds, transfers ------------------------------------------------------ */
+
+#define T_FREE "0190c1e2-0000-7000-8000-0000000000a9"
+#define RQ1    "0190c1e2-0000-7000-8000-000000000e01"
+#define RQ2    "0190c1e2-0000-7000-8000-000000000e02"
+#define RQ3    "0190c1e2-0000-7000-8000-000000000e03"
+#define NEW_T  "0190c1e2-0000-7000-8000-000000000f99"
+
+Test(stock, a_free_order_is_paid_at_once)
+{
+    given_sale();
+    given_type(T_FREE, "general_admission", 0, "5", "");
+    hold(A_B1, H1, SES1, "[{'ticket_type_id':'" T_FREE "','quantity':2}]");
+    json_t *place = jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, O1, H1);
+    rejected(A_B1, "order.place", json_deep_copy(place), "invalid", "ticket_seed");
+    json_object_set_new(place, "ticket_seed", json_string(SEED));
+    struct tix_decision d = run_ok(A_B1, "order.place", place);
+    cr_assert_eq(d.n_events, 2);
+    cr_assert_str_eq(d.events[0].type, "order.placed");
+    cr_assert_str_eq(d.events[1].type, "order.paid");
+    cr_assert_null(json_object_get(d.events[1].data, "payment_intent_id"));
+    cr_assert_eq(json_array_size(json_object_get(d.events[1].data, "tickets")), 2);
+    cr_assert_str_eq(tix_json_str(d.result, "status"), "paid");
+    cr_assert_eq(tix_json_int(d.result, "tickets", 0), 2);
+    tix_decision_deinit(&d);
+    cr_assert_eq(stock()->orders[0].status, TIX_ORDER_PAID);
+    cr_assert_eq(sold(SES1, T_FREE), 2);
+    /* a paid order keeps its seed-less answer: a priced one still waits for Stripe */
+    hold(A_B2, H2, SES1, GA2);
+    order(A_B2, O2, H2);
+    cr_assert_eq(stock()->orders[1].status, TIX_ORDER_PENDING_PAYMENT);
+    check_invariants();
+}
+
+static json_t *refund_payload(const char *order_id, const char *request, const char *tickets,
+                              const char *by)
+{
+    json_t *p = jf("{'event_id':'%s','order_id':'%s','request_id':'%s','requested_by':'%s'}", EV,
+                   order_id, request, by);
+    if (tickets != NULL)
+        json_object_set_new(p, "ticket_ids", jf("%s", tickets));
+    return p;
+}
+
+Test(stock, an_organizer_refunds_tickets_and_their_stock_comes_back)
+{
+    given_sale();
+    ok(A_ORG, "stock.configure", jf("{'event_id':'%s','tax_percent_bp':1000}", EV));
+    hold(A_B1, H1, SES1,
+         "[{'ticket_type_id':'" T_GA "','quantity':2},{'ticket_type_id':'" T_RES
+         "','seats':['A-1-1']}]");
+    order(A_B1, O1, H1);
+    rejected(A_ORG, "order.refund", refund_payload(O1, RQ1, NULL, "organizer"), "not_refundable",
+             "order_id");
+    pay(O1, "evt_1");
+    cr_assert_eq(total_of(O1), 9900);
+    char seat_ticket[40], list[128];
+    snprintf(seat_ticket, sizeof(seat_ticket), "%s", stock()->tickets[2].id);
+    rejected(A_ORG, "order.refund", refund_payload(O1, RQ1, "['" NEW_T "']", "organizer"),
+             "not_found", "ticket_ids[0]");
+    snprintf(list, sizeof(list), "['%s']", seat_ticket);
+    struct tix_decision d =
+        run_ok(A_ORG, "order.refund", refund_payload(O1, RQ1, list, "organizer"));
+    cr_assert_eq(d.n_events, 2);
+    cr_assert_str_eq(d.events[0].type, "order.refund_granted");
+    cr_assert_eq(tix_json_int(d.events[0].data, "amount_minor", 0), 4400, "4000 and its tax");
+    const json_t *line = json_array_get(json_object_get(d.events[0].data, "lines"), 0);
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(line, "seats"), 0)), "A-1-1");
+    cr_assert_str_eq(d.events[1].type, "order.refund_required");
+    cr_assert_str_eq(tix_json_str(d.events[1].data, "request_id"), RQ1);
+    cr_assert_str_eq(tix_json_str(d.events[1].data, "payment_intent_id"), "pi_1");
+    tix_decision_deinit(&d);
+    cr_assert_eq(sold(SES1, T_RES), 0);
+    cr_assert_eq(stock()->orders[0].status, TIX_ORDER_PAID);
+    no_events(A_ORG, "order.refund", refund_payload(O1, RQ1, list, "organizer"));
+    rejected(A_ORG, "order.refund", refund_payload(O1, RQ2, list, "organizer"), "already_refunded",
+             "ticket_ids[0]");
+    rejected("user:0190c1e2-0000-7000-8000-00000000005c", "ticket.check_in",
+             scan(seat_ticket, "in", "gate-1"), "ticket_void", "ticket_id");
+    hold(A_B2, H2, SES1, SEAT("A-1-1")); /* the seat is free again */
+    ok(A_PAY, "order.mark_refunded",
+       jf("{'event_id':'%s','order_id':'%s','refund_id':'re_1','request_id':'%s'}", EV, O1, RQ1));
+    cr_assert_eq(stock()->orders[0].status, TIX_ORDER_PARTIALLY_REFUNDED);
+    ok("user:0190c1e2-0000-7000-8000-00000000005c", "ticket.check_in",
+       scan(stock()->tickets[0].id, "in", "gate-1"));
+    rejected(A_ORG, "order.refund", refund_payload(O1, RQ2, NULL, "organizer"), "checked_in",
+             "order_id");
+    snprintf(list, sizeof(list), "['%s']", stock()->tickets[1].id);
+    d = run_ok(A_ORG, "order.refund", refund_payload(O1, RQ2, list, "organizer"));
+    cr_assert_eq(tix_json_int(d.events[0].data, "amount_minor", 0), 2750);
+    tix_decision_deinit(&d);
+    cr_assert_eq(sold(SES1, T_GA), 1);
+    check_invariants();
+}
+
+Test(stock, a_full_refund_then_the_outcome_from_stripe)
+{
+    given_sale();
+    hold(A_B1, H1, SES1, GA2);
+    order(A_B1, O1, H1);
+    pay(O1, "evt_1");
+    rejected(A_B1, "order.refund", refund_payload(O1, RQ1, NULL, "buyer"), "forbidden", NULL);
+    rejected(A_B2, "order.refund", refund_payload(O1, RQ1, NULL, "buyer"), "not_found", "order_id");
+    struct tix_decision d =
+        run_ok(A_ORG, "order.refund", refund_payload(O1, RQ1, NULL, "organizer"));
+    cr_assert_eq(tix_json_int(d.events[0].data, "amount_minor", 0), total_of(O1));
+    cr_assert_eq(json_array_size(json_object_get(d.events[0].data, "ticket_ids")), 2);
+    tix_decision_deinit(&d);
+    cr_assert_eq(stock()->orders[0].status, TIX_ORDER_REFUND_PENDING);
+    cr_assert_eq(sold(SES1, T_GA), 0);
+    rejected(A_ORG, "order.refund", refund_payload(O1, RQ2, NULL, "organizer"), "not_refundable",
+             "order_id");
+    ok(A_PAY, "order.mark_refund_failed",
+       jf("{'event_id':'%s','order_id':'%s','request_id':'%s','reason':'charge_already_refunded'}",
+          EV, O1, RQ1));
+    rejected(A_PAY, "order.mark_refunded",
+             jf("{'event_id':'%s','order_id':'%s','refund_id':'re_1'}", EV, O1),
+             "no_refund_pending", "order_id");
+    /* a buyer whose event is cancelled gets the whole order back */
+    hold(A_B2, H2, SES1, GA2);
+    order(A_B2, O2, H2);
+    pay(O2, "evt_2");
+    ok(A_ORG, "event.cancel", jf("{'event_id':'%s','reason':'storm'}", EV));
+    char list[64];
+    snprintf(list, sizeof(list), "['%s']", stock()->tickets[2].id);
+    rejected(A_B2, "order.refund", refund_payload(O2, RQ3, list, "buyer"), "invalid", "ticket_ids");
+    ok(A_B2, "order.refund", refund_payload(O2, RQ3, NULL, "buyer"));
+    cr_assert_eq(stock()->orders[1].status, TIX_ORDER_REFUND_PENDING);
+    ok(A_PAY, "order.mark_refunded",
+       jf("{'event_id':'%s','order_id':'%s','refund_id':'re_2','request_id':'%s'}", EV, O2, RQ3));
+    cr_assert_eq(stock()->orders[1].status, TIX_ORDER_REFUNDED);
+    check_invariants();
+}
+
+Test(stock, a_holder_transfers_a_ticket_under_a_new_id)
+{
+    given_sale();
+    hold(A_B1, H1, SES1, GA2);
+    order(A_B1, O1, H1);
+    pay(O1, "evt_1");
+    char old[40];
+    snprintf(old, sizeof(old), "%s", stock()->tickets[0].id);
+    json_t *p = jf("{'event_id':'%s','ticket_id':'%s','new_ticket_id':'%s','to_user_id':'%s'}", EV,
+                   old, NEW_T, B2);
+    rejected(A_B2, "ticket.transfer", json_deep_copy(p), "not_found", "ticket_id");
+    rejected(A_PAY, "ticket.transfer", json_deep_copy(p), "forbidden", NULL);
+    rejected(A_B1, "ticket.transfer",
+             jf("{'event_id':'%s','ticket_id':'%s','new_ticket_id':'%s','to_user_id':'%s'}", EV,
+                old, NEW_T, B1),
+             "same_holder", "to_user_id");
+    invalid(A_B1, "ticket.transfer",
+            jf("{'event_id':'%s','ticket_id':'%s','to_user_id':'%s'}", EV, old, B2),
+            "new_ticket_id");
+    struct tix_decision d = run_ok(A_B1, "ticket.transfer", json_deep_copy(p));
+    tix_world_expect_event(&d, 0, STOCK, "ticket.transferred",
+                           jf("{'event_id':'%s','ticket_id':'%s','new_ticket_id':'%s',"
+                              "'from_user_id':'%s','to_user_id':'%s','at':'%s'}",
+                              EV, old, NEW_T, B1, B2, EARLY));
+    tix_decision_deinit(&d);
+    cr_assert_eq(tix_stock_find_ticket(stock(), old), -1, "the old id (and QR) is gone");
+    rejected(A_B1, "ticket.transfer", p, "not_found", "ticket_id");
+    const char *scanner = "user:0190c1e2-0000-7000-8000-00000000005c";
+    rejected(scanner, "ticket.check_in", scan(old, "in", "gate-1"), "not_found", "ticket_id");
+    ok(scanner, "ticket.check_in", scan(NEW_T, "in", "gate-1"));
+    rejected(A_B2, "ticket.transfer",
+             jf("{'event_id':'%s','ticket_id':'%s','new_ticket_id':'%s','to_user_id':'%s'}", EV,
+                NEW_T, RQ1, B1),
+             "already_used", "ticket_id");
+    snprintf(old, sizeof(old), "%s", stock()->tickets[1].id);
+    later(365 * 86400);
+    rejected(A_B1, "ticket.transfer",
+             jf("{'event_id':'%s','ticket_id':'%s','new_ticket_id':'%s','to_user_id':'%s'}", EV,
+                old, RQ1, B2),
+             "event_over", "ticket_id");
+    check_invariants();
 }

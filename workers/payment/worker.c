@@ -42,6 +42,8 @@ struct event_msg {
     const char *correlation_id;
     const char *order_id;
     const char *sale_event_id; /* data.event_id: the show, the command key */
+    const char *key;           /* what the effect's ids derive from: request_id, else order_id */
+    char refused[300];         /* set by a call the provider refused for good */
 };
 
 /* ---- commands ---- */
@@ -90,8 +92,8 @@ static enum tix_rc record_failure(struct worker *w, const char *order_id, const 
 
 /* ---- order.placed: the intent ---- */
 
-static enum tix_rc intent_for(struct worker *w, const struct event_msg *m, char *intent_id,
-                              size_t size, struct tix_err *err)
+static enum tix_rc intent_for(struct worker *w, struct event_msg *m, char *intent_id, size_t size,
+                              struct tix_err *err)
 {
     const json_t *d = m->data;
     int64_t amount = tix_json_int(d, "total_minor", -1);
@@ -140,41 +142,83 @@ static enum tix_rc intent_for(struct worker *w, const struct event_msg *m, char 
 
 /* ---- order.refund_required: the refund ---- */
 
-static enum tix_rc refund_for(struct worker *w, const struct event_msg *m, char *refund_id,
-                              size_t size, struct tix_err *err)
+/* The row of the refund keyed m->key (made now if new): its Stripe id into refund_id ("" while
+ * Stripe was not asked or did not answer). */
+static enum tix_rc refund_row(struct worker *w, const struct event_msg *m, const char *intent,
+                              int64_t amount, char *refund_id, size_t size, struct tix_err *err)
+{
+    char amount_s[24];
+    snprintf(amount_s, sizeof(amount_s), "%" PRId64, amount);
+    const char *ins[] = {m->key, m->order_id, m->sale_event_id, intent, amount_s};
+    PGresult *res = NULL;
+    enum tix_rc rc =
+        exec(w,
+             "WITH ins AS (INSERT INTO payment_refunds (refund_key, order_id, event_id, "
+             "payment_intent_id, amount_minor, status) VALUES ($1, $2, $3, $4, $5, 'creating') ON "
+             "CONFLICT (refund_key) DO NOTHING) SELECT refund_id FROM payment_refunds WHERE "
+             "refund_key = $1",
+             5, ins, &res, err);
+    if (rc != TIX_OK)
+        return rc;
+    cell(res, 0, refund_id, size);
+    PQclear(res);
+    const char *p[] = {m->order_id};
+    return exec(w,
+                "UPDATE payments SET status = CASE WHEN status = 'refunded' THEN status ELSE "
+                "'refund_pending' END, updated_at = now() WHERE order_id = $1",
+                1, p, NULL, err);
+}
+
+/* Records the outcome of the refund keyed m->key: Stripe's refund, or why it refused. */
+static enum tix_rc refund_record(struct worker *w, const struct event_msg *m,
+                                 const struct tix_refund *out, const char *refused,
+                                 struct tix_err *err)
+{
+    const char *upd[] = {m->key, refused != NULL ? NULL : out->id,
+                         refused != NULL                         ? "failed"
+                         : strcmp(out->status, "succeeded") == 0 ? "succeeded"
+                                                                 : "pending",
+                         refused};
+    enum tix_rc rc = exec(w,
+                          "UPDATE payment_refunds SET refund_id = COALESCE(refund_id, $2), status "
+                          "= $3, failure_reason = left($4, 300), updated_at = now() WHERE "
+                          "refund_key = $1",
+                          4, upd, NULL, err);
+    const char *pay[] = {m->order_id, out->id};
+    if (rc == TIX_OK && refused == NULL)
+        rc = exec(w,
+                  "UPDATE payments SET refund_id = $2, updated_at = now() WHERE order_id = $1 "
+                  "AND refund_id IS NULL",
+                  2, pay, NULL, err);
+    return rc;
+}
+
+static enum tix_rc refund_for(struct worker *w, struct event_msg *m, char *refund_id, size_t size,
+                              struct tix_err *err)
 {
     const char *intent = tix_json_str(m->data, "payment_intent_id");
     int64_t amount = tix_json_int(m->data, "amount_minor", -1);
     if (intent == NULL || intent[0] == '\0' || amount < 1)
         return tix_err_set(err, TIX_EINVAL, "data",
                            "order.refund_required needs payment_intent_id and amount_minor >= 1");
-    const char *p[] = {m->order_id};
-    PGresult *res = NULL;
-    enum tix_rc rc = exec(w,
-                          "UPDATE payments SET status = CASE WHEN status = 'refunded' THEN status "
-                          "ELSE 'refund_pending' END, updated_at = now() WHERE order_id = $1 "
-                          "RETURNING refund_id",
-                          1, p, &res, err);
-    if (rc != TIX_OK)
+    enum tix_rc rc = refund_row(w, m, intent, amount, refund_id, size, err);
+    if (rc != TIX_OK || refund_id[0] != '\0')
         return rc;
-    if (PQntuples(res) == 0)
-        tix_log_warn("refund for an order the worker never saw", "order_id=%s", m->order_id);
-    cell(res, 0, refund_id, size);
-    PQclear(res);
-    if (refund_id[0] != '\0')
-        return TIX_OK;
     char key[96];
-    snprintf(key, sizeof(key), "tixmo-refund-%s", m->order_id);
+    snprintf(key, sizeof(key), "tixmo-refund-%s", m->key);
     struct tix_refund_request req = {key, intent, amount, m->order_id, m->sale_event_id};
     struct tix_refund out;
     rc = w->pv->create_refund(w->pv->ctx, &req, &out, err);
+    if (rc == TIX_EINVAL) {
+        snprintf(m->refused, sizeof(m->refused), "%s",
+                 out.error_code[0] ? out.error_code : err->msg);
+        tix_log_warn("refund refused", "order_id=%s refund_key=%s detail=\"%s\"", m->order_id,
+                     m->key, err->msg);
+        return refund_record(w, m, &out, err->msg, err) == TIX_OK ? TIX_EINVAL : TIX_ETRANSIENT;
+    }
     if (rc != TIX_OK)
         return rc;
-    const char *upd[] = {m->order_id, out.id};
-    rc = exec(w,
-              "UPDATE payments SET refund_id = $2, updated_at = now() WHERE order_id = $1 AND "
-              "refund_id IS NULL",
-              2, upd, NULL, err);
+    rc = refund_record(w, m, &out, NULL, err);
     snprintf(refund_id, size, "%s", out.id);
     tix_log_info("refund created", "order_id=%s refund_id=%s status=%s attempts=%d", m->order_id,
                  out.id, out.status, out.attempts);
@@ -185,30 +229,47 @@ static enum tix_rc refund_for(struct worker *w, const struct event_msg *m, char 
 
 struct effect {
     const char *event_type;
-    enum tix_rc (*call)(struct worker *w, const struct event_msg *m, char *result, size_t size,
+    enum tix_rc (*call)(struct worker *w, struct event_msg *m, char *result, size_t size,
                         struct tix_err *err);
-    const char *id_prefix;    /* command id = prefix || order id */
-    const char *command_type; /* payload {event_id, order_id, <result_field>: result} */
+    const char *id_prefix; /* command id = prefix || key (request_id, else order id) */
+    const char
+        *command_type; /* payload {event_id, order_id, <result_field>: result, request_id?} */
     const char *result_field;
+    const char *refused_prefix; /* when the provider refused: this command id prefix, */
+    const char *refused_type;   /* command and payload {event_id, order_id, reason, request_id?} */
 };
 
 static const struct effect effects[] = {
-    {"order.placed", intent_for, "payments.attach.", "order.attach_payment", "payment_intent_id"},
-    {"order.refund_required", refund_for, "payments.refund.", "order.mark_refunded", "refund_id"},
+    {"order.placed", intent_for, "payments.attach.", "order.attach_payment", "payment_intent_id",
+     NULL, NULL},
+    {"order.refund_required", refund_for, "payments.refund.", "order.mark_refunded", "refund_id",
+     "payments.refund_failed.", "order.mark_refund_failed"},
 };
 
-static enum tix_rc run_effect(struct worker *w, const struct effect *e, const struct event_msg *m,
+static enum tix_rc run_effect(struct worker *w, const struct effect *e, struct event_msg *m,
                               struct tix_err *err)
 {
     char result[128], id[96];
+    const char *request = tix_json_str(m->data, "request_id");
+    m->key = tix_uuid_is_valid(request) ? request : m->order_id;
     enum tix_rc rc = e->call(w, m, result, sizeof(result), err);
-    if (rc != TIX_OK)
+    const char *type = e->command_type;
+    json_t *payload = json_pack("{ss ss}", "event_id", m->sale_event_id, "order_id", m->order_id);
+    if (rc == TIX_EINVAL && m->refused[0] != '\0' && e->refused_type != NULL) {
+        snprintf(id, sizeof(id), "%s%s", e->refused_prefix, m->key);
+        type = e->refused_type;
+        json_object_set_new(payload, "reason", json_string(m->refused));
+    } else if (rc == TIX_OK) {
+        snprintf(id, sizeof(id), "%s%s", e->id_prefix, m->key);
+        json_object_set_new(payload, e->result_field, json_string(result));
+    } else {
+        json_decref(payload);
         return rc;
-    snprintf(id, sizeof(id), "%s%s", e->id_prefix, m->order_id);
-    return send_command(w, m, id, e->command_type,
-                        json_pack("{ss ss ss}", "event_id", m->sale_event_id, "order_id",
-                                  m->order_id, e->result_field, result),
-                        err);
+    }
+    if (request != NULL && m->key == request)
+        json_object_set_new(payload, "request_id", json_string(request));
+    tix_err_clear(err);
+    return send_command(w, m, id, type, payload, err);
 }
 
 /* ---- outcomes recorded by the sale ---- */
@@ -269,7 +330,11 @@ static enum tix_rc handle(struct worker *w, const struct tix_bus_delivery *d, st
     const struct effect *e = NULL;
     for (size_t i = 0; i < sizeof(effects) / sizeof(effects[0]); i++)
         e = strcmp(type, effects[i].event_type) == 0 ? &effects[i] : e;
-    if (rc == TIX_OK && e != NULL)
+    bool is_free = rc == TIX_OK && strcmp(type, "order.placed") == 0 &&
+                   tix_json_int(m.data, "total_minor", -1) == 0;
+    if (rc == TIX_OK && is_free)
+        tix_log_info("free order: nothing to charge", "order_id=%s", m.order_id);
+    else if (rc == TIX_OK && e != NULL)
         rc = run_effect(w, e, &m, err);
     else if (rc == TIX_OK)
         rc = on_outcome(w, type, &m, err);

@@ -7,8 +7,12 @@
  *   order.placed          -> row in payments, PaymentIntent (Idempotency-Key
  *                            tixmo-order-<order_id>), its id and client secret stored, then the
  *                            command order.attach_payment (id payments.attach.<order_id>)
- *   order.refund_required -> refund (Idempotency-Key tixmo-refund-<order_id>), refund id stored,
- *                            then the command order.mark_refunded (id payments.refund.<order_id>)
+ *   order.refund_required -> row in payment_refunds keyed by the event's request_id (else the
+ *                            order id), refund (Idempotency-Key tixmo-refund-<key>), refund id
+ *                            stored, then the command order.mark_refunded (id
+ *                            payments.refund.<key>); a refund Stripe refuses for good sends
+ *                            order.mark_refund_failed (id payments.refund_failed.<key>)
+ *   order.placed of a total of 0 (a free order, paid already) -> nothing
  *   order.paid / order.payment_failed / order.refunded -> the row's status follows
  *
  * Delivery is at least once: every step is idempotent (ON CONFLICT, the idempotency keys, the

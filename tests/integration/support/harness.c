@@ -9,9 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "harness.h"
 #include "projection.h"
 #include "tix/ids.h"
+#include "tix/json.h"
 
 const char *tix_test_env(const char *name)
 {
@@ -139,4 +141,41 @@ static bool projected(void *ctx)
 bool tix_test_wait_projected(struct tix_db *db, int timeout_ms)
 {
     return tix_test_wait(projected, db, timeout_ms);
+}
+
+struct scalar_wait {
+    struct tix_db *db;
+    const char *sql;
+    const char *param;
+    long long want;
+};
+
+static bool scalar_is(void *ctx)
+{
+    struct scalar_wait *w = ctx;
+    const char *params[] = {w->param};
+    return tix_test_scalar(w->db, w->sql, 1, params) == w->want;
+}
+
+void tix_test_wait_scalar(struct tix_db *db, const char *sql, const char *param, long long want,
+                          int timeout_ms)
+{
+    struct scalar_wait w = {db, sql, param, want};
+    cr_assert(tix_test_wait(scalar_is, &w, timeout_ms), "%s (%s) never gave %lld", sql, param,
+              want);
+}
+
+void tix_test_command_ok(struct tix_bus *bus, const char *type, const char *key, json_t *payload,
+                         const char *actor)
+{
+    json_t *outcome = NULL;
+    struct tix_err err;
+    int parts = atoi(tix_test_env("TIXMO_PARTITIONS"));
+    cr_assert_eq(
+        tix_client_call(bus, parts, NULL, type, key, payload, actor, 20000, &outcome, &err), TIX_OK,
+        "%s: %s", type, err.msg);
+    json_decref(payload);
+    cr_assert_str_eq(tix_json_str(outcome, "status"), "succeeded", "%s rejected: %s", type,
+                     tix_json_str(json_object_get(outcome, "reason"), "message"));
+    json_decref(outcome);
 }

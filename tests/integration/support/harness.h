@@ -10,6 +10,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
+#include "tix/bus.h"
 #include "tix/db.h"
 
 /* The value of an environment variable; fails the test when unset. */
@@ -31,5 +34,12 @@ int tix_test_sh(char *out, size_t size, const char *cmdline);
 bool tix_test_wait(bool (*cond)(void *ctx), void *ctx, int timeout_ms);
 /* Waits until every projection's lag is 0 (the projector caught up). */
 bool tix_test_wait_projected(struct tix_db *db, int timeout_ms);
+/* Fails the test unless sql ($1 = param) gives want within timeout_ms (polled). */
+void tix_test_wait_scalar(struct tix_db *db, const char *sql, const char *param, long long want,
+                          int timeout_ms);
+/* Sends command type keyed by key with payload (stolen) as actor over bus (replies enabled) and
+ * fails the test unless it succeeded within 20 s. */
+void tix_test_command_ok(struct tix_bus *bus, const char *type, const char *key, json_t *payload,
+                         const char *actor);
 
 #endif

@@ -1,0 +1,409 @@
+/* sale_aftercare_test.c - after the purchase: free orders, refunds, ticket transfers
+ *
+ * Real gateway, processor, projector and tixmo-payment against the Stripe stand-in (WireMock,
+ * tests/stripe). An organization (owner, promoter, scanner over HTTP) sells an event set up by
+ * commands; buyers place orders over HTTP and pay through the worker's PaymentIntent and a
+ * signed webhook. Then: a free order is paid at once with no intent; the owner refunds one ticket
+ * then the rest (Stripe refunds with keys derived from each refund, stock back on sale, the void
+ * ticket refused at the door); Stripe refusing a refund is recorded; the buyer of a cancelled
+ * event refunds the order; a holder transfers a ticket by email (the old QR no longer admits).
+ * Every route is tried with bad input, a member without the role and another organization.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "harness.h"
+#include "http.h"
+#include "shop.h"
+#include "tix/bus.h"
+#include "tix/ids.h"
+#include "tix/json.h"
+#include "tix/stripe_sig.h"
+
+static struct tix_test_stack stack;
+static pid_t worker_pid;
+static struct tix_bus *bus;
+static struct tix_db *db;
+
+static void start(void)
+{
+    cr_assert(sodium_init() >= 0);
+    tix_test_stack_start(&stack, NULL);
+    worker_pid = tix_test_spawn("tixmo-payment", NULL);
+    struct tix_err err;
+    cr_assert_eq(tix_bus_open(tix_test_env("TIXMO_AMQP_URL"), "aftercare", &bus, &err), TIX_OK);
+    cr_assert_eq(tix_bus_enable_replies(bus, &err), TIX_OK);
+    cr_assert_eq(tix_bus_declare_topology(bus, atoi(tix_test_env("TIXMO_PARTITIONS")), 5, &err),
+                 TIX_OK, "%s", err.msg);
+    db = tix_test_db("TIXMO_DB_URL");
+}
+
+static void stop(void)
+{
+    tix_test_kill(worker_pid, SIGTERM);
+    tix_test_stack_stop(&stack);
+    tix_bus_close(bus);
+    tix_db_close(db);
+}
+
+TestSuite(sale_aftercare, .init = start, .fini = stop, .timeout = 240);
+
+static void send_ok(const char *type, const char *key, json_t *payload, const char *actor)
+{
+    tix_test_command_ok(bus, type, key, payload, actor);
+}
+
+/* An on-sale event of a shop with one general-admission type at price, and a buyer. */
+struct show {
+    struct tix_shop shop;
+    char event[TIX_UUID_LEN + 1], session[TIX_UUID_LEN + 1], type[TIX_UUID_LEN + 1];
+    char buyer_id[TIX_UUID_LEN + 1], order[TIX_UUID_LEN + 1];
+    char *buyer;
+    char actor[48];
+};
+
+static void open_show(struct show *s, long long price)
+{
+    tix_shop_open(&s->shop);
+    tix_uuid_v7(s->event);
+    tix_uuid_v7(s->session);
+    tix_uuid_v7(s->type);
+    tix_uuid_v7(s->buyer_id);
+    s->buyer = tix_test_token(s->buyer_id, 600);
+    snprintf(s->actor, sizeof(s->actor), "user:%s", s->buyer_id);
+    send_ok("event.create", s->event,
+            json_pack("{ss ss ss ss ss ss si ss ss s[{ss ss ss}]}", "event_id", s->event,
+                      "organization_id", s->shop.org, "name", "Aftercare Show", "category",
+                      "concert", "timezone", "Europe/Paris", "visibility", "public", "capacity",
+                      100, "sales_start", "2025-06-01T10:00:00Z", "sales_end",
+                      "2030-06-01T18:00:00Z", "sessions", "session_id", s->session, "starts_at",
+                      "2030-06-05T19:00:00Z", "ends_at", "2030-06-05T22:00:00Z"),
+            "system:test");
+    send_ok("event.publish", s->event, json_pack("{ss}", "event_id", s->event), "system:test");
+    send_ok("event.open_sales", s->event, json_pack("{ss}", "event_id", s->event), "system:test");
+    send_ok("ticket_type.create", s->event,
+            json_pack("{ss ss ss ss sI ss si}", "event_id", s->event, "ticket_type_id", s->type,
+                      "name", "Floor", "kind", "general_admission", "price_minor",
+                      (json_int_t)price, "currency", "EUR", "quantity", 50),
+            "system:test");
+    cr_assert(tix_test_wait_projected(db, 15000));
+}
+
+static void close_show(struct show *s)
+{
+    tix_shop_close(&s->shop);
+    free(s->buyer);
+}
+
+/* The buyer holds quantity tickets (a command) and places the order over HTTP; returns the
+ * answer's status field ("pending_payment" or "paid") in status. */
+static void place_order(struct show *s, int quantity, char status[32])
+{
+    char hold[TIX_UUID_LEN + 1], body[160];
+    tix_uuid_v7(hold);
+    send_ok("hold.place", s->event,
+            json_pack("{ss ss ss s[{ss si}]}", "event_id", s->event, "hold_id", hold, "session_id",
+                      s->session, "lines", "ticket_type_id", s->type, "quantity", quantity),
+            s->actor);
+    snprintf(body, sizeof(body), "{\"event_id\":\"%s\",\"hold_id\":\"%s\"}", s->event, hold);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", "/api/v1/orders", s->buyer, body, tix_shop_wait5, &r), 201, "%s",
+                 r.body);
+    snprintf(s->order, sizeof(s->order), "%s", tix_http_str(&r, "id"));
+    snprintf(status, 32, "%s", tix_http_str(&r, "status"));
+    tix_http_resp_deinit(&r);
+}
+
+/* Waits (30 s at most) until sql ($1 = param) gives want. */
+static void wait_sql(const char *sql, const char *param, long long want)
+{
+    tix_test_wait_scalar(db, sql, param, want, 30000);
+}
+
+static void wait_events(const char *order, const char *type, long long want)
+{
+    char sql[200];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM events WHERE type = '%s' AND data->>'order_id' = $1", type);
+    wait_sql(sql, order, want);
+}
+
+static long webhook(const struct show *s, const char *evt, const char *intent, long long amount)
+{
+    char body[1024], sig[TIX_STRIPE_SIG_SIGNED_MAX], header[TIX_STRIPE_SIG_SIGNED_MAX + 32];
+    snprintf(body, sizeof(body),
+             "{\"id\":\"%s\",\"object\":\"event\",\"type\":\"payment_intent.succeeded\","
+             "\"data\":{\"object\":{\"id\":\"%s\",\"object\":\"payment_intent\",\"amount\":%lld,"
+             "\"currency\":\"eur\",\"metadata\":{\"order_id\":\"%s\",\"event_id\":\"%s\"}}}}",
+             evt, intent, amount, s->order, s->event);
+    tix_stripe_sig_sign(body, strlen(body), tix_test_env("TIXMO_STRIPE_WEBHOOK_SECRET"),
+                        tix_now_us() / 1000000, sig, sizeof(sig));
+    snprintf(header, sizeof(header), "Stripe-Signature: %s", sig);
+    const char *h[] = {header, NULL};
+    struct tix_http_resp r;
+    long status = tix_http("POST", "/api/v1/payments/webhook", NULL, body, h, &r);
+    tix_http_resp_deinit(&r);
+    return status;
+}
+
+/* A paid order of quantity tickets at the show's price: intent from the worker, webhook. */
+static void paid_order(struct show *s, int quantity, long long total)
+{
+    char status[32];
+    place_order(s, quantity, status);
+    cr_assert_str_eq(status, "pending_payment");
+    wait_events(s->order, "order.payment_attached", 1);
+    const char *p[] = {s->order};
+    PGresult *res = NULL;
+    cr_assert_eq(tix_db_exec(db, "SELECT payment_intent_id FROM payments WHERE order_id = $1", 1, p,
+                             &res, NULL),
+                 TIX_OK);
+    cr_assert_eq(PQntuples(res), 1);
+    char intent[128], evt[64];
+    snprintf(intent, sizeof(intent), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    snprintf(evt, sizeof(evt), "evt_%.8s%.12s", s->order + 24, s->order);
+    cr_assert_eq(webhook(s, evt, intent, total), 200);
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'paid'", s->order, 1);
+}
+
+/* The ids of the order's tickets (rm), in id order, into ids (up to n). */
+static int order_tickets(const struct show *s, char ids[][TIX_UUID_LEN + 1], int n)
+{
+    const char *p[] = {s->order};
+    PGresult *res = NULL;
+    cr_assert_eq(tix_db_exec(db, "SELECT id FROM rm.tickets WHERE order_id = $1 ORDER BY id", 1, p,
+                             &res, NULL),
+                 TIX_OK);
+    int got = PQntuples(res) < n ? PQntuples(res) : n;
+    for (int i = 0; i < got; i++)
+        snprintf(ids[i], TIX_UUID_LEN + 1, "%s", PQgetvalue(res, i, 0));
+    PQclear(res);
+    return got;
+}
+
+static void post(const char *path, const char *token, const char *body, long status,
+                 const char *field, struct tix_http_resp *keep)
+{
+    struct tix_http_resp r;
+    tix_http("POST", path, token, body, tix_shop_wait5, &r);
+    if (status >= 400)
+        tix_shop_expect_problem(&r, status, field);
+    else
+        cr_assert_eq(r.status, status, "POST %s: %ld %s", path, r.status, r.body);
+    if (keep != NULL)
+        *keep = r;
+    else
+        tix_http_resp_deinit(&r);
+}
+
+/* ---- free orders --------------------------------------------------------------------------- */
+
+Test(sale_aftercare, a_free_order_is_paid_at_placement_without_a_payment)
+{
+    struct show s;
+    open_show(&s, 0);
+    char status[32];
+    place_order(&s, 2, status);
+    cr_assert_str_eq(status, "paid");
+    wait_sql("SELECT count(*) FROM rm.tickets WHERE order_id = $1 AND status = 'valid'", s.order,
+             2);
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'paid'"
+             " AND payment_intent_id IS NULL",
+             s.order, 1);
+    cr_assert(tix_shop_wait_count(s.buyer, "/api/v1/users/me/tickets", 2, 10000));
+    sleep(1); /* the worker saw order.placed by now: it asked Stripe for nothing */
+    wait_sql("SELECT count(*) FROM payments WHERE order_id = $1", s.order, 0);
+    wait_events(s.order, "order.payment_attached", 0);
+    close_show(&s);
+}
+
+/* ---- refunds ------------------------------------------------------------------------------- */
+
+Test(sale_aftercare, the_owner_refunds_a_ticket_then_the_rest_through_stripe)
+{
+    struct show s;
+    open_show(&s, 4500);
+    paid_order(&s, 2, 9000);
+    char ids[2][TIX_UUID_LEN + 1], path[120], body[200];
+    cr_assert_eq(order_tickets(&s, ids, 2), 2);
+    snprintf(path, sizeof(path), "/api/v1/orders/%s/refund", s.order);
+
+    /* bad input, wrong role, another organization, the buyer before any cancel */
+    post(path, s.shop.owner, "{\"ticket_ids\":\"all\"}", 422, "ticket_ids", NULL);
+    post(path, s.shop.owner, "{\"ticket_ids\":[\"nope\"]}", 422, "ticket_ids[0]", NULL);
+    post(path, s.shop.owner, "{\"reason\":\"\"}", 422, "reason", NULL);
+    post("/api/v1/orders/not-a-uuid/refund", s.shop.owner, "{}", 404, NULL, NULL);
+    post(path, s.shop.promoter, "{}", 403, NULL, NULL);
+    post(path, s.shop.scanner, "{}", 404, NULL, NULL);
+    struct tix_shop other;
+    tix_shop_open(&other);
+    post(path, other.owner, "{}", 404, NULL, NULL);
+    tix_shop_close(&other);
+    post(path, s.buyer, "{}", 403, NULL, NULL);
+
+    /* one ticket */
+    snprintf(body, sizeof(body), "{\"ticket_ids\":[\"%s\"],\"reason\":\"can't come\"}", ids[0]);
+    struct tix_http_resp r;
+    post(path, s.shop.owner, body, 200, NULL, &r);
+    json_t *result = json_object_get(r.json, "result");
+    cr_assert_eq(tix_json_int(result != NULL ? result : r.json, "amount_minor", 0), 4500, "%s",
+                 r.body);
+    tix_http_resp_deinit(&r);
+    wait_events(s.order, "order.refunded", 1);
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'partially_refunded'"
+             " AND refunded_minor = 4500",
+             s.order, 1);
+    wait_sql("SELECT count(*) FROM rm.refunds WHERE order_id = $1 AND status = 'succeeded'"
+             " AND refund_id LIKE 're_%' AND reason = 'can''t come'",
+             s.order, 1);
+    wait_sql("SELECT sold FROM rm.availability WHERE ticket_type_id = $1", s.type, 1);
+    post(path, s.shop.owner, body, 409, "ticket_ids[0]", NULL); /* already refunded */
+
+    /* the void ticket never admits */
+    char scan[200], scan_path[120];
+    snprintf(scan_path, sizeof(scan_path), "/api/v1/events/%s/scan", s.event);
+    snprintf(scan, sizeof(scan), "{\"ticket_id\":\"%s\",\"device_id\":\"gate-1\"}", ids[0]);
+    post(scan_path, s.shop.scanner, scan, 409, NULL, &r);
+    cr_assert(strstr(r.body, "void") != NULL, "%s", r.body);
+    tix_http_resp_deinit(&r);
+
+    /* the rest: the whole order is refunded, one Stripe refund per request */
+    post(path, s.shop.owner, "{}", 200, NULL, NULL);
+    wait_events(s.order, "order.refunded", 2);
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'"
+             " AND refunded_minor = 9000",
+             s.order, 1);
+    wait_sql("SELECT count(DISTINCT refund_id) FROM payment_refunds WHERE order_id = $1"
+             " AND status = 'succeeded'",
+             s.order, 2);
+    wait_sql("SELECT sold FROM rm.availability WHERE ticket_type_id = $1", s.type, 0);
+    post(path, s.shop.owner, "{}", 409, "order_id", NULL); /* not refundable any more */
+    sleep(1);
+    wait_events(s.order, "order.refunded", 2); /* still two */
+    close_show(&s);
+}
+
+Test(sale_aftercare, a_refund_stripe_refuses_is_recorded)
+{
+    struct show s;
+    open_show(&s, 1977); /* the stand-in refuses refunds of amounts ending in 77 */
+    paid_order(&s, 1, 1977);
+    char path[120];
+    snprintf(path, sizeof(path), "/api/v1/orders/%s/refund", s.order);
+    post(path, s.shop.owner, "{}", 200, NULL, NULL);
+    wait_events(s.order, "order.refund_failed", 1);
+    wait_sql("SELECT count(*) FROM rm.refunds WHERE order_id = $1 AND status = 'failed'"
+             " AND failure_reason = 'charge_already_refunded'",
+             s.order, 1);
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refund_pending'", s.order,
+             1);
+    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'failed'",
+             s.order, 1);
+    wait_events(s.order, "order.refunded", 0);
+    close_show(&s);
+}
+
+Test(sale_aftercare, the_buyer_of_a_cancelled_event_refunds_the_order)
+{
+    struct show s;
+    open_show(&s, 2500);
+    paid_order(&s, 1, 2500);
+    char path[120];
+    snprintf(path, sizeof(path), "/api/v1/orders/%s/refund", s.order);
+    send_ok("event.cancel", s.event, json_pack("{ss ss}", "event_id", s.event, "reason", "storm"),
+            "system:test");
+    char body[120];
+    snprintf(body, sizeof(body), "{\"ticket_ids\":[\"%s\"]}", s.order);
+    post(path, s.buyer, body, 422, "ticket_ids", NULL); /* a buyer refunds the whole order */
+    post(path, s.buyer, "{}", 200, NULL, NULL);
+    wait_events(s.order, "order.refunded", 1);
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'", s.order, 1);
+    close_show(&s);
+}
+
+/* ---- transfers ----------------------------------------------------------------------------- */
+
+/* Registers an account with email; returns its id. */
+static void register_user(const char *email, char id[TIX_UUID_LEN + 1])
+{
+    char body[200];
+    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"a long passphrase\"}", email);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", "/api/v1/auth/register", NULL, body, tix_shop_wait5, &r), 201,
+                 "%s", r.body);
+    snprintf(id, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "user_id"));
+    tix_http_resp_deinit(&r);
+    wait_sql("SELECT count(*) FROM rm.users WHERE id = $1::uuid", id, 1);
+}
+
+Test(sale_aftercare, a_holder_transfers_a_ticket_by_email)
+{
+    struct show s;
+    open_show(&s, 0);
+    char status[32], ids[2][TIX_UUID_LEN + 1], email[96], friend_id[TIX_UUID_LEN + 1];
+    place_order(&s, 2, status);
+    wait_sql("SELECT count(*) FROM rm.tickets WHERE order_id = $1", s.order, 2);
+    cr_assert_eq(order_tickets(&s, ids, 2), 2);
+    snprintf(email, sizeof(email), "friend-%s@example.org", s.shop.tag);
+    register_user(email, friend_id);
+    char *friend = tix_test_token(friend_id, 600);
+
+    char path[120], qr_path[120], body[160];
+    snprintf(path, sizeof(path), "/api/v1/tickets/%s/transfer", ids[0]);
+    snprintf(qr_path, sizeof(qr_path), "/api/v1/tickets/%s/qr-code?format=text", ids[0]);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("GET", qr_path, s.buyer, NULL, NULL, &r), 200, "%s", r.body);
+    char qr[1100];
+    snprintf(qr, sizeof(qr), "%s", tix_http_str(&r, "payload"));
+    tix_http_resp_deinit(&r);
+
+    post(path, s.buyer, "{}", 422, "email", NULL);
+    post(path, s.buyer, "{\"email\":\"not an email\"}", 422, "email", NULL);
+    post(path, s.buyer, "{\"email\":\"nobody-x1@example.org\"}", 422, "email", NULL);
+    snprintf(body, sizeof(body), "{\"email\":\"%s\"}", email);
+    post(path, friend, body, 404, NULL, NULL);       /* not the holder */
+    post(path, s.shop.owner, body, 404, NULL, NULL); /* staff are not holders either */
+    post(path, s.buyer, body, 200, NULL, &r);
+    json_t *result = json_object_get(r.json, "result");
+    char new_id[TIX_UUID_LEN + 1];
+    snprintf(new_id, sizeof(new_id), "%s",
+             tix_json_str(result != NULL ? result : r.json, "ticket_id"));
+    tix_http_resp_deinit(&r);
+    cr_assert(tix_uuid_is_valid(new_id));
+    cr_assert_str_neq(new_id, ids[0]);
+
+    cr_assert(tix_shop_wait_count(friend, "/api/v1/users/me/tickets", 1, 10000));
+    cr_assert(tix_shop_wait_count(s.buyer, "/api/v1/users/me/tickets", 1, 10000));
+    wait_sql("SELECT count(*) FROM rm.tickets WHERE id = $1::uuid AND transferred_from IS NOT NULL"
+             " AND transferred_at IS NOT NULL AND status = 'valid'",
+             new_id, 1);
+    post(path, s.buyer, body, 404, NULL, NULL); /* the old id is gone */
+
+    /* the old QR code admits nobody; the new ticket admits once */
+    char scan_path[120], scan[1200];
+    snprintf(scan_path, sizeof(scan_path), "/api/v1/events/%s/scan", s.event);
+    snprintf(scan, sizeof(scan), "{\"qr\":\"%s\",\"device_id\":\"gate-1\"}", qr);
+    post(scan_path, s.shop.scanner, scan, 404, NULL, NULL);
+    snprintf(scan, sizeof(scan), "{\"ticket_id\":\"%s\",\"device_id\":\"gate-1\"}", new_id);
+    post(scan_path, s.shop.scanner, scan, 200, NULL, NULL);
+    wait_sql("SELECT count(*) FROM rm.tickets WHERE id = $1::uuid AND is_inside", new_id, 1);
+    /* a used ticket stays with its holder */
+    snprintf(path, sizeof(path), "/api/v1/tickets/%s/transfer", new_id);
+    snprintf(body, sizeof(body), "{\"email\":\"%s\"}", s.shop.tag);
+    char other[96], other_id[TIX_UUID_LEN + 1];
+    snprintf(other, sizeof(other), "other-%s@example.org", s.shop.tag);
+    register_user(other, other_id);
+    snprintf(body, sizeof(body), "{\"email\":\"%s\"}", other);
+    post(path, friend, body, 409, "ticket_id", &r);
+    cr_assert(strstr(r.body, "already") != NULL, "%s", r.body);
+    tix_http_resp_deinit(&r);
+    free(friend);
+    close_show(&s);
+}
