@@ -39,8 +39,13 @@ static const char ddl[] =
     " event_id uuid NOT NULL, session_id uuid NOT NULL, name text,"
     " starts_at timestamptz NOT NULL, ends_at timestamptz NOT NULL, capacity int,"
     " PRIMARY KEY (event_id, session_id));"
-    /* columns and indexes added after the first release: every version gets them at start-up */
-    "ALTER TABLE events ADD COLUMN IF NOT EXISTS featured_rank int;"
+    /* columns and indexes added after the first release: every version gets them at start-up,
+     * a column only when missing (an ALTER takes an exclusive lock even when it has nothing to
+     * do) */
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns"
+    " WHERE table_schema = current_schema() AND table_name = 'events'"
+    " AND column_name = 'featured_rank') THEN ALTER TABLE events ADD COLUMN featured_rank int; END "
+    "IF; END $$;"
     "CREATE INDEX IF NOT EXISTS events_featured ON events (featured_rank, id)"
     " WHERE featured_rank IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS events_venue ON events (venue_id, starts_at);"

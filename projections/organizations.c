@@ -25,8 +25,12 @@ static const char ddl[] =
     " added_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,"
     " PRIMARY KEY (organization_id, user_id));"
     "CREATE INDEX IF NOT EXISTS organization_members_user ON organization_members (user_id);"
-    /* columns added after the first release: every version gets them at start-up */
-    "ALTER TABLE organizations ADD COLUMN IF NOT EXISTS is_closed boolean NOT NULL DEFAULT false;"
+    /* columns added after the first release: every version gets them at start-up, only when
+     * missing (an ALTER takes an exclusive lock even when it has nothing to do) */
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns"
+    " WHERE table_schema = current_schema() AND table_name = 'organizations'"
+    " AND column_name = 'is_closed') THEN ALTER TABLE organizations ADD COLUMN is_closed boolean "
+    "NOT NULL DEFAULT false; END IF; END $$;"
     /* the gateway caches roles: tell it which changed, and which organization closed
        (schema/008) */
     "CREATE OR REPLACE TRIGGER organization_members_notify"
