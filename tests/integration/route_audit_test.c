@@ -14,7 +14,8 @@
  *       with every scope, A's API key with one scope, A's members below the route's role, and B's
  *       owner addressing A's objects through B's own path) answers 403 or 404, never 2xx, never
  *       5xx, and no command of theirs is ever decided; whatever a stranger may read (public and
- *       own-data routes) never mentions A's private objects;
+ *       own-data routes) never mentions A's private objects; public reads don't know B's draft
+ *       event; a customer's body naming A's hold, order or ticket is refused;
  *   (c) a malformed body (invalid JSON, not an object, an unknown field, each documented field
  *       with a wrong type) answers 400/422 problem+json naming the field, sent by a caller who
  *       has the right (A's owner, who is also the buyer), never accepted.
@@ -616,6 +617,43 @@ static long long strangers_commands(const struct world *w, const char *since)
                            2, params);
 }
 
+/* A's private objects a body may name, by field. */
+static const struct {
+    const char *field;
+    size_t offset;
+} body_objects[] = {
+    {"hold_id", offsetof(struct world, hold)},
+    {"order_id", offsetof(struct world, order)},
+    {"ticket_id", offsetof(struct world, ticket)},
+};
+
+/* A write open to any user may name A's private objects in its body (an order from A's owner's
+ * hold): a customer sending them, with A's event, is refused. */
+static void expect_body_objects_refused(const struct world *w, const struct tix_route *r,
+                                        const char *path)
+{
+    bool is_required = false;
+    const json_t *schema = body_schema(r, &is_required);
+    const json_t *props = json_object_get(schema, "properties");
+    for (size_t i = 0; i < sizeof(body_objects) / sizeof(body_objects[0]); i++) {
+        if (json_object_get(props, body_objects[i].field) == NULL)
+            continue;
+        json_t *v = sample(schema);
+        json_object_set_new(v, body_objects[i].field,
+                            json_string((const char *)w + body_objects[i].offset));
+        if (json_object_get(props, "event_id") != NULL)
+            json_object_set_new(v, "event_id", json_string(w->event));
+        char *text = json_dumps(v, JSON_COMPACT);
+        struct tix_http_resp resp;
+        long status = request(r, path, w->customer, text, &resp);
+        cr_assert_geq(status, 400, "%s %s with A's %s as a customer: %ld %s", r->method, path,
+                      body_objects[i].field, status, resp.body);
+        tix_http_resp_deinit(&resp);
+        free(text);
+        json_decref(v);
+    }
+}
+
 static void audit_strangers(const struct world *w, const struct tix_route *r)
 {
     const struct caller strangers[] = {{"a plain customer", w->customer},
@@ -634,6 +672,8 @@ static void audit_strangers(const struct world *w, const struct tix_route *r)
     }
     if (is_guarded)
         expect_roles_refused(w, r, path, body);
+    else if (is_write(r) && r->auth != TIX_AUTH_PUBLIC)
+        expect_body_objects_refused(w, r, path);
     expect_scope_refused(w, r, path, body);
     /* B's owner and B's key reach for A's objects through B's own organization or event */
     char mixed[400];
