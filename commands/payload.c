@@ -184,6 +184,8 @@ static const char *check_integer(enum tix_field_kind kind, const json_t *v)
     json_int_t n = json_integer_value(v);
     if (kind == TIX_FIELD_UNIX_S)
         return n >= 1 && n <= TIX_UNIX_S_MAX ? NULL : "must be Unix seconds";
+    if (kind == TIX_FIELD_GRACE_S)
+        return n >= 0 && n <= TIX_GRACE_S_MAX ? NULL : "must be 0..300 seconds";
     return n >= 0 && n <= TIX_STEP_MAX ? NULL : "must be a time step";
 }
 
@@ -230,6 +232,7 @@ static const char *check_value(enum tix_field_kind kind, const json_t *v)
         return check_code_hashes(v);
     case TIX_FIELD_UNIX_S:
     case TIX_FIELD_STEP:
+    case TIX_FIELD_GRACE_S:
         return check_integer(kind, v);
     case TIX_FIELD_ENC_OR_NULL:
         return json_is_null(v) ? NULL : check_string(kind, v);

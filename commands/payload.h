@@ -23,6 +23,7 @@
 #define TIX_PASSWORD_HASH_MAX 127  /* bytes of an Argon2id PHC string */
 #define TIX_UNIX_S_MAX        99999999999LL /* the year 5138: room enough, no overflow in us */
 #define TIX_STEP_MAX          (TIX_UNIX_S_MAX / 30)
+#define TIX_GRACE_S_MAX       300 /* seconds of a grace window */
 
 enum tix_field_kind {
     TIX_FIELD_UUID,          /* canonical lowercase UUID */
@@ -32,6 +33,7 @@ enum tix_field_kind {
     TIX_FIELD_PASSWORD_HASH, /* "$argon2id$..." printable ASCII, at most 127 bytes */
     TIX_FIELD_UNIX_S,        /* integer Unix seconds, 1..TIX_UNIX_S_MAX */
     TIX_FIELD_STEP,          /* integer TOTP step, 0..TIX_STEP_MAX */
+    TIX_FIELD_GRACE_S,       /* integer seconds of a grace window, 0..TIX_GRACE_S_MAX */
     TIX_FIELD_LOCALE,        /* BCP 47-ish: [A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*, at most 35 */
     TIX_FIELD_TIMEZONE,      /* IANA-ish: [A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*, <= 64 */
     TIX_FIELD_PREFERENCES,   /* an object of at most 8 KiB canonical bytes */

@@ -43,7 +43,7 @@ static const struct tix_field_spec start_fields[] = {
 static const struct tix_field_spec refresh_fields[] = {
     {"family_id", TIX_FIELD_UUID, true},       {"user_id", TIX_FIELD_UUID, true},
     {"presented_hash", TIX_FIELD_HEX64, true}, {"new_hash", TIX_FIELD_HEX64, true},
-    {"expires_at", TIX_FIELD_UNIX_S, true},
+    {"expires_at", TIX_FIELD_UNIX_S, true},    {"grace_s", TIX_FIELD_GRACE_S, false},
 };
 static const struct tix_field_spec revoke_fields[] = {
     {"family_id", TIX_FIELD_UUID, true},
@@ -184,6 +184,23 @@ static bool was_rotated(const struct tix_session_state *s, const char *hash)
     return found;
 }
 
+/* Whether a refresh presenting the hash rotated away last, asking for the current hash again,
+ * comes within the command's grace window of that rotation (measured with the command's clock):
+ * a second tab refreshing with the token the first tab just rotated. */
+static bool is_sibling_refresh(const struct tix_command *cmd, const struct tix_session_state *s,
+                               const char *presented)
+{
+    int64_t grace_us =
+        (int64_t)json_integer_value(json_object_get(cmd->payload, "grace_s")) * 1000000;
+    if (grace_us <= 0 || s->n_rotated == 0 || s->rotated_at_us <= 0 ||
+        cmd->now_us - s->rotated_at_us > grace_us)
+        return false;
+    const char *last =
+        s->rotated[(s->next_rotated + TIX_SESSION_MAX_ROTATED - 1) % TIX_SESSION_MAX_ROTATED];
+    return tix_payload_is_same_hash(last, presented) &&
+           tix_payload_is_same_hash(s->current_hash, tix_json_str(cmd->payload, "new_hash"));
+}
+
 static void emit_revoked(const struct tix_command *cmd, const struct loaded *l, const char *reason,
                          struct tix_decision *out)
 {
@@ -211,12 +228,18 @@ static void decide_refresh(const struct tix_command *cmd, const struct tix_view 
         }
         json_int_t expires_at = json_integer_value(json_object_get(cmd->payload, "expires_at"));
         tix_decision_emit(out, l.family_stream, "session.rotated",
-                          json_pack("{s:s, s:s, s:s, s:s, s:I}", "family_id", s->family_id,
+                          json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "family_id", s->family_id,
                                     "user_id", cmd->key, "token_hash",
                                     tix_json_str(cmd->payload, "new_hash"), "previous_hash",
-                                    presented, "expires_at", expires_at));
+                                    presented, "expires_at", expires_at, "rotated_at_us",
+                                    (json_int_t)cmd->now_us));
         tix_decision_set_result(out, json_pack("{s:s, s:s, s:I}", "status", "rotated", "family_id",
                                                s->family_id, "expires_at", expires_at));
+    } else if (is_sibling_refresh(cmd, s, presented)) {
+        /* the same successor again, nothing appended: the family stays as it is */
+        tix_decision_set_result(out,
+                                json_pack("{s:s, s:s, s:I}", "status", "rotated", "family_id",
+                                          s->family_id, "expires_at", (json_int_t)s->expires_at));
     } else if (was_rotated(s, presented)) {
         emit_revoked(cmd, &l, "reuse_detected", out);
         tix_decision_set_result(
@@ -279,9 +302,12 @@ static enum tix_rc apply_rotated(struct tix_session_state *s, const json_t *data
     const char *hash = tix_payload_str_fitting(data, "token_hash", sizeof(s->current_hash));
     const char *previous = tix_payload_str_fitting(data, "previous_hash", sizeof(s->current_hash));
     const json_t *exp = json_object_get(data, "expires_at");
+    const json_t *at = json_object_get(data, "rotated_at_us"); /* absent from older events */
     if (s->is_revoked || !tix_payload_is_hex64(hash) || previous == NULL ||
-        strcmp(previous, s->current_hash) != 0 || !json_is_integer(exp))
+        strcmp(previous, s->current_hash) != 0 || !json_is_integer(exp) ||
+        (at != NULL && !json_is_integer(at)))
         return TIX_EINVAL;
+    s->rotated_at_us = at != NULL ? (int64_t)json_integer_value(at) : 0;
     snprintf(s->rotated[s->next_rotated], TIX_HEX64_SIZE, "%s", s->current_hash);
     s->next_rotated = (s->next_rotated + 1) % TIX_SESSION_MAX_ROTATED;
     if (s->n_rotated < TIX_SESSION_MAX_ROTATED)

@@ -8,9 +8,15 @@
  *
  * A family holds one current refresh-token hash (SHA-256 hex of the token the client holds).
  * Refreshing with the current hash rotates it; refreshing with a hash that was current before
- * (a stolen, replayed token, or a client racing itself) revokes the whole family. Only the last
- * TIX_SESSION_MAX_ROTATED rotated hashes are remembered: an older one is reported as
- * invalid_token, not as reuse.
+ * (a stolen, replayed token) revokes the whole family. Only the last TIX_SESSION_MAX_ROTATED
+ * rotated hashes are remembered: an older one is reported as invalid_token, not as reuse.
+ *
+ * Two tabs refreshing at once: within grace_s seconds (the command's, chosen by the gateway from
+ * TIXMO_REFRESH_GRACE_S) of a rotation, measured with the command's now_us, presenting the hash
+ * rotated away by it and asking for the current hash again (the gateway derives a successor
+ * from the token presented, so both tabs ask for the same) is answered as that rotation was,
+ * with nothing appended. Anything else presenting a rotated hash still revokes: after the window,
+ * a hash two rotations back, or another successor.
  *
  * Commands and events (schema_version 1; every payload carries family_id and user_id):
  *   session.start {token_hash, expires_at, user_agent?, ip_enc?, password_hash?} (the hash the
@@ -18,9 +24,11 @@
  *       the user's, which closes the window of a lagging read model after a password change)
  *     -> session.started {token_hash, expires_at, user_agent?, ip_enc?, user_epoch};
  *        result {"family_id"}
- *   session.refresh {presented_hash, new_hash, expires_at}
- *     -> session.rotated {token_hash (the new one), previous_hash, expires_at};
+ *   session.refresh {presented_hash, new_hash, expires_at, grace_s? (0..300, default 0)}
+ *     -> session.rotated {token_hash (the new one), previous_hash, expires_at, rotated_at_us
+ *        (the command's now_us; absent from events of before the grace window)};
  *        result {"status":"rotated", "family_id", "expires_at"}
+ *     -> within the grace window, the last rotation asked again: nothing; the same result
  *     -> on reuse: session.revoked {reason "reuse_detected"};
  *        result {"status":"revoked", "reason":"reuse_detected"} (a success that appends the
  *        revocation; the gateway answers 401)
@@ -52,8 +60,9 @@ struct tix_session_state {
     char family_id[TIX_UUID_LEN + 1];
     char user_id[TIX_UUID_LEN + 1];
     char current_hash[TIX_HEX64_SIZE];
-    int64_t expires_at; /* Unix seconds */
-    int64_t user_epoch; /* the user's sessions_epoch when the family started */
+    int64_t expires_at;    /* Unix seconds */
+    int64_t rotated_at_us; /* when the last rotation was decided (0: none, or not recorded) */
+    int64_t user_epoch;    /* the user's sessions_epoch when the family started */
     char revoked_reason[TIX_REASON_MAX + 1];
     int n_rotated;
     int next_rotated; /* where the next rotated hash goes */

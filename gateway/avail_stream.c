@@ -259,7 +259,8 @@ void tix_http_availability_stream(struct tix_req *req)
     struct client *c = tix_xcalloc(1, sizeof(*c));
     c->hub = hub;
     snprintf(c->event_id, sizeof(c->event_id), "%s", event);
-    c->ev = tix_gw_reply_stream(req, "text/event-stream");
+    c->ev = tix_gw_reply_stream(req, "text/event-stream"); /* frees req: event is gone */
+    event = c->event_id;
     if (c->ev == NULL) {
         free(text);
         free(c);

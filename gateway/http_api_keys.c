@@ -13,7 +13,9 @@
  * have: that is answered 409, never with a secret that would not work.
  *
  * Access (admin or owner of the organization in the path; API keys are refused because the
- * routes have no scope) is checked by the route table before these handlers run. Lists come
+ * routes have no scope) is checked by the route table before these handlers run; a revoke
+ * naming another organization's key in rm.api_keys is 404 and sends no command (its admin must
+ * not even get a 202); a key the read model doesn't know yet is left to the aggregate. Lists come
  * from rm.api_keys (never the hash) and the last-use times auth.c records in Redis.
  */
 #include <sodium.h>
@@ -306,11 +308,24 @@ static json_t *key_revoked(struct tix_req *req, const json_t *outcome, void *ctx
 void tix_http_api_key_revoke(struct tix_req *req)
 {
     const char *key_id = tix_gw_param(req, "keyId");
+    const char *org = tix_gw_param(req, "id");
     if (!tix_uuid_is_valid(key_id)) {
         tix_gw_problem(req, 404, "not-found", "no such API key");
         return;
     }
-    const char *org = tix_gw_param(req, "id");
+    /* another organization's key does not exist here: 404, no command (a key too new for the
+     * read model is left to the aggregate) */
+    const char *params[] = {key_id, org};
+    PGresult *res = NULL;
+    if (!tix_gw_read(req, "SELECT 1 FROM rm.api_keys WHERE id = $1 AND organization_id <> $2", 2,
+                     params, &res))
+        return;
+    bool is_foreign = PQntuples(res) > 0;
+    PQclear(res);
+    if (is_foreign) {
+        tix_gw_problem(req, 404, "not-found", "no such API key");
+        return;
+    }
     struct tix_gw_command cmd = {
         .type = "apikey.revoke",
         .key = org,

@@ -459,16 +459,17 @@ void tix_http_refresh(struct tix_req *req)
     }
     char presented[TIX_HEX64], next[TIX_HEX64], secret[TIX_TOKEN_SECRET_CHARS + 1];
     tix_id_sha256_hex(tix_json_str(body, "refresh_token"), presented);
+    tix_id_successor_secret(req->th->gw, tix_json_str(body, "refresh_token"), secret);
     json_decref(body);
-    tix_id_random_secret(secret);
     size_t n = 4 + 2 * (TIX_UUID_LEN + 1) + TIX_TOKEN_SECRET_CHARS + 1;
     c->refresh = malloc(n);
     snprintf(c->refresh, n, "rt1.%s.%s.%s", c->user, c->family, secret);
     tix_id_sha256_hex(c->refresh, next);
-    json_t *payload =
-        json_pack("{ss ss ss ss sI}", "family_id", c->family, "user_id", c->user, "presented_hash",
-                  presented, "new_hash", next, "expires_at",
-                  (json_int_t)(tix_now_us() / 1000000 + req->th->gw->cfg->refresh_ttl_s));
+    const struct tix_config *cfg = req->th->gw->cfg;
+    json_t *payload = json_pack("{ss ss ss ss sI si}", "family_id", c->family, "user_id", c->user,
+                                "presented_hash", presented, "new_hash", next, "expires_at",
+                                (json_int_t)(tix_now_us() / 1000000 + cfg->refresh_ttl_s),
+                                "grace_s", cfg->refresh_grace_s);
     tix_id_act_as(req, c->user);
     struct tix_gw_command cmd = {.type = "session.refresh",
                                  .key = c->user,

@@ -29,6 +29,24 @@ void tix_id_random_secret(char out[TIX_TOKEN_SECRET_CHARS + 1])
     sodium_memzero(b, sizeof(b));
 }
 
+void tix_id_successor_secret(const struct tix_gw *gw, const char *presented,
+                             char out[TIX_TOKEN_SECRET_CHARS + 1])
+{
+    static const char context[] = "tixmo refresh successor v1";
+    unsigned char key[crypto_generichash_KEYBYTES], b[32];
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, sizeof(key));
+    crypto_generichash_update(&st, (const unsigned char *)context, sizeof(context));
+    crypto_generichash_update(&st, gw->jwt_key, gw->jwt_key_len);
+    crypto_generichash_final(&st, key, sizeof(key));
+    crypto_generichash(b, sizeof(b), (const unsigned char *)presented, strlen(presented), key,
+                       sizeof(key));
+    sodium_bin2base64(out, TIX_TOKEN_SECRET_CHARS + 1, b, sizeof(b),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(key, sizeof(key));
+    sodium_memzero(b, sizeof(b));
+}
+
 char *tix_id_access_token(const struct tix_gw *gw, const char *user_id, const char *sid)
 {
     int64_t now = tix_now_us() / 1000000;

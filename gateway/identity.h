@@ -5,7 +5,8 @@
  * Token formats (the user id inside tells the gateway the partition without a lookup):
  *   refresh token      "rt1.<user id>.<family id>.<secret>"
  *   email/reset token  "<user id>.<secret>"
- * where <secret> is 32 random bytes in unpadded base64url.
+ * where <secret> is 32 random bytes in unpadded base64url (a refreshed token's secret is derived
+ * from the token it replaces: tix_id_successor_secret).
  */
 #ifndef TIX_GATEWAY_IDENTITY_H
 #define TIX_GATEWAY_IDENTITY_H
@@ -23,6 +24,13 @@
 void tix_id_sha256_hex(const char *s, char out[TIX_HEX64]);
 /* 32 random bytes as unpadded base64url (43 characters and a NUL). */
 void tix_id_random_secret(char out[TIX_TOKEN_SECRET_CHARS + 1]);
+/* The secret of the refresh token that succeeds presented: a BLAKE2b MAC of it under a key
+ * derived from TIXMO_JWT_SECRET, base64url like tix_id_random_secret. The same token always has
+ * the same successor on every gateway, so two tabs refreshing with one token at once both get
+ * it (commands/session.c accepts the repeat within the grace window); nobody without the
+ * secret can compute it. */
+void tix_id_successor_secret(const struct tix_gw *gw, const char *presented,
+                             char out[TIX_TOKEN_SECRET_CHARS + 1]);
 /* A new access JWT for user (session sid); a new string (free()). */
 char *tix_id_access_token(const struct tix_gw *gw, const char *user_id, const char *sid);
 /* Parses "<user id>.<secret>" into user; false when malformed. */

@@ -57,6 +57,7 @@ static const struct row rows[] = {
      "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", 0, 0},
     ROW_INT("TIXMO_ACCESS_TTL", access_ttl_s, "900", 10, 86400),
     ROW_INT("TIXMO_REFRESH_TTL", refresh_ttl_s, "2592000", 60, 31536000),
+    ROW_INT("TIXMO_REFRESH_GRACE_S", refresh_grace_s, "10", 0, 300),
     ROW_INT("TIXMO_RL_AUTH_PER_IP", rl_auth_per_ip, "20", 1, 1000000),
     ROW_INT("TIXMO_RL_GENERAL_PER_USER", rl_general_per_user, "600", 1, 1000000),
     ROW_INT("TIXMO_RL_GENERAL_PER_IP", rl_general_per_ip, "1200", 1, 1000000),

@@ -6,6 +6,7 @@
  * lot from one address); gateway_limits_test.c covers the limits themselves.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 
 #define PII_KEY  "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 #define PASSWORD "correct horse battery staple"
+#define GRACE_S  "2" /* the refresh grace window of this suite's gateway, seconds */
 
 static struct tix_test_stack stack;
 static struct tix_db *db;
@@ -29,7 +31,8 @@ static struct tix_db *db;
 static void start(void)
 {
     cr_assert(sodium_init() >= 0);
-    static const char *const env[] = {"TIXMO_RL_AUTH_PER_IP=100000", NULL};
+    static const char *const env[] = {"TIXMO_RL_AUTH_PER_IP=100000",
+                                      "TIXMO_REFRESH_GRACE_S=" GRACE_S, NULL};
     tix_test_stack_start(&stack, env);
     db = tix_test_db("TIXMO_DB_URL");
 }
@@ -204,7 +207,12 @@ Test(auth, register_verify_login_refresh_and_logout)
     char *refresh2 = strdup(tix_http_str(&r, "refresh_token"));
     tix_http_resp_deinit(&r);
     post("/api/v1/auth/refresh", NULL, &r, "{\"refresh_token\":\"%s\"%s}", refresh, "");
-    cr_assert_eq(r.status, 401, "replaying a rotated refresh token is refused: %s", r.body);
+    cr_assert_eq(r.status, 200, "a second tab within the grace window: %s", r.body);
+    cr_assert_str_eq(tix_http_str(&r, "refresh_token"), refresh2, "the same successor");
+    tix_http_resp_deinit(&r);
+    sleep(atoi(GRACE_S) + 1);
+    post("/api/v1/auth/refresh", NULL, &r, "{\"refresh_token\":\"%s\"%s}", refresh, "");
+    cr_assert_eq(r.status, 401, "replaying a rotated refresh token later is refused: %s", r.body);
     tix_http_resp_deinit(&r);
     post("/api/v1/auth/refresh", NULL, &r, "{\"refresh_token\":\"%s\"%s}", refresh2, "");
     cr_assert_eq(r.status, 401, "and it revoked the whole family: %s", r.body);
@@ -230,6 +238,97 @@ Test(auth, register_verify_login_refresh_and_logout)
     free(access3);
     free(refresh3);
     free(user);
+}
+
+/* A verified, logged-in account: its tokens (new strings). */
+static void logged_in(char **access, char **refresh)
+{
+    char email[96];
+    new_email(email, sizeof(email));
+    char *user = register_user(email);
+    char *token = token_from_log(user, "user.email_verification_requested");
+    struct tix_http_resp r;
+    post("/api/v1/auth/verify-email", NULL, &r, "{\"token\":\"%s\"%s}", token, "");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    tix_http_resp_deinit(&r);
+    login(email, PASSWORD, &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    *access = strdup(tix_http_str(&r, "access_token"));
+    *refresh = strdup(tix_http_str(&r, "refresh_token"));
+    tix_http_resp_deinit(&r);
+    free(token);
+    free(user);
+}
+
+struct tab {
+    const char *refresh;
+    pthread_barrier_t *go;
+    struct tix_http_resp r;
+};
+
+static void *refresh_tab(void *arg)
+{
+    struct tab *t = arg;
+    pthread_barrier_wait(t->go);
+    post("/api/v1/auth/refresh", NULL, &t->r, "{\"refresh_token\":\"%s\"%s}", t->refresh, "");
+    return NULL;
+}
+
+/* Refreshes with refresh (200 expected); returns the successor (new string). */
+static char *refreshed(const char *refresh)
+{
+    struct tix_http_resp r;
+    post("/api/v1/auth/refresh", NULL, &r, "{\"refresh_token\":\"%s\"%s}", refresh, "");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    char *next = strdup(tix_http_str(&r, "refresh_token"));
+    tix_http_resp_deinit(&r);
+    return next;
+}
+
+static long refresh_status(const char *refresh)
+{
+    struct tix_http_resp r;
+    long status =
+        post("/api/v1/auth/refresh", NULL, &r, "{\"refresh_token\":\"%s\"%s}", refresh, "");
+    tix_http_resp_deinit(&r);
+    return status;
+}
+
+Test(auth, two_tabs_refreshing_at_once_both_get_the_successor_and_the_session_lives)
+{
+    char *access = NULL, *refresh = NULL;
+    logged_in(&access, &refresh);
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, 2);
+    struct tab tabs[2] = {{.refresh = refresh, .go = &go}, {.refresh = refresh, .go = &go}};
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&threads[i], NULL, refresh_tab, &tabs[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(threads[i], NULL);
+    pthread_barrier_destroy(&go);
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(tabs[i].r.status, 200, "tab %d: %s", i, tabs[i].r.body);
+    const char *next = tix_http_str(&tabs[0].r, "refresh_token");
+    cr_assert_str_eq(next, tix_http_str(&tabs[1].r, "refresh_token"), "one successor");
+    /* the family is alive: the successor refreshes, both tabs' access tokens work */
+    char *third = refreshed(next);
+    for (int i = 0; i < 2; i++) {
+        struct tix_http_resp me;
+        cr_assert_eq(tix_http("GET", "/api/v1/users/me", tix_http_str(&tabs[i].r, "access_token"),
+                              NULL, NULL, &me),
+                     200, "%s", me.body);
+        tix_http_resp_deinit(&me);
+    }
+    /* a token two rotations back revokes at once, even inside the window */
+    cr_assert_eq(refresh_status(refresh), 401);
+    cr_assert_eq(refresh_status(third), 401, "the whole family was revoked");
+    cr_assert(tix_test_wait(is_refused, access, 5000), "and its access tokens die with it");
+    for (int i = 0; i < 2; i++)
+        tix_http_resp_deinit(&tabs[i].r);
+    free(third);
+    free(access);
+    free(refresh);
 }
 
 Test(auth, failed_logins_lock_the_account_whether_or_not_it_exists)

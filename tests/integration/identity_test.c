@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "harness.h"
@@ -153,17 +154,36 @@ static void start_session(const char *user, const char *family, const char *toke
                       (json_int_t)(tix_now_us() / 1000000 + 86400), "user_agent", "curl/8.0"));
 }
 
-static json_t *refresh(const char *user, const char *family, const char *presented,
-                       const char *next)
+/* session.refresh from presented to next with a grace window of grace_s seconds. */
+static json_t *refresh_within(const char *user, const char *family, const char *presented,
+                              const char *next, int grace_s)
 {
     char a[65], b[65];
     token_hash(presented, a);
     token_hash(next, b);
     return call("session.refresh", user,
-                json_pack("{s:s, s:s, s:s, s:s, s:I}", "family_id", family, "user_id", user,
+                json_pack("{s:s, s:s, s:s, s:s, s:I, s:i}", "family_id", family, "user_id", user,
                           "presented_hash", a, "new_hash", b, "expires_at",
-                          (json_int_t)(tix_now_us() / 1000000 + 86400)),
+                          (json_int_t)(tix_now_us() / 1000000 + 86400), "grace_s", grace_s),
                 "system:gateway");
+}
+
+static json_t *refresh(const char *user, const char *family, const char *presented,
+                       const char *next)
+{
+    return refresh_within(user, family, presented, next, 0);
+}
+
+/* A registered user (tag names the email) with a session family started on token. */
+static void given_session(char user[TIX_UUID_LEN + 1], char family[TIX_UUID_LEN + 1],
+                          const char *tag, const char *token)
+{
+    char email[96];
+    new_user(user, NULL);
+    tix_uuid_v7(family);
+    unique_email(email, sizeof(email), tag);
+    expect_status(register_user(user, email, "t"), "user.register", "succeeded", NULL);
+    start_session(user, family, token);
 }
 
 static long long count(const char *sql, const char *a, const char *b)
@@ -237,12 +257,8 @@ Test(identity, registration_verification_and_sessions_reach_the_read_models)
 
 Test(identity, reusing_a_rotated_refresh_token_revokes_the_family)
 {
-    char user[TIX_UUID_LEN + 1], family[TIX_UUID_LEN + 1], email[96];
-    new_user(user, NULL);
-    tix_uuid_v7(family);
-    unique_email(email, sizeof(email), "reuse");
-    expect_status(register_user(user, email, "t"), "user.register", "succeeded", NULL);
-    start_session(user, family, "r1");
+    char user[TIX_UUID_LEN + 1], family[TIX_UUID_LEN + 1];
+    given_session(user, family, "reuse", "r1");
     expect_status(refresh(user, family, "r1", "r2"), "session.refresh", "succeeded", NULL);
     json_t *o = refresh(user, family, "r1", "r3");
     cr_assert_str_eq(tix_json_str(o, "status"), "succeeded");
@@ -383,4 +399,33 @@ Test(identity, replaying_users_and_sessions_from_zero_equals_the_live_read_model
         cr_assert_eq(new_v, old_v + 1);
         expect_same_tables(names[c], old_v, new_v, names[c]);
     }
+}
+
+/* The result status ("rotated", "revoked") of a succeeded session.refresh outcome (consumed). */
+static void expect_refresh(json_t *o, const char *want)
+{
+    cr_assert_str_eq(tix_json_str(o, "status"), "succeeded");
+    cr_assert_str_eq(tix_json_str(json_object_get(o, "result"), "status"), want);
+    json_decref(o);
+}
+
+Test(identity, two_tabs_within_the_grace_window_share_a_successor_and_later_reuse_revokes)
+{
+    char user[TIX_UUID_LEN + 1], family[TIX_UUID_LEN + 1];
+    given_session(user, family, "tabs", "g1");
+    expect_refresh(refresh_within(user, family, "g1", "g2", 1), "rotated");
+    expect_refresh(refresh_within(user, family, "g1", "g2", 1), "rotated"); /* the second tab */
+    char stream[64];
+    snprintf(stream, sizeof(stream), "session-%s", family);
+    cr_assert_eq(count("SELECT count(*) FROM events WHERE stream_id = $1", stream, NULL), 2,
+                 "the second tab appended nothing");
+    usleep(1200000); /* past the window */
+    expect_refresh(refresh_within(user, family, "g1", "g2", 1), "revoked");
+    expect_status(refresh_within(user, family, "g2", "g3", 1), "session.refresh", "rejected",
+                  "revoked");
+    cr_assert(tix_test_wait_projected(db, 15000), "projector did not catch up");
+    cr_assert_eq(count("SELECT count(*) FROM rm.sessions WHERE family_id = $1 AND is_revoked AND"
+                       " revoked_reason = 'reuse_detected'",
+                       family, NULL),
+                 1);
 }

@@ -276,10 +276,10 @@ Test(session, refresh_rotates_the_current_token)
            refresh_payload(tix_world_hx(1), tix_world_hx(2), NOW_S + TTL + 60), &d);
     cr_assert_eq(d.n_events, 1);
     tix_world_expect_event(&d, 0, F_STREAM, "session.rotated",
-                           json_pack("{s:s, s:s, s:s, s:s, s:I}", "family_id", F, "user_id", U,
+                           json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "family_id", F, "user_id", U,
                                      "token_hash", tix_world_hx(2), "previous_hash",
-                                     tix_world_hx(1), "expires_at",
-                                     (json_int_t)(NOW_S + TTL + 60)));
+                                     tix_world_hx(1), "expires_at", (json_int_t)(NOW_S + TTL + 60),
+                                     "rotated_at_us", (json_int_t)NOW_US));
     tix_world_expect_json(d.result, json_pack("{s:s, s:s, s:I}", "status", "rotated", "family_id",
                                               F, "expires_at", (json_int_t)(NOW_S + TTL + 60)));
     tix_decision_deinit(&d);
@@ -288,6 +288,7 @@ Test(session, refresh_rotates_the_current_token)
     cr_assert_eq(s->expires_at, NOW_S + TTL + 60);
     cr_assert_eq(s->n_rotated, 1);
     cr_assert_str_eq(s->rotated[0], tix_world_hx(1));
+    cr_assert_eq(s->rotated_at_us, NOW_US);
     accept_quietly("session.refresh", A_SYSTEM,
                    refresh_payload(tix_world_hx(2), tix_world_hx(3), NOW_S + TTL));
     cr_assert_str_eq(family(F)->current_hash, tix_world_hx(3));
@@ -322,6 +323,109 @@ Test(session, reusing_a_rotated_token_revokes_the_family)
     expect_rejected("session.refresh", A_SELF,
                     refresh_payload(tix_world_hx(77), tix_world_hx(4), NOW_S + TTL), "revoked",
                     NULL);
+}
+
+/* ---- two tabs: the grace window -------------------------------------------------------------- */
+
+#define GRACE_S 10
+
+/* A refresh of F from presented to next with the gateway's grace window. */
+static json_t *tab_payload(unsigned presented, unsigned next)
+{
+    return tix_json_with(refresh_payload(tix_world_hx(presented), tix_world_hx(next), NOW_S + TTL),
+                         "grace_s", json_integer(GRACE_S));
+}
+
+/* Rotates F from 1 to 2 at NOW_US, as the first tab does. */
+static void given_first_tab_refreshed(void)
+{
+    given_session();
+    accept_quietly("session.refresh", A_SELF,
+                   tix_json_with(refresh_payload(tix_world_hx(1), tix_world_hx(2), NOW_S + 100),
+                                 "grace_s", json_integer(GRACE_S)));
+}
+
+static void expect_reuse_revokes(json_t *payload)
+{
+    struct tix_decision d;
+    accept("session.refresh", A_SELF, payload, &d);
+    cr_assert_eq(d.n_events, 1);
+    cr_assert_str_eq(d.events[0].type, "session.revoked");
+    tix_world_expect_json(d.result,
+                          json_pack("{s:s, s:s}", "status", "revoked", "reason", "reuse_detected"));
+    tix_decision_deinit(&d);
+    cr_assert(family(F)->is_revoked);
+}
+
+Test(session, the_second_tab_within_the_window_gets_the_same_successor)
+{
+    given_first_tab_refreshed();
+    for (int64_t late_us = 0; late_us <= GRACE_S * 1000000LL; late_us += GRACE_S * 500000LL) {
+        tix_world_set_now(NOW_US + late_us);
+        struct tix_decision d;
+        accept("session.refresh", A_SELF, tab_payload(1, 2), &d);
+        cr_assert_eq(d.n_events, 0, "nothing appended %lld us after the rotation",
+                     (long long)late_us);
+        tix_world_expect_json(d.result,
+                              json_pack("{s:s, s:s, s:I}", "status", "rotated", "family_id", F,
+                                        "expires_at", (json_int_t)(NOW_S + 100)));
+        tix_decision_deinit(&d);
+    }
+    const struct tix_session_state *s = family(F);
+    cr_assert_not(s->is_revoked);
+    cr_assert_str_eq(s->current_hash, tix_world_hx(2));
+    cr_assert_eq(s->n_rotated, 1);
+    /* the family lives on: either tab's successor (the same token) rotates */
+    accept_quietly("session.refresh", A_SELF, tab_payload(2, 3));
+    cr_assert_str_eq(family(F)->current_hash, tix_world_hx(3));
+}
+
+Test(session, the_previous_token_after_the_window_revokes)
+{
+    given_first_tab_refreshed();
+    tix_world_set_now(NOW_US + GRACE_S * 1000000LL + 1);
+    expect_reuse_revokes(tab_payload(1, 2));
+}
+
+Test(session, a_token_two_rotations_back_revokes_at_once)
+{
+    given_first_tab_refreshed();
+    accept_quietly("session.refresh", A_SELF, tab_payload(2, 3));
+    expect_reuse_revokes(tab_payload(1, 2));
+}
+
+Test(session, within_the_window_another_successor_revokes)
+{
+    given_first_tab_refreshed();
+    expect_reuse_revokes(tab_payload(1, 9));
+}
+
+Test(session, without_a_grace_the_previous_token_revokes_at_once)
+{
+    given_first_tab_refreshed();
+    expect_reuse_revokes(refresh_payload(tix_world_hx(1), tix_world_hx(2), NOW_S + TTL));
+}
+
+Test(session, a_rotation_logged_without_its_time_has_no_window)
+{
+    /* an event from before rotated_at_us existed replays, and leaves no window open */
+    json_t *started = json_pack("{s:s, s:s, s:s, s:I, s:I}", "family_id", F, "user_id", U,
+                                "token_hash", tix_world_hx(1), "expires_at",
+                                (json_int_t)(NOW_S + TTL), "user_epoch", (json_int_t)0);
+    json_t *rotated = json_pack("{s:s, s:s, s:s, s:s, s:I}", "family_id", F, "user_id", U,
+                                "token_hash", tix_world_hx(2), "previous_hash", tix_world_hx(1),
+                                "expires_at", (json_int_t)(NOW_S + TTL));
+    struct tix_session_state *old = tix_session_stream_kind.create();
+    cr_assert_eq(tix_session_stream_kind.evolve(old, "session.started", 1, started), TIX_OK);
+    cr_assert_eq(tix_session_stream_kind.evolve(old, "session.rotated", 1, rotated), TIX_OK);
+    cr_assert_eq(old->rotated_at_us, 0);
+    json_object_set_new(rotated, "previous_hash", json_string(tix_world_hx(2)));
+    json_object_set_new(rotated, "token_hash", json_string(tix_world_hx(3)));
+    json_object_set_new(rotated, "rotated_at_us", json_string("now"));
+    cr_assert_eq(tix_session_stream_kind.evolve(old, "session.rotated", 1, rotated), TIX_EINVAL);
+    tix_session_stream_kind.destroy(old);
+    json_decref(started);
+    json_decref(rotated);
 }
 
 Test(session, refresh_refuses_unknown_and_expired_tokens)
@@ -400,6 +504,12 @@ Test(session, refresh_checks_its_payload)
                    "user_agent");
     expect_invalid_for(U2, "session.refresh",
                        refresh_payload(tix_world_hx(1), tix_world_hx(2), NOW_S), "user_id");
+    json_t *graces[] = {json_integer(-1), json_integer(301), json_string("10"), json_real(1.5)};
+    for (size_t i = 0; i < sizeof(graces) / sizeof(graces[0]); i++)
+        expect_invalid("session.refresh",
+                       tix_json_with(refresh_payload(tix_world_hx(1), tix_world_hx(2), NOW_S),
+                                     "grace_s", graces[i]),
+                       "grace_s");
 }
 
 /* ---- revoke ------------------------------------------------------------------------------- */

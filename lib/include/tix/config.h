@@ -33,10 +33,12 @@ struct tix_config {
     int gw_cache_ttl_ms; /* TIXMO_GW_CACHE_TTL_MS: oldest cached read-model row, 0 = no cache
                             (default 5000; notifications drop changed rows sooner) */
     /* identity */
-    char *jwt_secret;  /* TIXMO_JWT_SECRET: HS256 key, at least 32 bytes */
-    char *pii_key;     /* TIXMO_PII_KEY: 64 hex chars, wraps per-subject keys */
-    int access_ttl_s;  /* TIXMO_ACCESS_TTL: access token lifetime (default 900) */
-    int refresh_ttl_s; /* TIXMO_REFRESH_TTL: refresh token lifetime (default 2592000) */
+    char *jwt_secret;    /* TIXMO_JWT_SECRET: HS256 key, at least 32 bytes */
+    char *pii_key;       /* TIXMO_PII_KEY: 64 hex chars, wraps per-subject keys */
+    int access_ttl_s;    /* TIXMO_ACCESS_TTL: access token lifetime (default 900) */
+    int refresh_ttl_s;   /* TIXMO_REFRESH_TTL: refresh token lifetime (default 2592000) */
+    int refresh_grace_s; /* TIXMO_REFRESH_GRACE_S: a just-rotated refresh token may be presented
+                            again this long for the same successor (default 10; 0: never) */
     /* rate limits, requests per minute */
     int rl_auth_per_ip;      /* TIXMO_RL_AUTH_PER_IP (default 20) */
     int rl_general_per_user; /* TIXMO_RL_GENERAL_PER_USER (default 600) */

@@ -15,10 +15,22 @@
 #include "tix/ids.h"
 #include "tix/jwt.h"
 
+static bool is_stream(const struct tix_http_resp *r)
+{
+    return strncmp(r->content_type, "text/event-stream", 17) == 0;
+}
+
+struct sink {
+    struct tix_buf buf;
+    const struct tix_http_resp *resp;
+};
+
+/* Keeps the body; a stream (text/event-stream) is cut after its first chunk. */
 static size_t write_cb(char *data, size_t size, size_t n, void *arg)
 {
-    tix_buf_append(arg, data, size * n);
-    return size * n;
+    struct sink *s = arg;
+    tix_buf_append(&s->buf, data, size * n);
+    return is_stream(s->resp) ? 0 : size * n;
 }
 
 static void copy_header(const char *line, size_t len, const char *name, char *out, size_t size)
@@ -69,13 +81,13 @@ long tix_http(const char *method, const char *path, const char *token, const cha
     }
     if (body != NULL && !has_type)
         h = curl_slist_append(h, "Content-Type: application/json");
-    struct tix_buf buf;
-    tix_buf_init(&buf, 0);
+    struct sink sink = {.resp = out};
+    tix_buf_init(&sink.buf, 0);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &buf);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
@@ -83,11 +95,12 @@ long tix_http(const char *method, const char *path, const char *token, const cha
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     }
-    if (curl_easy_perform(c) == CURLE_OK)
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && is_stream(out)))
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
-    out->body = tix_buf_steal(&buf);
+    out->body = tix_buf_steal(&sink.buf);
     out->json = json_loads(out->body, 0, NULL);
     return out->status;
 }

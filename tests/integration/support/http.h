@@ -2,7 +2,8 @@
  *
  * tix_test_gateway_start() spawns tixmo-gateway (plus a processor and a projector) from the
  * build folder on TIXMO_HTTP_PORT and waits until /healthz answers. Requests return the
- * status, the body (parsed as JSON when it is), and selected response headers.
+ * status, the body (parsed as JSON when it is), and selected response headers. A stream
+ * (text/event-stream) is cut after its first chunk: its status and first event are returned.
  */
 #ifndef TIX_TEST_HTTP_H
 #define TIX_TEST_HTTP_H
