@@ -4,7 +4,8 @@
  * The SQL lives in search_sql.c (shared with bench/search.c); this file reads and checks the
  * parameters (422 naming the parameter) before they reach SQL: strings must be UTF-8 of bounded
  * length, times RFC 3339 with a real calendar date, numbers in range, a point "lat,lng" in
- * degrees. /api/v1/events/search is the same handler as /api/v1/search/events.
+ * degrees, a price range in minor units (as GET /events takes it). /api/v1/events/search is the
+ * same handler as /api/v1/search/events.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 struct search_args {
     char *q, *category, *city, *from, *to; /* NULL: not given */
     char limit[24], offset[24];
+    char price_min[24], price_max[24]; /* "-1": unbounded */
     struct tix_gw_near near;
 };
 
@@ -52,7 +54,8 @@ static bool read_event_args(struct tix_req *req, struct search_args *a)
 {
     return read_common(req, a) &&
            tix_gw_query_text(req, "category", 0, SEARCH_TERM_MAX_CHARS, &a->category) &&
-           tix_gw_query_time(req, "from", &a->from) && tix_gw_query_time(req, "to", &a->to);
+           tix_gw_query_time(req, "from", &a->from) && tix_gw_query_time(req, "to", &a->to) &&
+           tix_gw_query_price_range(req, a->price_min, a->price_max);
 }
 
 /* Runs sql and answers 200 with the JSON text of its only cell (or 503). */
@@ -80,6 +83,8 @@ void tix_http_search_events(struct tix_req *req)
         const char *params[TIX_SEARCH_EVENTS_PARAMS] = {a.q,  a.category, a.city,  a.from,
                                                         a.to, a.limit,    a.offset};
         tix_gw_near_params(&a.near, &params[7]);
+        params[14] = a.price_min;
+        params[15] = a.price_max;
         reply_cell(req, tix_search_events_sql, TIX_SEARCH_EVENTS_PARAMS, params);
     }
     args_deinit(&a);
