@@ -40,6 +40,21 @@
 #define LIVE                                                                                       \
     "visibility = 'public' AND status IN ('published', 'on_sale', 'sold_out') AND NOT is_deleted"
 
+/* The hit rows of live public events, prices at instant at (SQL): what a search reads. */
+#define HITS_INSERT(at)                                                                            \
+    "INSERT INTO search_hits (id, category, city, lat, lon, starts_at, month, prices,"             \
+    " price_buckets, prices_until, document) SELECT e.id, e.category, v.city, v.lat, v.lon,"       \
+    " e.starts_at, to_char(e.starts_at AT TIME ZONE 'UTC', 'YYYY-MM'), p.prices,"                  \
+    " public.tix_price_buckets(p.prices), p.until,"                                                \
+    " setweight(to_tsvector('english', e.name), 'A') || setweight(to_tsvector('english',"          \
+    " array_to_string(e.tags, ' ') || ' ' || e.category), 'B') || setweight(to_tsvector("          \
+    "'english', coalesce(e.description, '')), 'D')"                                                \
+    " FROM search_events e LEFT JOIN search_venues v ON v.id = e.venue_id"                         \
+    " CROSS JOIN LATERAL (SELECT COALESCE(array_agg(DISTINCT public.tix_tier_price("               \
+    "t.price_minor, t.tiers, " at ")), '{}') AS prices,"                                           \
+    " min(public.tix_tier_until(t.tiers, " at ")) AS until FROM search_ticket_types t"             \
+    " WHERE t.event_id = e.id AND NOT t.hidden) p WHERE " LIVE
+
 static const char ddl[] =
     "CREATE TABLE IF NOT EXISTS search_venues ("
     " id uuid PRIMARY KEY, name text NOT NULL, city text, country text,"
@@ -61,59 +76,51 @@ static const char ddl[] =
     " price_buckets int NOT NULL, prices_until timestamptz, document tsvector NOT NULL);"
     /* Indexes (redone at every start-up: a version made before one was added gets it). The
      * first releases kept the document and its indexes in search_events: they go (the column's
-     * drop takes the rm view along; the runtime remakes it). The GIN index takes every change
-     * at once (no pending list for a search to scan). */
-    "ALTER TABLE search_events DROP COLUMN IF EXISTS document CASCADE;"
-    "DROP INDEX IF EXISTS search_events_name_trgm;"
-    "DROP INDEX IF EXISTS search_events_status_starts;"
-    "DROP INDEX IF EXISTS search_events_live_starts;"
-    "DROP INDEX IF EXISTS search_events_live_category;"
-    "CREATE INDEX IF NOT EXISTS search_hits_document ON search_hits USING gin (document)"
-    " WITH (fastupdate = off);"
-    "CREATE INDEX IF NOT EXISTS search_hits_category ON search_hits (category, starts_at);"
-    "CREATE INDEX IF NOT EXISTS search_hits_starts ON search_hits (starts_at);"
-    "CREATE INDEX IF NOT EXISTS search_hits_city ON search_hits (lower(city));"
-    "CREATE INDEX IF NOT EXISTS search_hits_lat_lon ON search_hits (lat, lon);"
-    /* Names are still matched in search_events (typos, autocomplete), on live public rows. */
-    "CREATE INDEX IF NOT EXISTS search_events_live_name_trgm ON search_events"
-    " USING gin (name public.gin_trgm_ops) WHERE " LIVE ";"
-    "CREATE INDEX IF NOT EXISTS search_events_live_name_gist ON search_events"
-    " USING gist (name public.gist_trgm_ops) WHERE " LIVE ";"
-    "CREATE INDEX IF NOT EXISTS search_events_live_name_prefix ON search_events"
-    " (lower(name) text_pattern_ops) WHERE " LIVE ";"
-    "CREATE INDEX IF NOT EXISTS search_venues_city ON search_venues (lower(city));"
-    "CREATE INDEX IF NOT EXISTS search_events_venue ON search_events (venue_id);"
-    "CREATE INDEX IF NOT EXISTS search_venues_lat_lon ON search_venues (lat, lon);"
-    "CREATE INDEX IF NOT EXISTS search_venues_document ON search_venues USING gin"
-    " ((to_tsvector('simple', name || ' ' || coalesce(city, '') || ' ' || coalesce(country,"
-    " ''))));"
-    "CREATE INDEX IF NOT EXISTS search_venues_name_trgm ON search_venues"
-    " USING gin (name public.gin_trgm_ops);"
-    "CREATE INDEX IF NOT EXISTS search_venues_city_trgm ON search_venues"
-    " USING gin (city public.gin_trgm_ops);";
+     * drop takes the rm view along; the runtime remakes it), and such a version's hits are made
+     * from its rows at once (without prices: its ticket types come with a replay). The GIN index
+     * takes every change at once (no pending list for a search to scan). */
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM search_hits) THEN " HITS_INSERT(
+        "now()") "; END IF; END $$;"
+                 "ALTER TABLE search_events DROP COLUMN IF EXISTS document CASCADE;"
+                 "DROP INDEX IF EXISTS search_events_name_trgm;"
+                 "DROP INDEX IF EXISTS search_events_status_starts;"
+                 "DROP INDEX IF EXISTS search_events_live_starts;"
+                 "DROP INDEX IF EXISTS search_events_live_category;"
+                 "CREATE INDEX IF NOT EXISTS search_hits_document ON search_hits USING gin "
+                 "(document)"
+                 " WITH (fastupdate = off);"
+                 "CREATE INDEX IF NOT EXISTS search_hits_category ON search_hits (category, "
+                 "starts_at);"
+                 "CREATE INDEX IF NOT EXISTS search_hits_starts ON search_hits (starts_at);"
+                 "CREATE INDEX IF NOT EXISTS search_hits_city ON search_hits (lower(city));"
+                 "CREATE INDEX IF NOT EXISTS search_hits_lat_lon ON search_hits (lat, lon);"
+                 /* Names are still matched in search_events (typos, autocomplete), on live public
+                    rows. */
+                 "CREATE INDEX IF NOT EXISTS search_events_live_name_trgm ON search_events"
+                 " USING gin (name public.gin_trgm_ops) WHERE " LIVE ";"
+                 "CREATE INDEX IF NOT EXISTS search_events_live_name_gist ON search_events"
+                 " USING gist (name public.gist_trgm_ops) WHERE " LIVE ";"
+                 "CREATE INDEX IF NOT EXISTS search_events_live_name_prefix ON search_events"
+                 " (lower(name) text_pattern_ops) WHERE " LIVE ";"
+                 "CREATE INDEX IF NOT EXISTS search_venues_city ON search_venues (lower(city));"
+                 "CREATE INDEX IF NOT EXISTS search_events_venue ON search_events (venue_id);"
+                 "CREATE INDEX IF NOT EXISTS search_venues_lat_lon ON search_venues (lat, lon);"
+                 "CREATE INDEX IF NOT EXISTS search_venues_document ON search_venues USING gin"
+                 " ((to_tsvector('simple', name || ' ' || coalesce(city, '') || ' ' || "
+                 "coalesce(country,"
+                 " ''))));"
+                 "CREATE INDEX IF NOT EXISTS search_venues_name_trgm ON search_venues"
+                 " USING gin (name public.gin_trgm_ops);"
+                 "CREATE INDEX IF NOT EXISTS search_venues_city_trgm ON search_venues"
+                 " USING gin (city public.gin_trgm_ops);";
 
 static const char *const tables[] = {"search_venues",       "search_events", "search_sessions",
                                      "search_ticket_types", "search_hits",   NULL};
 
-/* The hit rows of live public events, prices at instant $1: what a search reads. */
-#define HITS_INSERT                                                                                \
-    "INSERT INTO search_hits (id, category, city, lat, lon, starts_at, month, prices,"             \
-    " price_buckets, prices_until, document) SELECT e.id, e.category, v.city, v.lat, v.lon,"       \
-    " e.starts_at, to_char(e.starts_at AT TIME ZONE 'UTC', 'YYYY-MM'), p.prices,"                  \
-    " public.tix_price_buckets(p.prices), p.until,"                                                \
-    " setweight(to_tsvector('english', e.name), 'A') || setweight(to_tsvector('english',"          \
-    " array_to_string(e.tags, ' ') || ' ' || e.category), 'B') || setweight(to_tsvector("          \
-    "'english', coalesce(e.description, '')), 'D')"                                                \
-    " FROM search_events e LEFT JOIN search_venues v ON v.id = e.venue_id"                         \
-    " CROSS JOIN LATERAL (SELECT COALESCE(array_agg(DISTINCT public.tix_tier_price("               \
-    "t.price_minor, t.tiers, $1::timestamptz)), '{}') AS prices,"                                  \
-    " min(public.tix_tier_until(t.tiers, $1::timestamptz)) AS until FROM search_ticket_types t"    \
-    " WHERE t.event_id = e.id AND NOT t.hidden) p WHERE " LIVE
-
-const char tix_search_hits_sql[] = HITS_INSERT;
+const char tix_search_hits_sql[] = HITS_INSERT("$1::timestamptz");
 
 /* One event's hit row: $1 the instant, $2 the event. */
-static const char hit_sql[] = HITS_INSERT " AND e.id = $2::uuid";
+static const char hit_sql[] = HITS_INSERT("$1::timestamptz") " AND e.id = $2::uuid";
 
 /* Recomputes the event's span from its sessions. */
 static const char refresh_sql[] =
