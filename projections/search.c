@@ -55,6 +55,11 @@
     " min(public.tix_tier_until(t.tiers, " at ")) AS until FROM search_ticket_types t"             \
     " WHERE t.event_id = e.id AND NOT t.hidden) p WHERE " LIVE
 
+/* A version made before search_hits: its hits from its rows, once. */
+#define FILL_OLD_VERSION                                                                           \
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM search_hits) THEN " HITS_INSERT(                     \
+        "now()") "; END IF; END $$;"
+
 static const char ddl[] =
     "CREATE TABLE IF NOT EXISTS search_venues ("
     " id uuid PRIMARY KEY, name text NOT NULL, city text, country text,"
@@ -79,40 +84,34 @@ static const char ddl[] =
      * drop takes the rm view along; the runtime remakes it), and such a version's hits are made
      * from its rows at once (without prices: its ticket types come with a replay). The GIN index
      * takes every change at once (no pending list for a search to scan). */
-    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM search_hits) THEN " HITS_INSERT(
-        "now()") "; END IF; END $$;"
-                 "ALTER TABLE search_events DROP COLUMN IF EXISTS document CASCADE;"
-                 "DROP INDEX IF EXISTS search_events_name_trgm;"
-                 "DROP INDEX IF EXISTS search_events_status_starts;"
-                 "DROP INDEX IF EXISTS search_events_live_starts;"
-                 "DROP INDEX IF EXISTS search_events_live_category;"
-                 "CREATE INDEX IF NOT EXISTS search_hits_document ON search_hits USING gin "
-                 "(document)"
-                 " WITH (fastupdate = off);"
-                 "CREATE INDEX IF NOT EXISTS search_hits_category ON search_hits (category, "
-                 "starts_at);"
-                 "CREATE INDEX IF NOT EXISTS search_hits_starts ON search_hits (starts_at);"
-                 "CREATE INDEX IF NOT EXISTS search_hits_city ON search_hits (lower(city));"
-                 "CREATE INDEX IF NOT EXISTS search_hits_lat_lon ON search_hits (lat, lon);"
-                 /* Names are still matched in search_events (typos, autocomplete), on live public
-                    rows. */
-                 "CREATE INDEX IF NOT EXISTS search_events_live_name_trgm ON search_events"
-                 " USING gin (name public.gin_trgm_ops) WHERE " LIVE ";"
-                 "CREATE INDEX IF NOT EXISTS search_events_live_name_gist ON search_events"
-                 " USING gist (name public.gist_trgm_ops) WHERE " LIVE ";"
-                 "CREATE INDEX IF NOT EXISTS search_events_live_name_prefix ON search_events"
-                 " (lower(name) text_pattern_ops) WHERE " LIVE ";"
-                 "CREATE INDEX IF NOT EXISTS search_venues_city ON search_venues (lower(city));"
-                 "CREATE INDEX IF NOT EXISTS search_events_venue ON search_events (venue_id);"
-                 "CREATE INDEX IF NOT EXISTS search_venues_lat_lon ON search_venues (lat, lon);"
-                 "CREATE INDEX IF NOT EXISTS search_venues_document ON search_venues USING gin"
-                 " ((to_tsvector('simple', name || ' ' || coalesce(city, '') || ' ' || "
-                 "coalesce(country,"
-                 " ''))));"
-                 "CREATE INDEX IF NOT EXISTS search_venues_name_trgm ON search_venues"
-                 " USING gin (name public.gin_trgm_ops);"
-                 "CREATE INDEX IF NOT EXISTS search_venues_city_trgm ON search_venues"
-                 " USING gin (city public.gin_trgm_ops);";
+    FILL_OLD_VERSION "ALTER TABLE search_events DROP COLUMN IF EXISTS document CASCADE;"
+    "DROP INDEX IF EXISTS search_events_name_trgm;"
+    "DROP INDEX IF EXISTS search_events_status_starts;"
+    "DROP INDEX IF EXISTS search_events_live_starts;"
+    "DROP INDEX IF EXISTS search_events_live_category;"
+    "CREATE INDEX IF NOT EXISTS search_hits_document ON search_hits USING gin (document)"
+    " WITH (fastupdate = off);"
+    "CREATE INDEX IF NOT EXISTS search_hits_category ON search_hits (category, starts_at);"
+    "CREATE INDEX IF NOT EXISTS search_hits_starts ON search_hits (starts_at);"
+    "CREATE INDEX IF NOT EXISTS search_hits_city ON search_hits (lower(city));"
+    "CREATE INDEX IF NOT EXISTS search_hits_lat_lon ON search_hits (lat, lon);"
+    /* Names are still matched in search_events (typos, autocomplete), on live public rows. */
+    "CREATE INDEX IF NOT EXISTS search_events_live_name_trgm ON search_events"
+    " USING gin (name public.gin_trgm_ops) WHERE " LIVE ";"
+    "CREATE INDEX IF NOT EXISTS search_events_live_name_gist ON search_events"
+    " USING gist (name public.gist_trgm_ops) WHERE " LIVE ";"
+    "CREATE INDEX IF NOT EXISTS search_events_live_name_prefix ON search_events"
+    " (lower(name) text_pattern_ops) WHERE " LIVE ";"
+    "CREATE INDEX IF NOT EXISTS search_venues_city ON search_venues (lower(city));"
+    "CREATE INDEX IF NOT EXISTS search_events_venue ON search_events (venue_id);"
+    "CREATE INDEX IF NOT EXISTS search_venues_lat_lon ON search_venues (lat, lon);"
+    "CREATE INDEX IF NOT EXISTS search_venues_document ON search_venues USING gin"
+    " ((to_tsvector('simple', name || ' ' || coalesce(city, '') || ' ' || coalesce(country,"
+    " ''))));"
+    "CREATE INDEX IF NOT EXISTS search_venues_name_trgm ON search_venues"
+    " USING gin (name public.gin_trgm_ops);"
+    "CREATE INDEX IF NOT EXISTS search_venues_city_trgm ON search_venues"
+    " USING gin (city public.gin_trgm_ops);";
 
 static const char *const tables[] = {"search_venues",       "search_events", "search_sessions",
                                      "search_ticket_types", "search_hits",   NULL};
