@@ -15,8 +15,8 @@
  * price bucket one of its prices falls in, so a bucket's count is the total of a search for its
  * range.
  *
- * Each branch (full text, fuzzy) repeats the filters in its own scan instead of reading a
- * shared CTE, so each can use its own index: a CTE read twice is materialized first.
+ * Full text and the fuzzy fallback are two statements (the caller runs the second when the
+ * first finds nothing): each plans less and reads its matches once.
  */
 #include <string.h>
 
@@ -81,41 +81,45 @@
     " AND c.buckets & (1 << i) <> 0) AS n FROM (VALUES (0, 'free'), (1, 'under_20'),"              \
     " (2, '20_to_50'), (3, '50_to_100'), (4, '100_and_over')) v(i, name)) b)"
 
-/* hits is narrow (no text but the city and month) and read once by a grouping-sets scan that
- * yields the total and every facet together; only the page's rows are joined back for display. */
+/* The answer from the CTE hits (the matches): hits is narrow (no text but the city and month)
+ * and read once by a grouping-sets scan that yields the total and every facet together; only the
+ * page's rows are joined back for display. */
+#define EVENTS_ANSWER                                                                              \
+    " page AS (SELECT * FROM hits ORDER BY " HIT_ORDER " LIMIT $6::int OFFSET $7::int),"           \
+    " counts AS (SELECT grouping(category, city, month, buckets) AS g, category, city, month,"     \
+    " buckets, count(*) AS n FROM hits"                                                            \
+    " GROUP BY GROUPING SETS ((category), (city), (month), (buckets), ()))"                        \
+    " SELECT json_build_object('items', COALESCE((SELECT json_agg(json_build_object('id', p.id,"   \
+    " 'name', e.name, 'description', e.description, 'category', e.category, 'tags', e.tags,"       \
+    " 'status', e.status, 'starts_at', to_json(e.starts_at)#>>'{}',"                               \
+    " 'ends_at', to_json(e.ends_at)#>>'{}', 'venue', CASE WHEN e.venue_id IS NULL THEN NULL"       \
+    " ELSE json_build_object('id', e.venue_id, 'name', v.name, 'city', v.city,"                    \
+    " 'country', v.country) END, 'price_min_minor', (SELECT min(x) FROM unnest(" PRICES ") x),"    \
+    " 'price_max_minor', (SELECT max(x) FROM unnest(" PRICES ") x),"                               \
+    " 'distance_km', p.distance_km, 'score', p.score)"                                             \
+    " ORDER BY p.distance_km ASC NULLS LAST, p.score DESC NULLS LAST, p.starts_at ASC NULLS"       \
+    " LAST, p.id) FROM page p JOIN rm.search_events e ON e.id = p.id"                              \
+    " JOIN rm.search_hits h ON h.id = p.id"                                                        \
+    " LEFT JOIN rm.search_venues v ON v.id = e.venue_id), '[]'::json),"                            \
+    " 'total', COALESCE((SELECT n FROM counts WHERE g = 15), 0),"                                  \
+    " 'facets', json_build_object("                                                                \
+    "'category', COALESCE((SELECT json_object_agg(category, n ORDER BY category) FROM counts"      \
+    " WHERE g = 7), '{}'::json),"                                                                  \
+    " 'city', COALESCE((SELECT json_object_agg(city, n ORDER BY city) FROM counts"                 \
+    " WHERE g = 11 AND city IS NOT NULL), '{}'::json),"                                            \
+    " 'month', COALESCE((SELECT json_object_agg(month, n ORDER BY month) FROM counts"              \
+    " WHERE g = 13 AND month IS NOT NULL), '{}'::json),"                                           \
+    " 'price', " PRICE_FACET "))::text"
+
 const char tix_search_events_sql[] =
-    "WITH fts AS (SELECT " HIT_COLUMNS
-    ", ts_rank(h.document, websearch_to_tsquery('english', $1))::float8 AS score" FTS_FROM "),"
-    " fuzzy AS (SELECT " HIT_COLUMNS ", similarity(e.name, $1)::float8 AS score"
+    "WITH hits AS (SELECT " HIT_COLUMNS
+    ", ts_rank(h.document, websearch_to_tsquery('english', $1))::float8 AS score" FTS_FROM
+    ")," EVENTS_ANSWER;
+
+const char tix_search_events_fuzzy_sql[] =
+    "WITH hits AS (SELECT " HIT_COLUMNS ", similarity(e.name, $1)::float8 AS score"
     " FROM rm.search_events e JOIN rm.search_hits h ON h.id = e.id WHERE " LIVE_EVENT
-    " AND" HIT_FILTERS " AND $1::text IS NOT NULL AND e.name % $1"
-    " AND NOT EXISTS (SELECT 1" FTS_FROM ")),"
-    " hits AS (SELECT * FROM fts UNION ALL SELECT * FROM fuzzy),"
-    " page AS (SELECT * FROM hits ORDER BY " HIT_ORDER " LIMIT $6::int OFFSET $7::int),"
-    " counts AS (SELECT grouping(category, city, month, buckets) AS g, category, city, month,"
-    " buckets, count(*) AS n FROM hits"
-    " GROUP BY GROUPING SETS ((category), (city), (month), (buckets), ()))"
-    " SELECT json_build_object('items', COALESCE((SELECT json_agg(json_build_object('id', p.id,"
-    " 'name', e.name, 'description', e.description, 'category', e.category, 'tags', e.tags,"
-    " 'status', e.status, 'starts_at', to_json(e.starts_at)#>>'{}',"
-    " 'ends_at', to_json(e.ends_at)#>>'{}', 'venue', CASE WHEN e.venue_id IS NULL THEN NULL"
-    " ELSE json_build_object('id', e.venue_id, 'name', v.name, 'city', v.city,"
-    " 'country', v.country) END, 'price_min_minor', (SELECT min(x) FROM unnest(" PRICES ") x),"
-    " 'price_max_minor', (SELECT max(x) FROM unnest(" PRICES ") x),"
-    " 'distance_km', p.distance_km, 'score', p.score)"
-    " ORDER BY p.distance_km ASC NULLS LAST, p.score DESC NULLS LAST, p.starts_at ASC NULLS"
-    " LAST, p.id) FROM page p JOIN rm.search_events e ON e.id = p.id"
-    " JOIN rm.search_hits h ON h.id = p.id"
-    " LEFT JOIN rm.search_venues v ON v.id = e.venue_id), '[]'::json),"
-    " 'total', COALESCE((SELECT n FROM counts WHERE g = 15), 0),"
-    " 'facets', json_build_object("
-    "'category', COALESCE((SELECT json_object_agg(category, n ORDER BY category) FROM counts"
-    " WHERE g = 7), '{}'::json),"
-    " 'city', COALESCE((SELECT json_object_agg(city, n ORDER BY city) FROM counts"
-    " WHERE g = 11 AND city IS NOT NULL), '{}'::json),"
-    " 'month', COALESCE((SELECT json_object_agg(month, n ORDER BY month) FROM counts"
-    " WHERE g = 13 AND month IS NOT NULL), '{}'::json),"
-    " 'price', " PRICE_FACET "))::text";
+    " AND" HIT_FILTERS " AND e.name % $1)," EVENTS_ANSWER;
 
 /* Two branches of at most 10 rows each: names starting with q (case-insensitive, through the
  * lower(name) text_pattern_ops index, alphabetically) and, once q has 4 characters or more (a

@@ -15,6 +15,9 @@
  * unbounded). Answer: {items, total, facets}. */
 #define TIX_SEARCH_EVENTS_PARAMS 16
 extern const char tix_search_events_sql[];
+/* The fallback when a search with q finds nothing: events whose name is trigram-similar to q,
+ * most similar first, with the same parameters, filters and answer. */
+extern const char tix_search_events_fuzzy_sql[];
 
 /* Up to 10 public live event names like $1 (trigram) or starting with $2 (an ILIKE prefix, its
  * % _ \ escaped). Answer: {items: [{id, name}]}. */
