@@ -576,6 +576,21 @@ static void check_bad_geo_parameters(void)
     expect_invalid("/api/v1/search/venues?q=%FF", "q");
 }
 
+/* The venue without a location gets one 11 km from the point: its event's hit moves along. */
+static void check_venue_moves(const struct shop *s, const struct places *p)
+{
+    char path[300], body[160], query[200];
+    snprintf(path, sizeof(path), "%s/venues/%s", s->base, p->venues[3]);
+    snprintf(body, sizeof(body), "{\"location\":{\"lat\":%.4f,\"lon\":%.4f}}", p->lat + 0.1,
+             p->lon);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("PATCH", path, s->owner, body, wait5, &r), 200, "%s", r.body);
+    tix_http_resp_deinit(&r);
+    snprintf(query, sizeof(query), "%s&radius_km=30", p->near);
+    struct count_ctx c = {.shop = s, .query = query, .want = 3};
+    cr_assert(tix_test_wait(has_total, &c, 5000), "an event did not move with its venue");
+}
+
 Test(search, near_a_point_and_venues)
 {
     struct shop s;
@@ -585,6 +600,7 @@ Test(search, near_a_point_and_venues)
     check_near(&s, &p);
     check_venues(&p);
     check_bad_geo_parameters();
+    check_venue_moves(&s, &p);
     free(s.owner);
 }
 
