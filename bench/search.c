@@ -1,16 +1,17 @@
 /* search.c - bench/search: public search on a catalog of 100k events, next to a lookup by id
  *
  * Seeds the search read model (projections/search.c, version 1, in a fresh database) directly
- * with COPY: 2,000 venues in 20 cities (real coordinates, jittered) and 100,000 events whose
+ * with COPY: 2,000 venues in 20 cities (real coordinates, jittered), 100,000 events whose
  * names are an artist (14,400 possible), a noun (40) and a genre (20), so an artist matches a
- * handful of events and a genre about 5% of the catalog; then stores each event's document with the
- * projection's own expression and ANALYZEs. The data is the same on every run (a fixed
- * pseudo-random seed).
+ * handful of events and a genre about 5% of the catalog, and 0 to 3 ticket types per event; then
+ * makes the hit rows with the projection's own statement and VACUUMs and ANALYZEs. The data is
+ * the same on every run (a fixed pseudo-random seed).
  *
  * Then, one after the other on one connection, each query kind runs for the given seconds with
  * fresh random parameters: the plain indexed lookup of an event by id (the baseline), full-text
  * search, autocomplete (a word's prefix with a typo), filtered facets (category, city and a
- * month, no text), a search near a point and a venue search. Search queries are the gateway's
+ * month, no text), a price range (a price bucket and a month, no text), a search near a point and
+ * a venue search. Search queries are the gateway's
  * own statements (gateway/search_sql.c) sent the gateway's way (tix_db_exec: PQexecParams,
  * text parameters, planned per call), so the figures are the SQL side of an HTTP search, without
  * the HTTP and JSON parsing around it. Printed per kind: queries/s, p50, p99 and max in ms, and
@@ -27,6 +28,7 @@
 #include "tix/buf.h"
 #include "tix/config.h"
 #include "tix/ids.h"
+#include "tix/json.h"
 #include "tix/mem.h"
 #include "tix/store.h"
 
@@ -220,14 +222,55 @@ static void seed_events(struct tix_db *db, struct catalog *c)
               " category, tags, status, visibility, starts_at, ends_at) FROM STDIN",
               &rows);
     tix_buf_deinit(&rows);
-    char sql[1024];
-    snprintf(sql, sizeof(sql), "UPDATE " SCHEMA ".search_events SET document = %s",
-             tix_search_document_sql);
+}
+
+/* 0 to 3 ticket types per event: one in ten free, the rest 5 to 250 in major units; one in five
+ * with an early-bird step 30% cheaper until a day ahead; one in ten hidden. */
+static void seed_ticket_types(struct tix_db *db, const struct catalog *c)
+{
+    struct tix_buf rows;
+    tix_buf_init(&rows, 0);
+    char until[32], id[TIX_UUID_LEN + 1];
+    tix_time_format((c->base_s + 86400) * 1000000, until);
+    for (int i = 0; i < N_EVENTS; i++) {
+        for (int n = pick(4); n > 0; n--) {
+            int64_t price = pick(10) == 0 ? 0 : (5 + pick(246)) * 100;
+            tix_uuid_v7(id);
+            tix_buf_printf(&rows, "%s\t%s\t%" PRId64 "\t", c->event_ids[i], id, price);
+            if (price > 0 && pick(5) == 0)
+                tix_buf_printf(&rows, "[{\"price_minor\": %" PRId64 ", \"until\": \"%s\"}]",
+                               price * 7 / 10, until);
+            else
+                tix_buf_puts(&rows, "\\N");
+            tix_buf_printf(&rows, "\t%s\n", pick(10) == 0 ? "t" : "f");
+        }
+    }
+    copy_rows(db,
+              "COPY " SCHEMA ".search_ticket_types (event_id, id, price_minor, tiers, hidden)"
+              " FROM STDIN",
+              &rows);
+    tix_buf_deinit(&rows);
+}
+
+/* The hit rows, as the projection keeps them, then VACUUM and ANALYZE (what autovacuum does to
+ * a settled read model). */
+static void seed_hits(struct tix_db *db, const struct catalog *c)
+{
+    char now[32], sql[2048];
+    tix_time_format(c->base_s * 1000000, now);
+    const char *params[] = {now};
     struct tix_err err;
-    if (tix_db_script(db, sql, &err) != TIX_OK ||
-        tix_db_script(db, "ANALYZE " SCHEMA ".search_events; ANALYZE " SCHEMA ".search_venues",
-                      &err) != TIX_OK)
-        die("documents", &err);
+    if (tix_db_script(db, "SET search_path = " SCHEMA ", public", &err) != TIX_OK ||
+        tix_db_exec(db, tix_search_hits_sql, 1, params, NULL, &err) != TIX_OK ||
+        tix_db_script(db, "RESET search_path", &err) != TIX_OK)
+        die("hits", &err);
+    static const char *const tables[] = {"search_events", "search_venues", "search_ticket_types",
+                                         "search_hits"};
+    for (int i = 0; i < N_OF(tables); i++) {
+        snprintf(sql, sizeof(sql), "VACUUM ANALYZE " SCHEMA ".%s", tables[i]);
+        if (tix_db_script(db, sql, &err) != TIX_OK)
+            die("vacuum", &err);
+    }
 }
 
 static void seed(struct tix_db *db, struct catalog *c)
@@ -239,13 +282,15 @@ static void seed(struct tix_db *db, struct catalog *c)
         die("prepare the search read model", &err);
     if (tix_db_script(db,
                       "TRUNCATE " SCHEMA ".search_events, " SCHEMA ".search_venues, " SCHEMA
-                      ".search_sessions",
+                      ".search_sessions, " SCHEMA ".search_ticket_types, " SCHEMA ".search_hits",
                       &err) != TIX_OK)
         die("truncate", &err);
     int64_t t0 = tix_now_us();
     seed_venues(db, c);
     seed_events(db, c);
-    printf("seeded %d events and %d venues in %.1f s (COPY, documents, ANALYZE)\n", N_EVENTS,
+    seed_ticket_types(db, c);
+    seed_hits(db, c);
+    printf("seeded %d events and %d venues in %.1f s (COPY, hits, VACUUM ANALYZE)\n", N_EVENTS,
            N_VENUES, (double)(tix_now_us() - t0) / 1e6);
 }
 
@@ -255,6 +300,7 @@ static void seed(struct tix_db *db, struct catalog *c)
 struct kind {
     const char *name;
     const char *sql;
+    const char *fallback; /* run as the gateway does when sql's total is 0, or NULL */
     int n_params;
     void (*make)(const struct catalog *c, char buf[][64], const char **params);
 };
@@ -271,8 +317,12 @@ static void search_defaults(char buf[][64], const char **params)
         params[i] = NULL;
     snprintf(buf[5], 64, "20");
     snprintf(buf[6], 64, "0");
+    snprintf(buf[14], 64, "-1");
+    snprintf(buf[15], 64, "-1");
     params[5] = buf[5];
     params[6] = buf[6];
+    params[14] = buf[14];
+    params[15] = buf[15];
 }
 
 static void make_full_text(const struct catalog *c, char buf[][64], const char **params)
@@ -321,6 +371,21 @@ static void make_facets(const struct catalog *c, char buf[][64], const char **pa
     params[4] = buf[4];
 }
 
+/* A price bucket's range (20 to 50, say) and a 30-day window, no text. */
+static void make_price(const struct catalog *c, char buf[][64], const char **params)
+{
+    static const int64_t bounds[] = {0, 0, 1, 1999, 2000, 4999, 5000, 9999, 10000, -1};
+    search_defaults(buf, params);
+    int b = pick(5);
+    snprintf(buf[14], 64, "%" PRId64, bounds[2 * b]);
+    snprintf(buf[15], 64, "%" PRId64, bounds[2 * b + 1]);
+    int64_t from = c->base_s + (int64_t)pick(700) * 86400;
+    tix_time_format(from * 1000000, buf[3]);
+    tix_time_format((from + 30 * 86400) * 1000000, buf[4]);
+    params[3] = buf[3];
+    params[4] = buf[4];
+}
+
 static void near_params(char buf[][64], const char **params, int at)
 {
     int k = pick(N_OF(cities));
@@ -362,12 +427,14 @@ static const struct kind kinds[] = {
     {"lookup by id (baseline)",
      "SELECT json_build_object('id', e.id, 'name', e.name, 'status', e.status,"
      " 'starts_at', e.starts_at)::text FROM rm.search_events e WHERE e.id = $1",
-     1, make_lookup},
-    {"full text", tix_search_events_sql, TIX_SEARCH_EVENTS_PARAMS, make_full_text},
-    {"autocomplete (typo)", tix_search_suggest_sql, TIX_SEARCH_SUGGEST_PARAMS, make_suggest},
-    {"filtered facets", tix_search_events_sql, TIX_SEARCH_EVENTS_PARAMS, make_facets},
-    {"near a point (10 km)", tix_search_events_sql, TIX_SEARCH_EVENTS_PARAMS, make_near},
-    {"venues", tix_search_venues_sql, TIX_SEARCH_VENUES_PARAMS, make_venues},
+     NULL, 1, make_lookup},
+    {"full text", tix_search_events_sql, tix_search_events_fuzzy_sql, TIX_SEARCH_EVENTS_PARAMS,
+     make_full_text},
+    {"autocomplete (typo)", tix_search_suggest_sql, NULL, TIX_SEARCH_SUGGEST_PARAMS, make_suggest},
+    {"filtered facets", tix_search_events_sql, NULL, TIX_SEARCH_EVENTS_PARAMS, make_facets},
+    {"price range (30 days)", tix_search_events_sql, NULL, TIX_SEARCH_EVENTS_PARAMS, make_price},
+    {"near a point (10 km)", tix_search_events_sql, NULL, TIX_SEARCH_EVENTS_PARAMS, make_near},
+    {"venues", tix_search_venues_sql, NULL, TIX_SEARCH_VENUES_PARAMS, make_venues},
 };
 
 struct figures {
@@ -381,6 +448,26 @@ static int by_value_cb(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Runs one query of kind k (and its fallback when it found nothing, as the gateway does). */
+static void run(struct tix_db *db, const struct kind *k, const char *sql, const char **params)
+{
+    PGresult *res = NULL;
+    struct tix_err err;
+    if (tix_db_exec(db, sql, k->n_params, params, &res, &err) != TIX_OK)
+        die(k->name, &err);
+    if (PQntuples(res) != 1)
+        die(k->name, NULL);
+    bool is_empty = false;
+    if (sql == k->sql && k->fallback != NULL) {
+        json_t *doc = tix_json_parse(PQgetvalue(res, 0, 0), strlen(PQgetvalue(res, 0, 0)), NULL);
+        is_empty = json_integer_value(json_object_get(doc, "total")) == 0;
+        json_decref(doc);
+    }
+    PQclear(res);
+    if (is_empty)
+        run(db, k, k->fallback, params);
+}
+
 static struct figures measure(struct tix_db *db, const struct catalog *c, const struct kind *k,
                               double seconds, int64_t *samples)
 {
@@ -390,13 +477,7 @@ static struct figures measure(struct tix_db *db, const struct catalog *c, const 
     int64_t start = tix_now_us(), end = start + (int64_t)(seconds * 1e6), now = start;
     while (now < end && n < MAX_SAMPLES) {
         k->make(c, buf, params);
-        PGresult *res = NULL;
-        struct tix_err err;
-        if (tix_db_exec(db, k->sql, k->n_params, params, &res, &err) != TIX_OK)
-            die(k->name, &err);
-        if (PQntuples(res) != 1)
-            die(k->name, NULL);
-        PQclear(res);
+        run(db, k, k->sql, params);
         int64_t after = tix_now_us();
         samples[n++] = after - now;
         now = after;

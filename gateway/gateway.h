@@ -222,6 +222,12 @@ bool tix_gw_query_text(struct tix_req *req, const char *name, long min_chars, lo
                        char **out);
 /* An RFC 3339 date-time with a real calendar date (any offset, optional fraction). */
 bool tix_gw_query_time(struct tix_req *req, const char *name, char **out);
+/* The largest price a filter takes, in minor units. */
+#define TIX_GW_PRICE_MAX 999999999L
+/* The ticket price range price_min..price_max (minor units, 0..TIX_GW_PRICE_MAX, each "-1" when
+ * absent) into min and max; 422 naming the parameter when one is not such an integer or
+ * price_max is below price_min. */
+bool tix_gw_query_price_range(struct tix_req *req, char min[24], char max[24]);
 /* A decimal integer min..max (def when absent), as text in out. */
 bool tix_gw_query_int(struct tix_req *req, const char *name, long min, long max, long def,
                       char out[24]);

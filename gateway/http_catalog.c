@@ -102,7 +102,6 @@ static const char list_sql[] =
     " ORDER BY %s %s, e.id %s LIMIT $14::int";
 
 #define N_LIST_PARAMS 16
-#define PRICE_MAX     999999999L /* minor units */
 
 struct list_args {
     const struct sort_spec *sort;
@@ -201,9 +200,8 @@ static bool read_filters(struct tix_req *req, struct list_args *a)
            tix_gw_query_time(req, "from", &a->from) && tix_gw_query_time(req, "to", &a->to) &&
            tix_gw_query_uuid(req, "venue_id", &a->venue) &&
            tix_gw_query_text(req, "city", 0, LIST_TERM_MAX, &a->city) &&
-           tix_gw_query_int(req, "price_min", 0, PRICE_MAX, -1, a->price_min) &&
-           tix_gw_query_int(req, "price_max", 0, PRICE_MAX, -1, a->price_max) &&
-           read_status(req, a) && read_membership(req, a);
+           tix_gw_query_price_range(req, a->price_min, a->price_max) && read_status(req, a) &&
+           read_membership(req, a);
 }
 
 static bool read_sort(struct tix_req *req, struct list_args *a)

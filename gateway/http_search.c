@@ -4,7 +4,8 @@
  * The SQL lives in search_sql.c (shared with bench/search.c); this file reads and checks the
  * parameters (422 naming the parameter) before they reach SQL: strings must be UTF-8 of bounded
  * length, times RFC 3339 with a real calendar date, numbers in range, a point "lat,lng" in
- * degrees. /api/v1/events/search is the same handler as /api/v1/search/events.
+ * degrees, a price range in minor units (as GET /events takes it). /api/v1/events/search is the
+ * same handler as /api/v1/search/events.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 struct search_args {
     char *q, *category, *city, *from, *to; /* NULL: not given */
     char limit[24], offset[24];
+    char price_min[24], price_max[24]; /* "-1": unbounded */
     struct tix_gw_near near;
 };
 
@@ -52,25 +54,33 @@ static bool read_event_args(struct tix_req *req, struct search_args *a)
 {
     return read_common(req, a) &&
            tix_gw_query_text(req, "category", 0, SEARCH_TERM_MAX_CHARS, &a->category) &&
-           tix_gw_query_time(req, "from", &a->from) && tix_gw_query_time(req, "to", &a->to);
+           tix_gw_query_time(req, "from", &a->from) && tix_gw_query_time(req, "to", &a->to) &&
+           tix_gw_query_price_range(req, a->price_min, a->price_max);
 }
 
-/* Runs sql and answers 200 with the JSON text of its only cell (or 503). */
-static void reply_cell(struct tix_req *req, const char *sql, int n, const char *const *params)
+/* Runs sql and returns the JSON of its only cell (a new reference); NULL after answering 503
+ * or 500. */
+static json_t *query_cell(struct tix_req *req, const char *sql, int n, const char *const *params)
 {
     PGresult *res = NULL;
     if (tix_db_exec(req->th->db, sql, n, params, &res, NULL) != TIX_OK) {
         tix_gw_problem(req, 503, "unavailable", "the search index can't be read right now");
-        return;
+        return NULL;
     }
     const char *text = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
     json_t *doc = tix_json_parse(text, strlen(text), NULL);
     PQclear(res);
-    if (doc == NULL) {
+    if (doc == NULL)
         tix_gw_problem(req, 500, "internal", "the search index gave an unreadable answer");
-        return;
-    }
-    tix_gw_reply_json(req, 200, doc);
+    return doc;
+}
+
+/* Runs sql and answers 200 with the JSON of its only cell. */
+static void reply_cell(struct tix_req *req, const char *sql, int n, const char *const *params)
+{
+    json_t *doc = query_cell(req, sql, n, params);
+    if (doc != NULL)
+        tix_gw_reply_json(req, 200, doc);
 }
 
 void tix_http_search_events(struct tix_req *req)
@@ -80,7 +90,15 @@ void tix_http_search_events(struct tix_req *req)
         const char *params[TIX_SEARCH_EVENTS_PARAMS] = {a.q,  a.category, a.city,  a.from,
                                                         a.to, a.limit,    a.offset};
         tix_gw_near_params(&a.near, &params[7]);
-        reply_cell(req, tix_search_events_sql, TIX_SEARCH_EVENTS_PARAMS, params);
+        params[14] = a.price_min;
+        params[15] = a.price_max;
+        json_t *doc = query_cell(req, tix_search_events_sql, TIX_SEARCH_EVENTS_PARAMS, params);
+        if (doc != NULL && a.q != NULL && json_integer_value(json_object_get(doc, "total")) == 0) {
+            json_decref(doc); /* nothing matched the words: names like q, for typos */
+            doc = query_cell(req, tix_search_events_fuzzy_sql, TIX_SEARCH_EVENTS_PARAMS, params);
+        }
+        if (doc != NULL)
+            tix_gw_reply_json(req, 200, doc);
     }
     args_deinit(&a);
 }

@@ -131,6 +131,19 @@ bool tix_gw_query_int(struct tix_req *req, const char *name, long min, long max,
     return true;
 }
 
+bool tix_gw_query_price_range(struct tix_req *req, char min[24], char max[24])
+{
+    if (!tix_gw_query_int(req, "price_min", 0, TIX_GW_PRICE_MAX, -1, min) ||
+        !tix_gw_query_int(req, "price_max", 0, TIX_GW_PRICE_MAX, -1, max))
+        return false;
+    long lo = strtol(min, NULL, 10), hi = strtol(max, NULL, 10);
+    if (lo >= 0 && hi >= 0 && hi < lo) {
+        tix_gw_invalid(req, "price_max", "must be at least price_min");
+        return false;
+    }
+    return true;
+}
+
 bool tix_gw_query_uuid(struct tix_req *req, const char *name, char **out)
 {
     *out = tix_gw_query(req, name);

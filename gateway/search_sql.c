@@ -1,17 +1,22 @@
 /* search_sql.c - the statements of public search (see search_sql.h)
  *
  * Events: only public, not deleted events in a live status (published, on_sale, sold_out) are
- * ever seen. With q, events match websearch_to_tsquery('english', q) on their weighted document
- * (GIN index) and rank by ts_rank (ts_rank_cd ranked no better here and cost twice as much); when
- * nothing matches, events whose name is trigram-similar to q (the % operator: similarity at or
- * above pg_trgm.similarity_threshold, 0.3 by default; GIN trigram index) come by similarity
- * instead, so a typo still finds its event. Near a point, venues are first cut to the bounding box
- * (index on lat, lon), then to the great-circle radius, and the nearest come first. Facets
- * (category, city, month of the first session in UTC) and the total count every match, before limit
- * and offset; one statement, so items, total and facets come from the same snapshot.
+ * ever seen: their narrow rows of search_hits (projections/search.c), which carry everything a
+ * search filters, ranks and counts on. With q, hits match websearch_to_tsquery('english', q) on
+ * their weighted document (GIN index) and rank by ts_rank (ts_rank_cd ranked no better here and
+ * cost twice as much); when nothing matches, events whose name is trigram-similar to q (the %
+ * operator: similarity at or above pg_trgm.similarity_threshold, 0.3 by default; GIN trigram
+ * index on search_events) come by similarity instead, so a typo still finds its event. Near a
+ * point, hits are first cut to the bounding box (index on lat, lon), then to the great-circle
+ * radius, and the nearest come first. A price range keeps the events one of whose visible ticket
+ * types currently costs that much (as GET /events does). Facets (category, city, month of the
+ * first session in UTC, price bucket) and the total count every match, before limit and offset;
+ * one statement, so items, total and facets come from the same snapshot. An event counts in each
+ * price bucket one of its prices falls in, so a bucket's count is the total of a search for its
+ * range.
  *
- * Each branch (full text, fuzzy) repeats the filters in its own scan instead of reading a
- * shared CTE, so each can use its own index: a CTE read twice is materialized first.
+ * Full text and the fuzzy fallback are two statements (the caller runs the second when the
+ * first finds nothing): each plans less and reads its matches once.
  */
 #include <string.h>
 
@@ -19,66 +24,102 @@
 
 #include "search_sql.h"
 
-/* The near filter on venue alias v; the parameter numbers of lat, lon, radius and the box. */
-#define NEAR_FILTER(lat, lon, r, a, b, c, d)                                                       \
-    " AND (" lat "::float8 IS NULL OR (v.lat BETWEEN " a "::float8 AND " b "::float8"              \
-    " AND v.lon BETWEEN " c "::float8 AND " d "::float8"                                           \
-    " AND public.tix_distance_km(" lat "::float8, " lon "::float8, v.lat, v.lon) <= " r            \
+/* The near filter on alias a (lat, lon columns); the parameter numbers of lat, lon, radius and
+ * the box. */
+#define NEAR_FILTER(a, lat, lon, r, b1, b2, b3, b4)                                                \
+    " AND (" lat "::float8 IS NULL OR (" a ".lat BETWEEN " b1 "::float8 AND " b2 "::float8"        \
+    " AND " a ".lon BETWEEN " b3 "::float8 AND " b4 "::float8"                                     \
+    " AND public.tix_distance_km(" lat "::float8, " lon "::float8, " a ".lat, " a ".lon) <= " r    \
     "::float8))"
 
-#define DISTANCE(lat, lon)                                                                         \
+#define DISTANCE(a, lat, lon)                                                                      \
     " CASE WHEN " lat "::float8 IS NULL THEN NULL ELSE round(public.tix_distance_km(" lat          \
-    "::float8, " lon "::float8, v.lat, v.lon)::numeric, 3)::float8 END AS distance_km"
+    "::float8, " lon "::float8, " a ".lat, " a ".lon)::numeric, 3)::float8 END AS distance_km"
+
+/* A hit's prices are current until prices_until; past it, they are its visible types' tier
+ * prices now (schema/010_search_prices.sql). */
+#define IS_CURRENT " (h.prices_until IS NULL OR h.prices_until > now())"
+#define PRICES_NOW "public.tix_search_prices_now(h.id)"
+
+#define PRICES "CASE WHEN" IS_CURRENT " THEN h.prices ELSE " PRICES_NOW " END"
 
 /* What a hit carries: enough to order, count and facet; the page's rows get the rest. */
-#define EVENT_HIT_COLUMNS "e.id, e.category, e.venue_id, e.starts_at, v.city," DISTANCE("$8", "$9")
+#define HIT_COLUMNS                                                                                \
+    "h.id, h.category, h.city, h.month, h.starts_at, CASE WHEN" IS_CURRENT " THEN h.price_buckets" \
+    " ELSE public.tix_price_buckets(" PRICES_NOW ") END AS buckets," DISTANCE("h", "$8", "$9")
 
 #define LIVE_EVENT                                                                                 \
     "e.visibility = 'public' AND e.status IN ('published', 'on_sale', 'sold_out')"                 \
     " AND NOT e.is_deleted"
 
-/* Categories are lowercase by the event aggregate's rule, so lower($2) meets the index. */
-#define EVENT_FROM                                                                                 \
-    " FROM rm.search_events e LEFT JOIN rm.search_venues v ON v.id = e.venue_id"                   \
-    " WHERE " LIVE_EVENT " AND ($2::text IS NULL OR e.category = lower($2))"                       \
-    " AND ($3::text IS NULL OR lower(v.city) = lower($3))"                                         \
-    " AND ($4::timestamptz IS NULL OR e.starts_at >= $4::timestamptz)"                             \
-    " AND ($5::timestamptz IS NULL OR e.starts_at <= $5::timestamptz)" NEAR_FILTER(                \
-        "$8", "$9", "$10", "$11", "$12", "$13", "$14")
+/* Categories are lowercase by the event aggregate's rule, so lower($2) meets the index. A price
+ * range keeps hits one of whose prices is in [$15, $16] (-1: unbounded). */
+#define HIT_FILTERS                                                                                \
+    " ($2::text IS NULL OR h.category = lower($2))"                                                \
+    " AND ($3::text IS NULL OR lower(h.city) = lower($3))"                                         \
+    " AND ($4::timestamptz IS NULL OR h.starts_at >= $4::timestamptz)"                             \
+    " AND ($5::timestamptz IS NULL OR h.starts_at <= $5::timestamptz)" NEAR_FILTER(                \
+        "h", "$8", "$9", "$10", "$11", "$12", "$13",                                               \
+        "$14") " AND (($15::bigint < 0 AND $16::bigint < 0) OR EXISTS (SELECT 1 FROM "             \
+               "unnest(" PRICES ") p"                                                              \
+               " WHERE ($15::bigint < 0 OR p >= $15::bigint) AND ($16::bigint < 0 OR p <= "        \
+               "$16::bigint)))"
+
+/* The full-text branch's rows: every hit without q. */
+#define FTS_FROM                                                                                   \
+    " FROM rm.search_hits h WHERE" HIT_FILTERS                                                     \
+    " AND ($1::text IS NULL OR h.document @@ websearch_to_tsquery('english', $1))"
 
 /* The order of hits: nearest first (near given), then best score, then soonest. */
 #define HIT_ORDER "distance_km ASC NULLS LAST, score DESC NULLS LAST, starts_at ASC NULLS LAST, id"
 
-/* hits is narrow (no text but the city) and read once by a grouping-sets scan that yields
- * the total and every facet together; only the page's rows are joined back for display. */
+/* The price buckets of schema/010_search_prices.sql by name: bucket i counts the hits whose
+ * bucket bits (grouped: g = 14) have bit i. */
+#define PRICE_FACET                                                                                \
+    "(SELECT COALESCE(json_object_agg(b.name, b.n ORDER BY b.i) FILTER (WHERE b.n > 0),"           \
+    " '{}'::json) FROM (SELECT i, name, (SELECT sum(c.n)::bigint FROM counts c WHERE c.g = 14"     \
+    " AND c.buckets & (1 << i) <> 0) AS n FROM (VALUES (0, 'free'), (1, 'under_20'),"              \
+    " (2, '20_to_50'), (3, '50_to_100'), (4, '100_and_over')) v(i, name)) b)"
+
+/* The answer from the CTE hits (the matches): hits is narrow (no text but the city and month)
+ * and read once by a grouping-sets scan that yields the total and every facet together; only the
+ * page's rows are joined back for display. */
+#define EVENTS_ANSWER                                                                              \
+    " page AS (SELECT * FROM hits ORDER BY " HIT_ORDER " LIMIT $6::int OFFSET $7::int),"           \
+    " counts AS (SELECT grouping(category, city, month, buckets) AS g, category, city, month,"     \
+    " buckets, count(*) AS n FROM hits"                                                            \
+    " GROUP BY GROUPING SETS ((category), (city), (month), (buckets), ()))"                        \
+    " SELECT json_build_object('items', COALESCE((SELECT json_agg(json_build_object('id', p.id,"   \
+    " 'name', e.name, 'description', e.description, 'category', e.category, 'tags', e.tags,"       \
+    " 'status', e.status, 'starts_at', to_json(e.starts_at)#>>'{}',"                               \
+    " 'ends_at', to_json(e.ends_at)#>>'{}', 'venue', CASE WHEN e.venue_id IS NULL THEN NULL"       \
+    " ELSE json_build_object('id', e.venue_id, 'name', v.name, 'city', v.city,"                    \
+    " 'country', v.country) END, 'price_min_minor', (SELECT min(x) FROM unnest(" PRICES ") x),"    \
+    " 'price_max_minor', (SELECT max(x) FROM unnest(" PRICES ") x),"                               \
+    " 'distance_km', p.distance_km, 'score', p.score)"                                             \
+    " ORDER BY p.distance_km ASC NULLS LAST, p.score DESC NULLS LAST, p.starts_at ASC NULLS"       \
+    " LAST, p.id) FROM page p JOIN rm.search_events e ON e.id = p.id"                              \
+    " JOIN rm.search_hits h ON h.id = p.id"                                                        \
+    " LEFT JOIN rm.search_venues v ON v.id = e.venue_id), '[]'::json),"                            \
+    " 'total', COALESCE((SELECT n FROM counts WHERE g = 15), 0),"                                  \
+    " 'facets', json_build_object("                                                                \
+    "'category', COALESCE((SELECT json_object_agg(category, n ORDER BY category) FROM counts"      \
+    " WHERE g = 7), '{}'::json),"                                                                  \
+    " 'city', COALESCE((SELECT json_object_agg(city, n ORDER BY city) FROM counts"                 \
+    " WHERE g = 11 AND city IS NOT NULL), '{}'::json),"                                            \
+    " 'month', COALESCE((SELECT json_object_agg(month, n ORDER BY month) FROM counts"              \
+    " WHERE g = 13 AND month IS NOT NULL), '{}'::json),"                                           \
+    " 'price', " PRICE_FACET "))::text"
+
 const char tix_search_events_sql[] =
-    "WITH fts AS (SELECT " EVENT_HIT_COLUMNS
-    ", ts_rank(e.document, websearch_to_tsquery('english', $1))::float8 AS score" EVENT_FROM
-    " AND ($1::text IS NULL OR e.document @@ websearch_to_tsquery('english', $1))),"
-    " fuzzy AS (SELECT " EVENT_HIT_COLUMNS ", similarity(e.name, $1)::float8 AS score" EVENT_FROM
-    " AND $1::text IS NOT NULL AND e.name % $1 AND NOT EXISTS (SELECT 1 FROM fts)),"
-    " hits AS (SELECT * FROM fts UNION ALL SELECT * FROM fuzzy),"
-    " page AS (SELECT * FROM hits ORDER BY " HIT_ORDER " LIMIT $6::int OFFSET $7::int),"
-    " counts AS (SELECT grouping(category, city, m) AS g, category, city, m, count(*) AS n FROM"
-    " (SELECT category, city, date_trunc('month', starts_at AT TIME ZONE 'UTC') AS m FROM hits) h"
-    " GROUP BY GROUPING SETS ((category), (city), (m), ()))"
-    " SELECT json_build_object('items', COALESCE((SELECT json_agg(json_build_object('id', p.id,"
-    " 'name', e.name, 'description', e.description, 'category', e.category, 'tags', e.tags,"
-    " 'status', e.status, 'starts_at', to_json(e.starts_at)#>>'{}',"
-    " 'ends_at', to_json(e.ends_at)#>>'{}', 'venue', CASE WHEN e.venue_id IS NULL THEN NULL"
-    " ELSE json_build_object('id', e.venue_id, 'name', v.name, 'city', v.city,"
-    " 'country', v.country) END, 'distance_km', p.distance_km, 'score', p.score)"
-    " ORDER BY p.distance_km ASC NULLS LAST, p.score DESC NULLS LAST, p.starts_at ASC NULLS"
-    " LAST, p.id) FROM page p JOIN rm.search_events e ON e.id = p.id"
-    " LEFT JOIN rm.search_venues v ON v.id = e.venue_id), '[]'::json),"
-    " 'total', COALESCE((SELECT n FROM counts WHERE g = 7), 0),"
-    " 'facets', json_build_object("
-    "'category', COALESCE((SELECT json_object_agg(category, n ORDER BY category) FROM counts"
-    " WHERE g = 3), '{}'::json),"
-    " 'city', COALESCE((SELECT json_object_agg(city, n ORDER BY city) FROM counts"
-    " WHERE g = 5 AND city IS NOT NULL), '{}'::json),"
-    " 'month', COALESCE((SELECT json_object_agg(to_char(m, 'YYYY-MM'), n ORDER BY m) FROM counts"
-    " WHERE g = 6 AND m IS NOT NULL), '{}'::json)))::text";
+    "WITH hits AS (SELECT " HIT_COLUMNS
+    ", ts_rank(h.document, websearch_to_tsquery('english', $1))::float8 AS score" FTS_FROM
+    ")," EVENTS_ANSWER;
+
+const char tix_search_events_fuzzy_sql[] =
+    "WITH hits AS (SELECT " HIT_COLUMNS ", similarity(e.name, $1)::float8 AS score"
+    " FROM rm.search_events e JOIN rm.search_hits h ON h.id = e.id WHERE " LIVE_EVENT
+    " AND" HIT_FILTERS " AND e.name % $1)," EVENTS_ANSWER;
 
 /* Two branches of at most 10 rows each: names starting with q (case-insensitive, through the
  * lower(name) text_pattern_ops index, alphabetically) and, once q has 4 characters or more (a
@@ -100,11 +141,11 @@ const char tix_search_suggest_sql[] =
     "to_tsvector('simple', v.name || ' ' || coalesce(v.city, '') || ' ' || coalesce(v.country,"    \
     " ''))"
 
-#define VENUE_COLUMNS "v.id, v.name, v.city, v.country, v.lat, v.lon," DISTANCE("$5", "$6")
+#define VENUE_COLUMNS "v.id, v.name, v.city, v.country, v.lat, v.lon," DISTANCE("v", "$5", "$6")
 
 #define VENUE_FROM                                                                                 \
     " FROM rm.search_venues v WHERE ($2::text IS NULL OR lower(v.city) = lower($2))" NEAR_FILTER(  \
-        "$5", "$6", "$7", "$8", "$9", "$10", "$11")
+        "v", "$5", "$6", "$7", "$8", "$9", "$10", "$11")
 
 #define VENUE_ORDER "distance_km ASC NULLS LAST, score DESC NULLS LAST, name, id"
 

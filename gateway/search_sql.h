@@ -11,9 +11,13 @@
 
 /* Public live events. $1 q, $2 category, $3 city, $4 from, $5 to (RFC 3339), $6 limit,
  * $7 offset, $8 lat, $9 lon, $10 radius_km, $11 min_lat, $12 max_lat, $13 min_lon, $14 max_lon
- * (the near parameters all given or all NULL). Answer: {items, total, facets}. */
-#define TIX_SEARCH_EVENTS_PARAMS 14
+ * (the near parameters all given or all NULL), $15 price_min, $16 price_max (minor units, -1:
+ * unbounded). Answer: {items, total, facets}. */
+#define TIX_SEARCH_EVENTS_PARAMS 16
 extern const char tix_search_events_sql[];
+/* The fallback when a search with q finds nothing: events whose name is trigram-similar to q,
+ * most similar first, with the same parameters, filters and answer. */
+extern const char tix_search_events_fuzzy_sql[];
 
 /* Up to 10 public live event names like $1 (trigram) or starting with $2 (an ILIKE prefix, its
  * % _ \ escaped). Answer: {items: [{id, name}]}. */

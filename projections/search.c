@@ -1,18 +1,31 @@
 /* search.c - read model for public search: events with a full-text document, and venues
  *
- * Tables: search_events (one row per event with the fields search filters on and a weighted
- * tsvector document: name A, tags and category B, description D), search_sessions (the
- * sessions' spans, so starts_at and ends_at stay the min of starts and the max of ends) and
- * search_venues (live venues with city, country and location; a deleted venue's row goes).
- * Venues are searched by an expression index over name, city and country ('simple' text search
- * configuration: place names are not English words) and trigram indexes on name and city; the
- * index on (lat, lon) cuts a search near a point to a bounding box.
+ * Tables: search_events (one row per event with what search shows and filters on),
+ * search_sessions (the sessions' spans, so starts_at and ends_at stay the min of starts and the
+ * max of ends), search_ticket_types (each live type's price, tiers and hidden flag, from the sale
+ * stream stock-<event_id>), search_hits (one narrow row per live public event: what search
+ * filters, ranks and counts facets on, with a weighted tsvector document: name A, tags and
+ * category B, description D; the city and location of its venue; the current prices of its
+ * visible types) and search_venues (live venues with city, country and location; a deleted
+ * venue's row goes). A search scans search_hits only and joins the display columns for the page's
+ * rows, so the rows it reads are small. Venues are searched by an expression index over name,
+ * city and country ('simple' text search configuration: place names are not English words) and
+ * trigram indexes on name and city; the index on (lat, lon) cuts a search near a point to a
+ * bounding box.
+ *
+ * Prices: a type's current price is its tier price by date (public.tix_tier_price, schema/
+ * 010_search_prices.sql) at the recorded time of the event's latest event; prices_until says when
+ * the first of those prices changes by date, and a search past it recomputes them (gateway/
+ * search_sql.c). A step that ends after a number sold is not followed here.
  *
  * Invariants: rows are a function of the events alone (times from the payload's RFC 3339
- * strings, cast by Postgres), so a replay from zero writes identical rows; the document is
- * recomputed in SQL after every statement list that touches an event, from the row itself;
- * an event.updated names only the changed fields, and only those columns change. The trigram
- * index needs pg_trgm (schema/004_search.sql), installed in schema public.
+ * strings or the recorded time, cast by Postgres), so a replay from zero writes identical rows:
+ * an event's hit row is recomputed from its other rows after every statement list that touches
+ * the event or its ticket types, at the recorded time of that event (the event and its sale
+ * share a partition, so their order is the log's), and a venue's change rewrites only the city
+ * and location of its events' hits; an event.updated names only the changed fields, and only those
+ * columns change. The trigram index needs pg_trgm (schema/004_search.sql), installed in schema
+ * public.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +40,26 @@
 #define LIVE                                                                                       \
     "visibility = 'public' AND status IN ('published', 'on_sale', 'sold_out') AND NOT is_deleted"
 
+/* The hit rows of live public events, prices at instant at (SQL): what a search reads. */
+#define HITS_INSERT(at)                                                                            \
+    "INSERT INTO search_hits (id, category, city, lat, lon, starts_at, month, prices,"             \
+    " price_buckets, prices_until, document) SELECT e.id, e.category, v.city, v.lat, v.lon,"       \
+    " e.starts_at, to_char(e.starts_at AT TIME ZONE 'UTC', 'YYYY-MM'), p.prices,"                  \
+    " public.tix_price_buckets(p.prices), p.until,"                                                \
+    " setweight(to_tsvector('english', e.name), 'A') || setweight(to_tsvector('english',"          \
+    " array_to_string(e.tags, ' ') || ' ' || e.category), 'B') || setweight(to_tsvector("          \
+    "'english', coalesce(e.description, '')), 'D')"                                                \
+    " FROM search_events e LEFT JOIN search_venues v ON v.id = e.venue_id"                         \
+    " CROSS JOIN LATERAL (SELECT COALESCE(array_agg(DISTINCT public.tix_tier_price("               \
+    "t.price_minor, t.tiers, " at ")), '{}') AS prices,"                                           \
+    " min(public.tix_tier_until(t.tiers, " at ")) AS until FROM search_ticket_types t"             \
+    " WHERE t.event_id = e.id AND NOT t.hidden) p WHERE " LIVE
+
+/* A version made before search_hits: its hits from its rows, once. */
+#define FILL_OLD_VERSION                                                                           \
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM search_hits) THEN " HITS_INSERT(                     \
+        "now()") "; END IF; END $$;"
+
 static const char ddl[] =
     "CREATE TABLE IF NOT EXISTS search_venues ("
     " id uuid PRIMARY KEY, name text NOT NULL, city text, country text,"
@@ -35,25 +68,36 @@ static const char ddl[] =
     " id uuid PRIMARY KEY, organization_id uuid NOT NULL, venue_id uuid, name text NOT NULL,"
     " description text, category text NOT NULL, tags text[] NOT NULL DEFAULT '{}',"
     " status text NOT NULL, visibility text NOT NULL, starts_at timestamptz,"
-    " ends_at timestamptz, is_deleted boolean NOT NULL DEFAULT false,"
-    " document tsvector NOT NULL DEFAULT ''::tsvector);"
+    " ends_at timestamptz, is_deleted boolean NOT NULL DEFAULT false);"
     "CREATE TABLE IF NOT EXISTS search_sessions ("
     " event_id uuid NOT NULL, session_id uuid NOT NULL, starts_at timestamptz NOT NULL,"
     " ends_at timestamptz NOT NULL, PRIMARY KEY (event_id, session_id));"
-    /* Indexes (redone at every start-up: a version made before one was added gets it). Search
-     * only ever reads live public events, so the big ones are partial on exactly the search's
-     * condition (the planner proves the implication); the first release's full ones go. */
-    "DROP INDEX IF EXISTS search_events_document;"
+    "CREATE TABLE IF NOT EXISTS search_ticket_types ("
+    " event_id uuid NOT NULL, id uuid NOT NULL, price_minor bigint NOT NULL, tiers jsonb,"
+    " hidden boolean NOT NULL, PRIMARY KEY (event_id, id));"
+    "CREATE TABLE IF NOT EXISTS search_hits ("
+    " id uuid PRIMARY KEY, category text NOT NULL, city text, lat double precision,"
+    " lon double precision, starts_at timestamptz, month text, prices bigint[] NOT NULL,"
+    " price_buckets int NOT NULL, prices_until timestamptz, document tsvector NOT NULL);"
+    /* Indexes (redone at every start-up: a version made before one was added gets it). The
+     * first releases kept the document and its indexes in search_events: they go (the column's
+     * drop takes the rm view along; the runtime remakes it), and such a version's hits are made
+     * from its rows at once (without prices: its ticket types come with a replay). The GIN index
+     * takes every change at once (no pending list for a search to scan). */
+    FILL_OLD_VERSION "ALTER TABLE search_events DROP COLUMN IF EXISTS document CASCADE;"
     "DROP INDEX IF EXISTS search_events_name_trgm;"
     "DROP INDEX IF EXISTS search_events_status_starts;"
-    "CREATE INDEX IF NOT EXISTS search_events_live_document ON search_events USING gin (document)"
-    " WHERE " LIVE ";"
+    "DROP INDEX IF EXISTS search_events_live_starts;"
+    "DROP INDEX IF EXISTS search_events_live_category;"
+    "CREATE INDEX IF NOT EXISTS search_hits_document ON search_hits USING gin (document)"
+    " WITH (fastupdate = off);"
+    "CREATE INDEX IF NOT EXISTS search_hits_category ON search_hits (category, starts_at);"
+    "CREATE INDEX IF NOT EXISTS search_hits_starts ON search_hits (starts_at);"
+    "CREATE INDEX IF NOT EXISTS search_hits_city ON search_hits (lower(city));"
+    "CREATE INDEX IF NOT EXISTS search_hits_lat_lon ON search_hits (lat, lon);"
+    /* Names are still matched in search_events (typos, autocomplete), on live public rows. */
     "CREATE INDEX IF NOT EXISTS search_events_live_name_trgm ON search_events"
     " USING gin (name public.gin_trgm_ops) WHERE " LIVE ";"
-    "CREATE INDEX IF NOT EXISTS search_events_live_starts ON search_events (starts_at) WHERE " LIVE
-    ";"
-    "CREATE INDEX IF NOT EXISTS search_events_live_category ON search_events (category, starts_at)"
-    " WHERE " LIVE ";"
     "CREATE INDEX IF NOT EXISTS search_events_live_name_gist ON search_events"
     " USING gist (name public.gist_trgm_ops) WHERE " LIVE ";"
     "CREATE INDEX IF NOT EXISTS search_events_live_name_prefix ON search_events"
@@ -69,20 +113,31 @@ static const char ddl[] =
     "CREATE INDEX IF NOT EXISTS search_venues_city_trgm ON search_venues"
     " USING gin (city public.gin_trgm_ops);";
 
-static const char *const tables[] = {"search_venues", "search_events", "search_sessions", NULL};
+static const char *const tables[] = {"search_venues",       "search_events", "search_sessions",
+                                     "search_ticket_types", "search_hits",   NULL};
 
-#define DOCUMENT                                                                                   \
-    "setweight(to_tsvector('english', name), 'A')"                                                 \
-    " || setweight(to_tsvector('english', array_to_string(tags, ' ') || ' ' || category), 'B')"    \
-    " || setweight(to_tsvector('english', coalesce(description, '')), 'D')"
+const char tix_search_hits_sql[] = HITS_INSERT("$1::timestamptz");
 
-const char tix_search_document_sql[] = DOCUMENT;
+/* One event's hit row: $1 the instant, $2 the event. */
+static const char hit_sql[] = HITS_INSERT("$1::timestamptz") " AND e.id = $2::uuid";
 
-/* Recomputes the event's span and document from its row and sessions. */
+/* Recomputes the event's span from its sessions. */
 static const char refresh_sql[] =
-    "UPDATE search_events e SET starts_at = s.lo, ends_at = s.hi, document = " DOCUMENT
+    "UPDATE search_events e SET starts_at = s.lo, ends_at = s.hi"
     " FROM (SELECT min(starts_at) AS lo, max(ends_at) AS hi FROM search_sessions"
     " WHERE event_id = $1::uuid) s WHERE e.id = $1::uuid";
+
+/* A venue's change reaches the hits of its events. */
+static const char venue_hits_sql[] =
+    "UPDATE search_hits h SET city = v.city, lat = v.lat, lon = v.lon FROM search_events e"
+    " LEFT JOIN search_venues v ON v.id = e.venue_id WHERE e.venue_id = $1::uuid AND h.id = e.id";
+
+static const char type_upsert_sql[] =
+    "INSERT INTO search_ticket_types (event_id, id, price_minor, tiers, hidden)"
+    " SELECT $1::uuid, $2::uuid, COALESCE((t->>'price_minor')::bigint, 0),"
+    " NULLIF(t->'tiers', 'null'), COALESCE((t->>'hidden')::boolean, false)"
+    " FROM (SELECT $3::jsonb AS t) x ON CONFLICT (event_id, id) DO UPDATE"
+    " SET price_minor = EXCLUDED.price_minor, tiers = EXCLUDED.tiers, hidden = EXCLUDED.hidden";
 
 static const char event_created_sql[] =
     "INSERT INTO search_events (id, organization_id, venue_id, name, description, category, tags,"
@@ -267,12 +322,44 @@ static enum tix_rc on_venue(const char *type, const char *id, const json_t *d,
     return TIX_OK;
 }
 
+/* A type's price, tiers and hidden flag (created, updated: the whole type), or its end. */
+static enum tix_rc on_ticket_type(const char *type, const char *id, const json_t *d,
+                                  struct tix_stmts *out)
+{
+    if (strcmp(type, "ticket_type.deleted") == 0) {
+        const char *type_id = tix_json_str(d, "ticket_type_id");
+        if (!tix_uuid_is_valid(type_id))
+            return TIX_EINVAL;
+        tix_stmts_add(out,
+                      "DELETE FROM search_ticket_types WHERE event_id = $1::uuid AND"
+                      " id = $2::uuid",
+                      2, id, type_id);
+        return TIX_OK;
+    }
+    const json_t *t = json_object_get(d, "ticket_type");
+    const char *type_id = tix_json_str(t, "ticket_type_id");
+    if (!json_is_object(t) || !tix_uuid_is_valid(type_id))
+        return TIX_EINVAL;
+    char *doc = tix_json_dump(t);
+    tix_stmts_add(out, type_upsert_sql, 3, id, type_id, doc);
+    free(doc);
+    return TIX_OK;
+}
+
+/* Rewrites the event's hit row (or drops it when the event is not live) at instant at. */
+static void refresh_hit(const char *id, const char *at, struct tix_stmts *out)
+{
+    tix_stmts_add(out, "DELETE FROM search_hits WHERE id = $1::uuid", 1, id);
+    tix_stmts_add(out, hit_sql, 2, at, id);
+}
+
 static bool is_known(const char *type)
 {
     static const char *const types[] = {
         "event.created",       "event.updated",         "event.deleted",
         "event.session_added", "event.session_updated", "event.session_removed",
         "venue.created",       "venue.updated",         "venue.deleted",
+        "ticket_type.created", "ticket_type.updated",   "ticket_type.deleted",
     };
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (strcmp(types[i], type) == 0)
@@ -287,14 +374,24 @@ static enum tix_rc apply(const struct tix_event *e, struct tix_stmts *out)
 {
     if (!is_known(e->type))
         return TIX_OK;
-    bool is_event = strncmp(e->type, "event.", strlen("event.")) == 0;
+    bool is_venue = strncmp(e->type, "venue.", strlen("venue.")) == 0;
+    bool is_type = strncmp(e->type, "ticket_type.", strlen("ticket_type.")) == 0;
     json_t *d = tix_json_parse(e->data, strlen(e->data), NULL);
-    const char *id = tix_json_str(d, is_event ? "event_id" : "venue_id");
+    const char *id = tix_json_str(d, is_venue ? "venue_id" : "event_id");
     enum tix_rc rc = TIX_EINVAL;
     if (json_is_object(d) && tix_uuid_is_valid(id))
-        rc = is_event ? on_event(e->type, id, d, out) : on_venue(e->type, id, d, out);
-    if (rc == TIX_OK && is_event)
-        tix_stmts_add(out, refresh_sql, 1, id);
+        rc = is_venue  ? on_venue(e->type, id, d, out)
+             : is_type ? on_ticket_type(e->type, id, d, out)
+                       : on_event(e->type, id, d, out);
+    if (rc == TIX_OK && is_venue) {
+        tix_stmts_add(out, venue_hits_sql, 1, id);
+    } else if (rc == TIX_OK) {
+        char at[32];
+        tix_time_format(e->recorded_at_us, at);
+        if (!is_type)
+            tix_stmts_add(out, refresh_sql, 1, id);
+        refresh_hit(id, at, out);
+    }
     json_decref(d);
     return rc == TIX_OK ? TIX_OK : TIX_EINVAL;
 }

@@ -6,9 +6,9 @@
 
 extern const struct tix_projection tix_projection_search;
 
-/* The SQL expression of an event's weighted document over the unqualified columns of
- * search_events (name A, tags and category B, description D): what the projection stores and
- * what a bulk load (bench/search.c) must store too. */
-extern const char tix_search_document_sql[];
+/* Fills search_hits (empty) from the other tables: one row per live public event, with its
+ * current prices at instant $1 (timestamptz text). What the projection keeps per event, for a
+ * bulk load (bench/search.c) to do at once. */
+extern const char tix_search_hits_sql[];
 
 #endif

@@ -3,14 +3,18 @@
  * Real gateway, processor and projector processes; real Postgres (with pg_trgm), RabbitMQ and
  * Redis. An organization creates venues in two cities and five events on one random day far
  * ahead (every search filters on that day, so rows of other tests and runs stay out): three
- * public published events, a draft and one that is cancelled while the test watches. Full-text
- * search ranks and filters, a typo falls back to trigram similarity, facets count the filtered
- * set, autocomplete suggests, bad parameters are 422 and a replay rebuilds identical tables.
+ * public published events, a draft and one that is cancelled while the test watches, some with
+ * ticket types. Full-text search ranks and filters, a typo falls back to trigram similarity,
+ * facets (price buckets too) count the filtered set, autocomplete suggests, bad parameters are
+ * 422 and a replay rebuilds identical tables. Prices: hidden types do not count, a tier that
+ * ended by date gives way to the next price, and one that ends while the test watches moves its
+ * event to another bucket with no event recorded.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 #include "http.h"
@@ -153,6 +157,21 @@ static void make_event(const struct shop *s, const char *name, const char *categ
         lifecycle(s, event, "publish", NULL);
 }
 
+/* Adds a ticket type to event as the owner: general admission, EUR, price_minor, and extra
+ * (more JSON members, each after a comma, or ""). */
+static void add_type(const struct shop *s, const char *event, long price_minor, const char *extra)
+{
+    char path[200], body[600];
+    snprintf(path, sizeof(path), "/api/v1/events/%s/ticket-types", event);
+    snprintf(body, sizeof(body),
+             "{\"name\":\"Entry\",\"kind\":\"general_admission\",\"price_minor\":%ld,"
+             "\"currency\":\"EUR\",\"quantity\":50%s}",
+             price_minor, extra);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", path, s->owner, body, wait5, &r), 201, "%s", r.body);
+    tix_http_resp_deinit(&r);
+}
+
 /* GETs /api/v1/search/events?<query>&<the shop's window>; asserts 200. */
 static void search(const struct shop *s, const char *query, struct tix_http_resp *r)
 {
@@ -210,7 +229,10 @@ static void setup_catalog(struct shop *s)
     make_venue(s, "Paris", paris);
     make_venue(s, "Lyon", lyon);
     make_event(s, "Midnight Jazz Quartet", "jazz", paris, 20, true, id);
+    add_type(s, id, 1500, "");
+    add_type(s, id, 4000, "");
     make_event(s, "Rock Festival", "festival", lyon, 14, true, id);
+    add_type(s, id, 12000, "");
     make_event(s, "Jazz Brunch", "jazz", lyon, 10, true, id);
     make_event(s, "Secret Jazz Night", "jazz", paris, 22, false, id);
     make_event(s, "Jazz Farewell", "jazz", paris, 18, true, doomed);
@@ -256,6 +278,40 @@ static void check_full_text(const struct shop *s)
     tix_http_resp_deinit(&r);
 }
 
+/* The price buckets (docs/openapi.yaml) and their ranges in minor units. */
+static const struct {
+    const char *name, *range;
+} buckets[] = {
+    {"free", "price_min=0&price_max=0"},           {"under_20", "price_min=1&price_max=1999"},
+    {"20_to_50", "price_min=2000&price_max=4999"}, {"50_to_100", "price_min=5000&price_max=9999"},
+    {"100_and_over", "price_min=10000"},
+};
+
+#define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+
+/* Each price bucket's count in a search (query, with total want) equals the total of the same
+ * search within that bucket's range, and only buckets with events are named. */
+static void check_price_facet(const struct shop *s, const char *query, long long want)
+{
+    struct tix_http_resp r, in;
+    search(s, query, &r);
+    cr_assert_eq(total_of(&r), want, "%s", r.body);
+    json_t *price = json_object_get(json_object_get(r.json, "facets"), "price");
+    cr_assert(json_is_object(price), "%s", r.body);
+    for (size_t i = 0; i < N_BUCKETS; i++) {
+        char narrowed[300];
+        snprintf(narrowed, sizeof(narrowed), "%s%s%s", query, query[0] ? "&" : "",
+                 buckets[i].range);
+        search(s, narrowed, &in);
+        cr_assert_eq(facet(&r, "price", buckets[i].name), total_of(&in), "%s: %s against %s",
+                     buckets[i].name, r.body, in.body);
+        cr_assert_eq(json_object_get(price, buckets[i].name) != NULL, total_of(&in) > 0, "%s",
+                     r.body);
+        tix_http_resp_deinit(&in);
+    }
+    tix_http_resp_deinit(&r);
+}
+
 static void check_filters(const struct shop *s)
 {
     struct tix_http_resp r;
@@ -272,6 +328,9 @@ static void check_filters(const struct shop *s)
     cr_assert_eq(facet(&r, "category", "jazz") + facet(&r, "category", "festival"), 2, "%s",
                  r.body);
     tix_http_resp_deinit(&r);
+
+    check_price_facet(s, "", 3);
+    check_price_facet(s, "q=jazz", 2);
 
     search(s, "limit=1&offset=1", &r);
     cr_assert_eq(total_of(&r), 3, "%s", r.body);
@@ -321,6 +380,11 @@ static void check_bad_parameters(void)
     expect_invalid("/api/v1/search/events?from=yesterday", "from");
     expect_invalid("/api/v1/search/events?to=2030-02-30T00:00:00Z", "to");
     expect_invalid("/api/v1/search/events?q=%FF%FE", "q");
+    expect_invalid("/api/v1/search/events?price_min=-1", "price_min");
+    expect_invalid("/api/v1/search/events?price_max=cheap", "price_max");
+    expect_invalid("/api/v1/search/events?price_min=1.5", "price_min");
+    expect_invalid("/api/v1/events/search?price_min=5000&price_max=100", "price_max");
+    expect_invalid("/api/v1/events?price_min=5000&price_max=100", "price_max");
     expect_invalid("/api/v1/search/autocomplete", "q");
     expect_invalid("/api/v1/search/autocomplete?q=", "q");
 }
@@ -342,7 +406,8 @@ static void expect_same_table(struct tix_db *db, int old_v, int new_v, const cha
 
 static void check_replay(void)
 {
-    static const char *const tables[] = {"search_venues", "search_events", "search_sessions"};
+    static const char *const tables[] = {"search_venues", "search_events", "search_sessions",
+                                         "search_ticket_types", "search_hits"};
     static const char version_sql[] = "SELECT active_version FROM projections WHERE name = $1";
     struct tix_db *db = tix_test_db("TIXMO_DB_URL");
     const char *p[] = {"search"};
@@ -511,6 +576,21 @@ static void check_bad_geo_parameters(void)
     expect_invalid("/api/v1/search/venues?q=%FF", "q");
 }
 
+/* The venue without a location gets one 11 km from the point: its event's hit moves along. */
+static void check_venue_moves(const struct shop *s, const struct places *p)
+{
+    char path[300], body[160], query[200];
+    snprintf(path, sizeof(path), "%s/venues/%s", s->base, p->venues[3]);
+    snprintf(body, sizeof(body), "{\"location\":{\"lat\":%.4f,\"lon\":%.4f}}", p->lat + 0.1,
+             p->lon);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("PATCH", path, s->owner, body, wait5, &r), 200, "%s", r.body);
+    tix_http_resp_deinit(&r);
+    snprintf(query, sizeof(query), "%s&radius_km=30", p->near);
+    struct count_ctx c = {.shop = s, .query = query, .want = 3};
+    cr_assert(tix_test_wait(has_total, &c, 5000), "an event did not move with its venue");
+}
+
 Test(search, near_a_point_and_venues)
 {
     struct shop s;
@@ -520,5 +600,123 @@ Test(search, near_a_point_and_venues)
     check_near(&s, &p);
     check_venues(&p);
     check_bad_geo_parameters();
+    check_venue_moves(&s, &p);
+    free(s.owner);
+}
+
+/* ---- prices --------------------------------------------------------------------------------- */
+
+/* The instant seconds from now, as "2026-12-31T19:30:00Z", into out. */
+static void instant_in(long seconds, char out[32])
+{
+    time_t t = time(NULL) + seconds;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+struct bucket_ctx {
+    const struct shop *shop;
+    const char *bucket;
+    long long want;
+};
+
+static bool has_bucket_count(void *ctx)
+{
+    struct bucket_ctx *c = ctx;
+    struct tix_http_resp r;
+    search(c->shop, "", &r);
+    bool is_done = facet(&r, "price", c->bucket) == c->want;
+    tix_http_resp_deinit(&r);
+    return is_done;
+}
+
+static long long item_int(const struct tix_http_resp *r, size_t i, const char *key)
+{
+    return json_integer_value(
+        json_object_get(json_array_get(json_object_get(r->json, "items"), i), key));
+}
+
+/* Five events: two visible prices (15 and 40), a dear one with a hidden free type, a free one
+ * with a type whose early-bird step ended in 2001 (so 60, not 30), one without types, and one
+ * whose early bird (5) ends in about 30 s (then 70). */
+static void setup_prices(const struct shop *s, char early[TIX_UUID_LEN + 1])
+{
+    char venue[TIX_UUID_LEN + 1], id[TIX_UUID_LEN + 1], tiers[160], until[32];
+    make_venue(s, "Paris", venue);
+    make_event(s, "Cheap Duo", "concert", venue, 10, true, id);
+    add_type(s, id, 1500, "");
+    add_type(s, id, 4000, "");
+    make_event(s, "Grand Gala", "concert", venue, 11, true, id);
+    add_type(s, id, 12000, "");
+    add_type(s, id, 0, ",\"hidden\":true");
+    make_event(s, "Free Fair", "festival", venue, 12, true, id);
+    add_type(s, id, 0, "");
+    add_type(s, id, 6000,
+             ",\"tiers\":[{\"price_minor\":3000,\"until\":\"2001-01-01T00:00:00Z\"},"
+             "{\"price_minor\":6000}]");
+    make_event(s, "No Tickets Yet", "concert", venue, 13, true, id);
+    make_event(s, "Early Bird Night", "concert", venue, 14, true, early);
+    instant_in(30, until);
+    snprintf(tiers, sizeof(tiers),
+             ",\"tiers\":[{\"price_minor\":500,\"until\":\"%s\"},{\"price_minor\":7000}]", until);
+    add_type(s, early, 7000, tiers);
+    struct bucket_ctx c = {.shop = s, .bucket = "under_20", .want = 2};
+    cr_assert(tix_test_wait(has_bucket_count, &c, 10000), "the prices never showed");
+}
+
+static void check_prices(const struct shop *s)
+{
+    struct tix_http_resp r;
+    search(s, "", &r);
+    cr_assert_eq(total_of(&r), 5, "%s", r.body);
+    cr_assert_eq(facet(&r, "price", "free"), 1, "the hidden free type counted: %s", r.body);
+    cr_assert_eq(facet(&r, "price", "under_20"), 2, "%s", r.body);
+    cr_assert_eq(facet(&r, "price", "20_to_50"), 1, "an ended tier counted: %s", r.body);
+    cr_assert_eq(facet(&r, "price", "50_to_100"), 1, "%s", r.body);
+    cr_assert_eq(facet(&r, "price", "100_and_over"), 1, "%s", r.body);
+    tix_http_resp_deinit(&r);
+    check_price_facet(s, "", 5);
+    check_price_facet(s, "category=concert", 4);
+
+    search(s, "price_min=4000&price_max=4000", &r); /* one of its types costs that much */
+    cr_assert_eq(total_of(&r), 1, "%s", r.body);
+    cr_assert_str_eq(name_at(&r, 0), "Cheap Duo", "%s", r.body);
+    cr_assert_eq(item_int(&r, 0, "price_min_minor"), 1500, "%s", r.body);
+    cr_assert_eq(item_int(&r, 0, "price_max_minor"), 4000, "%s", r.body);
+    tix_http_resp_deinit(&r);
+
+    search(s, "q=gala&price_min=10000", &r);
+    cr_assert_eq(total_of(&r), 1, "%s", r.body);
+    tix_http_resp_deinit(&r);
+    search(s, "q=gala&price_max=9999", &r);
+    cr_assert_eq(total_of(&r), 0, "%s", r.body);
+    tix_http_resp_deinit(&r);
+
+    search(s, "q=tickets", &r); /* no types: no price, in no bucket */
+    cr_assert_eq(total_of(&r), 1, "%s", r.body);
+    cr_assert(json_is_null(json_object_get(json_array_get(json_object_get(r.json, "items"), 0),
+                                           "price_min_minor")),
+              "%s", r.body);
+    cr_assert_eq(json_object_size(json_object_get(json_object_get(r.json, "facets"), "price")), 0,
+                 "%s", r.body);
+    tix_http_resp_deinit(&r);
+}
+
+Test(search, prices)
+{
+    struct shop s;
+    open_shop(&s);
+    char early[TIX_UUID_LEN + 1];
+    setup_prices(&s, early);
+    check_prices(&s);
+    /* the early bird ends with nothing recorded: the search recomputes its price */
+    struct bucket_ctx c = {.shop = &s, .bucket = "50_to_100", .want = 2};
+    cr_assert(tix_test_wait(has_bucket_count, &c, 45000), "the early bird never ended");
+    check_price_facet(&s, "", 5);
+    struct tix_http_resp r;
+    search(&s, "q=early", &r);
+    cr_assert_eq(item_int(&r, 0, "price_min_minor"), 7000, "%s", r.body);
+    tix_http_resp_deinit(&r);
     free(s.owner);
 }
