@@ -8,6 +8,7 @@
  * (availability.h), then the process managers run.
  */
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,14 +26,46 @@
 #include "reactor.h"
 
 #define FULL_SWEEP_MS 1000
+/* Passes start at least this far apart: under a stream of commits one pass applies what several
+ * commits wrote, instead of every projection's transaction once per commit. */
+#define PASS_MIN_MS 10
 
-/* Applies the backlog of one version on every partition, or those only[] marks. */
+/* The checkpoints (of projections and process managers) behind their partition's head, as
+ * "name/version/partition" rows: a full sweep steps only those, so an idle sweep costs one
+ * query instead of a transaction per projection and partition. */
+static const char lagging_sql[] =
+    "SELECT k.projection || '/' || k.version || '/' || k.partition,"
+    " h.last_seq > k.last_seq, h.last_outcome_seq > k.last_seq"
+    " FROM public.projection_checkpoints k JOIN public.partition_heads h"
+    " ON h.partition = k.partition WHERE h.last_seq > k.last_seq"
+    " OR h.last_outcome_seq > k.last_seq";
+
+/* Whether the checkpoint of name, version and part is behind its partition's events (or, with
+ * is_outcomes, its outcomes) in lagging (NULL: assume it is). */
+static bool is_lagging(const PGresult *lagging, const char *name, int version, int part,
+                       bool is_outcomes)
+{
+    if (lagging == NULL)
+        return true;
+    char key[128];
+    snprintf(key, sizeof(key), "%s/%d/%d", name, version, part);
+    for (int i = 0; i < PQntuples(lagging); i++)
+        if (strcmp(PQgetvalue(lagging, i, 0), key) == 0)
+            return strcmp(PQgetvalue(lagging, i, is_outcomes ? 2 : 1), "t") == 0;
+    return false;
+}
+
+/* Applies the backlog of one version on the partitions only[] marks, or (only NULL) on every
+ * partition lagging names. */
 static enum tix_rc catch_up(struct tix_db *db, const struct tix_projection *proj, int version,
-                            int partitions, const bool *only, struct tix_err *err)
+                            int partitions, const bool *only, const PGresult *lagging,
+                            struct tix_err *err)
 {
     enum tix_rc rc = TIX_OK;
     for (int part = 0; part < partitions && rc == TIX_OK; part++) {
-        if (only != NULL && !only[part])
+        bool is_outcomes = proj->source != TIX_SOURCE_EVENTS;
+        if (only != NULL ? !only[part]
+                         : !is_lagging(lagging, proj->name, version, part, is_outcomes))
             continue;
         int applied = 1;
         while (applied > 0 && rc == TIX_OK)
@@ -41,7 +74,8 @@ static enum tix_rc catch_up(struct tix_db *db, const struct tix_projection *proj
     return rc;
 }
 
-static enum tix_rc sweep(struct tix_db *db, int partitions, const bool *only, struct tix_err *err)
+static enum tix_rc sweep(struct tix_db *db, int partitions, const bool *only,
+                         const PGresult *lagging, struct tix_err *err)
 {
     enum tix_rc rc = TIX_OK;
     for (int i = 0; tix_projections[i] != NULL && rc == TIX_OK; i++) {
@@ -49,9 +83,9 @@ static enum tix_rc sweep(struct tix_db *db, int partitions, const bool *only, st
         int active = 0, building = 0;
         rc = tix_projection_versions(db, proj->name, &active, &building, err);
         if (rc == TIX_OK)
-            rc = catch_up(db, proj, active, partitions, only, err);
+            rc = catch_up(db, proj, active, partitions, only, lagging, err);
         if (rc == TIX_OK && building > 0)
-            rc = catch_up(db, proj, building, partitions, only, err);
+            rc = catch_up(db, proj, building, partitions, only, lagging, err);
     }
     return rc;
 }
@@ -59,7 +93,7 @@ static enum tix_rc sweep(struct tix_db *db, int partitions, const bool *only, st
 /* Runs every reactor over every partition; the bus is (re)opened on demand and a failure only
  * delays reactions: their checkpoints don't move until their commands are confirmed. */
 static void react(struct tix_db *db, struct tix_bus **bus, const struct tix_config *cfg,
-                  int partitions, const bool *only)
+                  int partitions, const bool *only, const PGresult *lagging)
 {
     struct tix_err err;
     if (*bus == NULL && tix_bus_open(cfg->amqp_url, "tixmo-projector", bus, &err) != TIX_OK) {
@@ -70,7 +104,8 @@ static void react(struct tix_db *db, struct tix_bus **bus, const struct tix_conf
     enum tix_rc rc = TIX_OK;
     for (int i = 0; tix_reactors[i] != NULL && rc == TIX_OK; i++) {
         for (int part = 0; part < partitions && rc == TIX_OK; part++) {
-            int applied = only == NULL || only[part];
+            int applied = only != NULL ? only[part]
+                                       : is_lagging(lagging, tix_reactors[i]->name, 1, part, false);
             while (applied > 0 && rc == TIX_OK)
                 rc = tix_reactor_step(db, *bus, partitions, tix_reactors[i], part, 500, &applied,
                                       &err);
@@ -128,20 +163,30 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
     bool is_full = true;
     int64_t last_full_ms = 0;
     while (rc == TIX_OK && !*stop) {
+        int64_t started_ms = tix_mono_ms();
         const bool *only = is_full ? NULL : hot; /* a commit's partition first, the rest later */
-        if (sweep(db, partitions, only, err) != TIX_OK) {
+        PGresult *lagging = NULL;
+        if (is_full && tix_db_exec(db, lagging_sql, 0, NULL, &lagging, err) != TIX_OK)
+            lagging = NULL; /* then every partition is stepped */
+        if (sweep(db, partitions, only, lagging, err) != TIX_OK) {
             tix_log_warn("projection step failed, retrying", "rc=%s detail=\"%s\"",
                          tix_rc_name(err->rc), err->msg);
             sleep(1);
         }
         publish_availability(db, redis);
-        react(db, &bus, cfg, partitions, only);
+        react(db, &bus, cfg, partitions, only, lagging);
+        PQclear(lagging);
         if (is_full)
             last_full_ms = tix_mono_ms();
         memset(hot, 0, (size_t)partitions * sizeof(*hot));
         int64_t left = FULL_SWEEP_MS - (tix_mono_ms() - last_full_ms);
         bool is_notified = left > 0 && tix_db_wait_partitions(listener, "tixmo_events", (int)left,
                                                               hot, partitions);
+        int64_t rest_ms = PASS_MIN_MS - (tix_mono_ms() - started_ms);
+        if (is_notified && rest_ms > 0) { /* more commits may follow: one pass for them all */
+            usleep((useconds_t)rest_ms * 1000);
+            tix_db_wait_partitions(listener, "tixmo_events", 0, hot, partitions);
+        }
         is_full = !is_notified || tix_mono_ms() - last_full_ms >= FULL_SWEEP_MS;
     }
     free(hot);
