@@ -118,6 +118,14 @@ static const struct {
 
 #define N_TRANSITIONS (sizeof(transitions) / sizeof(transitions[0]))
 
+const char *tix_event_status_after(const char *type)
+{
+    for (size_t i = 0; i < N_TRANSITIONS; i++)
+        if (strcmp(transitions[i].type, type) == 0)
+            return transitions[i].status;
+    return NULL;
+}
+
 /* "YYYY-MM-DDTHH:MM:SSZ" by shape; Postgres checks the calendar when it parses it. */
 static bool is_instant(const char *s)
 {
@@ -237,15 +245,13 @@ static enum tix_rc on_session(const char *type, const char *id, const json_t *d,
 static enum tix_rc on_transition(const char *type, const char *id, const json_t *d,
                                  struct tix_stmts *out)
 {
-    for (size_t i = 0; i < N_TRANSITIONS; i++) {
-        if (strcmp(transitions[i].type, type) != 0)
-            continue;
+    const char *status = tix_event_status_after(type);
+    if (status != NULL) {
         if (strcmp(type, "event.cancelled") == 0)
             tix_stmts_add(out, "UPDATE events SET status = $2, cancel_reason = $3 WHERE id = $1", 3,
-                          id, transitions[i].status, tix_json_str(d, "reason"));
+                          id, status, tix_json_str(d, "reason"));
         else
-            tix_stmts_add(out, "UPDATE events SET status = $2 WHERE id = $1", 2, id,
-                          transitions[i].status);
+            tix_stmts_add(out, "UPDATE events SET status = $2 WHERE id = $1", 2, id, status);
         return TIX_OK;
     }
     return TIX_ENOTFOUND;
@@ -296,10 +302,7 @@ static bool is_known(const char *type)
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (strcmp(types[i], type) == 0)
             return true;
-    for (size_t i = 0; i < N_TRANSITIONS; i++)
-        if (strcmp(transitions[i].type, type) == 0)
-            return true;
-    return false;
+    return tix_event_status_after(type) != NULL;
 }
 
 static enum tix_rc apply(const struct tix_event *e, struct tix_stmts *out)

@@ -58,6 +58,10 @@ struct tix_projection {
     enum tix_rc (*apply)(const struct tix_event *e, struct tix_stmts *out);
 };
 
+/* The lifecycle status an event of type leads to ("event.sold_out" -> "sold_out"), or NULL
+ * when type is no lifecycle step (events.c; shared by every read model that keeps a status). */
+const char *tix_event_status_after(const char *type);
+
 /* Every projection, NULL-terminated. */
 extern const struct tix_projection *const tix_projections[];
 const struct tix_projection *tix_projection_find(const char *name);

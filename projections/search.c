@@ -177,19 +177,6 @@ static const char venue_updated_sql[] =
     " lon = CASE WHEN $4::jsonb IS NULL THEN lon ELSE ($4::jsonb->>'lon')::double precision END"
     " WHERE id = $1::uuid";
 
-/* Lifecycle events and the status each one leads to. */
-static const struct {
-    const char *type;
-    const char *status;
-} transitions[] = {
-    {"event.published", "published"},    {"event.unpublished", "draft"},
-    {"event.sales_opened", "on_sale"},   {"event.sold_out", "sold_out"},
-    {"event.sales_reopened", "on_sale"}, {"event.completed", "completed"},
-    {"event.cancelled", "cancelled"},
-};
-
-#define N_TRANSITIONS (sizeof(transitions) / sizeof(transitions[0]))
-
 /* JSON text of d's member key (new string, free it); NULL when absent. */
 static char *member_json(const json_t *d, const char *key)
 {
@@ -287,12 +274,11 @@ static enum tix_rc on_event(const char *type, const char *id, const json_t *d,
         tix_stmts_add(out, "UPDATE search_events SET is_deleted = true WHERE id = $1::uuid", 1, id);
         return TIX_OK;
     }
-    for (size_t i = 0; i < N_TRANSITIONS; i++) {
-        if (strcmp(transitions[i].type, type) == 0) {
-            tix_stmts_add(out, "UPDATE search_events SET status = $2 WHERE id = $1::uuid", 2, id,
-                          transitions[i].status);
-            return TIX_OK;
-        }
+    const char *status = tix_event_status_after(type);
+    if (status != NULL) {
+        tix_stmts_add(out, "UPDATE search_events SET status = $2 WHERE id = $1::uuid", 2, id,
+                      status);
+        return TIX_OK;
     }
     return TIX_ENOTFOUND;
 }
@@ -364,10 +350,7 @@ static bool is_known(const char *type)
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (strcmp(types[i], type) == 0)
             return true;
-    for (size_t i = 0; i < N_TRANSITIONS; i++)
-        if (strcmp(transitions[i].type, type) == 0)
-            return true;
-    return false;
+    return tix_event_status_after(type) != NULL;
 }
 
 static enum tix_rc apply(const struct tix_event *e, struct tix_stmts *out)
