@@ -221,17 +221,9 @@ static enum tix_gw_step idempotency(struct tix_req *req)
     return TIX_STEP_WAITING;
 }
 
-static void idem_stored_cb(void *ctx, enum tix_rc rc)
-{
-    char *request_id = ctx;
-    if (rc != TIX_OK && rc != TIX_ENOTFOUND)
-        tix_log_warn("idempotent response not stored", "request_id=%s rc=%s", request_id,
-                     tix_rc_name(rc));
-    free(request_id);
-}
-
-void tix_gw_idem_finish(struct tix_req *req, int status, const char *content_type,
-                        const char *location, const char *body, size_t len)
+bool tix_gw_idem_finish(struct tix_req *req, int status, const char *content_type,
+                        const char *location, const char *body, size_t len,
+                        void (*done)(void *ctx, enum tix_rc rc), void *ctx)
 {
     static const char secret_body[] =
         "{\"type\":\"https://tixmo.org/problems/secret-not-replayed\",\"title\":\"Conflict\","
@@ -239,25 +231,24 @@ void tix_gw_idem_finish(struct tix_req *req, int status, const char *content_typ
         "that is shown only once\"}";
     struct tix_aredis *ar = req->th->aredis;
     if (ar == NULL)
-        return; /* shutting down: the placeholder expires after its lock TTL */
-    char *id = tix_xstrdup(req->id);
+        return false; /* shutting down: the placeholder expires after its lock TTL */
     struct tix_err err;
     enum tix_rc rc;
     if (status >= 500)
-        rc = tix_idem_abandon_async(ar, req->idem_caller, req->idem_key, req->idem_hash,
-                                    idem_stored_cb, id, &err);
+        rc = tix_idem_abandon_async(ar, req->idem_caller, req->idem_key, req->idem_hash, done, ctx,
+                                    &err);
     else if (req->is_secret && status < 300) /* never keep a secret outside this answer */
         rc = tix_idem_complete_async(ar, req->idem_caller, req->idem_key, req->idem_hash, 409,
                                      "application/problem+json", NULL, secret_body,
-                                     sizeof(secret_body) - 1, IDEM_TTL_S, idem_stored_cb, id, &err);
+                                     sizeof(secret_body) - 1, IDEM_TTL_S, done, ctx, &err);
     else
-        rc = tix_idem_complete_async(ar, req->idem_caller, req->idem_key, req->idem_hash, status,
-                                     content_type, location, body, len, IDEM_TTL_S, idem_stored_cb,
-                                     id, &err);
-    if (rc != TIX_OK) {
-        tix_log_warn("idempotent response not stored", "request_id=%s detail=\"%s\"", id, err.msg);
-        free(id);
-    }
+        rc =
+            tix_idem_complete_async(ar, req->idem_caller, req->idem_key, req->idem_hash, status,
+                                    content_type, location, body, len, IDEM_TTL_S, done, ctx, &err);
+    if (rc != TIX_OK)
+        tix_log_warn("idempotent response not stored", "request_id=%s detail=\"%s\"", req->id,
+                     err.msg);
+    return rc == TIX_OK;
 }
 
 static bool read_body(struct tix_req *req)

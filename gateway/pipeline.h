@@ -34,10 +34,12 @@ const struct tix_route *tix_gw_route_match(const char *method, const char *path,
                                            struct tix_req *req, bool *is_path_known, char *allow,
                                            size_t allow_size);
 
-/* Stores or abandons the request's idempotent response (called by tix_gw_reply); nobody waits
- * for Redis' answer. */
-void tix_gw_idem_finish(struct tix_req *req, int status, const char *content_type,
-                        const char *location, const char *body, size_t len);
+/* Stores or abandons the request's idempotent response (called by tix_gw_reply); done(ctx, rc)
+ * runs once Redis answered. Returns false, calling nothing, when nothing was sent (shutting
+ * down, or the send failed: then a retry sees the placeholder until its lock expires). */
+bool tix_gw_idem_finish(struct tix_req *req, int status, const char *content_type,
+                        const char *location, const char *body, size_t len,
+                        void (*done)(void *ctx, enum tix_rc rc), void *ctx);
 
 /* The thread's cache (gateway/cache.c): rows live ttl_ms at most (0: nothing is cached). */
 struct tix_gw_cache *tix_gw_cache_create(int ttl_ms);

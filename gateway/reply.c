@@ -13,6 +13,7 @@
 #include "tix/ids.h"
 #include "tix/json.h"
 #include "tix/log.h"
+#include "tix/mem.h"
 
 #include "pipeline.h"
 
@@ -80,10 +81,32 @@ static void log_request(const struct tix_req *req, int status)
             path, status, (long long)us, req->ip, req->who.actor[0] ? req->who.actor : "-");
 }
 
+/* An answer held until Redis stored it as the Idempotency-Key's answer. */
+struct held {
+    struct evhttp_request *ev;
+    int status;
+    struct evbuffer *buf;
+    char request_id[72];
+};
+
+static void send_held(void *ctx, enum tix_rc rc)
+{
+    struct held *h = ctx;
+    if (rc != TIX_OK && rc != TIX_ENOTFOUND)
+        tix_log_warn("idempotent response not stored", "request_id=%s rc=%s", h->request_id,
+                     tix_rc_name(rc));
+    evhttp_send_reply(h->ev, h->status, reason_of(h->status), h->buf);
+    evbuffer_free(h->buf);
+    free(h);
+}
+
+/* An answer under an Idempotency-Key goes out only once Redis has it: a client that retries
+ * the moment it has the answer must get it replayed, not "in progress". */
 void tix_gw_reply(struct tix_req *req, int status, const char *content_type, const char *body,
                   size_t len)
 {
     const char *location = NULL;
+    struct held *h = NULL;
     if (req->ev != NULL) {
         struct evkeyvalq *out = evhttp_request_get_output_headers(req->ev);
         if (body != NULL && len > 0)
@@ -91,14 +114,19 @@ void tix_gw_reply(struct tix_req *req, int status, const char *content_type, con
         tix_gw_header(req, "X-Request-Id", req->id);
         tix_gw_header(req, "Cache-Control", "no-store");
         location = evhttp_find_header(out, "Location");
-        struct evbuffer *buf = evbuffer_new();
+        h = tix_xcalloc(1, sizeof(*h));
+        h->ev = req->ev;
+        h->status = status;
+        h->buf = evbuffer_new();
+        snprintf(h->request_id, sizeof(h->request_id), "%s", req->id);
         if (body != NULL)
-            evbuffer_add(buf, body, len);
-        evhttp_send_reply(req->ev, status, reason_of(status), buf);
-        evbuffer_free(buf);
+            evbuffer_add(h->buf, body, len);
     }
-    if (req->has_idem)
-        tix_gw_idem_finish(req, status, content_type, location, body, len);
+    if (!req->has_idem || !tix_gw_idem_finish(req, status, content_type, location, body, len,
+                                              h != NULL ? send_held : NULL, h)) {
+        if (h != NULL)
+            send_held(h, TIX_OK);
+    }
     log_request(req, status);
     tix_gw_metrics_count(req->th, req->route, status, tix_now_us() - req->start_us);
     tix_buf_deinit(&req->body);
