@@ -24,7 +24,6 @@
 #include "tix/bus.h"
 #include "tix/ids.h"
 #include "tix/json.h"
-#include "tix/stripe_sig.h"
 
 static struct tix_test_stack stack;
 static pid_t worker_pid;
@@ -136,20 +135,13 @@ static void wait_events(const char *order, const char *type, long long want)
 
 static long webhook(const struct show *s, const char *evt, const char *intent, long long amount)
 {
-    char body[1024], sig[TIX_STRIPE_SIG_SIGNED_MAX], header[TIX_STRIPE_SIG_SIGNED_MAX + 32];
+    char body[1024];
     snprintf(body, sizeof(body),
              "{\"id\":\"%s\",\"object\":\"event\",\"type\":\"payment_intent.succeeded\","
              "\"data\":{\"object\":{\"id\":\"%s\",\"object\":\"payment_intent\",\"amount\":%lld,"
              "\"currency\":\"eur\",\"metadata\":{\"order_id\":\"%s\",\"event_id\":\"%s\"}}}}",
              evt, intent, amount, s->order, s->event);
-    tix_stripe_sig_sign(body, strlen(body), tix_test_env("TIXMO_STRIPE_WEBHOOK_SECRET"),
-                        tix_now_us() / 1000000, sig, sizeof(sig));
-    snprintf(header, sizeof(header), "Stripe-Signature: %s", sig);
-    const char *h[] = {header, NULL};
-    struct tix_http_resp r;
-    long status = tix_http("POST", "/api/v1/payments/webhook", NULL, body, h, &r);
-    tix_http_resp_deinit(&r);
-    return status;
+    return tix_http_stripe_webhook(body, NULL);
 }
 
 /* A paid order of quantity tickets at the show's price: intent from the worker, webhook. */

@@ -14,6 +14,7 @@
 #include "tix/buf.h"
 #include "tix/ids.h"
 #include "tix/jwt.h"
+#include "tix/stripe_sig.h"
 
 static bool is_stream(const struct tix_http_resp *r)
 {
@@ -103,6 +104,21 @@ long tix_http(const char *method, const char *path, const char *token, const cha
     out->body = tix_buf_steal(&sink.buf);
     out->json = json_loads(out->body, 0, NULL);
     return out->status;
+}
+
+long tix_http_stripe_webhook(const char *body, struct tix_http_resp *out)
+{
+    char sig[TIX_STRIPE_SIG_SIGNED_MAX], header[TIX_STRIPE_SIG_SIGNED_MAX + 32];
+    tix_stripe_sig_sign(body, strlen(body), tix_test_env("TIXMO_STRIPE_WEBHOOK_SECRET"),
+                        tix_now_us() / 1000000, sig, sizeof(sig));
+    snprintf(header, sizeof(header), "Stripe-Signature: %s", sig);
+    const char *const headers[] = {header, NULL};
+    struct tix_http_resp r;
+    long status =
+        tix_http("POST", "/api/v1/payments/webhook", NULL, body, headers, out != NULL ? out : &r);
+    if (out == NULL)
+        tix_http_resp_deinit(&r);
+    return status;
 }
 
 void tix_http_resp_deinit(struct tix_http_resp *r)

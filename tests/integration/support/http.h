@@ -40,6 +40,9 @@ void tix_test_stack_stop(struct tix_test_stack *s);
 long tix_http(const char *method, const char *path, const char *token, const char *body,
               const char *const *extra_headers, struct tix_http_resp *out);
 void tix_http_resp_deinit(struct tix_http_resp *r);
+/* Posts body to the payment webhook signed as Stripe would sign it now, with
+ * TIXMO_STRIPE_WEBHOOK_SECRET. out (may be NULL) as for tix_http. Returns the status. */
+long tix_http_stripe_webhook(const char *body, struct tix_http_resp *out);
 /* A string member of the JSON body, or NULL. */
 const char *tix_http_str(const struct tix_http_resp *r, const char *key);
 /* Whether the problem body's errors list names field. */
