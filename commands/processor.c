@@ -642,6 +642,7 @@ enum tix_rc tix_processor_run(const struct tix_config *cfg, volatile sig_atomic_
         proc_deinit(&p);
         return rc;
     }
+    p.stats.since_ms = tix_mono_ms();
     tix_log_info("processor started", "partitions=%d batch_max=%d", p.partitions, cfg->batch_max);
     while (!*stop) {
         if (p.in == NULL && connect_bus(&p, err) != TIX_OK) {

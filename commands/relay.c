@@ -213,8 +213,15 @@ static void *relay_main(void *arg)
             disconnect(r);
             continue;
         }
-        if (!is_full)
-            tix_db_wait_partitions(r->db, "tixmo_events", IDLE_WAIT_MS, NULL, 0);
+        if (is_full)
+            continue;
+        int session = PQbackendPID(tix_db_conn(r->db));
+        tix_db_wait_partitions(r->db, "tixmo_events", IDLE_WAIT_MS, NULL, 0);
+        if (PQbackendPID(tix_db_conn(r->db)) != session) {
+            /* the wait reconnected: the partition locks and settings went with the old session */
+            tix_log_warn("relay lost its database session, reconnecting", NULL);
+            disconnect(r);
+        }
     }
     disconnect(r);
     return NULL;
