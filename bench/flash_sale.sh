@@ -4,7 +4,7 @@
 # Run through `scripts/bench flash-sale [seconds] [buyers]` (dev services up, TIXMO_* exported).
 # The stack gets its own database (tixmo_flash) and RabbitMQ vhost (flash), so neither the dev
 # data nor the dev processors are involved: a processor, a projector, the payment worker when
-# built, and a gateway with one event-loop thread per core and limits high enough for one
+# built, a Stripe stand-in (WireMock) and a gateway with one event-loop thread per core and limits high enough for one
 # machine to play a thousand buyers. Everything is removed afterwards.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -46,6 +46,20 @@ export TIXMO_RL_GENERAL_PER_USER=1000000 TIXMO_RL_GENERAL_PER_IP=1000000
 export TIXMO_RL_AUTH_PER_IP=1000000 TIXMO_RL_HOLDS_PER_USER=1000000
 export TIXMO_BATCH_MAX=${TIXMO_BATCH_MAX:-256} TIXMO_PREFETCH=${TIXMO_PREFETCH:-512}
 "$BIN/tixmo" migrate >/dev/null
+
+# The Stripe stand-in of its own, without the request journal and request logging the tests read
+# (a journal entry per PaymentIntent is the stand-in's work, not Stripe's and not TixMo's).
+tix_ensure_wiremock >/dev/null
+STRIPE_PORT=$((PORT + 1))
+java -Xmx256m -jar "$TIX_WIREMOCK_JAR" --port "$STRIPE_PORT" --bind-address 127.0.0.1 \
+    --root-dir "$TIX_ROOT/tests/stripe" --disable-banner --no-request-journal \
+    --disable-request-logging --container-threads 16 >"$logs/flash-stripe.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 600); do
+    curl -fs -o /dev/null "http://127.0.0.1:$STRIPE_PORT/__admin/health" && break
+    sleep 0.1
+done
+export TIXMO_STRIPE_URL="http://127.0.0.1:$STRIPE_PORT"
 
 for prog in tixmo-processor tixmo-projector tixmo-payment tixmo-gateway; do
     [[ -x "$BIN/$prog" ]] || continue

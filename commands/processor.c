@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tix/buf.h"
 #include "tix/bus.h"
 #include "tix/db.h"
 #include "tix/ids.h"
@@ -31,8 +32,12 @@
 
 #define BATCH_RETRIES 3
 
+/* One command: a delivery's body, or one line of a batch delivery (TIX_BUS_BATCH_TYPE). */
 struct item {
-    struct tix_bus_delivery d;
+    struct tix_bus_delivery *d; /* borrowed from proc.deliveries */
+    const char *body;           /* inside d->body */
+    size_t body_len;
+    bool is_batch; /* its outcome goes back in one reply with the others of its caller */
     int partition;
     struct tix_envelope env;
     bool is_poison;
@@ -74,7 +79,10 @@ struct proc {
     struct tix_partition_head *heads;
     bool *is_head_loaded;
     struct tix_cache cache;
-    struct item *items;
+    struct tix_bus_delivery *deliveries; /* batch_max */
+    struct item *items;                  /* batch_max + TIX_BUS_BATCH_MAX: a batch's last delivery
+                                            may carry a whole gateway batch */
+    int item_cap;
     struct stage stage;
     volatile sig_atomic_t *stop;
     int64_t next_expiry_ms; /* monotonic: when to look for due holds next (expiry.h) */
@@ -424,12 +432,12 @@ static void poison(struct item *it, const char *what, const char *detail)
 static void classify(struct proc *p, struct item *it)
 {
     struct tix_err err;
-    it->partition = queue_partition(it->d.consumer_tag);
+    it->partition = queue_partition(it->d->consumer_tag);
     if (it->partition < 0 || it->partition >= p->partitions) {
-        poison(it, "arrived on unknown queue ", it->d.consumer_tag);
+        poison(it, "arrived on unknown queue ", it->d->consumer_tag);
         return;
     }
-    if (tix_envelope_decode(it->d.body, it->d.body_len, &it->env, &err) != TIX_OK) {
+    if (tix_envelope_decode(it->body, it->body_len, &it->env, &err) != TIX_OK) {
         poison(it, "malformed command: ", err.msg);
         return;
     }
@@ -439,38 +447,119 @@ static void classify(struct proc *p, struct item *it)
     }
     uint32_t want = tix_partition_of(it->env.key, strlen(it->env.key), (uint32_t)p->partitions);
     if ((int)want != it->partition)
-        poison(it, "key belongs to another partition than queue ", it->d.consumer_tag);
+        poison(it, "key belongs to another partition than queue ", it->d->consumer_tag);
+}
+
+static bool is_batch_delivery(const struct tix_bus_delivery *d)
+{
+    return d->type != NULL && strcmp(d->type, TIX_BUS_BATCH_TYPE) == 0;
+}
+
+/* Adds the commands of delivery d to p->items from *n on: the whole body, or each line of a
+ * batch (one that holds more than TIX_BUS_BATCH_MAX lines is poison as a whole). */
+static void split(struct proc *p, struct tix_bus_delivery *d, int *n)
+{
+    bool is_batch = is_batch_delivery(d);
+    int lines = 0;
+    for (size_t i = 0; is_batch && i < d->body_len; i++)
+        lines += d->body[i] == '\n';
+    if (!is_batch || lines >= TIX_BUS_BATCH_MAX) {
+        struct item *it = &p->items[(*n)++];
+        *it = (struct item){.d = d, .body = d->body, .body_len = d->body_len};
+        char why[64];
+        snprintf(why, sizeof(why), "batch holds more than %d commands", TIX_BUS_BATCH_MAX);
+        if (is_batch)
+            poison(it, why, "");
+        else
+            classify(p, it);
+        return;
+    }
+    for (const char *line = d->body, *end = d->body + d->body_len; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t len = nl != NULL ? (size_t)(nl - line) : (size_t)(end - line);
+        if (len > 0) {
+            struct item *it = &p->items[(*n)++];
+            *it = (struct item){.d = d, .body = line, .body_len = len, .is_batch = true};
+            classify(p, it);
+        }
+        line += len + 1;
+    }
 }
 
 static void item_deinit(struct item *it)
 {
-    tix_bus_delivery_deinit(&it->d);
     tix_envelope_deinit(&it->env);
     free(it->outcome);
     drop_staged(it);
     memset(it, 0, sizeof(*it));
 }
 
+static bool wants_reply(const struct item *it)
+{
+    return !it->is_poison && it->d->reply_to != NULL && it->d->reply_to[0] != '\0';
+}
+
+/* One reply to it's caller: its outcome alone, or, for a batch command, the outcomes of every
+ * batch command from items[from..n) with the same reply_to, one per line (those are marked). */
+static enum tix_rc reply(struct proc *p, struct item *items, int from, int n, bool *is_replied,
+                         struct tix_err *err)
+{
+    struct item *it = &items[from];
+    struct tix_bus_props props = {.correlation_id = it->env.command_id};
+    if (!it->is_batch)
+        return tix_bus_publish(p->out, "", it->d->reply_to, false, &props, it->outcome,
+                               strlen(it->outcome), err);
+    struct tix_buf body;
+    tix_buf_init(&body, 0);
+    for (int i = from; i < n; i++) {
+        struct item *o = &items[i];
+        if (is_replied[i] || !o->is_batch || !wants_reply(o) ||
+            strcmp(o->d->reply_to, it->d->reply_to) != 0)
+            continue;
+        if (body.len > 0)
+            tix_buf_puts(&body, "\n");
+        tix_buf_puts(&body, o->outcome);
+        is_replied[i] = true;
+    }
+    props.type = TIX_BUS_BATCH_TYPE;
+    enum tix_rc rc =
+        tix_bus_publish(p->out, "", it->d->reply_to, false, &props, body.ptr, body.len, err);
+    tix_buf_deinit(&body);
+    return rc;
+}
+
+/* Dead-letters one poison command (a batch's line alone) and waits for its confirm. */
+static enum tix_rc dead_letter(struct proc *p, const struct item *it, struct tix_err *err)
+{
+    tix_log_warn("dead-lettering command", "queue=%s message_id=%s reason=\"%s\"",
+                 it->d->consumer_tag, it->d->message_id ? it->d->message_id : "-",
+                 it->poison_reason);
+    struct tix_bus_delivery one = *it->d;
+    one.body = (char *)it->body;
+    one.body_len = it->body_len;
+    if (it->is_batch && it->env.command_id != NULL)
+        one.message_id = (char *)it->env.command_id;
+    return tix_bus_dead_letter(p->out, &one, it->d->consumer_tag, it->poison_reason, err);
+}
+
 /* Replies to waiting callers and dead-letters poison (with a confirm each), then acks the
- * batch. Replies are not confirmed: a lost one leaves the caller to read the command's status. */
-static enum tix_rc finish(struct proc *p, struct item *items, int n, struct tix_err *err)
+ * deliveries. Replies are not confirmed: a lost one leaves the caller to read the command's
+ * status. */
+static enum tix_rc finish(struct proc *p, int n_deliveries, int n, struct tix_err *err)
 {
     enum tix_rc rc = TIX_OK;
-    uint64_t max_tag = 0;
+    bool *is_replied = tix_xcalloc((size_t)(n > 0 ? n : 1), sizeof(*is_replied));
     for (int i = 0; i < n && rc == TIX_OK; i++) {
-        struct item *it = &items[i];
-        max_tag = it->d.delivery_tag > max_tag ? it->d.delivery_tag : max_tag;
-        if (it->is_poison) {
-            tix_log_warn("dead-lettering command", "queue=%s message_id=%s reason=\"%s\"",
-                         it->d.consumer_tag, it->d.message_id ? it->d.message_id : "-",
-                         it->poison_reason);
-            rc = tix_bus_dead_letter(p->out, &it->d, it->d.consumer_tag, it->poison_reason, err);
-        } else if (it->d.reply_to != NULL && it->d.reply_to[0] != '\0') {
-            struct tix_bus_props props = {.correlation_id = it->env.command_id};
-            rc = tix_bus_publish(p->out, "", it->d.reply_to, false, &props, it->outcome,
-                                 strlen(it->outcome), err);
-        }
+        if (p->items[i].is_poison)
+            rc = dead_letter(p, &p->items[i], err);
+        else if (!is_replied[i] && wants_reply(&p->items[i]))
+            rc = reply(p, p->items, i, n, is_replied, err);
     }
+    free(is_replied);
+    uint64_t max_tag = 0;
+    for (int i = 0; i < n_deliveries; i++)
+        if (p->deliveries[i].delivery_tag > max_tag)
+            max_tag = p->deliveries[i].delivery_tag;
     if (rc == TIX_OK && max_tag > 0)
         rc = tix_bus_ack(p->in, max_tag, true, err);
     return rc;
@@ -503,17 +592,18 @@ static enum tix_rc connect_bus(struct proc *p, struct tix_err *err)
     return rc;
 }
 
-/* Waits for a first delivery, then takes whatever else is already there, up to batch_max. */
-static enum tix_rc collect(struct proc *p, int *n, struct tix_err *err)
+/* Waits for a first delivery, then takes whatever else is already there, until batch_max
+ * commands (or deliveries). */
+static enum tix_rc collect(struct proc *p, int *n_deliveries, int *n, struct tix_err *err)
 {
+    *n_deliveries = 0;
     *n = 0;
-    enum tix_rc rc = tix_bus_next(p->in, 500, &p->items[0].d, err);
+    enum tix_rc rc = tix_bus_next(p->in, 500, &p->deliveries[0], err);
     while (rc == TIX_OK) {
-        classify(p, &p->items[*n]);
-        (*n)++;
-        if (*n >= p->cfg->batch_max)
+        split(p, &p->deliveries[(*n_deliveries)++], n);
+        if (*n >= p->cfg->batch_max || *n_deliveries >= p->cfg->batch_max)
             break;
-        rc = tix_bus_next(p->in, 0, &p->items[*n].d, err);
+        rc = tix_bus_next(p->in, 0, &p->deliveries[*n_deliveries], err);
     }
     return rc == TIX_ENOTFOUND ? TIX_OK : rc;
 }
@@ -521,9 +611,9 @@ static enum tix_rc collect(struct proc *p, int *n, struct tix_err *err)
 /* One batch: collect, decide per partition, finish. */
 static enum tix_rc step(struct proc *p, struct tix_err *err)
 {
-    int n = 0;
+    int n = 0, n_deliveries = 0;
     int64_t t0 = tix_mono_us();
-    enum tix_rc rc = collect(p, &n, err);
+    enum tix_rc rc = collect(p, &n_deliveries, &n, err);
     int64_t t1 = tix_mono_us();
     struct item **list = tix_xcalloc((size_t)(n > 0 ? n : 1), sizeof(*list));
     for (int part = 0; part < p->partitions && rc == TIX_OK && n > 0; part++) {
@@ -537,7 +627,7 @@ static enum tix_rc step(struct proc *p, struct tix_err *err)
     free(list);
     int64_t t2 = tix_mono_us();
     if (rc == TIX_OK && n > 0)
-        rc = finish(p, p->items, n, err);
+        rc = finish(p, n_deliveries, n, err);
     if (n > 0) {
         struct proc_stats *st = &p->stats;
         st->batches++;
@@ -548,6 +638,8 @@ static enum tix_rc step(struct proc *p, struct tix_err *err)
     }
     for (int i = 0; i < n; i++)
         item_deinit(&p->items[i]);
+    for (int i = 0; i < n_deliveries; i++)
+        tix_bus_delivery_deinit(&p->deliveries[i]);
     return rc;
 }
 
@@ -611,6 +703,7 @@ static void proc_deinit(struct proc *p)
     tix_cache_deinit(&p->cache);
     stage_deinit(&p->stage);
     free(p->items);
+    free(p->deliveries);
     free(p->heads);
     free(p->is_head_loaded);
 }
@@ -633,9 +726,11 @@ enum tix_rc tix_processor_run(const struct tix_config *cfg, volatile sig_atomic_
     }
     p.heads = tix_xcalloc((size_t)p.partitions, sizeof(*p.heads));
     p.is_head_loaded = tix_xcalloc((size_t)p.partitions, sizeof(*p.is_head_loaded));
-    p.items = tix_xcalloc((size_t)cfg->batch_max, sizeof(*p.items));
+    p.deliveries = tix_xcalloc((size_t)cfg->batch_max, sizeof(*p.deliveries));
+    p.item_cap = cfg->batch_max + TIX_BUS_BATCH_MAX;
+    p.items = tix_xcalloc((size_t)p.item_cap, sizeof(*p.items));
     tix_cache_init(&p.cache, 100000);
-    stage_init(&p.stage, cfg->batch_max);
+    stage_init(&p.stage, p.item_cap);
     struct tix_relay *relay = NULL;
     rc = tix_relay_start(cfg, stop, &relay, err);
     if (rc != TIX_OK) {

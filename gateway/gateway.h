@@ -129,8 +129,9 @@ struct tix_gw_thread {
     struct tix_avail_hub *hub;  /* live availability streams (avail_stream.c) */
     struct event *bus_ev;
     struct event *tick_ev;
-    struct tix_pending *pending; /* commands waiting for a confirm or an outcome */
-    uint64_t failures_seen_at;   /* bus seq when failures were last taken */
+    struct tix_gw_outbox *outbox; /* commands of this round, not published yet (submit.c) */
+    struct tix_pending *pending;  /* commands waiting for a confirm or an outcome */
+    uint64_t failures_seen_at;    /* bus seq when failures were last taken */
     bool is_bus_ok;
     struct evhttp_bound_socket *bound;
     int64_t drain_started_ms;
@@ -382,6 +383,10 @@ extern json_t *const TIX_GW_CHAINED;
  * request's Idempotency-Key when present (so a retry after a lost answer is deduplicated by
  * the processor even without Redis). */
 void tix_gw_submit(struct tix_req *req, struct tix_gw_command *cmd);
+/* The thread's outbox (after its event base exists); destroying it answers what it still holds
+ * 503 (call while evhttp still holds those requests). */
+struct tix_gw_outbox *tix_gw_outbox_create(struct tix_gw_thread *th);
+void tix_gw_outbox_destroy(struct tix_gw_thread *th);
 /* Submits command type for event (partition key; payload gets "event_id", stolen), answering
  * 200 with the outcome (gateway/http_events.c). */
 void tix_gw_event_command(struct tix_req *req, const char *event, const char *type,

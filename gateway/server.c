@@ -117,7 +117,7 @@ static void ensure_bus(struct tix_gw_thread *th)
 
 static bool is_drained(struct tix_gw_thread *th)
 {
-    return th->pending == NULL && th->waiting == 0 &&
+    return __atomic_load_n(&th->commands_pending, __ATOMIC_RELAXED) == 0 && th->waiting == 0 &&
            __atomic_load_n(&th->offloads, __ATOMIC_RELAXED) == 0;
 }
 
@@ -206,6 +206,7 @@ static enum tix_rc thread_init(struct tix_gw_thread *th, int listen_fd, struct t
     if (rc != TIX_OK)
         return rc;
     th->hub = tix_avail_hub_create(th);
+    th->outbox = tix_gw_outbox_create(th);
     ensure_bus(th);
     tix_gw_metrics_init(th, th->gw->n_routes);
     th->tick_ev = event_new(th->base, -1, EV_PERSIST, tick_cb, th);
@@ -218,6 +219,7 @@ static void thread_deinit(struct tix_gw_thread *th)
 {
     /* Requests still waiting are answered (503, or a local limit) while evhttp still holds
      * them; each handle is unset before it closes, so what it answers can't reach it again. */
+    tix_gw_outbox_destroy(th);
     struct tix_apg *apg = th->apg;
     th->apg = NULL;
     tix_apg_close(apg);

@@ -5,6 +5,11 @@
  * Prefer: wait=N, with its outcome when the processor's direct reply comes within N seconds.
  * The bus socket is watched by the thread's event loop; nothing here blocks.
  *
+ * Commands are not published one by one: each goes into its partition's slot of the thread's
+ * outbox, and once the loop has run every callback of its round, each slot leaves as one message
+ * (TIX_BUS_BATCH_TYPE, bus.h): one publish, one confirm and one queue entry for the commands of
+ * a round, however many clients sent them. Nothing waits for a batch to fill.
+ *
  * Broker failures are answered 503. When the broker reports a nack or a return, the gateway
  * can't tell which messages it hit, so every command settled since the last check is answered
  * 503: the client retries with its Idempotency-Key and the processor deduplicates.
@@ -25,6 +30,7 @@
 #include "gateway.h"
 
 #define CONFIRM_TIMEOUT_MS 10000
+#define OUTBOX_MAX_BYTES   (512 * 1024)
 
 struct tix_pending {
     struct tix_pending *next;
@@ -42,6 +48,21 @@ struct tix_pending {
     int rejected_status;
     void *ctx;
     void (*ctx_free)(void *ctx);
+};
+
+/* Commands of one partition (with or without a wanted reply) waiting for the round's end. */
+struct slot {
+    struct tix_buf body;       /* envelopes, one per line */
+    struct tix_pending *first; /* in submission order, linked by next */
+    struct tix_pending **tail;
+    int n;
+};
+
+struct tix_gw_outbox {
+    int partitions;
+    struct slot *slots; /* [partition * 2 + wants_reply] */
+    struct event *flush_ev;
+    bool is_scheduled;
 };
 
 static json_t chained_marker;
@@ -167,6 +188,125 @@ static void answer_outcome(struct tix_gw_thread *th, struct tix_pending *p, json
     unlink_pending(th, p);
 }
 
+/* Answers 503 for every command still in the outbox. */
+static void outbox_fail(struct tix_gw_thread *th)
+{
+    struct tix_gw_outbox *ob = th->outbox;
+    for (int i = 0; ob != NULL && i < 2 * ob->partitions; i++) {
+        struct slot *sl = &ob->slots[i];
+        while (sl->first != NULL) {
+            struct tix_pending *p = sl->first;
+            sl->first = p->next;
+            tix_gw_problem(p->req, 503, "broker-unavailable",
+                           "commands can't be accepted right now");
+            p->next = NULL;
+            unlink_pending(th, p); /* not on th->pending: only counted and freed */
+        }
+        sl->tail = &sl->first;
+        sl->n = 0;
+        tix_buf_reset(&sl->body);
+    }
+}
+
+/* Publishes slot i of the outbox as one message; its commands join th->pending with the
+ * message's sequence number. A failed publish answers everything 503. */
+static void publish_slot(struct tix_gw_thread *th, int i)
+{
+    struct tix_gw_outbox *ob = th->outbox;
+    struct slot *sl = &ob->slots[i];
+    char rk[8];
+    tix_bus_partition_key(i / 2, rk, sizeof(rk));
+    struct tix_bus_props props = {.message_id = sl->first->command_id,
+                                  .type = TIX_BUS_BATCH_TYPE,
+                                  .reply_to = i % 2 == 1 ? TIX_BUS_REPLY_TO : NULL};
+    struct tix_err err;
+    enum tix_rc rc = th->is_bus_ok ? tix_bus_publish(th->bus, TIX_BUS_COMMANDS_EXCHANGE, rk, true,
+                                                     &props, sl->body.ptr, sl->body.len, &err)
+                                   : TIX_ETRANSIENT;
+    if (rc != TIX_OK) {
+        th->is_bus_ok = false;
+        outbox_fail(th);
+        tix_gw_pending_flush(th, 503);
+        return;
+    }
+    uint64_t seq = tix_bus_published(th->bus);
+    int64_t now_us = tix_now_us();
+    __atomic_add_fetch(&th->commands_published, (uint64_t)sl->n, __ATOMIC_RELAXED);
+    while (sl->first != NULL) {
+        struct tix_pending *p = sl->first;
+        sl->first = p->next;
+        p->seq = seq;
+        p->published_us = now_us;
+        p->next = th->pending;
+        th->pending = p;
+    }
+    sl->tail = &sl->first;
+    sl->n = 0;
+    tix_buf_reset(&sl->body);
+}
+
+/* Publishes every slot of the outbox: runs once the round's other callbacks are done. */
+static void outbox_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct tix_gw_thread *th = arg;
+    th->outbox->is_scheduled = false;
+    for (int i = 0; i < 2 * th->outbox->partitions; i++)
+        if (th->outbox->slots[i].first != NULL)
+            publish_slot(th, i);
+}
+
+/* Queues p's envelope in its partition's slot; a full slot leaves at once, else the flush is
+ * scheduled for the end of the round. */
+static void outbox_add(struct tix_gw_thread *th, int part, bool wants_reply, struct tix_pending *p,
+                       const char *envelope)
+{
+    struct tix_gw_outbox *ob = th->outbox;
+    int i = part * 2 + (wants_reply ? 1 : 0);
+    struct slot *sl = &ob->slots[i];
+    if (sl->n > 0)
+        tix_buf_puts(&sl->body, "\n");
+    tix_buf_puts(&sl->body, envelope);
+    p->next = NULL;
+    *sl->tail = p;
+    sl->tail = &p->next;
+    sl->n++;
+    if (sl->n >= TIX_BUS_BATCH_MAX || sl->body.len >= OUTBOX_MAX_BYTES) {
+        publish_slot(th, i);
+    } else if (!ob->is_scheduled) {
+        ob->is_scheduled = true;
+        event_active(ob->flush_ev, EV_TIMEOUT, 0);
+    }
+}
+
+struct tix_gw_outbox *tix_gw_outbox_create(struct tix_gw_thread *th)
+{
+    struct tix_gw_outbox *ob = tix_xcalloc(1, sizeof(*ob));
+    ob->partitions = th->gw->cfg->partitions;
+    ob->slots = tix_xcalloc((size_t)(2 * ob->partitions), sizeof(*ob->slots));
+    for (int i = 0; i < 2 * ob->partitions; i++) {
+        tix_buf_init(&ob->slots[i].body, 0);
+        ob->slots[i].tail = &ob->slots[i].first;
+    }
+    ob->flush_ev = event_new(th->base, -1, 0, outbox_flush, th);
+    return ob;
+}
+
+void tix_gw_outbox_destroy(struct tix_gw_thread *th)
+{
+    struct tix_gw_outbox *ob = th->outbox;
+    if (ob == NULL)
+        return;
+    outbox_fail(th);
+    for (int i = 0; i < 2 * ob->partitions; i++)
+        tix_buf_deinit(&ob->slots[i].body);
+    event_free(ob->flush_ev);
+    free(ob->slots);
+    free(ob);
+    th->outbox = NULL;
+}
+
 void tix_gw_submit(struct tix_req *req, struct tix_gw_command *cmd)
 {
     struct tix_gw_thread *th = req->th;
@@ -193,26 +333,7 @@ void tix_gw_submit(struct tix_req *req, struct tix_gw_command *cmd)
     char *body = tix_envelope_encode(p->command_id, cmd->type, cmd->key, cmd->payload, actor,
                                      req->id, NULL, req->ip);
     json_decref(cmd->payload);
-    char rk[8];
-    tix_bus_partition_key(
-        (int)tix_partition_of(cmd->key, strlen(cmd->key), (uint32_t)th->gw->cfg->partitions), rk,
-        sizeof(rk));
-    struct tix_bus_props props = {.message_id = p->command_id,
-                                  .type = cmd->type,
-                                  .reply_to = wait_s > 0 ? TIX_BUS_REPLY_TO : NULL};
-    struct tix_err err;
-    enum tix_rc rc = tix_bus_publish(th->bus, TIX_BUS_COMMANDS_EXCHANGE, rk, true, &props, body,
-                                     strlen(body), &err);
-    free(body);
-    if (rc != TIX_OK) {
-        free(p);
-        if (cmd->ctx_free != NULL)
-            cmd->ctx_free(cmd->ctx);
-        th->is_bus_ok = false;
-        tix_gw_problem(req, 503, "broker-unavailable", "commands can't be accepted right now");
-        tix_gw_pending_flush(th, 503);
-        return;
-    }
+    int part = (int)tix_partition_of(cmd->key, strlen(cmd->key), (uint32_t)th->gw->cfg->partitions);
     if (th->aredis != NULL) { /* who may read the command's status; nobody waits for Redis */
         char key[64];
         snprintf(key, sizeof(key), "tix:cmd:%s", p->command_id);
@@ -220,8 +341,6 @@ void tix_gw_submit(struct tix_req *req, struct tix_gw_command *cmd)
         tix_aredis_cmd_argv(th->aredis, 5, argv, NULL, NULL, NULL);
     }
     p->req = req;
-    p->seq = tix_bus_published(th->bus);
-    p->published_us = tix_now_us();
     p->confirm_deadline_ms = tix_mono_ms() + CONFIRM_TIMEOUT_MS;
     p->wait_deadline_ms = wait_s > 0 ? tix_mono_ms() + 1000LL * wait_s : 0;
     p->success_status = cmd->success_status;
@@ -231,10 +350,9 @@ void tix_gw_submit(struct tix_req *req, struct tix_gw_command *cmd)
     p->rejected_status = cmd->rejected_status;
     p->ctx = cmd->ctx;
     p->ctx_free = cmd->ctx_free;
-    p->next = th->pending;
-    th->pending = p;
-    __atomic_add_fetch(&th->commands_published, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&th->commands_pending, 1, __ATOMIC_RELAXED);
+    outbox_add(th, part, wait_s > 0, p, body);
+    free(body);
 }
 
 static struct tix_pending *find_pending(struct tix_gw_thread *th, const char *command_id)
@@ -269,16 +387,32 @@ static void fail_settled(struct tix_gw_thread *th, const char *why)
     }
 }
 
+/* Answers the command of one outcome (a reply means the broker had it); correlation_id names
+ * it when the outcome doesn't. */
+static void take_outcome(struct tix_gw_thread *th, const char *text, size_t len,
+                         const char *correlation_id)
+{
+    json_t *outcome = tix_json_parse(text, len, NULL);
+    const char *id = tix_json_str(outcome, "command_id");
+    struct tix_pending *p = find_pending(th, id != NULL ? id : correlation_id);
+    if (p != NULL)
+        answer_outcome(th, p, outcome);
+    json_decref(outcome);
+}
+
 static void take_replies(struct tix_gw_thread *th)
 {
     struct tix_bus_delivery d;
     struct tix_err err;
     while (tix_bus_next(th->bus, 0, &d, &err) == TIX_OK) {
-        struct tix_pending *p = find_pending(th, d.correlation_id);
-        json_t *outcome = p != NULL ? tix_json_parse(d.body, d.body_len, NULL) : NULL;
-        if (outcome != NULL)
-            answer_outcome(th, p, outcome); /* a reply means the broker had it */
-        json_decref(outcome);
+        const char *end = d.body + d.body_len;
+        for (const char *line = d.body; line < end;) { /* outcomes of a batch: one per line */
+            const char *nl = memchr(line, '\n', (size_t)(end - line));
+            size_t len = nl != NULL ? (size_t)(nl - line) : (size_t)(end - line);
+            if (len > 0)
+                take_outcome(th, line, len, d.correlation_id);
+            line += len + 1;
+        }
         tix_bus_delivery_deinit(&d);
     }
 }
@@ -339,6 +473,7 @@ void tix_gw_pending_answer_confirmed(struct tix_gw_thread *th)
 
 void tix_gw_pending_flush(struct tix_gw_thread *th, int status)
 {
+    outbox_fail(th);
     while (th->pending != NULL) {
         struct tix_pending *p = th->pending;
         if (status == 202 && p->is_confirmed)

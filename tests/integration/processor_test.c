@@ -16,6 +16,7 @@
 #include "client.h"
 #include "envelope.h"
 #include "harness.h"
+#include "tix/buf.h"
 #include "tix/bus.h"
 #include "tix/ids.h"
 #include "tix/json.h"
@@ -276,6 +277,111 @@ Test(processor, poison_messages_go_to_the_dead_letter_queue_with_a_reason)
     json_t *o = create_org(org, slug);
     cr_assert_str_eq(status_of(o), "succeeded", "the processor still serves after poison");
     json_decref(o);
+}
+
+/* Publishes lines (envelopes) to partition's queue as one batch message wanting replies. */
+static void publish_batch(int partition, const char *first_id, const char *lines)
+{
+    char rk[8];
+    tix_bus_partition_key(partition, rk, sizeof(rk));
+    struct tix_bus_props props = {
+        .message_id = first_id, .type = TIX_BUS_BATCH_TYPE, .reply_to = TIX_BUS_REPLY_TO};
+    struct tix_err err;
+    cr_assert_eq(tix_bus_publish(bus, TIX_BUS_COMMANDS_EXCHANGE, rk, true, &props, lines,
+                                 strlen(lines), &err),
+                 TIX_OK, "%s", err.msg);
+    cr_assert_eq(tix_bus_wait_confirms(bus, 5000, &err), TIX_OK, "%s", err.msg);
+}
+
+static char *org_create_line(const char *id, const char *org, const char *type)
+{
+    char slug[64];
+    new_slug(slug, sizeof(slug), "batch");
+    json_t *payload = json_pack("{ss ss ss ss}", "organization_id", org, "name", "Batch Org",
+                                "slug", slug, "type", "promoter");
+    char *line = tix_envelope_encode(id, type, org, payload, "system:test", NULL, NULL, "test");
+    json_decref(payload);
+    return line;
+}
+
+Test(processor, a_batch_message_is_decided_command_by_command_with_one_reply)
+{
+    /* three commands of one partition in one message: two good ones around a poison one */
+    char id[3][TIX_UUID_LEN + 1], org[3][TIX_UUID_LEN + 1];
+    tix_uuid_v7(org[0]);
+    int part = partition_of(org[0]);
+    for (int i = 0; i < 3; i++) {
+        tix_uuid_v7(id[i]);
+        do
+            tix_uuid_v7(org[i]);
+        while (partition_of(org[i]) != part);
+    }
+    char *l0 = org_create_line(id[0], org[0], "organization.create");
+    char *l1 = org_create_line(id[1], org[1], "organization.explode");
+    char *l2 = org_create_line(id[2], org[2], "organization.create");
+    char body[8192];
+    snprintf(body, sizeof(body), "%s\n%s\n%s", l0, l1, l2);
+    free(l0);
+    free(l1);
+    free(l2);
+    publish_batch(part, id[0], body);
+
+    /* one reply, the two outcomes one per line, each naming its command */
+    struct tix_bus_delivery d;
+    struct tix_err err;
+    cr_assert_eq(tix_bus_next(bus, 20000, &d, &err), TIX_OK, "no reply: %s", err.msg);
+    cr_assert_str_eq(d.consumer_tag, TIX_BUS_REPLY_TO);
+    const char *nl = strchr(d.body, '\n');
+    cr_assert(nl != NULL && strchr(nl + 1, '\n') == NULL, "two lines expected: %s", d.body);
+    json_t *first = tix_json_parse(d.body, (size_t)(nl - d.body), NULL);
+    json_t *second = tix_json_parse(nl + 1, strlen(nl + 1), NULL);
+    cr_assert_str_eq(tix_json_str(first, "command_id"), id[0]);
+    cr_assert_str_eq(tix_json_str(second, "command_id"), id[2]);
+    cr_assert_str_eq(status_of(first), "succeeded");
+    cr_assert_str_eq(status_of(second), "succeeded");
+    json_decref(first);
+    json_decref(second);
+    tix_bus_delivery_deinit(&d);
+
+    /* the poison line alone is dead-lettered, under its own command id */
+    struct dead_search s = {.message_id = id[1]};
+    cr_assert(tix_test_wait(find_dead_letter, &s, 15000), "the poison line was not dead-lettered");
+    cr_assert(strstr(s.reason, "unknown command type organization.explode") != NULL, "%s",
+              s.reason);
+    const char *both[] = {org[0], org[2]};
+    cr_assert(tix_test_wait_projected(db, 10000), "projector did not catch up");
+    cr_assert_eq(
+        tix_test_scalar(db, "SELECT count(*) FROM rm.organizations WHERE id IN ($1, $2)", 2, both),
+        2);
+}
+
+Test(processor, a_batch_over_the_limit_is_dead_lettered_whole)
+{
+    char first[TIX_UUID_LEN + 1], org[TIX_UUID_LEN + 1];
+    tix_uuid_v7(first);
+    tix_uuid_v7(org);
+    struct tix_buf body;
+    tix_buf_init(&body, 0);
+    for (int i = 0; i <= TIX_BUS_BATCH_MAX; i++) {
+        char id[TIX_UUID_LEN + 1];
+        tix_uuid_v7(id);
+        char *line = org_create_line(id, org, "organization.create");
+        if (i > 0)
+            tix_buf_puts(&body, "\n");
+        tix_buf_puts(&body, line);
+        free(line);
+    }
+    publish_batch(partition_of(org), first, body.ptr);
+    tix_buf_deinit(&body);
+    struct dead_search s = {.message_id = first};
+    cr_assert(tix_test_wait(find_dead_letter, &s, 15000), "the batch was not dead-lettered");
+    cr_assert(strstr(s.reason, "more than") != NULL, "%s", s.reason);
+    const char *p[] = {org};
+    cr_assert_eq(tix_test_scalar(db,
+                                 "SELECT count(*) FROM events WHERE stream_id = "
+                                 "'organization-' || $1",
+                                 1, p),
+                 0, "nothing of an oversized batch is decided");
 }
 
 struct progress {

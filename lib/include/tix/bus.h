@@ -48,6 +48,14 @@ extern const char *const tix_bus_payment_events[]; /* NULL-terminated */
 #define TIX_BUS_DEAD_QUEUE   "tixmo.dead"
 #define TIX_BUS_REPLY_TO     "amq.rabbitmq.reply-to"
 
+/* A command message of type TIX_BUS_BATCH_TYPE carries up to TIX_BUS_BATCH_MAX command envelopes
+ * of one partition, one compact JSON object per line (the gateway gathers the commands of a loop
+ * round into one message: one publish, one confirm, one queue entry for all of them). A reply to
+ * it carries the outcomes of those commands, one per line, each naming its command_id. Any other
+ * command message is one envelope, and its reply one outcome under its correlation_id. */
+#define TIX_BUS_BATCH_TYPE "tixmo.batch"
+#define TIX_BUS_BATCH_MAX  64
+
 /* How long tix_bus_dead_letter waits for its confirm. */
 #define TIX_BUS_DEAD_LETTER_TIMEOUT_MS 10000
 
