@@ -150,7 +150,10 @@ static const char *check_scalar(enum stock_kind kind, const json_t *v)
     case SK_DIRECTION:
         return is_one_of(v, "in", "out") ? NULL : "must be in or out";
     case SK_RELEASE_REASON:
-        return is_one_of(v, "buyer", "cart_cleared") ? NULL : "must be buyer or cart_cleared";
+        return is_one_of(v, "buyer", "cart_cleared") ||
+                       is_one_of(v, "event_cancelled", "event_cancelled")
+                   ? NULL
+                   : "must be buyer, cart_cleared or event_cancelled";
     case SK_REASON:
         return is_text(v, 1, 500) ? NULL : "must be 1..500 characters";
     case SK_REQUESTER:
@@ -680,6 +683,7 @@ STREAMS_FN(refund_failed_streams, refund_failed_specs, N_SPECS(refund_failed_spe
 STREAMS_FN(refund_streams, refund_specs, N_SPECS(refund_specs), false, NULL)
 STREAMS_FN(transfer_streams, transfer_specs, N_SPECS(transfer_specs), false, NULL)
 STREAMS_FN(check_in_streams, check_in_specs, N_SPECS(check_in_specs), false, NULL)
+STREAMS_FN(cancel_sale_streams, NULL, 0, false, NULL)
 
 const struct tix_command_handler tix_stock_handlers[] = {
     {"stock.configure", configure_streams, tix_stock_decide_configure},
@@ -701,5 +705,6 @@ const struct tix_command_handler tix_stock_handlers[] = {
     {"order.refund", refund_streams, tix_stock_decide_order_refund},
     {"ticket.check_in", check_in_streams, tix_stock_decide_check_in},
     {"ticket.transfer", transfer_streams, tix_stock_decide_ticket_transfer},
+    {"stock.cancel_sale", cancel_sale_streams, tix_stock_decide_cancel_sale},
     {NULL, NULL, NULL},
 };

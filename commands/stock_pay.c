@@ -4,7 +4,8 @@
  * with no events). A success pays a pending order (lapsed or not: its stock is still its own
  * until an expiry event ends it) and issues one ticket per seat or unit; on an expired or
  * cancelled order it pays only when every seat and unit can still be had (expiring lapsed holds
- * first), else it asks for a refund (order.refund_required, reason stock_unavailable). A
+ * first), else it asks for a refund (order.refund_required, reason stock_unavailable; reason
+ * event_cancelled, whatever the stock, once the event is cancelled). A
  * success with the wrong amount or currency, a second payment of a paid order through another
  * intent, or a payment of an order being refunded also asks for a refund. A failure on a pending
  * order is recorded (order.payment_failed); the buyer may retry until the hold lapses.
@@ -194,7 +195,10 @@ static void apply_success(const struct stock_ctx *c, int o, struct tix_decision 
         return;
     case TIX_ORDER_EXPIRED:
     case TIX_ORDER_CANCELLED:
-        pay_late(c, o, out);
+        if (c->ev->status == TIX_EVENT_CANCELLED)
+            refund(c, o, "event_cancelled", out);
+        else
+            pay_late(c, o, out);
         return;
     case TIX_ORDER_PAID:
         if (x->payment_intent_id == NULL || strcmp(x->payment_intent_id, intent) != 0)
@@ -361,7 +365,7 @@ static bool refund_tickets(const struct stock_ctx *c, int o, int **ks, int *n,
         const struct tix_stock_ticket *t = &c->s->tickets[(*ks)[i]];
         if (t->is_void)
             return reject_ticket(c, i, "already_refunded", "the ticket is refunded", out);
-        if (t->last_scan_at != 0 || t->inside >= 0)
+        if ((t->last_scan_at != 0 || t->inside >= 0) && c->ev->status != TIX_EVENT_CANCELLED)
             return reject_ticket(c, i, "checked_in", "the ticket was used at the door", out);
         if (!has_whole_bundle(c->s, *ks, *n, i))
             return reject_ticket(c, i, "whole_bundle", "a bundle's tickets are refunded together",

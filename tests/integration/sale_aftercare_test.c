@@ -21,6 +21,7 @@
 #include "harness.h"
 #include "http.h"
 #include "shop.h"
+#include "stripe_mock.h"
 #include "tix/bus.h"
 #include "tix/ids.h"
 #include "tix/json.h"
@@ -317,6 +318,127 @@ Test(sale_aftercare, the_buyer_of_a_cancelled_event_refunds_the_order)
     post(path, s.buyer, "{}", 200, NULL, NULL);
     wait_events(s.order, "order.refunded", 1);
     wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'", s.order, 1);
+    close_show(&s);
+}
+
+/* ---- an event cancelled ------------------------------------------------------------------ */
+
+/* The single refund key the payment worker recorded for order (fails unless exactly one). */
+static void refund_key_of(const char *order, char key[80])
+{
+    const char *p[] = {order};
+    PGresult *res = NULL;
+    cr_assert_eq(tix_db_exec(db, "SELECT refund_key FROM payment_refunds WHERE order_id = $1", 1, p,
+                             &res, NULL),
+                 TIX_OK);
+    cr_assert_eq(PQntuples(res), 1, "refunds of %s: %d", order, PQntuples(res));
+    snprintf(key, 80, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
+/* Stripe was asked exactly once for the refund of order (same key every time). */
+static void refunded_once_by_stripe(const char *order)
+{
+    char key[80], idem[100];
+    refund_key_of(order, key);
+    snprintf(idem, sizeof(idem), "tixmo-refund-%s", key);
+    json_t *calls = tix_stripe_mock_requests("/v1/refunds", idem);
+    cr_assert_eq(json_array_size(calls), 1, "%s: %zu refund calls", idem, json_array_size(calls));
+    json_decref(calls);
+}
+
+/* Sends command type with command id id as system:process-manager: the first outcome again. */
+static void resend_pm(const char *id, const char *type, const char *key, json_t *payload)
+{
+    json_t *outcome = NULL;
+    struct tix_err err;
+    cr_assert_eq(tix_client_call(bus, atoi(tix_test_env("TIXMO_PARTITIONS")), id, type, key,
+                                 payload, "system:process-manager", 20000, &outcome, &err),
+                 TIX_OK, "%s", err.msg);
+    json_decref(payload);
+    cr_assert_str_eq(tix_json_str(outcome, "status"), "succeeded");
+    json_decref(outcome);
+}
+
+Test(sale_aftercare, cancelling_the_event_refunds_every_buyer_once)
+{
+    struct show s;
+    open_show(&s, 3100);
+    char paid1[TIX_UUID_LEN + 1], paid2[TIX_UUID_LEN + 1], pending[TIX_UUID_LEN + 1];
+    char free_order[TIX_UUID_LEN + 1], free_type[TIX_UUID_LEN + 1], paid_type[TIX_UUID_LEN + 1];
+    char hold[TIX_UUID_LEN + 1], status[32], ids[1][TIX_UUID_LEN + 1];
+    paid_order(&s, 1, 3100);
+    snprintf(paid1, sizeof(paid1), "%s", s.order);
+    cr_assert_eq(order_tickets(&s, ids, 1), 1);
+    paid_order(&s, 2, 6200);
+    snprintf(paid2, sizeof(paid2), "%s", s.order);
+    place_order(&s, 1, status);
+    cr_assert_str_eq(status, "pending_payment");
+    snprintf(pending, sizeof(pending), "%s", s.order);
+    /* a free type: its order is paid at once and has nothing to give back */
+    tix_uuid_v7(free_type);
+    send_ok("ticket_type.create", s.event,
+            json_pack("{ss ss ss ss si ss si}", "event_id", s.event, "ticket_type_id", free_type,
+                      "name", "Guest list", "kind", "general_admission", "price_minor", 0,
+                      "currency", "EUR", "quantity", 10),
+            "system:test");
+    snprintf(paid_type, sizeof(paid_type), "%s", s.type);
+    snprintf(s.type, sizeof(s.type), "%s", free_type);
+    place_order(&s, 1, status);
+    cr_assert_str_eq(status, "paid");
+    snprintf(free_order, sizeof(free_order), "%s", s.order);
+    snprintf(s.type, sizeof(s.type), "%s", paid_type);
+    tix_uuid_v7(hold); /* a cart nobody turned into an order */
+    send_ok("hold.place", s.event,
+            json_pack("{ss ss ss s[{ss si}]}", "event_id", s.event, "hold_id", hold, "session_id",
+                      s.session, "lines", "ticket_type_id", s.type, "quantity", 2),
+            s.actor);
+
+    send_ok("event.cancel", s.event, json_pack("{ss ss}", "event_id", s.event, "reason", "flood"),
+            "system:test");
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'"
+             " AND refunded_minor = 3100",
+             paid1, 1);
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'"
+             " AND refunded_minor = 6200",
+             paid2, 1);
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'", free_order, 1);
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'cancelled'", pending, 1);
+    wait_sql("SELECT count(*) FROM rm.holds WHERE id = $1::uuid AND state = 'released'", hold, 1);
+    wait_sql("SELECT count(*) FROM rm.tickets WHERE event_id = $1::uuid AND status <> 'void'",
+             s.event, 0);
+    wait_sql("SELECT count(*) FROM rm.tickets WHERE event_id = $1::uuid AND status = 'void'",
+             s.event, 4);
+    wait_sql("SELECT count(*) FROM rm.refunds WHERE order_id = $1 AND status = 'succeeded'"
+             " AND reason = 'event_cancelled'",
+             paid2, 1);
+    wait_sql("SELECT sum(sold + held) FROM rm.availability WHERE event_id = $1::uuid", s.event, 0);
+    refunded_once_by_stripe(paid1);
+    refunded_once_by_stripe(paid2);
+    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1", free_order, 0);
+
+    /* the process manager's commands delivered again decide nothing new */
+    char id[160], request[80];
+    snprintf(id, sizeof(id), "pm.sale.cancel.%s", s.event);
+    resend_pm(id, "stock.cancel_sale", s.event, json_pack("{ss}", "event_id", s.event));
+    snprintf(id, sizeof(id), "pm.sale.refund.%s.%s", s.event, paid1);
+    refund_key_of(paid1, request);
+    resend_pm(id, "order.refund", s.event,
+              json_pack("{ss ss ss ss ss}", "event_id", s.event, "order_id", paid1, "request_id",
+                        request, "reason", "event_cancelled", "requested_by", "organizer"));
+    sleep(1);
+    wait_events(paid1, "order.refund_granted", 1);
+    wait_events(paid1, "order.refunded", 1);
+    refunded_once_by_stripe(paid1);
+
+    /* the door refuses the void tickets, naming why */
+    char scan[200], scan_path[120];
+    struct tix_http_resp r;
+    snprintf(scan_path, sizeof(scan_path), "/api/v1/events/%s/scan", s.event);
+    snprintf(scan, sizeof(scan), "{\"ticket_id\":\"%s\",\"device_id\":\"gate-1\"}", ids[0]);
+    post(scan_path, s.shop.scanner, scan, 409, NULL, &r);
+    cr_assert(strstr(r.body, "cancelled") != NULL, "%s", r.body);
+    tix_http_resp_deinit(&r);
     close_show(&s);
 }
 
