@@ -35,7 +35,9 @@ static void start(void)
 {
     cr_assert(sodium_init() >= 0);
     tix_test_stack_start(&stack, NULL);
-    worker_pid = tix_test_spawn("tixmo-payment", NULL);
+    /* one HTTP try per round, three rounds: the worker's own retries show in the journal */
+    static const char *const env[] = {"TIXMO_STRIPE_ATTEMPTS=1", "TIXMO_REFUND_ATTEMPTS=3", NULL};
+    worker_pid = tix_test_spawn("tixmo-payment", env);
     struct tix_err err;
     cr_assert_eq(tix_bus_open(tix_test_env("TIXMO_AMQP_URL"), "aftercare", &bus, &err), TIX_OK);
     cr_assert_eq(tix_bus_enable_replies(bus, &err), TIX_OK);
@@ -219,6 +221,36 @@ Test(sale_aftercare, a_free_order_is_paid_at_placement_without_a_payment)
 
 /* ---- refunds ------------------------------------------------------------------------------- */
 
+/* The single refund key the payment worker recorded for order (fails unless exactly one). */
+static void refund_key_of(const char *order, char key[80])
+{
+    const char *p[] = {order};
+    PGresult *res = NULL;
+    cr_assert_eq(tix_db_exec(db, "SELECT refund_key FROM payment_refunds WHERE order_id = $1", 1, p,
+                             &res, NULL),
+                 TIX_OK);
+    cr_assert_eq(PQntuples(res), 1, "refunds of %s: %d", order, PQntuples(res));
+    snprintf(key, 80, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
+/* Stripe's calls for the one refund of order, oldest first (new reference). */
+static json_t *stripe_refund_calls(const char *order)
+{
+    char key[80], idem[100];
+    refund_key_of(order, key);
+    snprintf(idem, sizeof(idem), "tixmo-refund-%s", key);
+    return tix_stripe_mock_requests("/v1/refunds", idem);
+}
+
+/* Stripe was asked exactly once for the refund of order (same key every time). */
+static void refunded_once_by_stripe(const char *order)
+{
+    json_t *calls = stripe_refund_calls(order);
+    cr_assert_eq(json_array_size(calls), 1, "%s: %zu refund calls", order, json_array_size(calls));
+    json_decref(calls);
+}
+
 Test(sale_aftercare, the_owner_refunds_a_ticket_then_the_rest_through_stripe)
 {
     struct show s;
@@ -283,23 +315,91 @@ Test(sale_aftercare, the_owner_refunds_a_ticket_then_the_rest_through_stripe)
     close_show(&s);
 }
 
-Test(sale_aftercare, a_refund_stripe_refuses_is_recorded)
+/* A paid order at price refunded whole by the owner. */
+static void refund_whole_order(struct show *s, long long price)
+{
+    open_show(s, price);
+    paid_order(s, 1, price);
+    char path[120];
+    snprintf(path, sizeof(path), "/api/v1/orders/%s/refund", s->order);
+    post(path, s->shop.owner, "{}", 200, NULL, NULL);
+}
+
+Test(sale_aftercare, a_refund_stripe_declines_for_good_is_recorded_at_once)
 {
     struct show s;
-    open_show(&s, 1977); /* the stand-in refuses refunds of amounts ending in 77 */
-    paid_order(&s, 1, 1977);
-    char path[120];
-    snprintf(path, sizeof(path), "/api/v1/orders/%s/refund", s.order);
-    post(path, s.shop.owner, "{}", 200, NULL, NULL);
+    refund_whole_order(&s, 1978); /* the stand-in declines refunds of amounts ending in 78 */
     wait_events(s.order, "order.refund_failed", 1);
     wait_sql("SELECT count(*) FROM rm.refunds WHERE order_id = $1 AND status = 'failed'"
-             " AND failure_reason = 'charge_already_refunded'",
+             " AND failure_reason = 'charge_disputed'",
              s.order, 1);
     wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refund_pending'", s.order,
              1);
-    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'failed'",
+    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'failed'"
+             " AND attempts = 1",
              s.order, 1);
     wait_events(s.order, "order.refunded", 0);
+    json_t *calls = stripe_refund_calls(s.order);
+    cr_assert_eq(json_array_size(calls), 1); /* a decline is not retried */
+    json_decref(calls);
+    close_show(&s);
+}
+
+Test(sale_aftercare, a_charge_already_refunded_counts_as_refunded)
+{
+    struct show s;
+    refund_whole_order(&s, 1977); /* the stand-in answers charge_already_refunded for ..77 */
+    wait_events(s.order, "order.refunded", 1);
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'", s.order, 1);
+    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'succeeded'"
+             " AND refund_id LIKE 'already_refunded_%'",
+             s.order, 1);
+    wait_events(s.order, "order.refund_failed", 0);
+    close_show(&s);
+}
+
+Test(sale_aftercare, a_refund_stripe_fails_once_is_retried_with_the_same_key)
+{
+    tix_stripe_mock_reset_scenarios();
+    struct show s;
+    refund_whole_order(&s, 2588); /* ..88: a 500 first, then the refund */
+    wait_events(s.order, "order.refunded", 1);
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'", s.order, 1);
+    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'succeeded'"
+             " AND attempts = 2",
+             s.order, 1);
+    json_t *calls = stripe_refund_calls(s.order);
+    cr_assert_eq(json_array_size(calls), 2);
+    cr_assert_eq(tix_json_int(json_object_get(json_array_get(calls, 0), "response"), "status", 0),
+                 500);
+    cr_assert_eq(tix_json_int(json_object_get(json_array_get(calls, 1), "response"), "status", 0),
+                 200);
+    json_decref(calls);
+    wait_events(s.order, "order.refund_failed", 0);
+    close_show(&s);
+}
+
+Test(sale_aftercare, a_refund_stripe_never_answers_is_given_up_after_the_last_attempt)
+{
+    struct show s;
+    refund_whole_order(&s, 2589); /* ..89: Stripe answers 503 every time */
+    wait_events(s.order, "order.refund_failed", 1);
+    wait_sql("SELECT count(*) FROM rm.refunds WHERE order_id = $1 AND status = 'failed'"
+             " AND failure_reason = 'stripe_unavailable'",
+             s.order, 1);
+    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'failed'"
+             " AND attempts = 3",
+             s.order, 1);
+    json_t *calls = stripe_refund_calls(s.order);
+    cr_assert_eq(json_array_size(calls), 3); /* TIXMO_REFUND_ATTEMPTS rounds of one try */
+    json_decref(calls);
+    /* the promoter sees it */
+    char path[120];
+    snprintf(path, sizeof(path), "/api/v1/orders/%s", s.order);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("GET", path, s.shop.promoter, NULL, NULL, &r), 200, "%s", r.body);
+    cr_assert(strstr(r.body, "stripe_unavailable") != NULL, "%s", r.body);
+    tix_http_resp_deinit(&r);
     close_show(&s);
 }
 
@@ -322,30 +422,6 @@ Test(sale_aftercare, the_buyer_of_a_cancelled_event_refunds_the_order)
 }
 
 /* ---- an event cancelled ------------------------------------------------------------------ */
-
-/* The single refund key the payment worker recorded for order (fails unless exactly one). */
-static void refund_key_of(const char *order, char key[80])
-{
-    const char *p[] = {order};
-    PGresult *res = NULL;
-    cr_assert_eq(tix_db_exec(db, "SELECT refund_key FROM payment_refunds WHERE order_id = $1", 1, p,
-                             &res, NULL),
-                 TIX_OK);
-    cr_assert_eq(PQntuples(res), 1, "refunds of %s: %d", order, PQntuples(res));
-    snprintf(key, 80, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-}
-
-/* Stripe was asked exactly once for the refund of order (same key every time). */
-static void refunded_once_by_stripe(const char *order)
-{
-    char key[80], idem[100];
-    refund_key_of(order, key);
-    snprintf(idem, sizeof(idem), "tixmo-refund-%s", key);
-    json_t *calls = tix_stripe_mock_requests("/v1/refunds", idem);
-    cr_assert_eq(json_array_size(calls), 1, "%s: %zu refund calls", idem, json_array_size(calls));
-    json_decref(calls);
-}
 
 /* Sends command type with command id id as system:process-manager: the first outcome again. */
 static void resend_pm(const char *id, const char *type, const char *key, json_t *payload)
