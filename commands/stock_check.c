@@ -150,10 +150,7 @@ static const char *check_scalar(enum stock_kind kind, const json_t *v)
     case SK_DIRECTION:
         return is_one_of(v, "in", "out") ? NULL : "must be in or out";
     case SK_RELEASE_REASON:
-        return is_one_of(v, "buyer", "cart_cleared") ||
-                       is_one_of(v, "event_cancelled", "event_cancelled")
-                   ? NULL
-                   : "must be buyer, cart_cleared or event_cancelled";
+        return is_one_of(v, "buyer", "cart_cleared") ? NULL : "must be buyer or cart_cleared";
     case SK_REASON:
         return is_text(v, 1, 500) ? NULL : "must be 1..500 characters";
     case SK_REQUESTER:
@@ -648,6 +645,12 @@ static const struct stock_spec refund_specs[] = {
 };
 static const struct stock_spec transfer_specs[] = {
     {"ticket_id", SK_UUID, true}, {"new_ticket_id", SK_UUID, true}, {"to_user_id", SK_UUID, true}};
+static const struct stock_spec offer_specs[] = {{"ticket_id", SK_UUID, true},
+                                                {"transfer_id", SK_UUID, true},
+                                                {"to_email_index", SK_HEX64, true}};
+static const struct stock_spec claim_specs[] = {{"transfer_id", SK_UUID, true},
+                                                {"new_ticket_id", SK_UUID, true},
+                                                {"to_email_index", SK_HEX64, true}};
 static const struct stock_spec check_in_specs[] = {
     {"ticket_id", SK_UUID, true},
     {"session_id", SK_UUID, false},
@@ -684,6 +687,8 @@ STREAMS_FN(refund_streams, refund_specs, N_SPECS(refund_specs), false, NULL)
 STREAMS_FN(transfer_streams, transfer_specs, N_SPECS(transfer_specs), false, NULL)
 STREAMS_FN(check_in_streams, check_in_specs, N_SPECS(check_in_specs), false, NULL)
 STREAMS_FN(cancel_sale_streams, NULL, 0, false, NULL)
+STREAMS_FN(offer_streams, offer_specs, N_SPECS(offer_specs), false, NULL)
+STREAMS_FN(claim_streams, claim_specs, N_SPECS(claim_specs), false, NULL)
 
 const struct tix_command_handler tix_stock_handlers[] = {
     {"stock.configure", configure_streams, tix_stock_decide_configure},
@@ -706,5 +711,7 @@ const struct tix_command_handler tix_stock_handlers[] = {
     {"ticket.check_in", check_in_streams, tix_stock_decide_check_in},
     {"ticket.transfer", transfer_streams, tix_stock_decide_ticket_transfer},
     {"stock.cancel_sale", cancel_sale_streams, tix_stock_decide_cancel_sale},
+    {"ticket.offer_transfer", offer_streams, tix_stock_decide_offer_transfer},
+    {"ticket.claim_transfer", claim_streams, tix_stock_decide_claim_transfer},
     {NULL, NULL, NULL},
 };

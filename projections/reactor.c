@@ -15,9 +15,9 @@
  *
  * pm_sale_cancel: a cancelled event winds its sale down in two steps, both in the event's own
  * partition. event.cancelled asks the stock to end it (stock.cancel_sale, command id
- * "pm.sale.cancel.<event>": holds released, pending orders cancelled), whose sale.cancelled
- * lists the orders with live tickets; each gets its own order.refund (command id
- * "pm.sale.refund.<event>.<order>", requested_by organizer, reason event_cancelled) with a
+ * "pm.sale.cancel.<event>": holds released, pending orders cancelled), whose
+ * stock.sale_cancelled lists the orders with live tickets; each gets its own order.refund (command
+ * id "pm.sale.refund.<event>.<order>", requested_by organizer, reason event_cancelled) with a
  * request id derived from the event and the order (BLAKE2b-128 of "tixmo-cancel-refund:",
  * the event id and the order id, shaped as a UUID), so the payment worker's Stripe
  * idempotency key (tixmo-refund-<request id>) is the same however often the log is replayed.
@@ -165,7 +165,7 @@ static void cancel_request_id(const char *event, const char *order, char out[TIX
              h[15]);
 }
 
-/* One order.refund per order sale.cancelled lists. */
+/* One order.refund per order stock.sale_cancelled lists. */
 static void refund_orders(const char *event, const json_t *orders, json_t *out)
 {
     size_t i;
@@ -190,7 +190,7 @@ static enum tix_rc sale_cancel(const struct tix_event *e, struct tix_db *db, jso
 {
     (void)db;
     bool is_event = strcmp(e->type, "event.cancelled") == 0;
-    if (!is_event && strcmp(e->type, "sale.cancelled") != 0)
+    if (!is_event && strcmp(e->type, "stock.sale_cancelled") != 0)
         return TIX_OK;
     json_t *d = tix_json_parse(e->data, strlen(e->data), NULL);
     const char *event_id = tix_json_str(d, "event_id");

@@ -520,7 +520,9 @@ Test(sale_aftercare, cancelling_the_event_refunds_every_buyer_once)
 
 /* ---- transfers ----------------------------------------------------------------------------- */
 
-/* Registers an account with email; returns its id. */
+#define PII_KEY "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+/* Registers an account with email and verifies the email; returns its id. */
 static void register_user(const char *email, char id[TIX_UUID_LEN + 1])
 {
     char body[200];
@@ -531,24 +533,92 @@ static void register_user(const char *email, char id[TIX_UUID_LEN + 1])
     snprintf(id, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "user_id"));
     tix_http_resp_deinit(&r);
     wait_sql("SELECT count(*) FROM rm.users WHERE id = $1::uuid", id, 1);
+    char *token = tix_test_user_token(db, PII_KEY, id, "user.email_verification_requested");
+    snprintf(body, sizeof(body), "{\"token\":\"%s\"}", token);
+    free(token);
+    post("/api/v1/auth/verify-email", NULL, body, 200, NULL, NULL);
+    wait_sql("SELECT count(*) FROM rm.users WHERE id = $1::uuid AND email_verified", id, 1);
 }
 
-Test(sale_aftercare, a_holder_transfers_a_ticket_by_email)
+/* The key names of an object, sorted and joined into out. */
+static void shape_of(const json_t *o, char *out, size_t size)
+{
+    const char *keys[32];
+    size_t n = 0;
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        if (n < 32)
+            keys[n++] = k;
+    }
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
+            const char *t = keys[j];
+            keys[j] = keys[j - 1];
+            keys[j - 1] = t;
+        }
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && len < size; i++)
+        len += (size_t)snprintf(out + len, size - len, "%s,", keys[i]);
+}
+
+/* Offers ticket to email: 200, the answer (whose result says pending) kept in r. */
+static void offer(const struct show *s, const char *ticket, const char *email,
+                  struct tix_http_resp *r)
+{
+    char path[120], body[160];
+    snprintf(path, sizeof(path), "/api/v1/tickets/%s/transfer", ticket);
+    snprintf(body, sizeof(body), "{\"email\":\"%s\"}", email);
+    post(path, s->buyer, body, 200, NULL, r);
+    json_t *result = json_object_get(r->json, "result");
+    cr_assert_str_eq(tix_json_str(result, "status"), "pending", "%s", r->body);
+    cr_assert_str_eq(tix_json_str(result, "ticket_id"), ticket);
+}
+
+/* The pending offer id of who's list (waits for exactly want offers; the first one's id). */
+static void listed_offer(const char *who, int want, char id[TIX_UUID_LEN + 1])
+{
+    cr_assert(tix_shop_wait_count(who, "/api/v1/users/me/ticket-transfers", want, 10000));
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("GET", "/api/v1/users/me/ticket-transfers", who, NULL, NULL, &r), 200);
+    const json_t *first = json_array_get(json_object_get(r.json, "items"), 0);
+    snprintf(id, TIX_UUID_LEN + 1, "%s", first ? tix_json_str(first, "id") : "");
+    tix_http_resp_deinit(&r);
+}
+
+/* who accepts offer id: 200 and the new ticket's id. */
+static void accept_offer(const char *who, const char *id, char ticket[TIX_UUID_LEN + 1])
+{
+    char path[120];
+    struct tix_http_resp r;
+    snprintf(path, sizeof(path), "/api/v1/ticket-transfers/%s/accept", id);
+    post(path, who, "{}", 200, NULL, &r);
+    snprintf(ticket, TIX_UUID_LEN + 1, "%s",
+             tix_json_str(json_object_get(r.json, "result"), "ticket_id"));
+    tix_http_resp_deinit(&r);
+    cr_assert(tix_uuid_is_valid(ticket));
+}
+
+Test(sale_aftercare, a_transfer_answers_alike_for_any_email_and_its_owner_accepts)
 {
     struct show s;
     open_show(&s, 0);
-    char status[32], ids[2][TIX_UUID_LEN + 1], email[96], friend_id[TIX_UUID_LEN + 1];
+    char status[32], ids[2][TIX_UUID_LEN + 1], email[96], later[96];
+    char friend_id[TIX_UUID_LEN + 1], later_id[TIX_UUID_LEN + 1];
     place_order(&s, 2, status);
     wait_sql("SELECT count(*) FROM rm.tickets WHERE order_id = $1", s.order, 2);
     cr_assert_eq(order_tickets(&s, ids, 2), 2);
     snprintf(email, sizeof(email), "friend-%s@example.org", s.shop.tag);
+    snprintf(later, sizeof(later), "later-%s@example.org", s.shop.tag);
     register_user(email, friend_id);
     char *friend = tix_test_token(friend_id, 600);
 
     char path[120], qr_path[120], body[160];
     snprintf(path, sizeof(path), "/api/v1/tickets/%s/transfer", ids[0]);
     snprintf(qr_path, sizeof(qr_path), "/api/v1/tickets/%s/qr-code?format=text", ids[0]);
-    struct tix_http_resp r;
+    struct tix_http_resp r, r2;
     cr_assert_eq(tix_http("GET", qr_path, s.buyer, NULL, NULL, &r), 200, "%s", r.body);
     char qr[1100];
     snprintf(qr, sizeof(qr), "%s", tix_http_str(&r, "payload"));
@@ -556,25 +626,54 @@ Test(sale_aftercare, a_holder_transfers_a_ticket_by_email)
 
     post(path, s.buyer, "{}", 422, "email", NULL);
     post(path, s.buyer, "{\"email\":\"not an email\"}", 422, "email", NULL);
-    post(path, s.buyer, "{\"email\":\"nobody-x1@example.org\"}", 422, "email", NULL);
     snprintf(body, sizeof(body), "{\"email\":\"%s\"}", email);
     post(path, friend, body, 404, NULL, NULL);       /* not the holder */
     post(path, s.shop.owner, body, 404, NULL, NULL); /* staff are not holders either */
-    post(path, s.buyer, body, 200, NULL, &r);
-    json_t *result = json_object_get(r.json, "result");
-    char new_id[TIX_UUID_LEN + 1];
-    snprintf(new_id, sizeof(new_id), "%s",
-             tix_json_str(result != NULL ? result : r.json, "ticket_id"));
-    tix_http_resp_deinit(&r);
-    cr_assert(tix_uuid_is_valid(new_id));
-    cr_assert_str_neq(new_id, ids[0]);
 
+    /* an email with an account and one without: the same answer */
+    offer(&s, ids[0], email, &r);
+    offer(&s, ids[1], later, &r2);
+    cr_assert_eq(r.status, r2.status);
+    char a[400], b[400];
+    shape_of(r.json, a, sizeof(a));
+    shape_of(r2.json, b, sizeof(b));
+    cr_assert_str_eq(a, b);
+    shape_of(json_object_get(r.json, "result"), a, sizeof(a));
+    shape_of(json_object_get(r2.json, "result"), b, sizeof(b));
+    cr_assert_str_eq(a, b);
+    tix_http_resp_deinit(&r);
+    tix_http_resp_deinit(&r2);
+
+    /* the owner of the email sees the offer and accepts it; nobody else can */
+    char offer_id[TIX_UUID_LEN + 1], new_id[TIX_UUID_LEN + 1], accept_path[120];
+    listed_offer(friend, 1, offer_id);
+    snprintf(accept_path, sizeof(accept_path), "/api/v1/ticket-transfers/%s/accept", offer_id);
+    post("/api/v1/ticket-transfers/nope/accept", friend, "{}", 404, NULL, NULL);
+    post(accept_path, s.buyer, "{}", 404, NULL, NULL); /* offered to another email */
+    char stranger_id[TIX_UUID_LEN + 1];
+    tix_uuid_v7(stranger_id);
+    char *stranger = tix_test_token(stranger_id, 600);
+    post(accept_path, stranger, "{}", 404, NULL, NULL); /* no account */
+    free(stranger);
+    accept_offer(friend, offer_id, new_id);
+    cr_assert_str_neq(new_id, ids[0]);
+    post(accept_path, friend, "{}", 404, NULL, NULL); /* taken already */
     cr_assert(tix_shop_wait_count(friend, "/api/v1/users/me/tickets", 1, 10000));
-    cr_assert(tix_shop_wait_count(s.buyer, "/api/v1/users/me/tickets", 1, 10000));
+    cr_assert(tix_shop_wait_count(friend, "/api/v1/users/me/ticket-transfers", 0, 10000));
     wait_sql("SELECT count(*) FROM rm.tickets WHERE id = $1::uuid AND transferred_from IS NOT NULL"
              " AND transferred_at IS NOT NULL AND status = 'valid'",
              new_id, 1);
     post(path, s.buyer, body, 404, NULL, NULL); /* the old id is gone */
+
+    /* the unknown email registers later, verifies, and takes its ticket */
+    register_user(later, later_id);
+    char *newcomer = tix_test_token(later_id, 600);
+    char later_offer[TIX_UUID_LEN + 1], later_ticket[TIX_UUID_LEN + 1];
+    listed_offer(newcomer, 1, later_offer);
+    accept_offer(newcomer, later_offer, later_ticket);
+    cr_assert(tix_shop_wait_count(newcomer, "/api/v1/users/me/tickets", 1, 10000));
+    cr_assert(tix_shop_wait_count(s.buyer, "/api/v1/users/me/tickets", 0, 10000));
+    free(newcomer);
 
     /* the old QR code admits nobody; the new ticket admits once */
     char scan_path[120], scan[1200];
@@ -586,14 +685,33 @@ Test(sale_aftercare, a_holder_transfers_a_ticket_by_email)
     wait_sql("SELECT count(*) FROM rm.tickets WHERE id = $1::uuid AND is_inside", new_id, 1);
     /* a used ticket stays with its holder */
     snprintf(path, sizeof(path), "/api/v1/tickets/%s/transfer", new_id);
-    snprintf(body, sizeof(body), "{\"email\":\"%s\"}", s.shop.tag);
-    char other[96], other_id[TIX_UUID_LEN + 1];
-    snprintf(other, sizeof(other), "other-%s@example.org", s.shop.tag);
-    register_user(other, other_id);
-    snprintf(body, sizeof(body), "{\"email\":\"%s\"}", other);
     post(path, friend, body, 409, "ticket_id", &r);
     cr_assert(strstr(r.body, "already") != NULL, "%s", r.body);
     tix_http_resp_deinit(&r);
     free(friend);
     close_show(&s);
+}
+
+Test(sale_aftercare, an_unverified_email_sees_no_transfers)
+{
+    char email[96], id[TIX_UUID_LEN + 1], body[200];
+    struct tix_shop shop;
+    tix_shop_open(&shop);
+    snprintf(email, sizeof(email), "unverified-%s@example.org", shop.tag);
+    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"a long passphrase\"}", email);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", "/api/v1/auth/register", NULL, body, tix_shop_wait5, &r), 201,
+                 "%s", r.body);
+    snprintf(id, sizeof(id), "%s", tix_http_str(&r, "user_id"));
+    tix_http_resp_deinit(&r);
+    wait_sql("SELECT count(*) FROM rm.users WHERE id = $1::uuid", id, 1);
+    char *who = tix_test_token(id, 600);
+    cr_assert_eq(tix_http("GET", "/api/v1/users/me/ticket-transfers", who, NULL, NULL, &r), 403);
+    tix_http_resp_deinit(&r);
+    char path[120], offer_id[TIX_UUID_LEN + 1];
+    tix_uuid_v7(offer_id);
+    snprintf(path, sizeof(path), "/api/v1/ticket-transfers/%s/accept", offer_id);
+    post(path, who, "{}", 403, NULL, NULL);
+    free(who);
+    tix_shop_close(&shop);
 }
