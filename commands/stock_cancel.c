@@ -9,7 +9,8 @@
  * (order_ids; each list left out when empty); pm_sale_cancel then sends each its own
  * order.refund. One event whatever the
  * number of holds and orders, so a decision never outgrows TIX_DECISION_MAX_EVENTS. An event
- * that is not cancelled is refused with not_cancelled. Decided again, it ends only what is left.
+ * that is not cancelled is refused with not_cancelled. Decided again, it ends only what is left;
+ * with nothing left (or nothing ever sold) it records nothing.
  */
 #include <string.h>
 
@@ -52,5 +53,8 @@ void tix_stock_decide_cancel_sale(const struct tix_command *cmd, const struct ti
             json_object_set(data, keys[i], lists[i]); /* an empty list is left out */
     for (int i = 0; i < 3; i++)
         json_decref(lists[i]);
-    tix_stock_emit(&c, out, "stock.sale_cancelled", data);
+    if (json_object_size(data) > 0)
+        tix_stock_emit(&c, out, "stock.sale_cancelled", data);
+    else
+        json_decref(data); /* nothing sold, held or pending: nothing to record */
 }

@@ -1958,9 +1958,7 @@ Test(stock, a_cancelled_event_winds_its_sale_down)
     ok(A_PM, "order.refund", r);
     cr_assert_eq(stock()->orders[0].status, TIX_ORDER_REFUND_PENDING);
     cr_assert_eq(stock()->orders[0].n_void, 2);
-    d = run_ok(A_PM, "stock.cancel_sale", p); /* again: nothing left to end or refund */
-    tix_world_expect_event(&d, 0, STOCK, "stock.sale_cancelled", jf("{'event_id':'%s'}", EV));
-    tix_decision_deinit(&d);
+    no_events(A_PM, "stock.cancel_sale", p); /* again: nothing left to end or refund */
     /* the cancelled order paid late is refunded, whatever the stock */
     struct tix_decision late =
         run_ok(A_PAY, "payment.apply", pay_payload(O2, "evt_2", "succeeded", total_of(O2)));

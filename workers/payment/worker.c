@@ -241,8 +241,10 @@ static enum tix_rc refund_for(struct worker *w, struct event_msg *m, char *refun
                            "order.refund_required needs payment_intent_id and amount_minor >= 1");
     int attempts = 0;
     enum tix_rc rc = refund_row(w, m, intent, amount, refund_id, size, err);
-    if (rc != TIX_OK || refund_id[0] != '\0' || count_attempt(w, m, &attempts, err) != TIX_OK)
-        return rc != TIX_OK || refund_id[0] != '\0' ? rc : TIX_ETRANSIENT;
+    if (rc == TIX_OK && refund_id[0] == '\0')
+        rc = count_attempt(w, m, &attempts, err);
+    if (rc != TIX_OK || refund_id[0] != '\0')
+        return rc;
     char key[96];
     snprintf(key, sizeof(key), "tixmo-refund-%s", m->key);
     struct tix_refund_request req = {key, intent, amount, m->order_id, m->sale_event_id};
