@@ -224,6 +224,8 @@ struct tix_stock_ticket {
     int inside; /* the session slot it is inside of, -1 when outside */
     int64_t last_scan_at;
     char last_device[TIX_STOCK_TEXT_ID_MAX + 1];
+    char offer_id[40]; /* the pending transfer offer's id, "" when none */
+    char offer_to[65]; /* the blind index of the email it is offered to */
 };
 
 struct tix_stock_buyer {

@@ -645,6 +645,12 @@ static const struct stock_spec refund_specs[] = {
 };
 static const struct stock_spec transfer_specs[] = {
     {"ticket_id", SK_UUID, true}, {"new_ticket_id", SK_UUID, true}, {"to_user_id", SK_UUID, true}};
+static const struct stock_spec offer_specs[] = {{"ticket_id", SK_UUID, true},
+                                                {"transfer_id", SK_UUID, true},
+                                                {"to_email_index", SK_HEX64, true}};
+static const struct stock_spec claim_specs[] = {{"transfer_id", SK_UUID, true},
+                                                {"new_ticket_id", SK_UUID, true},
+                                                {"to_email_index", SK_HEX64, true}};
 static const struct stock_spec check_in_specs[] = {
     {"ticket_id", SK_UUID, true},
     {"session_id", SK_UUID, false},
@@ -680,6 +686,9 @@ STREAMS_FN(refund_failed_streams, refund_failed_specs, N_SPECS(refund_failed_spe
 STREAMS_FN(refund_streams, refund_specs, N_SPECS(refund_specs), false, NULL)
 STREAMS_FN(transfer_streams, transfer_specs, N_SPECS(transfer_specs), false, NULL)
 STREAMS_FN(check_in_streams, check_in_specs, N_SPECS(check_in_specs), false, NULL)
+STREAMS_FN(cancel_sale_streams, NULL, 0, false, NULL)
+STREAMS_FN(offer_streams, offer_specs, N_SPECS(offer_specs), false, NULL)
+STREAMS_FN(claim_streams, claim_specs, N_SPECS(claim_specs), false, NULL)
 
 const struct tix_command_handler tix_stock_handlers[] = {
     {"stock.configure", configure_streams, tix_stock_decide_configure},
@@ -701,5 +710,8 @@ const struct tix_command_handler tix_stock_handlers[] = {
     {"order.refund", refund_streams, tix_stock_decide_order_refund},
     {"ticket.check_in", check_in_streams, tix_stock_decide_check_in},
     {"ticket.transfer", transfer_streams, tix_stock_decide_ticket_transfer},
+    {"stock.cancel_sale", cancel_sale_streams, tix_stock_decide_cancel_sale},
+    {"ticket.offer_transfer", offer_streams, tix_stock_decide_offer_transfer},
+    {"ticket.claim_transfer", claim_streams, tix_stock_decide_claim_transfer},
     {NULL, NULL, NULL},
 };

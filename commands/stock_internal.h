@@ -241,8 +241,14 @@ void tix_stock_decide_order_refund(const struct tix_command *cmd, const struct t
                                    struct tix_decision *out);
 void tix_stock_decide_mark_refund_failed(const struct tix_command *cmd, const struct tix_view *view,
                                          struct tix_decision *out);
+void tix_stock_decide_cancel_sale(const struct tix_command *cmd, const struct tix_view *view,
+                                  struct tix_decision *out);
 void tix_stock_decide_ticket_transfer(const struct tix_command *cmd, const struct tix_view *view,
                                       struct tix_decision *out);
+void tix_stock_decide_offer_transfer(const struct tix_command *cmd, const struct tix_view *view,
+                                     struct tix_decision *out);
+void tix_stock_decide_claim_transfer(const struct tix_command *cmd, const struct tix_view *view,
+                                     struct tix_decision *out);
 /* Emits order.paid for order_id (hold h, of buyer) with one ticket per seat or unit, ids from
  * seed_hex (64 hex characters); intent and stripe may be NULL (a free order). Returns the
  * number of tickets. */

@@ -4,7 +4,8 @@
  * with no events). A success pays a pending order (lapsed or not: its stock is still its own
  * until an expiry event ends it) and issues one ticket per seat or unit; on an expired or
  * cancelled order it pays only when every seat and unit can still be had (expiring lapsed holds
- * first), else it asks for a refund (order.refund_required, reason stock_unavailable). A
+ * first), else it asks for a refund (order.refund_required, reason stock_unavailable; reason
+ * event_cancelled, whatever the stock, once the event is cancelled). A
  * success with the wrong amount or currency, a second payment of a paid order through another
  * intent, or a payment of an order being refunded also asks for a refund. A failure on a pending
  * order is recorded (order.payment_failed); the buyer may retry until the hold lapses.
@@ -194,7 +195,10 @@ static void apply_success(const struct stock_ctx *c, int o, struct tix_decision 
         return;
     case TIX_ORDER_EXPIRED:
     case TIX_ORDER_CANCELLED:
-        pay_late(c, o, out);
+        if (c->ev->status == TIX_EVENT_CANCELLED)
+            refund(c, o, "event_cancelled", out);
+        else
+            pay_late(c, o, out);
         return;
     case TIX_ORDER_PAID:
         if (x->payment_intent_id == NULL || strcmp(x->payment_intent_id, intent) != 0)
@@ -361,7 +365,7 @@ static bool refund_tickets(const struct stock_ctx *c, int o, int **ks, int *n,
         const struct tix_stock_ticket *t = &c->s->tickets[(*ks)[i]];
         if (t->is_void)
             return reject_ticket(c, i, "already_refunded", "the ticket is refunded", out);
-        if (t->last_scan_at != 0 || t->inside >= 0)
+        if ((t->last_scan_at != 0 || t->inside >= 0) && c->ev->status != TIX_EVENT_CANCELLED)
             return reject_ticket(c, i, "checked_in", "the ticket was used at the door", out);
         if (!has_whole_bundle(c->s, *ks, *n, i))
             return reject_ticket(c, i, "whole_bundle", "a bundle's tickets are refunded together",
@@ -573,11 +577,11 @@ static bool is_over(const struct stock_ctx *c, const struct tix_stock_ticket *t)
     return true;
 }
 
-/* Rejects a transfer the ticket's state or the event refuses. */
+/* Rejects a transfer the ticket's state or the event refuses: to (NULL while only offered) must
+ * not hold it already, new_id (NULL likewise) must be free. */
 static bool is_transferable(const struct stock_ctx *c, const struct tix_stock_ticket *t,
-                            struct tix_decision *out)
+                            const char *to, const char *new_id, struct tix_decision *out)
 {
-    const char *to = tix_json_str(c->cmd->payload, "to_user_id");
     if (t->is_void)
         tix_decision_reject(out, "ticket_void", "ticket_id", "the ticket is void");
     else if (t->last_scan_at != 0 || t->inside >= 0)
@@ -586,13 +590,37 @@ static bool is_transferable(const struct stock_ctx *c, const struct tix_stock_ti
         tix_decision_reject(out, "event_cancelled", NULL, "the event was cancelled");
     else if (c->ev->status == TIX_EVENT_COMPLETED || is_over(c, t))
         tix_decision_reject(out, "event_over", "ticket_id", "the event is over");
-    else if (strcmp(to, c->actor.user_id) == 0)
+    else if (to != NULL && strcmp(to, c->s->buyers[t->holder].id) == 0)
         tix_decision_reject(out, "same_holder", "to_user_id", "the ticket is already yours");
-    else if (tix_stock_find_ticket(c->s, tix_json_str(c->cmd->payload, "new_ticket_id")) >= 0)
+    else if (new_id != NULL && tix_stock_find_ticket(c->s, new_id) >= 0)
         tix_decision_reject(out, "already_exists", "new_ticket_id", "the new id is taken");
     else
         return true;
     return false;
+}
+
+/* Emits ticket.transferred of ticket t to user `to` under new_id, and the decision's result. */
+static void transfer(const struct stock_ctx *c, const struct tix_stock_ticket *t, const char *to,
+                     const char *new_id, struct tix_decision *out)
+{
+    tix_decision_set_result(out, json_pack("{s:s, s:s, s:s}", "ticket_id", new_id,
+                                           "transferred_from", t->id, "holder_id", to));
+    tix_stock_emit(c, out, "ticket.transferred",
+                   json_pack("{s:s, s:s, s:s, s:s, s:o}", "ticket_id", t->id, "new_ticket_id",
+                             new_id, "from_user_id", c->s->buyers[t->holder].id, "to_user_id", to,
+                             "at", tix_stock_instant_json(c->now)));
+}
+
+/* The ticket of the payload's ticket_id held by the actor; -1 after rejecting not_found. */
+static int held_ticket(const struct stock_ctx *c, struct tix_decision *out)
+{
+    const char *id = tix_json_str(c->cmd->payload, "ticket_id");
+    int k = tix_stock_find_ticket(c->s, id);
+    if (k < 0 || strcmp(c->s->buyers[c->s->tickets[k].holder].id, c->actor.user_id) != 0) {
+        tix_decision_reject(out, "not_found", "ticket_id", "no ticket %s", id);
+        return -1;
+    }
+    return k;
 }
 
 void tix_stock_decide_ticket_transfer(const struct tix_command *cmd, const struct tix_view *view,
@@ -601,21 +629,66 @@ void tix_stock_decide_ticket_transfer(const struct tix_command *cmd, const struc
     struct stock_ctx c;
     if (!tix_stock_load(cmd, view, &c, out) || !tix_stock_require_user(&c, out))
         return;
-    const char *id = tix_json_str(cmd->payload, "ticket_id");
-    int k = tix_stock_find_ticket(c.s, id);
-    if (k < 0 || strcmp(c.s->buyers[c.s->tickets[k].holder].id, c.actor.user_id) != 0) {
-        tix_decision_reject(out, "not_found", "ticket_id", "no ticket %s", id);
+    int k = held_ticket(&c, out);
+    const char *to = tix_json_str(cmd->payload, "to_user_id");
+    const char *new_id = tix_json_str(cmd->payload, "new_ticket_id");
+    if (k >= 0 && is_transferable(&c, &c.s->tickets[k], to, new_id, out))
+        transfer(&c, &c.s->tickets[k], to, new_id, out);
+}
+
+/* The ticket whose pending offer is transfer_id, or -1. */
+static int offered_ticket(const struct tix_stock_state *s, const char *transfer_id)
+{
+    for (int k = 0; k < s->n_tickets; k++)
+        if (strcmp(s->tickets[k].offer_id, transfer_id) == 0)
+            return k;
+    return -1;
+}
+
+void tix_stock_decide_offer_transfer(const struct tix_command *cmd, const struct tix_view *view,
+                                     struct tix_decision *out)
+{
+    struct stock_ctx c;
+    if (!tix_stock_load(cmd, view, &c, out) || !tix_stock_require_user(&c, out))
+        return;
+    int k = held_ticket(&c, out);
+    if (k < 0)
+        return;
+    const struct tix_stock_ticket *t = &c.s->tickets[k];
+    const char *offer = tix_json_str(cmd->payload, "transfer_id");
+    int other = offered_ticket(c.s, offer);
+    if (other >= 0 && other != k) {
+        tix_decision_reject(out, "already_exists", "transfer_id", "the transfer id is taken");
+        return;
+    }
+    if (!is_transferable(&c, t, NULL, NULL, out))
+        return;
+    tix_decision_set_result(out, json_pack("{s:s, s:s, s:s}", "transfer_id", offer, "ticket_id",
+                                           t->id, "status", "pending"));
+    if (other == k)
+        return; /* offered already */
+    tix_stock_emit(&c, out, "ticket.transfer_offered",
+                   json_pack("{s:s, s:s, s:s, s:s, s:o}", "ticket_id", t->id, "transfer_id", offer,
+                             "from_user_id", c.actor.user_id, "to_email_index",
+                             tix_json_str(cmd->payload, "to_email_index"), "at",
+                             tix_stock_instant_json(c.now)));
+}
+
+void tix_stock_decide_claim_transfer(const struct tix_command *cmd, const struct tix_view *view,
+                                     struct tix_decision *out)
+{
+    struct stock_ctx c;
+    if (!tix_stock_load(cmd, view, &c, out) || !tix_stock_require_user(&c, out))
+        return;
+    const char *offer = tix_json_str(cmd->payload, "transfer_id");
+    int k = offered_ticket(c.s, offer);
+    if (k < 0 ||
+        strcmp(c.s->tickets[k].offer_to, tix_json_str(cmd->payload, "to_email_index")) != 0) {
+        tix_decision_reject(out, "not_found", "transfer_id", "no transfer %s for you", offer);
         return;
     }
     const struct tix_stock_ticket *t = &c.s->tickets[k];
-    if (!is_transferable(&c, t, out))
-        return;
-    const char *to = tix_json_str(cmd->payload, "to_user_id");
     const char *new_id = tix_json_str(cmd->payload, "new_ticket_id");
-    tix_stock_emit(&c, out, "ticket.transferred",
-                   json_pack("{s:s, s:s, s:s, s:s, s:o}", "ticket_id", t->id, "new_ticket_id",
-                             new_id, "from_user_id", c.actor.user_id, "to_user_id", to, "at",
-                             tix_stock_instant_json(c.now)));
-    tix_decision_set_result(out, json_pack("{s:s, s:s, s:s}", "ticket_id", new_id,
-                                           "transferred_from", id, "holder_id", to));
+    if (is_transferable(&c, t, c.actor.user_id, new_id, out))
+        transfer(&c, t, c.actor.user_id, new_id, out);
 }

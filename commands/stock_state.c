@@ -1224,7 +1224,45 @@ static enum tix_rc apply_ticket_transferred(struct tix_stock_state *s, const jso
     struct tix_stock_ticket *t = &s->tickets[k];
     snprintf(t->id, sizeof(t->id), "%s", id);
     t->holder = holder;
+    t->offer_id[0] = t->offer_to[0] = '\0';
     tix_stock_index_put(&s->ticket_index, t->id, k, ticket_key_cb, s);
+    return TIX_OK;
+}
+
+/* A cancelled event's sale: its active holds released, its pending orders cancelled (all
+ * checked before any changes). */
+static enum tix_rc apply_sale_cancelled(struct tix_stock_state *s, const json_t *d)
+{
+    const json_t *holds = json_object_get(d, "hold_ids");
+    const json_t *orders = json_object_get(d, "cancelled_order_ids");
+    for (size_t i = 0; i < json_array_size(holds); i++) {
+        int h = tix_stock_find_hold(s, json_string_value(json_array_get(holds, i)));
+        if (h < 0 || s->holds[h].status != TIX_HOLD_ACTIVE)
+            return TIX_EINVAL;
+    }
+    for (size_t i = 0; i < json_array_size(orders); i++) {
+        int o = tix_stock_find_order(s, json_string_value(json_array_get(orders, i)));
+        if (o < 0 || s->orders[o].status != TIX_ORDER_PENDING_PAYMENT)
+            return TIX_EINVAL;
+    }
+    for (size_t i = 0; i < json_array_size(holds); i++)
+        end_hold(s, tix_stock_find_hold(s, json_string_value(json_array_get(holds, i))),
+                 TIX_HOLD_RELEASED);
+    for (size_t i = 0; i < json_array_size(orders); i++)
+        end_order(s, tix_stock_find_order(s, json_string_value(json_array_get(orders, i))),
+                  TIX_ORDER_CANCELLED);
+    return TIX_OK;
+}
+
+/* A pending offer replaces the ticket's previous one. */
+static enum tix_rc apply_transfer_offered(struct tix_stock_state *s, const json_t *d)
+{
+    int k = tix_stock_find_ticket(s, tix_json_str(d, "ticket_id"));
+    if (k < 0 || s->tickets[k].is_void)
+        return TIX_EINVAL;
+    struct tix_stock_ticket *t = &s->tickets[k];
+    snprintf(t->offer_id, sizeof(t->offer_id), "%s", tix_json_str(d, "transfer_id"));
+    snprintf(t->offer_to, sizeof(t->offer_to), "%s", tix_json_str(d, "to_email_index"));
     return TIX_OK;
 }
 
@@ -1338,6 +1376,20 @@ static const struct stock_spec transferred_specs[] = {
     {"to_user_id", SK_UUID, true},
     {"at", SK_INSTANT, true},
 };
+static const struct stock_spec sale_cancelled_specs[] = {
+    EV_ID,
+    {"hold_ids", SK_HOLD_IDS, false},
+    {"cancelled_order_ids", SK_HOLD_IDS, false},
+    {"order_ids", SK_HOLD_IDS, false},
+};
+static const struct stock_spec offered_specs[] = {
+    EV_ID,
+    {"ticket_id", SK_UUID, true},
+    {"transfer_id", SK_UUID, true},
+    {"from_user_id", SK_UUID, true},
+    {"to_email_index", SK_HEX64, true},
+    {"at", SK_INSTANT, true},
+};
 static const struct stock_spec checked_in_specs[] = {
     EV_ID,
     {"ticket_id", SK_UUID, true},
@@ -1379,6 +1431,8 @@ static const struct {
     APPLIER("order.refund_failed", refund_failed_specs, apply_refund_failed),
     APPLIER("order.refund_granted", refund_granted_specs, apply_refund_granted),
     APPLIER("ticket.transferred", transferred_specs, apply_ticket_transferred),
+    APPLIER("ticket.transfer_offered", offered_specs, apply_transfer_offered),
+    APPLIER("stock.sale_cancelled", sale_cancelled_specs, apply_sale_cancelled),
     APPLIER("ticket.checked_in", checked_in_specs, apply_checked_in),
 };
 

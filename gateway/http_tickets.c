@@ -13,10 +13,10 @@
  * refused, naming "qr"), or, for a door without a camera, the ticket's id. GET
  * /tickets/{id}/qr-code draws the payload (SVG, PNG, or the text itself) for the holder.
  *
- * POST /tickets/{id}/transfer (the holder only; anybody else gets 404) hands the ticket to the
- * account registered with an email (found by the email's blind index): ticket.transfer, answered
- * with the decision, gives it a new random id, so the old QR code admits nobody. The sender's
- * ticket list no longer shows it (its row stays, status "transferred"); the recipient's does.
+ * POST /tickets/{id}/transfer (the holder only; anybody else gets 404) offers the ticket to an
+ * email (ticket.offer_transfer with the email's blind index and a random transfer id, answered
+ * with the decision): nobody looks the email up, so the answer is the same whether an account
+ * has it or not. Its verified owner accepts it (http_transfers.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,58 +233,36 @@ void tix_http_event_scan(struct tix_req *req)
 
 /* ---- transfers ----------------------------------------------------------------------------- */
 
-/* The account registered with the body's email into user; false after answering 422. */
-static bool recipient(struct tix_req *req, const char *email_given, char user[TIX_UUID_LEN + 1])
-{
-    char email[TIX_PII_EMAIL_MAX + 1], index[TIX_PII_BLIND_INDEX_SIZE];
-    struct tix_err err;
-    if (tix_pii_normalize_email(email_given, email, sizeof(email), &err) != TIX_OK) {
-        tix_gw_invalid(req, "email", err.msg);
-        return false;
-    }
-    tix_pii_blind_index(req->th->gw->pii_key, "email", email, index);
-    const char *params[] = {index};
-    PGresult *res = NULL;
-    if (!tix_gw_read(req, "SELECT id FROM rm.users WHERE email_index = $1 AND NOT is_erased", 1,
-                     params, &res))
-        return false;
-    bool found = PQntuples(res) == 1;
-    if (found)
-        snprintf(user, TIX_UUID_LEN + 1, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    if (!found)
-        tix_gw_invalid(req, "email", "no account is registered with this email");
-    return found;
-}
-
 void tix_http_ticket_transfer(struct tix_req *req)
 {
     static const struct tix_field fields[] = {{"email", TIX_F_STRING, true, 3, 254},
                                               {NULL, TIX_F_STRING, false, 0, 0}};
     json_t *body = tix_gw_body(req, fields);
-    char event[TIX_UUID_LEN + 1], to[TIX_UUID_LEN + 1], id[TIX_UUID_LEN + 1];
+    char event[TIX_UUID_LEN + 1], id[TIX_UUID_LEN + 1], email[TIX_PII_EMAIL_MAX + 1];
+    char index[TIX_PII_BLIND_INDEX_SIZE];
     bool is_holder = false;
+    struct tix_err err;
     if (body == NULL)
         return;
     bool is_ok = find_ticket(req, event, &is_holder);
     if (is_ok && !is_holder)
         tix_gw_problem(req, 404, "not-found", "no such ticket");
-    is_ok = is_ok && is_holder && recipient(req, tix_json_str(body, "email"), to);
+    is_ok = is_ok && is_holder;
+    if (is_ok && tix_pii_normalize_email(tix_json_str(body, "email"), email, sizeof(email), &err) !=
+                     TIX_OK) {
+        tix_gw_invalid(req, "email", err.msg);
+        is_ok = false;
+    }
     json_decref(body);
     if (!is_ok)
         return;
-    unsigned char raw[16];
-    randombytes_buf(raw, sizeof(raw));
-    raw[6] = (unsigned char)((raw[6] & 0x0f) | 0x40); /* version 4: random */
-    raw[8] = (unsigned char)((raw[8] & 0x3f) | 0x80);
-    snprintf(id, sizeof(id), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7], raw[8], raw[9],
-             raw[10], raw[11], raw[12], raw[13], raw[14], raw[15]);
+    tix_pii_blind_index(req->th->gw->pii_key, "email", email, index);
+    tix_sale_random_id(id);
     struct tix_gw_command cmd = {
-        .type = "ticket.transfer", .success_status = 200, .force_wait_s = TIX_SALE_WAIT_S};
+        .type = "ticket.offer_transfer", .success_status = 200, .force_wait_s = TIX_SALE_WAIT_S};
     tix_sale_submit(req, event,
-                    json_pack("{ss ss ss}", "ticket_id", tix_gw_param(req, "id"), "new_ticket_id",
-                              id, "to_user_id", to),
+                    json_pack("{ss ss ss}", "ticket_id", tix_gw_param(req, "id"), "transfer_id", id,
+                              "to_email_index", index),
                     &cmd);
 }
 

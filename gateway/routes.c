@@ -158,6 +158,10 @@ const struct tix_route tix_routes[] = {
     {"POST", "/api/v1/tickets/{id}/transfer", tix_http_ticket_transfer, USR, 0, NULL,
      TIX_RL_GENERAL},
     {"GET", "/api/v1/users/me/tickets", tix_http_tickets_list, USR, 0, NULL, TIX_RL_GENERAL},
+    {"GET", "/api/v1/users/me/ticket-transfers", tix_http_ticket_transfers_list, USR, 0, NULL,
+     TIX_RL_GENERAL},
+    {"POST", "/api/v1/ticket-transfers/{id}/accept", tix_http_ticket_transfer_accept, USR, 0, NULL,
+     TIX_RL_GENERAL},
     {"POST", "/api/v1/payments/webhook", tix_http_payments_webhook, PUB, 0, NULL, TIX_RL_NONE},
     {"GET", "/api/v1/payments/{id}", tix_http_payment_get, USR, 0, NULL, TIX_RL_GENERAL},
 

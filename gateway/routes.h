@@ -96,6 +96,8 @@ void tix_http_order_get(struct tix_req *req);
 void tix_http_order_cancel(struct tix_req *req);
 void tix_http_order_refund(struct tix_req *req);
 void tix_http_ticket_transfer(struct tix_req *req);
+void tix_http_ticket_transfers_list(struct tix_req *req);
+void tix_http_ticket_transfer_accept(struct tix_req *req);
 void tix_http_order_tickets(struct tix_req *req);
 
 void tix_http_tickets_list(struct tix_req *req);

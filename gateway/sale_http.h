@@ -34,6 +34,9 @@
     " 'issued_at', k.issued_at, 'transferred_from', k.transferred_from,"                           \
     " 'transferred_at', k.transferred_at)"
 
+/* A new random (version 4) UUID into out: ids nobody can guess (tickets, transfers). */
+void tix_sale_random_id(char out[TIX_UUID_LEN + 1]);
+
 /* Seconds the buyer's commands wait for their decision (the answer is the outcome, or 503). */
 #define TIX_SALE_WAIT_S 10
 

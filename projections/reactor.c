@@ -12,11 +12,22 @@
  * (stock.load_seats, in the event's own partition, command id derived from the event and the
  * version) from the published chart in the venues read model: section and row ids, the seat's
  * label, its category (or its section's), whether it is accessible.
+ *
+ * pm_sale_cancel: a cancelled event winds its sale down in two steps, both in the event's own
+ * partition. event.cancelled asks the stock to end it (stock.cancel_sale, command id
+ * "pm.sale.cancel.<event>": holds released, pending orders cancelled), whose
+ * stock.sale_cancelled lists the orders with live tickets; each gets its own order.refund (command
+ * id "pm.sale.refund.<event>.<order>", requested_by organizer, reason event_cancelled) with a
+ * request id derived from the event and the order (BLAKE2b-128 of "tixmo-cancel-refund:",
+ * the event id and the order id, shaped as a UUID), so the payment worker's Stripe
+ * idempotency key (tixmo-refund-<request id>) is the same however often the log is replayed.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "tix/ids.h"
 #include "tix/json.h"
@@ -136,8 +147,71 @@ static enum tix_rc stock_seats(const struct tix_event *e, struct tix_db *db, jso
 
 static const struct tix_reactor stock_seats_reactor = {"pm_stock_seats", stock_seats};
 
+/* The refund request id of order for the cancellation of event: a UUID-shaped BLAKE2b-128. */
+static void cancel_request_id(const char *event, const char *order, char out[TIX_UUID_LEN + 1])
+{
+    unsigned char h[16];
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, sizeof(h));
+    crypto_generichash_update(&st, (const unsigned char *)"tixmo-cancel-refund:", 20);
+    crypto_generichash_update(&st, (const unsigned char *)event, strlen(event));
+    crypto_generichash_update(&st, (const unsigned char *)order, strlen(order));
+    crypto_generichash_final(&st, h, sizeof(h));
+    h[6] = (unsigned char)((h[6] & 0x0f) | 0x80); /* version 8: custom */
+    h[8] = (unsigned char)((h[8] & 0x3f) | 0x80);
+    snprintf(out, TIX_UUID_LEN + 1,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", h[0], h[1],
+             h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12], h[13], h[14],
+             h[15]);
+}
+
+/* One order.refund per order stock.sale_cancelled lists. */
+static void refund_orders(const char *event, const json_t *orders, json_t *out)
+{
+    size_t i;
+    const json_t *o;
+    json_array_foreach(orders, i, o)
+    {
+        const char *order = json_string_value(o);
+        if (!tix_uuid_is_valid(order))
+            continue;
+        char id[128], request[TIX_UUID_LEN + 1];
+        snprintf(id, sizeof(id), "pm.sale.refund.%s.%s", event, order);
+        cancel_request_id(event, order, request);
+        json_array_append_new(out,
+                              json_pack("{ss ss ss s{ss ss ss ss ss}}", "command_id", id, "type",
+                                        "order.refund", "key", event, "payload", "event_id", event,
+                                        "order_id", order, "request_id", request, "reason",
+                                        "event_cancelled", "requested_by", "organizer"));
+    }
+}
+
+static enum tix_rc sale_cancel(const struct tix_event *e, struct tix_db *db, json_t *out)
+{
+    (void)db;
+    bool is_event = strcmp(e->type, "event.cancelled") == 0;
+    if (!is_event && strcmp(e->type, "stock.sale_cancelled") != 0)
+        return TIX_OK;
+    json_t *d = tix_json_parse(e->data, strlen(e->data), NULL);
+    const char *event_id = tix_json_str(d, "event_id");
+    enum tix_rc rc = tix_uuid_is_valid(event_id) ? TIX_OK : TIX_EINVAL;
+    if (rc == TIX_OK && is_event) {
+        char id[96];
+        snprintf(id, sizeof(id), "pm.sale.cancel.%s", event_id);
+        json_array_append_new(out, json_pack("{ss ss ss s{ss}}", "command_id", id, "type",
+                                             "stock.cancel_sale", "key", event_id, "payload",
+                                             "event_id", event_id));
+    } else if (rc == TIX_OK) {
+        refund_orders(event_id, json_object_get(d, "order_ids"), out);
+    }
+    json_decref(d);
+    return rc;
+}
+
+static const struct tix_reactor sale_cancel_reactor = {"pm_sale_cancel", sale_cancel};
+
 const struct tix_reactor *const tix_reactors[] = {&venue_binding_reactor, &stock_seats_reactor,
-                                                  NULL};
+                                                  &sale_cancel_reactor, NULL};
 
 enum tix_rc tix_reactor_prepare(struct tix_db *db, const struct tix_reactor *r, int partitions,
                                 struct tix_err *err)

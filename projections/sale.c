@@ -103,6 +103,13 @@ static const char ddl[] =
     " reason text, requested_by text NOT NULL, status text NOT NULL, refund_id text,"
     " failure_reason text, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL);"
     "CREATE INDEX IF NOT EXISTS refunds_order ON refunds (order_id);"
+    "CREATE TABLE IF NOT EXISTS ticket_transfers ("
+    " id uuid PRIMARY KEY, event_id uuid NOT NULL, ticket_id uuid NOT NULL,"
+    " from_user_id text NOT NULL, to_email_index text NOT NULL, status text NOT NULL,"
+    " new_ticket_id uuid, offered_at timestamptz NOT NULL, accepted_at timestamptz);"
+    "CREATE INDEX IF NOT EXISTS ticket_transfers_to ON ticket_transfers (to_email_index)"
+    " WHERE status = 'pending';"
+    "CREATE INDEX IF NOT EXISTS ticket_transfers_ticket ON ticket_transfers (ticket_id);"
     "CREATE TABLE IF NOT EXISTS avail_outbox ("
     " event_id uuid NOT NULL, session_id uuid NOT NULL, seats text[] NOT NULL DEFAULT '{}',"
     " touches bigint NOT NULL DEFAULT 1, PRIMARY KEY (event_id, session_id));"
@@ -145,9 +152,9 @@ static const char ddl[] =
     " FOR EACH ROW EXECUTE FUNCTION seat_counted();";
 
 static const char *const tables[] = {
-    "sale_settings", "sale_sessions", "ticket_types", "pools",   "seats",
-    "seat_status",   "availability",  "holds",        "orders",  "tickets",
-    "avail_outbox",  "seat_groups",   "seat_taken",   "refunds", NULL};
+    "sale_settings", "sale_sessions", "ticket_types",     "pools",   "seats",        "seat_status",
+    "availability",  "holds",         "orders",           "tickets", "avail_outbox", "seat_groups",
+    "seat_taken",    "refunds",       "ticket_transfers", NULL};
 
 /* ---- availability -------------------------------------------------------------------------- */
 

@@ -5,7 +5,9 @@
  * seat_status (held or sold seats only: a seat without a row is free), availability (per session
  * and ticket type: held, sold, available), holds, orders, tickets (void once refunded; a
  * transferred ticket keeps its row, status "transferred", and goes on under its new id), refunds
- * (one row per refund granted, with Stripe's outcome), and avail_outbox (the
+ * (one row per refund granted, with Stripe's outcome), ticket_transfers (one row per transfer
+ * offered to an email's blind index: pending, replaced by a later offer of the ticket, or
+ * accepted under the ticket's new id), and avail_outbox (the
  * (event, session) pairs whose availability or seats changed since the projector last pushed
  * them to Redis; see availability.h).
  *

@@ -339,6 +339,45 @@ static enum tix_rc on_transferred(const struct sale_ctx *c)
                   "UPDATE tickets SET status = 'transferred', transferred_to = $2::uuid"
                   " WHERE id = $1::uuid",
                   2, old, id);
+    tix_stmts_add(c->out,
+                  "UPDATE ticket_transfers SET status = 'accepted', new_ticket_id = $2::uuid,"
+                  " accepted_at = $3::timestamptz WHERE ticket_id = $1::uuid"
+                  " AND status = 'pending'",
+                  3, old, id, when ? when : c->at);
+    return TIX_OK;
+}
+
+/* A cancelled event's sale: its active holds released, its pending orders cancelled (each
+ * list absent when empty). */
+static enum tix_rc on_sale_cancelled(const struct sale_ctx *c)
+{
+    enum tix_rc rc = TIX_OK;
+    if (json_object_get(c->d, "hold_ids") != NULL)
+        rc = each_id(c, "hold_ids", hold_end_sql, "released", "event_cancelled");
+    if (rc == TIX_OK && json_object_get(c->d, "cancelled_order_ids") != NULL)
+        rc = each_id(c, "cancelled_order_ids", order_end_sql, "cancelled", NULL);
+    return rc;
+}
+
+/* A pending offer of the ticket to an email's blind index; it replaces the ticket's earlier. */
+static enum tix_rc on_transfer_offered(const struct sale_ctx *c)
+{
+    const char *ticket = tix_json_str(c->d, "ticket_id"), *id = tix_json_str(c->d, "transfer_id");
+    const char *from = tix_json_str(c->d, "from_user_id");
+    const char *to = tix_json_str(c->d, "to_email_index");
+    char at[40];
+    if (!tix_uuid_is_valid(ticket) || !tix_uuid_is_valid(id) || from == NULL || to == NULL)
+        return TIX_EINVAL;
+    const char *when = tix_sale_instant(json_object_get(c->d, "at"), at);
+    tix_stmts_add(c->out,
+                  "UPDATE ticket_transfers SET status = 'replaced' WHERE ticket_id = $1::uuid"
+                  " AND status = 'pending' AND id <> $2::uuid",
+                  2, ticket, id);
+    tix_stmts_add(c->out,
+                  "INSERT INTO ticket_transfers (id, event_id, ticket_id, from_user_id,"
+                  " to_email_index, status, offered_at) VALUES ($1::uuid, $2::uuid, $3::uuid, $4,"
+                  " $5, 'pending', $6::timestamptz) ON CONFLICT (id) DO NOTHING",
+                  6, id, c->event_id, ticket, from, to, when ? when : c->at);
     return TIX_OK;
 }
 
@@ -399,6 +438,10 @@ enum tix_rc tix_sale_orders_apply(const char *type, const struct sale_ctx *c)
         return on_refund_granted(c);
     if (strcmp(type, "ticket.transferred") == 0)
         return on_transferred(c);
+    if (strcmp(type, "ticket.transfer_offered") == 0)
+        return on_transfer_offered(c);
+    if (strcmp(type, "stock.sale_cancelled") == 0)
+        return on_sale_cancelled(c);
     if (strcmp(type, "ticket.checked_in") == 0)
         return on_checked_in(c);
     return TIX_ENOTFOUND;

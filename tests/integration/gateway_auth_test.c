@@ -91,24 +91,7 @@ static char *register_user(const char *email)
  * would. */
 static char *token_from_log(const char *user, const char *type)
 {
-    char stream[64];
-    snprintf(stream, sizeof(stream), "user-%s", user);
-    const char *params[] = {stream, type};
-    PGresult *res = NULL;
-    struct tix_err err;
-    cr_assert_eq(tix_db_exec(db,
-                             "SELECT data::json->>'token_enc' FROM events WHERE stream_id = $1 "
-                             "AND type = $2 ORDER BY stream_version DESC LIMIT 1",
-                             2, params, &res, &err),
-                 TIX_OK, "%s", err.msg);
-    cr_assert_eq(PQntuples(res), 1, "no %s event for %s", type, user);
-    uint8_t key[TIX_PII_KEY_BYTES];
-    tix_pii_parse_key(PII_KEY, key, NULL);
-    char *token = NULL;
-    cr_assert_eq(tix_pii_decrypt(db, key, user, PQgetvalue(res, 0, 0), &token, &err), TIX_OK, "%s",
-                 err.msg);
-    PQclear(res);
-    return token;
+    return tix_test_user_token(db, PII_KEY, user, type);
 }
 
 /* Logs in; the response stays in r (tokens). */

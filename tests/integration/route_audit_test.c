@@ -70,6 +70,7 @@ struct world {
     char outsider_id[ID_SIZE], *outsider; /* the owner of organization B */
     char venue[ID_SIZE], event[ID_SIZE], session[ID_SIZE], type[ID_SIZE];
     char order[ID_SIZE], ticket[ID_SIZE], hold[ID_SIZE], command[ID_SIZE];
+    char transfer[ID_SIZE]; /* the ticket offered to an email nobody has */
     char key_a_id[ID_SIZE], key_b_id[ID_SIZE];
     char *key_a; /* A's key with the single scope orgs:read */
     char *key_b; /* B's key with every scope */
@@ -94,6 +95,7 @@ static const struct {
     {"orders", offsetof(struct world, order), 0, true},
     {"payments", offsetof(struct world, order), 0, true},
     {"tickets", offsetof(struct world, ticket), 0, true},
+    {"ticket-transfers", offsetof(struct world, transfer), 0, true},
     {"items", offsetof(struct world, hold), 0, true},
     {"commands", offsetof(struct world, command), 0, true},
 };
@@ -409,6 +411,12 @@ static void buy(struct world *w)
     snprintf(w->ticket, sizeof(w->ticket), "%s",
              tix_json_str(json_array_get(json_object_get(r.json, "items"), 0), "id"));
     tix_http_resp_deinit(&r);
+    snprintf(path, sizeof(path), "/api/v1/tickets/%s/transfer", w->ticket);
+    snprintf(body, sizeof(body), "{\"email\":\"nobody-%s@example.org\"}", w->a.tag);
+    cr_assert_eq(tix_http("POST", path, w->a.owner, body, NULL, &r), 200, "%s", r.body);
+    snprintf(w->transfer, sizeof(w->transfer), "%s",
+             tix_json_str(json_object_get(r.json, "result"), "transfer_id"));
+    tix_http_resp_deinit(&r);
     snprintf(body, sizeof(body), "{\"event_id\":\"%s\",\"ticket_type_id\":\"%s\",\"quantity\":1}",
              w->event, w->type);
     call("POST", "/api/v1/cart/items", w->a.owner, body, 201, "id", w->hold);
@@ -527,8 +535,9 @@ struct caller {
 static void expect_no_leak(const struct world *w, const struct tix_route *r, const char *who,
                            const struct tix_http_resp *resp)
 {
-    const char *const secret[] = {w->order,   w->ticket,   w->hold,         w->key_a_id,
-                                  w->command, w->admin_id, w->a.scanner_id, w->a.promoter_id};
+    const char *const secret[] = {w->order,        w->ticket,        w->hold,
+                                  w->key_a_id,     w->command,       w->admin_id,
+                                  w->a.scanner_id, w->a.promoter_id, w->transfer};
     for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
         cr_assert(strstr(resp->body, secret[i]) == NULL, "%s %s shows %s to %s: %s", r->method,
                   r->pattern, secret[i], who, resp->body);

@@ -5,8 +5,10 @@
  * commands; buyers place orders over HTTP and pay through the worker's PaymentIntent and a
  * signed webhook. Then: a free order is paid at once with no intent; the owner refunds one ticket
  * then the rest (Stripe refunds with keys derived from each refund, stock back on sale, the void
- * ticket refused at the door); Stripe refusing a refund is recorded; the buyer of a cancelled
- * event refunds the order; a holder transfers a ticket by email (the old QR no longer admits).
+ * ticket refused at the door); Stripe declining, failing once, never answering or having
+ * refunded the charge already; a cancelled event refunds every buyer once (and its buyer asking
+ * too changes nothing); a holder offers a ticket to an email, the same answer whether an account
+ * has it or not, and its verified owner (at once, or after registering) accepts it.
  * Every route is tried with bad input, a member without the role and another organization.
  */
 #include <criterion/criterion.h>
@@ -21,6 +23,7 @@
 #include "harness.h"
 #include "http.h"
 #include "shop.h"
+#include "stripe_mock.h"
 #include "tix/bus.h"
 #include "tix/ids.h"
 #include "tix/json.h"
@@ -34,7 +37,9 @@ static void start(void)
 {
     cr_assert(sodium_init() >= 0);
     tix_test_stack_start(&stack, NULL);
-    worker_pid = tix_test_spawn("tixmo-payment", NULL);
+    /* one HTTP try per round, three rounds: the worker's own retries show in the journal */
+    static const char *const env[] = {"TIXMO_STRIPE_ATTEMPTS=1", "TIXMO_REFUND_ATTEMPTS=3", NULL};
+    worker_pid = tix_test_spawn("tixmo-payment", env);
     struct tix_err err;
     cr_assert_eq(tix_bus_open(tix_test_env("TIXMO_AMQP_URL"), "aftercare", &bus, &err), TIX_OK);
     cr_assert_eq(tix_bus_enable_replies(bus, &err), TIX_OK);
@@ -218,6 +223,36 @@ Test(sale_aftercare, a_free_order_is_paid_at_placement_without_a_payment)
 
 /* ---- refunds ------------------------------------------------------------------------------- */
 
+/* The single refund key the payment worker recorded for order (fails unless exactly one). */
+static void refund_key_of(const char *order, char key[80])
+{
+    const char *p[] = {order};
+    PGresult *res = NULL;
+    cr_assert_eq(tix_db_exec(db, "SELECT refund_key FROM payment_refunds WHERE order_id = $1", 1, p,
+                             &res, NULL),
+                 TIX_OK);
+    cr_assert_eq(PQntuples(res), 1, "refunds of %s: %d", order, PQntuples(res));
+    snprintf(key, 80, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
+/* Stripe's calls for the one refund of order, oldest first (new reference). */
+static json_t *stripe_refund_calls(const char *order)
+{
+    char key[80], idem[100];
+    refund_key_of(order, key);
+    snprintf(idem, sizeof(idem), "tixmo-refund-%s", key);
+    return tix_stripe_mock_requests("/v1/refunds", idem);
+}
+
+/* Stripe was asked exactly once for the refund of order (same key every time). */
+static void refunded_once_by_stripe(const char *order)
+{
+    json_t *calls = stripe_refund_calls(order);
+    cr_assert_eq(json_array_size(calls), 1, "%s: %zu refund calls", order, json_array_size(calls));
+    json_decref(calls);
+}
+
 Test(sale_aftercare, the_owner_refunds_a_ticket_then_the_rest_through_stripe)
 {
     struct show s;
@@ -282,23 +317,91 @@ Test(sale_aftercare, the_owner_refunds_a_ticket_then_the_rest_through_stripe)
     close_show(&s);
 }
 
-Test(sale_aftercare, a_refund_stripe_refuses_is_recorded)
+/* A paid order at price refunded whole by the owner. */
+static void refund_whole_order(struct show *s, long long price)
+{
+    open_show(s, price);
+    paid_order(s, 1, price);
+    char path[120];
+    snprintf(path, sizeof(path), "/api/v1/orders/%s/refund", s->order);
+    post(path, s->shop.owner, "{}", 200, NULL, NULL);
+}
+
+Test(sale_aftercare, a_refund_stripe_declines_for_good_is_recorded_at_once)
 {
     struct show s;
-    open_show(&s, 1977); /* the stand-in refuses refunds of amounts ending in 77 */
-    paid_order(&s, 1, 1977);
-    char path[120];
-    snprintf(path, sizeof(path), "/api/v1/orders/%s/refund", s.order);
-    post(path, s.shop.owner, "{}", 200, NULL, NULL);
+    refund_whole_order(&s, 1978); /* the stand-in declines refunds of amounts ending in 78 */
     wait_events(s.order, "order.refund_failed", 1);
     wait_sql("SELECT count(*) FROM rm.refunds WHERE order_id = $1 AND status = 'failed'"
-             " AND failure_reason = 'charge_already_refunded'",
+             " AND failure_reason = 'charge_disputed'",
              s.order, 1);
     wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refund_pending'", s.order,
              1);
-    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'failed'",
+    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'failed'"
+             " AND attempts = 1",
              s.order, 1);
     wait_events(s.order, "order.refunded", 0);
+    json_t *calls = stripe_refund_calls(s.order);
+    cr_assert_eq(json_array_size(calls), 1); /* a decline is not retried */
+    json_decref(calls);
+    close_show(&s);
+}
+
+Test(sale_aftercare, a_charge_already_refunded_counts_as_refunded)
+{
+    struct show s;
+    refund_whole_order(&s, 1977); /* the stand-in answers charge_already_refunded for ..77 */
+    wait_events(s.order, "order.refunded", 1);
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'", s.order, 1);
+    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'succeeded'"
+             " AND refund_id LIKE 'already_refunded_%'",
+             s.order, 1);
+    wait_events(s.order, "order.refund_failed", 0);
+    close_show(&s);
+}
+
+Test(sale_aftercare, a_refund_stripe_fails_once_is_retried_with_the_same_key)
+{
+    tix_stripe_mock_reset_scenarios();
+    struct show s;
+    refund_whole_order(&s, 2588); /* ..88: a 500 first, then the refund */
+    wait_events(s.order, "order.refunded", 1);
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'", s.order, 1);
+    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'succeeded'"
+             " AND attempts = 2",
+             s.order, 1);
+    json_t *calls = stripe_refund_calls(s.order);
+    cr_assert_eq(json_array_size(calls), 2);
+    cr_assert_eq(tix_json_int(json_object_get(json_array_get(calls, 0), "response"), "status", 0),
+                 500);
+    cr_assert_eq(tix_json_int(json_object_get(json_array_get(calls, 1), "response"), "status", 0),
+                 200);
+    json_decref(calls);
+    wait_events(s.order, "order.refund_failed", 0);
+    close_show(&s);
+}
+
+Test(sale_aftercare, a_refund_stripe_never_answers_is_given_up_after_the_last_attempt)
+{
+    struct show s;
+    refund_whole_order(&s, 2589); /* ..89: Stripe answers 503 every time */
+    wait_events(s.order, "order.refund_failed", 1);
+    wait_sql("SELECT count(*) FROM rm.refunds WHERE order_id = $1 AND status = 'failed'"
+             " AND failure_reason = 'stripe_unavailable'",
+             s.order, 1);
+    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'failed'"
+             " AND attempts = 3",
+             s.order, 1);
+    json_t *calls = stripe_refund_calls(s.order);
+    cr_assert_eq(json_array_size(calls), 3); /* TIXMO_REFUND_ATTEMPTS rounds of one try */
+    json_decref(calls);
+    /* the promoter sees it */
+    char path[120];
+    snprintf(path, sizeof(path), "/api/v1/orders/%s", s.order);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("GET", path, s.shop.promoter, NULL, NULL, &r), 200, "%s", r.body);
+    cr_assert(strstr(r.body, "stripe_unavailable") != NULL, "%s", r.body);
+    tix_http_resp_deinit(&r);
     close_show(&s);
 }
 
@@ -314,15 +417,122 @@ Test(sale_aftercare, the_buyer_of_a_cancelled_event_refunds_the_order)
     char body[120];
     snprintf(body, sizeof(body), "{\"ticket_ids\":[\"%s\"]}", s.order);
     post(path, s.buyer, body, 422, "ticket_ids", NULL); /* a buyer refunds the whole order */
-    post(path, s.buyer, "{}", 200, NULL, NULL);
+    /* the cancellation refunds the order by itself too: whoever comes first, one refund */
+    struct tix_http_resp r;
+    tix_http("POST", path, s.buyer, "{}", tix_shop_wait5, &r);
+    cr_assert(r.status == 200 || (r.status == 409 && strstr(r.body, "not-refundable") != NULL),
+              "%ld %s", r.status, r.body);
+    tix_http_resp_deinit(&r);
     wait_events(s.order, "order.refunded", 1);
     wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'", s.order, 1);
+    sleep(1);
+    wait_events(s.order, "order.refund_granted", 1);
+    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1", s.order, 1);
+    close_show(&s);
+}
+
+/* ---- an event cancelled ------------------------------------------------------------------ */
+
+/* Sends command type with command id id as system:process-manager: the first outcome again. */
+static void resend_pm(const char *id, const char *type, const char *key, json_t *payload)
+{
+    json_t *outcome = NULL;
+    struct tix_err err;
+    cr_assert_eq(tix_client_call(bus, atoi(tix_test_env("TIXMO_PARTITIONS")), id, type, key,
+                                 payload, "system:process-manager", 20000, &outcome, &err),
+                 TIX_OK, "%s", err.msg);
+    json_decref(payload);
+    cr_assert_str_eq(tix_json_str(outcome, "status"), "succeeded");
+    json_decref(outcome);
+}
+
+Test(sale_aftercare, cancelling_the_event_refunds_every_buyer_once)
+{
+    struct show s;
+    open_show(&s, 3100);
+    char paid1[TIX_UUID_LEN + 1], paid2[TIX_UUID_LEN + 1], pending[TIX_UUID_LEN + 1];
+    char free_order[TIX_UUID_LEN + 1], free_type[TIX_UUID_LEN + 1], paid_type[TIX_UUID_LEN + 1];
+    char hold[TIX_UUID_LEN + 1], status[32], ids[1][TIX_UUID_LEN + 1];
+    paid_order(&s, 1, 3100);
+    snprintf(paid1, sizeof(paid1), "%s", s.order);
+    cr_assert_eq(order_tickets(&s, ids, 1), 1);
+    paid_order(&s, 2, 6200);
+    snprintf(paid2, sizeof(paid2), "%s", s.order);
+    place_order(&s, 1, status);
+    cr_assert_str_eq(status, "pending_payment");
+    snprintf(pending, sizeof(pending), "%s", s.order);
+    /* a free type: its order is paid at once and has nothing to give back */
+    tix_uuid_v7(free_type);
+    send_ok("ticket_type.create", s.event,
+            json_pack("{ss ss ss ss si ss si}", "event_id", s.event, "ticket_type_id", free_type,
+                      "name", "Guest list", "kind", "general_admission", "price_minor", 0,
+                      "currency", "EUR", "quantity", 10),
+            "system:test");
+    snprintf(paid_type, sizeof(paid_type), "%s", s.type);
+    snprintf(s.type, sizeof(s.type), "%s", free_type);
+    place_order(&s, 1, status);
+    cr_assert_str_eq(status, "paid");
+    snprintf(free_order, sizeof(free_order), "%s", s.order);
+    snprintf(s.type, sizeof(s.type), "%s", paid_type);
+    tix_uuid_v7(hold); /* a cart nobody turned into an order */
+    send_ok("hold.place", s.event,
+            json_pack("{ss ss ss s[{ss si}]}", "event_id", s.event, "hold_id", hold, "session_id",
+                      s.session, "lines", "ticket_type_id", s.type, "quantity", 2),
+            s.actor);
+
+    send_ok("event.cancel", s.event, json_pack("{ss ss}", "event_id", s.event, "reason", "flood"),
+            "system:test");
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'"
+             " AND refunded_minor = 3100",
+             paid1, 1);
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'"
+             " AND refunded_minor = 6200",
+             paid2, 1);
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'", free_order, 1);
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'cancelled'", pending, 1);
+    wait_sql("SELECT count(*) FROM rm.holds WHERE id = $1::uuid AND state = 'released'", hold, 1);
+    wait_sql("SELECT count(*) FROM rm.tickets WHERE event_id = $1::uuid AND status <> 'void'",
+             s.event, 0);
+    wait_sql("SELECT count(*) FROM rm.tickets WHERE event_id = $1::uuid AND status = 'void'",
+             s.event, 4);
+    wait_sql("SELECT count(*) FROM rm.refunds WHERE order_id = $1 AND status = 'succeeded'"
+             " AND reason = 'event_cancelled'",
+             paid2, 1);
+    wait_sql("SELECT sum(sold + held) FROM rm.availability WHERE event_id = $1::uuid", s.event, 0);
+    refunded_once_by_stripe(paid1);
+    refunded_once_by_stripe(paid2);
+    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1", free_order, 0);
+
+    /* the process manager's commands delivered again decide nothing new */
+    char id[160], request[80];
+    snprintf(id, sizeof(id), "pm.sale.cancel.%s", s.event);
+    resend_pm(id, "stock.cancel_sale", s.event, json_pack("{ss}", "event_id", s.event));
+    snprintf(id, sizeof(id), "pm.sale.refund.%s.%s", s.event, paid1);
+    refund_key_of(paid1, request);
+    resend_pm(id, "order.refund", s.event,
+              json_pack("{ss ss ss ss ss}", "event_id", s.event, "order_id", paid1, "request_id",
+                        request, "reason", "event_cancelled", "requested_by", "organizer"));
+    sleep(1);
+    wait_events(paid1, "order.refund_granted", 1);
+    wait_events(paid1, "order.refunded", 1);
+    refunded_once_by_stripe(paid1);
+
+    /* the door refuses the void tickets, naming why */
+    char scan[200], scan_path[120];
+    struct tix_http_resp r;
+    snprintf(scan_path, sizeof(scan_path), "/api/v1/events/%s/scan", s.event);
+    snprintf(scan, sizeof(scan), "{\"ticket_id\":\"%s\",\"device_id\":\"gate-1\"}", ids[0]);
+    post(scan_path, s.shop.scanner, scan, 409, NULL, &r);
+    cr_assert(strstr(r.body, "cancelled") != NULL, "%s", r.body);
+    tix_http_resp_deinit(&r);
     close_show(&s);
 }
 
 /* ---- transfers ----------------------------------------------------------------------------- */
 
-/* Registers an account with email; returns its id. */
+#define PII_KEY "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+/* Registers an account with email and verifies the email; returns its id. */
 static void register_user(const char *email, char id[TIX_UUID_LEN + 1])
 {
     char body[200];
@@ -333,24 +543,92 @@ static void register_user(const char *email, char id[TIX_UUID_LEN + 1])
     snprintf(id, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "user_id"));
     tix_http_resp_deinit(&r);
     wait_sql("SELECT count(*) FROM rm.users WHERE id = $1::uuid", id, 1);
+    char *token = tix_test_user_token(db, PII_KEY, id, "user.email_verification_requested");
+    snprintf(body, sizeof(body), "{\"token\":\"%s\"}", token);
+    free(token);
+    post("/api/v1/auth/verify-email", NULL, body, 200, NULL, NULL);
+    wait_sql("SELECT count(*) FROM rm.users WHERE id = $1::uuid AND email_verified", id, 1);
 }
 
-Test(sale_aftercare, a_holder_transfers_a_ticket_by_email)
+/* The key names of an object, sorted and joined into out. */
+static void shape_of(const json_t *o, char *out, size_t size)
+{
+    const char *keys[32];
+    size_t n = 0;
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        if (n < 32)
+            keys[n++] = k;
+    }
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
+            const char *t = keys[j];
+            keys[j] = keys[j - 1];
+            keys[j - 1] = t;
+        }
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && len < size; i++)
+        len += (size_t)snprintf(out + len, size - len, "%s,", keys[i]);
+}
+
+/* Offers ticket to email: 200, the answer (whose result says pending) kept in r. */
+static void offer(const struct show *s, const char *ticket, const char *email,
+                  struct tix_http_resp *r)
+{
+    char path[120], body[160];
+    snprintf(path, sizeof(path), "/api/v1/tickets/%s/transfer", ticket);
+    snprintf(body, sizeof(body), "{\"email\":\"%s\"}", email);
+    post(path, s->buyer, body, 200, NULL, r);
+    json_t *result = json_object_get(r->json, "result");
+    cr_assert_str_eq(tix_json_str(result, "status"), "pending", "%s", r->body);
+    cr_assert_str_eq(tix_json_str(result, "ticket_id"), ticket);
+}
+
+/* The pending offer id of who's list (waits for exactly want offers; the first one's id). */
+static void listed_offer(const char *who, int want, char id[TIX_UUID_LEN + 1])
+{
+    cr_assert(tix_shop_wait_count(who, "/api/v1/users/me/ticket-transfers", want, 10000));
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("GET", "/api/v1/users/me/ticket-transfers", who, NULL, NULL, &r), 200);
+    const json_t *first = json_array_get(json_object_get(r.json, "items"), 0);
+    snprintf(id, TIX_UUID_LEN + 1, "%s", first ? tix_json_str(first, "id") : "");
+    tix_http_resp_deinit(&r);
+}
+
+/* who accepts offer id: 200 and the new ticket's id. */
+static void accept_offer(const char *who, const char *id, char ticket[TIX_UUID_LEN + 1])
+{
+    char path[120];
+    struct tix_http_resp r;
+    snprintf(path, sizeof(path), "/api/v1/ticket-transfers/%s/accept", id);
+    post(path, who, "{}", 200, NULL, &r);
+    snprintf(ticket, TIX_UUID_LEN + 1, "%s",
+             tix_json_str(json_object_get(r.json, "result"), "ticket_id"));
+    tix_http_resp_deinit(&r);
+    cr_assert(tix_uuid_is_valid(ticket));
+}
+
+Test(sale_aftercare, a_transfer_answers_alike_for_any_email_and_its_owner_accepts)
 {
     struct show s;
     open_show(&s, 0);
-    char status[32], ids[2][TIX_UUID_LEN + 1], email[96], friend_id[TIX_UUID_LEN + 1];
+    char status[32], ids[2][TIX_UUID_LEN + 1], email[96], later[96];
+    char friend_id[TIX_UUID_LEN + 1], later_id[TIX_UUID_LEN + 1];
     place_order(&s, 2, status);
     wait_sql("SELECT count(*) FROM rm.tickets WHERE order_id = $1", s.order, 2);
     cr_assert_eq(order_tickets(&s, ids, 2), 2);
     snprintf(email, sizeof(email), "friend-%s@example.org", s.shop.tag);
+    snprintf(later, sizeof(later), "later-%s@example.org", s.shop.tag);
     register_user(email, friend_id);
     char *friend = tix_test_token(friend_id, 600);
 
     char path[120], qr_path[120], body[160];
     snprintf(path, sizeof(path), "/api/v1/tickets/%s/transfer", ids[0]);
     snprintf(qr_path, sizeof(qr_path), "/api/v1/tickets/%s/qr-code?format=text", ids[0]);
-    struct tix_http_resp r;
+    struct tix_http_resp r, r2;
     cr_assert_eq(tix_http("GET", qr_path, s.buyer, NULL, NULL, &r), 200, "%s", r.body);
     char qr[1100];
     snprintf(qr, sizeof(qr), "%s", tix_http_str(&r, "payload"));
@@ -358,25 +636,54 @@ Test(sale_aftercare, a_holder_transfers_a_ticket_by_email)
 
     post(path, s.buyer, "{}", 422, "email", NULL);
     post(path, s.buyer, "{\"email\":\"not an email\"}", 422, "email", NULL);
-    post(path, s.buyer, "{\"email\":\"nobody-x1@example.org\"}", 422, "email", NULL);
     snprintf(body, sizeof(body), "{\"email\":\"%s\"}", email);
     post(path, friend, body, 404, NULL, NULL);       /* not the holder */
     post(path, s.shop.owner, body, 404, NULL, NULL); /* staff are not holders either */
-    post(path, s.buyer, body, 200, NULL, &r);
-    json_t *result = json_object_get(r.json, "result");
-    char new_id[TIX_UUID_LEN + 1];
-    snprintf(new_id, sizeof(new_id), "%s",
-             tix_json_str(result != NULL ? result : r.json, "ticket_id"));
-    tix_http_resp_deinit(&r);
-    cr_assert(tix_uuid_is_valid(new_id));
-    cr_assert_str_neq(new_id, ids[0]);
 
+    /* an email with an account and one without: the same answer */
+    offer(&s, ids[0], email, &r);
+    offer(&s, ids[1], later, &r2);
+    cr_assert_eq(r.status, r2.status);
+    char a[400], b[400];
+    shape_of(r.json, a, sizeof(a));
+    shape_of(r2.json, b, sizeof(b));
+    cr_assert_str_eq(a, b);
+    shape_of(json_object_get(r.json, "result"), a, sizeof(a));
+    shape_of(json_object_get(r2.json, "result"), b, sizeof(b));
+    cr_assert_str_eq(a, b);
+    tix_http_resp_deinit(&r);
+    tix_http_resp_deinit(&r2);
+
+    /* the owner of the email sees the offer and accepts it; nobody else can */
+    char offer_id[TIX_UUID_LEN + 1], new_id[TIX_UUID_LEN + 1], accept_path[120];
+    listed_offer(friend, 1, offer_id);
+    snprintf(accept_path, sizeof(accept_path), "/api/v1/ticket-transfers/%s/accept", offer_id);
+    post("/api/v1/ticket-transfers/nope/accept", friend, "{}", 404, NULL, NULL);
+    post(accept_path, s.buyer, "{}", 404, NULL, NULL); /* offered to another email */
+    char stranger_id[TIX_UUID_LEN + 1];
+    tix_uuid_v7(stranger_id);
+    char *stranger = tix_test_token(stranger_id, 600);
+    post(accept_path, stranger, "{}", 404, NULL, NULL); /* no account */
+    free(stranger);
+    accept_offer(friend, offer_id, new_id);
+    cr_assert_str_neq(new_id, ids[0]);
+    post(accept_path, friend, "{}", 404, NULL, NULL); /* taken already */
     cr_assert(tix_shop_wait_count(friend, "/api/v1/users/me/tickets", 1, 10000));
-    cr_assert(tix_shop_wait_count(s.buyer, "/api/v1/users/me/tickets", 1, 10000));
+    cr_assert(tix_shop_wait_count(friend, "/api/v1/users/me/ticket-transfers", 0, 10000));
     wait_sql("SELECT count(*) FROM rm.tickets WHERE id = $1::uuid AND transferred_from IS NOT NULL"
              " AND transferred_at IS NOT NULL AND status = 'valid'",
              new_id, 1);
     post(path, s.buyer, body, 404, NULL, NULL); /* the old id is gone */
+
+    /* the unknown email registers later, verifies, and takes its ticket */
+    register_user(later, later_id);
+    char *newcomer = tix_test_token(later_id, 600);
+    char later_offer[TIX_UUID_LEN + 1], later_ticket[TIX_UUID_LEN + 1];
+    listed_offer(newcomer, 1, later_offer);
+    accept_offer(newcomer, later_offer, later_ticket);
+    cr_assert(tix_shop_wait_count(newcomer, "/api/v1/users/me/tickets", 1, 10000));
+    cr_assert(tix_shop_wait_count(s.buyer, "/api/v1/users/me/tickets", 0, 10000));
+    free(newcomer);
 
     /* the old QR code admits nobody; the new ticket admits once */
     char scan_path[120], scan[1200];
@@ -388,14 +695,33 @@ Test(sale_aftercare, a_holder_transfers_a_ticket_by_email)
     wait_sql("SELECT count(*) FROM rm.tickets WHERE id = $1::uuid AND is_inside", new_id, 1);
     /* a used ticket stays with its holder */
     snprintf(path, sizeof(path), "/api/v1/tickets/%s/transfer", new_id);
-    snprintf(body, sizeof(body), "{\"email\":\"%s\"}", s.shop.tag);
-    char other[96], other_id[TIX_UUID_LEN + 1];
-    snprintf(other, sizeof(other), "other-%s@example.org", s.shop.tag);
-    register_user(other, other_id);
-    snprintf(body, sizeof(body), "{\"email\":\"%s\"}", other);
     post(path, friend, body, 409, "ticket_id", &r);
     cr_assert(strstr(r.body, "already") != NULL, "%s", r.body);
     tix_http_resp_deinit(&r);
     free(friend);
     close_show(&s);
+}
+
+Test(sale_aftercare, an_unverified_email_sees_no_transfers)
+{
+    char email[96], id[TIX_UUID_LEN + 1], body[200];
+    struct tix_shop shop;
+    tix_shop_open(&shop);
+    snprintf(email, sizeof(email), "unverified-%s@example.org", shop.tag);
+    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"a long passphrase\"}", email);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", "/api/v1/auth/register", NULL, body, tix_shop_wait5, &r), 201,
+                 "%s", r.body);
+    snprintf(id, sizeof(id), "%s", tix_http_str(&r, "user_id"));
+    tix_http_resp_deinit(&r);
+    wait_sql("SELECT count(*) FROM rm.users WHERE id = $1::uuid", id, 1);
+    char *who = tix_test_token(id, 600);
+    cr_assert_eq(tix_http("GET", "/api/v1/users/me/ticket-transfers", who, NULL, NULL, &r), 403);
+    tix_http_resp_deinit(&r);
+    char path[120], offer_id[TIX_UUID_LEN + 1];
+    tix_uuid_v7(offer_id);
+    snprintf(path, sizeof(path), "/api/v1/ticket-transfers/%s/accept", offer_id);
+    post(path, who, "{}", 403, NULL, NULL);
+    free(who);
+    tix_shop_close(&shop);
 }

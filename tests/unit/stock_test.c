@@ -1874,14 +1874,20 @@ Test(stock, a_full_refund_then_the_outcome_from_stripe)
     check_invariants();
 }
 
-Test(stock, a_holder_transfers_a_ticket_under_a_new_id)
+/* B1's paid order O1 of two GA tickets; the first one's id into first. */
+static void given_paid_tickets(char first[40])
 {
     given_sale();
     hold(A_B1, H1, SES1, GA2);
     order(A_B1, O1, H1);
     pay(O1, "evt_1");
+    snprintf(first, 40, "%s", stock()->tickets[0].id);
+}
+
+Test(stock, a_holder_transfers_a_ticket_under_a_new_id)
+{
     char old[40];
-    snprintf(old, sizeof(old), "%s", stock()->tickets[0].id);
+    given_paid_tickets(old);
     json_t *p = jf("{'event_id':'%s','ticket_id':'%s','new_ticket_id':'%s','to_user_id':'%s'}", EV,
                    old, NEW_T, B2);
     rejected(A_B2, "ticket.transfer", json_deep_copy(p), "not_found", "ticket_id");
@@ -1914,5 +1920,95 @@ Test(stock, a_holder_transfers_a_ticket_under_a_new_id)
              jf("{'event_id':'%s','ticket_id':'%s','new_ticket_id':'%s','to_user_id':'%s'}", EV,
                 old, RQ1, B2),
              "event_over", "ticket_id");
+    check_invariants();
+}
+
+#define A_PM "system:process-manager"
+
+Test(stock, a_cancelled_event_winds_its_sale_down)
+{
+    given_sale();
+    hold(A_B1, H1, SES1, GA2);
+    order(A_B1, O1, H1);
+    pay(O1, "evt_1");
+    ok("user:0190c1e2-0000-7000-8000-00000000005c", "ticket.check_in",
+       jf("{'event_id':'%s','ticket_id':'%s','device_id':'gate-1','direction':'in'}", EV,
+          stock()->tickets[0].id));
+    hold(A_B2, H2, SES1, GA1);
+    order(A_B2, O2, H2);
+    hold(A_B1, H3, SES1, GA1);
+    json_t *p = jf("{'event_id':'%s'}", EV);
+    rejected(A_PM, "stock.cancel_sale", json_deep_copy(p), "not_cancelled", "event_id");
+    ok(A_ORG, "event.cancel", jf("{'event_id':'%s','reason':'storm'}", EV));
+    rejected(A_ORG, "stock.cancel_sale", json_deep_copy(p), "forbidden", NULL);
+    invalid(A_PM, "stock.cancel_sale", jf("{'event_id':'%s','order_ids':[]}", EV), "order_ids");
+    struct tix_decision d = run_ok(A_PM, "stock.cancel_sale", json_deep_copy(p));
+    cr_assert_eq(d.n_events, 1);
+    tix_world_expect_event(&d, 0, STOCK, "stock.sale_cancelled",
+                           jf("{'event_id':'%s','hold_ids':['%s'],'cancelled_order_ids':['%s'],"
+                              "'order_ids':['%s']}",
+                              EV, H3, O2, O1));
+    tix_decision_deinit(&d);
+    cr_assert_eq(stock()->holds[2].status, TIX_HOLD_RELEASED);
+    cr_assert_eq(stock()->orders[1].status, TIX_ORDER_CANCELLED);
+    cr_assert_eq(taken(SES1, T_GA), 2, "only the paid order's units stay taken");
+    /* the process manager refunds the paid order, its scanned ticket too */
+    json_t *r = refund_payload(O1, RQ1, NULL, "organizer");
+    json_object_set_new(r, "reason", json_string("event_cancelled"));
+    ok(A_PM, "order.refund", r);
+    cr_assert_eq(stock()->orders[0].status, TIX_ORDER_REFUND_PENDING);
+    cr_assert_eq(stock()->orders[0].n_void, 2);
+    no_events(A_PM, "stock.cancel_sale", p); /* again: nothing left to end or refund */
+    /* the cancelled order paid late is refunded, whatever the stock */
+    struct tix_decision late =
+        run_ok(A_PAY, "payment.apply", pay_payload(O2, "evt_2", "succeeded", total_of(O2)));
+    cr_assert_str_eq(late.events[0].type, "order.refund_required");
+    cr_assert_str_eq(tix_json_str(late.events[0].data, "reason"), "event_cancelled");
+    tix_decision_deinit(&late);
+    check_invariants();
+}
+
+Test(stock, a_transfer_offered_to_an_email_is_claimed_by_its_owner)
+{
+    char old[40];
+    given_paid_tickets(old);
+    const char *mail = "aa00000000000000000000000000000000000000000000000000000000000000";
+    const char *other = "bb00000000000000000000000000000000000000000000000000000000000000";
+    json_t *p = jf("{'event_id':'%s','ticket_id':'%s','transfer_id':'%s','to_email_index':'%s'}",
+                   EV, old, RQ2, mail);
+    rejected(A_B2, "ticket.offer_transfer", json_deep_copy(p), "not_found", "ticket_id");
+    invalid(A_B1, "ticket.offer_transfer",
+            jf("{'event_id':'%s','ticket_id':'%s','transfer_id':'%s','to_email_index':'x'}", EV,
+               old, RQ2),
+            "to_email_index");
+    struct tix_decision d = run_ok(A_B1, "ticket.offer_transfer", json_deep_copy(p));
+    tix_world_expect_event(&d, 0, STOCK, "ticket.transfer_offered",
+                           jf("{'event_id':'%s','ticket_id':'%s','transfer_id':'%s',"
+                              "'from_user_id':'%s','to_email_index':'%s','at':'%s'}",
+                              EV, old, RQ2, B1, mail, EARLY));
+    tix_decision_deinit(&d);
+    no_events(A_B1, "ticket.offer_transfer", json_deep_copy(p)); /* the same offer again */
+    rejected(A_B1, "ticket.offer_transfer",
+             jf("{'event_id':'%s','ticket_id':'%s','transfer_id':'%s','to_email_index':'%s'}", EV,
+                stock()->tickets[1].id, RQ2, mail),
+             "already_exists", "transfer_id");
+    json_t *claim = jf("{'event_id':'%s','transfer_id':'%s','new_ticket_id':'%s',"
+                       "'to_email_index':'%s'}",
+                       EV, RQ2, NEW_T, mail);
+    rejected(A_B2, "ticket.claim_transfer",
+             jf("{'event_id':'%s','transfer_id':'%s','new_ticket_id':'%s','to_email_index':'%s'}",
+                EV, RQ2, NEW_T, other),
+             "not_found", "transfer_id");
+    rejected(A_B1, "ticket.claim_transfer", json_deep_copy(claim), "same_holder", "to_user_id");
+    rejected(A_PAY, "ticket.claim_transfer", json_deep_copy(claim), "forbidden", NULL);
+    d = run_ok(A_B2, "ticket.claim_transfer", json_deep_copy(claim));
+    tix_world_expect_event(&d, 0, STOCK, "ticket.transferred",
+                           jf("{'event_id':'%s','ticket_id':'%s','new_ticket_id':'%s',"
+                              "'from_user_id':'%s','to_user_id':'%s','at':'%s'}",
+                              EV, old, NEW_T, B1, B2, EARLY));
+    tix_decision_deinit(&d);
+    cr_assert_eq(tix_stock_find_ticket(stock(), old), -1);
+    rejected(A_B2, "ticket.claim_transfer", claim, "not_found", "transfer_id"); /* taken */
+    rejected(A_B1, "ticket.offer_transfer", p, "not_found", "ticket_id");
     check_invariants();
 }

@@ -193,6 +193,44 @@ static enum tix_rc refund_record(struct worker *w, const struct event_msg *m,
     return rc;
 }
 
+/* Counts one more round of calls for the refund keyed m->key into *attempts. */
+static enum tix_rc count_attempt(struct worker *w, const struct event_msg *m, int *attempts,
+                                 struct tix_err *err)
+{
+    const char *p[] = {m->key};
+    PGresult *res = NULL;
+    enum tix_rc rc = exec(w,
+                          "UPDATE payment_refunds SET attempts = attempts + 1, updated_at = now() "
+                          "WHERE refund_key = $1 RETURNING attempts",
+                          1, p, &res, err);
+    if (rc == TIX_OK)
+        *attempts = PQntuples(res) == 1 ? (int)strtol(PQgetvalue(res, 0, 0), NULL, 10) : 1;
+    PQclear(res);
+    return rc;
+}
+
+/* Stripe's answer read as final: a charge already refunded is a refund done (recorded under a
+ * refund id derived from the key); a transient failure after the last round gives up. */
+static enum tix_rc settle_refund(struct worker *w, const struct event_msg *m, int attempts,
+                                 enum tix_rc rc, struct tix_refund *out, struct tix_err *err)
+{
+    if (rc == TIX_EINVAL && strcmp(out->error_code, "charge_already_refunded") == 0) {
+        snprintf(out->id, sizeof(out->id), "already_refunded_%s", m->key);
+        snprintf(out->status, sizeof(out->status), "succeeded");
+        tix_log_info("charge already refunded: counted as done", "order_id=%s refund_key=%s",
+                     m->order_id, m->key);
+        tix_err_clear(err);
+        return TIX_OK;
+    }
+    if (rc == TIX_ETRANSIENT && attempts >= w->cfg->refund_attempts) {
+        snprintf(out->error_code, sizeof(out->error_code), "stripe_unavailable");
+        tix_log_warn("refund given up", "order_id=%s refund_key=%s attempts=%d detail=\"%s\"",
+                     m->order_id, m->key, attempts, err->msg);
+        return TIX_EINVAL;
+    }
+    return rc;
+}
+
 static enum tix_rc refund_for(struct worker *w, struct event_msg *m, char *refund_id, size_t size,
                               struct tix_err *err)
 {
@@ -201,14 +239,18 @@ static enum tix_rc refund_for(struct worker *w, struct event_msg *m, char *refun
     if (intent == NULL || intent[0] == '\0' || amount < 1)
         return tix_err_set(err, TIX_EINVAL, "data",
                            "order.refund_required needs payment_intent_id and amount_minor >= 1");
+    int attempts = 0;
     enum tix_rc rc = refund_row(w, m, intent, amount, refund_id, size, err);
+    if (rc == TIX_OK && refund_id[0] == '\0')
+        rc = count_attempt(w, m, &attempts, err);
     if (rc != TIX_OK || refund_id[0] != '\0')
         return rc;
     char key[96];
     snprintf(key, sizeof(key), "tixmo-refund-%s", m->key);
     struct tix_refund_request req = {key, intent, amount, m->order_id, m->sale_event_id};
     struct tix_refund out;
-    rc = w->pv->create_refund(w->pv->ctx, &req, &out, err);
+    rc =
+        settle_refund(w, m, attempts, w->pv->create_refund(w->pv->ctx, &req, &out, err), &out, err);
     if (rc == TIX_EINVAL) {
         snprintf(m->refused, sizeof(m->refused), "%s",
                  out.error_code[0] ? out.error_code : err->msg);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "tix/pii.h"
 #include "harness.h"
 #include "projection.h"
 #include "tix/ids.h"
@@ -178,4 +179,27 @@ void tix_test_command_ok(struct tix_bus *bus, const char *type, const char *key,
     cr_assert_str_eq(tix_json_str(outcome, "status"), "succeeded", "%s rejected: %s", type,
                      tix_json_str(json_object_get(outcome, "reason"), "message"));
     json_decref(outcome);
+}
+
+char *tix_test_user_token(struct tix_db *db, const char *pii_key_hex, const char *user,
+                          const char *type)
+{
+    char stream[64];
+    snprintf(stream, sizeof(stream), "user-%s", user);
+    const char *params[] = {stream, type};
+    PGresult *res = NULL;
+    struct tix_err err;
+    cr_assert_eq(tix_db_exec(db,
+                             "SELECT data::json->>'token_enc' FROM events WHERE stream_id = $1 "
+                             "AND type = $2 ORDER BY stream_version DESC LIMIT 1",
+                             2, params, &res, &err),
+                 TIX_OK, "%s", err.msg);
+    cr_assert_eq(PQntuples(res), 1, "no %s event for %s", type, user);
+    uint8_t key[TIX_PII_KEY_BYTES];
+    tix_pii_parse_key(pii_key_hex, key, NULL);
+    char *token = NULL;
+    cr_assert_eq(tix_pii_decrypt(db, key, user, PQgetvalue(res, 0, 0), &token, &err), TIX_OK, "%s",
+                 err.msg);
+    PQclear(res);
+    return token;
 }

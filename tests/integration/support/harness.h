@@ -42,4 +42,9 @@ void tix_test_wait_scalar(struct tix_db *db, const char *sql, const char *param,
 void tix_test_command_ok(struct tix_bus *bus, const char *type, const char *key, json_t *payload,
                          const char *actor);
 
+/* The token of user's latest event of type (e.g. "user.email_verification_requested"),
+ * decrypted with the PII key (hex); a new string, free(). Fails the test when there is none. */
+char *tix_test_user_token(struct tix_db *db, const char *pii_key_hex, const char *user,
+                          const char *type);
+
 #endif
