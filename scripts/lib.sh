@@ -45,7 +45,7 @@ TIX_RABBIT_BIN=/usr/lib/rabbitmq/bin
 TIX_PACKAGES=(
     build-essential cmake pkg-config clang-format
     libpq-dev librabbitmq-dev libhiredis-dev libevent-dev libjansson-dev libsodium-dev
-    libcurl4-openssl-dev libqrencode-dev libpng-dev libcriterion-dev libyaml-dev
+    libcurl4-openssl-dev libqrencode-dev libpng-dev libcairo2-dev libcriterion-dev libyaml-dev
     postgresql-15 postgresql-contrib redis-server rabbitmq-server
     openjdk-17-jre-headless
 )
