@@ -38,8 +38,8 @@ static void greeting(struct tix_buf *text, struct tix_buf *html, const char *nam
     tix_buf_puts(html, ",</p>");
 }
 
-void tix_compose_token_mail(bool is_reset, const char *app_url, const char *token,
-                            const char *name, struct tix_mail_text *out)
+void tix_compose_token_mail(bool is_reset, const char *app_url, const char *token, const char *name,
+                            struct tix_mail_text *out)
 {
     struct tix_buf text, html, link;
     tix_buf_init(&text, 0);
@@ -58,7 +58,8 @@ void tix_compose_token_mail(bool is_reset, const char *app_url, const char *toke
     html_escaped(&html, link.ptr);
     tix_buf_printf(&html, "\">%s</a></p>", is_reset ? "Choose a new password" : "Confirm my email");
     tix_buf_puts(&html, "<p>If you did not ask for this, ignore this mail.</p></body></html>");
-    out->subject = tix_xstrdup(is_reset ? "Reset your TixMo password" : "Confirm your email address");
+    out->subject =
+        tix_xstrdup(is_reset ? "Reset your TixMo password" : "Confirm your email address");
     out->text = tix_buf_steal(&text);
     out->html = tix_buf_steal(&html);
     tix_buf_deinit(&text);
@@ -95,7 +96,8 @@ void tix_compose_tickets_mail(bool is_transfer, const char *name, const char *or
         tix_buf_puts(&html, "<p>You were given tickets for <b>");
     } else {
         tix_buf_printf(&subject, "Your order %s: %s", order_number, first->event_name);
-        tix_buf_printf(&text, "Thank you for your order %s (%s). Your %zu ticket(s) for %s, %s, %s:\n\n",
+        tix_buf_printf(&text,
+                       "Thank you for your order %s (%s). Your %zu ticket(s) for %s, %s, %s:\n\n",
                        order_number, total, doc->n, first->event_name, first->venue, first->starts);
         tix_buf_puts(&html, "<p>Thank you for your order <b>");
         html_escaped(&html, order_number);

@@ -18,8 +18,8 @@ struct tix_mail_text {
 /* The verify-email (is_reset false) or password-reset mail: a link
  * <app_url>/verify-email?token=<token> or <app_url>/reset-password?token=<token>, the token
  * URL-escaped. name may be "" (no greeting by name). */
-void tix_compose_token_mail(bool is_reset, const char *app_url, const char *token,
-                            const char *name, struct tix_mail_text *out);
+void tix_compose_token_mail(bool is_reset, const char *app_url, const char *token, const char *name,
+                            struct tix_mail_text *out);
 
 /* The order confirmation (is_transfer false: order_number and total, e.g. "EUR 45.00") or the
  * tickets a transfer gave the recipient, listing the tickets of doc (at least one). */

@@ -27,11 +27,11 @@ struct tix_mail_attachment {
 
 /* A mail; every pointer borrowed for the call. */
 struct tix_mail {
-    const char *message_id; /* "kind.event@tixmo", sent as Message-ID <...> */
-    const char *to;         /* a normalized address */
-    const char *subject;    /* UTF-8 */
-    const char *text;       /* UTF-8 plain text */
-    const char *html;       /* UTF-8 HTML alternative, or NULL */
+    const char *message_id;                       /* "kind.event@tixmo", sent as Message-ID <...> */
+    const char *to;                               /* a normalized address */
+    const char *subject;                          /* UTF-8 */
+    const char *text;                             /* UTF-8 plain text */
+    const char *html;                             /* UTF-8 HTML alternative, or NULL */
     const struct tix_mail_attachment *attachment; /* or NULL */
 };
 

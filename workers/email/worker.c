@@ -92,18 +92,18 @@ static enum tix_rc load_recipient(struct worker *w, struct recipient *r, struct 
 {
     const char *p[] = {r->id};
     PGresult *res = NULL;
-    enum tix_rc rc = tix_db_exec(
-        w->db,
-        "SELECT sk.wrapped_key, sk.subject_id IS NOT NULL, u.email_enc, u.name_enc,"
-        " COALESCE(u.is_erased, false) FROM (SELECT $1::text AS id) q"
-        " LEFT JOIN subject_keys sk ON sk.subject_id = q.id"
-        " LEFT JOIN rm.users u ON u.id::text = q.id",
-        1, p, &res, err);
+    enum tix_rc rc =
+        tix_db_exec(w->db,
+                    "SELECT sk.wrapped_key, sk.subject_id IS NOT NULL, u.email_enc, u.name_enc,"
+                    " COALESCE(u.is_erased, false) FROM (SELECT $1::text AS id) q"
+                    " LEFT JOIN subject_keys sk ON sk.subject_id = q.id"
+                    " LEFT JOIN rm.users u ON u.id::text = q.id",
+                    1, p, &res, err);
     if (rc != TIX_OK)
         return rc;
     bool has_key_row = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-    r->is_erased = strcmp(PQgetvalue(res, 0, 4), "t") == 0 ||
-                   (has_key_row && PQgetisnull(res, 0, 0));
+    r->is_erased =
+        strcmp(PQgetvalue(res, 0, 4), "t") == 0 || (has_key_row && PQgetisnull(res, 0, 0));
     if (!r->is_erased && (!has_key_row || PQgetisnull(res, 0, 2)))
         rc = tix_err_set(err, TIX_ETRANSIENT, "user", "the user is not in the read model yet");
     if (rc == TIX_OK && !r->is_erased)
@@ -197,8 +197,7 @@ static enum tix_rc render_tickets(struct worker *w, struct job *j, const struct 
     if (rc == TIX_OK) {
         tix_compose_tickets_mail(is_transfer, r->name, doc.items[0].order_number, total, &doc,
                                  &j->text);
-        snprintf(j->filename, sizeof(j->filename), "%s%s.pdf",
-                 is_transfer ? "ticket-" : "tickets-",
+        snprintf(j->filename, sizeof(j->filename), "%s%s.pdf", is_transfer ? "ticket-" : "tickets-",
                  is_transfer ? doc.items[0].ticket_id : doc.items[0].order_number);
     }
     tix_ticket_pdf_doc_deinit(&doc);
@@ -225,7 +224,8 @@ static enum tix_rc tickets_mail(struct worker *w, struct job *j, const struct re
     if (rc != TIX_OK)
         return rc;
     if ((size_t)PQntuples(res) < n)
-        rc = tix_err_set(err, TIX_ETRANSIENT, "tickets", "the tickets are not in the read model yet");
+        rc = tix_err_set(err, TIX_ETRANSIENT, "tickets",
+                         "the tickets are not in the read model yet");
     else
         rc = render_tickets(w, j, r, res, err);
     PQclear(res);
@@ -246,8 +246,8 @@ static enum tix_rc is_recorded(struct worker *w, const struct job *j, bool *out,
 {
     const char *p[] = {j->message_id};
     PGresult *res = NULL;
-    enum tix_rc rc = tix_db_exec(w->db, "SELECT 1 FROM email_messages WHERE message_id = $1", 1,
-                                 p, &res, err);
+    enum tix_rc rc =
+        tix_db_exec(w->db, "SELECT 1 FROM email_messages WHERE message_id = $1", 1, p, &res, err);
     if (rc == TIX_OK)
         *out = PQntuples(res) > 0;
     PQclear(res);
@@ -257,8 +257,8 @@ static enum tix_rc is_recorded(struct worker *w, const struct job *j, bool *out,
 static enum tix_rc record(struct worker *w, const struct job *j, const char *subject,
                           const char *status, struct tix_err *err)
 {
-    const char *p[] = {j->message_id, j->kind->name, j->event_id, subject, status,
-                       j->pdf.len > 0 ? "1" : "0"};
+    const char *p[] = {j->message_id, j->kind->name, j->event_id,
+                       subject,       status,        j->pdf.len > 0 ? "1" : "0"};
     return tix_db_exec(w->db,
                        "INSERT INTO email_messages (message_id, kind, event_id, subject_id, "
                        "status, attachments) VALUES ($1, $2, $3::uuid, $4, $5, $6::int) "
@@ -284,7 +284,7 @@ static enum tix_rc deliver(struct worker *w, struct job *j, struct recipient *r,
     if (rc != TIX_OK)
         return rc;
     struct tix_mail_attachment a = {j->filename, "application/pdf", j->pdf.ptr, j->pdf.len};
-    struct tix_mail mail = {j->message_id, r->email,  j->text.subject,
+    struct tix_mail mail = {j->message_id, r->email,     j->text.subject,
                             j->text.text,  j->text.html, j->pdf.len > 0 ? &a : NULL};
     rc = w->mailer->send(w->mailer->ctx, &mail, err);
     if (rc == TIX_OK)
