@@ -407,32 +407,6 @@ static long long place_order(const char *buyer, const char *event, const char *t
     return total;
 }
 
-/* The payment worker's part: payment.apply succeeded for the order (as system:payments). */
-static void pay(const char *event, const char *order, long long total)
-{
-    struct tix_bus *bus = NULL;
-    struct tix_err err;
-    cr_assert_eq(tix_bus_open(tix_test_env("TIXMO_AMQP_URL"), "email-test", &bus, &err), TIX_OK);
-    cr_assert_eq(tix_bus_enable_replies(bus, &err), TIX_OK, "%s", err.msg);
-    unsigned char seed[32];
-    char hex[65], evt[64];
-    randombytes_buf(seed, sizeof(seed));
-    sodium_bin2hex(hex, sizeof(hex), seed, sizeof(seed));
-    snprintf(evt, sizeof(evt), "evt_%.16s", hex);
-    json_t *payload =
-        json_pack("{ss ss ss ss ss sI ss ss}", "event_id", event, "order_id", order,
-                  "stripe_event_id", evt, "outcome", "succeeded", "payment_intent_id", "pi_mail",
-                  "amount_minor", (json_int_t)total, "currency", "EUR", "ticket_seed", hex);
-    json_t *outcome = NULL;
-    cr_assert_eq(tix_client_call(bus, atoi(tix_test_env("TIXMO_PARTITIONS")), NULL, "payment.apply",
-                                 event, payload, "system:payments", 20000, &outcome, &err),
-                 TIX_OK, "%s", err.msg);
-    cr_assert_str_eq(tix_json_str(outcome, "status"), "succeeded");
-    json_decref(outcome);
-    json_decref(payload);
-    tix_bus_close(bus);
-}
-
 /* The one mail of mails with a PDF attachment: its bytes into pdf (caller deinits). */
 static void attachment_of(const json_t *mail, struct tix_buf *pdf)
 {
@@ -533,7 +507,7 @@ Test(email, a_paid_order_mails_the_tickets_as_one_pdf_and_a_transfer_mails_the_r
     register_user("dee", email, buyer_id);
     char *buyer = tix_test_token(buyer_id, 3600);
     long long total = place_order(buyer, event, type, order);
-    pay(event, order, total);
+    tix_shop_pay(event, order, total);
     order_tickets(order, ids);
     json_t *mails = wait_mails(email, 2, 30000); /* the verify mail, then the confirmation */
     cr_assert_eq(json_array_size(mails), 2, "verify mail and order confirmation");

@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "tix/consumer.h"
 #include "tix/db.h"
 #include "tix/ids.h"
 #include "tix/json.h"
@@ -28,12 +28,9 @@
 #define BACKOFF_MAX_MS 10000
 
 struct worker {
+    struct tix_consumer c; /* first: settle gets it */
     const struct tix_config *cfg;
     const struct tix_mailer *mailer;
-    volatile sig_atomic_t *stop;
-    struct tix_db *db;
-    struct tix_bus *bus;
-    bool is_bus_broken;
     uint8_t pii_key[TIX_PII_KEY_BYTES];
     uint8_t ticket_master[TIX_TICKET_MASTER_LEN];
 };
@@ -93,7 +90,7 @@ static enum tix_rc load_recipient(struct worker *w, struct recipient *r, struct 
     const char *p[] = {r->id};
     PGresult *res = NULL;
     enum tix_rc rc =
-        tix_db_exec(w->db,
+        tix_db_exec(w->c.db,
                     "SELECT sk.wrapped_key, sk.subject_id IS NOT NULL, u.email_enc, u.name_enc,"
                     " COALESCE(u.is_erased, false) FROM (SELECT $1::text AS id) q"
                     " LEFT JOIN subject_keys sk ON sk.subject_id = q.id"
@@ -164,7 +161,7 @@ static enum tix_rc order_total(struct worker *w, const char *order, char *out, s
 {
     const char *p[] = {order};
     PGresult *res = NULL;
-    enum tix_rc rc = tix_db_exec(w->db,
+    enum tix_rc rc = tix_db_exec(w->c.db,
                                  "SELECT COALESCE(currency, ''), total_minor FROM rm.orders "
                                  "WHERE id = $1::uuid",
                                  1, p, &res, err);
@@ -218,8 +215,8 @@ static enum tix_rc tickets_mail(struct worker *w, struct job *j, const struct re
     const char *p[] = {ids.ptr};
     PGresult *res = NULL;
     enum tix_rc rc = tix_db_exec(
-        w->db, TIX_TICKET_PDF_SELECT " WHERE k.id = ANY($1::uuid[]) ORDER BY k.issued_at, k.id", 1,
-        p, &res, err);
+        w->c.db, TIX_TICKET_PDF_SELECT " WHERE k.id = ANY($1::uuid[]) ORDER BY k.issued_at, k.id",
+        1, p, &res, err);
     tix_buf_deinit(&ids);
     if (rc != TIX_OK)
         return rc;
@@ -247,7 +244,7 @@ static enum tix_rc is_recorded(struct worker *w, const struct job *j, bool *out,
     const char *p[] = {j->message_id};
     PGresult *res = NULL;
     enum tix_rc rc =
-        tix_db_exec(w->db, "SELECT 1 FROM email_messages WHERE message_id = $1", 1, p, &res, err);
+        tix_db_exec(w->c.db, "SELECT 1 FROM email_messages WHERE message_id = $1", 1, p, &res, err);
     if (rc == TIX_OK)
         *out = PQntuples(res) > 0;
     PQclear(res);
@@ -259,7 +256,7 @@ static enum tix_rc record(struct worker *w, const struct job *j, const char *sub
 {
     const char *p[] = {j->message_id, j->kind->name, j->event_id,
                        subject,       status,        j->pdf.len > 0 ? "1" : "0"};
-    return tix_db_exec(w->db,
+    return tix_db_exec(w->c.db,
                        "INSERT INTO email_messages (message_id, kind, event_id, subject_id, "
                        "status, attachments) VALUES ($1, $2, $3::uuid, $4, $5, $6::int) "
                        "ON CONFLICT (message_id) DO NOTHING",
@@ -340,123 +337,52 @@ static enum tix_rc handle(struct worker *w, const struct tix_bus_delivery *d, st
     return rc;
 }
 
-/* Waits ms while keeping the broker connection alive; false when asked to stop. */
-static bool pause_ms(struct worker *w, int ms)
-{
-    for (int waited = 0; waited < ms && !*w->stop; waited += 200) {
-        usleep(200000);
-        struct tix_err err;
-        if (!w->is_bus_broken && tix_bus_poll(w->bus, &err) != TIX_OK)
-            w->is_bus_broken = true;
-    }
-    return !*w->stop;
-}
-
-/* Acks d, after dead-lettering it with err's reason when rc is a permanent failure. */
-static void finish(struct worker *w, const struct tix_bus_delivery *d, enum tix_rc rc,
-                   struct tix_err *err)
-{
-    if (rc != TIX_OK) {
-        tix_log_error("event dead-lettered", "type=%s message_id=%s rc=%s detail=\"%s\"",
-                      d->routing_key, d->message_id ? d->message_id : "-", tix_rc_name(rc),
-                      err->msg);
-        rc = tix_bus_dead_letter(w->bus, d, TIX_EMAIL_QUEUE, err->msg, err);
-    }
-    if (rc == TIX_OK)
-        rc = tix_bus_ack(w->bus, d->delivery_tag, false, err);
-    if (rc != TIX_OK)
-        w->is_bus_broken = true;
-}
-
 /* Handles d until it is done or dead-lettered; after TIX_EMAIL_TRIES transient failures it
  * goes back to the queue (its delivery count grows towards the limit). */
-static void settle(struct worker *w, const struct tix_bus_delivery *d)
+static void settle(struct tix_consumer *c, const struct tix_bus_delivery *d)
 {
+    struct worker *w = (struct worker *)c;
     struct tix_err err;
     int backoff = 250;
     for (int tries = 1;; tries++) {
         tix_err_clear(&err);
         enum tix_rc rc = handle(w, d, &err);
         if (rc == TIX_OK || rc == TIX_EINVAL || rc == TIX_EINTERNAL) {
-            finish(w, d, rc, &err);
+            tix_consumer_finish(c, d, rc, &err);
             return;
         }
         tix_log_warn("mail not sent yet, retrying",
                      "type=%s message_id=%s try=%d detail=\"%s\" wait_ms=%d", d->routing_key,
                      d->message_id ? d->message_id : "-", tries, err.msg, backoff);
-        if (w->is_bus_broken || !pause_ms(w, backoff) || w->is_bus_broken)
+        if (c->is_bus_broken || !tix_consumer_pause_ms(c, backoff) || c->is_bus_broken)
             return; /* unacked: redelivered after the reconnect */
         if (tries >= TIX_EMAIL_TRIES) {
-            if (tix_bus_reject(w->bus, d->delivery_tag, true, &err) != TIX_OK)
-                w->is_bus_broken = true;
+            if (tix_bus_reject(c->bus, d->delivery_tag, true, &err) != TIX_OK)
+                c->is_bus_broken = true;
             return;
         }
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
 }
 
-/* ---- connections --------------------------------------------------------------------------- */
-
-static void disconnect(struct worker *w)
-{
-    tix_bus_close(w->bus);
-    w->bus = NULL;
-    w->is_bus_broken = false;
-}
-
-static enum tix_rc connect_bus(struct worker *w, struct tix_err *err)
-{
-    enum tix_rc rc = tix_bus_open(w->cfg->amqp_url, "tixmo-email", &w->bus, err);
-    if (rc == TIX_OK)
-        rc = tix_bus_declare_topology(w->bus, w->cfg->partitions, w->cfg->delivery_limit, err);
-    if (rc == TIX_OK)
-        rc = tix_bus_consume(w->bus, TIX_EMAIL_QUEUE, PREFETCH, err);
-    if (rc != TIX_OK)
-        disconnect(w);
-    return rc;
-}
-
-/* One turn of the loop: (re)connect, then handle the next delivery if one comes. */
-static void turn(struct worker *w, struct tix_err *err)
-{
-    if (w->db == NULL && tix_db_open(w->cfg->db_url, &w->db, err) != TIX_OK) {
-        tix_log_warn("postgres unreachable, retrying", "detail=\"%s\"", err->msg);
-        sleep(1);
-        return;
-    }
-    if (w->bus == NULL && connect_bus(w, err) != TIX_OK) {
-        tix_log_warn("broker unreachable, retrying", "detail=\"%s\"", err->msg);
-        sleep(1);
-        return;
-    }
-    struct tix_bus_delivery d;
-    enum tix_rc rc = tix_bus_next(w->bus, 500, &d, err);
-    if (rc == TIX_OK) {
-        settle(w, &d);
-        tix_bus_delivery_deinit(&d);
-    } else if (rc != TIX_ENOTFOUND) {
-        w->is_bus_broken = true;
-    }
-    if (w->is_bus_broken) {
-        tix_log_warn("broker connection lost, reconnecting", NULL);
-        disconnect(w);
-    }
-}
-
 enum tix_rc tix_email_run(const struct tix_config *cfg, const struct tix_mailer *mailer,
                           volatile sig_atomic_t *stop, struct tix_err *err)
 {
-    struct worker w = {.cfg = cfg, .mailer = mailer, .stop = stop};
+    struct worker w = {.c = {.cfg = cfg,
+                             .service = "tixmo-email",
+                             .queue = TIX_EMAIL_QUEUE,
+                             .prefetch = PREFETCH,
+                             .stop = stop,
+                             .settle_cb = settle},
+                       .cfg = cfg,
+                       .mailer = mailer};
     enum tix_rc rc = tix_pii_parse_key(cfg->pii_key, w.pii_key, err);
     if (rc == TIX_OK)
         rc = tix_ticket_master_parse(cfg->ticket_key, w.ticket_master, err);
     if (rc != TIX_OK)
         return rc;
     tix_log_info("email worker started", "mailer=%s queue=%s", mailer->name, TIX_EMAIL_QUEUE);
-    while (!*stop)
-        turn(&w, err);
-    disconnect(&w);
-    tix_db_close(w.db);
+    tix_consumer_run(&w.c);
     sodium_memzero(w.pii_key, sizeof(w.pii_key));
     sodium_memzero(w.ticket_master, sizeof(w.ticket_master));
     tix_log_info("email worker stopped", NULL);
