@@ -273,17 +273,19 @@ Test(email, a_registration_mails_a_link_that_verifies_the_address)
                  1);
 }
 
-/* Publishes the log's event of type for stream again, as the relay did. */
-static void republish(const char *stream, const char *type)
+/* Publishes the log's event of type for stream again, as the relay did; under a new event id
+ * when new_id is not NULL (another request of the same kind). */
+static void republish(const char *stream, const char *type, const char *new_id)
 {
-    const char *p[] = {stream, type};
+    const char *p[] = {stream, type, new_id};
     PGresult *res = NULL;
     struct tix_err err;
     cr_assert_eq(tix_db_exec(db,
-                             "SELECT json_build_object('event_id', event_id, 'type', type, "
-                             "'stream_id', stream_id, 'data', data, 'metadata', metadata)::text, "
-                             "event_id::text FROM events WHERE stream_id = $1 AND type = $2",
-                             2, p, &res, &err),
+                             "SELECT json_build_object('event_id', COALESCE($3::uuid, event_id), "
+                             "'type', type, 'stream_id', stream_id, 'data', data, 'metadata', "
+                             "metadata)::text, COALESCE($3::uuid, event_id)::text FROM events "
+                             "WHERE stream_id = $1 AND type = $2",
+                             3, p, &res, &err),
                  TIX_OK, "%s", err.msg);
     cr_assert_eq(PQntuples(res), 1);
     struct tix_bus *bus = NULL;
@@ -317,7 +319,7 @@ Test(email, an_event_delivered_again_sends_no_second_mail)
     cr_assert_eq(json_array_size(mails), 1);
     json_decref(mails);
     snprintf(stream, sizeof(stream), "user-%s", user);
-    republish(stream, "user.email_verification_requested");
+    republish(stream, "user.email_verification_requested", NULL);
     cr_assert(tix_test_wait(is_queue_empty, NULL, 15000));
     sleep(2); /* the worker took it: give a wrong second mail time to arrive */
     mails = mails_to(email);
@@ -537,4 +539,35 @@ Test(email, a_paid_order_mails_the_tickets_as_one_pdf_and_a_transfer_mails_the_r
     json_decref(mails);
     free(buyer);
     tix_shop_close(&s);
+}
+
+Test(email, an_erased_person_gets_no_mail)
+{
+    char email[96], user[TIX_UUID_LEN + 1], stream[64], again[TIX_UUID_LEN + 1];
+    register_user("fay", email, user);
+    json_t *mails = wait_mails(email, 1, 20000);
+    cr_assert_eq(json_array_size(mails), 1);
+    json_decref(mails);
+    char *token = tix_test_token(user, 600);
+    struct tix_http_resp r;
+    long status = tix_http("DELETE", "/api/v1/users/me", token,
+                           "{\"password\":\"a long passphrase 42\"}", wait5, &r);
+    cr_assert(status == 200 || status == 204, "%ld: %s", status, r.body);
+    tix_http_resp_deinit(&r);
+    free(token);
+    tix_test_wait_scalar(db,
+                         "SELECT count(*) FROM subject_keys WHERE subject_id = $1 AND "
+                         "wrapped_key IS NULL",
+                         user, 1, 15000);
+    /* a verification asked for before the erasure, delivered after it */
+    snprintf(stream, sizeof(stream), "user-%s", user);
+    tix_uuid_v7(again);
+    republish(stream, "user.email_verification_requested", again);
+    tix_test_wait_scalar(db,
+                         "SELECT count(*) FROM email_messages WHERE subject_id = $1 AND "
+                         "status = 'skipped'",
+                         user, 1, 15000);
+    mails = mails_to(email);
+    cr_assert_eq(json_array_size(mails), 1, "nothing more for an erased person");
+    json_decref(mails);
 }
