@@ -7,6 +7,7 @@
  */
 #include <cairo-pdf.h>
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,6 +132,12 @@ enum tix_rc tix_ticket_pdf_render(const struct tix_ticket_pdf_item *items, size_
     if (rc == TIX_OK && st != CAIRO_STATUS_SUCCESS)
         rc = tix_err_set(err, TIX_EINTERNAL, "pdf", "cairo: %s", cairo_status_to_string(st));
     return rc;
+}
+
+void tix_ticket_pdf_cleanup(void)
+{
+    cairo_debug_reset_static_data();
+    FcFini();
 }
 
 /* ---- rows into items ----------------------------------------------------------------------- */

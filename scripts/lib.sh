@@ -9,6 +9,7 @@
 # Public functions:
 #   tix_profile dev|test        set TIX_* variables and export TIXMO_* for that profile
 #   tix_ensure_packages         apt-get install whatever Debian package is missing, then WireMock
+#                               and MailDev
 #   tix_build [normal|asan]     cmake --preset dev|asan, then build with 2 jobs
 #   tix_ensure_wiremock         npm ci the WireMock package of tools/wiremock (the Stripe stand-in)
 #   tix_ensure_maildev          npm ci the MailDev package of tools/maildev (the SMTP stand-in)

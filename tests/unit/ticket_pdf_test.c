@@ -7,6 +7,8 @@
 #include "tix/ticket_pdf.h"
 #include "tix/ticket_sign.h"
 
+TestSuite(ticket_pdf, .fini = tix_ticket_pdf_cleanup);
+
 static const struct tix_ticket_pdf_item ticket = {
     .ticket_id = "0b0e3a52-9f1c-4c1e-8f4e-2b7d2a6c9e01",
     .event_name = "Harbour Nights",

@@ -2,6 +2,7 @@
 #include <curl/curl.h>
 
 #include "tix/daemon.h"
+#include "tix/ticket_pdf.h"
 
 #include "mailer.h"
 #include "worker.h"
@@ -20,6 +21,7 @@ int main(void)
     struct tix_err err;
     enum tix_rc rc = tix_email_run(&cfg, &m, stop, &err);
     m.destroy(m.ctx);
+    tix_ticket_pdf_cleanup();
     curl_global_cleanup();
     return tix_daemon_exit("email worker failed", rc, &err, &cfg);
 }

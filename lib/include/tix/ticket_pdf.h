@@ -43,6 +43,11 @@ struct tix_ticket_pdf_item {
 enum tix_rc tix_ticket_pdf_render(const struct tix_ticket_pdf_item *items, size_t n,
                                   struct tix_buf *out, struct tix_err *err);
 
+/* Releases the font caches cairo and fontconfig keep for the process (they are built at the
+ * first render and otherwise live until exit, which leak checkers report). Call once at the end
+ * of a program that rendered, after every thread that did has stopped. */
+void tix_ticket_pdf_cleanup(void);
+
 /* The head of the statement that reads tickets for PDFs (rm.tickets k joined to the event,
  * venue, session, order, type, seat, holder and the holder's wrapped key). */
 #define TIX_TICKET_PDF_SELECT                                                                      \
