@@ -1,5 +1,6 @@
 /* gateway_main.c - the tixmo-gateway program */
 #include "tix/daemon.h"
+#include "tix/ticket_pdf.h"
 
 #include "gateway.h"
 
@@ -11,5 +12,6 @@ int main(void)
         return 2;
     struct tix_err err;
     enum tix_rc rc = tix_gw_run(&cfg, stop, &err);
+    tix_ticket_pdf_cleanup();
     return tix_daemon_exit("gateway failed", rc, &err, &cfg);
 }

@@ -11,7 +11,9 @@
  * The scan endpoint takes the ticket's signed QR payload ("TIX1. ...", docs/sale.md), verified
  * with the event's public key (lib/ticket_sign: a forged, altered or other event's payload is
  * refused, naming "qr"), or, for a door without a camera, the ticket's id. GET
- * /tickets/{id}/qr-code draws the payload (SVG, PNG, or the text itself) for the holder.
+ * /tickets/{id}/qr-code draws the payload (SVG, PNG, or the text itself) for the holder, GET
+ * /tickets/{id}/pdf the ticket's printable page (lib/ticket_pdf, as the email worker attaches
+ * it) for the holder only.
  *
  * POST /tickets/{id}/transfer (the holder only; anybody else gets 404) offers the ticket to an
  * email (ticket.offer_transfer with the email's blind index and a random transfer id, answered
@@ -28,6 +30,7 @@
 #include "tix/json.h"
 #include "tix/pii.h"
 #include "tix/qr.h"
+#include "tix/ticket_pdf.h"
 #include "tix/ticket_sign.h"
 
 #include "gateway.h"
@@ -332,5 +335,47 @@ void tix_http_ticket_qr(struct tix_req *req)
         tix_gw_reply(req, 200, is_png ? "image/png" : "image/svg+xml", out.ptr, out.len);
     else
         tix_gw_problem(req, 500, "internal", "the QR code can't be drawn");
+    tix_buf_deinit(&out);
+}
+
+/* ---- the printable ticket ------------------------------------------------------------------ */
+
+/* Renders the rows of res (the ticket) as a PDF into out; false after answering 500. */
+static bool render_pdf(struct tix_req *req, const PGresult *res, struct tix_buf *out)
+{
+    struct tix_ticket_pdf_doc doc;
+    struct tix_err err;
+    enum tix_rc rc =
+        tix_ticket_pdf_doc_init(&doc, res, req->th->gw->pii_key, req->th->gw->ticket_master, &err);
+    if (rc == TIX_OK) {
+        rc = tix_ticket_pdf_render(doc.items, doc.n, out, &err);
+        tix_ticket_pdf_doc_deinit(&doc);
+    }
+    if (rc != TIX_OK)
+        tix_gw_problem(req, 500, "internal", "the ticket's PDF can't be drawn");
+    return rc == TIX_OK;
+}
+
+void tix_http_ticket_pdf(struct tix_req *req)
+{
+    char event[TIX_UUID_LEN + 1];
+    bool is_holder = false;
+    if (!find_ticket(req, event, &is_holder))
+        return;
+    if (!is_holder) {
+        tix_gw_problem(req, 404, "not-found", "no such ticket");
+        return;
+    }
+    const char *params[] = {tix_gw_param(req, "id")};
+    PGresult *res = NULL;
+    if (!tix_gw_read(req, TIX_TICKET_PDF_SELECT " WHERE k.id = $1", 1, params, &res))
+        return;
+    struct tix_buf out;
+    tix_buf_init(&out, 0);
+    if (PQntuples(res) != 1)
+        tix_gw_problem(req, 404, "not-found", "no such ticket");
+    else if (render_pdf(req, res, &out))
+        tix_gw_reply(req, 200, "application/pdf", out.ptr, out.len);
+    PQclear(res);
     tix_buf_deinit(&out);
 }

@@ -155,6 +155,8 @@ const struct tix_route tix_routes[] = {
      TIX_RL_GENERAL},
     {"GET", "/api/v1/tickets/{id}/qr-code", tix_http_ticket_qr, USR, 0, "tickets:read",
      TIX_RL_GENERAL},
+    {"GET", "/api/v1/tickets/{id}/pdf", tix_http_ticket_pdf, USR, 0, "tickets:read",
+     TIX_RL_GENERAL},
     {"POST", "/api/v1/tickets/{id}/transfer", tix_http_ticket_transfer, USR, 0, NULL,
      TIX_RL_GENERAL},
     {"GET", "/api/v1/users/me/tickets", tix_http_tickets_list, USR, 0, NULL, TIX_RL_GENERAL},

@@ -104,6 +104,7 @@ void tix_http_tickets_list(struct tix_req *req);
 void tix_http_ticket_get(struct tix_req *req);
 void tix_http_ticket_validate(struct tix_req *req);
 void tix_http_ticket_qr(struct tix_req *req);
+void tix_http_ticket_pdf(struct tix_req *req);
 void tix_http_payments_webhook(struct tix_req *req);
 void tix_http_payment_get(struct tix_req *req);
 

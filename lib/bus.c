@@ -727,6 +727,10 @@ const char *const tix_bus_payment_events[] = {"order.placed",   "order.refund_re
                                               "order.paid",     "order.payment_failed",
                                               "order.refunded", NULL};
 
+const char *const tix_bus_email_events[] = {"user.email_verification_requested",
+                                            "user.password_reset_requested", "order.paid",
+                                            "ticket.transferred", NULL};
+
 enum tix_rc tix_bus_declare_topology(struct tix_bus *bus, int partitions, int delivery_limit,
                                      struct tix_err *err)
 {
@@ -744,6 +748,9 @@ enum tix_rc tix_bus_declare_topology(struct tix_bus *bus, int partitions, int de
     for (int i = 0; rc == TIX_OK && tix_bus_payment_events[i] != NULL; i++)
         rc = tix_bus_declare_queue(bus, TIX_BUS_PAYMENTS_QUEUE, TIX_BUS_EVENTS_EXCHANGE,
                                    tix_bus_payment_events[i], delivery_limit, err);
+    for (int i = 0; rc == TIX_OK && tix_bus_email_events[i] != NULL; i++)
+        rc = tix_bus_declare_queue(bus, TIX_BUS_EMAILS_QUEUE, TIX_BUS_EVENTS_EXCHANGE,
+                                   tix_bus_email_events[i], delivery_limit, err);
     return rc;
 }
 

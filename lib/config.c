@@ -4,6 +4,7 @@
  * and every problem printed before tix_config_load() fails, so one start-up shows them all.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,7 @@
 #include "tix/log.h"
 #include "tix/mem.h"
 
-enum kind { STR, INT, LEVEL, SECRET, HEX32 };
+enum kind { STR, INT, LEVEL, SECRET, HEX32, URL, MAILBOX };
 
 struct row {
     const char *name;
@@ -20,15 +21,16 @@ struct row {
     size_t offset;
     const char *def; /* NULL = required */
     long min, max;
+    const char *schemes; /* URL: the accepted schemes, "a|b" */
 };
 
 #define ROW_STR(n, f, d)                                                                           \
     {                                                                                              \
-        n, STR, offsetof(struct tix_config, f), d, 0, 0                                            \
+        n, STR, offsetof(struct tix_config, f), d, 0, 0, NULL                                      \
     }
 #define ROW_INT(n, f, d, lo, hi)                                                                   \
     {                                                                                              \
-        n, INT, offsetof(struct tix_config, f), d, lo, hi                                          \
+        n, INT, offsetof(struct tix_config, f), d, lo, hi, NULL                                    \
     }
 
 static const struct row rows[] = {
@@ -43,7 +45,7 @@ static const struct row rows[] = {
     ROW_INT("TIXMO_PREFETCH", prefetch, "512", 1, 65535),
     ROW_INT("TIXMO_DELIVERY_LIMIT", delivery_limit, "5", 1, 1000),
     ROW_INT("TIXMO_CLOCK_OFFSET_S", clock_offset_s, "0", 0, 31536000),
-    {"TIXMO_LOG_LEVEL", LEVEL, offsetof(struct tix_config, log_level), "info", 0, 0},
+    {"TIXMO_LOG_LEVEL", LEVEL, offsetof(struct tix_config, log_level), "info", 0, 0, NULL},
     ROW_STR("TIXMO_HTTP_HOST", http_host, "127.0.0.1"),
     ROW_INT("TIXMO_HTTP_PORT", http_port, "28080", 1, 65535),
     ROW_INT("TIXMO_HTTP_THREADS", http_threads, "0", 0, 64),
@@ -52,9 +54,9 @@ static const struct row rows[] = {
     ROW_INT("TIXMO_WAIT_MAX", wait_max_s, "10", 0, 60),
     ROW_INT("TIXMO_GW_CACHE_TTL_MS", gw_cache_ttl_ms, "5000", 0, 600000),
     {"TIXMO_JWT_SECRET", SECRET, offsetof(struct tix_config, jwt_secret),
-     "dev-only-jwt-secret-change-me-0123456789abcdef", 32, 0},
+     "dev-only-jwt-secret-change-me-0123456789abcdef", 32, 0, NULL},
     {"TIXMO_PII_KEY", HEX32, offsetof(struct tix_config, pii_key),
-     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", 0, 0},
+     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", 0, 0, NULL},
     ROW_INT("TIXMO_ACCESS_TTL", access_ttl_s, "900", 10, 86400),
     ROW_INT("TIXMO_REFRESH_TTL", refresh_ttl_s, "2592000", 60, 31536000),
     ROW_INT("TIXMO_REFRESH_GRACE_S", refresh_grace_s, "10", 0, 300),
@@ -64,16 +66,49 @@ static const struct row rows[] = {
     ROW_INT("TIXMO_RL_HOLDS_PER_USER", rl_holds_per_user, "10", 1, 1000000),
     ROW_STR("TIXMO_STRIPE_URL", stripe_url, "http://127.0.0.1:28111"),
     {"TIXMO_STRIPE_SECRET_KEY", SECRET, offsetof(struct tix_config, stripe_secret_key),
-     "sk_test_tixmo_dev_0123456789", 8, 0},
+     "sk_test_tixmo_dev_0123456789", 8, 0, NULL},
     {"TIXMO_STRIPE_WEBHOOK_SECRET", SECRET, offsetof(struct tix_config, stripe_webhook_secret),
-     "whsec_tixmo_dev_0123456789abcdef", 16, 0},
+     "whsec_tixmo_dev_0123456789abcdef", 16, 0, NULL},
     ROW_INT("TIXMO_STRIPE_TIMEOUT_MS", stripe_timeout_ms, "10000", 100, 120000),
     ROW_INT("TIXMO_STRIPE_ATTEMPTS", stripe_attempts, "4", 1, 10),
     ROW_INT("TIXMO_REFUND_ATTEMPTS", refund_attempts, "10", 1, 100),
     ROW_INT("TIXMO_STRIPE_WEBHOOK_TOLERANCE", webhook_tolerance_s, "300", 1, 86400),
     {"TIXMO_TICKET_KEY", HEX32, offsetof(struct tix_config, ticket_key),
-     "7469786d6f2d6465762d7469636b65742d6b65792d6e6f742d666f722d70726f", 0, 0},
+     "7469786d6f2d6465762d7469636b65742d6b65792d6e6f742d666f722d70726f", 0, 0, NULL},
+    {"TIXMO_SMTP_URL", URL, offsetof(struct tix_config, smtp_url), "smtp://127.0.0.1:28125", 0, 0,
+     "smtp|smtps"},
+    {"TIXMO_MAIL_FROM", MAILBOX, offsetof(struct tix_config, mail_from), "tickets@tixmo.test", 0, 0,
+     NULL},
+    {"TIXMO_APP_URL", URL, offsetof(struct tix_config, app_url), "http://127.0.0.1:28080", 0, 0,
+     "http|https"},
+    ROW_INT("TIXMO_SMTP_TIMEOUT_MS", smtp_timeout_ms, "15000", 100, 300000),
 };
+
+/* Whether v is "<scheme>://<host>..." with a scheme of the "a|b" list and a host. */
+static bool is_url(const char *v, const char *schemes)
+{
+    const char *sep = strstr(v, "://");
+    if (sep == NULL || sep == v || sep[3] == '\0' || sep[3] == '/' || strpbrk(v, " \t\r\n"))
+        return false;
+    size_t n = (size_t)(sep - v);
+    for (const char *s = schemes; *s != '\0';) {
+        size_t len = strcspn(s, "|");
+        if (len == n && strncmp(s, v, n) == 0)
+            return true;
+        s += len + (s[len] == '|');
+    }
+    return false;
+}
+
+/* Whether v is a plain address: one '@' between a local part and a dotted domain, no spaces
+ * or header characters (it goes into a mail header). */
+static bool is_mailbox(const char *v)
+{
+    const char *at = strchr(v, '@');
+    return at != NULL && at != v && strchr(at + 1, '@') == NULL && strchr(at + 1, '.') != NULL &&
+           at[1] != '.' && v[strlen(v) - 1] != '.' && strlen(v) <= 254 &&
+           strpbrk(v, " \t\r\n<>,;:\"()[]\\") == NULL;
+}
 
 static int load_row(const struct row *r, struct tix_config *cfg)
 {
@@ -93,7 +128,16 @@ static int load_row(const struct row *r, struct tix_config *cfg)
         fprintf(stderr, "config: %s must be 64 lowercase hex characters\n", r->name);
         return 1;
     }
-    if (r->kind == STR || r->kind == SECRET || r->kind == HEX32) {
+    if (r->kind == URL && !is_url(v, r->schemes)) {
+        fprintf(stderr, "config: %s must be a %s:// URL with a host (got \"%s\")\n", r->name,
+                r->schemes, v);
+        return 1;
+    }
+    if (r->kind == MAILBOX && !is_mailbox(v)) {
+        fprintf(stderr, "config: %s must be an email address like name@example.org\n", r->name);
+        return 1;
+    }
+    if (r->kind != INT && r->kind != LEVEL) {
         *(char **)base = tix_xstrdup(v);
         return 0;
     }
@@ -135,7 +179,7 @@ enum tix_rc tix_config_load(struct tix_config *cfg, struct tix_err *err)
 void tix_config_deinit(struct tix_config *cfg)
 {
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        if (rows[i].kind == STR || rows[i].kind == SECRET || rows[i].kind == HEX32) {
+        if (rows[i].kind != INT && rows[i].kind != LEVEL) {
             char **p = (char **)((char *)cfg + rows[i].offset);
             free(*p);
             *p = NULL;

@@ -9,11 +9,15 @@
 # Public functions:
 #   tix_profile dev|test        set TIX_* variables and export TIXMO_* for that profile
 #   tix_ensure_packages         apt-get install whatever Debian package is missing, then WireMock
+#                               and MailDev
 #   tix_build [normal|asan]     cmake --preset dev|asan, then build with 2 jobs
 #   tix_ensure_wiremock         npm ci the WireMock package of tools/wiremock (the Stripe stand-in)
-#   tix_start_services          postgres + redis + rabbitmq (+ epmd) + stripe, then write $TIX_RUN/env
-#   tix_start_postgres / tix_start_redis / tix_start_rabbitmq / tix_start_stripe
-#   tix_stop_postgres / tix_stop_redis / tix_stop_rabbitmq / tix_stop_stripe / tix_stop_tixmo
+#   tix_ensure_maildev          npm ci the MailDev package of tools/maildev (the SMTP stand-in)
+#   tix_start_services          postgres + redis + rabbitmq (+ epmd) + stripe + mail, then write
+#                               $TIX_RUN/env
+#   tix_start_postgres / tix_start_redis / tix_start_rabbitmq / tix_start_stripe / tix_start_mail
+#   tix_stop_postgres / tix_stop_redis / tix_stop_rabbitmq / tix_stop_stripe / tix_stop_mail
+#   tix_stop_tixmo
 #   tix_stop_all                stop everything this profile started, by pid
 #   tix_stop_strays             stop this profile's servers that no pid file knows (by port)
 #   tix_wipe_profile            delete $TIX_RUN (and the /tmp fallback data folder, if any)
@@ -40,12 +44,14 @@ TIX_PG_BIN=/usr/lib/postgresql/15/bin
 TIX_WIREMOCK_VERSION=3.13.2 # must match tools/wiremock/package.json
 TIX_WIREMOCK_DIR="$TIX_ROOT/tools/wiremock"
 TIX_WIREMOCK_JAR="$TIX_WIREMOCK_DIR/node_modules/wiremock/build/wiremock-standalone-$TIX_WIREMOCK_VERSION.jar"
+TIX_MAILDEV_DIR="$TIX_ROOT/tools/maildev"
+TIX_MAILDEV_BIN="$TIX_MAILDEV_DIR/node_modules/maildev/bin/maildev"
 TIX_RABBIT_BIN=/usr/lib/rabbitmq/bin
 
 TIX_PACKAGES=(
     build-essential cmake pkg-config clang-format
     libpq-dev librabbitmq-dev libhiredis-dev libevent-dev libjansson-dev libsodium-dev
-    libcurl4-openssl-dev libqrencode-dev libpng-dev libcriterion-dev libyaml-dev
+    libcurl4-openssl-dev libqrencode-dev libpng-dev libcairo2-dev libcriterion-dev libyaml-dev
     postgresql-15 postgresql-contrib redis-server rabbitmq-server
     openjdk-17-jre-headless
 )
@@ -80,7 +86,7 @@ _tix_is_root() {
 
 # tix_profile dev|test: sets
 #   TIX_PROFILE TIX_RUN TIX_PG_PORT TIX_REDIS_PORT TIX_AMQP_PORT TIX_RABBIT_DIST_PORT
-#   TIX_EPMD_PORT TIX_HTTP_PORT TIX_STRIPE_PORT TIX_RABBIT_NODE TIX_BUILD_DIR TIX_ASAN_BUILD_DIR
+#   TIX_EPMD_PORT TIX_HTTP_PORT TIX_STRIPE_PORT TIX_SMTP_PORT TIX_MAILDEV_PORT TIX_RABBIT_NODE TIX_BUILD_DIR TIX_ASAN_BUILD_DIR
 #   TIX_PG_BASE TIX_PG_DATA TIX_PG_SOCKET TIX_RABBIT_ENV (array) TIX_PAT_* (pid checks)
 # and exports the TIXMO_* variables the programs read.
 tix_profile() {
@@ -102,12 +108,14 @@ tix_profile() {
         TIX_RABBIT_DIST_PORT=$((25673 + k)) TIX_EPMD_PORT=$((24369 + k))
         TIX_HTTP_PORT=$((28080 + k)) TIX_RABBIT_CTL_PORT_MIN=$((25680 + k))
         TIX_STRIPE_PORT=$((28111 + k))
+        TIX_SMTP_PORT=$((28125 + k)) TIX_MAILDEV_PORT=$((28126 + k))
         ;;
     test)
         TIX_PG_PORT=$((35432 + k)) TIX_REDIS_PORT=$((36379 + k)) TIX_AMQP_PORT=$((35672 + k))
         TIX_RABBIT_DIST_PORT=$((35673 + k)) TIX_EPMD_PORT=$((34369 + k))
         TIX_HTTP_PORT=$((38080 + k)) TIX_RABBIT_CTL_PORT_MIN=$((35680 + k))
         TIX_STRIPE_PORT=$((38111 + k))
+        TIX_SMTP_PORT=$((38125 + k)) TIX_MAILDEV_PORT=$((38126 + k))
         ;;
     *)
         tix_err "tix_profile: unknown profile '$profile' (want dev or test)"
@@ -131,11 +139,12 @@ tix_profile() {
     TIX_PAT_BEAM="-epmd_port $TIX_EPMD_PORT "
     TIX_PAT_EPMD="epmd -port $TIX_EPMD_PORT "
     TIX_PAT_STRIPE="wiremock-standalone-$TIX_WIREMOCK_VERSION.jar --port $TIX_STRIPE_PORT "
+    TIX_PAT_MAIL="bin/maildev --smtp $TIX_SMTP_PORT "
     _tix_pg_locate # sets TIX_PAT_PG too
 
     export TIX_PROFILE TIX_RUN TIX_RABBIT_NODE TIX_BUILD_DIR TIX_ASAN_BUILD_DIR
     export TIX_PG_PORT TIX_REDIS_PORT TIX_AMQP_PORT TIX_RABBIT_DIST_PORT TIX_EPMD_PORT TIX_HTTP_PORT
-    export TIX_STRIPE_PORT
+    export TIX_STRIPE_PORT TIX_SMTP_PORT TIX_MAILDEV_PORT
 
     export TIXMO_DB_URL="postgresql://tixmo_app@127.0.0.1:$TIX_PG_PORT/tixmo"
     export TIXMO_DB_ADMIN_URL="postgresql://tixmo_owner@127.0.0.1:$TIX_PG_PORT/tixmo"
@@ -151,6 +160,11 @@ tix_profile() {
     export TIXMO_STRIPE_URL="http://127.0.0.1:$TIX_STRIPE_PORT"
     export TIXMO_STRIPE_SECRET_KEY=sk_test_tixmo_${profile}_0123456789
     export TIXMO_STRIPE_WEBHOOK_SECRET=whsec_tixmo_${profile}_0123456789abcdef
+    # The SMTP stand-in (MailDev: what it caught is at $TIX_MAILDEV_URL/email).
+    export TIXMO_SMTP_URL="smtp://127.0.0.1:$TIX_SMTP_PORT"
+    export TIXMO_MAIL_FROM="tickets@tixmo.test"
+    export TIXMO_APP_URL="http://127.0.0.1:$TIX_HTTP_PORT"
+    export TIX_MAILDEV_URL="http://127.0.0.1:$TIX_MAILDEV_PORT"
 
     TIX_RABBIT_ENV=(
         "HOME=$TIX_RUN/rabbitmq"
@@ -194,7 +208,8 @@ tix_write_env() {
         printf '# Written by scripts/lib.sh; rewritten at every start.\n'
         for var in TIXMO_DB_URL TIXMO_DB_ADMIN_URL TIXMO_DB_SUPER_URL TIXMO_AMQP_URL \
             TIXMO_REDIS_URL TIXMO_PARTITIONS TIXMO_HTTP_PORT TIXMO_RUN_DIR TIXMO_BIN_DIR \
-            TIXMO_LOG_LEVEL TIXMO_STRIPE_URL TIXMO_STRIPE_SECRET_KEY TIXMO_STRIPE_WEBHOOK_SECRET; do
+            TIXMO_LOG_LEVEL TIXMO_STRIPE_URL TIXMO_STRIPE_SECRET_KEY TIXMO_STRIPE_WEBHOOK_SECRET \
+            TIXMO_SMTP_URL TIXMO_MAIL_FROM TIXMO_APP_URL TIX_MAILDEV_URL; do
             printf 'export %s=%q\n' "$var" "${!var}"
         done
     } >"$tmp" && mv -f "$tmp" "$TIX_RUN/env"
@@ -206,9 +221,9 @@ _tix_pkg_installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
 }
 
-# Debian packages, then the npm tools (WireMock).
+# Debian packages, then the npm tools (WireMock, MailDev).
 tix_ensure_packages() {
-    _tix_apt_install "${TIX_PACKAGES[@]}" && tix_ensure_wiremock
+    _tix_apt_install "${TIX_PACKAGES[@]}" && tix_ensure_wiremock && tix_ensure_maildev
 }
 
 # _tix_apt_install PKG...: apt-get install those of PKG that are missing.
@@ -781,6 +796,63 @@ tix_stop_stripe() {
     _tix_stop_pidfile stripe "$TIX_RUN/pids/stripe.pid" "$TIX_PAT_STRIPE" 15
 }
 
+# ---------------------------------------------------------------- mail (MailDev)
+
+# The SMTP stand-in is MailDev, from the npm package pinned in tools/maildev (package.json +
+# package-lock.json), run by node: SMTP on TIX_SMTP_PORT, its REST API (GET /email: the mails
+# caught, attachments included) on TIX_MAILDEV_PORT. It keeps mails in memory only.
+tix_ensure_maildev() {
+    if [[ -f "$TIX_MAILDEV_BIN" ]]; then
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        tix_log "npm is missing: installing Debian's npm"
+        _tix_apt_install npm || return 1
+    fi
+    tix_log "maildev: npm ci in tools/maildev"
+    (cd "$TIX_MAILDEV_DIR" && npm ci --no-audit --no-fund --loglevel=error) || {
+        tix_err "npm ci in $TIX_MAILDEV_DIR failed"
+        return 1
+    }
+}
+
+tix_start_mail() {
+    _tix_need_profile || return 1
+    local pidf="$TIX_RUN/pids/mail.pid" log="$TIX_RUN/log/mail.log" pid i
+    if pid=$(_tix_pidfile_alive "$pidf" "$TIX_PAT_MAIL"); then
+        tix_log "mail stand-in already running (pid $pid, smtp port $TIX_SMTP_PORT)"
+        return 0
+    fi
+    tix_ensure_maildev || return 1
+    _tix_dirs || return 1
+    _tix_port_free_or_die "$TIX_SMTP_PORT" "mail stand-in (maildev smtp)" || return 1
+    _tix_port_free_or_die "$TIX_MAILDEV_PORT" "mail stand-in (maildev api)" || return 1
+    tix_log "mail stand-in: starting maildev, smtp 127.0.0.1:$TIX_SMTP_PORT, api :$TIX_MAILDEV_PORT"
+    # --smtp first: TIX_PAT_MAIL recognises this profile's process by it.
+    setsid node "$TIX_MAILDEV_BIN" --smtp "$TIX_SMTP_PORT" --web "$TIX_MAILDEV_PORT" \
+        --ip 127.0.0.1 --web-ip 127.0.0.1 >>"$log" 2>&1 </dev/null &
+    pid=$!
+    printf '%s\n' "$pid" >"$pidf"
+    for ((i = 0; i < 300; i++)); do
+        if curl -fsS -o /dev/null "http://127.0.0.1:$TIX_MAILDEV_PORT/email" 2>/dev/null; then
+            tix_log "mail stand-in: ready (pid $pid)"
+            return 0
+        fi
+        if ! _tix_pid_alive "$pid" "$TIX_PAT_MAIL"; then
+            break
+        fi
+        sleep 0.1
+    done
+    tix_err "maildev did not answer on 127.0.0.1:$TIX_MAILDEV_PORT within 30s"
+    tix_tail "$log"
+    return 1
+}
+
+tix_stop_mail() {
+    _tix_need_profile || return 1
+    _tix_stop_pidfile mail "$TIX_RUN/pids/mail.pid" "$TIX_PAT_MAIL" 15
+}
+
 # ---------------------------------------------------------------- all services
 
 # Our ports sit in Linux's ephemeral range (32768-60999): an outgoing connection may take one as
@@ -792,6 +864,7 @@ _tix_reserve_ports() {
     [[ -w $f ]] || return 0
     local mine="$TIX_PG_PORT,$TIX_REDIS_PORT,$TIX_AMQP_PORT,$TIX_RABBIT_DIST_PORT,$TIX_EPMD_PORT"
     mine+=",$TIX_HTTP_PORT,$TIX_STRIPE_PORT,$TIX_RABBIT_CTL_PORT_MIN-$TIX_RABBIT_CTL_PORT_MAX"
+    mine+=",$TIX_SMTP_PORT,$TIX_MAILDEV_PORT"
     mine+=",$((TIX_HTTP_PORT + 11))-$((TIX_HTTP_PORT + 13))" # benchmarks' own servers
     local now
     now=$(cat "$f")
@@ -807,6 +880,7 @@ tix_start_services() {
     tix_start_redis || return 1
     tix_start_rabbitmq || return 1
     tix_start_stripe || return 1
+    tix_start_mail || return 1
 }
 
 # ---------------------------------------------------------------- TixMo processes
@@ -879,6 +953,7 @@ tix_stop_all() {
     local rc=0
     tix_stop_tixmo || rc=1
     tix_stop_stripe || rc=1
+    tix_stop_mail || rc=1
     tix_stop_rabbitmq || rc=1
     tix_stop_redis || rc=1
     tix_stop_postgres || rc=1
@@ -915,6 +990,10 @@ tix_stop_strays() {
             tix_log "stopping stray stripe stand-in (pid $pid)"
             _tix_kill "$pid" "$TIX_PAT_STRIPE" 15 || rc=1
             ;;
+        node\ *"$TIX_PAT_MAIL"*)
+            tix_log "stopping stray mail stand-in (pid $pid)"
+            _tix_kill "$pid" "$TIX_PAT_MAIL" 15 || rc=1
+            ;;
         esac
     done
     for pid in ${epmds[@]+"${epmds[@]}"}; do
@@ -948,6 +1027,7 @@ tix_status() {
     _tix_status_line redis "$TIX_RUN/pids/redis.pid" "$TIX_PAT_REDIS" "127.0.0.1:$TIX_REDIS_PORT"
     _tix_status_line rabbitmq "$TIX_RUN/pids/rabbitmq.pid" "$TIX_PAT_BEAM" "127.0.0.1:$TIX_AMQP_PORT ($TIX_RABBIT_NODE)"
     _tix_status_line stripe "$TIX_RUN/pids/stripe.pid" "$TIX_PAT_STRIPE" "127.0.0.1:$TIX_STRIPE_PORT (wiremock)"
+    _tix_status_line mail "$TIX_RUN/pids/mail.pid" "$TIX_PAT_MAIL" "smtp 127.0.0.1:$TIX_SMTP_PORT, api $TIX_MAILDEV_URL (maildev)"
     for f in "$TIX_RUN"/pids/tixmo*.pid; do
         [[ -e "$f" ]] || continue
         name=$(basename "$f" .pid)

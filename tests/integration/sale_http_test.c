@@ -20,6 +20,7 @@
 #include "client.h"
 #include "harness.h"
 #include "http.h"
+#include "shop.h"
 #include "tix/buf.h"
 #include "tix/ids.h"
 #include "tix/json.h"
@@ -290,27 +291,7 @@ static void place_order(const char *token, const char *event, const char *hold,
 /* The payment worker's part: payment.apply succeeded for the order (as system:payments). */
 static void pay(const struct shop *s, const char *order, long long total)
 {
-    struct tix_bus *bus = NULL;
-    struct tix_err err;
-    cr_assert_eq(tix_bus_open(tix_test_env("TIXMO_AMQP_URL"), "sale-test", &bus, &err), TIX_OK);
-    cr_assert_eq(tix_bus_enable_replies(bus, &err), TIX_OK, "%s", err.msg);
-    unsigned char seed[32];
-    char hex[65], evt[64];
-    randombytes_buf(seed, sizeof(seed));
-    sodium_bin2hex(hex, sizeof(hex), seed, sizeof(seed));
-    snprintf(evt, sizeof(evt), "evt_%.16s", hex);
-    json_t *payload =
-        json_pack("{ss ss ss ss ss sI ss ss}", "event_id", s->event, "order_id", order,
-                  "stripe_event_id", evt, "outcome", "succeeded", "payment_intent_id", "pi_test",
-                  "amount_minor", (json_int_t)total, "currency", "EUR", "ticket_seed", hex);
-    json_t *outcome = NULL;
-    cr_assert_eq(tix_client_call(bus, PARTITIONS, NULL, "payment.apply", s->event, payload,
-                                 "system:payments", 20000, &outcome, &err),
-                 TIX_OK, "%s", err.msg);
-    cr_assert_str_eq(tix_json_str(outcome, "status"), "succeeded");
-    json_decref(outcome);
-    json_decref(payload);
-    tix_bus_close(bus);
+    tix_shop_pay(s->event, order, total);
 }
 
 /* "held/sold/available" of type from the public availability route. */

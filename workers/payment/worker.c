@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "tix/bus.h"
+#include "tix/consumer.h"
 #include "tix/db.h"
 #include "tix/ids.h"
 #include "tix/json.h"
@@ -26,12 +26,9 @@
 #define BACKOFF_MAX_MS 10000
 
 struct worker {
+    struct tix_consumer c; /* first: settle gets it */
     const struct tix_config *cfg;
     const struct tix_payment_provider *pv;
-    volatile sig_atomic_t *stop;
-    struct tix_db *db;
-    struct tix_bus *bus;
-    bool is_bus_broken;
 };
 
 /* The event being handled: its parsed body and the fields every handler needs. */
@@ -56,10 +53,10 @@ static enum tix_rc send_command(struct worker *w, const struct event_msg *m, con
                                      m->correlation_id, m->event_id, "tixmo-payment");
     json_decref(payload);
     enum tix_rc rc =
-        tix_client_send(w->bus, w->cfg->partitions, id, type, m->sale_event_id, body, false, err);
+        tix_client_send(w->c.bus, w->cfg->partitions, id, type, m->sale_event_id, body, false, err);
     free(body);
     if (rc != TIX_OK)
-        w->is_bus_broken = true;
+        w->c.is_bus_broken = true;
     else
         tix_log_info("command sent", "type=%s command_id=%s order_id=%s", type, id, m->order_id);
     return rc;
@@ -70,7 +67,7 @@ static enum tix_rc send_command(struct worker *w, const struct event_msg *m, con
 static enum tix_rc exec(struct worker *w, const char *sql, int n, const char *const *params,
                         PGresult **res, struct tix_err *err)
 {
-    return tix_db_exec(w->db, sql, n, params, res, err);
+    return tix_db_exec(w->c.db, sql, n, params, res, err);
 }
 
 /* Copies column col of row 0 into out ("" when NULL or no row). */
@@ -384,101 +381,43 @@ static enum tix_rc handle(struct worker *w, const struct tix_bus_delivery *d, st
     return rc;
 }
 
-/* Waits ms while keeping the broker connection alive; false when asked to stop. */
-static bool pause_ms(struct worker *w, int ms)
-{
-    for (int waited = 0; waited < ms && !*w->stop; waited += 200) {
-        usleep(200000);
-        struct tix_err err;
-        if (!w->is_bus_broken && tix_bus_poll(w->bus, &err) != TIX_OK)
-            w->is_bus_broken = true;
-    }
-    return !*w->stop;
-}
-
 /* Handles d until it is done, dead-lettered, or the broker connection is lost. */
-static void settle(struct worker *w, const struct tix_bus_delivery *d)
+static void settle(struct tix_consumer *c, const struct tix_bus_delivery *d)
 {
+    struct worker *w = (struct worker *)c;
     struct tix_err err;
     int backoff = 250;
     for (;;) {
         tix_err_clear(&err);
         enum tix_rc rc = handle(w, d, &err);
         if (rc == TIX_OK || rc == TIX_EINVAL || rc == TIX_EINTERNAL) {
-            if (rc != TIX_OK) {
-                tix_log_error("event dead-lettered", "type=%s message_id=%s rc=%s detail=\"%s\"",
-                              d->routing_key, d->message_id ? d->message_id : "-", tix_rc_name(rc),
-                              err.msg);
-                rc = tix_bus_dead_letter(w->bus, d, TIX_PAYMENT_QUEUE, err.msg, &err);
-            }
-            if (rc == TIX_OK)
-                rc = tix_bus_ack(w->bus, d->delivery_tag, false, &err);
-            if (rc != TIX_OK)
-                w->is_bus_broken = true;
+            tix_consumer_finish(c, d, rc, &err);
             return;
         }
         tix_log_warn("event not handled yet, retrying",
                      "type=%s message_id=%s detail=\"%s\" "
                      "wait_ms=%d",
                      d->routing_key, d->message_id ? d->message_id : "-", err.msg, backoff);
-        if (w->is_bus_broken || !pause_ms(w, backoff) || w->is_bus_broken)
+        if (c->is_bus_broken || !tix_consumer_pause_ms(c, backoff) || c->is_bus_broken)
             return; /* unacked: redelivered after the reconnect */
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
 }
 
-/* ---- connections ---- */
-
-static void disconnect(struct worker *w)
-{
-    tix_bus_close(w->bus);
-    w->bus = NULL;
-    w->is_bus_broken = false;
-}
-
-static enum tix_rc connect_bus(struct worker *w, struct tix_err *err)
-{
-    enum tix_rc rc = tix_bus_open(w->cfg->amqp_url, "tixmo-payment", &w->bus, err);
-    if (rc == TIX_OK)
-        rc = tix_bus_declare_topology(w->bus, w->cfg->partitions, w->cfg->delivery_limit, err);
-    if (rc == TIX_OK)
-        rc = tix_bus_consume(w->bus, TIX_PAYMENT_QUEUE, PREFETCH, err);
-    if (rc != TIX_OK)
-        disconnect(w);
-    return rc;
-}
-
 enum tix_rc tix_payment_run(const struct tix_config *cfg, const struct tix_payment_provider *pv,
                             volatile sig_atomic_t *stop, struct tix_err *err)
 {
-    struct worker w = {.cfg = cfg, .pv = pv, .stop = stop};
+    (void)err;
+    struct worker w = {.c = {.cfg = cfg,
+                             .service = "tixmo-payment",
+                             .queue = TIX_PAYMENT_QUEUE,
+                             .prefetch = PREFETCH,
+                             .stop = stop,
+                             .settle_cb = settle},
+                       .cfg = cfg,
+                       .pv = pv};
     tix_log_info("payment worker started", "provider=%s queue=%s", pv->name, TIX_PAYMENT_QUEUE);
-    while (!*stop) {
-        if (w.db == NULL && tix_db_open(cfg->db_url, &w.db, err) != TIX_OK) {
-            tix_log_warn("postgres unreachable, retrying", "detail=\"%s\"", err->msg);
-            sleep(1);
-            continue;
-        }
-        if (w.bus == NULL && connect_bus(&w, err) != TIX_OK) {
-            tix_log_warn("broker unreachable, retrying", "detail=\"%s\"", err->msg);
-            sleep(1);
-            continue;
-        }
-        struct tix_bus_delivery d;
-        enum tix_rc rc = tix_bus_next(w.bus, 500, &d, err);
-        if (rc == TIX_OK) {
-            settle(&w, &d);
-            tix_bus_delivery_deinit(&d);
-        } else if (rc != TIX_ENOTFOUND) {
-            w.is_bus_broken = true;
-        }
-        if (w.is_bus_broken) {
-            tix_log_warn("broker connection lost, reconnecting", NULL);
-            disconnect(&w);
-        }
-    }
-    disconnect(&w);
-    tix_db_close(w.db);
+    tix_consumer_run(&w.c);
     tix_log_info("payment worker stopped", NULL);
     return TIX_OK;
 }

@@ -44,6 +44,9 @@
  * process declares, so events published before the worker first starts wait for it. */
 #define TIX_BUS_PAYMENTS_QUEUE "tixmo.payments"
 extern const char *const tix_bus_payment_events[]; /* NULL-terminated */
+/* The email worker's queue and the event types bound to it, declared the same way. */
+#define TIX_BUS_EMAILS_QUEUE "tixmo.emails"
+extern const char *const tix_bus_email_events[]; /* NULL-terminated */
 #define TIX_BUS_DLX_EXCHANGE "tixmo.dlx"
 #define TIX_BUS_DEAD_QUEUE   "tixmo.dead"
 #define TIX_BUS_REPLY_TO     "amq.rabbitmq.reply-to"

@@ -54,6 +54,13 @@ struct tix_config {
     int webhook_tolerance_s;     /* TIXMO_STRIPE_WEBHOOK_TOLERANCE: signature age (default 300) */
     /* tickets */
     char *ticket_key; /* TIXMO_TICKET_KEY: 64 hex chars, derives each event's signing key */
+    /* email (workers/email) */
+    char *smtp_url;      /* TIXMO_SMTP_URL: smtp://host:port or smtps://... (default the dev
+                            stand-in, maildev) */
+    char *mail_from;     /* TIXMO_MAIL_FROM: the sender's address (default tickets@tixmo.test) */
+    char *app_url;       /* TIXMO_APP_URL: http(s) base of the links in mails (default the dev
+                            gateway) */
+    int smtp_timeout_ms; /* TIXMO_SMTP_TIMEOUT_MS: one SMTP conversation (default 15000) */
 };
 
 /* Fills cfg from the environment. Returns TIX_EINVAL after printing every problem found. */

@@ -1,11 +1,14 @@
 /* shop.c - catalog fixtures over HTTP for integration tests (see shop.h) */
 #include <criterion/criterion.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "client.h"
 #include "harness.h"
 #include "shop.h"
+#include "tix/bus.h"
 #include "tix/json.h"
 
 const char *const tix_shop_wait5[] = {"Prefer: wait=5", NULL};
@@ -142,4 +145,29 @@ void tix_shop_expect_problem(const struct tix_http_resp *r, long status, const c
     cr_assert_str_eq(r->content_type, "application/problem+json", "%s", r->body);
     if (field != NULL)
         cr_assert(tix_http_has_error_field(r, field), "no error on %s: %s", field, r->body);
+}
+
+void tix_shop_pay(const char *event, const char *order, long long total_minor)
+{
+    struct tix_bus *bus = NULL;
+    struct tix_err err;
+    cr_assert_eq(tix_bus_open(tix_test_env("TIXMO_AMQP_URL"), "shop-pay", &bus, &err), TIX_OK);
+    cr_assert_eq(tix_bus_enable_replies(bus, &err), TIX_OK, "%s", err.msg);
+    unsigned char seed[32];
+    char hex[65], evt[64];
+    randombytes_buf(seed, sizeof(seed));
+    sodium_bin2hex(hex, sizeof(hex), seed, sizeof(seed));
+    snprintf(evt, sizeof(evt), "evt_%.16s", hex);
+    json_t *payload =
+        json_pack("{ss ss ss ss ss sI ss ss}", "event_id", event, "order_id", order,
+                  "stripe_event_id", evt, "outcome", "succeeded", "payment_intent_id", "pi_test",
+                  "amount_minor", (json_int_t)total_minor, "currency", "EUR", "ticket_seed", hex);
+    json_t *outcome = NULL;
+    cr_assert_eq(tix_client_call(bus, atoi(tix_test_env("TIXMO_PARTITIONS")), NULL, "payment.apply",
+                                 event, payload, "system:payments", 20000, &outcome, &err),
+                 TIX_OK, "%s", err.msg);
+    cr_assert_str_eq(tix_json_str(outcome, "status"), "succeeded");
+    json_decref(outcome);
+    json_decref(payload);
+    tix_bus_close(bus);
 }

@@ -39,6 +39,9 @@ void tix_shop_event(const struct tix_shop *s, const char *body, char event[TIX_U
 /* POSTs <base>/events/<event>/<action> (publish, cancel...) as token; returns the status. */
 long tix_shop_act(const struct tix_shop *s, const char *token, const char *event,
                   const char *action, const char *body);
+/* The payment worker's part, played by the test: payment.apply succeeded for order of event
+ * (total_minor in EUR, a fresh ticket seed), sent as system:payments; waits for the outcome. */
+void tix_shop_pay(const char *event, const char *order, long long total_minor);
 /* Asserts r is a problem with status naming field (NULL: any). */
 void tix_shop_expect_problem(const struct tix_http_resp *r, long status, const char *field);
 
