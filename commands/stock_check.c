@@ -145,6 +145,8 @@ static const char *check_scalar(enum stock_kind kind, const json_t *v)
         return tix_payload_is_plain_string(v) && tix_payload_is_hex64(json_string_value(v))
                    ? NULL
                    : "must be 64 lowercase hex characters";
+    case SK_SEALED:
+        return is_made_of(v, 1024, ALNUM ":_-") ? NULL : "must be a sealed value (v1:base64url)";
     case SK_OUTCOME:
         return is_one_of(v, "succeeded", "failed") ? NULL : "must be succeeded or failed";
     case SK_DIRECTION:
@@ -647,7 +649,8 @@ static const struct stock_spec transfer_specs[] = {
     {"ticket_id", SK_UUID, true}, {"new_ticket_id", SK_UUID, true}, {"to_user_id", SK_UUID, true}};
 static const struct stock_spec offer_specs[] = {{"ticket_id", SK_UUID, true},
                                                 {"transfer_id", SK_UUID, true},
-                                                {"to_email_index", SK_HEX64, true}};
+                                                {"to_email_index", SK_HEX64, true},
+                                                {"to_email_sealed", SK_SEALED, false}};
 static const struct stock_spec claim_specs[] = {{"transfer_id", SK_UUID, true},
                                                 {"new_ticket_id", SK_UUID, true},
                                                 {"to_email_index", SK_HEX64, true}};

@@ -72,6 +72,7 @@ enum stock_kind {
     SK_TEXT_ID_OR_NULL,
     SK_EXTERNAL_ID,
     SK_HEX64,
+    SK_SEALED, /* a lib/pii ciphertext ("v1:" and base64url) */
     SK_OUTCOME,
     SK_DIRECTION,
     SK_REASON,

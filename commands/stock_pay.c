@@ -667,11 +667,14 @@ void tix_stock_decide_offer_transfer(const struct tix_command *cmd, const struct
                                            t->id, "status", "pending"));
     if (other == k)
         return; /* offered already */
-    tix_stock_emit(&c, out, "ticket.transfer_offered",
-                   json_pack("{s:s, s:s, s:s, s:s, s:o}", "ticket_id", t->id, "transfer_id", offer,
-                             "from_user_id", c.actor.user_id, "to_email_index",
-                             tix_json_str(cmd->payload, "to_email_index"), "at",
-                             tix_stock_instant_json(c.now)));
+    json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:o}", "ticket_id", t->id, "transfer_id", offer,
+                          "from_user_id", c.actor.user_id, "to_email_index",
+                          tix_json_str(cmd->payload, "to_email_index"), "at",
+                          tix_stock_instant_json(c.now));
+    const json_t *sealed = json_object_get(cmd->payload, "to_email_sealed");
+    if (sealed != NULL) /* the address for the email worker, under the sender's key */
+        json_object_set(d, "to_email_sealed", (json_t *)sealed);
+    tix_stock_emit(&c, out, "ticket.transfer_offered", d);
 }
 
 void tix_stock_decide_claim_transfer(const struct tix_command *cmd, const struct tix_view *view,

@@ -1388,6 +1388,7 @@ static const struct stock_spec offered_specs[] = {
     {"transfer_id", SK_UUID, true},
     {"from_user_id", SK_UUID, true},
     {"to_email_index", SK_HEX64, true},
+    {"to_email_sealed", SK_SEALED, false},
     {"at", SK_INSTANT, true},
 };
 static const struct stock_spec checked_in_specs[] = {

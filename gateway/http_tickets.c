@@ -260,13 +260,25 @@ void tix_http_ticket_transfer(struct tix_req *req)
     if (!is_ok)
         return;
     tix_pii_blind_index(req->th->gw->pii_key, "email", email, index);
+    /* the address itself, sealed under the sender's key, for the mail to the recipient */
+    char *sealed = NULL;
+    enum tix_rc rc = tix_pii_create_key(req->th->db, req->th->gw->pii_key, req->who.id, &err);
+    if (rc == TIX_OK)
+        rc = tix_pii_encrypt(req->th->db, req->th->gw->pii_key, req->who.id, email, &sealed, &err);
+    if (rc != TIX_OK && rc != TIX_ENOTFOUND) { /* an erased sender's offer goes unmailed */
+        sodium_memzero(email, sizeof(email));
+        tix_gw_problem(req, 503, "unavailable", "the transfer can't be offered right now");
+        return;
+    }
+    sodium_memzero(email, sizeof(email));
     tix_sale_random_id(id);
     struct tix_gw_command cmd = {
         .type = "ticket.offer_transfer", .success_status = 200, .force_wait_s = TIX_SALE_WAIT_S};
     tix_sale_submit(req, event,
-                    json_pack("{ss ss ss}", "ticket_id", tix_gw_param(req, "id"), "transfer_id", id,
-                              "to_email_index", index),
+                    json_pack("{ss ss ss ss*}", "ticket_id", tix_gw_param(req, "id"), "transfer_id",
+                              id, "to_email_index", index, "to_email_sealed", sealed),
                     &cmd);
+    free(sealed);
 }
 
 /* ---- the QR code --------------------------------------------------------------------------- */

@@ -728,8 +728,11 @@ const char *const tix_bus_payment_events[] = {"order.placed",   "order.refund_re
                                               "order.refunded", NULL};
 
 const char *const tix_bus_email_events[] = {"user.email_verification_requested",
-                                            "user.password_reset_requested", "order.paid",
-                                            "ticket.transferred", NULL};
+                                            "user.password_reset_requested",
+                                            "order.paid",
+                                            "ticket.transferred",
+                                            "ticket.transfer_offered",
+                                            NULL};
 
 enum tix_rc tix_bus_declare_topology(struct tix_bus *bus, int partitions, int delivery_limit,
                                      struct tix_err *err)

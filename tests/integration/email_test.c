@@ -8,7 +8,8 @@
  * taken meanwhile by some process's outgoing connection.
  *
  * A registration mails a link whose token verifies the address; a paid order mails the buyer a
- * confirmation with one PDF holding every ticket; a transfer mails the recipient the ticket; an
+ * confirmation with one PDF holding every ticket; a ticket offered to an address mails that
+ * address (sealed under the sender's key), and once accepted the recipient gets the ticket; an
  * event delivered again mails nothing new; a mail asked for while SMTP is down arrives once it is
  * back. GET /tickets/{id}/pdf answers the holder only.
  */
@@ -478,26 +479,56 @@ static void order_tickets(const char *order, char ids[2][TIX_UUID_LEN + 1])
     PQclear(res);
 }
 
-/* Transfers ticket from buyer to the account of email; returns the new ticket's id. */
-static void transfer(const char *ticket, const char *buyer, const char *email,
-                     char out[TIX_UUID_LEN + 1])
+/* Registers name under the address email (given) and verifies it through its mail's link. */
+static void register_verified(const char *name, const char *email, char id[TIX_UUID_LEN + 1])
+{
+    char body[300], token[200];
+    snprintf(body, sizeof(body),
+             "{\"email\":\"%s\",\"password\":\"a long passphrase 42\",\"name\":\"%s\"}", email,
+             name);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", "/api/v1/auth/register", NULL, body, wait5, &r), 201, "%s",
+                 r.body);
+    snprintf(id, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "user_id"));
+    tix_http_resp_deinit(&r);
+    json_t *mails = wait_mails(email, 2, 30000); /* the offer's mail came first */
+    cr_assert_eq(json_array_size(mails), 2, "the offer and the verify mail");
+    link_token(tix_json_str(json_array_get(mails, 1), "text"), "verify-email", token,
+               sizeof(token));
+    json_decref(mails);
+    snprintf(body, sizeof(body), "{\"token\":\"%s\"}", token);
+    cr_assert_eq(tix_http("POST", "/api/v1/auth/verify-email", NULL, body, wait5, &r), 200, "%s",
+                 r.body);
+    tix_http_resp_deinit(&r);
+    tix_test_wait_scalar(db, "SELECT count(*) FROM rm.users WHERE id = $1 AND email_verified", id,
+                         1, 15000);
+}
+
+/* Offers ticket from buyer to email; the transfer's id into out. */
+static void offer(const char *ticket, const char *buyer, const char *email,
+                  char out[TIX_UUID_LEN + 1])
 {
     char path[200], body[160];
     snprintf(path, sizeof(path), "/api/v1/tickets/%s/transfer", ticket);
     snprintf(body, sizeof(body), "{\"email\":\"%s\"}", email);
     struct tix_http_resp r;
     cr_assert_eq(tix_http("POST", path, buyer, body, NULL, &r), 200, "%s", r.body);
+    snprintf(out, TIX_UUID_LEN + 1, "%s",
+             tix_json_str(json_object_get(r.json, "result"), "transfer_id"));
     tix_http_resp_deinit(&r);
-    tix_test_wait_scalar(db, "SELECT count(*) FROM rm.tickets WHERE transferred_from = $1", ticket,
-                         1, 15000);
-    const char *p[] = {ticket};
-    PGresult *res = NULL;
-    struct tix_err err;
-    cr_assert_eq(
-        tix_db_exec(db, "SELECT id FROM rm.tickets WHERE transferred_from = $1", 1, p, &res, &err),
-        TIX_OK);
-    snprintf(out, TIX_UUID_LEN + 1, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
+}
+
+/* who accepts transfer id; the moved ticket's new id into out. */
+static void accept_offer(const char *who, const char *id, char out[TIX_UUID_LEN + 1])
+{
+    char path[200];
+    snprintf(path, sizeof(path), "/api/v1/ticket-transfers/%s/accept", id);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", path, who, "{}", NULL, &r), 200, "%s", r.body);
+    snprintf(out, TIX_UUID_LEN + 1, "%s",
+             tix_json_str(json_object_get(r.json, "result"), "ticket_id"));
+    tix_http_resp_deinit(&r);
+    cr_assert(tix_uuid_is_valid(out), "no new ticket id");
 }
 
 Test(email, a_paid_order_mails_the_tickets_as_one_pdf_and_a_transfer_mails_the_recipient)
@@ -524,14 +555,30 @@ Test(email, a_paid_order_mails_the_tickets_as_one_pdf_and_a_transfer_mails_the_r
     tix_buf_deinit(&pdf);
     json_decref(mails);
     expect_pdf_route(ids[0], buyer, &s);
-    /* a transfer: the recipient gets the ticket under its new id */
+    /* a ticket offered to an address nobody registered yet: the address gets the offer */
     char email2[96], friend_id[TIX_UUID_LEN + 1], moved[TIX_UUID_LEN + 1];
-    register_user("eli", email2, friend_id);
-    tix_test_wait_scalar(db, "SELECT count(*) FROM rm.users WHERE id = $1", friend_id, 1, 15000);
-    transfer(ids[0], buyer, email2, moved);
-    mails = wait_mails(email2, 2, 30000);
-    cr_assert_eq(json_array_size(mails), 2, "verify mail and the transferred ticket");
-    m = json_array_get(mails, 1);
+    char offer_id[TIX_UUID_LEN + 1], tag[13];
+    unsigned char raw[6];
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2hex(tag, sizeof(tag), raw, sizeof(raw));
+    snprintf(email2, sizeof(email2), "eli-%s@example.org", tag);
+    offer(ids[0], buyer, email2, offer_id);
+    mails = wait_mails(email2, 1, 30000);
+    cr_assert_eq(json_array_size(mails), 1, "the offer's mail");
+    m = json_array_get(mails, 0);
+    cr_assert(strncmp(tix_json_str(m, "subject"), "dee sent you a ticket for Mail Night", 36) == 0,
+              "%s", tix_json_str(m, "subject"));
+    cr_assert(strstr(tix_json_str(m, "text"), "/ticket-transfers") != NULL, "%s",
+              tix_json_str(m, "text"));
+    json_decref(mails);
+    /* the newcomer registers that address, verifies it, accepts: the ticket comes by mail */
+    register_verified("eli", email2, friend_id);
+    char *newcomer = tix_test_token(friend_id, 3600);
+    accept_offer(newcomer, offer_id, moved);
+    free(newcomer);
+    mails = wait_mails(email2, 3, 30000);
+    cr_assert_eq(json_array_size(mails), 3, "offer, verify mail and the transferred ticket");
+    m = json_array_get(mails, 2);
     cr_assert(strncmp(tix_json_str(m, "subject"), "Tickets for Mail Night", 22) == 0);
     attachment_of(m, &pdf);
     cr_assert(has(&pdf, moved) && !has(&pdf, ids[1]), "the recipient's ticket only");

@@ -125,6 +125,38 @@ void tix_compose_tickets_mail(bool is_transfer, const char *name, const char *or
     tix_buf_deinit(&subject);
 }
 
+void tix_compose_offer_mail(const char *app_url, const char *sender, const char *event,
+                            struct tix_mail_text *out)
+{
+    struct tix_buf text, html, subject;
+    tix_buf_init(&text, 0);
+    tix_buf_init(&html, 0);
+    tix_buf_init(&subject, 0);
+    const char *who = sender != NULL && sender[0] != '\0' ? sender : "Somebody";
+    greeting(&text, &html, "");
+    tix_buf_printf(&subject, "%s sent you a ticket for %s", who, event);
+    tix_buf_printf(&text,
+                   "%s sent you a ticket for %s. To accept it, sign in to TixMo with this email "
+                   "address (or create an account with it) and open:\n\n%s/ticket-transfers\n\n"
+                   "The ticket becomes yours, with a new QR code, once you accept it.\n\nTixMo\n",
+                   who, event, app_url);
+    tix_buf_puts(&html, "<p>");
+    html_escaped(&html, who);
+    tix_buf_puts(&html, " sent you a ticket for <b>");
+    html_escaped(&html, event);
+    tix_buf_puts(&html, "</b>. To accept it, sign in to TixMo with this email address (or create "
+                        "an account with it):</p><p><a href=\"");
+    html_escaped(&html, app_url);
+    tix_buf_puts(&html, "/ticket-transfers\">See the ticket and accept it</a></p><p>The ticket "
+                        "becomes yours, with a new QR code, once you accept it.</p></body></html>");
+    out->subject = tix_buf_steal(&subject);
+    out->text = tix_buf_steal(&text);
+    out->html = tix_buf_steal(&html);
+    tix_buf_deinit(&text);
+    tix_buf_deinit(&html);
+    tix_buf_deinit(&subject);
+}
+
 void tix_mail_text_deinit(struct tix_mail_text *t)
 {
     free(t->subject);

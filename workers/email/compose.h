@@ -27,6 +27,11 @@ void tix_compose_tickets_mail(bool is_transfer, const char *name, const char *or
                               const char *total, const struct tix_ticket_pdf_doc *doc,
                               struct tix_mail_text *out);
 
+/* The mail to the address a ticket was offered to: sender (may be "") sent a ticket for event;
+ * a link <app_url>/ticket-transfers to sign in or register with that address and accept it. */
+void tix_compose_offer_mail(const char *app_url, const char *sender, const char *event,
+                            struct tix_mail_text *out);
+
 void tix_mail_text_deinit(struct tix_mail_text *t);
 
 #endif

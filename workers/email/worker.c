@@ -54,6 +54,7 @@ struct job {
     struct tix_mail_text text;
     struct tix_buf pdf;
     char filename[96];
+    char to[TIX_PII_EMAIL_MAX + 1]; /* "" : the recipient's own address */
 };
 
 struct kind {
@@ -229,11 +230,41 @@ static enum tix_rc tickets_mail(struct worker *w, struct job *j, const struct re
     return rc;
 }
 
+/* A ticket offered to an address: the address is sealed under the sender's key (the recipient
+ * r here is the sender), so erasing the sender erases it too. */
+static enum tix_rc offer_mail(struct worker *w, struct job *j, const struct recipient *r,
+                              struct tix_err *err)
+{
+    const char *sealed = tix_json_str(j->data, "to_email_sealed");
+    const char *ticket = tix_json_str(j->data, "ticket_id");
+    char *to = NULL;
+    if (sealed == NULL || !tix_uuid_is_valid(ticket) ||
+        tix_pii_open(r->key, r->id, sealed, &to, NULL) != TIX_OK)
+        return tix_err_set(err, TIX_EINVAL, "to_email_sealed",
+                           "the event's address or ticket is missing or does not open");
+    snprintf(j->to, sizeof(j->to), "%s", to);
+    sodium_memzero(to, strlen(to));
+    free(to);
+    const char *p[] = {ticket};
+    PGresult *res = NULL;
+    enum tix_rc rc = tix_db_exec(w->c.db,
+                                 "SELECT e.name FROM rm.tickets k JOIN rm.events e ON e.id = "
+                                 "k.event_id WHERE k.id = $1::uuid",
+                                 1, p, &res, err);
+    if (rc == TIX_OK && PQntuples(res) != 1)
+        rc = tix_err_set(err, TIX_ETRANSIENT, "ticket", "the ticket is not in the read model yet");
+    if (rc == TIX_OK)
+        tix_compose_offer_mail(w->cfg->app_url, r->name, PQgetvalue(res, 0, 0), &j->text);
+    PQclear(res);
+    return rc;
+}
+
 static const struct kind kinds[] = {
     {"user.email_verification_requested", "verify_email", "user_id", token_mail},
     {"user.password_reset_requested", "password_reset", "user_id", token_mail},
     {"order.paid", "order_confirmation", NULL, tickets_mail},
     {"ticket.transferred", "ticket_transfer", "to_user_id", tickets_mail},
+    {"ticket.transfer_offered", "transfer_offer", "from_user_id", offer_mail},
 };
 
 /* ---- the record of sent mails -------------------------------------------------------------- */
@@ -281,8 +312,9 @@ static enum tix_rc deliver(struct worker *w, struct job *j, struct recipient *r,
     if (rc != TIX_OK)
         return rc;
     struct tix_mail_attachment a = {j->filename, "application/pdf", j->pdf.ptr, j->pdf.len};
-    struct tix_mail mail = {j->message_id, r->email,     j->text.subject,
-                            j->text.text,  j->text.html, j->pdf.len > 0 ? &a : NULL};
+    struct tix_mail mail = {j->message_id,   j->to[0] != '\0' ? j->to : r->email,
+                            j->text.subject, j->text.text,
+                            j->text.html,    j->pdf.len > 0 ? &a : NULL};
     rc = w->mailer->send(w->mailer->ctx, &mail, err);
     if (rc == TIX_OK)
         rc = record(w, j, r->id, "sent", err);
