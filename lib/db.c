@@ -80,6 +80,17 @@ enum tix_rc tix_db_rc_of(const PGresult *res, struct tix_err *err)
     return tix_err_set(err, rc, constraint, "postgres %s: %s", state != NULL ? state : "-", msg);
 }
 
+/* Resets a lost connection (the call then fails with TIX_ETRANSIENT); else returns rc. */
+static enum tix_rc reset_if_lost(struct tix_db *db, enum tix_rc rc, struct tix_err *err)
+{
+    if (PQstatus(db->conn) != CONNECTION_BAD)
+        return rc;
+    tix_log_warn("postgres connection lost, resetting", NULL);
+    PQreset(db->conn);
+    db->n_prepared = 0; /* a new session has no prepared statements */
+    return tix_err_set(err, TIX_ETRANSIENT, "", "postgres connection lost");
+}
+
 static enum tix_rc check(struct tix_db *db, PGresult *res, PGresult **out, struct tix_err *err)
 {
     ExecStatusType st = PQresultStatus(res);
@@ -92,13 +103,7 @@ static enum tix_rc check(struct tix_db *db, PGresult *res, PGresult **out, struc
     }
     enum tix_rc rc = tix_db_rc_of(res, err);
     PQclear(res);
-    if (PQstatus(db->conn) == CONNECTION_BAD) {
-        tix_log_warn("postgres connection lost, resetting", NULL);
-        PQreset(db->conn);
-        db->n_prepared = 0; /* a new session has no prepared statements */
-        rc = tix_err_set(err, TIX_ETRANSIENT, "", "postgres connection lost");
-    }
-    return rc;
+    return reset_if_lost(db, rc, err);
 }
 
 enum tix_rc tix_db_exec(struct tix_db *db, const char *sql, int n, const char *const *params,
@@ -133,6 +138,55 @@ enum tix_rc tix_db_exec_prepared(struct tix_db *db, const char *name, const char
         *out = NULL;
     PGresult *res = PQexecPrepared(db->conn, name, n, params, NULL, NULL, 0);
     return check(db, res, out, err);
+}
+
+/* Reads the results of one pipelined statement up to its end; the first error (if rc is still
+ * TIX_OK) goes to rc and err. */
+static enum tix_rc drain_one(struct tix_db *db, enum tix_rc rc, struct tix_err *err)
+{
+    PGresult *res;
+    while ((res = PQgetResult(db->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if (rc == TIX_OK && st == PGRES_FATAL_ERROR)
+            rc = tix_db_rc_of(res, err);
+        PQclear(res);
+    }
+    return rc;
+}
+
+enum tix_rc tix_db_exec_batch(struct tix_db *db, const struct tix_db_stmt *stmts, int n,
+                              int *failed, struct tix_err *err)
+{
+    if (failed != NULL)
+        *failed = -1;
+    if (n == 0)
+        return TIX_OK;
+    if (PQenterPipelineMode(db->conn) != 1)
+        return tix_err_set(err, TIX_EINTERNAL, "", "postgres: %s", PQerrorMessage(db->conn));
+    int sent = 0;
+    while (sent < n && PQsendQueryParams(db->conn, stmts[sent].sql, stmts[sent].n, NULL,
+                                         stmts[sent].params, NULL, NULL, 0) == 1)
+        sent++;
+    enum tix_rc rc = TIX_OK;
+    if (sent < n)
+        rc = tix_err_set(err, TIX_ETRANSIENT, "", "postgres: %s", PQerrorMessage(db->conn));
+    if (PQpipelineSync(db->conn) != 1 && rc == TIX_OK)
+        rc = tix_err_set(err, TIX_ETRANSIENT, "", "postgres: %s", PQerrorMessage(db->conn));
+    for (int i = 0; i < sent; i++) {
+        enum tix_rc was = rc;
+        rc = drain_one(db, rc, err);
+        if (was == TIX_OK && rc != TIX_OK && failed != NULL)
+            *failed = i;
+    }
+    PGresult *res;
+    while ((res = PQgetResult(db->conn)) != NULL) { /* the sync's result */
+        bool is_sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        PQclear(res);
+        if (is_sync)
+            break;
+    }
+    PQexitPipelineMode(db->conn);
+    return reset_if_lost(db, rc, err);
 }
 
 enum tix_rc tix_db_script(struct tix_db *db, const char *sql, struct tix_err *err)

@@ -55,37 +55,45 @@ static bool is_lagging(const PGresult *lagging, const char *name, int version, i
     return false;
 }
 
-/* Applies the backlog of one version on the partitions only[] marks, or (only NULL) on every
- * partition lagging names. */
-static enum tix_rc catch_up(struct tix_db *db, const struct tix_projection *proj, int version,
-                            int partitions, const bool *only, const PGresult *lagging,
+#define MAX_PROJECTIONS 32
+
+/* Steps targets on part in group steps until a read comes back short of the limit. */
+static enum tix_rc catch_up(struct tix_db *db, struct tix_step_target *targets, int n, int part,
                             struct tix_err *err)
 {
+    bool is_full = n > 0;
     enum tix_rc rc = TIX_OK;
-    for (int part = 0; part < partitions && rc == TIX_OK; part++) {
-        bool is_outcomes = proj->source != TIX_SOURCE_EVENTS;
-        if (only != NULL ? !only[part]
-                         : !is_lagging(lagging, proj->name, version, part, is_outcomes))
-            continue;
-        int applied = 1;
-        while (applied > 0 && rc == TIX_OK)
-            rc = tix_projection_step(db, proj, version, part, 1000, &applied, err);
-    }
+    while (is_full && rc == TIX_OK)
+        rc = tix_projection_step_group(db, targets, n, part, 1000, &is_full, err);
     return rc;
 }
 
+/* Applies the backlog of every projection on the partitions only[] marks, or (only NULL) on
+ * every partition lagging names: per partition, one group step for the active versions, then
+ * one for the building ones (a rebuild's backlog does not hold up the live read models). */
 static enum tix_rc sweep(struct tix_db *db, int partitions, const bool *only,
                          const PGresult *lagging, struct tix_err *err)
 {
-    enum tix_rc rc = TIX_OK;
-    for (int i = 0; tix_projections[i] != NULL && rc == TIX_OK; i++) {
-        const struct tix_projection *proj = tix_projections[i];
-        int active = 0, building = 0;
-        rc = tix_projection_versions(db, proj->name, &active, &building, err);
+    int active[MAX_PROJECTIONS], building[MAX_PROJECTIONS];
+    enum tix_rc rc = tix_projection_versions_all(db, active, building, err);
+    for (int part = 0; part < partitions && rc == TIX_OK; part++) {
+        if (only != NULL && !only[part])
+            continue;
+        struct tix_step_target live[MAX_PROJECTIONS], rebuilt[MAX_PROJECTIONS];
+        int n_live = 0, n_rebuilt = 0;
+        for (int i = 0; tix_projections[i] != NULL; i++) {
+            const struct tix_projection *proj = tix_projections[i];
+            bool is_outcomes = proj->source != TIX_SOURCE_EVENTS;
+            if (only != NULL || is_lagging(lagging, proj->name, active[i], part, is_outcomes))
+                live[n_live++] = (struct tix_step_target){.proj = proj, .version = active[i]};
+            if (building[i] > 0 &&
+                (only != NULL || is_lagging(lagging, proj->name, building[i], part, is_outcomes)))
+                rebuilt[n_rebuilt++] =
+                    (struct tix_step_target){.proj = proj, .version = building[i]};
+        }
+        rc = catch_up(db, live, n_live, part, err);
         if (rc == TIX_OK)
-            rc = catch_up(db, proj, active, partitions, only, lagging, err);
-        if (rc == TIX_OK && building > 0)
-            rc = catch_up(db, proj, building, partitions, only, lagging, err);
+            rc = catch_up(db, rebuilt, n_rebuilt, part, err);
     }
     return rc;
 }
@@ -141,6 +149,11 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
         rc = tix_db_open(cfg->db_url, &listener, err);
     if (rc == TIX_OK)
         rc = tix_store_partitions(db, &partitions, err);
+    int n_projections = 0;
+    while (tix_projections[n_projections] != NULL)
+        n_projections++;
+    if (rc == TIX_OK && n_projections > MAX_PROJECTIONS)
+        rc = tix_err_set(err, TIX_EINTERNAL, "", "more than %d projections", MAX_PROJECTIONS);
     for (int i = 0; tix_projections[i] != NULL && rc == TIX_OK; i++) {
         int active = 1, building = 0;
         rc = tix_projection_prepare(db, tix_projections[i], 1, partitions, err);
