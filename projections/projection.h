@@ -80,6 +80,11 @@ enum tix_rc tix_projection_prepare(struct tix_db *db, const struct tix_projectio
  * compare-and-set. *applied gets the number of events read (0 when busy or caught up). */
 enum tix_rc tix_projection_step(struct tix_db *db, const struct tix_projection *proj, int version,
                                 int partition, int limit, int *applied, struct tix_err *err);
+/* Takes the lock that serializes the steps of one version of a cross-partition projection
+ * (is_cross_partition), inside the caller's transaction, until it ends; waits while another
+ * transaction holds it. Every step takes it first. */
+enum tix_rc tix_projection_lock_version(struct tix_db *db, const struct tix_projection *proj,
+                                        int version, struct tix_err *err);
 /* One (projection, version) of a group step; applied is set to the events it applied. */
 struct tix_step_target {
     const struct tix_projection *proj;
@@ -97,8 +102,7 @@ struct tix_step_target {
  * moved meanwhile) and names the projection and event. *is_full tells whether a read returned
  * limit rows (more may wait). */
 enum tix_rc tix_projection_step_group(struct tix_db *db, struct tix_step_target *targets, int n,
-                                      int partition, int limit, bool *is_full,
-                                      struct tix_err *err);
+                                      int partition, int limit, bool *is_full, struct tix_err *err);
 /* The active and building versions (building 0 when none). TIX_ENOTFOUND before prepare. */
 enum tix_rc tix_projection_versions(struct tix_db *db, const char *name, int *active, int *building,
                                     struct tix_err *err);

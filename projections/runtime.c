@@ -297,8 +297,8 @@ static enum tix_rc apply_one(struct step_ctx *c, struct run *r, const struct tix
     const struct tix_projection *proj = r->t->proj;
     enum tix_rc rc = proj->apply(e, &c->scratch);
     if (rc != TIX_OK)
-        return tix_err_set(c->err, rc, "", "%s cannot apply %s at %d/%" PRId64, proj->name,
-                           e->type, e->partition, e->partition_seq);
+        return tix_err_set(c->err, rc, "", "%s cannot apply %s at %d/%" PRId64, proj->name, e->type,
+                           e->partition, e->partition_seq);
     for (int i = 0; i < c->scratch.n; i++) {
         struct tix_stmt *st = &c->scratch.items[i];
         if (st->is_deferred) {
@@ -408,31 +408,26 @@ static int by_name_version(const void *a, const void *b)
     return d != 0 ? d : x->t->version - y->t->version;
 }
 
-/* Takes the advisory lock of every run whose projection joins rows across partitions, in the
- * order of name and version: a step of that version on another partition waits for this
- * transaction (and sees its rows once it committed) instead of racing it. */
+enum tix_rc tix_projection_lock_version(struct tix_db *db, const struct tix_projection *proj,
+                                        int version, struct tix_err *err)
+{
+    char v[16];
+    snprintf(v, sizeof(v), "%d", version);
+    const char *params[] = {proj->name, v};
+    return tix_db_exec(db,
+                       "SELECT pg_advisory_xact_lock(hashtext('tix_projection:' || $1), $2::int)",
+                       2, params, NULL, err);
+}
+
+/* Takes the version lock of every run whose projection joins rows across partitions, in the
+ * runs' order (by name, then version), so two steps never wait for each other in a circle. */
 static enum tix_rc lock_versions(struct tix_db *db, const struct run *runs, int n,
                                  struct tix_err *err)
 {
-    struct tix_db_stmt *locks = tix_xcalloc((size_t)n + 1, sizeof(*locks));
-    char(*versions)[16] = tix_xcalloc((size_t)n + 1, sizeof(*versions));
-    const char **params = tix_xcalloc(2 * (size_t)n + 1, sizeof(*params));
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        if (!runs[i].t->proj->is_cross_partition)
-            continue;
-        snprintf(versions[k], sizeof(versions[k]), "%d", runs[i].t->version);
-        params[2 * k] = runs[i].t->proj->name;
-        params[2 * k + 1] = versions[k];
-        locks[k] = (struct tix_db_stmt){
-            "SELECT pg_advisory_xact_lock(hashtext('tix_projection:' || $1), $2::int)", 2,
-            &params[2 * k]};
-        k++;
-    }
-    enum tix_rc rc = tix_db_exec_batch(db, locks, k, NULL, err);
-    free(params);
-    free(versions);
-    free(locks);
+    enum tix_rc rc = TIX_OK;
+    for (int i = 0; i < n && rc == TIX_OK; i++)
+        if (runs[i].t->proj->is_cross_partition)
+            rc = tix_projection_lock_version(db, runs[i].t->proj, runs[i].t->version, err);
     return rc;
 }
 
@@ -457,7 +452,8 @@ static enum tix_rc lock_checkpoints(struct tix_db *db, struct run *runs, int n, 
         int version = atoi_safe(PQgetvalue(res, row, 1));
         for (int i = 0; i < n; i++) {
             struct run *r = &runs[i];
-            if (r->t->version == version && strcmp(r->t->proj->name, PQgetvalue(res, row, 0)) == 0) {
+            if (r->t->version == version &&
+                strcmp(r->t->proj->name, PQgetvalue(res, row, 0)) == 0) {
                 r->is_held = true;
                 r->from = r->last_seq = strtoll(PQgetvalue(res, row, 2), NULL, 10);
             }
@@ -506,8 +502,9 @@ static enum tix_rc blame(const struct run *runs, int n, int failed, const struct
         const char *name = r->t->proj->name;
         if (failed >= 1 && failed <= r->stmts.n) {
             const struct origin *o = &r->origins[failed - 1];
-            return tix_err_set(err, cause->rc, cause->field, "%s cannot apply %s at %d/%" PRId64
-                               ": %s", name, o->type, o->partition, o->seq, cause->msg);
+            return tix_err_set(err, cause->rc, cause->field,
+                               "%s cannot apply %s at %d/%" PRId64 ": %s", name, o->type,
+                               o->partition, o->seq, cause->msg);
         }
         return tix_err_set(err, cause->rc, cause->field, "%s cannot apply up to %" PRId64 ": %s",
                            name, r->last_seq, cause->msg);
@@ -517,8 +514,7 @@ static enum tix_rc blame(const struct run *runs, int n, int failed, const struct
 
 /* Sends every held run's statements in one batch: its search_path, its events' statements,
  * then its deferred ones. */
-static enum tix_rc send_runs(struct tix_db *db, const struct run *runs, int n,
-                             struct tix_err *err)
+static enum tix_rc send_runs(struct tix_db *db, const struct run *runs, int n, struct tix_err *err)
 {
     int total = 0;
     for (int i = 0; i < n; i++)
@@ -612,8 +608,7 @@ static enum tix_rc step_runs(struct tix_db *db, struct step_ctx *c, int partitio
 }
 
 enum tix_rc tix_projection_step_group(struct tix_db *db, struct tix_step_target *targets, int n,
-                                      int partition, int limit, bool *is_full,
-                                      struct tix_err *err)
+                                      int partition, int limit, bool *is_full, struct tix_err *err)
 {
     *is_full = false;
     struct step_ctx c = {.runs = tix_xcalloc((size_t)n + 1, sizeof(*c.runs)), .n = n, .err = err};

@@ -34,7 +34,8 @@ enum tix_rc tix_db_exec(struct tix_db *db, const char *sql, int n, const char *c
  * plan: hot statements skip parsing and planning. */
 enum tix_rc tix_db_exec_prepared(struct tix_db *db, const char *name, const char *sql, int n,
                                  const char *const *params, PGresult **out, struct tix_err *err);
-/* One statement of a batch: sql with n text parameters (NULL entries are SQL NULL); all borrowed. */
+/* One statement of a batch: sql with n text parameters (NULL entries are SQL NULL); all borrowed.
+ */
 struct tix_db_stmt {
     const char *sql;
     int n;
