@@ -56,6 +56,8 @@ static bool is_lagging(const PGresult *lagging, const char *name, int version, i
 }
 
 #define MAX_PROJECTIONS 32
+#define STEP_LIMIT      1000
+#define REACT_LIMIT     500
 
 /* Steps targets on part in group steps until a read comes back short of the limit. */
 static enum tix_rc catch_up(struct tix_db *db, struct tix_step_target *targets, int n, int part,
@@ -64,7 +66,7 @@ static enum tix_rc catch_up(struct tix_db *db, struct tix_step_target *targets, 
     bool is_full = n > 0;
     enum tix_rc rc = TIX_OK;
     while (is_full && rc == TIX_OK)
-        rc = tix_projection_step_group(db, targets, n, part, 1000, &is_full, err);
+        rc = tix_projection_step_group(db, targets, n, part, STEP_LIMIT, &is_full, err);
     return rc;
 }
 
@@ -114,9 +116,12 @@ static void react(struct tix_db *db, struct tix_bus **bus, const struct tix_conf
         for (int part = 0; part < partitions && rc == TIX_OK; part++) {
             int applied = only != NULL ? only[part]
                                        : is_lagging(lagging, tix_reactors[i]->name, 1, part, false);
-            while (applied > 0 && rc == TIX_OK)
-                rc = tix_reactor_step(db, *bus, partitions, tix_reactors[i], part, 500, &applied,
-                                      &err);
+            if (applied == 0)
+                continue;
+            applied = REACT_LIMIT; /* again only while a step read all it asked for */
+            while (applied == REACT_LIMIT && rc == TIX_OK)
+                rc = tix_reactor_step(db, *bus, partitions, tix_reactors[i], part, REACT_LIMIT,
+                                      &applied, &err);
         }
     }
     if (rc != TIX_OK) {
