@@ -13,12 +13,17 @@
 #include "tix/log.h"
 #include "tix/mem.h"
 
-#define MAX_PREPARED 32
+#define MAX_PREPARED       32
+#define MAX_BATCH_PREPARED 256
 
 struct tix_db {
     PGconn *conn;
     int n_prepared;
     const char *prepared[MAX_PREPARED]; /* names prepared on this connection (static strings) */
+    int n_batch_prepared;
+    /* static sql texts tix_db_exec_batch prepared, by address (NULL: a failed one's slot);
+     * the one at index i is named "tix_batch_<i>" */
+    const char *batch_prepared[MAX_BATCH_PREPARED];
 };
 
 static void quiet_notice_cb(void *arg, const char *message)
@@ -88,6 +93,7 @@ static enum tix_rc reset_if_lost(struct tix_db *db, enum tix_rc rc, struct tix_e
     tix_log_warn("postgres connection lost, resetting", NULL);
     PQreset(db->conn);
     db->n_prepared = 0; /* a new session has no prepared statements */
+    db->n_batch_prepared = 0;
     return tix_err_set(err, TIX_ETRANSIENT, "", "postgres connection lost");
 }
 
@@ -140,18 +146,43 @@ enum tix_rc tix_db_exec_prepared(struct tix_db *db, const char *name, const char
     return check(db, res, out, err);
 }
 
-/* Reads the results of one pipelined statement up to its end; the first error (if rc is still
- * TIX_OK) goes to rc and err. */
-static enum tix_rc drain_one(struct tix_db *db, enum tix_rc rc, struct tix_err *err)
+/* Reads the results of one pipelined message up to its end; the first error (if rc is still
+ * TIX_OK) goes to rc and err. *is_ok tells whether it succeeded (not failed, not skipped). */
+static enum tix_rc drain_one(struct tix_db *db, enum tix_rc rc, bool *is_ok, struct tix_err *err)
 {
     PGresult *res;
+    *is_ok = true;
     while ((res = PQgetResult(db->conn)) != NULL) {
         ExecStatusType st = PQresultStatus(res);
+        *is_ok = *is_ok && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
         if (rc == TIX_OK && st == PGRES_FATAL_ERROR)
             rc = tix_db_rc_of(res, err);
         PQclear(res);
     }
     return rc;
+}
+
+/* Queues st: by name when its sql is static (*is_preparing when it is prepared first, in the
+ * pipeline, under slot *slot), else with its text. Returns libpq's 1 on success. */
+static int send_stmt(struct tix_db *db, const struct tix_db_stmt *st, bool *is_preparing, int *slot)
+{
+    *is_preparing = false;
+    *slot = -1;
+    for (int i = 0; st->is_static && i < db->n_batch_prepared && *slot < 0; i++)
+        if (db->batch_prepared[i] == st->sql)
+            *slot = i;
+    if (st->is_static && *slot < 0 && db->n_batch_prepared < MAX_BATCH_PREPARED) {
+        *slot = db->n_batch_prepared++;
+        db->batch_prepared[*slot] = st->sql;
+        *is_preparing = true;
+    }
+    if (*slot < 0)
+        return PQsendQueryParams(db->conn, st->sql, st->n, NULL, st->params, NULL, NULL, 0);
+    char name[32];
+    snprintf(name, sizeof(name), "tix_batch_%d", *slot);
+    if (*is_preparing && PQsendPrepare(db->conn, name, st->sql, st->n, NULL) != 1)
+        return 0;
+    return PQsendQueryPrepared(db->conn, name, st->n, st->params, NULL, NULL, 0);
 }
 
 enum tix_rc tix_db_exec_batch(struct tix_db *db, const struct tix_db_stmt *stmts, int n,
@@ -163,9 +194,10 @@ enum tix_rc tix_db_exec_batch(struct tix_db *db, const struct tix_db_stmt *stmts
         return TIX_OK;
     if (PQenterPipelineMode(db->conn) != 1)
         return tix_err_set(err, TIX_EINTERNAL, "", "postgres: %s", PQerrorMessage(db->conn));
+    bool *is_preparing = tix_xcalloc((size_t)n, sizeof(*is_preparing));
+    int *slots = tix_xcalloc((size_t)n, sizeof(*slots));
     int sent = 0;
-    while (sent < n && PQsendQueryParams(db->conn, stmts[sent].sql, stmts[sent].n, NULL,
-                                         stmts[sent].params, NULL, NULL, 0) == 1)
+    while (sent < n && send_stmt(db, &stmts[sent], &is_preparing[sent], &slots[sent]) == 1)
         sent++;
     enum tix_rc rc = TIX_OK;
     if (sent < n)
@@ -174,10 +206,17 @@ enum tix_rc tix_db_exec_batch(struct tix_db *db, const struct tix_db_stmt *stmts
         rc = tix_err_set(err, TIX_ETRANSIENT, "", "postgres: %s", PQerrorMessage(db->conn));
     for (int i = 0; i < sent; i++) {
         enum tix_rc was = rc;
-        rc = drain_one(db, rc, err);
+        bool is_ok = true;
+        if (is_preparing[i])
+            rc = drain_one(db, rc, &is_ok, err);
+        if (!is_ok) /* not prepared: prepared again next time */
+            db->batch_prepared[slots[i]] = NULL;
+        rc = drain_one(db, rc, &is_ok, err);
         if (was == TIX_OK && rc != TIX_OK && failed != NULL)
             *failed = i;
     }
+    free(slots);
+    free(is_preparing);
     PGresult *res;
     while ((res = PQgetResult(db->conn)) != NULL) { /* the sync's result */
         bool is_sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;

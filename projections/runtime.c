@@ -529,13 +529,13 @@ static enum tix_rc send_runs(struct tix_db *db, const struct run *runs, int n, s
         char schema[96];
         schema_name(r->t->proj, r->t->version, schema, sizeof(schema));
         snprintf(paths[i], sizeof(paths[i]), "SET LOCAL search_path = %s, public", schema);
-        batch[k++] = (struct tix_db_stmt){paths[i], 0, NULL};
+        batch[k++] = (struct tix_db_stmt){paths[i], 0, NULL, false};
         for (int j = 0; j < r->stmts.n; j++)
             batch[k++] = (struct tix_db_stmt){r->stmts.items[j].sql, r->stmts.items[j].n,
-                                              (const char *const *)r->stmts.items[j].params};
+                                              (const char *const *)r->stmts.items[j].params, true};
         for (int j = 0; j < r->later.n; j++)
             batch[k++] = (struct tix_db_stmt){r->later.items[j].sql, r->later.items[j].n,
-                                              (const char *const *)r->later.items[j].params};
+                                              (const char *const *)r->later.items[j].params, true};
     }
     struct tix_err cause;
     tix_err_clear(&cause);

@@ -1,7 +1,8 @@
 /* projection_runtime_test.c - the projection runtime's transactions against a real Postgres
  *
  * A real tixmo-projector applies the log with group steps. The tests check that a batch of
- * statements stops at its first failure and names it, that steps of one version of a
+ * statements stops at its first failure and names it (and prepares again a statement whose
+ * preparation failed), that steps of one version of a
  * cross-partition projection (search) wait for each other's transaction on any partition while
  * other projections never wait, and that stepping a new version one projection at a time
  * (tix_projection_step, as a replay does) writes the same rows as the projector's live group
@@ -89,12 +90,13 @@ Test(projection_runtime, batch_stops_at_its_first_failure)
     struct tix_err err;
     cr_assert_eq(tix_db_script(db, "BEGIN; CREATE TEMP TABLE batch_t (x int PRIMARY KEY)", &err),
                  TIX_OK, "%s", err.msg);
+    static const char insert_sql[] = "INSERT INTO batch_t VALUES ($1::int)";
     const char *one[] = {"1"}, *two[] = {"2"};
     const struct tix_db_stmt stmts[] = {
-        {"INSERT INTO batch_t VALUES ($1::int)", 1, one},
-        {"INSERT INTO batch_t VALUES ($1::int)", 1, two},
-        {"INSERT INTO batch_t VALUES ($1::int)", 1, one},
-        {"INSERT INTO batch_t VALUES ($1::int)", 1, two},
+        {insert_sql, 1, one, true},  /* prepared here */
+        {insert_sql, 1, two, false}, /* by its text */
+        {insert_sql, 1, one, true},  /* by name */
+        {insert_sql, 1, two, true},
     };
     int failed = 99;
     cr_assert_eq(tix_db_exec_batch(db, stmts, 2, &failed, &err), TIX_OK, "%s", err.msg);
@@ -106,6 +108,23 @@ Test(projection_runtime, batch_stops_at_its_first_failure)
     cr_assert_eq(tix_db_script(db, "ROLLBACK", &err), TIX_OK, "%s", err.msg);
     cr_assert_eq(tix_test_scalar(db, "SELECT 1", 0, NULL), 1, "the connection is usable after");
     cr_assert_eq(tix_db_exec_batch(db, stmts, 0, &failed, &err), TIX_OK);
+}
+
+Test(projection_runtime, batch_prepares_again_what_failed_to_prepare)
+{
+    static const char later_sql[] = "INSERT INTO batch_later VALUES ($1::int)";
+    const char *one[] = {"1"};
+    const struct tix_db_stmt st = {later_sql, 1, one, true};
+    struct tix_err err;
+    int failed = 99;
+    cr_assert_eq(tix_db_script(db, "BEGIN", &err), TIX_OK, "%s", err.msg);
+    cr_assert_neq(tix_db_exec_batch(db, &st, 1, &failed, &err), TIX_OK, "no table yet");
+    cr_assert_eq(failed, 0);
+    cr_assert_eq(tix_db_script(db, "ROLLBACK; BEGIN; CREATE TEMP TABLE batch_later (x int)", &err),
+                 TIX_OK, "%s", err.msg);
+    cr_assert_eq(tix_db_exec_batch(db, &st, 1, &failed, &err), TIX_OK, "%s", err.msg);
+    cr_assert_eq(tix_test_scalar(db, "SELECT count(*) FROM batch_later", 0, NULL), 1);
+    cr_assert_eq(tix_db_script(db, "ROLLBACK", &err), TIX_OK, "%s", err.msg);
 }
 
 struct stepper {

@@ -34,12 +34,15 @@ enum tix_rc tix_db_exec(struct tix_db *db, const char *sql, int n, const char *c
  * plan: hot statements skip parsing and planning. */
 enum tix_rc tix_db_exec_prepared(struct tix_db *db, const char *name, const char *sql, int n,
                                  const char *const *params, PGresult **out, struct tix_err *err);
-/* One statement of a batch: sql with n text parameters (NULL entries are SQL NULL); all borrowed.
- */
+/* One statement of a batch: sql with n text parameters (NULL entries are SQL NULL), borrowed.
+ * is_static: sql is a static string (its address names it), prepared on the connection the
+ * first time a batch runs it and executed by name after that (no parsing; Postgres parses it
+ * again by itself when search_path or a table it uses changed). */
 struct tix_db_stmt {
     const char *sql;
     int n;
     const char *const *params;
+    bool is_static;
 };
 /* Runs n statements in one round trip (libpq pipeline mode: all sent, one sync, then every
  * result read), in order; their results are discarded. Meant for a transaction the caller opened:
