@@ -147,8 +147,10 @@ enum tix_rc tix_db_exec_prepared(struct tix_db *db, const char *name, const char
 }
 
 /* Reads the results of one pipelined message up to its end; the first error (if rc is still
- * TIX_OK) goes to rc and err. *is_ok tells whether it succeeded (not failed, not skipped). */
-static enum tix_rc drain_one(struct tix_db *db, enum tix_rc rc, bool *is_ok, struct tix_err *err)
+ * TIX_OK) goes to rc and err. *is_ok tells whether it succeeded (not failed, not skipped); a
+ * success's result goes to *keep when keep is not NULL. */
+static enum tix_rc drain_one(struct tix_db *db, enum tix_rc rc, bool *is_ok, PGresult **keep,
+                             struct tix_err *err)
 {
     PGresult *res;
     *is_ok = true;
@@ -157,7 +159,12 @@ static enum tix_rc drain_one(struct tix_db *db, enum tix_rc rc, bool *is_ok, str
         *is_ok = *is_ok && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
         if (rc == TIX_OK && st == PGRES_FATAL_ERROR)
             rc = tix_db_rc_of(res, err);
-        PQclear(res);
+        if (keep != NULL && *is_ok) {
+            PQclear(*keep);
+            *keep = res;
+        } else {
+            PQclear(res);
+        }
     }
     return rc;
 }
@@ -186,10 +193,12 @@ static int send_stmt(struct tix_db *db, const struct tix_db_stmt *st, bool *is_p
 }
 
 enum tix_rc tix_db_exec_batch(struct tix_db *db, const struct tix_db_stmt *stmts, int n,
-                              int *failed, struct tix_err *err)
+                              int *failed, PGresult **last, struct tix_err *err)
 {
     if (failed != NULL)
         *failed = -1;
+    if (last != NULL)
+        *last = NULL;
     if (n == 0)
         return TIX_OK;
     if (PQenterPipelineMode(db->conn) != 1)
@@ -208,10 +217,10 @@ enum tix_rc tix_db_exec_batch(struct tix_db *db, const struct tix_db_stmt *stmts
         enum tix_rc was = rc;
         bool is_ok = true;
         if (is_preparing[i])
-            rc = drain_one(db, rc, &is_ok, err);
+            rc = drain_one(db, rc, &is_ok, NULL, err);
         if (!is_ok) /* not prepared: prepared again next time */
             db->batch_prepared[slots[i]] = NULL;
-        rc = drain_one(db, rc, &is_ok, err);
+        rc = drain_one(db, rc, &is_ok, i == n - 1 ? last : NULL, err);
         if (was == TIX_OK && rc != TIX_OK && failed != NULL)
             *failed = i;
     }
@@ -225,7 +234,12 @@ enum tix_rc tix_db_exec_batch(struct tix_db *db, const struct tix_db_stmt *stmts
             break;
     }
     PQexitPipelineMode(db->conn);
-    return reset_if_lost(db, rc, err);
+    rc = reset_if_lost(db, rc, err);
+    if (rc != TIX_OK && last != NULL) {
+        PQclear(*last);
+        *last = NULL;
+    }
+    return rc;
 }
 
 enum tix_rc tix_db_script(struct tix_db *db, const char *sql, struct tix_err *err)

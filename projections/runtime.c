@@ -408,26 +408,40 @@ static int by_name_version(const void *a, const void *b)
     return d != 0 ? d : x->t->version - y->t->version;
 }
 
+static const char lock_version_sql[] =
+    "SELECT pg_advisory_xact_lock(hashtext('tix_projection:' || $1), $2::int)";
+
 enum tix_rc tix_projection_lock_version(struct tix_db *db, const struct tix_projection *proj,
                                         int version, struct tix_err *err)
 {
     char v[16];
     snprintf(v, sizeof(v), "%d", version);
     const char *params[] = {proj->name, v};
-    return tix_db_exec(db,
-                       "SELECT pg_advisory_xact_lock(hashtext('tix_projection:' || $1), $2::int)",
-                       2, params, NULL, err);
+    return tix_db_exec(db, lock_version_sql, 2, params, NULL, err);
 }
 
-/* Takes the version lock of every run whose projection joins rows across partitions, in the
- * runs' order (by name, then version), so two steps never wait for each other in a circle. */
-static enum tix_rc lock_versions(struct tix_db *db, const struct run *runs, int n,
-                                 struct tix_err *err)
+/* Opens the step's transaction and takes the version lock of every run whose projection joins
+ * rows across partitions, in the runs' order (by name, then version, so two steps never wait
+ * for each other in a circle), all in one round trip. */
+static enum tix_rc begin_step(struct tix_db *db, const struct run *runs, int n, struct tix_err *err)
 {
-    enum tix_rc rc = TIX_OK;
-    for (int i = 0; i < n && rc == TIX_OK; i++)
-        if (runs[i].t->proj->is_cross_partition)
-            rc = tix_projection_lock_version(db, runs[i].t->proj, runs[i].t->version, err);
+    struct tix_db_stmt *batch = tix_xcalloc((size_t)n + 1, sizeof(*batch));
+    char(*versions)[16] = tix_xcalloc((size_t)n + 1, sizeof(*versions));
+    const char **params = tix_xcalloc(2 * (size_t)n + 1, sizeof(*params));
+    int k = 0;
+    batch[k++] = (struct tix_db_stmt){"BEGIN", 0, NULL, false};
+    for (int i = 0; i < n; i++) {
+        if (!runs[i].t->proj->is_cross_partition)
+            continue;
+        snprintf(versions[i], sizeof(versions[i]), "%d", runs[i].t->version);
+        params[2 * i] = runs[i].t->proj->name;
+        params[2 * i + 1] = versions[i];
+        batch[k++] = (struct tix_db_stmt){lock_version_sql, 2, &params[2 * i], true};
+    }
+    enum tix_rc rc = tix_db_exec_batch(db, batch, k, NULL, NULL, err);
+    free(params);
+    free(versions);
+    free(batch);
     return rc;
 }
 
@@ -485,7 +499,7 @@ static enum tix_rc read_and_apply(struct tix_db *db, struct step_ctx *c,
     return rc;
 }
 
-/* The error of the failed statement at index failed of the batch send_runs sent: the
+/* The error of the failed statement at index failed of the batch apply_and_advance sent: the
  * projection, and the event it came from. */
 static enum tix_rc blame(const struct run *runs, int n, int failed, const struct tix_err *cause,
                          struct tix_err *err)
@@ -512,15 +526,35 @@ static enum tix_rc blame(const struct run *runs, int n, int failed, const struct
     return tix_err_set(err, cause->rc, cause->field, "%s", cause->msg);
 }
 
-/* Sends every held run's statements in one batch: its search_path, its events' statements,
- * then its deferred ones. */
-static enum tix_rc send_runs(struct tix_db *db, const struct run *runs, int n, struct tix_err *err)
+static const char advance_sql[] =
+    "UPDATE public.projection_checkpoints k SET last_seq = x.new_seq, updated_at = now() "
+    "FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[]) "
+    "AS x(projection, version, old_seq, new_seq) WHERE k.partition = $1 AND "
+    "k.projection = x.projection AND k.version = x.version AND k.last_seq = x.old_seq "
+    "RETURNING k.projection, k.version";
+
+/* TIX_ECONFLICT naming the first run whose checkpoint moved but is not among the rows
+ * advance_sql returned (someone else moved it meanwhile); else TIX_OK. */
+static enum tix_rc check_advanced(const struct run *runs, int n, const PGresult *res,
+                                  struct tix_err *err)
 {
-    int total = 0;
-    for (int i = 0; i < n; i++)
-        total += runs[i].is_held ? 1 + runs[i].stmts.n + runs[i].later.n : 0;
-    struct tix_db_stmt *batch = tix_xcalloc((size_t)total + 1, sizeof(*batch));
-    char(*paths)[160] = tix_xcalloc((size_t)n + 1, sizeof(*paths));
+    for (int i = 0; i < n; i++) {
+        const struct run *r = &runs[i];
+        bool is_done = !(r->is_held && r->last_seq > r->from);
+        for (int row = 0; !is_done && row < PQntuples(res); row++)
+            is_done = strcmp(PQgetvalue(res, row, 0), r->t->proj->name) == 0 &&
+                      atoi_safe(PQgetvalue(res, row, 1)) == r->t->version;
+        if (!is_done)
+            return tix_err_set(err, TIX_ECONFLICT, "checkpoint", "checkpoint of %s moved",
+                               r->t->proj->name);
+    }
+    return TIX_OK;
+}
+
+/* Adds each held run's statements to batch (its search_path, its events' statements, then its
+ * deferred ones); paths holds the search_path statements. Returns the new count. */
+static int add_runs(struct tix_db_stmt *batch, const struct run *runs, int n, char (*paths)[160])
+{
     int k = 0;
     for (int i = 0; i < n; i++) {
         const struct run *r = &runs[i];
@@ -537,73 +571,59 @@ static enum tix_rc send_runs(struct tix_db *db, const struct run *runs, int n, s
             batch[k++] = (struct tix_db_stmt){r->later.items[j].sql, r->later.items[j].n,
                                               (const char *const *)r->later.items[j].params, true};
     }
-    struct tix_err cause;
-    tix_err_clear(&cause);
-    int failed = -1;
-    enum tix_rc rc = tix_db_exec_batch(db, batch, k, &failed, &cause);
-    free(paths);
-    free(batch);
-    if (rc == TIX_OK)
-        return rc;
-    return failed >= 0 ? blame(runs, n, failed, &cause, err)
-                       : tix_err_set(err, rc, cause.field, "%s", cause.msg);
+    return k;
 }
 
-/* Advances every checkpoint that moved with one compare-and-set; TIX_ECONFLICT naming the
- * projection whose checkpoint someone else moved meanwhile. */
-static enum tix_rc advance(struct tix_db *db, const struct run *runs, int n, const char *part,
-                           struct tix_err *err)
+/* Sends every held run's statements and then, when a checkpoint moved, the compare-and-set
+ * that advances all of them, in one round trip. */
+static enum tix_rc apply_and_advance(struct tix_db *db, const struct run *runs, int n,
+                                     const char *part, struct tix_err *err)
 {
-    int moved = 0;
-    for (int i = 0; i < n; i++)
+    int total = 1, moved = 0;
+    for (int i = 0; i < n; i++) {
+        total += runs[i].is_held ? 1 + runs[i].stmts.n + runs[i].later.n : 0;
         moved += runs[i].is_held && runs[i].last_seq > runs[i].from;
-    if (moved == 0)
-        return TIX_OK;
+    }
+    struct tix_db_stmt *batch = tix_xcalloc((size_t)total, sizeof(*batch));
+    char(*paths)[160] = tix_xcalloc((size_t)n + 1, sizeof(*paths));
+    int k = add_runs(batch, runs, n, paths);
     char *cols[] = {array_of(runs, n, COL_NAME, true), array_of(runs, n, COL_VERSION, true),
                     array_of(runs, n, COL_FROM, true), array_of(runs, n, COL_LAST, true)};
     const char *params[] = {part, cols[0], cols[1], cols[2], cols[3]};
+    if (moved > 0)
+        batch[k++] = (struct tix_db_stmt){advance_sql, 5, params, true};
+    struct tix_err cause;
+    tix_err_clear(&cause);
+    int failed = -1;
     PGresult *res = NULL;
-    enum tix_rc rc = tix_db_exec(
-        db,
-        "UPDATE public.projection_checkpoints k SET last_seq = x.new_seq, updated_at = now() "
-        "FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[]) "
-        "AS x(projection, version, old_seq, new_seq) WHERE k.partition = $1 AND "
-        "k.projection = x.projection AND k.version = x.version AND k.last_seq = x.old_seq "
-        "RETURNING k.projection, k.version",
-        5, params, &res, err);
+    enum tix_rc rc = tix_db_exec_batch(db, batch, k, &failed, moved > 0 ? &res : NULL, &cause);
     for (int i = 0; i < 4; i++)
         free(cols[i]);
-    for (int i = 0; rc == TIX_OK && i < n; i++) {
-        const struct run *r = &runs[i];
-        bool is_done = !(r->is_held && r->last_seq > r->from);
-        for (int row = 0; !is_done && row < PQntuples(res); row++)
-            is_done = strcmp(PQgetvalue(res, row, 0), r->t->proj->name) == 0 &&
-                      atoi_safe(PQgetvalue(res, row, 1)) == r->t->version;
-        if (!is_done)
-            rc = tix_err_set(err, TIX_ECONFLICT, "checkpoint", "checkpoint of %s moved",
-                             r->t->proj->name);
-    }
+    free(paths);
+    free(batch);
+    if (rc == TIX_OK)
+        rc = moved > 0 ? check_advanced(runs, n, res, err) : TIX_OK;
+    else if (failed >= 0)
+        rc = blame(runs, n, failed, &cause, err);
+    else
+        rc = tix_err_set(err, rc, cause.field, "%s", cause.msg);
     PQclear(res);
     return rc;
 }
 
-/* The step's transaction after BEGIN: locks, reads, statements and checkpoints. */
+/* The step's transaction after begin_step: checkpoints, reads, statements, checkpoints. */
 static enum tix_rc step_runs(struct tix_db *db, struct step_ctx *c, int partition, int limit,
                              bool *is_full, struct tix_err *err)
 {
     char part[16];
     snprintf(part, sizeof(part), "%d", partition);
-    enum tix_rc rc = lock_versions(db, c->runs, c->n, err);
-    if (rc == TIX_OK)
-        rc = lock_checkpoints(db, c->runs, c->n, part, err);
+    enum tix_rc rc = lock_checkpoints(db, c->runs, c->n, part, err);
     if (rc == TIX_OK)
         rc = read_and_apply(db, c, TIX_SOURCE_EVENTS, partition, limit, is_full, err);
     if (rc == TIX_OK)
         rc = read_and_apply(db, c, TIX_SOURCE_OUTCOMES, partition, limit, is_full, err);
     if (rc == TIX_OK)
-        rc = send_runs(db, c->runs, c->n, err);
-    if (rc == TIX_OK)
-        rc = advance(db, c->runs, c->n, part, err);
+        rc = apply_and_advance(db, c->runs, c->n, part, err);
     return rc;
 }
 
@@ -620,7 +640,7 @@ enum tix_rc tix_projection_step_group(struct tix_db *db, struct tix_step_target 
         tix_stmts_init(&c.runs[i].later);
     }
     qsort(c.runs, (size_t)n, sizeof(*c.runs), by_name_version);
-    enum tix_rc rc = tix_db_script(db, "BEGIN", err);
+    enum tix_rc rc = begin_step(db, c.runs, n, err);
     if (rc == TIX_OK)
         rc = step_runs(db, &c, partition, limit, is_full, err);
     for (int i = 0; i < n; i++) {

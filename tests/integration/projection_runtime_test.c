@@ -99,15 +99,19 @@ Test(projection_runtime, batch_stops_at_its_first_failure)
         {insert_sql, 1, two, true},
     };
     int failed = 99;
-    cr_assert_eq(tix_db_exec_batch(db, stmts, 2, &failed, &err), TIX_OK, "%s", err.msg);
+    cr_assert_eq(tix_db_exec_batch(db, stmts, 2, &failed, NULL, &err), TIX_OK, "%s", err.msg);
     cr_assert_eq(failed, -1);
-    cr_assert_eq(tix_test_scalar(db, "SELECT count(*) FROM batch_t", 0, NULL), 2);
-    cr_assert_eq(tix_db_exec_batch(db, stmts + 2, 2, &failed, &err), TIX_ECONFLICT);
+    const struct tix_db_stmt count = {"SELECT count(*) FROM batch_t", 0, NULL, false};
+    PGresult *last = NULL;
+    cr_assert_eq(tix_db_exec_batch(db, &count, 1, &failed, &last, &err), TIX_OK, "%s", err.msg);
+    cr_assert_str_eq(PQgetvalue(last, 0, 0), "2", "the last result is kept");
+    PQclear(last);
+    cr_assert_eq(tix_db_exec_batch(db, stmts + 2, 2, &failed, NULL, &err), TIX_ECONFLICT);
     cr_assert_eq(failed, 0, "the first statement of the second batch failed, not %d", failed);
     cr_assert(strstr(err.msg, "23505") != NULL, "%s", err.msg);
     cr_assert_eq(tix_db_script(db, "ROLLBACK", &err), TIX_OK, "%s", err.msg);
     cr_assert_eq(tix_test_scalar(db, "SELECT 1", 0, NULL), 1, "the connection is usable after");
-    cr_assert_eq(tix_db_exec_batch(db, stmts, 0, &failed, &err), TIX_OK);
+    cr_assert_eq(tix_db_exec_batch(db, stmts, 0, &failed, NULL, &err), TIX_OK);
 }
 
 Test(projection_runtime, batch_prepares_again_what_failed_to_prepare)
@@ -118,11 +122,11 @@ Test(projection_runtime, batch_prepares_again_what_failed_to_prepare)
     struct tix_err err;
     int failed = 99;
     cr_assert_eq(tix_db_script(db, "BEGIN", &err), TIX_OK, "%s", err.msg);
-    cr_assert_neq(tix_db_exec_batch(db, &st, 1, &failed, &err), TIX_OK, "no table yet");
+    cr_assert_neq(tix_db_exec_batch(db, &st, 1, &failed, NULL, &err), TIX_OK, "no table yet");
     cr_assert_eq(failed, 0);
     cr_assert_eq(tix_db_script(db, "ROLLBACK; BEGIN; CREATE TEMP TABLE batch_later (x int)", &err),
                  TIX_OK, "%s", err.msg);
-    cr_assert_eq(tix_db_exec_batch(db, &st, 1, &failed, &err), TIX_OK, "%s", err.msg);
+    cr_assert_eq(tix_db_exec_batch(db, &st, 1, &failed, NULL, &err), TIX_OK, "%s", err.msg);
     cr_assert_eq(tix_test_scalar(db, "SELECT count(*) FROM batch_later", 0, NULL), 1);
     cr_assert_eq(tix_db_script(db, "ROLLBACK", &err), TIX_OK, "%s", err.msg);
 }

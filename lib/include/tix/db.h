@@ -45,12 +45,13 @@ struct tix_db_stmt {
     bool is_static;
 };
 /* Runs n statements in one round trip (libpq pipeline mode: all sent, one sync, then every
- * result read), in order; their results are discarded. Meant for a transaction the caller opened:
- * the first statement that fails skips the rest (Postgres aborts the transaction, which the
- * caller rolls back) and its error is returned, *failed (if not NULL) getting its index; -1 when
- * none failed or the batch could not be sent. n == 0 costs nothing. */
+ * result read), in order. Meant for a transaction the caller opened: the first statement that
+ * fails skips the rest (Postgres aborts the transaction, which the caller rolls back) and its
+ * error is returned, *failed (if not NULL) getting its index; -1 when none failed or the batch
+ * could not be sent. On TIX_OK, *last (if last is not NULL) is the last statement's result, for
+ * the caller to PQclear; the other results are discarded. n == 0 costs nothing. */
 enum tix_rc tix_db_exec_batch(struct tix_db *db, const struct tix_db_stmt *stmts, int n,
-                              int *failed, struct tix_err *err);
+                              int *failed, PGresult **last, struct tix_err *err);
 /* Runs a script of one or more statements without parameters (migrations, BEGIN/COMMIT). */
 enum tix_rc tix_db_script(struct tix_db *db, const char *sql, struct tix_err *err);
 /* Waits up to timeout_ms for notifications on db, which LISTENs to channel. For each one whose
