@@ -5,7 +5,12 @@
  * a commit wrote: only those partitions are caught up right away (a commit is applied and
  * published within milliseconds), and every partition at least once a second (which also covers
  * a missed notification). After each pass the sale's changed availability goes to Redis
- * (availability.h), then the process managers run.
+ * (availability.h), then the process managers run (under a stream of commits at most every
+ * REACT_MIN_MS, on every partition a commit marked meanwhile).
+ *
+ * A pass steps, per partition, every lagging projection's live version in one group step
+ * (runtime.c: one transaction, the events read once, the statements sent in one round trip),
+ * then any version being rebuilt in another, and asks for the versions once per pass.
  */
 #include <poll.h>
 #include <stdio.h>
@@ -29,6 +34,9 @@
 /* Passes start at least this far apart: under a stream of commits one pass applies what several
  * commits wrote, instead of every projection's transaction once per commit. */
 #define PASS_MIN_MS 10
+/* Under a stream of commits the process managers run at most this often (each run is a
+ * transaction per manager and hot partition); a full sweep runs them at once. */
+#define REACT_MIN_MS 50
 
 /* The checkpoints (of projections and process managers) behind their partition's head, as
  * "name/version/partition" rows: a full sweep steps only those, so an idle sweep costs one
@@ -131,6 +139,23 @@ static void react(struct tix_db *db, struct tix_bus **bus, const struct tix_conf
     }
 }
 
+/* Runs the process managers on a full sweep (lagging), else at most every REACT_MIN_MS on the
+ * partitions commits marked in hot since they last ran (collected in pending). Returns whether
+ * some partition still waits for them. */
+static bool react_paced(struct tix_db *db, struct tix_bus **bus, const struct tix_config *cfg,
+                        int partitions, const bool *hot, bool *pending, const PGresult *lagging,
+                        int64_t *last_ms)
+{
+    for (int part = 0; hot != NULL && part < partitions; part++)
+        pending[part] = pending[part] || hot[part];
+    if (hot != NULL && tix_mono_ms() - *last_ms < REACT_MIN_MS)
+        return true;
+    react(db, bus, cfg, partitions, hot != NULL ? pending : NULL, lagging);
+    memset(pending, 0, (size_t)partitions * sizeof(*pending));
+    *last_ms = tix_mono_ms();
+    return false;
+}
+
 /* Pushes the sale's changed availability to Redis and its channels; a Redis outage only delays
  * it (the outbox keeps every change until it was published). */
 static void publish_availability(struct tix_db *db, struct tix_redis *redis)
@@ -178,8 +203,9 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
     if (rc == TIX_OK)
         tix_log_info("projector started", "partitions=%d", partitions);
     bool *hot = tix_xcalloc((size_t)(partitions > 0 ? partitions : 1), sizeof(*hot));
+    bool *react_pending = tix_xcalloc((size_t)(partitions > 0 ? partitions : 1), sizeof(*hot));
     bool is_full = true;
-    int64_t last_full_ms = 0;
+    int64_t last_full_ms = 0, last_react_ms = 0;
     while (rc == TIX_OK && !*stop) {
         int64_t started_ms = tix_mono_ms();
         const bool *only = is_full ? NULL : hot; /* a commit's partition first, the rest later */
@@ -192,12 +218,15 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
             sleep(1);
         }
         publish_availability(db, redis);
-        react(db, &bus, cfg, partitions, only, lagging);
+        bool is_react_due =
+            react_paced(db, &bus, cfg, partitions, only, react_pending, lagging, &last_react_ms);
         PQclear(lagging);
         if (is_full)
             last_full_ms = tix_mono_ms();
         memset(hot, 0, (size_t)partitions * sizeof(*hot));
         int64_t left = FULL_SWEEP_MS - (tix_mono_ms() - last_full_ms);
+        if (is_react_due && left > REACT_MIN_MS) /* a full sweep soon if no commit comes */
+            left = REACT_MIN_MS;
         bool is_notified = left > 0 && tix_db_wait_partitions(listener, "tixmo_events", (int)left,
                                                               hot, partitions);
         int64_t rest_ms = PASS_MIN_MS - (tix_mono_ms() - started_ms);
@@ -207,6 +236,7 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
         }
         is_full = !is_notified || tix_mono_ms() - last_full_ms >= FULL_SWEEP_MS;
     }
+    free(react_pending);
     free(hot);
     tix_bus_close(bus);
     tix_redis_close(redis);

@@ -243,10 +243,10 @@ enum tix_rc tix_projection_versions_all(struct tix_db *db, int *active, int *bui
                                         struct tix_err *err)
 {
     PGresult *res = NULL;
-    enum tix_rc rc = tix_db_exec(db,
-                                 "SELECT name, active_version, coalesce(building_version, 0) "
-                                 "FROM public.projections",
-                                 0, NULL, &res, err);
+    enum tix_rc rc = tix_db_exec_prepared(db, "tix_projection_versions_all",
+                                          "SELECT name, active_version, "
+                                          "coalesce(building_version, 0) FROM public.projections",
+                                          0, NULL, &res, err);
     for (int i = 0; rc == TIX_OK && tix_projections[i] != NULL; i++) {
         const char *name = tix_projections[i]->name;
         int row = 0;
@@ -341,8 +341,8 @@ static enum tix_rc read_outcomes(struct tix_db *db, int partition, int64_t after
     snprintf(l, sizeof(l), "%d", limit);
     const char *params[] = {p, a, l};
     PGresult *res = NULL;
-    enum tix_rc rc = tix_db_exec(
-        db,
+    enum tix_rc rc = tix_db_exec_prepared(
+        db, "tix_projection_outcomes",
         "SELECT outcome_seq, command_id, status, outcome::text, command_type, actor, "
         "(extract(epoch FROM decided_at) * 1000000)::bigint FROM public.processed_commands "
         "WHERE partition = $1 AND outcome_seq > $2 ORDER BY outcome_seq LIMIT $3",
@@ -454,8 +454,8 @@ static enum tix_rc lock_checkpoints(struct tix_db *db, struct run *runs, int n, 
     char *versions = array_of(runs, n, COL_VERSION, false);
     const char *params[] = {part, names, versions};
     PGresult *res = NULL;
-    enum tix_rc rc = tix_db_exec(
-        db,
+    enum tix_rc rc = tix_db_exec_prepared(
+        db, "tix_projection_checkpoints",
         "SELECT k.projection, k.version, k.last_seq FROM public.projection_checkpoints k "
         "WHERE k.partition = $1 AND (k.projection, k.version) IN "
         "(SELECT * FROM unnest($2::text[], $3::int[])) FOR UPDATE OF k SKIP LOCKED",
