@@ -6,6 +6,11 @@
  *    is exactly the fold of events 1..last_seq, whatever crashed or ran twice;
  *  - the checkpoint row is taken FOR UPDATE SKIP LOCKED, so two workers never apply the same
  *    partition of the same version at once, and neither waits for the other;
+ *  - a step of a cross-partition projection's version first takes that version's advisory lock
+ *    (by name, then version, when it steps several), so its steps on different partitions run
+ *    one after the other and each sees the rows the previous one committed;
+ *  - a step, of one pair or a group, is one transaction: the events read once, every statement
+ *    and the checkpoints' compare-and-set sent in one pipelined batch, all or nothing;
  *  - identifiers (schema names) are built only from compiled-in projection names and integers.
  */
 #include <inttypes.h>
