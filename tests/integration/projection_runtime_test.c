@@ -248,6 +248,13 @@ static long long differences(const char *name, int a, int b, const char *table)
     return tix_test_scalar(db, sql, 0, NULL);
 }
 
+/* An outbox the projector drains once published (sale.c: avail_outbox), so only a version it
+ * never published from keeps its rows. */
+static bool is_drained(const char *table)
+{
+    return strcmp(table, "avail_outbox") == 0;
+}
+
 static const char heads_sql[] = "SELECT sum(last_seq) + sum(last_outcome_seq) FROM partition_heads";
 
 Test(projection_runtime, single_steps_write_what_group_steps_wrote)
@@ -266,9 +273,10 @@ Test(projection_runtime, single_steps_write_what_group_steps_wrote)
             cr_assert(tix_test_wait_projected(db, 20000), "the projector did not catch up");
             is_still = tix_test_scalar(db, heads_sql, 0, NULL) == before;
             for (int t = 0; is_still && proj->tables[t] != NULL; t++)
-                cr_assert_eq(differences(proj->name, active, version, proj->tables[t]), 0,
-                             "%s.%s: the group steps (v%d) and single steps (v%d) differ",
-                             proj->name, proj->tables[t], active, version);
+                if (!is_drained(proj->tables[t]))
+                    cr_assert_eq(differences(proj->name, active, version, proj->tables[t]), 0,
+                                 "%s.%s: the group steps (v%d) and single steps (v%d) differ",
+                                 proj->name, proj->tables[t], active, version);
             drop_version(proj, version);
         }
         cr_assert(is_still, "the log kept moving while %s was stepped", proj->name);
