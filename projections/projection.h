@@ -56,6 +56,11 @@ struct tix_projection {
     /* Pure: statements for one event; events it does not care about add nothing. TIX_EINVAL
      * for a malformed event of a known type. */
     enum tix_rc (*apply)(const struct tix_event *e, struct tix_stmts *out);
+    /* Its statements read rows that events of other partitions wrote (search: an event's hit
+     * takes its venue's city). Steps of one version then never run at once: each takes a
+     * transaction-scoped advisory lock on (projection, version) first, so none misses the rows
+     * of another's uncommitted transaction on another partition. */
+    bool is_cross_partition;
 };
 
 /* The lifecycle status an event of type leads to ("event.sold_out" -> "sold_out"), or NULL
@@ -75,9 +80,37 @@ enum tix_rc tix_projection_prepare(struct tix_db *db, const struct tix_projectio
  * compare-and-set. *applied gets the number of events read (0 when busy or caught up). */
 enum tix_rc tix_projection_step(struct tix_db *db, const struct tix_projection *proj, int version,
                                 int partition, int limit, int *applied, struct tix_err *err);
+/* Takes the lock that serializes the steps of one version of a cross-partition projection
+ * (is_cross_partition), inside the caller's transaction, until it ends; waits while another
+ * transaction holds it. Every step takes it first. */
+enum tix_rc tix_projection_lock_version(struct tix_db *db, const struct tix_projection *proj,
+                                        int version, struct tix_err *err);
+/* One (projection, version) of a group step; applied is set to the events it applied. */
+struct tix_step_target {
+    const struct tix_projection *proj;
+    int version;
+    int applied;
+};
+/* tix_projection_step for n (projection, version) pairs on one partition, in one transaction:
+ * takes the advisory locks of the cross-partition ones (by name, then version, so two steps
+ * never deadlock), then the pairs' checkpoint rows in one query (a pair whose row another
+ * worker holds applies nothing); reads the partition's events once, from the smallest
+ * checkpoint (and outcomes likewise for the pairs that read them), up to limit; gives each pair
+ * the events after its own checkpoint, sends every statement (search_path, the events', the
+ * deferred ones, pair after pair) in one round trip, and advances the checkpoints that moved
+ * with one compare-and-set. A failure rolls everything back (TIX_ECONFLICT when a checkpoint
+ * moved meanwhile) and names the projection and event. *is_full tells whether a read returned
+ * limit rows (more may wait). */
+enum tix_rc tix_projection_step_group(struct tix_db *db, struct tix_step_target *targets, int n,
+                                      int partition, int limit, bool *is_full, struct tix_err *err);
 /* The active and building versions (building 0 when none). TIX_ENOTFOUND before prepare. */
 enum tix_rc tix_projection_versions(struct tix_db *db, const char *name, int *active, int *building,
                                     struct tix_err *err);
+/* Every projection's active and building versions in one query, into active[i] and
+ * building[i] for tix_projections[i] (arrays of as many entries). TIX_ENOTFOUND when one is not
+ * prepared. */
+enum tix_rc tix_projection_versions_all(struct tix_db *db, int *active, int *building,
+                                        struct tix_err *err);
 /* How many events version still has to apply, over all partitions. */
 enum tix_rc tix_projection_lag(struct tix_db *db, const struct tix_projection *proj, int version,
                                int64_t *lag, struct tix_err *err);

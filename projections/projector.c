@@ -5,7 +5,12 @@
  * a commit wrote: only those partitions are caught up right away (a commit is applied and
  * published within milliseconds), and every partition at least once a second (which also covers
  * a missed notification). After each pass the sale's changed availability goes to Redis
- * (availability.h), then the process managers run.
+ * (availability.h), then the process managers run (under a stream of commits at most every
+ * REACT_MIN_MS, on every partition a commit marked meanwhile).
+ *
+ * A pass steps, per partition, every lagging projection's live version in one group step
+ * (runtime.c: one transaction, the events read once, the statements sent in one round trip),
+ * then any version being rebuilt in another, and asks for the versions once per pass.
  */
 #include <poll.h>
 #include <stdio.h>
@@ -29,6 +34,9 @@
 /* Passes start at least this far apart: under a stream of commits one pass applies what several
  * commits wrote, instead of every projection's transaction once per commit. */
 #define PASS_MIN_MS 10
+/* Under a stream of commits the process managers run at most this often (each run is a
+ * transaction per manager and hot partition); a full sweep runs them at once. */
+#define REACT_MIN_MS 50
 
 /* The checkpoints (of projections and process managers) behind their partition's head, as
  * "name/version/partition" rows: a full sweep steps only those, so an idle sweep costs one
@@ -55,37 +63,47 @@ static bool is_lagging(const PGresult *lagging, const char *name, int version, i
     return false;
 }
 
-/* Applies the backlog of one version on the partitions only[] marks, or (only NULL) on every
- * partition lagging names. */
-static enum tix_rc catch_up(struct tix_db *db, const struct tix_projection *proj, int version,
-                            int partitions, const bool *only, const PGresult *lagging,
+#define MAX_PROJECTIONS 32
+#define STEP_LIMIT      1000
+#define REACT_LIMIT     500
+
+/* Steps targets on part in group steps until a read comes back short of the limit. */
+static enum tix_rc catch_up(struct tix_db *db, struct tix_step_target *targets, int n, int part,
                             struct tix_err *err)
 {
+    bool is_full = n > 0;
     enum tix_rc rc = TIX_OK;
-    for (int part = 0; part < partitions && rc == TIX_OK; part++) {
-        bool is_outcomes = proj->source != TIX_SOURCE_EVENTS;
-        if (only != NULL ? !only[part]
-                         : !is_lagging(lagging, proj->name, version, part, is_outcomes))
-            continue;
-        int applied = 1;
-        while (applied > 0 && rc == TIX_OK)
-            rc = tix_projection_step(db, proj, version, part, 1000, &applied, err);
-    }
+    while (is_full && rc == TIX_OK)
+        rc = tix_projection_step_group(db, targets, n, part, STEP_LIMIT, &is_full, err);
     return rc;
 }
 
+/* Applies the backlog of every projection on the partitions only[] marks, or (only NULL) on
+ * every partition lagging names: per partition, one group step for the active versions, then
+ * one for the building ones (a rebuild's backlog does not hold up the live read models). */
 static enum tix_rc sweep(struct tix_db *db, int partitions, const bool *only,
                          const PGresult *lagging, struct tix_err *err)
 {
-    enum tix_rc rc = TIX_OK;
-    for (int i = 0; tix_projections[i] != NULL && rc == TIX_OK; i++) {
-        const struct tix_projection *proj = tix_projections[i];
-        int active = 0, building = 0;
-        rc = tix_projection_versions(db, proj->name, &active, &building, err);
+    int active[MAX_PROJECTIONS], building[MAX_PROJECTIONS];
+    enum tix_rc rc = tix_projection_versions_all(db, active, building, err);
+    for (int part = 0; part < partitions && rc == TIX_OK; part++) {
+        if (only != NULL && !only[part])
+            continue;
+        struct tix_step_target live[MAX_PROJECTIONS], rebuilt[MAX_PROJECTIONS];
+        int n_live = 0, n_rebuilt = 0;
+        for (int i = 0; tix_projections[i] != NULL; i++) {
+            const struct tix_projection *proj = tix_projections[i];
+            bool is_outcomes = proj->source != TIX_SOURCE_EVENTS;
+            if (only != NULL || is_lagging(lagging, proj->name, active[i], part, is_outcomes))
+                live[n_live++] = (struct tix_step_target){.proj = proj, .version = active[i]};
+            if (building[i] > 0 &&
+                (only != NULL || is_lagging(lagging, proj->name, building[i], part, is_outcomes)))
+                rebuilt[n_rebuilt++] =
+                    (struct tix_step_target){.proj = proj, .version = building[i]};
+        }
+        rc = catch_up(db, live, n_live, part, err);
         if (rc == TIX_OK)
-            rc = catch_up(db, proj, active, partitions, only, lagging, err);
-        if (rc == TIX_OK && building > 0)
-            rc = catch_up(db, proj, building, partitions, only, lagging, err);
+            rc = catch_up(db, rebuilt, n_rebuilt, part, err);
     }
     return rc;
 }
@@ -106,9 +124,12 @@ static void react(struct tix_db *db, struct tix_bus **bus, const struct tix_conf
         for (int part = 0; part < partitions && rc == TIX_OK; part++) {
             int applied = only != NULL ? only[part]
                                        : is_lagging(lagging, tix_reactors[i]->name, 1, part, false);
-            while (applied > 0 && rc == TIX_OK)
-                rc = tix_reactor_step(db, *bus, partitions, tix_reactors[i], part, 500, &applied,
-                                      &err);
+            if (applied == 0)
+                continue;
+            applied = REACT_LIMIT; /* again only while a step read all it asked for */
+            while (applied == REACT_LIMIT && rc == TIX_OK)
+                rc = tix_reactor_step(db, *bus, partitions, tix_reactors[i], part, REACT_LIMIT,
+                                      &applied, &err);
         }
     }
     if (rc != TIX_OK) {
@@ -116,6 +137,23 @@ static void react(struct tix_db *db, struct tix_bus **bus, const struct tix_conf
         tix_bus_close(*bus);
         *bus = NULL;
     }
+}
+
+/* Runs the process managers on a full sweep (lagging), else at most every REACT_MIN_MS on the
+ * partitions commits marked in hot since they last ran (collected in pending). Returns whether
+ * some partition still waits for them. */
+static bool react_paced(struct tix_db *db, struct tix_bus **bus, const struct tix_config *cfg,
+                        int partitions, const bool *hot, bool *pending, const PGresult *lagging,
+                        int64_t *last_ms)
+{
+    for (int part = 0; hot != NULL && part < partitions; part++)
+        pending[part] = pending[part] || hot[part];
+    if (hot != NULL && tix_mono_ms() - *last_ms < REACT_MIN_MS)
+        return true;
+    react(db, bus, cfg, partitions, hot != NULL ? pending : NULL, lagging);
+    memset(pending, 0, (size_t)partitions * sizeof(*pending));
+    *last_ms = tix_mono_ms();
+    return false;
 }
 
 /* Pushes the sale's changed availability to Redis and its channels; a Redis outage only delays
@@ -141,6 +179,11 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
         rc = tix_db_open(cfg->db_url, &listener, err);
     if (rc == TIX_OK)
         rc = tix_store_partitions(db, &partitions, err);
+    int n_projections = 0;
+    while (tix_projections[n_projections] != NULL)
+        n_projections++;
+    if (rc == TIX_OK && n_projections > MAX_PROJECTIONS)
+        rc = tix_err_set(err, TIX_EINTERNAL, "", "more than %d projections", MAX_PROJECTIONS);
     for (int i = 0; tix_projections[i] != NULL && rc == TIX_OK; i++) {
         int active = 1, building = 0;
         rc = tix_projection_prepare(db, tix_projections[i], 1, partitions, err);
@@ -160,8 +203,9 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
     if (rc == TIX_OK)
         tix_log_info("projector started", "partitions=%d", partitions);
     bool *hot = tix_xcalloc((size_t)(partitions > 0 ? partitions : 1), sizeof(*hot));
+    bool *react_pending = tix_xcalloc((size_t)(partitions > 0 ? partitions : 1), sizeof(*hot));
     bool is_full = true;
-    int64_t last_full_ms = 0;
+    int64_t last_full_ms = 0, last_react_ms = 0;
     while (rc == TIX_OK && !*stop) {
         int64_t started_ms = tix_mono_ms();
         const bool *only = is_full ? NULL : hot; /* a commit's partition first, the rest later */
@@ -174,12 +218,15 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
             sleep(1);
         }
         publish_availability(db, redis);
-        react(db, &bus, cfg, partitions, only, lagging);
+        bool is_react_due =
+            react_paced(db, &bus, cfg, partitions, only, react_pending, lagging, &last_react_ms);
         PQclear(lagging);
         if (is_full)
             last_full_ms = tix_mono_ms();
         memset(hot, 0, (size_t)partitions * sizeof(*hot));
         int64_t left = FULL_SWEEP_MS - (tix_mono_ms() - last_full_ms);
+        if (is_react_due && left > REACT_MIN_MS) /* a full sweep soon if no commit comes */
+            left = REACT_MIN_MS;
         bool is_notified = left > 0 && tix_db_wait_partitions(listener, "tixmo_events", (int)left,
                                                               hot, partitions);
         int64_t rest_ms = PASS_MIN_MS - (tix_mono_ms() - started_ms);
@@ -189,6 +236,7 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
         }
         is_full = !is_notified || tix_mono_ms() - last_full_ms >= FULL_SWEEP_MS;
     }
+    free(react_pending);
     free(hot);
     tix_bus_close(bus);
     tix_redis_close(redis);

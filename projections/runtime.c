@@ -6,6 +6,11 @@
  *    is exactly the fold of events 1..last_seq, whatever crashed or ran twice;
  *  - the checkpoint row is taken FOR UPDATE SKIP LOCKED, so two workers never apply the same
  *    partition of the same version at once, and neither waits for the other;
+ *  - a step of a cross-partition projection's version first takes that version's advisory lock
+ *    (by name, then version, when it steps several), so its steps on different partitions run
+ *    one after the other and each sees the rows the previous one committed;
+ *  - a step, of one pair or a group, is one transaction: the events read once, every statement
+ *    and the checkpoints' compare-and-set sent in one pipelined batch, all or nothing;
  *  - identifiers (schema names) are built only from compiled-in projection names and integers.
  */
 #include <inttypes.h>
@@ -15,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tix/buf.h"
 #include "tix/json.h"
 #include "tix/mem.h"
 
@@ -82,6 +88,17 @@ static bool same_text(const char *a, const char *b)
     return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
 }
 
+/* Moves st's sql and parameters to the end of to (st is left without parameters). */
+static struct tix_stmt *move_stmt(struct tix_stmts *to, struct tix_stmt *st)
+{
+    struct tix_stmt *copy = push(to, st->sql, st->n, st->is_deferred);
+    for (int j = 0; j < st->n; j++) {
+        copy->params[j] = st->params[j];
+        st->params[j] = NULL;
+    }
+    return copy;
+}
+
 /* Moves st into later unless an equal statement is already there (st is left empty). */
 static void keep_for_later(struct tix_stmts *later, struct tix_stmt *st)
 {
@@ -93,11 +110,7 @@ static void keep_for_later(struct tix_stmts *later, struct tix_stmt *st)
         if (is_same)
             return; /* st's params are freed with the per-event list */
     }
-    struct tix_stmt *copy = push(later, st->sql, st->n, true);
-    for (int j = 0; j < st->n; j++) {
-        copy->params[j] = st->params[j];
-        st->params[j] = NULL;
-    }
+    move_stmt(later, st);
 }
 
 const struct tix_projection *tix_projection_find(const char *name)
@@ -231,48 +244,101 @@ enum tix_rc tix_projection_versions(struct tix_db *db, const char *name, int *ac
     return TIX_OK;
 }
 
-struct apply_ctx {
-    struct tix_db *db;
-    const struct tix_projection *proj;
-    struct tix_stmts stmts;
+enum tix_rc tix_projection_versions_all(struct tix_db *db, int *active, int *building,
+                                        struct tix_err *err)
+{
+    PGresult *res = NULL;
+    enum tix_rc rc = tix_db_exec_prepared(db, "tix_projection_versions_all",
+                                          "SELECT name, active_version, "
+                                          "coalesce(building_version, 0) FROM public.projections",
+                                          0, NULL, &res, err);
+    for (int i = 0; rc == TIX_OK && tix_projections[i] != NULL; i++) {
+        const char *name = tix_projections[i]->name;
+        int row = 0;
+        while (row < PQntuples(res) && strcmp(PQgetvalue(res, row, 0), name) != 0)
+            row++;
+        if (row == PQntuples(res))
+            rc = tix_err_set(err, TIX_ENOTFOUND, "projection", "projection %s is not prepared",
+                             name);
+        else {
+            active[i] = atoi_safe(PQgetvalue(res, row, 1));
+            building[i] = atoi_safe(PQgetvalue(res, row, 2));
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Where a statement to send came from, named when it fails. */
+struct origin {
+    char type[48]; /* the event's type; "" for a deferred statement */
+    int partition;
+    int64_t seq;
+};
+
+/* One (projection, version) of a step: its checkpoint and the statements its events asked for. */
+struct run {
+    struct tix_step_target *t;
+    bool is_held;           /* its checkpoint row is this transaction's */
+    int64_t from;           /* the checkpoint as taken */
+    int64_t last_seq;       /* the last event applied */
+    struct tix_stmts stmts; /* to send, in the events' order */
+    struct origin *origins; /* parallel to stmts */
     struct tix_stmts later; /* deferred statements of the pass, each once */
-    int64_t last_seq;
+};
+
+struct step_ctx {
+    struct run *runs;
+    int n;
+    enum tix_projection_source source; /* the runs the current read feeds */
+    struct tix_stmts scratch;          /* one event's statements */
     struct tix_err *err;
 };
 
+/* Adds e's statements for r: the plain ones to send, the deferred ones for after the pass. */
+static enum tix_rc apply_one(struct step_ctx *c, struct run *r, const struct tix_event *e)
+{
+    tix_stmts_reset(&c->scratch);
+    const struct tix_projection *proj = r->t->proj;
+    enum tix_rc rc = proj->apply(e, &c->scratch);
+    if (rc != TIX_OK)
+        return tix_err_set(c->err, rc, "", "%s cannot apply %s at %d/%" PRId64, proj->name, e->type,
+                           e->partition, e->partition_seq);
+    for (int i = 0; i < c->scratch.n; i++) {
+        struct tix_stmt *st = &c->scratch.items[i];
+        if (st->is_deferred) {
+            keep_for_later(&r->later, st);
+            continue;
+        }
+        int cap = r->stmts.cap;
+        move_stmt(&r->stmts, st);
+        if (r->stmts.cap != cap)
+            r->origins = tix_xrealloc(r->origins, (size_t)r->stmts.cap * sizeof(*r->origins));
+        struct origin *o = &r->origins[r->stmts.n - 1];
+        snprintf(o->type, sizeof(o->type), "%s", e->type);
+        o->partition = e->partition;
+        o->seq = e->partition_seq;
+    }
+    r->last_seq = e->partition_seq;
+    r->t->applied++;
+    return TIX_OK;
+}
+
+/* Hands one event to every run of the current source whose checkpoint is before it. */
 static enum tix_rc apply_cb(const struct tix_event *e, void *arg)
 {
-    struct apply_ctx *c = arg;
-    tix_stmts_reset(&c->stmts);
-    enum tix_rc rc = c->proj->apply(e, &c->stmts);
-    if (rc != TIX_OK)
-        return tix_err_set(c->err, rc, "", "%s cannot apply %s at %d/%" PRId64, c->proj->name,
-                           e->type, e->partition, e->partition_seq);
-    for (int i = 0; i < c->stmts.n && rc == TIX_OK; i++) {
-        struct tix_stmt *st = &c->stmts.items[i];
-        if (st->is_deferred)
-            keep_for_later(&c->later, st);
-        else
-            rc = tix_db_exec(c->db, st->sql, st->n, (const char *const *)st->params, NULL, c->err);
-    }
-    c->last_seq = e->partition_seq;
-    return rc;
-}
-
-/* Runs the pass's deferred statements, in the order first asked for. */
-static enum tix_rc run_later(struct apply_ctx *c)
-{
+    struct step_ctx *c = arg;
     enum tix_rc rc = TIX_OK;
-    for (int i = 0; i < c->later.n && rc == TIX_OK; i++) {
-        struct tix_stmt *st = &c->later.items[i];
-        rc = tix_db_exec(c->db, st->sql, st->n, (const char *const *)st->params, NULL, c->err);
+    for (int i = 0; i < c->n && rc == TIX_OK; i++) {
+        struct run *r = &c->runs[i];
+        if (r->is_held && r->t->proj->source == c->source && e->partition_seq > r->from)
+            rc = apply_one(c, r, e);
     }
     return rc;
 }
-
-/* Reads outcomes as events (see projection.h) and applies them. */
+/* Reads up to limit outcomes after after as events (see projection.h) and applies them. */
 static enum tix_rc read_outcomes(struct tix_db *db, int partition, int64_t after, int limit,
-                                 struct apply_ctx *c, int *count, struct tix_err *err)
+                                 struct step_ctx *c, int *count, struct tix_err *err)
 {
     char p[16], a[24], l[16];
     snprintf(p, sizeof(p), "%d", partition);
@@ -280,8 +346,8 @@ static enum tix_rc read_outcomes(struct tix_db *db, int partition, int64_t after
     snprintf(l, sizeof(l), "%d", limit);
     const char *params[] = {p, a, l};
     PGresult *res = NULL;
-    enum tix_rc rc = tix_db_exec(
-        db,
+    enum tix_rc rc = tix_db_exec_prepared(
+        db, "tix_projection_outcomes",
         "SELECT outcome_seq, command_id, status, outcome::text, command_type, actor, "
         "(extract(epoch FROM decided_at) * 1000000)::bigint FROM public.processed_commands "
         "WHERE partition = $1 AND outcome_seq > $2 ORDER BY outcome_seq LIMIT $3",
@@ -313,69 +379,297 @@ static enum tix_rc read_outcomes(struct tix_db *db, int partition, int64_t after
     return rc;
 }
 
-static enum tix_rc lock_checkpoint(struct tix_db *db, const char *const *params, bool *is_held,
-                                   int64_t *last_seq, struct tix_err *err)
+enum col { COL_NAME, COL_VERSION, COL_FROM, COL_LAST };
+
+/* One column of the runs (all, or only those whose checkpoint moved) as a Postgres array
+ * literal; names are compiled-in identifiers, so nothing needs quoting. Free with free(). */
+static char *array_of(const struct run *runs, int n, enum col col, bool is_moved_only)
 {
+    struct tix_buf b;
+    tix_buf_init(&b, 0);
+    tix_buf_puts(&b, "{");
+    const char *sep = "";
+    for (int i = 0; i < n; i++) {
+        const struct run *r = &runs[i];
+        if (is_moved_only && !(r->is_held && r->last_seq > r->from))
+            continue;
+        if (col == COL_NAME)
+            tix_buf_printf(&b, "%s%s", sep, r->t->proj->name);
+        else if (col == COL_VERSION)
+            tix_buf_printf(&b, "%s%d", sep, r->t->version);
+        else
+            tix_buf_printf(&b, "%s%" PRId64, sep, col == COL_FROM ? r->from : r->last_seq);
+        sep = ",";
+    }
+    tix_buf_puts(&b, "}");
+    return tix_buf_steal(&b);
+}
+
+/* Orders runs by projection name, then version: the order their locks are taken in. */
+static int by_name_version(const void *a, const void *b)
+{
+    const struct run *x = a, *y = b;
+    int d = strcmp(x->t->proj->name, y->t->proj->name);
+    return d != 0 ? d : x->t->version - y->t->version;
+}
+
+static const char lock_version_sql[] =
+    "SELECT pg_advisory_xact_lock(hashtext('tix_projection:' || $1), $2::int)";
+
+enum tix_rc tix_projection_lock_version(struct tix_db *db, const struct tix_projection *proj,
+                                        int version, struct tix_err *err)
+{
+    char v[16];
+    snprintf(v, sizeof(v), "%d", version);
+    const char *params[] = {proj->name, v};
+    return tix_db_exec(db, lock_version_sql, 2, params, NULL, err);
+}
+
+/* Opens the step's transaction and takes the version lock of every run whose projection joins
+ * rows across partitions, in the runs' order (by name, then version, so two steps never wait
+ * for each other in a circle), all in one round trip. */
+static enum tix_rc begin_step(struct tix_db *db, const struct run *runs, int n, struct tix_err *err)
+{
+    struct tix_db_stmt *batch = tix_xcalloc((size_t)n + 1, sizeof(*batch));
+    char(*versions)[16] = tix_xcalloc((size_t)n + 1, sizeof(*versions));
+    const char **params = tix_xcalloc(2 * (size_t)n + 1, sizeof(*params));
+    int k = 0;
+    batch[k++] = (struct tix_db_stmt){"BEGIN", 0, NULL, false};
+    for (int i = 0; i < n; i++) {
+        if (!runs[i].t->proj->is_cross_partition)
+            continue;
+        snprintf(versions[i], sizeof(versions[i]), "%d", runs[i].t->version);
+        params[2 * i] = runs[i].t->proj->name;
+        params[2 * i + 1] = versions[i];
+        batch[k++] = (struct tix_db_stmt){lock_version_sql, 2, &params[2 * i], true};
+    }
+    enum tix_rc rc = tix_db_exec_batch(db, batch, k, NULL, NULL, err);
+    free(params);
+    free(versions);
+    free(batch);
+    return rc;
+}
+
+/* Takes the runs' checkpoint rows on partition in one query; a row another worker holds is
+ * skipped (its run stays not held). */
+static enum tix_rc lock_checkpoints(struct tix_db *db, struct run *runs, int n, const char *part,
+                                    struct tix_err *err)
+{
+    char *names = array_of(runs, n, COL_NAME, false);
+    char *versions = array_of(runs, n, COL_VERSION, false);
+    const char *params[] = {part, names, versions};
     PGresult *res = NULL;
-    enum tix_rc rc = tix_db_exec(db,
-                                 "SELECT last_seq FROM public.projection_checkpoints WHERE "
-                                 "projection = $1 AND version = $2 AND partition = $3 "
-                                 "FOR UPDATE SKIP LOCKED",
-                                 3, params, &res, err);
-    if (rc != TIX_OK)
-        return rc;
-    *is_held = PQntuples(res) == 1;
-    *last_seq = *is_held ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    enum tix_rc rc = tix_db_exec_prepared(
+        db, "tix_projection_checkpoints",
+        "SELECT k.projection, k.version, k.last_seq FROM public.projection_checkpoints k "
+        "WHERE k.partition = $1 AND (k.projection, k.version) IN "
+        "(SELECT * FROM unnest($2::text[], $3::int[])) FOR UPDATE OF k SKIP LOCKED",
+        3, params, &res, err);
+    free(names);
+    free(versions);
+    for (int row = 0; rc == TIX_OK && row < PQntuples(res); row++) {
+        int version = atoi_safe(PQgetvalue(res, row, 1));
+        for (int i = 0; i < n; i++) {
+            struct run *r = &runs[i];
+            if (r->t->version == version &&
+                strcmp(r->t->proj->name, PQgetvalue(res, row, 0)) == 0) {
+                r->is_held = true;
+                r->from = r->last_seq = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+            }
+        }
+    }
     PQclear(res);
+    return rc;
+}
+
+/* Reads the partition's events (or outcomes) after the smallest checkpoint of the held runs
+ * that read them, up to limit, and applies them; *is_full is set when limit rows came. */
+static enum tix_rc read_and_apply(struct tix_db *db, struct step_ctx *c,
+                                  enum tix_projection_source source, int partition, int limit,
+                                  bool *is_full, struct tix_err *err)
+{
+    int64_t from = INT64_MAX;
+    for (int i = 0; i < c->n; i++)
+        if (c->runs[i].is_held && c->runs[i].t->proj->source == source && c->runs[i].from < from)
+            from = c->runs[i].from;
+    if (from == INT64_MAX)
+        return TIX_OK;
+    c->source = source;
+    int count = 0;
+    enum tix_rc rc =
+        source == TIX_SOURCE_EVENTS
+            ? tix_store_read_partition(db, partition, from, limit, apply_cb, c, &count, err)
+            : read_outcomes(db, partition, from, limit, c, &count, err);
+    *is_full = *is_full || count == limit;
+    return rc;
+}
+
+/* The error of the failed statement at index failed of the batch apply_and_advance sent: the
+ * projection, and the event it came from. */
+static enum tix_rc blame(const struct run *runs, int n, int failed, const struct tix_err *cause,
+                         struct tix_err *err)
+{
+    for (int i = 0; i < n; i++) {
+        const struct run *r = &runs[i];
+        if (!r->is_held || r->stmts.n + r->later.n == 0)
+            continue;
+        int size = 1 + r->stmts.n + r->later.n; /* search_path, the events', the deferred */
+        if (failed >= size) {
+            failed -= size;
+            continue;
+        }
+        const char *name = r->t->proj->name;
+        if (failed >= 1 && failed <= r->stmts.n) {
+            const struct origin *o = &r->origins[failed - 1];
+            return tix_err_set(err, cause->rc, cause->field,
+                               "%s cannot apply %s at %d/%" PRId64 ": %s", name, o->type,
+                               o->partition, o->seq, cause->msg);
+        }
+        return tix_err_set(err, cause->rc, cause->field, "%s cannot apply up to %" PRId64 ": %s",
+                           name, r->last_seq, cause->msg);
+    }
+    return tix_err_set(err, cause->rc, cause->field, "%s", cause->msg);
+}
+
+static const char advance_sql[] =
+    "UPDATE public.projection_checkpoints k SET last_seq = x.new_seq, updated_at = now() "
+    "FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[]) "
+    "AS x(projection, version, old_seq, new_seq) WHERE k.partition = $1 AND "
+    "k.projection = x.projection AND k.version = x.version AND k.last_seq = x.old_seq "
+    "RETURNING k.projection, k.version";
+
+/* TIX_ECONFLICT naming the first run whose checkpoint moved but is not among the rows
+ * advance_sql returned (someone else moved it meanwhile); else TIX_OK. */
+static enum tix_rc check_advanced(const struct run *runs, int n, const PGresult *res,
+                                  struct tix_err *err)
+{
+    for (int i = 0; i < n; i++) {
+        const struct run *r = &runs[i];
+        bool is_done = !(r->is_held && r->last_seq > r->from);
+        for (int row = 0; !is_done && row < PQntuples(res); row++)
+            is_done = strcmp(PQgetvalue(res, row, 0), r->t->proj->name) == 0 &&
+                      atoi_safe(PQgetvalue(res, row, 1)) == r->t->version;
+        if (!is_done)
+            return tix_err_set(err, TIX_ECONFLICT, "checkpoint", "checkpoint of %s moved",
+                               r->t->proj->name);
+    }
     return TIX_OK;
+}
+
+/* Adds each held run's statements to batch (its search_path, its events' statements, then its
+ * deferred ones); paths holds the search_path statements. Returns the new count. */
+static int add_runs(struct tix_db_stmt *batch, const struct run *runs, int n, char (*paths)[160])
+{
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        const struct run *r = &runs[i];
+        if (!r->is_held || r->stmts.n + r->later.n == 0)
+            continue;
+        char schema[96];
+        schema_name(r->t->proj, r->t->version, schema, sizeof(schema));
+        snprintf(paths[i], sizeof(paths[i]), "SET LOCAL search_path = %s, public", schema);
+        batch[k++] = (struct tix_db_stmt){paths[i], 0, NULL, false};
+        for (int j = 0; j < r->stmts.n; j++)
+            batch[k++] = (struct tix_db_stmt){r->stmts.items[j].sql, r->stmts.items[j].n,
+                                              (const char *const *)r->stmts.items[j].params, true};
+        for (int j = 0; j < r->later.n; j++)
+            batch[k++] = (struct tix_db_stmt){r->later.items[j].sql, r->later.items[j].n,
+                                              (const char *const *)r->later.items[j].params, true};
+    }
+    return k;
+}
+
+/* Sends every held run's statements and then, when a checkpoint moved, the compare-and-set
+ * that advances all of them, in one round trip. */
+static enum tix_rc apply_and_advance(struct tix_db *db, const struct run *runs, int n,
+                                     const char *part, struct tix_err *err)
+{
+    int total = 1, moved = 0;
+    for (int i = 0; i < n; i++) {
+        total += runs[i].is_held ? 1 + runs[i].stmts.n + runs[i].later.n : 0;
+        moved += runs[i].is_held && runs[i].last_seq > runs[i].from;
+    }
+    struct tix_db_stmt *batch = tix_xcalloc((size_t)total, sizeof(*batch));
+    char(*paths)[160] = tix_xcalloc((size_t)n + 1, sizeof(*paths));
+    int k = add_runs(batch, runs, n, paths);
+    char *cols[] = {array_of(runs, n, COL_NAME, true), array_of(runs, n, COL_VERSION, true),
+                    array_of(runs, n, COL_FROM, true), array_of(runs, n, COL_LAST, true)};
+    const char *params[] = {part, cols[0], cols[1], cols[2], cols[3]};
+    if (moved > 0)
+        batch[k++] = (struct tix_db_stmt){advance_sql, 5, params, true};
+    struct tix_err cause;
+    tix_err_clear(&cause);
+    int failed = -1;
+    PGresult *res = NULL;
+    enum tix_rc rc = tix_db_exec_batch(db, batch, k, &failed, moved > 0 ? &res : NULL, &cause);
+    for (int i = 0; i < 4; i++)
+        free(cols[i]);
+    free(paths);
+    free(batch);
+    if (rc == TIX_OK)
+        rc = moved > 0 ? check_advanced(runs, n, res, err) : TIX_OK;
+    else if (failed >= 0)
+        rc = blame(runs, n, failed, &cause, err);
+    else
+        rc = tix_err_set(err, rc, cause.field, "%s", cause.msg);
+    PQclear(res);
+    return rc;
+}
+
+/* The step's transaction after begin_step: checkpoints, reads, statements, checkpoints. */
+static enum tix_rc step_runs(struct tix_db *db, struct step_ctx *c, int partition, int limit,
+                             bool *is_full, struct tix_err *err)
+{
+    char part[16];
+    snprintf(part, sizeof(part), "%d", partition);
+    enum tix_rc rc = lock_checkpoints(db, c->runs, c->n, part, err);
+    if (rc == TIX_OK)
+        rc = read_and_apply(db, c, TIX_SOURCE_EVENTS, partition, limit, is_full, err);
+    if (rc == TIX_OK)
+        rc = read_and_apply(db, c, TIX_SOURCE_OUTCOMES, partition, limit, is_full, err);
+    if (rc == TIX_OK)
+        rc = apply_and_advance(db, c->runs, c->n, part, err);
+    return rc;
+}
+
+enum tix_rc tix_projection_step_group(struct tix_db *db, struct tix_step_target *targets, int n,
+                                      int partition, int limit, bool *is_full, struct tix_err *err)
+{
+    *is_full = false;
+    struct step_ctx c = {.runs = tix_xcalloc((size_t)n + 1, sizeof(*c.runs)), .n = n, .err = err};
+    tix_stmts_init(&c.scratch);
+    for (int i = 0; i < n; i++) {
+        targets[i].applied = 0;
+        c.runs[i].t = &targets[i];
+        tix_stmts_init(&c.runs[i].stmts);
+        tix_stmts_init(&c.runs[i].later);
+    }
+    qsort(c.runs, (size_t)n, sizeof(*c.runs), by_name_version);
+    enum tix_rc rc = begin_step(db, c.runs, n, err);
+    if (rc == TIX_OK)
+        rc = step_runs(db, &c, partition, limit, is_full, err);
+    for (int i = 0; i < n; i++) {
+        if (rc != TIX_OK)
+            targets[i].applied = 0;
+        tix_stmts_deinit(&c.runs[i].stmts);
+        tix_stmts_deinit(&c.runs[i].later);
+        free(c.runs[i].origins);
+    }
+    tix_stmts_deinit(&c.scratch);
+    free(c.runs);
+    if (rc != TIX_OK)
+        *is_full = false;
+    return finish_tx(db, rc, err);
 }
 
 enum tix_rc tix_projection_step(struct tix_db *db, const struct tix_projection *proj, int version,
                                 int partition, int limit, int *applied, struct tix_err *err)
 {
-    char v[16], p[16];
-    snprintf(v, sizeof(v), "%d", version);
-    snprintf(p, sizeof(p), "%d", partition);
-    const char *key[] = {proj->name, v, p};
-    *applied = 0;
-    bool is_held = false;
-    int64_t from = 0;
-    enum tix_rc rc = tix_db_script(db, "BEGIN", err);
-    if (rc == TIX_OK)
-        rc = lock_checkpoint(db, key, &is_held, &from, err);
-    if (rc != TIX_OK || !is_held) { /* busy: another worker holds this partition */
-        tix_db_script(db, "ROLLBACK", NULL);
-        return rc;
-    }
-    rc = set_path(db, proj, version, err);
-    struct apply_ctx c = {.db = db, .proj = proj, .last_seq = from, .err = err};
-    tix_stmts_init(&c.stmts);
-    tix_stmts_init(&c.later);
-    if (rc == TIX_OK && proj->source == TIX_SOURCE_EVENTS)
-        rc = tix_store_read_partition(db, partition, from, limit, apply_cb, &c, applied, err);
-    else if (rc == TIX_OK)
-        rc = read_outcomes(db, partition, from, limit, &c, applied, err);
-    if (rc == TIX_OK)
-        rc = run_later(&c);
-    tix_stmts_deinit(&c.stmts);
-    tix_stmts_deinit(&c.later);
-    char old_seq[24], new_seq[24];
-    snprintf(old_seq, sizeof(old_seq), "%" PRId64, from);
-    snprintf(new_seq, sizeof(new_seq), "%" PRId64, c.last_seq);
-    const char *params[] = {proj->name, v, p, old_seq, new_seq};
-    PGresult *res = NULL;
-    if (rc == TIX_OK && *applied > 0)
-        rc = tix_db_exec(db,
-                         "UPDATE public.projection_checkpoints SET last_seq = $5, updated_at = "
-                         "now() WHERE projection = $1 AND version = $2 AND partition = $3 AND "
-                         "last_seq = $4",
-                         5, params, &res, err);
-    if (res != NULL && strcmp(PQcmdTuples(res), "1") != 0)
-        rc = tix_err_set(err, TIX_ECONFLICT, "checkpoint", "checkpoint of %s moved", proj->name);
-    PQclear(res);
-    if (rc != TIX_OK)
-        *applied = 0;
-    return finish_tx(db, rc, err);
+    struct tix_step_target t = {.proj = proj, .version = version};
+    bool is_full = false;
+    enum tix_rc rc = tix_projection_step_group(db, &t, 1, partition, limit, &is_full, err);
+    *applied = t.applied;
+    return rc;
 }
 
 enum tix_rc tix_projection_lag(struct tix_db *db, const struct tix_projection *proj, int version,

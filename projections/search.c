@@ -385,4 +385,5 @@ const struct tix_projection tix_projection_search = {
     .ddl = ddl,
     .tables = tables,
     .apply = apply,
+    .is_cross_partition = true,
 };

@@ -34,6 +34,24 @@ enum tix_rc tix_db_exec(struct tix_db *db, const char *sql, int n, const char *c
  * plan: hot statements skip parsing and planning. */
 enum tix_rc tix_db_exec_prepared(struct tix_db *db, const char *name, const char *sql, int n,
                                  const char *const *params, PGresult **out, struct tix_err *err);
+/* One statement of a batch: sql with n text parameters (NULL entries are SQL NULL), borrowed.
+ * is_static: sql is a static string (its address names it), prepared on the connection the
+ * first time a batch runs it and executed by name after that (no parsing; Postgres parses it
+ * again by itself when search_path or a table it uses changed). */
+struct tix_db_stmt {
+    const char *sql;
+    int n;
+    const char *const *params;
+    bool is_static;
+};
+/* Runs n statements in one round trip (libpq pipeline mode: all sent, one sync, then every
+ * result read), in order. Meant for a transaction the caller opened: the first statement that
+ * fails skips the rest (Postgres aborts the transaction, which the caller rolls back) and its
+ * error is returned, *failed (if not NULL) getting its index; -1 when none failed or the batch
+ * could not be sent. On TIX_OK, *last (if last is not NULL) is the last statement's result, for
+ * the caller to PQclear; the other results are discarded. n == 0 costs nothing. */
+enum tix_rc tix_db_exec_batch(struct tix_db *db, const struct tix_db_stmt *stmts, int n,
+                              int *failed, PGresult **last, struct tix_err *err);
 /* Runs a script of one or more statements without parameters (migrations, BEGIN/COMMIT). */
 enum tix_rc tix_db_script(struct tix_db *db, const char *sql, struct tix_err *err);
 /* Waits up to timeout_ms for notifications on db, which LISTENs to channel. For each one whose
