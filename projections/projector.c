@@ -33,7 +33,7 @@
 #define FULL_SWEEP_MS 1000
 /* Passes start at least this far apart: under a stream of commits one pass applies what several
  * commits wrote, instead of every projection's transaction once per commit. */
-#define PASS_MIN_MS 10
+#define PASS_MIN_MS 25
 /* Under a stream of commits the process managers run at most this often (each run is a
  * transaction per manager and hot partition); a full sweep runs them at once. */
 #define REACT_MIN_MS 50
