@@ -55,6 +55,7 @@ java -Xmx256m -jar "$TIX_WIREMOCK_JAR" --port "$STRIPE_PORT" --bind-address 127.
     --root-dir "$TIX_ROOT/tests/stripe" --disable-banner --no-request-journal \
     --disable-request-logging --container-threads 16 >"$logs/flash-stripe.log" 2>&1 &
 pids+=($!)
+declare -A comp=([stripe]=$!)
 for _ in $(seq 600); do
     curl -fs -o /dev/null "http://127.0.0.1:$STRIPE_PORT/__admin/health" && break
     sleep 0.1
@@ -65,13 +66,75 @@ for prog in tixmo-processor tixmo-projector tixmo-payment tixmo-gateway; do
     [[ -x "$BIN/$prog" ]] || continue
     "$BIN/$prog" 2>"$logs/flash-$prog.log" &
     pids+=($!)
+    comp[${prog#tixmo-}]=$!
 done
 for _ in $(seq 200); do
     curl -fs -o /dev/null "http://127.0.0.1:$PORT/readyz" && break
     sleep 0.1
 done
-status=0
-"$BIN/bench-flash_sale" "$@" || status=$?
+# CPU time (ticks) of each component, as "name ticks" lines: this stack's processes, the
+# servers they share with the dev stack, and every Postgres session of tixmo_flash.
+cpu_ticks() {
+    local s
+    s=$(cat "/proc/$1/stat" 2>/dev/null) || {
+        echo 0
+        return
+    }
+    s=${s##*) }
+    # shellcheck disable=SC2086
+    set -- $s
+    echo $((${12} + ${13}))
+}
+snapshot() {
+    local name pg
+    for name in "${!comp[@]}"; do
+        echo "$name $(cpu_ticks "${comp[$name]}")"
+    done
+    echo "rabbitmq $(cpu_ticks "$(cat "$TIX_RUN/pids/rabbitmq.pid")")"
+    echo "redis $(cpu_ticks "$(cat "$TIX_RUN/pids/redis.pid")")"
+    echo "bench $(cpu_ticks "$(cat "$work/bench.pid")")"
+    for pg in $(psql -At "$super" -c "SELECT pid FROM pg_stat_activity WHERE datname = 'tixmo_flash'"); do
+        echo "postgres $(cpu_ticks "$pg")"
+    done
+}
+# Prints each component's CPU per hold between the snapshots before and after the buying.
+cpu_per_hold() {
+    local holds=$1 hz
+    hz=$(getconf CLK_TCK)
+    echo "  CPU per hold while buying (us; every component on this machine, Stripe stand-in included):"
+    awk -v holds="$holds" -v hz="$hz" '
+        NR == FNR { before[$1] += $2; next }
+        { after[$1] += $2 }
+        END {
+            for (k in after) {
+                us = (after[k] - before[k]) * 1e6 / hz / holds
+                total += us
+                printf "    %-10s %7.0f\n", k, us
+            }
+            printf "    %-10s %7.0f\n", "total", total
+        }' "$work/cpu.before" "$work/cpu.after" | sort -k2 -rn
+}
+
+{
+    stdbuf -oL "$BIN/bench-flash_sale" "$@" & # line-buffered: the snapshots follow its lines
+    echo $! >"$work/bench.pid"
+    status=0
+    wait $! || status=$?
+    echo "$status" >"$work/status"
+} | while IFS= read -r line; do
+    printf '%s\n' "$line"
+    case $line in
+    "bench/flash_sale:"*) snapshot >"$work/cpu.before" ;;
+    "  tixmo: "*)
+        snapshot >"$work/cpu.after"
+        holds=$(awk '{ print $2 }' <<<"$line")
+        ;;
+    "  checks:"*)
+        if [[ ${holds:-0} -gt 0 ]]; then cpu_per_hold "$holds"; fi
+        ;;
+    esac
+done
+status=$(cat "$work/status")
 for f in "$logs"/flash-*.log; do
     if grep -qiE 'error|fatal' "$f"; then
         echo "--- $(basename "$f") (errors, last lines)"
