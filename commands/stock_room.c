@@ -21,9 +21,10 @@
  * reopens it, or the next release does).
  *
  * Cost: the decision's own events give the change (takes and seats, O(their size)); the search
- * stops at the first type with room, so a sale far from sold out costs one type's counters. Near
- * the end, a reserved type scans its session's seats (O(seats), only while the session still has
- * places).
+ * stops at the first type with room, trying the types counted by counters before the reserved
+ * ones, so a sale far from sold out costs one type's counters. Once only reserved types are left,
+ * a hold scans its session's seats until a free one that suits (O(seats) near the end, and only
+ * while the session still has places).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -278,9 +279,11 @@ static bool event_has_room(const struct stock_ctx *c, const struct room_delta *d
         const struct tix_stock_session *ss = r.slot >= 0 ? &c->s->sessions[r.slot] : NULL;
         int64_t taken = ss != NULL ? ss->places_held + ss->places_sold : 0;
         r.places_left = tix_stock_session_capacity(c->ev, i) - taken - delta_sum(&r, -1, -1);
-        for (int t = 0; t < c->s->n_types && r.places_left > 0; t++)
-            if (type_has_room(&r, t))
-                return true;
+        for (int pass = 0; pass < 2; pass++) /* counters first; seats, which cost a scan, last */
+            for (int t = 0; t < c->s->n_types && r.places_left > 0; t++)
+                if ((c->s->types[t].kind == TIX_STOCK_RESERVED) == (pass == 1) &&
+                    type_has_room(&r, t))
+                    return true;
     }
     return false;
 }
