@@ -549,9 +549,11 @@ static enum tix_rc apply(const struct tix_event *e, struct tix_stmts *out)
     tix_time_format(e->recorded_at_us, at);
     if (rc == TIX_OK && is_venue) {
         tix_stmts_add(out, venue_hits_sql, 1, id);
-    } else if (rc == TIX_OK && is_stock) {
-        tix_stmts_add(out, taken_sql, 1, id);
-        tix_stmts_add(out, hit_prices_sql, 2, id, at);
+    } else if (rc == TIX_OK && is_stock) { /* an order takes what its hold took */
+        if (strcmp(e->type, "order.placed") != 0) {
+            tix_stmts_add(out, taken_sql, 1, id);
+            tix_stmts_add(out, hit_prices_sql, 2, id, at);
+        }
     } else if (rc == TIX_OK) {
         if (!is_type)
             tix_stmts_add(out, refresh_sql, 1, id);
