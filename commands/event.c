@@ -1286,7 +1286,8 @@ static enum tix_rc apply_deleted(struct tix_event_state *s, const json_t *data)
     return TIX_OK;
 }
 
-/* A lifecycle event: legal from the current status, and a cancellation carries its reason. */
+/* A lifecycle event: legal from the current status, a cancellation carries its reason, and
+ * "automatic" (a boolean when present) tells the stock's own sold-out from a promoter's. */
 static enum tix_rc apply_transition(struct tix_event_state *s, const char *type, const json_t *data)
 {
     for (size_t i = 0; i < N_TRANSITIONS; i++) {
@@ -1298,7 +1299,11 @@ static enum tix_rc apply_transition(struct tix_event_state *s, const char *type,
         if (t->to == TIX_EVENT_CANCELLED &&
             !is_text(json_object_get(data, "reason"), 1, TIX_EVENT_REASON_MAX_CHARS, true, true))
             return TIX_EINVAL;
+        const json_t *automatic = json_object_get(data, "automatic");
+        if (automatic != NULL && !json_is_boolean(automatic))
+            return TIX_EINVAL;
         s->status = t->to;
+        s->is_sold_out_automatic = t->to == TIX_EVENT_SOLD_OUT && json_is_true(automatic);
         return TIX_OK;
     }
     return TIX_OK;

@@ -8,7 +8,8 @@
  * ("2026-12-31T19:30:00Z", years 1970..9999, no leap second); the venue's IANA time zone name
  * travels as data. decide only checks order and ranges: local times are the gateway's business.
  *
- * Lifecycle: draft -> published -> on_sale <-> sold_out; published, on_sale and sold_out may be
+ * Lifecycle: draft -> published -> on_sale <-> sold_out (by the promoter, or by the stock when the
+ * last place goes and comes back); published, on_sale and sold_out may be
  * completed (after the last session ended) or cancelled; published may go back to draft; only a
  * draft may be deleted, after which every command is rejected with "deleted".
  *
@@ -32,8 +33,11 @@
  *                    before it was added lack it)
  *   event.session_added / event.session_updated {event_id, session} (the whole new session)
  *   event.session_removed {event_id, session_id}
- *   event.published, .unpublished, .sales_opened, .sold_out, .sales_reopened, .completed
- *                   {event_id}
+ *   event.published, .unpublished, .sales_opened, .completed {event_id}
+ *   event.sold_out, .sales_reopened {event_id, automatic?}: automatic true when the stock
+ *                   decided it (commands/stock_room.c: its last place taken, places back after
+ *                   an automatic sold-out); absent or false for the promoter's commands. Only an
+ *                   automatic sold-out is reopened automatically; the promoter may reopen either.
  *   event.cancelled {event_id, reason}
  *   event.featured  {event_id, rank}   (lower ranks come first in the featured list)
  *   event.unfeatured {event_id}
@@ -100,7 +104,8 @@ struct tix_event_state {
     bool has_sales_end;
     int64_t sales_start; /* Unix seconds */
     int64_t sales_end;
-    int64_t featured_rank; /* 1..TIX_EVENT_RANK_MAX; 0 when not featured */
+    int64_t featured_rank;      /* 1..TIX_EVENT_RANK_MAX; 0 when not featured */
+    bool is_sold_out_automatic; /* sold out by the stock itself (event.sold_out automatic) */
     int n_sessions;
     int cap_sessions;
     struct tix_event_session *sessions;

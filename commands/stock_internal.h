@@ -203,6 +203,9 @@ bool tix_stock_hold_is_live(const struct tix_stock_state *s, int h, int64_t now)
 bool tix_stock_check_takes(const struct stock_ctx *c, const struct stock_lapse *l,
                            struct stock_take *takes, int n, struct tix_decision *out);
 
+/* True when seat suits reserved type t: its section and category are among those t sells. */
+bool tix_stock_seat_suits(const struct tix_stock_type *t, const struct tix_stock_seat *seat);
+
 /* The unit price of type t in session slot (for count steps) at now. */
 int64_t tix_stock_unit_price(const struct tix_stock_state *s, int t, int slot, int64_t now);
 
@@ -250,6 +253,12 @@ void tix_stock_decide_offer_transfer(const struct tix_command *cmd, const struct
                                      struct tix_decision *out);
 void tix_stock_decide_claim_transfer(const struct tix_command *cmd, const struct tix_view *view,
                                      struct tix_decision *out);
+/* Decides cmd with the handler of its type, then follows the event's lifecycle in the same
+ * decision (stock_room.c): event.sold_out {automatic: true} on the event stream when the decision
+ * took the event's last place while on sale, event.sales_reopened {automatic: true} when it gave
+ * places back to an event the stock itself sold out. */
+void tix_stock_decide_with_room(const struct tix_command *cmd, const struct tix_view *view,
+                                struct tix_decision *out);
 /* Emits order.paid for order_id (hold h, of buyer) with one ticket per seat or unit, ids from
  * seed_hex (64 hex characters); intent and stripe may be NULL (a free order). Returns the
  * number of tickets. */

@@ -108,8 +108,7 @@ static bool type_on_sale(const struct stock_ctx *c, int t, const char *sid, int 
     return true;
 }
 
-/* True when seat suits reserved type t: its section and category are among those t sells. */
-static bool seat_suits(const struct tix_stock_type *t, const struct tix_stock_seat *seat)
+bool tix_stock_seat_suits(const struct tix_stock_type *t, const struct tix_stock_seat *seat)
 {
     bool is_section = t->n_sections == 0, is_category = t->n_categories == 0;
     for (int i = 0; i < t->n_sections; i++)
@@ -130,7 +129,7 @@ static bool read_seats(const struct stock_ctx *c, const json_t *seats, int i, st
         int seat = tix_stock_find_seat(c->s, id);
         char field[STOCK_FIELD_MAX];
         snprintf(field, sizeof(field), "lines[%d].seats[%d]", i, k);
-        if (seat < 0 || !seat_suits(&c->s->types[l->type], &c->s->seats[seat])) {
+        if (seat < 0 || !tix_stock_seat_suits(&c->s->types[l->type], &c->s->seats[seat])) {
             tix_decision_reject(out, "seat_unavailable", field, "seat %s is not sold by this type",
                                 id);
             return false;

@@ -301,6 +301,18 @@ void tix_http_event_open_sales(struct tix_req *req)
         event_command(req, "event.open_sales", json_object());
 }
 
+void tix_http_event_mark_sold_out(struct tix_req *req)
+{
+    if (is_own_event(req))
+        event_command(req, "event.mark_sold_out", json_object());
+}
+
+void tix_http_event_reopen_sales(struct tix_req *req)
+{
+    if (is_own_event(req))
+        event_command(req, "event.reopen_sales", json_object());
+}
+
 void tix_http_event_cancel(struct tix_req *req)
 {
     static const struct tix_field fields[] = {

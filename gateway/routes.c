@@ -95,6 +95,10 @@ const struct tix_route tix_routes[] = {
      TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
     {"POST", "/api/v1/organizations/{id}/events/{eventId}/open-sales", tix_http_event_open_sales,
      ORG, TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
+    {"POST", "/api/v1/organizations/{id}/events/{eventId}/mark-sold-out",
+     tix_http_event_mark_sold_out, ORG, TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
+    {"POST", "/api/v1/organizations/{id}/events/{eventId}/reopen-sales",
+     tix_http_event_reopen_sales, ORG, TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
     {"POST", "/api/v1/organizations/{id}/events/{eventId}/cancel", tix_http_event_cancel, ORG,
      TIX_ROLE_ADMIN, "events:write", TIX_RL_GENERAL},
     /* literal segments before {id}: the first matching row wins */

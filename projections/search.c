@@ -13,10 +13,16 @@
  * trigram indexes on name and city; the index on (lat, lon) cuts a search near a point to a
  * bounding box.
  *
- * Prices: a type's current price is its tier price by date (public.tix_tier_price, schema/
- * 010_search_prices.sql) at the recorded time of the event's latest event; prices_until says when
- * the first of those prices changes by date, and a search past it recomputes them (gateway/
- * search_sql.c). A step that ends after a number sold is not followed here.
+ * Prices: a type's current price is its tier price (public.tix_tier_price_sold, schema/
+ * 011_search_sold_tiers.sql) at the recorded time of the event's latest event and at its units
+ * taken; prices_until says when the first of those prices changes by date, and a search past it
+ * recomputes them (gateway/search_sql.c). Units taken follow the sale stream (same partition, so
+ * in the log's order): search_holds keeps each hold's lines (and its order once placed),
+ * search_takes the units held and sold per type and session (hold.placed adds, a release,
+ * expiry, cancellation or refund subtracts; a bundle counts in its components as the stock
+ * does), and a type's taken is the fewest of its sessions (where its price is lowest). A sale
+ * event rewrites only the prices of its event's hit, and only when a type of it has a step that
+ * ends after a number sold (search_ticket_types.tiers).
  *
  * Invariants: rows are a function of the events alone (times from the payload's RFC 3339
  * strings or the recorded time, cast by Postgres), so a replay from zero writes identical rows:
@@ -40,6 +46,13 @@
 #define LIVE                                                                                       \
     "visibility = 'public' AND status IN ('published', 'on_sale', 'sold_out') AND NOT is_deleted"
 
+/* The current prices of event id's visible types at instant at (SQL), each at its units taken,
+ * and when the first of them changes by date (prices, until). */
+#define PRICES_OF(id, at)                                                                          \
+    "SELECT COALESCE(array_agg(DISTINCT public.tix_tier_price_sold(t.price_minor, t.tiers, " at    \
+    ", t.taken)), '{}') AS prices, min(public.tix_tier_until(t.tiers, " at ")) AS until"           \
+    " FROM search_ticket_types t WHERE t.event_id = " id " AND NOT t.hidden"
+
 /* The hit rows of live public events, prices at instant at (SQL): what a search reads. */
 #define HITS_INSERT(at)                                                                            \
     "INSERT INTO search_hits (id, category, city, lat, lon, starts_at, month, prices,"             \
@@ -50,10 +63,7 @@
     " array_to_string(e.tags, ' ') || ' ' || e.category), 'B') || setweight(to_tsvector("          \
     "'english', coalesce(e.description, '')), 'D')"                                                \
     " FROM search_events e LEFT JOIN search_venues v ON v.id = e.venue_id"                         \
-    " CROSS JOIN LATERAL (SELECT COALESCE(array_agg(DISTINCT public.tix_tier_price("               \
-    "t.price_minor, t.tiers, " at ")), '{}') AS prices,"                                           \
-    " min(public.tix_tier_until(t.tiers, " at ")) AS until FROM search_ticket_types t"             \
-    " WHERE t.event_id = e.id AND NOT t.hidden) p WHERE " LIVE
+    " CROSS JOIN LATERAL (" PRICES_OF("e.id", at) ") p WHERE " LIVE
 
 /* A version made before search_hits: its hits from its rows, once. */
 #define FILL_OLD_VERSION                                                                           \
@@ -75,6 +85,16 @@ static const char ddl[] =
     "CREATE TABLE IF NOT EXISTS search_ticket_types ("
     " event_id uuid NOT NULL, id uuid NOT NULL, price_minor bigint NOT NULL, tiers jsonb,"
     " hidden boolean NOT NULL, PRIMARY KEY (event_id, id));"
+    "ALTER TABLE search_ticket_types ADD COLUMN IF NOT EXISTS session_ids uuid[],"
+    " ADD COLUMN IF NOT EXISTS components jsonb,"
+    " ADD COLUMN IF NOT EXISTS taken bigint NOT NULL DEFAULT 0;"
+    "CREATE TABLE IF NOT EXISTS search_holds ("
+    " event_id uuid NOT NULL, hold_id uuid NOT NULL, order_id uuid, session_id uuid NOT NULL,"
+    " lines jsonb NOT NULL, PRIMARY KEY (event_id, hold_id));"
+    "CREATE INDEX IF NOT EXISTS search_holds_order ON search_holds (event_id, order_id);"
+    "CREATE TABLE IF NOT EXISTS search_takes ("
+    " event_id uuid NOT NULL, type_id uuid NOT NULL, session_id uuid NOT NULL,"
+    " units bigint NOT NULL, PRIMARY KEY (event_id, type_id, session_id));"
     "CREATE TABLE IF NOT EXISTS search_hits ("
     " id uuid PRIMARY KEY, category text NOT NULL, city text, lat double precision,"
     " lon double precision, starts_at timestamptz, month text, prices bigint[] NOT NULL,"
@@ -95,9 +115,13 @@ static const char ddl[] =
     "CREATE INDEX IF NOT EXISTS search_hits_starts ON search_hits (starts_at);"
     "CREATE INDEX IF NOT EXISTS search_hits_city ON search_hits (lower(city));"
     "CREATE INDEX IF NOT EXISTS search_hits_lat_lon ON search_hits (lat, lon);"
-    /* Names are still matched in search_events (typos, autocomplete), on live public rows. */
-    "CREATE INDEX IF NOT EXISTS search_events_live_name_trgm ON search_events"
-    " USING gin (name public.gin_trgm_ops) WHERE " LIVE ";"
+    /* Names are still matched in search_events (typos, autocomplete), on live public rows: the
+     * typo fallback through the GIN index on lower(name) (pg_trgm lowercases anyway, so
+     * lower(name) % q is name % q), which the planner can't swap for the GiST index of
+     * autocomplete (whose % search walks the whole index: 2 to 3 times the CPU). */
+    "DROP INDEX IF EXISTS search_events_live_name_trgm;"
+    "CREATE INDEX IF NOT EXISTS search_events_live_lower_name_trgm ON search_events"
+    " USING gin (lower(name) public.gin_trgm_ops) WHERE " LIVE ";"
     "CREATE INDEX IF NOT EXISTS search_events_live_name_gist ON search_events"
     " USING gist (name public.gist_trgm_ops) WHERE " LIVE ";"
     "CREATE INDEX IF NOT EXISTS search_events_live_name_prefix ON search_events"
@@ -113,8 +137,9 @@ static const char ddl[] =
     "CREATE INDEX IF NOT EXISTS search_venues_city_trgm ON search_venues"
     " USING gin (city public.gin_trgm_ops);";
 
-static const char *const tables[] = {"search_venues",       "search_events", "search_sessions",
-                                     "search_ticket_types", "search_hits",   NULL};
+static const char *const tables[] = {
+    "search_venues", "search_events", "search_sessions", "search_ticket_types",
+    "search_hits",   "search_holds",  "search_takes",    NULL};
 
 const char tix_search_hits_sql[] = HITS_INSERT("$1::timestamptz");
 
@@ -133,11 +158,84 @@ static const char venue_hits_sql[] =
     " LEFT JOIN search_venues v ON v.id = e.venue_id WHERE e.venue_id = $1::uuid AND h.id = e.id";
 
 static const char type_upsert_sql[] =
-    "INSERT INTO search_ticket_types (event_id, id, price_minor, tiers, hidden)"
-    " SELECT $1::uuid, $2::uuid, COALESCE((t->>'price_minor')::bigint, 0),"
-    " NULLIF(t->'tiers', 'null'), COALESCE((t->>'hidden')::boolean, false)"
+    "INSERT INTO search_ticket_types (event_id, id, price_minor, tiers, hidden, session_ids,"
+    " components) SELECT $1::uuid, $2::uuid, COALESCE((t->>'price_minor')::bigint, 0),"
+    " NULLIF(t->'tiers', 'null'), COALESCE((t->>'hidden')::boolean, false),"
+    " CASE WHEN jsonb_typeof(t->'session_ids') = 'array' THEN ARRAY(SELECT"
+    " jsonb_array_elements_text(t->'session_ids')::uuid) END, NULLIF(t->'components', 'null')"
     " FROM (SELECT $3::jsonb AS t) x ON CONFLICT (event_id, id) DO UPDATE"
-    " SET price_minor = EXCLUDED.price_minor, tiers = EXCLUDED.tiers, hidden = EXCLUDED.hidden";
+    " SET price_minor = EXCLUDED.price_minor, tiers = EXCLUDED.tiers, hidden = EXCLUDED.hidden,"
+    " session_ids = EXCLUDED.session_ids, components = EXCLUDED.components";
+
+/* ---- units taken (for tiers that end after a number sold) -------------------------------- */
+
+/* The units a hold's lines take per (type, session), from the rows of h (session_id, lines):
+ * each line's units of its type in its session (a season pass: in each of its session_ids) and
+ * a bundle's quantity x component quantity of each component, as commands/stock_state.c counts
+ * them. */
+#define HOLD_UNITS(h)                                                                              \
+    "SELECT x.type_id, x.session_id, sum(x.units) AS units FROM (SELECT l.type_id, s.sid AS"       \
+    " session_id, l0.q * l.n AS units FROM " h " CROSS JOIN LATERAL (SELECT (y->>"                 \
+    "'ticket_type_id')::uuid AS own, (y->>'quantity')::bigint AS q, y->'session_ids' AS sids"      \
+    " FROM jsonb_array_elements(" h ".lines) y) l0 CROSS JOIN LATERAL (SELECT l0.own AS type_id,"  \
+    " 1::bigint AS n UNION ALL SELECT (c->>'ticket_type_id')::uuid, (c->>'quantity')::bigint"      \
+    " FROM search_ticket_types b, jsonb_array_elements(COALESCE(b.components, '[]')) c"            \
+    " WHERE b.event_id = $1::uuid AND b.id = l0.own) l CROSS JOIN LATERAL (SELECT"                 \
+    " jsonb_array_elements_text(CASE WHEN jsonb_typeof(l0.sids) = 'array' THEN l0.sids"            \
+    " ELSE jsonb_build_array(" h ".session_id) END)::uuid AS sid) s) x"                            \
+    " GROUP BY x.type_id, x.session_id"
+
+/* Adds sign x the units of the holds h to search_takes. */
+#define ADD_UNITS(h, sign)                                                                         \
+    "INSERT INTO search_takes (event_id, type_id, session_id, units) SELECT $1::uuid, u.type_id,"  \
+    " u.session_id, " sign " * u.units FROM (" HOLD_UNITS(                                         \
+        h) ") u ON CONFLICT (event_id, type_id,"                                                   \
+           " session_id) DO UPDATE SET units = search_takes.units + EXCLUDED.units"
+
+/* hold.placed: $1 event, $2 hold, $3 session, $4 lines. */
+static const char hold_placed_sql[] =
+    "WITH h AS (INSERT INTO search_holds (event_id, hold_id, session_id, lines) VALUES"
+    " ($1::uuid, $2::uuid, $3::uuid, $4::jsonb) ON CONFLICT DO NOTHING RETURNING session_id,"
+    " lines) " ADD_UNITS("h", "1");
+
+/* The holds $2 (uuid[]) end (released or expired): their units come back. */
+static const char holds_ended_sql[] =
+    "WITH h AS (DELETE FROM search_holds WHERE event_id = $1::uuid AND hold_id = ANY($2::uuid[])"
+    " AND order_id IS NULL RETURNING session_id, lines) " ADD_UNITS("h", "-1");
+
+/* The pending orders $2 (uuid[]) end (cancelled or expired): their holds' units come back. */
+static const char orders_ended_sql[] =
+    "WITH h AS (DELETE FROM search_holds WHERE event_id = $1::uuid AND order_id = ANY($2::uuid[])"
+    " RETURNING session_id, lines) " ADD_UNITS("h", "-1");
+
+/* order.placed: $2 the order, $3 its hold. */
+static const char order_placed_sql[] =
+    "UPDATE search_holds SET order_id = $2::uuid WHERE event_id = $1::uuid AND hold_id = $3::uuid";
+
+/* order.refund_granted: $2 the order, $3 the lines its voided tickets give back. */
+static const char refund_granted_sql[] =
+    "WITH h AS (SELECT session_id, $3::jsonb AS lines FROM search_holds WHERE event_id = $1::uuid"
+    " AND order_id = $2::uuid) " ADD_UNITS("h", "-1");
+
+/* True (SQL) when a type of event $1 has a step that ends after a number sold. */
+#define HAS_COUNT_STEP                                                                             \
+    " EXISTS (SELECT 1 FROM search_ticket_types x WHERE x.event_id = $1::uuid AND"                 \
+    " jsonb_path_exists(x.tiers, '$[*].until_sold'))"
+
+/* Each type's units taken: the fewest of the sessions it is sold in (where its price is lowest);
+ * kept only while a type of the event has a count step (nothing else reads it). */
+static const char taken_sql[] =
+    "UPDATE search_ticket_types t SET taken = COALESCE((SELECT min(COALESCE(k.units, 0)) FROM"
+    " search_sessions s LEFT JOIN search_takes k ON k.event_id = s.event_id AND k.type_id = t.id"
+    " AND k.session_id = s.session_id WHERE s.event_id = t.event_id AND (t.session_ids IS NULL OR"
+    " s.session_id = ANY(t.session_ids))), 0) WHERE t.event_id = $1::uuid AND" HAS_COUNT_STEP;
+
+/* The event's hit prices at $2, when a type of it has a step that ends after a number sold. */
+#define HIT_PRICES_FROM PRICES_OF("$1::uuid", "$2::timestamptz")
+static const char hit_prices_sql[] =
+    "UPDATE search_hits h SET prices = p.prices, price_buckets = public.tix_price_buckets("
+    "p.prices), prices_until = p.until FROM (" HIT_PRICES_FROM
+    ") p WHERE h.id = $1::uuid AND" HAS_COUNT_STEP;
 
 static const char event_created_sql[] =
     "INSERT INTO search_events (id, organization_id, venue_id, name, description, category, tags,"
@@ -332,6 +430,81 @@ static enum tix_rc on_ticket_type(const char *type, const char *id, const json_t
     return TIX_OK;
 }
 
+/* A uuid[] literal of the string array a ("{...}", new string); NULL when a is not one. */
+static char *uuid_array(const json_t *a)
+{
+    if (!json_is_array(a))
+        return NULL;
+    json_t *copy = json_array();
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const char *id = json_string_value(json_array_get(a, i));
+        if (!tix_uuid_is_valid(id)) {
+            json_decref(copy);
+            return NULL;
+        }
+        json_array_append_new(copy, json_string(id));
+    }
+    char *text = tix_json_dump(copy); /* ["a","b"]: uuids need no quoting */
+    json_decref(copy);
+    text[0] = '{';
+    text[strlen(text) - 1] = '}';
+    for (char *p = text; *p != '\0'; p++)
+        if (*p == '"')
+            *p = ' ';
+    return text;
+}
+
+/* The stock event's statements on the units taken; TIX_ENOTFOUND for another type. */
+static enum tix_rc on_stock(const char *type, const char *id, const json_t *d,
+                            struct tix_stmts *out)
+{
+    bool is_placed = strcmp(type, "hold.placed") == 0;
+    if (is_placed || strcmp(type, "order.refund_granted") == 0) {
+        const char *key = is_placed ? tix_json_str(d, "hold_id") : tix_json_str(d, "order_id");
+        const char *session = tix_json_str(d, "session_id");
+        if (!tix_uuid_is_valid(key) || (is_placed && !tix_uuid_is_valid(session)) ||
+            !json_is_array(json_object_get(d, "lines")))
+            return TIX_EINVAL;
+        char *lines = member_json(d, "lines");
+        if (is_placed)
+            tix_stmts_add(out, hold_placed_sql, 4, id, key, session, lines);
+        else
+            tix_stmts_add(out, refund_granted_sql, 3, id, key, lines);
+        free(lines);
+        return TIX_OK;
+    }
+    if (strcmp(type, "order.placed") == 0) {
+        const char *order = tix_json_str(d, "order_id"), *hold = tix_json_str(d, "hold_id");
+        if (!tix_uuid_is_valid(order) || !tix_uuid_is_valid(hold))
+            return TIX_EINVAL;
+        tix_stmts_add(out, order_placed_sql, 3, id, order, hold);
+        return TIX_OK;
+    }
+    static const struct {
+        const char *type, *key;
+        bool is_list, is_order;
+    } ends[] = {
+        {"hold.released", "hold_id", false, false},
+        {"hold.expired", "hold_ids", true, false},
+        {"order.cancelled", "order_id", false, true},
+        {"order.expired", "order_ids", true, true},
+    };
+    for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+        if (strcmp(type, ends[i].type) != 0)
+            continue;
+        const json_t *v = json_object_get(d, ends[i].key);
+        json_t *list = ends[i].is_list ? json_incref((json_t *)v) : json_pack("[O?]", v);
+        char *ids = uuid_array(list);
+        json_decref(list);
+        if (ids == NULL)
+            return TIX_EINVAL;
+        tix_stmts_add(out, ends[i].is_order ? orders_ended_sql : holds_ended_sql, 2, id, ids);
+        free(ids);
+        return TIX_OK;
+    }
+    return TIX_ENOTFOUND;
+}
+
 /* Rewrites the event's hit row (or drops it when the event is not live) at instant at. */
 static void refresh_hit(const char *id, const char *at, struct tix_stmts *out)
 {
@@ -342,10 +515,13 @@ static void refresh_hit(const char *id, const char *at, struct tix_stmts *out)
 static bool is_known(const char *type)
 {
     static const char *const types[] = {
-        "event.created",       "event.updated",         "event.deleted",
-        "event.session_added", "event.session_updated", "event.session_removed",
-        "venue.created",       "venue.updated",         "venue.deleted",
-        "ticket_type.created", "ticket_type.updated",   "ticket_type.deleted",
+        "event.created",        "event.updated",         "event.deleted",
+        "event.session_added",  "event.session_updated", "event.session_removed",
+        "venue.created",        "venue.updated",         "venue.deleted",
+        "ticket_type.created",  "ticket_type.updated",   "ticket_type.deleted",
+        "hold.placed",          "hold.released",         "hold.expired",
+        "order.placed",         "order.cancelled",       "order.expired",
+        "order.refund_granted",
     };
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (strcmp(types[i], type) == 0)
@@ -359,20 +535,29 @@ static enum tix_rc apply(const struct tix_event *e, struct tix_stmts *out)
         return TIX_OK;
     bool is_venue = strncmp(e->type, "venue.", strlen("venue.")) == 0;
     bool is_type = strncmp(e->type, "ticket_type.", strlen("ticket_type.")) == 0;
+    bool is_stock = strncmp(e->type, "hold.", strlen("hold.")) == 0 ||
+                    strncmp(e->type, "order.", strlen("order.")) == 0;
     json_t *d = tix_json_parse(e->data, strlen(e->data), NULL);
     const char *id = tix_json_str(d, is_venue ? "venue_id" : "event_id");
     enum tix_rc rc = TIX_EINVAL;
     if (json_is_object(d) && tix_uuid_is_valid(id))
-        rc = is_venue  ? on_venue(e->type, id, d, out)
-             : is_type ? on_ticket_type(e->type, id, d, out)
-                       : on_event(e->type, id, d, out);
+        rc = is_venue   ? on_venue(e->type, id, d, out)
+             : is_type  ? on_ticket_type(e->type, id, d, out)
+             : is_stock ? on_stock(e->type, id, d, out)
+                        : on_event(e->type, id, d, out);
+    char at[32];
+    tix_time_format(e->recorded_at_us, at);
     if (rc == TIX_OK && is_venue) {
         tix_stmts_add(out, venue_hits_sql, 1, id);
+    } else if (rc == TIX_OK && is_stock) { /* an order takes what its hold took */
+        if (strcmp(e->type, "order.placed") != 0) {
+            tix_stmts_add(out, taken_sql, 1, id);
+            tix_stmts_add(out, hit_prices_sql, 2, id, at);
+        }
     } else if (rc == TIX_OK) {
-        char at[32];
-        tix_time_format(e->recorded_at_us, at);
         if (!is_type)
             tix_stmts_add(out, refresh_sql, 1, id);
+        tix_stmts_add(out, taken_sql, 1, id);
         refresh_hit(id, at, out);
     }
     json_decref(d);

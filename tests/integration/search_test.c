@@ -732,3 +732,185 @@ Test(search, prices)
     tix_http_resp_deinit(&r);
     free(s.owner);
 }
+
+/* ---- sold out by itself ------------------------------------------------------------------- */
+
+struct status_ctx {
+    const struct shop *shop;
+    const char *event;
+    const char *want;
+};
+
+/* The event's status agrees everywhere: GET /events/{id}, the listing filtered by status and a
+ * search by its name. */
+static bool shows_status(void *ctx)
+{
+    struct status_ctx *c = ctx;
+    char path[300];
+    struct tix_http_resp r;
+    snprintf(path, sizeof(path), "/api/v1/events/%s", c->event);
+    tix_http("GET", path, NULL, NULL, NULL, &r);
+    bool is_same = r.status == 200 && strcmp(tix_json_str(r.json, "status"), c->want) == 0;
+    tix_http_resp_deinit(&r);
+    snprintf(path, sizeof(path), "/api/v1/events?organization_id=%s&status=%s", c->shop->org,
+             c->want);
+    tix_http("GET", path, NULL, NULL, NULL, &r);
+    is_same = is_same && r.status == 200 && json_array_size(json_object_get(r.json, "items")) == 1;
+    tix_http_resp_deinit(&r);
+    search(c->shop, "q=lantern", &r);
+    const char *status =
+        tix_json_str(json_array_get(json_object_get(r.json, "items"), 0), "status");
+    is_same = is_same && total_of(&r) == 1 && status != NULL && strcmp(status, c->want) == 0;
+    tix_http_resp_deinit(&r);
+    return is_same;
+}
+
+/* A buyer's hold of quantity of type; returns the HTTP status, the hold id in id. */
+static long hold_of(const char *buyer, const char *event, const char *type, int quantity,
+                    char id[TIX_UUID_LEN + 1])
+{
+    char body[256];
+    snprintf(body, sizeof(body), "{\"event_id\":\"%s\",\"ticket_type_id\":\"%s\",\"quantity\":%d}",
+             event, type, quantity);
+    struct tix_http_resp r;
+    long status = tix_http("POST", "/api/v1/cart/items", buyer, body, NULL, &r);
+    if (status == 201)
+        snprintf(id, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
+    tix_http_resp_deinit(&r);
+    return status;
+}
+
+struct release_ctx {
+    const char *buyer;
+    char path[200];
+};
+
+static bool is_released(void *ctx)
+{
+    struct release_ctx *c = ctx;
+    struct tix_http_resp r;
+    long status = tix_http("DELETE", c->path, c->buyer, NULL, wait5, &r);
+    tix_http_resp_deinit(&r);
+    return status == 200;
+}
+
+/* Releases the buyer's hold (once the cart shows it: the cart is a read model). */
+static void release(const char *buyer, const char *hold)
+{
+    struct release_ctx c = {.buyer = buyer};
+    snprintf(c.path, sizeof(c.path), "/api/v1/cart/items/%s", hold);
+    cr_assert(tix_test_wait(is_released, &c, 5000), "hold %s was never released", hold);
+}
+
+Test(search, an_event_sells_out_when_its_last_place_is_held_and_reopens_by_itself)
+{
+    struct shop s;
+    open_shop(&s);
+    char venue[TIX_UUID_LEN + 1], event[TIX_UUID_LEN + 1], type[TIX_UUID_LEN + 1];
+    char buyer_id[TIX_UUID_LEN + 1], h1[TIX_UUID_LEN + 1], h2[TIX_UUID_LEN + 1], path[200];
+    make_venue(&s, "Paris", venue);
+    make_event(&s, "Paper Lanterns", "concert", venue, 19, true, event);
+    snprintf(path, sizeof(path), "/api/v1/events/%s/ticket-types", event);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", path, s.owner,
+                          "{\"name\":\"Entry\",\"kind\":\"general_admission\",\"price_minor\":"
+                          "1000,\"currency\":\"EUR\",\"quantity\":2}",
+                          wait5, &r),
+                 201, "%s", r.body);
+    snprintf(type, sizeof(type), "%s", tix_http_str(&r, "id"));
+    tix_http_resp_deinit(&r);
+    lifecycle(&s, event, "open-sales", NULL);
+    struct status_ctx c = {.shop = &s, .event = event, .want = "on_sale"};
+    cr_assert(tix_test_wait(shows_status, &c, 10000), "the event never showed on sale");
+    tix_uuid_v7(buyer_id);
+    char *buyer = tix_test_token(buyer_id, 600);
+
+    cr_assert_eq(hold_of(buyer, event, type, 1, h1), 201);
+    cr_assert_eq(hold_of(buyer, event, type, 1, h2), 201); /* the last place */
+    c.want = "sold_out";
+    cr_assert(tix_test_wait(shows_status, &c, 5000), "the event did not sell out by itself");
+    cr_assert_eq(hold_of(buyer, event, type, 1, h1), 409, "a sold-out event sells nothing");
+
+    release(buyer, h2);
+    c.want = "on_sale";
+    cr_assert(tix_test_wait(shows_status, &c, 5000), "the event did not reopen by itself");
+
+    /* the promoter's own sold-out stays when places come back */
+    cr_assert_eq(hold_of(buyer, event, type, 1, h2), 201);
+    c.want = "sold_out";
+    cr_assert(tix_test_wait(shows_status, &c, 5000));
+    lifecycle(&s, event, "reopen-sales", NULL);
+    c.want = "on_sale";
+    cr_assert(tix_test_wait(shows_status, &c, 5000));
+    lifecycle(&s, event, "mark-sold-out", NULL);
+    release(buyer, h2);
+    c.want = "sold_out";
+    cr_assert(tix_test_wait(shows_status, &c, 5000));
+    snprintf(path, sizeof(path), "%s/events/%s/mark-sold-out", s.base, event);
+    cr_assert_eq(tix_http("POST", path, s.owner, NULL, wait5, &r), 409, "%s", r.body);
+    tix_http_resp_deinit(&r);
+    free(buyer);
+    free(s.owner);
+}
+
+struct range_ctx {
+    const struct shop *shop;
+    const char *query;
+    bool is_found;
+};
+
+static bool finds_lanterns(void *ctx)
+{
+    struct range_ctx *c = ctx;
+    struct tix_http_resp r;
+    search(c->shop, c->query, &r);
+    bool is_done = (total_of(&r) == 1) == c->is_found;
+    tix_http_resp_deinit(&r);
+    return is_done;
+}
+
+Test(search, an_early_bird_that_ends_after_two_sold_leaves_the_cheap_range)
+{
+    struct shop s;
+    open_shop(&s);
+    char venue[TIX_UUID_LEN + 1], event[TIX_UUID_LEN + 1], type[TIX_UUID_LEN + 1];
+    char buyer_id[TIX_UUID_LEN + 1], hold[TIX_UUID_LEN + 1], path[200];
+    make_venue(&s, "Paris", venue);
+    make_event(&s, "Paper Lanterns", "concert", venue, 19, true, event);
+    snprintf(path, sizeof(path), "/api/v1/events/%s/ticket-types", event);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", path, s.owner,
+                          "{\"name\":\"Entry\",\"kind\":\"early_bird\",\"price_minor\":2000,"
+                          "\"currency\":\"EUR\",\"quantity\":10,\"tiers\":[{\"price_minor\":1000,"
+                          "\"until_sold\":2},{\"price_minor\":2000}]}",
+                          wait5, &r),
+                 201, "%s", r.body);
+    snprintf(type, sizeof(type), "%s", tix_http_str(&r, "id"));
+    tix_http_resp_deinit(&r);
+    lifecycle(&s, event, "open-sales", NULL);
+    struct range_ctx c = {.shop = &s, .query = "q=lantern&price_max=1500", .is_found = true};
+    cr_assert(tix_test_wait(finds_lanterns, &c, 10000), "the early bird never showed at 10.00");
+    c.query = "q=lantern&price_min=1500";
+    c.is_found = false;
+    cr_assert(tix_test_wait(finds_lanterns, &c, 1000));
+
+    tix_uuid_v7(buyer_id);
+    char *buyer = tix_test_token(buyer_id, 600);
+    cr_assert_eq(hold_of(buyer, event, type, 1, hold), 201);
+    cr_assert_eq(hold_of(buyer, event, type, 1, hold), 201); /* the second sold ends the step */
+    c.query = "q=lantern&price_max=1500";
+    cr_assert(tix_test_wait(finds_lanterns, &c, 5000), "still found at 10.00 after 2 sold");
+    c.query = "q=lantern&price_min=1500";
+    c.is_found = true;
+    cr_assert(tix_test_wait(finds_lanterns, &c, 1000), "not found at 20.00 after 2 sold");
+    search(&s, "q=lantern", &r);
+    cr_assert_eq(item_int(&r, 0, "price_min_minor"), 2000, "%s", r.body);
+    cr_assert_eq(facet(&r, "price", "20_to_50"), 1, "%s", r.body);
+    tix_http_resp_deinit(&r);
+
+    release(buyer, hold); /* one comes back: 10.00 again */
+    c.query = "q=lantern&price_max=1500";
+    cr_assert(tix_test_wait(finds_lanterns, &c, 5000), "a released unit did not reopen the step");
+    free(buyer);
+    free(s.owner);
+}

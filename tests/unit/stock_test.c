@@ -2012,3 +2012,129 @@ Test(stock, a_transfer_offered_to_an_email_is_claimed_by_its_owner)
     rejected(A_B1, "ticket.offer_transfer", p, "not_found", "ticket_id");
     check_invariants();
 }
+
+/* ---- sold out by itself (stock_room.c) ----------------------------------------------------- */
+
+/* The event's lifecycle step in decision d (on the event stream), or NULL. */
+static const char *lifecycle_step(const struct tix_decision *d)
+{
+    for (int i = 0; i < d->n_events; i++)
+        if (strcmp(d->events[i].stream_id, TIX_EVENT_STREAM_PREFIX EV) == 0)
+            return d->events[i].type;
+    return NULL;
+}
+
+/* Runs an accepted command and checks the lifecycle step it records (NULL: none). */
+static void step(const char *actor, const char *type, json_t *payload, const char *want)
+{
+    struct tix_decision d = run_ok(actor, type, payload);
+    const char *got = lifecycle_step(&d);
+    if (want == NULL)
+        cr_assert_null(got, "%s recorded %s", type, got);
+    else
+        cr_assert(got != NULL && strcmp(got, want) == 0, "%s recorded %s, not %s", type,
+                  got != NULL ? got : "nothing", want);
+    for (int i = 0; want != NULL && i < d.n_events; i++)
+        if (strcmp(d.events[i].type, want) == 0)
+            tix_world_expect_event(&d, i, TIX_EVENT_STREAM_PREFIX EV, want,
+                                   jf("{'event_id':'%s','automatic':true}", EV));
+    tix_decision_deinit(&d);
+}
+
+static json_t *release_payload(const char *hold_id)
+{
+    return jf("{'event_id':'%s','hold_id':'%s'}", EV, hold_id);
+}
+
+/* On sale, one GA type of 2 sold in SES1 only (SES2 sells nothing). */
+static void given_two_places(void)
+{
+    given_event(100, 0, true);
+    given_type(T_GA, "general_admission", 2500, "2", ",'session_ids':['" SES1 "']");
+}
+
+Test(stock, the_last_place_held_sells_the_event_out_and_a_release_reopens_it)
+{
+    given_two_places();
+    step(A_B1, "hold.place", hold_payload(H1, SES1, GA1), NULL);
+    cr_assert_eq(ev()->status, TIX_EVENT_ON_SALE);
+    step(A_B2, "hold.place", hold_payload(H2, SES1, GA1), "event.sold_out");
+    cr_assert_eq(ev()->status, TIX_EVENT_SOLD_OUT);
+    cr_assert(ev()->is_sold_out_automatic);
+    rejected(A_B1, "hold.place", hold_payload(H3, SES1, GA1), "not_on_sale", NULL);
+    order(A_B2, O2, H2); /* a sold-out event still takes orders of its holds */
+    step(A_B1, "hold.release", release_payload(H1), "event.sales_reopened");
+    cr_assert_eq(ev()->status, TIX_EVENT_ON_SALE);
+    cr_assert(!ev()->is_sold_out_automatic);
+    step(A_B1, "hold.place", hold_payload(H3, SES1, GA1), "event.sold_out");
+    step(A_B2, "order.cancel", jf("{'event_id':'%s','order_id':'%s'}", EV, O2),
+         "event.sales_reopened");
+    check_invariants();
+}
+
+Test(stock, an_expired_hold_reopens_the_event)
+{
+    given_two_places();
+    step(A_B1, "hold.place", hold_payload(H1, SES1, "[{'ticket_type_id':'" T_GA "','quantity':2}]"),
+         "event.sold_out");
+    no_events(A_CLOCK, "hold.expire", jf("{'event_id':'%s'}", EV));
+    later(11 * 60);
+    step(A_CLOCK, "hold.expire", jf("{'event_id':'%s'}", EV), "event.sales_reopened");
+    cr_assert_eq(ev()->status, TIX_EVENT_ON_SALE);
+    cr_assert_eq(taken(SES1, T_GA), 0);
+}
+
+Test(stock, a_refund_reopens_the_event)
+{
+    given_two_places();
+    step(A_B1, "hold.place", hold_payload(H1, SES1, "[{'ticket_type_id':'" T_GA "','quantity':2}]"),
+         "event.sold_out");
+    order(A_B1, O1, H1);
+    pay(O1, "evt_1");
+    cr_assert_eq(ev()->status, TIX_EVENT_SOLD_OUT);
+    char list[64];
+    snprintf(list, sizeof(list), "['%s']", stock()->tickets[0].id);
+    step(A_ORG, "order.refund", refund_payload(O1, RQ1, list, "organizer"), "event.sales_reopened");
+    cr_assert_eq(taken(SES1, T_GA), 1);
+}
+
+Test(stock, a_promoters_sold_out_is_not_reopened_by_itself)
+{
+    given_two_places();
+    step(A_B1, "hold.place", hold_payload(H1, SES1, GA1), NULL);
+    ok(A_ORG, "event.mark_sold_out", jf("{'event_id':'%s'}", EV));
+    cr_assert(!ev()->is_sold_out_automatic);
+    step(A_B1, "hold.release", release_payload(H1), NULL);
+    cr_assert_eq(ev()->status, TIX_EVENT_SOLD_OUT);
+    rejected(A_ORG, "event.mark_sold_out", jf("{'event_id':'%s'}", EV), "illegal_transition", NULL);
+    ok(A_ORG, "event.reopen_sales", jf("{'event_id':'%s'}", EV));
+    cr_assert_eq(ev()->status, TIX_EVENT_ON_SALE);
+    rejected(A_ORG, "event.reopen_sales", jf("{'event_id':'%s'}", EV), "illegal_transition", NULL);
+    /* an automatic sold-out: the promoter may reopen it, and the stock sells out again */
+    step(A_B1, "hold.place", hold_payload(H2, SES1, "[{'ticket_type_id':'" T_GA "','quantity':2}]"),
+         "event.sold_out");
+    rejected(A_ORG, "event.mark_sold_out", jf("{'event_id':'%s'}", EV), "illegal_transition", NULL);
+    ok(A_ORG, "event.reopen_sales", jf("{'event_id':'%s'}", EV));
+    step(A_B1, "hold.release", release_payload(H2), NULL); /* on sale already */
+    cr_assert_eq(ev()->status, TIX_EVENT_ON_SALE);
+}
+
+Test(stock, every_session_and_type_must_be_gone)
+{
+    given_event(3, 0, true);
+    given_seats();
+    given_type(T_RES, "reserved", 4000, "null", ",'sections':['B'],'session_ids':['" SES1 "']");
+    given_type(T_GA, "general_admission", 2500, "10", ",'session_ids':['" SES2 "']");
+    /* SES1 sells the four seats of B but admits 3; SES2 sells GA */
+    step(A_B1, "hold.place",
+         hold_payload(H1, SES1, "[{'ticket_type_id':'" T_RES "','seats':['B-1-1','B-1-2']}]"),
+         NULL);
+    step(A_B1, "hold.place", hold_payload(H2, SES2, "[{'ticket_type_id':'" T_GA "','quantity':3}]"),
+         NULL);
+    step(A_B2, "hold.place",
+         hold_payload(H3, SES1, "[{'ticket_type_id':'" T_RES "','seats':['B-1-4']}]"),
+         "event.sold_out");
+    cr_assert_eq(ev()->status, TIX_EVENT_SOLD_OUT, "B-1-3 is free but SES1 admits nobody more");
+    step(A_B1, "hold.release", release_payload(H1), "event.sales_reopened");
+    check_invariants();
+}
