@@ -43,6 +43,8 @@ static void start(void)
     PQclear(res);
     processor_pid = tix_test_spawn("tixmo-processor", NULL);
     projector_pid = tix_test_spawn("tixmo-projector", NULL);
+    /* the read models exist once the projector prepared them (a fresh database has none) */
+    cr_assert(tix_test_wait_projected(db, 30000), "the projector did not prepare its read models");
 }
 
 static void stop(void)
