@@ -1,4 +1,5 @@
-/* lib_test.c - the pure parts of libtix: buffers, JSON escaping, ids, partitions, the chain */
+/* lib_test.c - the pure parts of libtix: buffers, JSON escaping, ids, partitions, the chain, money
+ */
 #include <criterion/criterion.h>
 #include <sodium.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "tix/chain.h"
 #include "tix/ids.h"
 #include "tix/json.h"
+#include "tix/money.h"
 
 static void setup(void)
 {
@@ -165,4 +167,25 @@ Test(lib, envelope_round_trips_and_names_the_bad_field)
         cr_assert_eq(tix_envelope_decode(bad[i][0], strlen(bad[i][0]), &env, &err), TIX_EINVAL);
         cr_assert_str_eq(err.field, bad[i][1]);
     }
+}
+
+Test(lib, money_is_shown_in_the_currency_s_own_minor_unit)
+{
+    char out[48];
+    tix_money_format(4500, "EUR", out, sizeof(out));
+    cr_assert_str_eq(out, "EUR 45.00");
+    tix_money_format(5, "usd", out, sizeof(out));
+    cr_assert_str_eq(out, "usd 0.05");
+    tix_money_format(1200, "JPY", out, sizeof(out));
+    cr_assert_str_eq(out, "JPY 1200");
+    tix_money_format(1250, "KWD", out, sizeof(out));
+    cr_assert_str_eq(out, "KWD 1.250");
+    tix_money_format(-5, "EUR", out, sizeof(out));
+    cr_assert_str_eq(out, "EUR -0.05");
+    tix_money_format(-9223372036854775807LL - 1, "JPY", out, sizeof(out));
+    cr_assert_str_eq(out, "JPY -9223372036854775808");
+    cr_assert_eq(tix_currency_exponent("krw"), 0);
+    cr_assert_eq(tix_currency_exponent("BHD"), 3);
+    cr_assert_eq(tix_currency_exponent("GBP"), 2);
+    cr_assert_eq(tix_currency_exponent(NULL), 2);
 }

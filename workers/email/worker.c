@@ -17,6 +17,7 @@
 #include "tix/ids.h"
 #include "tix/json.h"
 #include "tix/log.h"
+#include "tix/money.h"
 #include "tix/pii.h"
 #include "tix/ticket_pdf.h"
 #include "tix/ticket_sign.h"
@@ -156,7 +157,7 @@ static size_t ticket_ids(const struct job *j, struct tix_buf *out)
     return n;
 }
 
-/* The order's total as "EUR 45.00" into out (minor units shown with two decimals). */
+/* The order's total as "EUR 45.00" (or "JPY 1200": the currency's own minor unit) into out. */
 static enum tix_rc order_total(struct worker *w, const char *order, char *out, size_t size,
                                struct tix_err *err)
 {
@@ -169,8 +170,8 @@ static enum tix_rc order_total(struct worker *w, const char *order, char *out, s
     if (rc != TIX_OK)
         return rc;
     if (PQntuples(res) == 1) {
-        long long minor = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-        snprintf(out, size, "%s %lld.%02lld", PQgetvalue(res, 0, 0), minor / 100, minor % 100);
+        tix_money_format(strtoll(PQgetvalue(res, 0, 1), NULL, 10), PQgetvalue(res, 0, 0), out,
+                         size);
     } else {
         rc = tix_err_set(err, TIX_ETRANSIENT, "order", "the order is not in the read model yet");
     }
