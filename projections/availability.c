@@ -12,6 +12,7 @@
 #include "tix/log.h"
 
 #include "availability.h"
+#include "projection.h"
 
 static const char batch_sql[] =
     "SELECT o.event_id, o.session_id, o.touches, json_build_object('event_id', o.event_id,"
@@ -117,9 +118,19 @@ enum tix_rc tix_avail_publish(struct tix_db *db, struct tix_redis *redis, int li
     snprintf(n, sizeof(n), "%d", limit);
     const char *params[] = {n};
     PGresult *res = NULL;
-    enum tix_rc rc = tix_db_exec(db, batch_sql, 1, params, &res, err);
-    if (rc != TIX_OK)
+    /* three views in one statement: not while their re-pointing is under way (projection.h) */
+    enum tix_rc rc = tix_db_script(
+        db, "BEGIN; SELECT pg_advisory_xact_lock_shared(" TIX_PROJECTION_VIEWS_LOCK ")", err);
+    if (rc == TIX_OK)
+        rc = tix_db_exec(db, batch_sql, 1, params, &res, err);
+    if (rc == TIX_OK)
+        rc = tix_db_script(db, "COMMIT", err);
+    else
+        tix_db_script(db, "ROLLBACK", NULL);
+    if (rc != TIX_OK) {
+        PQclear(res);
         return rc;
+    }
     for (int i = 0; i < PQntuples(res) && rc == TIX_OK; i++) {
         rc = publish_row(db, redis, res, i, err);
         if (rc == TIX_OK)

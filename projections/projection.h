@@ -21,6 +21,12 @@
 
 #define TIX_STMT_MAX_PARAMS 12
 
+/* The advisory lock (transaction scope) around re-pointing the rm.* views: prepare and the
+ * switch of a rebuilt version take it exclusive before their first view, and a reader that
+ * reads several views in one transaction or statement (the availability publisher) takes it
+ * shared first, so neither holds one view while waiting for another in the other's order. */
+#define TIX_PROJECTION_VIEWS_LOCK "727272"
+
 struct tix_stmt {
     const char *sql; /* static string */
     int n;

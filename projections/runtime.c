@@ -187,7 +187,8 @@ enum tix_rc tix_projection_prepare(struct tix_db *db, const struct tix_projectio
     schema_name(proj, version, schema, sizeof(schema));
     snprintf(v, sizeof(v), "%d", version);
     snprintf(n, sizeof(n), "%d", partitions);
-    enum tix_rc rc = tix_db_script(db, "BEGIN; SELECT pg_advisory_xact_lock(727272)", err);
+    enum tix_rc rc = tix_db_script(
+        db, "BEGIN; SELECT pg_advisory_xact_lock(" TIX_PROJECTION_VIEWS_LOCK ")", err);
     snprintf(sql, sizeof(sql), "CREATE SCHEMA IF NOT EXISTS %s", schema);
     if (rc == TIX_OK)
         rc = tix_db_script(db, sql, err);
@@ -718,7 +719,8 @@ static enum tix_rc try_switch(struct tix_db *db, const struct tix_projection *pr
     char v[16];
     snprintf(v, sizeof(v), "%d", version);
     const char *params[] = {proj->name, v};
-    enum tix_rc rc = tix_db_script(db, "BEGIN", err);
+    enum tix_rc rc = tix_db_script(
+        db, "BEGIN; SELECT pg_advisory_xact_lock(" TIX_PROJECTION_VIEWS_LOCK ")", err);
     if (rc == TIX_OK)
         rc = tix_db_exec(db, "SELECT 1 FROM public.projections WHERE name = $1 FOR UPDATE", 1,
                          params, NULL, err);
