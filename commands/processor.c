@@ -474,15 +474,12 @@ static void split(struct proc *p, struct tix_bus_delivery *d, int *n)
             classify(p, it);
         return;
     }
-    for (const char *line = d->body, *end = d->body + d->body_len; line < end;) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
-        size_t len = nl != NULL ? (size_t)(nl - line) : (size_t)(end - line);
-        if (len > 0) {
-            struct item *it = &p->items[(*n)++];
-            *it = (struct item){.d = d, .body = line, .body_len = len, .is_batch = true};
-            classify(p, it);
-        }
-        line += len + 1;
+    const char *at = d->body, *line;
+    size_t len;
+    while ((line = tix_bus_batch_line(&at, d->body + d->body_len, &len)) != NULL) {
+        struct item *it = &p->items[(*n)++];
+        *it = (struct item){.d = d, .body = line, .body_len = len, .is_batch = true};
+        classify(p, it);
     }
 }
 

@@ -405,14 +405,10 @@ static void take_replies(struct tix_gw_thread *th)
     struct tix_bus_delivery d;
     struct tix_err err;
     while (tix_bus_next(th->bus, 0, &d, &err) == TIX_OK) {
-        const char *end = d.body + d.body_len;
-        for (const char *line = d.body; line < end;) { /* outcomes of a batch: one per line */
-            const char *nl = memchr(line, '\n', (size_t)(end - line));
-            size_t len = nl != NULL ? (size_t)(nl - line) : (size_t)(end - line);
-            if (len > 0)
-                take_outcome(th, line, len, d.correlation_id);
-            line += len + 1;
-        }
+        const char *at = d.body, *line; /* outcomes of a batch: one per line */
+        size_t len;
+        while ((line = tix_bus_batch_line(&at, d.body + d.body_len, &len)) != NULL)
+            take_outcome(th, line, len, d.correlation_id);
         tix_bus_delivery_deinit(&d);
     }
 }

@@ -757,6 +757,19 @@ enum tix_rc tix_bus_declare_topology(struct tix_bus *bus, int partitions, int de
     return rc;
 }
 
+const char *tix_bus_batch_line(const char **at, const char *end, size_t *len)
+{
+    while (*at < end) {
+        const char *line = *at;
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        *len = nl != NULL ? (size_t)(nl - line) : (size_t)(end - line);
+        *at = line + *len + 1;
+        if (*len > 0)
+            return line;
+    }
+    return NULL;
+}
+
 void tix_bus_partition_queue(int partition, char *out, size_t size)
 {
     snprintf(out, size, "%s.p%02d", TIX_BUS_COMMANDS_EXCHANGE, partition);

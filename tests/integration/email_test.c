@@ -209,14 +209,20 @@ TestSuite(email, .init = start, .fini = stop, .timeout = 240);
 
 static const char *const wait5[] = {"Prefer: wait=5", NULL};
 
-/* Registers a user with a fresh address (into email); returns the user's id in id. */
-static void register_user(const char *name, char email[96], char id[TIX_UUID_LEN + 1])
+/* A fresh address "<name>-<random>@example.org" into email. */
+static void fresh_address(const char *name, char email[96])
 {
     unsigned char raw[6];
-    char hex[13], body[300];
+    char hex[13];
     randombytes_buf(raw, sizeof(raw));
     sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
     snprintf(email, 96, "%s-%s@example.org", name, hex);
+}
+
+/* Registers name under the address email; returns the user's id in id. */
+static void register_as(const char *name, const char *email, char id[TIX_UUID_LEN + 1])
+{
+    char body[300];
     snprintf(body, sizeof(body),
              "{\"email\":\"%s\",\"password\":\"a long passphrase 42\",\"name\":\"%s\"}", email,
              name);
@@ -225,6 +231,13 @@ static void register_user(const char *name, char email[96], char id[TIX_UUID_LEN
                  r.body);
     snprintf(id, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "user_id"));
     tix_http_resp_deinit(&r);
+}
+
+/* Registers a user with a fresh address (into email); returns the user's id in id. */
+static void register_user(const char *name, char email[96], char id[TIX_UUID_LEN + 1])
+{
+    fresh_address(name, email);
+    register_as(name, email, id);
 }
 
 /* The token of the link "<app>/<page>?token=..." in text, into out. */
@@ -240,6 +253,19 @@ static void link_token(const char *text, const char *page, char *out, size_t siz
     char *plain = curl_easy_unescape(NULL, p, (int)n, &len);
     snprintf(out, size, "%s", plain);
     curl_free(plain);
+}
+
+/* Verifies user's address with token (from its mail) and waits for the read model to say so. */
+static void verify_address(const char *token, const char *user)
+{
+    char body[300];
+    snprintf(body, sizeof(body), "{\"token\":\"%s\"}", token);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", "/api/v1/auth/verify-email", NULL, body, wait5, &r), 200, "%s",
+                 r.body);
+    tix_http_resp_deinit(&r);
+    tix_test_wait_scalar(db, "SELECT count(*) FROM rm.users WHERE id = $1 AND email_verified", user,
+                         1, 15000);
 }
 
 Test(email, a_registration_mails_a_link_that_verifies_the_address)
@@ -258,14 +284,7 @@ Test(email, a_registration_mails_a_link_that_verifies_the_address)
     link_token(text, "verify-email", token, sizeof(token));
     cr_assert(strncmp(token, user, TIX_UUID_LEN) == 0, "the token is the user's: %s", token);
     json_decref(mails);
-    char body[300];
-    snprintf(body, sizeof(body), "{\"token\":\"%s\"}", token);
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", "/api/v1/auth/verify-email", NULL, body, wait5, &r), 200, "%s",
-                 r.body);
-    tix_http_resp_deinit(&r);
-    tix_test_wait_scalar(db, "SELECT count(*) FROM rm.users WHERE id = $1 AND email_verified", user,
-                         1, 15000);
+    verify_address(token, user);
     const char *p[] = {user};
     cr_assert_eq(tix_test_scalar(db,
                                  "SELECT count(*) FROM email_messages WHERE subject_id = $1 AND "
@@ -482,26 +501,14 @@ static void order_tickets(const char *order, char ids[2][TIX_UUID_LEN + 1])
 /* Registers name under the address email (given) and verifies it through its mail's link. */
 static void register_verified(const char *name, const char *email, char id[TIX_UUID_LEN + 1])
 {
-    char body[300], token[200];
-    snprintf(body, sizeof(body),
-             "{\"email\":\"%s\",\"password\":\"a long passphrase 42\",\"name\":\"%s\"}", email,
-             name);
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", "/api/v1/auth/register", NULL, body, wait5, &r), 201, "%s",
-                 r.body);
-    snprintf(id, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "user_id"));
-    tix_http_resp_deinit(&r);
+    char token[200];
+    register_as(name, email, id);
     json_t *mails = wait_mails(email, 2, 30000); /* the offer's mail came first */
     cr_assert_eq(json_array_size(mails), 2, "the offer and the verify mail");
     link_token(tix_json_str(json_array_get(mails, 1), "text"), "verify-email", token,
                sizeof(token));
     json_decref(mails);
-    snprintf(body, sizeof(body), "{\"token\":\"%s\"}", token);
-    cr_assert_eq(tix_http("POST", "/api/v1/auth/verify-email", NULL, body, wait5, &r), 200, "%s",
-                 r.body);
-    tix_http_resp_deinit(&r);
-    tix_test_wait_scalar(db, "SELECT count(*) FROM rm.users WHERE id = $1 AND email_verified", id,
-                         1, 15000);
+    verify_address(token, id);
 }
 
 /* Offers ticket from buyer to email; the transfer's id into out. */
@@ -557,11 +564,8 @@ Test(email, a_paid_order_mails_the_tickets_as_one_pdf_and_a_transfer_mails_the_r
     expect_pdf_route(ids[0], buyer, &s);
     /* a ticket offered to an address nobody registered yet: the address gets the offer */
     char email2[96], friend_id[TIX_UUID_LEN + 1], moved[TIX_UUID_LEN + 1];
-    char offer_id[TIX_UUID_LEN + 1], tag[13];
-    unsigned char raw[6];
-    randombytes_buf(raw, sizeof(raw));
-    sodium_bin2hex(tag, sizeof(tag), raw, sizeof(raw));
-    snprintf(email2, sizeof(email2), "eli-%s@example.org", tag);
+    char offer_id[TIX_UUID_LEN + 1];
+    fresh_address("eli", email2);
     offer(ids[0], buyer, email2, offer_id);
     mails = wait_mails(email2, 1, 30000);
     cr_assert_eq(json_array_size(mails), 1, "the offer's mail");

@@ -7,6 +7,7 @@
 
 #include "envelope.h"
 #include "tix/buf.h"
+#include "tix/bus.h"
 #include "tix/chain.h"
 #include "tix/ids.h"
 #include "tix/json.h"
@@ -188,4 +189,26 @@ Test(lib, money_is_shown_in_the_currency_s_own_minor_unit)
     cr_assert_eq(tix_currency_exponent("BHD"), 3);
     cr_assert_eq(tix_currency_exponent("GBP"), 2);
     cr_assert_eq(tix_currency_exponent(NULL), 2);
+}
+
+Test(lib, batch_lines_skip_empty_ones_and_stop_at_the_end)
+{
+    const char body[] = "one\n\ntwo\nthree\n";
+    const char *at = body, *end = body + strlen(body), *line;
+    size_t len = 0;
+    const char *want[] = {"one", "two", "three"};
+    int n = 0;
+    while ((line = tix_bus_batch_line(&at, end, &len)) != NULL) {
+        cr_assert_lt(n, 3);
+        cr_assert_eq(len, strlen(want[n]));
+        cr_assert(strncmp(line, want[n], len) == 0);
+        n++;
+    }
+    cr_assert_eq(n, 3);
+    at = body;
+    cr_assert_null(tix_bus_batch_line(&at, body, &len), "an empty body has no line");
+    const char *last = "{\"a\":1}"; /* no newline at the end */
+    at = last;
+    cr_assert_not_null(tix_bus_batch_line(&at, last + strlen(last), &len));
+    cr_assert_eq(len, strlen(last));
 }

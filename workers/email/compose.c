@@ -38,6 +38,18 @@ static void greeting(struct tix_buf *text, struct tix_buf *html, const char *nam
     tix_buf_puts(html, ",</p>");
 }
 
+/* Moves the built subject, text and HTML into out and releases the buffers. */
+static void take_mail(struct tix_buf *subject, struct tix_buf *text, struct tix_buf *html,
+                      struct tix_mail_text *out)
+{
+    out->subject = tix_buf_steal(subject);
+    out->text = tix_buf_steal(text);
+    out->html = tix_buf_steal(html);
+    tix_buf_deinit(subject);
+    tix_buf_deinit(text);
+    tix_buf_deinit(html);
+}
+
 void tix_compose_token_mail(bool is_reset, const char *app_url, const char *token, const char *name,
                             struct tix_mail_text *out)
 {
@@ -117,12 +129,7 @@ void tix_compose_tickets_mail(bool is_transfer, const char *name, const char *or
                         "door.\n\nTixMo\n");
     tix_buf_puts(&html, "</ul><p>The attached PDF holds every ticket with its QR code: show it at "
                         "the door.</p></body></html>");
-    out->subject = tix_buf_steal(&subject);
-    out->text = tix_buf_steal(&text);
-    out->html = tix_buf_steal(&html);
-    tix_buf_deinit(&text);
-    tix_buf_deinit(&html);
-    tix_buf_deinit(&subject);
+    take_mail(&subject, &text, &html, out);
 }
 
 void tix_compose_offer_mail(const char *app_url, const char *sender, const char *event,
@@ -149,12 +156,7 @@ void tix_compose_offer_mail(const char *app_url, const char *sender, const char 
     html_escaped(&html, app_url);
     tix_buf_puts(&html, "/ticket-transfers\">See the ticket and accept it</a></p><p>The ticket "
                         "becomes yours, with a new QR code, once you accept it.</p></body></html>");
-    out->subject = tix_buf_steal(&subject);
-    out->text = tix_buf_steal(&text);
-    out->html = tix_buf_steal(&html);
-    tix_buf_deinit(&text);
-    tix_buf_deinit(&html);
-    tix_buf_deinit(&subject);
+    take_mail(&subject, &text, &html, out);
 }
 
 void tix_mail_text_deinit(struct tix_mail_text *t)

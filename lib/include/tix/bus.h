@@ -59,6 +59,10 @@ extern const char *const tix_bus_email_events[]; /* NULL-terminated */
 #define TIX_BUS_BATCH_TYPE "tixmo.batch"
 #define TIX_BUS_BATCH_MAX  64
 
+/* The next non-empty line of a batch body from *at (lines end at '\n' or at end) into *len,
+ * moving *at past it; NULL once no line is left. */
+const char *tix_bus_batch_line(const char **at, const char *end, size_t *len);
+
 /* How long tix_bus_dead_letter waits for its confirm. */
 #define TIX_BUS_DEAD_LETTER_TIMEOUT_MS 10000
 
