@@ -181,9 +181,9 @@ static void disconnect(struct tix_relay *r)
  * only makes the next relay publish some events again. */
 static enum tix_rc connect(struct tix_relay *r, struct tix_err *err)
 {
-    enum tix_rc rc = tix_db_open(r->cfg->db_url, &r->db, err);
+    enum tix_rc rc = tix_db_open_relaxed(r->cfg->db_url, &r->db, err);
     if (rc == TIX_OK)
-        rc = tix_db_script(r->db, "SET synchronous_commit = off; LISTEN tixmo_events", err);
+        rc = tix_db_script(r->db, "LISTEN tixmo_events", err);
     if (rc == TIX_OK)
         rc = tix_db_exec(r->db, init_sql, 0, NULL, NULL, err);
     if (rc == TIX_OK)

@@ -32,10 +32,14 @@ static void quiet_notice_cb(void *arg, const char *message)
     (void)message;
 }
 
-enum tix_rc tix_db_open(const char *url, struct tix_db **out, struct tix_err *err)
+/* Connects to url with the session options (NULL: none), kept across PQreset. */
+static enum tix_rc open_with(const char *url, const char *options, struct tix_db **out,
+                             struct tix_err *err)
 {
     *out = NULL;
-    PGconn *conn = PQconnectdb(url);
+    const char *keys[] = {"dbname", options != NULL ? "options" : NULL, NULL};
+    const char *values[] = {url, options, NULL};
+    PGconn *conn = PQconnectdbParams(keys, values, 1);
     if (PQstatus(conn) != CONNECTION_OK) {
         enum tix_rc rc = tix_err_set(err, TIX_ETRANSIENT, "", "postgres: %s", PQerrorMessage(conn));
         PQfinish(conn);
@@ -46,6 +50,16 @@ enum tix_rc tix_db_open(const char *url, struct tix_db **out, struct tix_err *er
     db->conn = conn;
     *out = db;
     return TIX_OK;
+}
+
+enum tix_rc tix_db_open(const char *url, struct tix_db **out, struct tix_err *err)
+{
+    return open_with(url, NULL, out, err);
+}
+
+enum tix_rc tix_db_open_relaxed(const char *url, struct tix_db **out, struct tix_err *err)
+{
+    return open_with(url, "-c synchronous_commit=off", out, err);
 }
 
 void tix_db_close(struct tix_db *db)

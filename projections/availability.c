@@ -1,8 +1,9 @@
 /* availability.c - rm.avail_outbox to Redis hashes and the avail:<event_id> channel
  *
  * See availability.h. One query reads a batch of outbox rows with the message each one becomes
- * (built by Postgres from rm.availability and rm.seat_status); each row is then written to
- * Redis, published, and deleted with a compare on its touch counter.
+ * (built by Postgres from rm.availability, rm.avail_seat_outbox and rm.seat_status); each row is
+ * then written to Redis, published, and deleted with its seats on a compare of its touch
+ * counter.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,9 +21,11 @@ static const char batch_sql[] =
     "'ticket_type_id', a.ticket_type_id, 'available', a.available, 'held', a.held,"
     " 'sold', a.sold) ORDER BY a.ticket_type_id), '[]'::json) FROM rm.availability a"
     " WHERE a.event_id = o.event_id AND a.session_id = o.session_id),"
-    " 'seats', (SELECT COALESCE(json_object_agg(s.id, COALESCE(ss.status, 'free')), '{}'::json)"
-    " FROM unnest(o.seats) AS s(id) LEFT JOIN rm.seat_status ss ON ss.event_id = o.event_id"
-    " AND ss.session_id = o.session_id AND ss.seat_id = s.id))::text"
+    " 'seats', (SELECT COALESCE(json_object_agg(s.seat_id, COALESCE(ss.status, 'free')), "
+    "'{}'::json)"
+    " FROM rm.avail_seat_outbox s LEFT JOIN rm.seat_status ss ON ss.event_id = s.event_id"
+    " AND ss.session_id = s.session_id AND ss.seat_id = s.seat_id WHERE s.event_id = o.event_id"
+    " AND s.session_id = o.session_id))::text"
     " FROM rm.avail_outbox o ORDER BY o.event_id, o.session_id LIMIT $1::int";
 
 /* HSET avail:<event> <session>:<type> {...} for every type of the message. */
@@ -104,8 +107,10 @@ static enum tix_rc publish_row(struct tix_db *db, struct tix_redis *redis, PGres
     const char *params[] = {event, session, PQgetvalue(res, i, 2)};
     if (rc == TIX_OK)
         rc = tix_db_exec(db,
-                         "DELETE FROM rm.avail_outbox WHERE event_id = $1 AND session_id = $2"
-                         " AND touches = $3::bigint",
+                         "WITH d AS (DELETE FROM rm.avail_outbox WHERE event_id = $1"
+                         " AND session_id = $2 AND touches = $3::bigint RETURNING 1)"
+                         " DELETE FROM rm.avail_seat_outbox WHERE event_id = $1"
+                         " AND session_id = $2 AND EXISTS (SELECT 1 FROM d)",
                          3, params, NULL, err);
     return rc;
 }

@@ -174,7 +174,7 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
 {
     struct tix_db *db = NULL, *listener = NULL;
     int partitions = 0;
-    enum tix_rc rc = tix_db_open(cfg->db_url, &db, err);
+    enum tix_rc rc = tix_db_open_relaxed(cfg->db_url, &db, err);
     if (rc == TIX_OK)
         rc = tix_db_open(cfg->db_url, &listener, err);
     if (rc == TIX_OK)

@@ -6,8 +6,8 @@
  * the statements of the catalog side of the sale.
  *
  * Invariants: rows are a function of the events alone (times from recorded_at or the payload,
- * JSON stored as jsonb), so a replay from zero writes identical rows, avail_outbox excepted (it
- * is drained by the projector once Redis has the change); every statement list that changes
+ * JSON stored as jsonb), so a replay from zero writes identical rows, the two outboxes excepted
+ * (drained by the projector once Redis has the change); every statement list that changes
  * what a session can sell asks for a refresh of that session's available column (deferred: the
  * runtime runs it once per pass, after the pass's last event, in the same transaction); an
  * availability row exists for every (session, ticket type) the type is sold in.
@@ -111,25 +111,46 @@ static const char ddl[] =
     " WHERE status = 'pending';"
     "CREATE INDEX IF NOT EXISTS ticket_transfers_ticket ON ticket_transfers (ticket_id);"
     "CREATE TABLE IF NOT EXISTS avail_outbox ("
-    " event_id uuid NOT NULL, session_id uuid NOT NULL, seats text[] NOT NULL DEFAULT '{}',"
+    " event_id uuid NOT NULL, session_id uuid NOT NULL,"
     " touches bigint NOT NULL DEFAULT 1, PRIMARY KEY (event_id, session_id));"
-    /* the outbox is filled by triggers, so no statement can forget it */
+    "CREATE TABLE IF NOT EXISTS avail_seat_outbox ("
+    " event_id uuid NOT NULL, session_id uuid NOT NULL, seat_id text NOT NULL,"
+    " PRIMARY KEY (event_id, session_id, seat_id));"
+    /* a version made when the outbox kept its seats in an array column (rewritten whole, with
+     * its TOAST, at every seat a statement touched): its seats move over and the column goes,
+     * once */
+    "DO $$ BEGIN IF EXISTS (SELECT 1 FROM information_schema.columns"
+    " WHERE table_schema = current_schema() AND table_name = 'avail_outbox'"
+    " AND column_name = 'seats') THEN INSERT INTO avail_seat_outbox"
+    " SELECT o.event_id, o.session_id, s FROM avail_outbox o, unnest(o.seats) s"
+    " ON CONFLICT DO NOTHING; ALTER TABLE avail_outbox DROP COLUMN seats;"
+    " END IF; END $$;"
+    /* The outbox is filled by triggers, so no statement can forget it; by statement, from its
+     * transition table (named changed by every trigger below), so a statement touching many
+     * rows of a session bumps its outbox row once. */
     "CREATE OR REPLACE FUNCTION avail_touched() RETURNS trigger LANGUAGE plpgsql"
     " SET search_path FROM CURRENT AS $$ BEGIN"
-    " INSERT INTO avail_outbox AS o (event_id, session_id) VALUES (NEW.event_id,"
-    " NEW.session_id) ON CONFLICT (event_id, session_id) DO UPDATE SET touches = o.touches + 1;"
+    " INSERT INTO avail_outbox AS o (event_id, session_id) SELECT DISTINCT event_id, session_id"
+    " FROM changed ON CONFLICT (event_id, session_id) DO UPDATE SET touches = o.touches + 1;"
     " RETURN NULL; END $$;"
-    "CREATE OR REPLACE TRIGGER availability_touched AFTER INSERT OR UPDATE ON availability"
-    " FOR EACH ROW EXECUTE FUNCTION avail_touched();"
+    "CREATE OR REPLACE TRIGGER availability_touched AFTER INSERT ON availability"
+    " REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION avail_touched();"
+    "CREATE OR REPLACE TRIGGER availability_touched_update AFTER UPDATE ON availability"
+    " REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION avail_touched();"
+    /* the (event, session) row first: a publisher deleting it (availability.c) is then waited
+     * for before the seats go in, so it never deletes a seat it did not publish */
     "CREATE OR REPLACE FUNCTION seat_touched() RETURNS trigger LANGUAGE plpgsql"
-    " SET search_path FROM CURRENT AS $$ DECLARE r record; BEGIN"
-    " IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;"
-    " INSERT INTO avail_outbox AS o (event_id, session_id, seats)"
-    " VALUES (r.event_id, r.session_id, ARRAY[r.seat_id]) ON CONFLICT (event_id, session_id)"
-    " DO UPDATE SET touches = o.touches + 1, seats = CASE WHEN r.seat_id = ANY (o.seats)"
-    " THEN o.seats ELSE o.seats || r.seat_id END; RETURN NULL; END $$;"
-    "CREATE OR REPLACE TRIGGER seat_status_touched AFTER INSERT OR UPDATE OR DELETE"
-    " ON seat_status FOR EACH ROW EXECUTE FUNCTION seat_touched();"
+    " SET search_path FROM CURRENT AS $$ BEGIN"
+    " INSERT INTO avail_outbox AS o (event_id, session_id) SELECT DISTINCT event_id, session_id"
+    " FROM changed ON CONFLICT (event_id, session_id) DO UPDATE SET touches = o.touches + 1;"
+    " INSERT INTO avail_seat_outbox (event_id, session_id, seat_id) SELECT DISTINCT event_id,"
+    " session_id, seat_id FROM changed ON CONFLICT DO NOTHING; RETURN NULL; END $$;"
+    "CREATE OR REPLACE TRIGGER seat_status_touched AFTER INSERT ON seat_status"
+    " REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION seat_touched();"
+    "CREATE OR REPLACE TRIGGER seat_status_touched_update AFTER UPDATE ON seat_status"
+    " REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION seat_touched();"
+    "CREATE OR REPLACE TRIGGER seat_status_touched_delete AFTER DELETE ON seat_status"
+    " REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION seat_touched();"
     /* Free seats by group, so a refresh costs O(groups), not O(seats): seat_groups counts the
      * chart's seats per (section, category), seat_taken the session's held or sold ones (kept by
      * a trigger on seat_status, whose rows never change seat or session). Category "" is none. */
@@ -140,21 +161,44 @@ static const char ddl[] =
     " event_id uuid NOT NULL, session_id uuid NOT NULL, section text NOT NULL,"
     " category text NOT NULL, n int NOT NULL,"
     " PRIMARY KEY (event_id, session_id, section, category));"
+    /* Moves of availability's held and sold and of seat_taken's n, added up once at the end of
+     * a pass (apply_moves_sql): a counter row updated at every hold of a pass would grow a
+     * chain of versions within its transaction, each update walking it (an on-sale's passes
+     * update the same few rows hundreds of times). Empty at every commit, so unlogged. */
+    "CREATE UNLOGGED TABLE IF NOT EXISTS availability_moves ("
+    " event_id uuid NOT NULL, session_id uuid NOT NULL, ticket_type_id uuid NOT NULL,"
+    " held int NOT NULL, sold int NOT NULL);"
+    "CREATE UNLOGGED TABLE IF NOT EXISTS seat_taken_moves ("
+    " event_id uuid NOT NULL, session_id uuid NOT NULL, section text NOT NULL,"
+    " category text NOT NULL, n int NOT NULL);"
     "CREATE OR REPLACE FUNCTION seat_counted() RETURNS trigger LANGUAGE plpgsql"
-    " SET search_path FROM CURRENT AS $$ DECLARE r record; d int; g record; BEGIN"
-    " IF TG_OP = 'DELETE' THEN r := OLD; d := -1; ELSE r := NEW; d := 1; END IF;"
-    " SELECT COALESCE(z.section, '') AS section, COALESCE(z.category, '') AS category INTO g"
-    " FROM seats z WHERE z.event_id = r.event_id AND z.seat_id = r.seat_id;"
-    " INSERT INTO seat_taken AS k VALUES (r.event_id, r.session_id, COALESCE(g.section, ''),"
-    " COALESCE(g.category, ''), d) ON CONFLICT (event_id, session_id, section, category)"
-    " DO UPDATE SET n = k.n + d; RETURN NULL; END $$;"
-    "CREATE OR REPLACE TRIGGER seat_status_counted AFTER INSERT OR DELETE ON seat_status"
-    " FOR EACH ROW EXECUTE FUNCTION seat_counted();";
+    " SET search_path FROM CURRENT AS $$ BEGIN"
+    " INSERT INTO seat_taken_moves SELECT c.event_id, c.session_id, COALESCE(z.section, ''),"
+    " COALESCE(z.category, ''), CASE WHEN TG_OP = 'DELETE' THEN -count(*) ELSE count(*) END"
+    " FROM changed c LEFT JOIN seats z ON z.event_id = c.event_id AND z.seat_id = c.seat_id"
+    " GROUP BY 1, 2, 3, 4; RETURN NULL; END $$;"
+    "CREATE OR REPLACE TRIGGER seat_status_counted AFTER INSERT ON seat_status"
+    " REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION seat_counted();"
+    "CREATE OR REPLACE TRIGGER seat_status_counted_delete AFTER DELETE ON seat_status"
+    " REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION seat_counted();";
 
-static const char *const tables[] = {
-    "sale_settings", "sale_sessions", "ticket_types",     "pools",   "seats",        "seat_status",
-    "availability",  "holds",         "orders",           "tickets", "avail_outbox", "seat_groups",
-    "seat_taken",    "refunds",       "ticket_transfers", NULL};
+static const char *const tables[] = {"sale_settings",
+                                     "sale_sessions",
+                                     "ticket_types",
+                                     "pools",
+                                     "seats",
+                                     "seat_status",
+                                     "availability",
+                                     "holds",
+                                     "orders",
+                                     "tickets",
+                                     "avail_outbox",
+                                     "avail_seat_outbox",
+                                     "seat_groups",
+                                     "seat_taken",
+                                     "refunds",
+                                     "ticket_transfers",
+                                     NULL};
 
 /* ---- availability -------------------------------------------------------------------------- */
 
@@ -166,6 +210,20 @@ static const char ensure_rows_sql[] =
     " WHERE t.event_id = $1::uuid AND NOT t.is_deleted AND (t.session_ids IS NULL"
     " OR jsonb_array_length(t.session_ids) = 0 OR t.session_ids ? s.session_id::text)"
     " ON CONFLICT DO NOTHING";
+
+/* The moves recorded since the last apply, added up (see availability_moves above). */
+static const char apply_moves_sql[] =
+    "WITH m AS (DELETE FROM availability_moves RETURNING *)"
+    " INSERT INTO availability AS a (event_id, session_id, ticket_type_id, held, sold)"
+    " SELECT event_id, session_id, ticket_type_id, sum(held)::int, sum(sold)::int FROM m"
+    " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 ON CONFLICT (event_id, session_id, ticket_type_id)"
+    " DO UPDATE SET held = a.held + EXCLUDED.held, sold = a.sold + EXCLUDED.sold";
+static const char apply_seat_moves_sql[] =
+    "WITH m AS (DELETE FROM seat_taken_moves RETURNING *)"
+    " INSERT INTO seat_taken AS k (event_id, session_id, section, category, n)"
+    " SELECT event_id, session_id, section, category, sum(n)::int FROM m GROUP BY 1, 2, 3, 4"
+    " ORDER BY 1, 2, 3, 4 ON CONFLICT (event_id, session_id, section, category)"
+    " DO UPDATE SET n = k.n + EXCLUDED.n";
 
 /* Drops rows nothing is held or sold in whose type or session is gone or no longer sells it. */
 static const char prune_rows_sql[] =
@@ -226,6 +284,20 @@ static const char refresh_sql[] = REFRESH_SQL(
 static const char refresh_bundles_sql[] =
     REFRESH_SQL("LEAST(" OWN_LEFT ", " POOL_LEFT ", " COMPONENTS_LEFT ")", "t.kind = 'bundle'");
 
+/* The moves so far added up now, for a statement that reads the counts next. */
+static void apply_moves(const struct sale_ctx *c)
+{
+    tix_stmts_add(c->out, apply_moves_sql, 0);
+    tix_stmts_add(c->out, apply_seat_moves_sql, 0);
+}
+
+/* Every row nothing is held or sold in whose type or session went (prune_rows_sql). */
+static void prune_rows(const struct sale_ctx *c)
+{
+    apply_moves(c);
+    tix_stmts_add(c->out, prune_rows_sql, 1, c->event_id);
+}
+
 void tix_sale_refresh(const struct sale_ctx *c, const char *session_id)
 {
     tix_stmts_defer(c->out, refresh_sql, 2, c->event_id, session_id);
@@ -285,7 +357,7 @@ static enum tix_rc on_sessions(const char *type, const struct sale_ctx *c)
             return TIX_EINVAL;
         tix_stmts_add(c->out, "DELETE FROM sale_sessions WHERE event_id = $1 AND session_id = $2",
                       2, c->event_id, sid);
-        tix_stmts_add(c->out, prune_rows_sql, 1, c->event_id);
+        prune_rows(c);
         return TIX_OK;
     }
     const json_t *list = json_object_get(c->d, "sessions");
@@ -375,7 +447,7 @@ static enum tix_rc on_type(const struct sale_ctx *c)
                   tix_sale_instant(json_object_get(t, "sales_end"), end), c->ver);
     free(doc);
     tix_stmts_add(c->out, ensure_rows_sql, 1, c->event_id);
-    tix_stmts_add(c->out, prune_rows_sql, 1, c->event_id);
+    prune_rows(c);
     tix_sale_refresh(c, NULL);
     return TIX_OK;
 }
@@ -389,7 +461,7 @@ static enum tix_rc on_type_deleted(const struct sale_ctx *c)
                   "UPDATE ticket_types SET is_deleted = true, updated_at = $3, version = $4"
                   " WHERE event_id = $1 AND id = $2",
                   4, c->event_id, id, c->at, c->ver);
-    tix_stmts_add(c->out, prune_rows_sql, 1, c->event_id);
+    prune_rows(c);
     tix_sale_refresh(c, NULL);
     return TIX_OK;
 }
@@ -493,6 +565,10 @@ static enum tix_rc apply(const struct tix_event *e, struct tix_stmts *out)
     tix_time_format(e->recorded_at_us, at);
     snprintf(ver, sizeof(ver), "%" PRId64, e->stream_version);
     struct sale_ctx c = {.event_id = id, .d = d, .at = at, .ver = ver, .out = out};
+    /* whatever this event moves, the pass adds up before it ends, ahead of any refresh
+     * (deferred statements run in the order first asked, each once) */
+    tix_stmts_defer(out, apply_moves_sql, 0);
+    tix_stmts_defer(out, apply_seat_moves_sql, 0);
     enum tix_rc rc = dispatch(e->type, &c);
     json_decref(d);
     if (rc == TIX_ENOTFOUND)

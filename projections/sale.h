@@ -7,9 +7,9 @@
  * transferred ticket keeps its row, status "transferred", and goes on under its new id), refunds
  * (one row per refund granted, with Stripe's outcome), ticket_transfers (one row per transfer
  * offered to an email's blind index: pending, replaced by a later offer of the ticket, or
- * accepted under the ticket's new id), and avail_outbox (the
- * (event, session) pairs whose availability or seats changed since the projector last pushed
- * them to Redis; see availability.h).
+ * accepted under the ticket's new id), avail_outbox (the (event, session) pairs whose
+ * availability or seats changed since the projector last pushed them to Redis) and
+ * avail_seat_outbox (those changed seats, one row each; see availability.h).
  *
  * Counting rules (the same as the stock aggregate's): units of an active hold and of an order
  * awaiting payment are held; units of a paid order are sold. A line's units are its quantity,

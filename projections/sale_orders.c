@@ -19,7 +19,8 @@
 #include "sale.h"
 
 /* What the lines of the rows of CTE `src` (columns event_id, session_id, lines, dh, ds) take,
- * added to availability times dh (held) and ds (sold). Appended to a WITH list that defines
+ * times dh (held) and ds (sold), recorded as moves that availability adds up at the end of the
+ * pass (sale.c: apply_moves_sql). Appended to a WITH list that defines
  * src. As the stock aggregate counts: a line takes its units of its type in the hold's session
  * (a season pass: in each of its session_ids), and a bundle also takes units times each
  * component's quantity of the component types. */
@@ -35,10 +36,8 @@
     " AND bt.kind = 'bundle') tk),"                                                                \
     " l AS (SELECT event_id, session_id, tt, sum(dh)::int AS dh, sum(ds)::int AS ds FROM takes"    \
     " GROUP BY 1, 2, 3)"                                                                           \
-    " INSERT INTO availability (event_id, session_id, ticket_type_id, held, sold)"                 \
-    " SELECT event_id, session_id, tt, dh, ds FROM l"                                              \
-    " ON CONFLICT (event_id, session_id, ticket_type_id) DO UPDATE"                                \
-    " SET held = availability.held + EXCLUDED.held, sold = availability.sold + EXCLUDED.sold"
+    " INSERT INTO availability_moves (event_id, session_id, ticket_type_id, held, sold)"           \
+    " SELECT event_id, session_id, tt, dh, ds FROM l"
 
 /* ---- holds --------------------------------------------------------------------------------- */
 

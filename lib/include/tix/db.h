@@ -20,6 +20,12 @@ struct tix_db;
 
 /* Opens a connection to url. *out is new; free with tix_db_close. */
 enum tix_rc tix_db_open(const char *url, struct tix_db **out, struct tix_err *err);
+/* Like tix_db_open, but the session's commits return before their WAL reaches the disk
+ * (synchronous_commit off): for writers whose rows the log rebuilds after a crash (read models
+ * with their checkpoints in the same transaction, the relay's cursors), so they don't queue for
+ * the disk behind the appends that must wait. A crash may lose their last ~200 ms, as a whole
+ * transaction: the rows and the checkpoint together, re-done from the log. */
+enum tix_rc tix_db_open_relaxed(const char *url, struct tix_db **out, struct tix_err *err);
 /* NULL is a no-op. */
 void tix_db_close(struct tix_db *db);
 /* The underlying connection, borrowed (valid until tix_db_close). */
