@@ -118,13 +118,16 @@ static const char ddl[] =
     " PRIMARY KEY (event_id, session_id, seat_id));"
     /* a version made when the outbox kept its seats in an array column (rewritten whole, with
      * its TOAST, at every seat a statement touched): its seats move over and the column goes,
-     * once */
+     * once, with the rm view showing it if that view is this version's (the view is made
+     * again after the DDL: runtime.c, point_views) */
     "DO $$ BEGIN IF EXISTS (SELECT 1 FROM information_schema.columns"
     " WHERE table_schema = current_schema() AND table_name = 'avail_outbox'"
     " AND column_name = 'seats') THEN INSERT INTO avail_seat_outbox"
     " SELECT o.event_id, o.session_id, s FROM avail_outbox o, unnest(o.seats) s"
-    " ON CONFLICT DO NOTHING; ALTER TABLE avail_outbox DROP COLUMN seats;"
-    " END IF; END $$;"
+    " ON CONFLICT DO NOTHING; IF EXISTS (SELECT 1 FROM information_schema.view_table_usage"
+    " WHERE view_schema = 'rm' AND view_name = 'avail_outbox'"
+    " AND table_schema = current_schema()) THEN DROP VIEW rm.avail_outbox; END IF;"
+    " ALTER TABLE avail_outbox DROP COLUMN seats; END IF; END $$;"
     /* The outbox is filled by triggers, so no statement can forget it; by statement, from its
      * transition table (named changed by every trigger below), so a statement touching many
      * rows of a session bumps its outbox row once. */
