@@ -11,6 +11,7 @@
 
 #include "tix/json.h"
 #include "tix/log.h"
+#include "tix/mem.h"
 
 #include "availability.h"
 #include "projection.h"
@@ -37,18 +38,14 @@ static enum tix_rc write_counts(struct tix_redis *redis, const char *event, cons
         return TIX_OK;
     char key[96];
     snprintf(key, sizeof(key), "avail:%s", event);
-    const char **argv = calloc(2 + 2 * n, sizeof(*argv));
-    char **owned = calloc(2 * n, sizeof(*owned));
-    if (argv == NULL || owned == NULL)
-        abort();
+    const char **argv = tix_xcalloc(2 + 2 * n, sizeof(*argv));
+    char **owned = tix_xcalloc(2 * n, sizeof(*owned));
     argv[0] = "HSET";
     argv[1] = key;
     for (size_t i = 0; i < n; i++) {
         const json_t *t = json_array_get(types, i);
         size_t len = strlen(session) + 1 + 40;
-        owned[2 * i] = malloc(len);
-        if (owned[2 * i] == NULL)
-            abort();
+        owned[2 * i] = tix_xmalloc(len);
         snprintf(owned[2 * i], len, "%s:%s", session, tix_json_str(t, "ticket_type_id"));
         json_t *v = json_pack("{sO sO sO}", "available", json_object_get(t, "available"), "held",
                               json_object_get(t, "held"), "sold", json_object_get(t, "sold"));
@@ -65,25 +62,41 @@ static enum tix_rc write_counts(struct tix_redis *redis, const char *event, cons
     return rc;
 }
 
-/* Seats held or sold go in seats:<event>:<session>; free ones leave it. */
+/* Seats held or sold go in seats:<event>:<session>, free ones leave it: one HSET and one HDEL
+ * for all of them (a pass of an on-sale changes thousands of seats). */
 static enum tix_rc write_seats(struct tix_redis *redis, const char *event, const char *session,
                                const json_t *seats, struct tix_err *err)
 {
     char key[128];
     snprintf(key, sizeof(key), "seats:%s:%s", event, session);
+    size_t n = json_object_size(seats);
+    const char **set = tix_xcalloc(2 + 2 * n, sizeof(*set));
+    const char **del = tix_xcalloc(2 + n, sizeof(*del));
+    int n_set = 2, n_del = 2;
+    set[0] = "HSET";
+    del[0] = "HDEL";
+    set[1] = del[1] = key;
     const char *seat;
     const json_t *status;
-    enum tix_rc rc = TIX_OK;
     json_object_foreach((json_t *)seats, seat, status)
     {
-        const char *s = json_string_value(status);
-        if (rc != TIX_OK || s == NULL)
+        const char *st = json_string_value(status);
+        if (st == NULL)
             continue;
-        if (strcmp(s, "free") == 0)
-            rc = tix_redis_cmd(redis, NULL, err, "HDEL %s %s", key, seat);
-        else
-            rc = tix_redis_cmd(redis, NULL, err, "HSET %s %s %s", key, seat, s);
+        if (strcmp(st, "free") == 0) {
+            del[n_del++] = seat;
+        } else {
+            set[n_set++] = seat;
+            set[n_set++] = st;
+        }
     }
+    enum tix_rc rc = TIX_OK;
+    if (n_set > 2)
+        rc = tix_redis_cmd_argv(redis, n_set, set, NULL, NULL, err);
+    if (rc == TIX_OK && n_del > 2)
+        rc = tix_redis_cmd_argv(redis, n_del, del, NULL, NULL, err);
+    free(set);
+    free(del);
     return rc;
 }
 

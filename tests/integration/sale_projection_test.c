@@ -55,6 +55,7 @@ struct history {
     char early[TIX_UUID_LEN + 1], regular[TIX_UUID_LEN + 1], stalls[TIX_UUID_LEN + 1];
     char bundle[TIX_UUID_LEN + 1];
     char h1[TIX_UUID_LEN + 1], h2[TIX_UUID_LEN + 1], h3[TIX_UUID_LEN + 1], h4[TIX_UUID_LEN + 1];
+    char h5[TIX_UUID_LEN + 1];
     char o1[TIX_UUID_LEN + 1], o2[TIX_UUID_LEN + 1], k1[TIX_UUID_LEN + 1], k2[TIX_UUID_LEN + 1];
     char u1[TIX_UUID_LEN + 1], u2[TIX_UUID_LEN + 1], u3[TIX_UUID_LEN + 1];
     int64_t event_version, stock_version;
@@ -89,7 +90,7 @@ static void new_ids(struct history *h)
 {
     char *ids[] = {h->event,  h->org, h->s1, h->s2, h->early, h->regular, h->stalls,
                    h->bundle, h->h1,  h->h2, h->h3, h->h4,    h->o1,      h->o2,
-                   h->k1,     h->k2,  h->u1, h->u2, h->u3};
+                   h->k1,     h->k2,  h->u1, h->u2, h->u3,    h->h5};
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
         tix_uuid_v7(ids[i]);
     h->event_version = 0;
@@ -187,6 +188,8 @@ static void sale(struct history *h)
                      "gate-1", "at", "2030-06-01T18:30:00Z", "direction", "in"));
     hold(h, h->h4, h->u3, line(h->regular, 5, NULL, 2500));
     order(h, h->o2, h->h4, h->u3, line(h->regular, 5, NULL, 2500), 12500);
+    hold(h, h->h5, h->u3, line(h->stalls, 1, json_pack("[s]", "a3"), 5000));
+    append(h, "stock", "hold.released", json_pack("{ss ss}", "hold_id", h->h5, "reason", "buyer"));
 }
 
 static void expect_text(const char *want, const char *sql, const char *a, const char *b)
@@ -239,7 +242,7 @@ static void check_counts(const struct history *h, bool is_cancelled)
 
 static void check_rows(const struct history *h)
 {
-    expect_text("expired|converted|released|converted",
+    expect_text("expired|converted|released|converted|released",
                 "SELECT string_agg(state, '|' ORDER BY created_at, id) FROM rm.holds"
                 " WHERE event_id = $1",
                 h->event, NULL);
@@ -258,16 +261,16 @@ static void check_rows(const struct history *h)
                 h->k2, NULL);
 }
 
-static bool redis_has(const struct history *h, const char *field, const char *want)
+/* Whether field of hash key is want (NULL: absent). */
+static bool redis_has(const char *key, const char *field, const char *want)
 {
     struct tix_redis *r = NULL;
     struct tix_err err;
     cr_assert_eq(tix_redis_open(tix_test_env("TIXMO_REDIS_URL"), 1000, &r, &err), TIX_OK);
     redisReply *reply = NULL;
-    char key[80];
-    snprintf(key, sizeof(key), "avail:%s", h->event);
     bool ok = tix_redis_cmd(r, &reply, &err, "HGET %s %s", key, field) == TIX_OK &&
-              reply->type == REDIS_REPLY_STRING && strcmp(reply->str, want) == 0;
+              (want == NULL ? reply->type == REDIS_REPLY_NIL
+                            : reply->type == REDIS_REPLY_STRING && strcmp(reply->str, want) == 0);
     if (reply != NULL)
         freeReplyObject(reply);
     tix_redis_close(r);
@@ -279,17 +282,23 @@ struct redis_probe {
     char field[80];
 };
 
+/* The counts of the stalls, and the seats: a1 and a2 sold, a3 free again (held, released). */
 static bool redis_caught_up(void *ctx)
 {
     struct redis_probe *p = ctx;
-    return redis_has(p->h, p->field, "{\"available\":2,\"held\":0,\"sold\":2}");
+    char counts[80], seats[128];
+    snprintf(counts, sizeof(counts), "avail:%s", p->h->event);
+    snprintf(seats, sizeof(seats), "seats:%s:%s", p->h->event, p->h->s1);
+    return redis_has(counts, p->field, "{\"available\":2,\"held\":0,\"sold\":2}") &&
+           redis_has(seats, "a1", "sold") && redis_has(seats, "a2", "sold") &&
+           redis_has(seats, "a3", NULL);
 }
 
 static void replay_and_compare(void)
 {
-    static const char *const tables[] = {
-        "sale_settings", "sale_sessions", "ticket_types", "pools",   "seats", "seat_status",
-        "availability",  "holds",         "orders",       "tickets", NULL};
+    static const char *const tables[] = {"sale_settings", "sale_sessions", "ticket_types", "pools",
+                                         "seats",         "seat_status",   "availability", "holds",
+                                         "orders",        "tickets",       "seat_taken",   NULL};
     const char *p[] = {"sale"};
     int old_v =
         (int)tix_test_scalar(db, "SELECT active_version FROM projections WHERE name = $1", 1, p);
