@@ -22,6 +22,12 @@
 
 #include "sale.h"
 
+/* An outbox row's touch counter moves once per transaction (a later touch in the same
+ * transaction only locks the row): a publisher compares it against what it read before the
+ * transaction committed, so once is enough, and the row grows no chain of versions over a
+ * pass (see availability_moves below). */
+#define ONCE_PER_TRANSACTION " o.xmin <> xid(pg_current_xact_id())"
+
 static const char ddl[] =
     "CREATE TABLE IF NOT EXISTS sale_settings ("
     " event_id uuid PRIMARY KEY, settings jsonb NOT NULL, updated_at timestamptz NOT NULL);"
@@ -134,8 +140,8 @@ static const char ddl[] =
     "CREATE OR REPLACE FUNCTION avail_touched() RETURNS trigger LANGUAGE plpgsql"
     " SET search_path FROM CURRENT AS $$ BEGIN"
     " INSERT INTO avail_outbox AS o (event_id, session_id) SELECT DISTINCT event_id, session_id"
-    " FROM changed ON CONFLICT (event_id, session_id) DO UPDATE SET touches = o.touches + 1;"
-    " RETURN NULL; END $$;"
+    " FROM changed ON CONFLICT (event_id, session_id) DO UPDATE SET touches = o.touches + 1"
+    " WHERE" ONCE_PER_TRANSACTION "; RETURN NULL; END $$;"
     "CREATE OR REPLACE TRIGGER availability_touched AFTER INSERT ON availability"
     " REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION avail_touched();"
     "CREATE OR REPLACE TRIGGER availability_touched_update AFTER UPDATE ON availability"
@@ -145,7 +151,8 @@ static const char ddl[] =
     "CREATE OR REPLACE FUNCTION seat_touched() RETURNS trigger LANGUAGE plpgsql"
     " SET search_path FROM CURRENT AS $$ BEGIN"
     " INSERT INTO avail_outbox AS o (event_id, session_id) SELECT DISTINCT event_id, session_id"
-    " FROM changed ON CONFLICT (event_id, session_id) DO UPDATE SET touches = o.touches + 1;"
+    " FROM changed ON CONFLICT (event_id, session_id) DO UPDATE SET touches = o.touches + 1"
+    " WHERE" ONCE_PER_TRANSACTION ";"
     " INSERT INTO avail_seat_outbox (event_id, session_id, seat_id) SELECT DISTINCT event_id,"
     " session_id, seat_id FROM changed ON CONFLICT DO NOTHING; RETURN NULL; END $$;"
     "CREATE OR REPLACE TRIGGER seat_status_touched AFTER INSERT ON seat_status"
