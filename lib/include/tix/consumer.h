@@ -44,4 +44,13 @@ bool tix_consumer_pause_ms(struct tix_consumer *c, int ms);
 void tix_consumer_finish(struct tix_consumer *c, const struct tix_bus_delivery *d, enum tix_rc rc,
                          const struct tix_err *err);
 
+/* Sets d aside for later: publishes its body to the default exchange with routing key
+ * delay_queue (mandatory), with d's message id and correlation id, type = event_type and header
+ * x-tixmo-attempt = attempt, waits for the broker's confirm, then acks d. A delay queue whose
+ * TTL dead-letters back to c->queue brings it round again while the loop goes on with the next
+ * delivery. A broker failure sets is_bus_broken (d is then redelivered; the copy, if it was
+ * confirmed, comes back too, which idempotent handlers tolerate). */
+void tix_consumer_delay(struct tix_consumer *c, const struct tix_bus_delivery *d,
+                        const char *event_type, const char *delay_queue, int attempt);
+
 #endif
