@@ -4,8 +4,9 @@
  * fills the fields marked "caller" and calls tix_consumer_run. The loop opens Postgres, connects
  * to the broker (declaring the whole topology, so the queue exists), consumes the queue with the
  * given prefetch and hands each delivery to settle_cb, one at a time, in order. settle_cb must
- * end every delivery: ack it (tix_consumer_finish), reject it, or set is_bus_broken to have the
- * connection dropped and the delivery redelivered after the reconnect. Unreachable Postgres or
+ * end every delivery: ack it (tix_consumer_finish), set it aside in a delay queue
+ * (tix_consumer_delay), reject it, or set is_bus_broken to have the connection dropped and the
+ * delivery redelivered after the reconnect. Unreachable Postgres or
  * broker are retried every second, logged once per try.
  *
  * One thread; the struct is owned by the worker. db and bus are valid inside settle_cb.
