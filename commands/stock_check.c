@@ -645,8 +645,6 @@ static const struct stock_spec refund_specs[] = {
     {"ticket_ids", SK_HOLD_IDS, false},   {"reason", SK_REASON, false},
     {"requested_by", SK_REQUESTER, true},
 };
-static const struct stock_spec transfer_specs[] = {
-    {"ticket_id", SK_UUID, true}, {"new_ticket_id", SK_UUID, true}, {"to_user_id", SK_UUID, true}};
 static const struct stock_spec offer_specs[] = {{"ticket_id", SK_UUID, true},
                                                 {"transfer_id", SK_UUID, true},
                                                 {"to_email_index", SK_HEX64, true},
@@ -687,7 +685,6 @@ STREAMS_FN(payment_streams, payment_specs, N_SPECS(payment_specs), false, paymen
 STREAMS_FN(refunded_streams, refunded_specs, N_SPECS(refunded_specs), false, NULL)
 STREAMS_FN(refund_failed_streams, refund_failed_specs, N_SPECS(refund_failed_specs), false, NULL)
 STREAMS_FN(refund_streams, refund_specs, N_SPECS(refund_specs), false, NULL)
-STREAMS_FN(transfer_streams, transfer_specs, N_SPECS(transfer_specs), false, NULL)
 STREAMS_FN(check_in_streams, check_in_specs, N_SPECS(check_in_specs), false, NULL)
 STREAMS_FN(cancel_sale_streams, NULL, 0, false, NULL)
 STREAMS_FN(offer_streams, offer_specs, N_SPECS(offer_specs), false, NULL)
@@ -712,7 +709,6 @@ const struct tix_command_handler tix_stock_handlers[] = {
     {"order.mark_refund_failed", refund_failed_streams, tix_stock_decide_mark_refund_failed},
     {"order.refund", refund_streams, tix_stock_decide_with_room},
     {"ticket.check_in", check_in_streams, tix_stock_decide_check_in},
-    {"ticket.transfer", transfer_streams, tix_stock_decide_ticket_transfer},
     {"stock.cancel_sale", cancel_sale_streams, tix_stock_decide_cancel_sale},
     {"ticket.offer_transfer", offer_streams, tix_stock_decide_offer_transfer},
     {"ticket.claim_transfer", claim_streams, tix_stock_decide_claim_transfer},

@@ -247,8 +247,6 @@ void tix_stock_decide_mark_refund_failed(const struct tix_command *cmd, const st
                                          struct tix_decision *out);
 void tix_stock_decide_cancel_sale(const struct tix_command *cmd, const struct tix_view *view,
                                   struct tix_decision *out);
-void tix_stock_decide_ticket_transfer(const struct tix_command *cmd, const struct tix_view *view,
-                                      struct tix_decision *out);
 void tix_stock_decide_offer_transfer(const struct tix_command *cmd, const struct tix_view *view,
                                      struct tix_decision *out);
 void tix_stock_decide_claim_transfer(const struct tix_command *cmd, const struct tix_view *view,

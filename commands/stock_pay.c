@@ -623,19 +623,6 @@ static int held_ticket(const struct stock_ctx *c, struct tix_decision *out)
     return k;
 }
 
-void tix_stock_decide_ticket_transfer(const struct tix_command *cmd, const struct tix_view *view,
-                                      struct tix_decision *out)
-{
-    struct stock_ctx c;
-    if (!tix_stock_load(cmd, view, &c, out) || !tix_stock_require_user(&c, out))
-        return;
-    int k = held_ticket(&c, out);
-    const char *to = tix_json_str(cmd->payload, "to_user_id");
-    const char *new_id = tix_json_str(cmd->payload, "new_ticket_id");
-    if (k >= 0 && is_transferable(&c, &c.s->tickets[k], to, new_id, out))
-        transfer(&c, &c.s->tickets[k], to, new_id, out);
-}
-
 /* The ticket whose pending offer is transfer_id, or -1. */
 static int offered_ticket(const struct tix_stock_state *s, const char *transfer_id)
 {

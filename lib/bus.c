@@ -304,6 +304,8 @@ static void fill_headers(struct tix_bus_delivery *d, const amqp_table_t *h)
     int64_t count;
     if (field_int(table_get(h, "x-delivery-count"), &count))
         d->delivery_count = count;
+    if (field_int(table_get(h, "x-tixmo-attempt"), &count))
+        d->attempt = count;
     const amqp_field_value_t *death = table_get(h, "x-death");
     if (death == NULL || death->kind != AMQP_FIELD_KIND_ARRAY ||
         death->value.array.num_entries < 1 ||
@@ -723,6 +725,45 @@ static enum tix_rc declare_fixed(struct tix_bus *bus, struct tix_err *err)
     return rc;
 }
 
+const int tix_bus_payment_delay_ms[TIX_BUS_PAYMENT_DELAYS] = {1000,  2000,  4000, 8000,
+                                                              16000, 32000, 60000};
+
+void tix_bus_payment_delay_queue(int tier, char *out, size_t size)
+{
+    tier = tier < 0 ? 0 : tier >= TIX_BUS_PAYMENT_DELAYS ? TIX_BUS_PAYMENT_DELAYS - 1 : tier;
+    snprintf(out, size, "%s.delay.%ds", TIX_BUS_PAYMENTS_QUEUE,
+             tix_bus_payment_delay_ms[tier] / 1000);
+}
+
+/* The retry exchange, the payment queue's binding to it, and the delay queues: quorum, one TTL
+ * each (so the head is always the first to expire), dead-lettered at least once (the broker
+ * keeps a message until the payment queue confirmed it, which needs reject-publish). */
+static enum tix_rc declare_payment_delays(struct tix_bus *bus, int delivery_limit,
+                                          struct tix_err *err)
+{
+    enum tix_rc rc = declare_exchange(bus, TIX_BUS_PAYMENTS_RETRY_EXCHANGE, "direct", err);
+    if (rc == TIX_OK)
+        rc = tix_bus_declare_queue(bus, TIX_BUS_PAYMENTS_QUEUE, TIX_BUS_PAYMENTS_RETRY_EXCHANGE,
+                                   TIX_BUS_PAYMENTS_QUEUE, delivery_limit, err);
+    for (int i = 0; rc == TIX_OK && i < TIX_BUS_PAYMENT_DELAYS; i++) {
+        char name[64];
+        tix_bus_payment_delay_queue(i, name, sizeof(name));
+        amqp_table_entry_t e[6] = {
+            str_entry("x-queue-type", "quorum"),
+            {.key = amqp_cstring_bytes("x-message-ttl")},
+            str_entry("x-dead-letter-exchange", TIX_BUS_PAYMENTS_RETRY_EXCHANGE),
+            str_entry("x-dead-letter-routing-key", TIX_BUS_PAYMENTS_QUEUE),
+            str_entry("x-dead-letter-strategy", "at-least-once"),
+            str_entry("x-overflow", "reject-publish"),
+        };
+        e[1].value.kind = AMQP_FIELD_KIND_I64;
+        e[1].value.value.i64 = tix_bus_payment_delay_ms[i];
+        amqp_table_t args = {.num_entries = 6, .entries = e};
+        rc = declare_quorum(bus, name, &args, err);
+    }
+    return rc;
+}
+
 const char *const tix_bus_payment_events[] = {"order.placed",   "order.refund_required",
                                               "order.paid",     "order.payment_failed",
                                               "order.refunded", NULL};
@@ -754,6 +795,8 @@ enum tix_rc tix_bus_declare_topology(struct tix_bus *bus, int partitions, int de
     for (int i = 0; rc == TIX_OK && tix_bus_email_events[i] != NULL; i++)
         rc = tix_bus_declare_queue(bus, TIX_BUS_EMAILS_QUEUE, TIX_BUS_EVENTS_EXCHANGE,
                                    tix_bus_email_events[i], delivery_limit, err);
+    if (rc == TIX_OK)
+        rc = declare_payment_delays(bus, delivery_limit, err);
     return rc;
 }
 
@@ -835,8 +878,8 @@ static void set_prop(amqp_basic_properties_t *p, amqp_flags_t flag, amqp_bytes_t
     *field = amqp_cstring_bytes(value);
 }
 
-/* Fills p from in; p's headers point into hdr[2], which must outlive the publish. */
-static void build_props(amqp_basic_properties_t *p, amqp_table_entry_t hdr[2],
+/* Fills p from in; p's headers point into hdr[3], which must outlive the publish. */
+static void build_props(amqp_basic_properties_t *p, amqp_table_entry_t hdr[3],
                         const struct tix_bus_props *in)
 {
     memset(p, 0, sizeof(*p));
@@ -853,6 +896,11 @@ static void build_props(amqp_basic_properties_t *p, amqp_table_entry_t hdr[2],
         hdr[n++] = str_entry("x-tixmo-reason", in->reason);
     if (in->origin_queue != NULL)
         hdr[n++] = str_entry("x-tixmo-queue", in->origin_queue);
+    if (in->attempt > 0) {
+        hdr[n] = (amqp_table_entry_t){.key = amqp_cstring_bytes("x-tixmo-attempt")};
+        hdr[n].value.kind = AMQP_FIELD_KIND_I64;
+        hdr[n++].value.value.i64 = in->attempt;
+    }
     if (n > 0) {
         p->_flags |= AMQP_BASIC_HEADERS_FLAG;
         p->headers = (amqp_table_t){.num_entries = n, .entries = hdr};
@@ -874,7 +922,7 @@ enum tix_rc tix_bus_publish(struct tix_bus *bus, const char *exchange, const cha
         return tix_err_set(err, TIX_EINVAL, "reply_to",
                            "reply_to %s needs tix_bus_enable_replies first", TIX_BUS_REPLY_TO);
     amqp_basic_properties_t p;
-    amqp_table_entry_t hdr[2];
+    amqp_table_entry_t hdr[3];
     build_props(&p, hdr, props);
     amqp_bytes_t content = {.len = len, .bytes = (void *)body};
     int st = amqp_basic_publish(bus->conn, MAIN_CH, amqp_cstring_bytes(exchange),

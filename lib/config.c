@@ -70,7 +70,7 @@ static const struct row rows[] = {
     {"TIXMO_STRIPE_WEBHOOK_SECRET", SECRET, offsetof(struct tix_config, stripe_webhook_secret),
      "whsec_tixmo_dev_0123456789abcdef", 16, 0, NULL},
     ROW_INT("TIXMO_STRIPE_TIMEOUT_MS", stripe_timeout_ms, "10000", 100, 120000),
-    ROW_INT("TIXMO_STRIPE_ATTEMPTS", stripe_attempts, "4", 1, 10),
+    ROW_INT("TIXMO_STRIPE_ATTEMPTS", stripe_attempts, "3", 1, 10),
     ROW_INT("TIXMO_REFUND_ATTEMPTS", refund_attempts, "10", 1, 100),
     ROW_INT("TIXMO_STRIPE_WEBHOOK_TOLERANCE", webhook_tolerance_s, "300", 1, 86400),
     {"TIXMO_TICKET_KEY", HEX32, offsetof(struct tix_config, ticket_key),

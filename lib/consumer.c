@@ -31,6 +31,27 @@ void tix_consumer_finish(struct tix_consumer *c, const struct tix_bus_delivery *
         c->is_bus_broken = true;
 }
 
+void tix_consumer_delay(struct tix_consumer *c, const struct tix_bus_delivery *d,
+                        const char *event_type, const char *delay_queue, int attempt)
+{
+    struct tix_bus_props props = {.message_id = d->message_id,
+                                  .correlation_id = d->correlation_id,
+                                  .type = event_type,
+                                  .attempt = attempt};
+    struct tix_err e;
+    enum tix_rc rc =
+        tix_bus_publish(c->bus, "", delay_queue, true, &props, d->body, d->body_len, &e);
+    if (rc == TIX_OK)
+        rc = tix_bus_wait_confirms(c->bus, TIX_BUS_DEAD_LETTER_TIMEOUT_MS, &e);
+    if (rc == TIX_OK)
+        rc = tix_bus_ack(c->bus, d->delivery_tag, false, &e);
+    if (rc != TIX_OK) {
+        tix_log_warn("event not set aside", "type=%s message_id=%s detail=\"%s\"", event_type,
+                     d->message_id ? d->message_id : "-", e.msg);
+        c->is_bus_broken = true;
+    }
+}
+
 static void disconnect(struct tix_consumer *c)
 {
     tix_bus_close(c->bus);

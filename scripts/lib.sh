@@ -733,124 +733,117 @@ tix_stop_rabbitmq() {
     fi
 }
 
-# ---------------------------------------------------------------- stripe (WireMock)
+# ---------------------------------------------------------------- stand-ins (npm tools)
 
-# The Stripe stand-in is WireMock's standalone jar, from the npm package pinned in
-# tools/wiremock (package.json + package-lock.json), run by Java 17. Its stubs are
-# tests/stripe/mappings (bodies in tests/stripe/__files).
-tix_ensure_wiremock() {
-    if [[ -f "$TIX_WIREMOCK_JAR" ]]; then
+# _tix_npm_tool NAME FILE: npm ci the package pinned in tools/NAME (package.json +
+# package-lock.json) unless FILE, what it installs, is there already; FILE must be there after.
+_tix_npm_tool() {
+    local name=$1 file=$2 dir="$TIX_ROOT/tools/$1"
+    if [[ -f "$file" ]]; then
         return 0
     fi
     if ! command -v npm >/dev/null 2>&1; then
         tix_log "npm is missing: installing Debian's npm"
         _tix_apt_install npm || return 1
     fi
-    tix_log "wiremock: npm ci in tools/wiremock"
-    (cd "$TIX_WIREMOCK_DIR" && npm ci --no-audit --no-fund --loglevel=error) || {
-        tix_err "npm ci in $TIX_WIREMOCK_DIR failed"
+    tix_log "$name: npm ci in tools/$name"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || {
+        tix_err "npm ci in $dir failed"
         return 1
     }
-    if [[ ! -f "$TIX_WIREMOCK_JAR" ]]; then
-        tix_err "wiremock installed but $TIX_WIREMOCK_JAR is missing (version mismatch with" \
-            "tools/wiremock/package.json?)"
+    if [[ ! -f "$file" ]]; then
+        tix_err "$name installed but $file is missing (version mismatch with" \
+            "tools/$name/package.json?)"
         return 1
     fi
+}
+
+# _tix_start_standin NAME TOOL PATTERN URL WAIT_S NOTE PORT... -- CMD ARGS...: starts the NAME
+# stand-in unless its pid file ($TIX_RUN/pids/NAME.pid) names a live process matching PATTERN:
+# tix_ensure_TOOL, refuse if a PORT is taken, run CMD in a session of its own (log
+# $TIX_RUN/log/NAME.log), then wait up to WAIT_S seconds for URL to answer. NOTE says where it
+# listens. CMD must start with the argument PATTERN recognises this profile's process by.
+_tix_start_standin() {
+    local name=$1 tool=$2 pat=$3 url=$4 wait_s=$5 note=$6 pid i
+    local pidf="$TIX_RUN/pids/$1.pid" log="$TIX_RUN/log/$1.log"
+    shift 6
+    if pid=$(_tix_pidfile_alive "$pidf" "$pat"); then
+        tix_log "$name stand-in already running (pid $pid, $note)"
+        return 0
+    fi
+    "tix_ensure_$tool" || return 1
+    _tix_dirs || return 1
+    while [[ "$1" != -- ]]; do
+        _tix_port_free_or_die "$1" "$name stand-in ($tool)" || return 1
+        shift
+    done
+    shift
+    tix_log "$name stand-in: starting $tool, $note"
+    setsid "$@" >>"$log" 2>&1 </dev/null &
+    pid=$!
+    printf '%s\n' "$pid" >"$pidf"
+    for ((i = 0; i < wait_s * 10; i++)); do
+        if curl -fsS -o /dev/null "$url" 2>/dev/null; then
+            tix_log "$name stand-in: ready (pid $pid)"
+            return 0
+        fi
+        if ! _tix_pid_alive "$pid" "$pat"; then
+            break
+        fi
+        sleep 0.1
+    done
+    tix_err "$tool did not answer on $url within ${wait_s}s"
+    tix_tail "$log"
+    return 1
+}
+
+# _tix_stop_standin NAME PATTERN: stops the NAME stand-in its pid file names.
+_tix_stop_standin() {
+    _tix_need_profile || return 1
+    _tix_stop_pidfile "$1" "$TIX_RUN/pids/$1.pid" "$2" 15
+}
+
+# The Stripe stand-in is WireMock's standalone jar, from the npm package pinned in
+# tools/wiremock, run by Java 17. Its stubs are tests/stripe/mappings (bodies in
+# tests/stripe/__files).
+tix_ensure_wiremock() {
+    _tix_npm_tool wiremock "$TIX_WIREMOCK_JAR"
 }
 
 tix_start_stripe() {
     _tix_need_profile || return 1
-    local pidf="$TIX_RUN/pids/stripe.pid" log="$TIX_RUN/log/stripe.log" pid i
-    if pid=$(_tix_pidfile_alive "$pidf" "$TIX_PAT_STRIPE"); then
-        tix_log "stripe stand-in already running (pid $pid, port $TIX_STRIPE_PORT)"
-        return 0
-    fi
-    tix_ensure_wiremock || return 1
-    _tix_dirs || return 1
-    _tix_port_free_or_die "$TIX_STRIPE_PORT" "stripe stand-in (wiremock)" || return 1
-    tix_log "stripe stand-in: starting wiremock on 127.0.0.1:$TIX_STRIPE_PORT"
     # --port first: TIX_PAT_STRIPE recognises this profile's process by it.
-    setsid java -Xmx256m -jar "$TIX_WIREMOCK_JAR" --port "$TIX_STRIPE_PORT" \
+    _tix_start_standin stripe wiremock "$TIX_PAT_STRIPE" \
+        "http://127.0.0.1:$TIX_STRIPE_PORT/__admin/health" 60 "port $TIX_STRIPE_PORT" \
+        "$TIX_STRIPE_PORT" -- \
+        java -Xmx256m -jar "$TIX_WIREMOCK_JAR" --port "$TIX_STRIPE_PORT" \
         --bind-address 127.0.0.1 --root-dir "$TIX_ROOT/tests/stripe" --disable-banner \
-        --max-request-journal-entries 10000 --container-threads 16 \
-        >>"$log" 2>&1 </dev/null &
-    pid=$!
-    printf '%s\n' "$pid" >"$pidf"
-    for ((i = 0; i < 600; i++)); do
-        if curl -fsS -o /dev/null "http://127.0.0.1:$TIX_STRIPE_PORT/__admin/health" 2>/dev/null; then
-            tix_log "stripe stand-in: ready (pid $pid)"
-            return 0
-        fi
-        if ! _tix_pid_alive "$pid" "$TIX_PAT_STRIPE"; then
-            break
-        fi
-        sleep 0.1
-    done
-    tix_err "wiremock did not answer on 127.0.0.1:$TIX_STRIPE_PORT within 60s"
-    tix_tail "$log"
-    return 1
+        --max-request-journal-entries 10000 --container-threads 16
 }
 
 tix_stop_stripe() {
-    _tix_need_profile || return 1
-    _tix_stop_pidfile stripe "$TIX_RUN/pids/stripe.pid" "$TIX_PAT_STRIPE" 15
+    _tix_stop_standin stripe "$TIX_PAT_STRIPE"
 }
 
-# ---------------------------------------------------------------- mail (MailDev)
-
-# The SMTP stand-in is MailDev, from the npm package pinned in tools/maildev (package.json +
-# package-lock.json), run by node: SMTP on TIX_SMTP_PORT, its REST API (GET /email: the mails
-# caught, attachments included) on TIX_MAILDEV_PORT. It keeps mails in memory only.
+# The SMTP stand-in is MailDev, from the npm package pinned in tools/maildev, run by node: SMTP
+# on TIX_SMTP_PORT, its REST API (GET /email: the mails caught, attachments included) on
+# TIX_MAILDEV_PORT. It keeps mails in memory only.
 tix_ensure_maildev() {
-    if [[ -f "$TIX_MAILDEV_BIN" ]]; then
-        return 0
-    fi
-    if ! command -v npm >/dev/null 2>&1; then
-        tix_log "npm is missing: installing Debian's npm"
-        _tix_apt_install npm || return 1
-    fi
-    tix_log "maildev: npm ci in tools/maildev"
-    (cd "$TIX_MAILDEV_DIR" && npm ci --no-audit --no-fund --loglevel=error) || {
-        tix_err "npm ci in $TIX_MAILDEV_DIR failed"
-        return 1
-    }
+    _tix_npm_tool maildev "$TIX_MAILDEV_BIN"
 }
 
 tix_start_mail() {
     _tix_need_profile || return 1
-    local pidf="$TIX_RUN/pids/mail.pid" log="$TIX_RUN/log/mail.log" pid i
-    if pid=$(_tix_pidfile_alive "$pidf" "$TIX_PAT_MAIL"); then
-        tix_log "mail stand-in already running (pid $pid, smtp port $TIX_SMTP_PORT)"
-        return 0
-    fi
-    tix_ensure_maildev || return 1
-    _tix_dirs || return 1
-    _tix_port_free_or_die "$TIX_SMTP_PORT" "mail stand-in (maildev smtp)" || return 1
-    _tix_port_free_or_die "$TIX_MAILDEV_PORT" "mail stand-in (maildev api)" || return 1
-    tix_log "mail stand-in: starting maildev, smtp 127.0.0.1:$TIX_SMTP_PORT, api :$TIX_MAILDEV_PORT"
     # --smtp first: TIX_PAT_MAIL recognises this profile's process by it.
-    setsid node "$TIX_MAILDEV_BIN" --smtp "$TIX_SMTP_PORT" --web "$TIX_MAILDEV_PORT" \
-        --ip 127.0.0.1 --web-ip 127.0.0.1 >>"$log" 2>&1 </dev/null &
-    pid=$!
-    printf '%s\n' "$pid" >"$pidf"
-    for ((i = 0; i < 300; i++)); do
-        if curl -fsS -o /dev/null "http://127.0.0.1:$TIX_MAILDEV_PORT/email" 2>/dev/null; then
-            tix_log "mail stand-in: ready (pid $pid)"
-            return 0
-        fi
-        if ! _tix_pid_alive "$pid" "$TIX_PAT_MAIL"; then
-            break
-        fi
-        sleep 0.1
-    done
-    tix_err "maildev did not answer on 127.0.0.1:$TIX_MAILDEV_PORT within 30s"
-    tix_tail "$log"
-    return 1
+    _tix_start_standin mail maildev "$TIX_PAT_MAIL" "http://127.0.0.1:$TIX_MAILDEV_PORT/email" 30 \
+        "smtp port $TIX_SMTP_PORT, api port $TIX_MAILDEV_PORT" "$TIX_SMTP_PORT" \
+        "$TIX_MAILDEV_PORT" -- \
+        node "$TIX_MAILDEV_BIN" --smtp "$TIX_SMTP_PORT" --web "$TIX_MAILDEV_PORT" \
+        --ip 127.0.0.1 --web-ip 127.0.0.1
 }
 
 tix_stop_mail() {
-    _tix_need_profile || return 1
-    _tix_stop_pidfile mail "$TIX_RUN/pids/mail.pid" "$TIX_PAT_MAIL" 15
+    _tix_stop_standin mail "$TIX_PAT_MAIL"
 }
 
 # ---------------------------------------------------------------- all services

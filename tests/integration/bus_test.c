@@ -202,6 +202,42 @@ Test(bus, topology_is_idempotent, .timeout = 60)
     tix_bus_close(bus);
 }
 
+Test(bus, a_payment_set_aside_comes_back_after_its_delay_with_its_type_and_attempt, .timeout = 60)
+{
+    struct tix_bus *bus = open_bus("tixmo-test-delay");
+    struct tix_err err = {0};
+    cr_assert_eq(tix_bus_declare_topology(bus, PARTITIONS, DELIVERY_LIMIT, &err), TIX_OK, "%s",
+                 err.msg);
+    char delay[64], id[96];
+    tix_bus_payment_delay_queue(0, delay, sizeof(delay));
+    cr_assert_str_eq(delay, "tixmo.payments.delay.1s");
+    tix_bus_payment_delay_queue(99, delay, sizeof(delay));
+    cr_assert_str_eq(delay, "tixmo.payments.delay.60s");
+    tix_bus_payment_delay_queue(0, delay, sizeof(delay));
+    unique_name(id, sizeof(id), "delayed");
+    struct tix_bus_props props = {.message_id = id, .type = "order.refund_required", .attempt = 2};
+    int64_t t0 = tix_mono_ms();
+    publish_ok(bus, "", delay, &props, "{\"later\":true}");
+    cr_assert_eq(tix_bus_consume(bus, TIX_BUS_PAYMENTS_QUEUE, 0, &err), TIX_OK, "%s", err.msg);
+    struct tix_bus_delivery d = {0};
+    for (;;) { /* anything else in the queue is left unacked: closing the bus puts it back */
+        next_ok(bus, &d);
+        if (is_id(&d, id))
+            break;
+        tix_bus_delivery_deinit(&d);
+    }
+    cr_assert_geq(tix_mono_ms() - t0, 900, "came back after its TTL, not at once");
+    cr_assert_str_eq(d.routing_key, TIX_BUS_PAYMENTS_QUEUE);
+    cr_assert_str_eq(d.type, "order.refund_required");
+    cr_assert_eq(d.attempt, 2);
+    cr_assert_str_eq(d.death_reason, "expired");
+    cr_assert_str_eq(d.death_queue, delay);
+    cr_assert_str_eq(d.body, "{\"later\":true}");
+    cr_assert_eq(tix_bus_ack(bus, d.delivery_tag, false, &err), TIX_OK);
+    tix_bus_delivery_deinit(&d);
+    tix_bus_close(bus);
+}
+
 Test(bus, redeclare_with_other_arguments_conflicts, .timeout = 60)
 {
     struct tix_bus *bus = open_bus("tixmo-test-conflict");

@@ -10,8 +10,9 @@
  * A registration mails a link whose token verifies the address; a paid order mails the buyer a
  * confirmation with one PDF holding every ticket; a ticket offered to an address mails that
  * address (sealed under the sender's key), and once accepted the recipient gets the ticket; an
- * event delivered again mails nothing new; a mail asked for while SMTP is down arrives once it is
- * back. GET /tickets/{id}/pdf answers the holder only.
+ * event delivered again mails nothing new, unless its record says the worker handed the mail over
+ * without learning the outcome: then it goes again under the same Message-ID; a mail asked for
+ * while SMTP is down arrives once it is back. GET /tickets/{id}/pdf answers the holder only.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -347,6 +348,54 @@ Test(email, an_event_delivered_again_sends_no_second_mail)
     json_decref(mails);
 }
 
+/* The Message-ID header of MailDev's mail m. */
+static const char *message_id_of(const json_t *m)
+{
+    const char *id = tix_json_str(json_object_get(m, "headers"), "message-id");
+    return id != NULL ? id : "";
+}
+
+Test(email, a_mail_whose_send_was_not_recorded_goes_again_under_the_same_message_id)
+{
+    char email[96], user[TIX_UUID_LEN + 1], stream[64], want[160];
+    register_user("di", email, user);
+    json_t *mails = wait_mails(email, 1, 20000);
+    cr_assert_eq(json_array_size(mails), 1);
+    const char *p[] = {user};
+    tix_test_wait_scalar(db,
+                         "SELECT count(*) FROM email_messages WHERE subject_id = $1 AND status = "
+                         "'sent' AND attempts = 1 AND sent_at IS NOT NULL",
+                         user, 1, 10000);
+    /* as if the worker died after the server's answer, before marking the row sent */
+    cr_assert_eq(tix_test_scalar(db,
+                                 "WITH u AS (UPDATE email_messages SET status = 'sending' WHERE "
+                                 "subject_id = $1 RETURNING 1) SELECT count(*) FROM u",
+                                 1, p),
+                 1);
+    snprintf(stream, sizeof(stream), "user-%s", user);
+    republish(stream, "user.email_verification_requested", NULL);
+    json_t *again = wait_mails(email, 2, 20000);
+    cr_assert_eq(json_array_size(again), 2, "the mail went again");
+    const json_t *first = json_array_get(mails, 0), *second = json_array_get(again, 1);
+    snprintf(want, sizeof(want), "<verify_email.");
+    cr_assert(strncmp(message_id_of(first), want, strlen(want)) == 0, "%s", message_id_of(first));
+    cr_assert_str_eq(message_id_of(second), message_id_of(first), "receivers dedup by this id");
+    cr_assert_str_eq(tix_json_str(second, "subject"), tix_json_str(first, "subject"));
+    tix_test_wait_scalar(db,
+                         "SELECT count(*) FROM email_messages WHERE subject_id = $1 AND status = "
+                         "'sent' AND attempts = 2",
+                         user, 1, 10000);
+    /* now recorded as sent: a further delivery sends nothing */
+    republish(stream, "user.email_verification_requested", NULL);
+    cr_assert(tix_test_wait(is_queue_empty, NULL, 15000));
+    sleep(2);
+    json_t *still = mails_to(email);
+    cr_assert_eq(json_array_size(still), 2);
+    json_decref(still);
+    json_decref(again);
+    json_decref(mails);
+}
+
 Test(email, a_mail_asked_for_while_smtp_is_down_arrives_once_it_is_back)
 {
     char email[96], user[TIX_UUID_LEN + 1], body[400];
@@ -575,6 +624,10 @@ Test(email, a_paid_order_mails_the_tickets_as_one_pdf_and_a_transfer_mails_the_r
     cr_assert(strstr(tix_json_str(m, "text"), "/ticket-transfers") != NULL, "%s",
               tix_json_str(m, "text"));
     json_decref(mails);
+    tix_test_wait_scalar(db,
+                         "SELECT count(*) FROM email_messages WHERE subject_id = $1 AND "
+                         "kind = 'transfer_offer' AND status = 'sent' AND attempts = 1",
+                         buyer_id, 1, 10000);
     /* the newcomer registers that address, verifies it, accepts: the ticket comes by mail */
     register_verified("eli", email2, friend_id);
     char *newcomer = tix_test_token(friend_id, 3600);

@@ -6,10 +6,11 @@
  * signed webhook. Then: a free order is paid at once with no intent; the owner refunds one ticket
  * then the rest (Stripe refunds with keys derived from each refund, stock back on sale, the void
  * ticket refused at the door); Stripe declining, failing once, never answering or having
- * refunded the charge already; a cancelled event refunds every buyer once (and its buyer asking
- * too changes nothing); a holder offers a ticket to an email, the same answer whether an account
- * has it or not, and its verified owner (at once, or after registering) accepts it.
- * Every route is tried with bad input, a member without the role and another organization.
+ * refunded the charge already, or failing a refund while other orders are paid meanwhile; a
+ * cancelled event refunds every buyer once (and its buyer asking too changes nothing); a holder
+ * offers a ticket to an email, the same answer whether an account has it or not, and its verified
+ * owner (at once, or after registering) accepts it. Every route is tried with bad input, a member
+ * without the role and another organization.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -402,6 +403,91 @@ Test(sale_aftercare, a_refund_stripe_never_answers_is_given_up_after_the_last_at
     cr_assert_eq(tix_http("GET", path, s.shop.promoter, NULL, NULL, &r), 200, "%s", r.body);
     cr_assert(strstr(r.body, "stripe_unavailable") != NULL, "%s", r.body);
     tix_http_resp_deinit(&r);
+    close_show(&s);
+}
+
+/* Makes the stand-in answer 503 to every refund of order (its metadata), ahead of the other
+ * refund stubs, until stripe_stub_remove(id). */
+static void stripe_down_for_refunds_of(const char *order, char id[64])
+{
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "{\"priority\":1,\"request\":{\"method\":\"POST\",\"url\":\"/v1/refunds\","
+             "\"formParameters\":{\"metadata[order_id]\":{\"equalTo\":\"%s\"}}},"
+             "\"response\":{\"status\":503,\"headers\":{\"Content-Type\":\"application/json\"},"
+             "\"jsonBody\":{\"error\":{\"type\":\"api_error\",\"message\":\"down\"}}}}",
+             order);
+    json_t *stub = NULL;
+    cr_assert_eq(tix_stripe_mock_call("POST", "/__admin/mappings", body, &stub), 201);
+    snprintf(id, 64, "%s", tix_json_str(stub, "id") ? tix_json_str(stub, "id") : "");
+    json_decref(stub);
+    cr_assert(id[0] != '\0');
+}
+
+static void stripe_stub_remove(const char *id)
+{
+    char path[120];
+    snprintf(path, sizeof(path), "/__admin/mappings/%s", id);
+    cr_assert_eq(tix_stripe_mock_call("DELETE", path, NULL, NULL), 200);
+}
+
+static long long order_scalar(const char *sql, const char *order)
+{
+    const char *p[] = {order};
+    return tix_test_scalar(db, sql, 1, p);
+}
+
+Test(sale_aftercare, a_refund_stripe_fails_waits_aside_while_other_orders_are_paid)
+{
+    struct show s;
+    open_show(&s, 2400);
+    paid_order(&s, 1, 2400);
+    char refunded[TIX_UUID_LEN + 1], stub[64], status[32];
+    snprintf(refunded, sizeof(refunded), "%s", s.order);
+    stripe_down_for_refunds_of(refunded, stub);
+    char path[120];
+    snprintf(path, sizeof(path), "/api/v1/orders/%s/refund", refunded);
+    post(path, s.shop.owner, "{}", 200, NULL, NULL);
+    /* Stripe failed the first round: the refund waits in a delay queue (1 s, then 2 s) */
+    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND attempts >= 1", refunded,
+             1);
+    int64_t t0 = tix_now_us();
+    place_order(&s, 1, status); /* another order meanwhile gets its PaymentIntent at once */
+    cr_assert_str_eq(status, "pending_payment");
+    tix_test_wait_scalar(db,
+                         "SELECT count(*) FROM payments WHERE order_id = $1 AND "
+                         "payment_intent_id IS NOT NULL",
+                         s.order, 1, 2000);
+    int64_t took_ms = (tix_now_us() - t0) / 1000;
+    cr_assert_eq(order_scalar("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND "
+                              "status = 'creating' AND attempts < 3",
+                              refunded),
+                 1, "the refund ended before the other order was paid (%lld ms)",
+                 (long long)took_ms);
+    cr_assert_eq(order_scalar("SELECT count(*) FROM events WHERE data->>'order_id' = $1 AND type "
+                              "IN ('order.refunded', 'order.refund_failed')",
+                              refunded),
+                 0);
+    /* Stripe recovers: a later round refunds, once, under the same key */
+    stripe_stub_remove(stub);
+    wait_events(refunded, "order.refunded", 1);
+    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'", refunded, 1);
+    json_t *calls = stripe_refund_calls(refunded);
+    size_t i, ok = 0;
+    json_t *call;
+    json_array_foreach(calls, i, call)
+    {
+        long st = (long)tix_json_int(json_object_get(call, "response"), "status", 0);
+        cr_assert(st == 503 || st == 200, "status %ld", st);
+        ok += st == 200;
+    }
+    cr_assert_geq(json_array_size(calls), 2);
+    cr_assert_eq(ok, 1);
+    cr_assert_eq((long long)json_array_size(calls),
+                 order_scalar("SELECT attempts FROM payment_refunds WHERE order_id = $1", refunded),
+                 "one call per round");
+    json_decref(calls);
+    wait_events(refunded, "order.refund_failed", 0);
     close_show(&s);
 }
 

@@ -270,19 +270,22 @@ static const struct kind kinds[] = {
 
 /* ---- the record of sent mails -------------------------------------------------------------- */
 
-static enum tix_rc is_recorded(struct worker *w, const struct job *j, bool *out,
-                               struct tix_err *err)
+/* The status of j's record into out ("" when none: never tried). */
+static enum tix_rc recorded_status(struct worker *w, const struct job *j, char *out, size_t size,
+                                   struct tix_err *err)
 {
     const char *p[] = {j->message_id};
     PGresult *res = NULL;
-    enum tix_rc rc =
-        tix_db_exec(w->c.db, "SELECT 1 FROM email_messages WHERE message_id = $1", 1, p, &res, err);
+    enum tix_rc rc = tix_db_exec(w->c.db, "SELECT status FROM email_messages WHERE message_id = $1",
+                                 1, p, &res, err);
     if (rc == TIX_OK)
-        *out = PQntuples(res) > 0;
+        snprintf(out, size, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
     PQclear(res);
     return rc;
 }
 
+/* Records j as status: 'skipped' for good, or 'sending' before a hand-over to SMTP (a row
+ * 'sending' already counts one more attempt). A final row stays as it is. */
 static enum tix_rc record(struct worker *w, const struct job *j, const char *subject,
                           const char *status, struct tix_err *err)
 {
@@ -291,8 +294,30 @@ static enum tix_rc record(struct worker *w, const struct job *j, const char *sub
     return tix_db_exec(w->c.db,
                        "INSERT INTO email_messages (message_id, kind, event_id, subject_id, "
                        "status, attachments) VALUES ($1, $2, $3::uuid, $4, $5, $6::int) "
-                       "ON CONFLICT (message_id) DO NOTHING",
+                       "ON CONFLICT (message_id) DO UPDATE SET status = EXCLUDED.status, "
+                       "attempts = email_messages.attempts + (EXCLUDED.status = 'sending')::int, "
+                       "attachments = EXCLUDED.attachments WHERE email_messages.status = "
+                       "'sending'",
                        6, p, NULL, err);
+}
+
+/* Marks j sent once the server accepted it. A Postgres failure is waited out here, never by
+ * sending again: only a crash (or a stop) before this commits leaves the row 'sending'. */
+static enum tix_rc record_sent(struct worker *w, const struct job *j, struct tix_err *err)
+{
+    const char *p[] = {j->message_id};
+    int backoff = 250;
+    for (;;) {
+        enum tix_rc rc = tix_db_exec(w->c.db,
+                                     "UPDATE email_messages SET status = 'sent', sent_at = now() "
+                                     "WHERE message_id = $1 AND status = 'sending'",
+                                     1, p, NULL, err);
+        if (rc != TIX_ETRANSIENT || w->c.is_bus_broken || !tix_consumer_pause_ms(&w->c, backoff))
+            return rc;
+        tix_log_warn("mail sent but not recorded yet, retrying the record",
+                     "message_id=%s detail=\"%s\"", j->message_id, err->msg);
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
 }
 
 /* ---- one delivery -------------------------------------------------------------------------- */
@@ -305,11 +330,13 @@ static const char *recipient_of(const struct job *j)
     return tix_json_str(json_array_get(json_object_get(j->data, "tickets"), 0), "holder_id");
 }
 
-/* Composes, sends and records the mail of job j to r. */
+/* Composes the mail of job j to r, records it 'sending', sends it, records it 'sent'. */
 static enum tix_rc deliver(struct worker *w, struct job *j, struct recipient *r,
                            struct tix_err *err)
 {
     enum tix_rc rc = j->kind->compose(w, j, r, err);
+    if (rc == TIX_OK)
+        rc = record(w, j, r->id, "sending", err);
     if (rc != TIX_OK)
         return rc;
     struct tix_mail_attachment a = {j->filename, "application/pdf", j->pdf.ptr, j->pdf.len};
@@ -318,7 +345,7 @@ static enum tix_rc deliver(struct worker *w, struct job *j, struct recipient *r,
                             j->text.html,    j->pdf.len > 0 ? &a : NULL};
     rc = w->mailer->send(w->mailer->ctx, &mail, err);
     if (rc == TIX_OK)
-        rc = record(w, j, r->id, "sent", err);
+        rc = record_sent(w, j, err);
     if (rc == TIX_OK)
         tix_log_info("mail sent", "kind=%s message_id=%s subject_id=%s attachment_bytes=%zu",
                      j->kind->name, j->message_id, r->id, j->pdf.len);
@@ -332,13 +359,18 @@ static enum tix_rc run_job(struct worker *w, struct job *j, struct tix_err *err)
         strlen(r.id) > TIX_PII_SUBJECT_MAX)
         return tix_err_set(err, TIX_EINVAL, "data", "the event lacks its id or recipient");
     snprintf(j->message_id, sizeof(j->message_id), "%s.%s@tixmo", j->kind->name, j->event_id);
-    bool is_done = false;
-    enum tix_rc rc = is_recorded(w, j, &is_done, err);
-    if (rc != TIX_OK || is_done) {
-        if (is_done)
-            tix_log_info("mail already sent", "message_id=%s", j->message_id);
+    char status[16];
+    enum tix_rc rc = recorded_status(w, j, status, sizeof(status), err);
+    if (rc != TIX_OK)
         return rc;
+    if (strcmp(status, "sent") == 0 || strcmp(status, "skipped") == 0) {
+        tix_log_info("mail already sent", "message_id=%s status=%s", j->message_id, status);
+        return TIX_OK;
     }
+    if (strcmp(status, "sending") == 0)
+        tix_log_warn("mail handed over before without a record of its outcome: sending it "
+                     "again under the same Message-ID",
+                     "message_id=%s", j->message_id);
     rc = load_recipient(w, &r, err);
     if (rc == TIX_OK && r.is_erased) {
         tix_log_info("mail skipped: the subject was erased", "message_id=%s", j->message_id);

@@ -1,9 +1,11 @@
 /* worker.c - the payment worker's loop and its handlers (see worker.h)
  *
  * One thread, one broker connection (consumer and command publisher), one Postgres
- * connection. Deliveries are handled one at a time, in order; each ends acked (done, or
- * dead-lettered for good) or, after a broker failure, unacked and redelivered to whoever
- * consumes the queue next. Handlers never trust the event: every field they use is checked
+ * connection. Deliveries are handled one at a time, in order; each ends acked (done,
+ * dead-lettered for good, or set aside in a delay queue after Stripe failed) or, after a broker
+ * failure, unacked and redelivered to whoever consumes the queue next. No delivery waits for
+ * Stripe to recover in front of the others: only a Postgres outage, which every delivery would
+ * meet, is waited out in place. Handlers never trust the event: every field they use is checked
  * and a malformed event is a permanent failure, not a crash.
  */
 #include <inttypes.h>
@@ -24,11 +26,15 @@
 
 #define PREFETCH       16
 #define BACKOFF_MAX_MS 10000
+/* Rounds of an intent Stripe keeps failing before it is dead-lettered: one per delay tier, and
+ * one more (about two minutes of waiting in all). */
+#define INTENT_ROUNDS (TIX_BUS_PAYMENT_DELAYS + 1)
 
 struct worker {
     struct tix_consumer c; /* first: settle gets it */
     const struct tix_config *cfg;
     const struct tix_payment_provider *pv;
+    bool is_provider_down; /* the delivery's Stripe call failed transiently (after its retries) */
 };
 
 /* The event being handled: its parsed body and the fields every handler needs. */
@@ -121,6 +127,7 @@ static enum tix_rc intent_for(struct worker *w, struct event_msg *m, char *inten
     struct tix_intent_request req = {key, amount, currency, m->order_id, m->sale_event_id};
     struct tix_intent in;
     rc = w->pv->create_intent(w->pv->ctx, &req, &in, err);
+    w->is_provider_down = rc == TIX_ETRANSIENT;
     if (rc == TIX_EINVAL)
         record_failure(w, m->order_id, err->msg, NULL);
     if (rc != TIX_OK)
@@ -246,8 +253,9 @@ static enum tix_rc refund_for(struct worker *w, struct event_msg *m, char *refun
     snprintf(key, sizeof(key), "tixmo-refund-%s", m->key);
     struct tix_refund_request req = {key, intent, amount, m->order_id, m->sale_event_id};
     struct tix_refund out;
-    rc =
-        settle_refund(w, m, attempts, w->pv->create_refund(w->pv->ctx, &req, &out, err), &out, err);
+    rc = w->pv->create_refund(w->pv->ctx, &req, &out, err);
+    w->is_provider_down = rc == TIX_ETRANSIENT;
+    rc = settle_refund(w, m, attempts, rc, &out, err);
     if (rc == TIX_EINVAL) {
         snprintf(m->refused, sizeof(m->refused), "%s",
                  out.error_code[0] ? out.error_code : err->msg);
@@ -356,9 +364,17 @@ static enum tix_rc parse(const struct tix_bus_delivery *d, struct event_msg *m, 
     return TIX_OK;
 }
 
+/* The event type: the routing key as the relay published it, or, for a delivery back from a
+ * delay queue (routing key TIX_PAYMENT_QUEUE), the type property it was set aside with. */
+static const char *event_type(const struct tix_bus_delivery *d)
+{
+    return strcmp(d->routing_key, TIX_PAYMENT_QUEUE) == 0 && d->type != NULL ? d->type
+                                                                             : d->routing_key;
+}
+
 static enum tix_rc handle(struct worker *w, const struct tix_bus_delivery *d, struct tix_err *err)
 {
-    const char *type = d->routing_key;
+    const char *type = event_type(d);
     bool is_known = false;
     for (int i = 0; tix_bus_payment_events[i] != NULL; i++)
         is_known = is_known || strcmp(type, tix_bus_payment_events[i]) == 0;
@@ -381,7 +397,26 @@ static enum tix_rc handle(struct worker *w, const struct tix_bus_delivery *d, st
     return rc;
 }
 
-/* Handles d until it is done, dead-lettered, or the broker connection is lost. */
+/* Sets d aside after Stripe failed it in round d->attempt + 1: into the delay queue of that
+ * round (a refund's last round was settled by refund_for), or, for an intent past its last
+ * round, into the dead letters. */
+static void set_aside(struct worker *w, const struct tix_bus_delivery *d, struct tix_err *err)
+{
+    int attempt = (int)(d->attempt < 0 ? 0 : d->attempt) + 1;
+    if (attempt >= INTENT_ROUNDS && strcmp(event_type(d), "order.placed") == 0) {
+        tix_consumer_finish(&w->c, d, TIX_ETRANSIENT, err);
+        return;
+    }
+    char queue[64];
+    tix_bus_payment_delay_queue(attempt - 1, queue, sizeof(queue));
+    tix_log_warn("stripe failed, event set aside",
+                 "type=%s message_id=%s attempt=%d delay_queue=%s detail=\"%s\"", event_type(d),
+                 d->message_id ? d->message_id : "-", attempt, queue, err->msg);
+    tix_consumer_delay(&w->c, d, event_type(d), queue, attempt);
+}
+
+/* Handles d until it is done, dead-lettered, set aside for a later round (Stripe failed), or
+ * the broker connection is lost; a Postgres failure is waited out here. */
 static void settle(struct tix_consumer *c, const struct tix_bus_delivery *d)
 {
     struct worker *w = (struct worker *)c;
@@ -389,15 +424,20 @@ static void settle(struct tix_consumer *c, const struct tix_bus_delivery *d)
     int backoff = 250;
     for (;;) {
         tix_err_clear(&err);
+        w->is_provider_down = false;
         enum tix_rc rc = handle(w, d, &err);
         if (rc == TIX_OK || rc == TIX_EINVAL || rc == TIX_EINTERNAL) {
             tix_consumer_finish(c, d, rc, &err);
             return;
         }
+        if (w->is_provider_down && !c->is_bus_broken) {
+            set_aside(w, d, &err);
+            return;
+        }
         tix_log_warn("event not handled yet, retrying",
                      "type=%s message_id=%s detail=\"%s\" "
                      "wait_ms=%d",
-                     d->routing_key, d->message_id ? d->message_id : "-", err.msg, backoff);
+                     event_type(d), d->message_id ? d->message_id : "-", err.msg, backoff);
         if (c->is_bus_broken || !tix_consumer_pause_ms(c, backoff) || c->is_bus_broken)
             return; /* unacked: redelivered after the reconnect */
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;

@@ -17,9 +17,14 @@
  *
  * Delivery is at least once: every step is idempotent (ON CONFLICT, the idempotency keys, the
  * derived command ids the processor deduplicates), and a delivery is acked only after the
- * command it leads to was confirmed by the broker. A transient failure (Stripe 5xx after its
- * retries, Postgres, the broker) keeps the delivery and tries again after a backoff; a
- * permanent one (a malformed event, a request Stripe refuses) is recorded on the row,
+ * command it leads to was confirmed by the broker. A Stripe failure after the client's short
+ * retries sets the delivery aside: republished (confirmed) to the delay queue of its round
+ * (TIX_BUS_PAYMENT_DELAYS, 1 s doubling to 60 s), then acked, so the queue goes on; the broker
+ * brings it back to tixmo.payments for the next round with the same idempotency key. A refund
+ * gives up after TIXMO_REFUND_ATTEMPTS rounds (order.mark_refund_failed, stripe_unavailable),
+ * an intent is dead-lettered after the longest delay. Postgres failures keep the delivery and
+ * try again in place after a backoff; a broker failure reconnects and the broker redelivers. A
+ * permanent failure (a malformed event, a request Stripe refuses) is recorded on the row,
  * dead-lettered with the reason and acked.
  */
 #ifndef TIX_WORKERS_PAYMENT_WORKER_H

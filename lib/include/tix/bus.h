@@ -5,7 +5,11 @@
  *     "pNN"), each a quorum queue with x-single-active-consumer, x-dead-letter-exchange
  *     tixmo.dlx and x-delivery-limit;
  *   exchange tixmo.dlx (fanout) -> queue tixmo.dead (quorum), the dead-letter queue;
- *   exchange tixmo.events (topic), routing key = event type.
+ *   exchange tixmo.events (topic), routing key = event type;
+ *   the payment worker's delay queues tixmo.payments.delay.<n>s (quorum, x-message-ttl of the
+ *     tier, at-least-once dead-lettering to exchange tixmo.payments.retry (direct) with routing
+ *     key tixmo.payments, which routes back to the queue tixmo.payments): a message the worker
+ *     could not settle yet waits there, off the worker's queue, then comes back.
  *
  * One struct tix_bus is one AMQP connection with one channel for messages (plus an internal one
  * for declarations). It is not thread-safe: one thread owns it. Publishing uses publisher
@@ -44,6 +48,16 @@
  * process declares, so events published before the worker first starts wait for it. */
 #define TIX_BUS_PAYMENTS_QUEUE "tixmo.payments"
 extern const char *const tix_bus_payment_events[]; /* NULL-terminated */
+/* Where a payment message waits before its next round: TIX_BUS_PAYMENT_DELAYS delay queues with
+ * growing TTLs (tix_bus_payment_delay_ms), whose expired messages the broker dead-letters through
+ * TIX_BUS_PAYMENTS_RETRY_EXCHANGE back to TIX_BUS_PAYMENTS_QUEUE with routing key
+ * TIX_BUS_PAYMENTS_QUEUE: publish them with the event type in the type property. */
+#define TIX_BUS_PAYMENTS_RETRY_EXCHANGE "tixmo.payments.retry"
+#define TIX_BUS_PAYMENT_DELAYS          7
+extern const int tix_bus_payment_delay_ms[TIX_BUS_PAYMENT_DELAYS]; /* 1 s doubling to 60 s */
+/* Writes the name of delay queue tier (0..TIX_BUS_PAYMENT_DELAYS-1, clamped) into out:
+ * "tixmo.payments.delay.4s". */
+void tix_bus_payment_delay_queue(int tier, char *out, size_t size);
 /* The email worker's queue and the event types bound to it, declared the same way. */
 #define TIX_BUS_EMAILS_QUEUE "tixmo.emails"
 extern const char *const tix_bus_email_events[]; /* NULL-terminated */
@@ -76,6 +90,7 @@ struct tix_bus_props {
     const char *type;         /* command or event type */
     const char *reason;       /* header x-tixmo-reason (dead letters) */
     const char *origin_queue; /* header x-tixmo-queue (dead letters) */
+    int64_t attempt;          /* header x-tixmo-attempt when > 0 (rounds a worker made) */
 };
 
 /* A received message. All strings and the body are owned by the delivery; a property the
@@ -98,6 +113,7 @@ struct tix_bus_delivery {
     size_t body_len;
     bool is_redelivered;
     int64_t delivery_count; /* x-delivery-count (quorum queues), 0 on first delivery */
+    int64_t attempt;        /* x-tixmo-attempt header, 0 when absent */
 };
 
 /* Opens a connection to url (amqp://user:pass@host:port/vhost, vhost URL-encoded) with a

@@ -49,7 +49,7 @@ struct tix_config {
     char *stripe_secret_key; /* TIXMO_STRIPE_SECRET_KEY: sk_... sent as Bearer */
     char *stripe_webhook_secret; /* TIXMO_STRIPE_WEBHOOK_SECRET: whsec_..., signs webhooks */
     int stripe_timeout_ms;       /* TIXMO_STRIPE_TIMEOUT_MS: one HTTP attempt (default 10000) */
-    int stripe_attempts;         /* TIXMO_STRIPE_ATTEMPTS: tries per call on 5xx/network (4) */
+    int stripe_attempts;         /* TIXMO_STRIPE_ATTEMPTS: tries per call on 5xx/network (3) */
     int refund_attempts;         /* TIXMO_REFUND_ATTEMPTS: rounds of those tries per refund (10) */
     int webhook_tolerance_s;     /* TIXMO_STRIPE_WEBHOOK_TOLERANCE: signature age (default 300) */
     /* tickets */
