@@ -38,7 +38,8 @@
     " 'starts_at', e.starts_at, 'ends_at', e.ends_at, 'cancel_reason', e.cancel_reason,"           \
     " 'created_at', e.created_at, 'updated_at', e.updated_at, 'version', e.version,"               \
     " 'sessions', (SELECT COALESCE(json_agg(json_build_object('session_id', s.session_id,"         \
-    " 'name', s.name, 'starts_at', s.starts_at, 'ends_at', s.ends_at, 'capacity', s.capacity)"     \
+    " 'name', s.name, 'starts_at', s.starts_at, 'ends_at', s.ends_at, 'capacity', s.capacity,"     \
+    " 'status', s.status, 'cancel_reason', s.cancel_reason)"                                       \
     " ORDER BY s.starts_at), '[]'::json) FROM rm.event_sessions s WHERE s.event_id = e.id),"       \
     " 'ticket_types', (SELECT COALESCE(json_agg(" TIX_SALE_TYPE_JSON " ORDER BY t.price_minor,"    \
     " t.name), '[]'::json) FROM rm.ticket_types t WHERE t.event_id = e.id AND NOT t.is_deleted"    \
@@ -275,6 +276,25 @@ void tix_http_event_session_update(struct tix_req *req)
     }
     json_object_set_new(body, "session_id", json_string(session));
     event_command(req, "event.update_session", body);
+}
+
+/* Calls off one session (event.cancel_session); the organization was checked from the event. */
+void tix_http_event_session_cancel(struct tix_req *req)
+{
+    static const struct tix_field fields[] = {
+        {"reason", TIX_F_STRING, true, 1, TIX_EVENT_REASON_MAX_CHARS},
+        {NULL, TIX_F_STRING, false, 0, 0}};
+    json_t *body = tix_gw_body(req, fields);
+    if (body == NULL)
+        return;
+    const char *session = tix_gw_param(req, "sessionId");
+    if (!tix_uuid_is_valid(session)) {
+        json_decref(body);
+        tix_gw_problem(req, 404, "not-found", "no such session");
+        return;
+    }
+    json_object_set_new(body, "session_id", json_string(session));
+    event_command(req, "event.cancel_session", body);
 }
 
 void tix_http_event_delete(struct tix_req *req)
