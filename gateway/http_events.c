@@ -278,6 +278,26 @@ void tix_http_event_session_update(struct tix_req *req)
     event_command(req, "event.update_session", body);
 }
 
+/* Whether the session in the path is one of the event in the path; 404 itself if not. */
+static bool is_event_session(struct tix_req *req)
+{
+    const char *session = tix_gw_param(req, "sessionId");
+    if (!tix_uuid_is_valid(session)) {
+        tix_gw_problem(req, 404, "not-found", "no such session");
+        return false;
+    }
+    const char *params[] = {tix_gw_param(req, "eventId"), session};
+    PGresult *res = NULL;
+    if (!tix_gw_read(req, "SELECT 1 FROM rm.event_sessions WHERE event_id = $1 AND session_id = $2",
+                     2, params, &res))
+        return false;
+    bool is_found = PQntuples(res) == 1;
+    PQclear(res);
+    if (!is_found)
+        tix_gw_problem(req, 404, "not-found", "no such session");
+    return is_found;
+}
+
 /* Calls off one session (event.cancel_session); the organization was checked from the event. */
 void tix_http_event_session_cancel(struct tix_req *req)
 {
@@ -287,13 +307,11 @@ void tix_http_event_session_cancel(struct tix_req *req)
     json_t *body = tix_gw_body(req, fields);
     if (body == NULL)
         return;
-    const char *session = tix_gw_param(req, "sessionId");
-    if (!tix_uuid_is_valid(session)) {
+    if (!is_event_session(req)) {
         json_decref(body);
-        tix_gw_problem(req, 404, "not-found", "no such session");
         return;
     }
-    json_object_set_new(body, "session_id", json_string(session));
+    json_object_set_new(body, "session_id", json_string(tix_gw_param(req, "sessionId")));
     event_command(req, "event.cancel_session", body);
 }
 
