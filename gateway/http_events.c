@@ -298,13 +298,19 @@ static bool is_event_session(struct tix_req *req)
     return is_found;
 }
 
-/* Calls off one session (event.cancel_session); the organization was checked from the event. */
-void tix_http_event_session_cancel(struct tix_req *req)
+/* The {reason} body of a cancellation; NULL after answering. */
+static json_t *reason_body(struct tix_req *req)
 {
     static const struct tix_field fields[] = {
         {"reason", TIX_F_STRING, true, 1, TIX_EVENT_REASON_MAX_CHARS},
         {NULL, TIX_F_STRING, false, 0, 0}};
-    json_t *body = tix_gw_body(req, fields);
+    return tix_gw_body(req, fields);
+}
+
+/* Calls off one session (event.cancel_session); the organization was checked from the event. */
+void tix_http_event_session_cancel(struct tix_req *req)
+{
+    json_t *body = reason_body(req);
     if (body == NULL)
         return;
     if (!is_event_session(req)) {
@@ -353,10 +359,7 @@ void tix_http_event_reopen_sales(struct tix_req *req)
 
 void tix_http_event_cancel(struct tix_req *req)
 {
-    static const struct tix_field fields[] = {
-        {"reason", TIX_F_STRING, true, 1, TIX_EVENT_REASON_MAX_CHARS},
-        {NULL, TIX_F_STRING, false, 0, 0}};
-    json_t *body = tix_gw_body(req, fields);
+    json_t *body = reason_body(req);
     if (body == NULL)
         return;
     if (!is_own_event(req)) {

@@ -125,7 +125,7 @@ Test(event_sale_changes, calling_off_a_session_refunds_its_buyers_and_the_other_
     struct tix_show s;
     tix_show_open(&s, 3100, 2);
     char paid1[TIX_UUID_LEN + 1], paid2[TIX_UUID_LEN + 1], pending[TIX_UUID_LEN + 1];
-    char free_order[TIX_UUID_LEN + 1], free_type[TIX_UUID_LEN + 1], paid_type[TIX_UUID_LEN + 1];
+    char free_order[TIX_UUID_LEN + 1];
     char hold[TIX_UUID_LEN + 1], status[32], ids1[2][TIX_UUID_LEN + 1], ids2[1][TIX_UUID_LEN + 1];
     tix_show_paid_order(&s, 0, 2, 6200);
     snprintf(paid1, sizeof(paid1), "%s", s.order);
@@ -136,24 +136,8 @@ Test(event_sale_changes, calling_off_a_session_refunds_its_buyers_and_the_other_
     tix_show_place_order(&s, 0, 1, status);
     cr_assert_str_eq(status, "pending_payment");
     snprintf(pending, sizeof(pending), "%s", s.order);
-    tix_uuid_v7(free_type); /* a guest list: paid at once, nothing to give back */
-    tix_sale_send_ok("ticket_type.create", s.event,
-                     json_pack("{ss ss ss ss si ss si}", "event_id", s.event, "ticket_type_id",
-                               free_type, "name", "Guest list", "kind", "general_admission",
-                               "price_minor", 0, "currency", "EUR", "quantity", 10),
-                     "system:test");
-    snprintf(paid_type, sizeof(paid_type), "%s", s.type);
-    snprintf(s.type, sizeof(s.type), "%s", free_type);
-    tix_show_place_order(&s, 0, 1, status);
-    cr_assert_str_eq(status, "paid");
-    snprintf(free_order, sizeof(free_order), "%s", s.order);
-    snprintf(s.type, sizeof(s.type), "%s", paid_type);
-    tix_uuid_v7(hold); /* a cart of the first session nobody turned into an order */
-    tix_sale_send_ok("hold.place", s.event,
-                     json_pack("{ss ss ss s[{ss si}]}", "event_id", s.event, "hold_id", hold,
-                               "session_id", s.session[0], "lines", "ticket_type_id", s.type,
-                               "quantity", 2),
-                     s.actor);
+    tix_show_free_order(&s, 0, free_order); /* paid at once, nothing to give back */
+    tix_show_hold(&s, 0, 2, hold); /* a cart of the first session nobody turned into an order */
 
     char path[160];
     snprintf(path, sizeof(path), "/api/v1/events/%s/sessions/%s/cancel", s.event, s.session[0]);

@@ -1925,6 +1925,16 @@ Test(stock, a_holder_transfers_a_ticket_under_a_new_id)
 
 #define A_PM "system:process-manager"
 
+/* A payment of order_id succeeding now (Stripe event stripe) is refunded for reason. */
+static void expect_late_refund(const char *order_id, const char *stripe, const char *reason)
+{
+    struct tix_decision d = run_ok(A_PAY, "payment.apply",
+                                   pay_payload(order_id, stripe, "succeeded", total_of(order_id)));
+    cr_assert_str_eq(d.events[0].type, "order.refund_required");
+    cr_assert_str_eq(tix_json_str(d.events[0].data, "reason"), reason);
+    tix_decision_deinit(&d);
+}
+
 Test(stock, a_cancelled_event_winds_its_sale_down)
 {
     given_sale();
@@ -1960,11 +1970,7 @@ Test(stock, a_cancelled_event_winds_its_sale_down)
     cr_assert_eq(stock()->orders[0].n_void, 2);
     no_events(A_PM, "stock.cancel_sale", p); /* again: nothing left to end or refund */
     /* the cancelled order paid late is refunded, whatever the stock */
-    struct tix_decision late =
-        run_ok(A_PAY, "payment.apply", pay_payload(O2, "evt_2", "succeeded", total_of(O2)));
-    cr_assert_str_eq(late.events[0].type, "order.refund_required");
-    cr_assert_str_eq(tix_json_str(late.events[0].data, "reason"), "event_cancelled");
-    tix_decision_deinit(&late);
+    expect_late_refund(O2, "evt_2", "event_cancelled");
     check_invariants();
 }
 
@@ -2281,11 +2287,7 @@ Test(stock, a_called_off_session_winds_its_own_sale_down)
     hold(A_B1, H5, SES2, GA1);
     no_events(A_PM, "stock.cancel_session", cancel_session_payload(SES1));
     /* the cancelled order paid late is refunded */
-    struct tix_decision late =
-        run_ok(A_PAY, "payment.apply", pay_payload(O3, "evt_3", "succeeded", total_of(O3)));
-    cr_assert_str_eq(late.events[0].type, "order.refund_required");
-    cr_assert_str_eq(tix_json_str(late.events[0].data, "reason"), "session_cancelled");
-    tix_decision_deinit(&late);
+    expect_late_refund(O3, "evt_3", "session_cancelled");
     check_invariants();
 }
 

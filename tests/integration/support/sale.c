@@ -130,15 +130,20 @@ void tix_show_close(struct tix_show *s)
     free(s->buyer);
 }
 
-void tix_show_place_order(struct tix_show *s, int i, int quantity, char status[32])
+void tix_show_hold(struct tix_show *s, int i, int quantity, char hold[TIX_UUID_LEN + 1])
 {
-    char hold[TIX_UUID_LEN + 1], body[160];
     tix_uuid_v7(hold);
     tix_sale_send_ok("hold.place", s->event,
                      json_pack("{ss ss ss s[{ss si}]}", "event_id", s->event, "hold_id", hold,
                                "session_id", s->session[i], "lines", "ticket_type_id", s->type,
                                "quantity", quantity),
                      s->actor);
+}
+
+void tix_show_place_order(struct tix_show *s, int i, int quantity, char status[32])
+{
+    char hold[TIX_UUID_LEN + 1], body[160];
+    tix_show_hold(s, i, quantity, hold);
     snprintf(body, sizeof(body), "{\"event_id\":\"%s\",\"hold_id\":\"%s\"}", s->event, hold);
     struct tix_http_resp r;
     cr_assert_eq(tix_http("POST", "/api/v1/orders", s->buyer, body, tix_shop_wait5, &r), 201, "%s",
@@ -146,6 +151,22 @@ void tix_show_place_order(struct tix_show *s, int i, int quantity, char status[3
     snprintf(s->order, sizeof(s->order), "%s", tix_http_str(&r, "id"));
     snprintf(status, 32, "%s", tix_http_str(&r, "status"));
     tix_http_resp_deinit(&r);
+}
+
+void tix_show_free_order(struct tix_show *s, int i, char order[TIX_UUID_LEN + 1])
+{
+    char paid_type[TIX_UUID_LEN + 1], status[32];
+    snprintf(paid_type, sizeof(paid_type), "%s", s->type);
+    tix_uuid_v7(s->type);
+    tix_sale_send_ok("ticket_type.create", s->event,
+                     json_pack("{ss ss ss ss si ss si}", "event_id", s->event, "ticket_type_id",
+                               s->type, "name", "Guest list", "kind", "general_admission",
+                               "price_minor", 0, "currency", "EUR", "quantity", 10),
+                     "system:test");
+    tix_show_place_order(s, i, 1, status);
+    cr_assert_str_eq(status, "paid");
+    snprintf(order, TIX_UUID_LEN + 1, "%s", s->order);
+    snprintf(s->type, sizeof(s->type), "%s", paid_type);
 }
 
 static long webhook(const struct tix_show *s, const char *evt, const char *intent, long long amount)

@@ -58,6 +58,12 @@ void tix_show_close(struct tix_show *s);
  * the order over HTTP (s->order); status receives the answer's status ("pending_payment" or
  * "paid"). */
 void tix_show_place_order(struct tix_show *s, int i, int quantity, char status[32]);
+/* The buyer holds quantity units of the show's type in session slot i (a cart nobody turns into
+ * an order); its id in hold. */
+void tix_show_hold(struct tix_show *s, int i, int quantity, char hold[TIX_UUID_LEN + 1]);
+/* A free order of one unit in session slot i, paid at once, of a new free type (a guest list of
+ * 10); its id in order (and s->order). */
+void tix_show_free_order(struct tix_show *s, int i, char order[TIX_UUID_LEN + 1]);
 /* The same, then paid (total in EUR) through the worker's PaymentIntent and a signed webhook;
  * waits until the order reads paid. */
 void tix_show_paid_order(struct tix_show *s, int i, int quantity, long long total);
