@@ -304,6 +304,7 @@ struct room_after {
     bool is_grown; /* a ticket type or a pool was created or changed */
 };
 
+/* Gives a its own types and pools arrays, copies of the state's with room for the decision's. */
 static void after_copy(const struct stock_ctx *c, const struct tix_decision *out,
                        struct room_after *a)
 {
@@ -368,6 +369,7 @@ static void after_of(const struct stock_ctx *c, const struct tix_decision *out,
     }
 }
 
+/* Frees what a owns (nothing when it shares the state). */
 static void after_free(struct room_after *a)
 {
     if (!a->is_grown)
