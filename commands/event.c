@@ -487,6 +487,11 @@ static const struct field_spec cancel_fields[] = {
     {.name = "event_id", .kind = F_UUID, .is_required = true},
     {.name = "reason", .kind = F_REASON, .is_required = true},
 };
+static const struct field_spec cancel_session_fields[] = {
+    {.name = "event_id", .kind = F_UUID, .is_required = true},
+    {.name = "session_id", .kind = F_UUID, .is_required = true},
+    {.name = "reason", .kind = F_REASON, .is_required = true},
+};
 static const struct field_spec id_fields[] = {
     {.name = "event_id", .kind = F_UUID, .is_required = true},
 };
@@ -593,6 +598,7 @@ STREAMS_FN(add_session_streams, add_session_fields)
 STREAMS_FN(update_session_streams, update_session_fields)
 STREAMS_FN(session_id_streams, session_id_fields)
 STREAMS_FN(cancel_streams, cancel_fields)
+STREAMS_FN(cancel_session_streams, cancel_session_fields)
 STREAMS_FN(id_streams, id_fields)
 STREAMS_FN(feature_streams, feature_fields)
 
@@ -673,6 +679,25 @@ static int64_t last_end(const struct tix_event_state *s, int skip,
         if (i != skip && s->sessions[i].ends_at > last)
             last = s->sessions[i].ends_at;
     return last;
+}
+
+/* The latest end among s's sessions that are not called off. */
+static int64_t last_live_end(const struct tix_event_state *s)
+{
+    int64_t last = 0;
+    for (int i = 0; i < s->n_sessions; i++)
+        if (!s->sessions[i].is_cancelled && s->sessions[i].ends_at > last)
+            last = s->sessions[i].ends_at;
+    return last;
+}
+
+/* How many of s's sessions but skip (-1: none skipped) are not called off. */
+static int live_sessions(const struct tix_event_state *s, int skip)
+{
+    int n = 0;
+    for (int i = 0; i < s->n_sessions; i++)
+        n += i != skip && !s->sessions[i].is_cancelled;
+    return n;
 }
 
 /* ---- decide: common steps --------------------------------------------------------------- */
@@ -967,6 +992,10 @@ static void decide_update_session(const struct tix_command *cmd, const struct ti
     int i = s != NULL ? target_session(s, cmd, out) : -1;
     if (i < 0)
         return;
+    if (s->sessions[i].is_cancelled) {
+        tix_decision_reject(out, "session_cancelled", "session_id", "the session was called off");
+        return;
+    }
     const json_t *p = cmd->payload;
     json_t *name = json_object_get(p, "name") != NULL ? trimmed(json_object_get(p, "name")) : NULL;
     struct tix_event_session c = s->sessions[i];
@@ -990,7 +1019,7 @@ static void decide_remove_session(const struct tix_command *cmd, const struct ti
     int i = s != NULL ? target_session(s, cmd, out) : -1;
     if (i < 0)
         return;
-    if (s->n_sessions == 1) {
+    if (s->n_sessions == 1 || live_sessions(s, i) == 0) {
         tix_decision_reject(out, "last_session", "session_id", "an event keeps one session");
         return;
     }
@@ -1001,6 +1030,43 @@ static void decide_remove_session(const struct tix_command *cmd, const struct ti
     }
     emit_event(out, cmd, "event.session_removed",
                json_pack("{s:s}", "session_id", s->sessions[i].id));
+}
+
+/* A live session of a live event is called off; the event and its other sessions go on. */
+static void decide_cancel_session(const struct tix_command *cmd, const struct tix_view *view,
+                                  struct tix_decision *out)
+{
+    const struct tix_event_state *s = load_event(cmd, view, out);
+    if (s == NULL)
+        return;
+    if (s->status == TIX_EVENT_DRAFT) {
+        tix_decision_reject(out, "is_draft", NULL, "a draft's sessions are removed, not cancelled");
+        return;
+    }
+    if (s->status == TIX_EVENT_COMPLETED || s->status == TIX_EVENT_CANCELLED) {
+        tix_decision_reject(out, "not_editable", NULL, "cannot cancel a session of %s event",
+                            status_phrases[s->status]);
+        return;
+    }
+    int i = target_session(s, cmd, out);
+    if (i < 0)
+        return;
+    if (s->sessions[i].is_cancelled) {
+        tix_decision_reject(out, "already_cancelled", "session_id", "the session is cancelled");
+        return;
+    }
+    if (s->sessions[i].ends_at <= cmd->now_us / 1000000) {
+        tix_decision_reject(out, "session_over", "session_id", "the session has ended");
+        return;
+    }
+    if (live_sessions(s, i) == 0) {
+        tix_decision_reject(out, "last_session", "session_id",
+                            "it is the event's last session: cancel the event instead");
+        return;
+    }
+    emit_event(out, cmd, "event.session_cancelled",
+               json_pack("{s:s, s:o}", "session_id", s->sessions[i].id, "reason",
+                         trimmed(json_object_get(cmd->payload, "reason"))));
 }
 
 /* ---- decide: lifecycle ------------------------------------------------------------------ */
@@ -1052,7 +1118,7 @@ static bool transition_guard(const struct tix_event_state *s, const struct trans
         tix_decision_reject(out, "sales_ended", "sales_end", "sales have ended");
         return false;
     }
-    if (t->to == TIX_EVENT_COMPLETED && last_end(s, -1, NULL) > now_s) {
+    if (t->to == TIX_EVENT_COMPLETED && last_live_end(s) > now_s) {
         tix_decision_reject(out, "not_over", NULL, "the last session has not ended");
         return false;
     }
@@ -1094,6 +1160,7 @@ const struct tix_command_handler tix_event_handlers[] = {
     {"event.add_session", add_session_streams, decide_add_session},
     {"event.update_session", update_session_streams, decide_update_session},
     {"event.remove_session", session_id_streams, decide_remove_session},
+    {"event.cancel_session", cancel_session_streams, decide_cancel_session},
     {"event.publish", id_streams, decide_transition},
     {"event.unpublish", id_streams, decide_transition},
     {"event.open_sales", id_streams, decide_transition},
@@ -1235,7 +1302,7 @@ static enum tix_rc apply_session_updated(struct tix_event_state *s, const json_t
         return TIX_EINVAL;
     const json_t *o = json_object_get(data, "session");
     int i = find_session(s, tix_json_str(o, "session_id"));
-    if (i < 0)
+    if (i < 0 || s->sessions[i].is_cancelled)
         return TIX_EINVAL;
     struct tix_event_session old = s->sessions[i];
     old.name = tix_xstrdup(old.name);
@@ -1259,6 +1326,18 @@ static enum tix_rc apply_session_removed(struct tix_event_state *s, const json_t
     if (i < 0 || s->n_sessions == 1)
         return TIX_EINVAL;
     remove_session_at(s, i);
+    return TIX_OK;
+}
+
+static enum tix_rc apply_session_cancelled(struct tix_event_state *s, const json_t *data)
+{
+    if (check_object(data, cancel_session_fields, N_SPECS(cancel_session_fields), "", NULL) !=
+        TIX_OK)
+        return TIX_EINVAL;
+    int i = find_session(s, tix_json_str(data, "session_id"));
+    if (i < 0 || s->sessions[i].is_cancelled)
+        return TIX_EINVAL;
+    s->sessions[i].is_cancelled = true;
     return TIX_OK;
 }
 
@@ -1319,6 +1398,7 @@ static const struct {
     {"event.session_added", apply_session_added},
     {"event.session_updated", apply_session_updated},
     {"event.session_removed", apply_session_removed},
+    {"event.session_cancelled", apply_session_cancelled},
     {"event.featured", apply_featured},
     {"event.unfeatured", apply_unfeatured},
 };

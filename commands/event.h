@@ -14,14 +14,25 @@
  * draft may be deleted, after which every command is rejected with "deleted".
  *
  * Commands: event.create, .update, .delete, .add_session, .update_session, .remove_session,
- * .publish, .unpublish, .open_sales, .mark_sold_out, .reopen_sales, .complete, .cancel,
- * .feature {event_id, rank 1..1000}, .unfeature.
+ * .cancel_session {event_id, session_id, reason}, .publish, .unpublish, .open_sales,
+ * .mark_sold_out, .reopen_sales, .complete, .cancel, .feature {event_id, rank 1..1000},
+ * .unfeature.
+ *
+ * Sessions: a session of a published, on-sale or sold-out event that has not ended may be called
+ * off on its own (event.cancel_session); the other sessions go on. A draft's sessions are removed
+ * instead (is_draft), a completed or cancelled event's are not_editable, a session called off
+ * already is already_cancelled, one that has ended is session_over, and the last session not
+ * called off is refused (last_session: cancel the event instead, so that "cancelled" always
+ * means the event's status and every buyer is refunded by one rule). A called-off session stays
+ * in the list (marked cancelled), can't be updated (session_cancelled), and no longer counts for
+ * completing the event.
  * Payload shapes are checked by the handlers' streams() (TIX_EINVAL naming the field, nested
  * fields as "sessions[2].starts_at" or "images[0].url"); rules that need the state are checked by
  * decide. Rejection codes: forbidden, not_found, deleted, already_exists, illegal_transition,
  * not_editable, locked, not_draft, is_draft, no_future_session, sales_not_started, sales_ended,
  * not_over, session_not_found, session_exists, last_session, too_many_sessions, duplicate_start,
- * capacity_exceeded, sales_window, invalid_span, not_featurable (completed or cancelled). A command
+ * capacity_exceeded, sales_window, invalid_span, not_featurable (completed or cancelled),
+ * already_cancelled, session_cancelled, session_over. A command
  * that would change nothing succeeds with no events.
  *
  * Events (schema_version 1; every payload carries event_id):
@@ -33,6 +44,8 @@
  *                    before it was added lack it)
  *   event.session_added / event.session_updated {event_id, session} (the whole new session)
  *   event.session_removed {event_id, session_id}
+ *   event.session_cancelled {event_id, session_id, reason} (the stock winds the session's sale
+ *                   down: commands/stock_cancel.c, projections/reactor.c)
  *   event.published, .unpublished, .sales_opened, .completed {event_id}
  *   event.sold_out, .sales_reopened {event_id, automatic?}: automatic true when the stock
  *                   decided it (commands/stock_room.c: its last place taken, places back after
@@ -83,6 +96,7 @@ struct tix_event_session {
     int64_t starts_at; /* Unix seconds */
     int64_t ends_at;   /* Unix seconds, > starts_at */
     int64_t capacity;  /* 0 when the event's capacity applies */
+    bool is_cancelled; /* called off on its own (event.session_cancelled) */
 };
 
 /* The state of one event stream (read-only for callers outside this module).

@@ -87,6 +87,12 @@ int tix_stock_event_session(const struct tix_event_state *ev, const char *id)
     return -1;
 }
 
+bool tix_stock_is_called_off(const struct tix_event_state *ev, const char *id)
+{
+    int i = tix_stock_event_session(ev, id);
+    return i >= 0 && ev->sessions[i].is_cancelled;
+}
+
 int64_t tix_stock_session_capacity(const struct tix_event_state *ev, int i)
 {
     return i >= 0 && ev->sessions[i].capacity > 0 ? ev->sessions[i].capacity : ev->capacity;

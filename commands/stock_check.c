@@ -643,8 +643,9 @@ static const struct stock_spec refund_failed_specs[] = {
 static const struct stock_spec refund_specs[] = {
     {"order_id", SK_UUID, true},          {"request_id", SK_UUID, true},
     {"ticket_ids", SK_HOLD_IDS, false},   {"reason", SK_REASON, false},
-    {"requested_by", SK_REQUESTER, true},
+    {"requested_by", SK_REQUESTER, true}, {"session_id", SK_UUID, false},
 };
+static const struct stock_spec cancel_session_specs[] = {{"session_id", SK_UUID, true}};
 static const struct stock_spec offer_specs[] = {{"ticket_id", SK_UUID, true},
                                                 {"transfer_id", SK_UUID, true},
                                                 {"to_email_index", SK_HEX64, true},
@@ -687,15 +688,16 @@ STREAMS_FN(refund_failed_streams, refund_failed_specs, N_SPECS(refund_failed_spe
 STREAMS_FN(refund_streams, refund_specs, N_SPECS(refund_specs), false, NULL)
 STREAMS_FN(check_in_streams, check_in_specs, N_SPECS(check_in_specs), false, NULL)
 STREAMS_FN(cancel_sale_streams, NULL, 0, false, NULL)
+STREAMS_FN(cancel_session_streams, cancel_session_specs, N_SPECS(cancel_session_specs), false, NULL)
 STREAMS_FN(offer_streams, offer_specs, N_SPECS(offer_specs), false, NULL)
 STREAMS_FN(claim_streams, claim_specs, N_SPECS(claim_specs), false, NULL)
 
 const struct tix_command_handler tix_stock_handlers[] = {
     {"stock.configure", configure_streams, tix_stock_decide_configure},
-    {"ticket_type.create", type_create_streams, tix_stock_decide_type_create},
-    {"ticket_type.update", type_update_streams, tix_stock_decide_type_update},
+    {"ticket_type.create", type_create_streams, tix_stock_decide_with_room},
+    {"ticket_type.update", type_update_streams, tix_stock_decide_with_room},
     {"ticket_type.delete", type_id_streams, tix_stock_decide_type_delete},
-    {"pool.define", pool_streams, tix_stock_decide_pool_define},
+    {"pool.define", pool_streams, tix_stock_decide_with_room},
     {"stock.load_seats", seats_streams, tix_stock_decide_load_seats},
     {"hold.place", hold_place_streams, tix_stock_decide_with_room},
     {"hold.release", hold_release_streams, tix_stock_decide_with_room},
@@ -710,6 +712,7 @@ const struct tix_command_handler tix_stock_handlers[] = {
     {"order.refund", refund_streams, tix_stock_decide_with_room},
     {"ticket.check_in", check_in_streams, tix_stock_decide_check_in},
     {"stock.cancel_sale", cancel_sale_streams, tix_stock_decide_cancel_sale},
+    {"stock.cancel_session", cancel_session_streams, tix_stock_decide_cancel_session},
     {"ticket.offer_transfer", offer_streams, tix_stock_decide_offer_transfer},
     {"ticket.claim_transfer", claim_streams, tix_stock_decide_claim_transfer},
     {NULL, NULL, NULL},

@@ -143,10 +143,22 @@ json_t *tix_stock_instant_json(int64_t t);
 
 /* The event session of id, or -1. */
 int tix_stock_event_session(const struct tix_event_state *ev, const char *id);
+/* True when the event called off its session id (event.session_cancelled). */
+bool tix_stock_is_called_off(const struct tix_event_state *ev, const char *id);
 /* The places a session admits: its own capacity or the event's. */
 int64_t tix_stock_session_capacity(const struct tix_event_state *ev, int i);
 /* True when type t is sold in event session id (its session_ids or every session). */
 bool tix_stock_type_covers(const struct tix_stock_type *t, const char *session_id);
+
+/* ---- types (stock_state.c) ------------------------------------------------------------------ */
+
+/* Reads a checked type document into t (fresh), resolving its pool and components against s;
+ * false (t freed) when one is unknown or deleted. t takes a reference to doc; free it with
+ * tix_stock_type_free. */
+bool tix_stock_type_read(const struct tix_stock_state *s, const json_t *doc,
+                         struct tix_stock_type *t);
+/* Frees what t owns (not t itself). */
+void tix_stock_type_free(struct tix_stock_type *t);
 
 /* ---- takes (stock_state.c); lapses, availability, prices (stock_take.c) -------------- */
 
@@ -247,6 +259,8 @@ void tix_stock_decide_mark_refund_failed(const struct tix_command *cmd, const st
                                          struct tix_decision *out);
 void tix_stock_decide_cancel_sale(const struct tix_command *cmd, const struct tix_view *view,
                                   struct tix_decision *out);
+void tix_stock_decide_cancel_session(const struct tix_command *cmd, const struct tix_view *view,
+                                     struct tix_decision *out);
 void tix_stock_decide_offer_transfer(const struct tix_command *cmd, const struct tix_view *view,
                                      struct tix_decision *out);
 void tix_stock_decide_claim_transfer(const struct tix_command *cmd, const struct tix_view *view,

@@ -5,13 +5,21 @@
  * until an expiry event ends it) and issues one ticket per seat or unit; on an expired or
  * cancelled order it pays only when every seat and unit can still be had (expiring lapsed holds
  * first), else it asks for a refund (order.refund_required, reason stock_unavailable; reason
- * event_cancelled, whatever the stock, once the event is cancelled). A
+ * event_cancelled, whatever the stock, once the event is cancelled; session_cancelled once its
+ * session is called off). A
  * success with the wrong amount or currency, a second payment of a paid order through another
  * intent, or a payment of an order being refunded also asks for a refund. A failure on a pending
  * order is recorded (order.payment_failed); the buyer may retry until the hold lapses.
  *
  * ticket.check_in admits a valid ticket once per session: "in" while inside is refused with
- * already_used ("already used at <RFC 3339> by <device>"); "out" needs allows_reentry.
+ * already_used ("already used at <RFC 3339> by <device>"); "out" needs allows_reentry. A ticket
+ * of a called-off session is refused (session_cancelled) before anything else about it, also
+ * once void, so the door says why; the same ticket can't be transferred either.
+ *
+ * order.refund with session_id (the process manager's, after stock.session_cancelled) voids
+ * the order's live tickets of that session, whatever else the order holds: the amount is
+ * exactly their share, and the whole rest of the total when they are the last live tickets.
+ * Tickets of a called-off session are refunded even when scanned (the show stopped).
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -197,6 +205,8 @@ static void apply_success(const struct stock_ctx *c, int o, struct tix_decision 
     case TIX_ORDER_CANCELLED:
         if (c->ev->status == TIX_EVENT_CANCELLED)
             refund(c, o, "event_cancelled", out);
+        else if (tix_stock_is_called_off(c->ev, c->s->sessions[c->s->holds[x->hold].session].id))
+            refund(c, o, "session_cancelled", out);
         else
             pay_late(c, o, out);
         return;
@@ -346,10 +356,17 @@ static bool refund_tickets(const struct stock_ctx *c, int o, int **ks, int *n,
 {
     const struct tix_stock_order *x = &c->s->orders[o];
     const json_t *ids = json_object_get(c->cmd->payload, "ticket_ids");
+    const char *sid = tix_json_str(c->cmd->payload, "session_id");
+    if (ids != NULL && sid != NULL) {
+        tix_decision_reject(out, "invalid", "session_id", "give ticket_ids or session_id");
+        return false;
+    }
+    int slot = sid != NULL ? tix_stock_find_session(c->s, sid) : -1;
     *ks = tix_xcalloc((size_t)x->n_tickets + json_array_size(ids) + 1, sizeof(int));
     *n = 0;
     for (int k = x->first_ticket; ids == NULL && k < x->first_ticket + x->n_tickets; k++)
-        if (!c->s->tickets[k].is_void)
+        if (!c->s->tickets[k].is_void &&
+            (sid == NULL || (slot >= 0 && c->s->tickets[k].session == slot)))
             (*ks)[(*n)++] = k;
     for (size_t i = 0; i < json_array_size(ids); i++) {
         int k = tix_stock_find_ticket(c->s, json_string_value(json_array_get(ids, i)));
@@ -365,7 +382,10 @@ static bool refund_tickets(const struct stock_ctx *c, int o, int **ks, int *n,
         const struct tix_stock_ticket *t = &c->s->tickets[(*ks)[i]];
         if (t->is_void)
             return reject_ticket(c, i, "already_refunded", "the ticket is refunded", out);
-        if ((t->last_scan_at != 0 || t->inside >= 0) && c->ev->status != TIX_EVENT_CANCELLED)
+        bool is_called_off =
+            c->ev->status == TIX_EVENT_CANCELLED ||
+            (t->session >= 0 && tix_stock_is_called_off(c->ev, c->s->sessions[t->session].id));
+        if ((t->last_scan_at != 0 || t->inside >= 0) && !is_called_off)
             return reject_ticket(c, i, "checked_in", "the ticket was used at the door", out);
         if (!has_whole_bundle(c->s, *ks, *n, i))
             return reject_ticket(c, i, "whole_bundle", "a bundle's tickets are refunded together",
@@ -386,8 +406,11 @@ static bool buyer_may_refund(const struct stock_ctx *c, int o, struct tix_decisi
         tix_decision_reject(out, "forbidden", NULL, "only the organizer refunds before a cancel");
         return false;
     }
-    if (json_object_get(c->cmd->payload, "ticket_ids") != NULL) {
-        tix_decision_reject(out, "invalid", "ticket_ids", "a buyer refunds the whole order");
+    const char *extra = json_object_get(c->cmd->payload, "ticket_ids") != NULL   ? "ticket_ids"
+                        : json_object_get(c->cmd->payload, "session_id") != NULL ? "session_id"
+                                                                                 : NULL;
+    if (extra != NULL) {
+        tix_decision_reject(out, "invalid", extra, "a buyer refunds the whole order");
         return false;
     }
     return true;
@@ -504,6 +527,15 @@ static const char *scan_session(const struct stock_ctx *c, const struct tix_stoc
     return NULL;
 }
 
+/* Whether ticket t's session is called off: its own, or for a season pass the one given (may
+ * be NULL). */
+static bool is_called_off(const struct stock_ctx *c, const struct tix_stock_ticket *t,
+                          const char *given)
+{
+    const char *sid = t->session >= 0 ? c->s->sessions[t->session].id : given;
+    return sid != NULL && tix_stock_is_called_off(c->ev, sid);
+}
+
 /* Rejects a scan that the ticket's state refuses. */
 static bool scan_allowed(const struct stock_ctx *c, const struct tix_stock_ticket *t, int slot,
                          bool is_in, struct tix_decision *out)
@@ -542,6 +574,10 @@ void tix_stock_decide_check_in(const struct tix_command *cmd, const struct tix_v
     const struct tix_stock_ticket *t = &c.s->tickets[k];
     if (c.ev->status == TIX_EVENT_CANCELLED) {
         tix_decision_reject(out, "event_cancelled", NULL, "the event was cancelled");
+        return;
+    }
+    if (is_called_off(&c, t, tix_json_str(cmd->payload, "session_id"))) {
+        tix_decision_reject(out, "session_cancelled", "ticket_id", "the session was called off");
         return;
     }
     if (t->is_void) {
@@ -588,6 +624,8 @@ static bool is_transferable(const struct stock_ctx *c, const struct tix_stock_ti
         tix_decision_reject(out, "already_used", "ticket_id", "the ticket was used at the door");
     else if (c->ev->status == TIX_EVENT_CANCELLED)
         tix_decision_reject(out, "event_cancelled", NULL, "the event was cancelled");
+    else if (is_called_off(c, t, NULL))
+        tix_decision_reject(out, "session_cancelled", "ticket_id", "the session was called off");
     else if (c->ev->status == TIX_EVENT_COMPLETED || is_over(c, t))
         tix_decision_reject(out, "event_over", "ticket_id", "the event is over");
     else if (to != NULL && strcmp(to, c->s->buyers[t->holder].id) == 0)

@@ -8,7 +8,11 @@
  *     (hold.placed) leaving none;
  *   - event.sales_reopened {automatic: true} when the stock itself sold the event out and the
  *     decision gave places back (a hold released or expired, an order cancelled or expired, a
- *     refund) so that some are free again.
+ *     refund) or added some (ticket_type.create, ticket_type.update raising a quantity or
+ *     widening what a type sells, pool.define growing a pool) so that some are free again. The
+ *     catalog's new places are weighed on a copy of the state with the decision's types and
+ *     pools in it (struct room_after), the sessions' counters shared (a new type or pool has
+ *     taken nothing).
  * A promoter's sold-out (event.mark_sold_out) is never reopened here, and the promoter may reopen
  * either kind (event.reopen_sales).
  *
@@ -17,8 +21,9 @@
  * pool and the session's places leave a unit (group_size places for a group ticket), a bundle's
  * components leave theirs, a reserved type has a free seat that suits it. Held counts as taken,
  * also a lapsed hold that no event has expired yet (the clock's hold.expire gives it back).
- * Changes of quantities, pools or sessions do not reopen an event by themselves (the promoter
- * reopens it, or the next release does).
+ * A session called off (event.session_cancelled) has no room. Sessions and the event's capacity
+ * are locked once sales open, so only ticket types and pools can add places to a sold-out
+ * event; lowering them never sells an event out by itself.
  *
  * Cost: the decision's own events give the change (takes and seats, O(their size)); the search
  * stops at the first type with room, trying the types counted by counters before the reserved
@@ -44,6 +49,7 @@ struct room_seat {
 };
 
 struct room_delta {
+    int counted_types, counted_pools; /* what the sessions' counters know (more may be new) */
     struct stock_take *added, *back;
     int n_added, cap_added, n_back, cap_back;
     struct room_seat *taken, *freed;
@@ -199,7 +205,7 @@ static int64_t units_left(const struct room_session *r, int t)
     if (x->quantity < 0)
         return INT64_MAX;
     const struct tix_stock_session *ss = r->slot >= 0 ? &r->c->s->sessions[r->slot] : NULL;
-    int64_t taken = ss != NULL ? ss->type_held[t] + ss->type_sold[t] : 0;
+    int64_t taken = ss != NULL && t < r->d->counted_types ? ss->type_held[t] + ss->type_sold[t] : 0;
     return x->quantity - taken - delta_sum(r, t, -1);
 }
 
@@ -210,7 +216,7 @@ static int64_t pool_left(const struct room_session *r, int t)
     if (p < 0)
         return INT64_MAX;
     const struct tix_stock_session *ss = r->slot >= 0 ? &r->c->s->sessions[r->slot] : NULL;
-    int64_t taken = ss != NULL ? ss->pool_held[p] + ss->pool_sold[p] : 0;
+    int64_t taken = ss != NULL && p < r->d->counted_pools ? ss->pool_held[p] + ss->pool_sold[p] : 0;
     return r->c->s->pools[p].capacity - taken - delta_sum(r, -1, p);
 }
 
@@ -273,7 +279,7 @@ static bool event_has_room(const struct stock_ctx *c, const struct room_delta *d
 {
     for (int i = 0; i < c->ev->n_sessions; i++) {
         const struct tix_event_session *es = &c->ev->sessions[i];
-        if (es->starts_at <= c->now)
+        if (es->starts_at <= c->now || es->is_cancelled)
             continue;
         struct room_session r = {c, d, es->id, tix_stock_find_session(c->s, es->id), 0};
         const struct tix_stock_session *ss = r.slot >= 0 ? &c->s->sessions[r.slot] : NULL;
@@ -286,6 +292,94 @@ static bool event_has_room(const struct stock_ctx *c, const struct room_delta *d
                     return true;
     }
     return false;
+}
+
+/* ---- capacity added ------------------------------------------------------------------------- */
+
+/* The stock as the decision's catalog events leave it: a shallow copy of the state whose types
+ * and pools are its own arrays (own[i]: type i was read here and is freed with the copy). */
+struct room_after {
+    struct tix_stock_state s;
+    bool *own;
+    bool is_grown; /* a ticket type or a pool was created or changed */
+};
+
+/* Gives a its own types and pools arrays, copies of the state's with room for the decision's. */
+static void after_copy(const struct stock_ctx *c, const struct tix_decision *out,
+                       struct room_after *a)
+{
+    a->is_grown = true;
+    size_t nt = (size_t)c->s->n_types + (size_t)out->n_events;
+    size_t np = (size_t)c->s->n_pools + (size_t)out->n_events;
+    a->s.types = tix_xcalloc(nt, sizeof(a->s.types[0]));
+    a->own = tix_xcalloc(nt, sizeof(a->own[0]));
+    a->s.pools = tix_xcalloc(np, sizeof(a->s.pools[0]));
+    if (c->s->n_types > 0)
+        memcpy(a->s.types, c->s->types, (size_t)c->s->n_types * sizeof(a->s.types[0]));
+    if (c->s->n_pools > 0)
+        memcpy(a->s.pools, c->s->pools, (size_t)c->s->n_pools * sizeof(a->s.pools[0]));
+}
+
+/* Applies one ticket_type.created/updated or pool.defined (data) to the copy. */
+static void after_apply(const struct stock_ctx *c, const char *type, const json_t *data,
+                        struct room_after *a)
+{
+    if (strcmp(type, "pool.defined") == 0) {
+        const json_t *pool = json_object_get(data, "pool");
+        int i = tix_stock_find_pool(c->s, tix_json_str(pool, "pool_id"));
+        if (i < 0) { /* new: its counters are 0 (room_delta.counted_pools) */
+            i = a->s.n_pools++;
+            memset(&a->s.pools[i], 0, sizeof(a->s.pools[i]));
+        }
+        a->s.pools[i].capacity = tix_json_int(pool, "capacity", 0);
+        return;
+    }
+    const json_t *doc = json_object_get(data, "ticket_type");
+    int i = strcmp(type, "ticket_type.created") == 0
+                ? a->s.n_types
+                : tix_stock_find_type(c->s, tix_json_str(doc, "ticket_type_id"));
+    struct tix_stock_type t;
+    if (i < 0 || !tix_stock_type_read(c->s, doc, &t))
+        return;
+    if (a->own[i])
+        tix_stock_type_free(&a->s.types[i]);
+    a->s.types[i] = t;
+    a->own[i] = true;
+    if (i == a->s.n_types)
+        a->s.n_types++;
+}
+
+/* Fills a with the stock after the decision's catalog events (the state itself, shared, when it
+ * has none). */
+static void after_of(const struct stock_ctx *c, const struct tix_decision *out,
+                     struct room_after *a)
+{
+    a->s = *c->s;
+    a->own = NULL;
+    a->is_grown = false;
+    for (int i = 0; i < out->n_events; i++) {
+        const struct tix_new_event *e = &out->events[i];
+        if (strcmp(e->stream_id, c->stream) != 0 ||
+            (strcmp(e->type, "ticket_type.created") != 0 &&
+             strcmp(e->type, "ticket_type.updated") != 0 && strcmp(e->type, "pool.defined") != 0))
+            continue;
+        if (!a->is_grown)
+            after_copy(c, out, a);
+        after_apply(c, e->type, e->data, a);
+    }
+}
+
+/* Frees what a owns (nothing when it shares the state). */
+static void after_free(struct room_after *a)
+{
+    if (!a->is_grown)
+        return;
+    for (int i = 0; i < a->s.n_types; i++)
+        if (a->own[i])
+            tix_stock_type_free(&a->s.types[i]);
+    free(a->own);
+    free(a->s.types);
+    free(a->s.pools);
 }
 
 static void delta_free(struct room_delta *d)
@@ -310,12 +404,16 @@ static void follow_room(const struct tix_command *cmd, const struct tix_view *vi
     bool is_auto_sold_out = c.ev->status == TIX_EVENT_SOLD_OUT && c.ev->is_sold_out_automatic;
     if (c.ev->status != TIX_EVENT_ON_SALE && !is_auto_sold_out)
         return;
-    struct room_delta d = {0};
+    struct room_delta d = {.counted_types = c.s->n_types, .counted_pools = c.s->n_pools};
     delta_of(&c, out, &d);
+    struct room_after a;
+    after_of(&c, out, &a);
+    struct stock_ctx after = c;
+    after.s = &a.s;
     const char *step = NULL;
-    if (c.ev->status == TIX_EVENT_ON_SALE && d.n_added > 0 && !event_has_room(&c, &d))
+    if (c.ev->status == TIX_EVENT_ON_SALE && d.n_added > 0 && !event_has_room(&after, &d))
         step = "event.sold_out";
-    else if (is_auto_sold_out && d.n_back > 0 && event_has_room(&c, &d))
+    else if (is_auto_sold_out && (d.n_back > 0 || a.is_grown) && event_has_room(&after, &d))
         step = "event.sales_reopened";
     if (step != NULL) {
         char stream[TIX_STREAM_ID_MAX];
@@ -324,13 +422,18 @@ static void follow_room(const struct tix_command *cmd, const struct tix_view *vi
                           json_pack("{s:s, s:b}", "event_id", cmd->key, "automatic", 1));
     }
     delta_free(&d);
+    after_free(&a);
 }
 
-/* The sale commands whose events may take the last place or give places back. */
+/* The sale commands whose events may take the last place or give places back, and the catalog
+ * commands that may add places. */
 static const struct {
     const char *type;
     void (*decide)(const struct tix_command *, const struct tix_view *, struct tix_decision *);
 } inner[] = {
+    {"ticket_type.create", tix_stock_decide_type_create},
+    {"ticket_type.update", tix_stock_decide_type_update},
+    {"pool.define", tix_stock_decide_pool_define},
     {"hold.place", tix_stock_decide_hold_place},
     {"hold.release", tix_stock_decide_hold_release},
     {"hold.expire", tix_stock_decide_hold_expire},

@@ -77,6 +77,10 @@ static bool pick_session(const struct stock_ctx *c, struct request *r, struct ti
         tix_decision_reject(out, "session_not_found", "session_id", "no session %s", r->sid);
         return false;
     }
+    if (c->ev->sessions[r->session].is_cancelled) {
+        tix_decision_reject(out, "session_cancelled", "session_id", "the session was called off");
+        return false;
+    }
     if (c->ev->sessions[r->session].starts_at <= c->now) {
         tix_decision_reject(out, "session_started", "session_id", "the session has started");
         return false;
@@ -282,8 +286,8 @@ static bool within_limits(const struct stock_ctx *c, const struct request *r, in
     return true;
 }
 
-/* The sessions a line takes stock in: every session a season pass covers that has not ended,
- * else the hold's own. */
+/* The sessions a line takes stock in: every session a season pass covers that has not ended
+ * and is not called off, else the hold's own. */
 static int line_sessions(const struct stock_ctx *c, const struct request *r, int t,
                          const char **ids)
 {
@@ -294,7 +298,8 @@ static int line_sessions(const struct stock_ctx *c, const struct request *r, int
     }
     int n = 0;
     for (int i = 0; i < c->ev->n_sessions; i++)
-        if ((i == r->session || c->ev->sessions[i].ends_at > c->now) &&
+        if ((i == r->session ||
+             (c->ev->sessions[i].ends_at > c->now && !c->ev->sessions[i].is_cancelled)) &&
             tix_stock_type_covers(x, c->ev->sessions[i].id))
             ids[n++] = c->ev->sessions[i].id;
     return n;
@@ -607,6 +612,10 @@ static bool is_orderable(const struct stock_ctx *c, int h, struct tix_decision *
     }
     if (hd->expires_at <= c->now) {
         tix_decision_reject(out, "hold_expired", "hold_id", "the hold has lapsed");
+        return false;
+    }
+    if (tix_stock_is_called_off(c->ev, c->s->sessions[hd->session].id)) {
+        tix_decision_reject(out, "session_cancelled", "hold_id", "the session was called off");
         return false;
     }
     return true;

@@ -244,7 +244,7 @@ static void free_strings(char **v, int n)
     free(v);
 }
 
-static void type_free(struct tix_stock_type *t)
+void tix_stock_type_free(struct tix_stock_type *t)
 {
     free(t->session_ids);
     free_strings(t->sections, t->n_sections);
@@ -270,7 +270,7 @@ static void stock_destroy(void *p)
     if (s == NULL)
         return;
     for (int i = 0; i < s->n_types; i++)
-        type_free(&s->types[i]);
+        tix_stock_type_free(&s->types[i]);
     free(s->types);
     for (int i = 0; i < s->n_pools; i++)
         free(s->pools[i].name);
@@ -496,7 +496,8 @@ static char **strings_of(const json_t *a, int *n)
 
 /* Reads a checked type document into t (fresh), resolving its pool and components against s;
  * false (t freed) when one is unknown or deleted. t keeps a reference to doc. */
-static bool type_read(const struct tix_stock_state *s, const json_t *doc, struct tix_stock_type *t)
+bool tix_stock_type_read(const struct tix_stock_state *s, const json_t *doc,
+                         struct tix_stock_type *t)
 {
     memset(t, 0, sizeof(*t));
     snprintf(t->id, sizeof(t->id), "%s", tix_json_str(doc, "ticket_type_id"));
@@ -541,7 +542,7 @@ static bool type_read(const struct tix_stock_state *s, const json_t *doc, struct
     }
     t->doc = json_incref((json_t *)doc);
     if (!is_ok)
-        type_free(t);
+        tix_stock_type_free(t);
     return is_ok;
 }
 
@@ -660,7 +661,7 @@ static enum tix_rc apply_type_created(struct tix_stock_state *s, const json_t *d
     const json_t *doc = json_object_get(d, "ticket_type");
     struct tix_stock_type t;
     if (tix_stock_find_type(s, tix_json_str(doc, "ticket_type_id")) >= 0 ||
-        s->n_types >= TIX_STOCK_TYPES_MAX || !type_read(s, doc, &t))
+        s->n_types >= TIX_STOCK_TYPES_MAX || !tix_stock_type_read(s, doc, &t))
         return TIX_EINVAL;
     int old = s->cap_types;
     grow((void **)&s->types, &s->cap_types, s->n_types + 1, sizeof(s->types[0]));
@@ -675,14 +676,14 @@ static enum tix_rc apply_type_updated(struct tix_stock_state *s, const json_t *d
     const json_t *doc = json_object_get(d, "ticket_type");
     int i = tix_stock_find_type(s, tix_json_str(doc, "ticket_type_id"));
     struct tix_stock_type t;
-    if (i < 0 || s->types[i].is_deleted || !type_read(s, doc, &t))
+    if (i < 0 || s->types[i].is_deleted || !tix_stock_type_read(s, doc, &t))
         return TIX_EINVAL;
     if (t.kind != s->types[i].kind) {
-        type_free(&t);
+        tix_stock_type_free(&t);
         return TIX_EINVAL;
     }
     t.taken = s->types[i].taken;
-    type_free(&s->types[i]);
+    tix_stock_type_free(&s->types[i]);
     s->types[i] = t;
     return TIX_OK;
 }
@@ -1229,8 +1230,8 @@ static enum tix_rc apply_ticket_transferred(struct tix_stock_state *s, const jso
     return TIX_OK;
 }
 
-/* A cancelled event's sale: its active holds released, its pending orders cancelled (all
- * checked before any changes). */
+/* A cancelled event's sale (or a called-off session's): its active holds released, its pending
+ * orders cancelled (all checked before any changes). */
 static enum tix_rc apply_sale_cancelled(struct tix_stock_state *s, const json_t *d)
 {
     const json_t *holds = json_object_get(d, "hold_ids");
@@ -1382,6 +1383,13 @@ static const struct stock_spec sale_cancelled_specs[] = {
     {"cancelled_order_ids", SK_HOLD_IDS, false},
     {"order_ids", SK_HOLD_IDS, false},
 };
+static const struct stock_spec session_cancelled_specs[] = {
+    EV_ID,
+    {"session_id", SK_UUID, true},
+    {"hold_ids", SK_HOLD_IDS, false},
+    {"cancelled_order_ids", SK_HOLD_IDS, false},
+    {"order_ids", SK_HOLD_IDS, false},
+};
 static const struct stock_spec offered_specs[] = {
     EV_ID,
     {"ticket_id", SK_UUID, true},
@@ -1434,6 +1442,7 @@ static const struct {
     APPLIER("ticket.transferred", transferred_specs, apply_ticket_transferred),
     APPLIER("ticket.transfer_offered", offered_specs, apply_transfer_offered),
     APPLIER("stock.sale_cancelled", sale_cancelled_specs, apply_sale_cancelled),
+    APPLIER("stock.session_cancelled", session_cancelled_specs, apply_sale_cancelled),
     APPLIER("ticket.checked_in", checked_in_specs, apply_checked_in),
 };
 

@@ -38,7 +38,8 @@
     " 'starts_at', e.starts_at, 'ends_at', e.ends_at, 'cancel_reason', e.cancel_reason,"           \
     " 'created_at', e.created_at, 'updated_at', e.updated_at, 'version', e.version,"               \
     " 'sessions', (SELECT COALESCE(json_agg(json_build_object('session_id', s.session_id,"         \
-    " 'name', s.name, 'starts_at', s.starts_at, 'ends_at', s.ends_at, 'capacity', s.capacity)"     \
+    " 'name', s.name, 'starts_at', s.starts_at, 'ends_at', s.ends_at, 'capacity', s.capacity,"     \
+    " 'status', s.status, 'cancel_reason', s.cancel_reason)"                                       \
     " ORDER BY s.starts_at), '[]'::json) FROM rm.event_sessions s WHERE s.event_id = e.id),"       \
     " 'ticket_types', (SELECT COALESCE(json_agg(" TIX_SALE_TYPE_JSON " ORDER BY t.price_minor,"    \
     " t.name), '[]'::json) FROM rm.ticket_types t WHERE t.event_id = e.id AND NOT t.is_deleted"    \
@@ -277,6 +278,49 @@ void tix_http_event_session_update(struct tix_req *req)
     event_command(req, "event.update_session", body);
 }
 
+/* Whether the session in the path is one of the event in the path; 404 itself if not. */
+static bool is_event_session(struct tix_req *req)
+{
+    const char *session = tix_gw_param(req, "sessionId");
+    if (!tix_uuid_is_valid(session)) {
+        tix_gw_problem(req, 404, "not-found", "no such session");
+        return false;
+    }
+    const char *params[] = {tix_gw_param(req, "eventId"), session};
+    PGresult *res = NULL;
+    if (!tix_gw_read(req, "SELECT 1 FROM rm.event_sessions WHERE event_id = $1 AND session_id = $2",
+                     2, params, &res))
+        return false;
+    bool is_found = PQntuples(res) == 1;
+    PQclear(res);
+    if (!is_found)
+        tix_gw_problem(req, 404, "not-found", "no such session");
+    return is_found;
+}
+
+/* The {reason} body of a cancellation; NULL after answering. */
+static json_t *reason_body(struct tix_req *req)
+{
+    static const struct tix_field fields[] = {
+        {"reason", TIX_F_STRING, true, 1, TIX_EVENT_REASON_MAX_CHARS},
+        {NULL, TIX_F_STRING, false, 0, 0}};
+    return tix_gw_body(req, fields);
+}
+
+/* Calls off one session (event.cancel_session); the organization was checked from the event. */
+void tix_http_event_session_cancel(struct tix_req *req)
+{
+    json_t *body = reason_body(req);
+    if (body == NULL)
+        return;
+    if (!is_event_session(req)) {
+        json_decref(body);
+        return;
+    }
+    json_object_set_new(body, "session_id", json_string(tix_gw_param(req, "sessionId")));
+    event_command(req, "event.cancel_session", body);
+}
+
 void tix_http_event_delete(struct tix_req *req)
 {
     if (is_own_event(req))
@@ -315,10 +359,7 @@ void tix_http_event_reopen_sales(struct tix_req *req)
 
 void tix_http_event_cancel(struct tix_req *req)
 {
-    static const struct tix_field fields[] = {
-        {"reason", TIX_F_STRING, true, 1, TIX_EVENT_REASON_MAX_CHARS},
-        {NULL, TIX_F_STRING, false, 0, 0}};
-    json_t *body = tix_gw_body(req, fields);
+    json_t *body = reason_body(req);
     if (body == NULL)
         return;
     if (!is_own_event(req)) {

@@ -116,6 +116,8 @@ const struct tix_route tix_routes[] = {
     {"GET", "/api/v1/search/autocomplete", tix_http_search_autocomplete, PUB, 0, NULL,
      TIX_RL_GENERAL},
 
+    {"POST", "/api/v1/events/{eventId}/sessions/{sessionId}/cancel", tix_http_event_session_cancel,
+     EVT, TIX_ROLE_PROMOTER, "events:write", TIX_RL_GENERAL},
     {"GET", "/api/v1/events/{eventId}/ticket-types", tix_http_ticket_types_list, PUB, 0, NULL,
      TIX_RL_GENERAL},
     {"POST", "/api/v1/events/{eventId}/ticket-types", tix_http_ticket_type_create, EVT,

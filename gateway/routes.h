@@ -61,6 +61,7 @@ void tix_http_event_open_sales(struct tix_req *req);
 void tix_http_event_mark_sold_out(struct tix_req *req);
 void tix_http_event_reopen_sales(struct tix_req *req);
 void tix_http_event_cancel(struct tix_req *req);
+void tix_http_event_session_cancel(struct tix_req *req);
 void tix_http_event_get(struct tix_req *req);
 void tix_http_org_event_get(struct tix_req *req);
 void tix_http_org_events_list(struct tix_req *req);

@@ -1,7 +1,9 @@
 /* events.c - read model of events (the shows) and their sessions
  *
  * Tables: events (one row per event with its current descriptive fields, lifecycle status,
- * sales window and the span of its sessions) and event_sessions (the sessions as they are now).
+ * sales window and the span of its sessions) and event_sessions (the sessions as they are now;
+ * status "scheduled", or "cancelled" with cancel_reason once called off on its own: it stays
+ * listed, and counts for the event's span as announced).
  *
  * Invariants: rows are a function of the events alone (times from recorded_at or the payload's
  * RFC 3339 UTC strings, JSON stored as jsonb), so a replay from zero writes identical rows;
@@ -50,7 +52,12 @@ static const char ddl[] =
     " WHERE featured_rank IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS events_venue ON events (venue_id, starts_at);"
     "CREATE INDEX IF NOT EXISTS events_starts ON events (starts_at, id);"
-    "CREATE INDEX IF NOT EXISTS events_session_starts ON event_sessions (event_id, starts_at);";
+    "CREATE INDEX IF NOT EXISTS events_session_starts ON event_sessions (event_id, starts_at);"
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns"
+    " WHERE table_schema = current_schema() AND table_name = 'event_sessions'"
+    " AND column_name = 'status') THEN ALTER TABLE event_sessions"
+    " ADD COLUMN status text NOT NULL DEFAULT 'scheduled', ADD COLUMN cancel_reason text; END IF;"
+    " END $$;";
 
 static const char *const tables[] = {"events", "event_sessions", NULL};
 
@@ -226,8 +233,17 @@ static enum tix_rc on_updated(const char *id, const json_t *d, struct tix_stmts 
 static enum tix_rc on_session(const char *type, const char *id, const json_t *d,
                               struct tix_stmts *out)
 {
+    const char *session_id = tix_json_str(d, "session_id");
+    if (strcmp(type, "event.session_cancelled") == 0) {
+        if (!tix_uuid_is_valid(session_id))
+            return TIX_EINVAL;
+        tix_stmts_add(out,
+                      "UPDATE event_sessions SET status = 'cancelled', cancel_reason = $3"
+                      " WHERE event_id = $1 AND session_id = $2",
+                      3, id, session_id, tix_json_str(d, "reason"));
+        return TIX_OK;
+    }
     if (strcmp(type, "event.session_removed") == 0) {
-        const char *session_id = tix_json_str(d, "session_id");
         if (!tix_uuid_is_valid(session_id))
             return TIX_EINVAL;
         tix_stmts_add(out, "DELETE FROM event_sessions WHERE event_id = $1 AND session_id = $2", 2,
@@ -280,9 +296,7 @@ static enum tix_rc dispatch(const struct tix_event *e, const char *id, const jso
         return on_created(id, d, at, ver, out);
     if (strcmp(e->type, "event.updated") == 0)
         return on_updated(id, d, out);
-    if (strcmp(e->type, "event.session_added") == 0 ||
-        strcmp(e->type, "event.session_updated") == 0 ||
-        strcmp(e->type, "event.session_removed") == 0)
+    if (strncmp(e->type, "event.session_", 14) == 0)
         return on_session(e->type, id, d, out);
     if (strcmp(e->type, "event.deleted") == 0) {
         tix_stmts_add(out, "UPDATE events SET is_deleted = true WHERE id = $1", 1, id);
@@ -296,8 +310,9 @@ static enum tix_rc dispatch(const struct tix_event *e, const char *id, const jso
 static bool is_known(const char *type)
 {
     static const char *const types[] = {
-        "event.created",         "event.updated",         "event.deleted",  "event.session_added",
-        "event.session_updated", "event.session_removed", "event.featured", "event.unfeatured",
+        "event.created",       "event.updated",         "event.deleted",
+        "event.session_added", "event.session_updated", "event.session_removed",
+        "event.featured",      "event.unfeatured",      "event.session_cancelled",
     };
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (strcmp(types[i], type) == 0)

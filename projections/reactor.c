@@ -21,6 +21,12 @@
  * request id derived from the event and the order (BLAKE2b-128 of "tixmo-cancel-refund:",
  * the event id and the order id, shaped as a UUID), so the payment worker's Stripe
  * idempotency key (tixmo-refund-<request id>) is the same however often the log is replayed.
+ * A session called off alone goes the same two steps: event.session_cancelled sends
+ * stock.cancel_session (command id "pm.session.cancel.<event>.<session>"), whose
+ * stock.session_cancelled lists the orders with live tickets of that session; each gets an
+ * order.refund of that session's tickets only (session_id; command id
+ * "pm.session.refund.<event>.<session>.<order>", reason session_cancelled, request id the
+ * BLAKE2b-128 of "tixmo-session-refund:", the event, session and order ids).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -147,14 +153,19 @@ static enum tix_rc stock_seats(const struct tix_event *e, struct tix_db *db, jso
 
 static const struct tix_reactor stock_seats_reactor = {"pm_stock_seats", stock_seats};
 
-/* The refund request id of order for the cancellation of event: a UUID-shaped BLAKE2b-128. */
-static void cancel_request_id(const char *event, const char *order, char out[TIX_UUID_LEN + 1])
+/* The refund request id of order for the cancellation of event (session NULL) or of its
+ * session: a UUID-shaped BLAKE2b-128. */
+static void cancel_request_id(const char *event, const char *session, const char *order,
+                              char out[TIX_UUID_LEN + 1])
 {
     unsigned char h[16];
+    const char *label = session == NULL ? "tixmo-cancel-refund:" : "tixmo-session-refund:";
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, sizeof(h));
-    crypto_generichash_update(&st, (const unsigned char *)"tixmo-cancel-refund:", 20);
+    crypto_generichash_update(&st, (const unsigned char *)label, strlen(label));
     crypto_generichash_update(&st, (const unsigned char *)event, strlen(event));
+    if (session != NULL)
+        crypto_generichash_update(&st, (const unsigned char *)session, strlen(session));
     crypto_generichash_update(&st, (const unsigned char *)order, strlen(order));
     crypto_generichash_final(&st, h, sizeof(h));
     h[6] = (unsigned char)((h[6] & 0x0f) | 0x80); /* version 8: custom */
@@ -165,8 +176,9 @@ static void cancel_request_id(const char *event, const char *order, char out[TIX
              h[15]);
 }
 
-/* One order.refund per order stock.sale_cancelled lists. */
-static void refund_orders(const char *event, const json_t *orders, json_t *out)
+/* One order.refund per order stock.sale_cancelled (session NULL) or stock.session_cancelled
+ * lists: the whole order, or that session's tickets of it. */
+static void refund_orders(const char *event, const char *session, const json_t *orders, json_t *out)
 {
     size_t i;
     const json_t *o;
@@ -175,35 +187,61 @@ static void refund_orders(const char *event, const json_t *orders, json_t *out)
         const char *order = json_string_value(o);
         if (!tix_uuid_is_valid(order))
             continue;
-        char id[128], request[TIX_UUID_LEN + 1];
-        snprintf(id, sizeof(id), "pm.sale.refund.%s.%s", event, order);
-        cancel_request_id(event, order, request);
-        json_array_append_new(out,
-                              json_pack("{ss ss ss s{ss ss ss ss ss}}", "command_id", id, "type",
-                                        "order.refund", "key", event, "payload", "event_id", event,
-                                        "order_id", order, "request_id", request, "reason",
-                                        "event_cancelled", "requested_by", "organizer"));
+        char id[160], request[TIX_UUID_LEN + 1];
+        if (session == NULL)
+            snprintf(id, sizeof(id), "pm.sale.refund.%s.%s", event, order);
+        else
+            snprintf(id, sizeof(id), "pm.session.refund.%s.%s.%s", event, session, order);
+        cancel_request_id(event, session, order, request);
+        json_t *payload =
+            json_pack("{ss ss ss ss ss}", "event_id", event, "order_id", order, "request_id",
+                      request, "reason", session == NULL ? "event_cancelled" : "session_cancelled",
+                      "requested_by", "organizer");
+        if (session != NULL)
+            json_object_set_new(payload, "session_id", json_string(session));
+        json_array_append_new(out, json_pack("{ss ss ss so}", "command_id", id, "type",
+                                             "order.refund", "key", event, "payload", payload));
     }
+}
+
+/* The stock's command for a cancelled event (session NULL) or a called-off session. */
+static void wind_down(const char *event, const char *session, json_t *out)
+{
+    char id[160];
+    json_t *payload = json_pack("{ss}", "event_id", event);
+    if (session == NULL) {
+        snprintf(id, sizeof(id), "pm.sale.cancel.%s", event);
+    } else {
+        snprintf(id, sizeof(id), "pm.session.cancel.%s.%s", event, session);
+        json_object_set_new(payload, "session_id", json_string(session));
+    }
+    json_array_append_new(out,
+                          json_pack("{ss ss ss so}", "command_id", id, "type",
+                                    session == NULL ? "stock.cancel_sale" : "stock.cancel_session",
+                                    "key", event, "payload", payload));
 }
 
 static enum tix_rc sale_cancel(const struct tix_event *e, struct tix_db *db, json_t *out)
 {
     (void)db;
-    bool is_event = strcmp(e->type, "event.cancelled") == 0;
-    if (!is_event && strcmp(e->type, "stock.sale_cancelled") != 0)
+    static const char *const types[] = {"event.cancelled", "stock.sale_cancelled",
+                                        "event.session_cancelled", "stock.session_cancelled"};
+    int k = 0;
+    while (k < 4 && strcmp(e->type, types[k]) != 0)
+        k++;
+    if (k == 4)
         return TIX_OK;
+    bool is_session = k >= 2, is_stock = k % 2 == 1;
     json_t *d = tix_json_parse(e->data, strlen(e->data), NULL);
     const char *event_id = tix_json_str(d, "event_id");
-    enum tix_rc rc = tix_uuid_is_valid(event_id) ? TIX_OK : TIX_EINVAL;
-    if (rc == TIX_OK && is_event) {
-        char id[96];
-        snprintf(id, sizeof(id), "pm.sale.cancel.%s", event_id);
-        json_array_append_new(out, json_pack("{ss ss ss s{ss}}", "command_id", id, "type",
-                                             "stock.cancel_sale", "key", event_id, "payload",
-                                             "event_id", event_id));
-    } else if (rc == TIX_OK) {
-        refund_orders(event_id, json_object_get(d, "order_ids"), out);
-    }
+    const char *session = is_session ? tix_json_str(d, "session_id") : NULL;
+    enum tix_rc rc = tix_uuid_is_valid(event_id) && (!is_session || tix_uuid_is_valid(session))
+                         ? TIX_OK
+                         : TIX_EINVAL;
+    if (rc == TIX_OK && !is_stock)
+        wind_down(event_id, session, out);
+    else if (rc == TIX_OK)
+        refund_orders(event_id, session, json_object_get(d, "order_ids"), out);
     json_decref(d);
     return rc;
 }

@@ -103,6 +103,10 @@ static const char ddl[] =
     " ALTER TABLE tickets ADD COLUMN IF NOT EXISTS voided_at timestamptz,"
     " ADD COLUMN IF NOT EXISTS transferred_from uuid, ADD COLUMN IF NOT EXISTS transferred_to uuid,"
     " ADD COLUMN IF NOT EXISTS transferred_at timestamptz; END IF; END $$;"
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns"
+    " WHERE table_schema = current_schema() AND table_name = 'sale_sessions'"
+    " AND column_name = 'is_cancelled') THEN ALTER TABLE sale_sessions"
+    " ADD COLUMN is_cancelled boolean NOT NULL DEFAULT false; END IF; END $$;"
     "CREATE TABLE IF NOT EXISTS refunds ("
     " request_id uuid PRIMARY KEY, event_id uuid NOT NULL, order_id uuid NOT NULL,"
     " ticket_ids jsonb NOT NULL, amount_minor bigint NOT NULL, currency text,"
@@ -278,11 +282,13 @@ static const char prune_rows_sql[] =
     " AND ca.ticket_type_id = (c->>'ticket_type_id')::uuid)"
 
 /* Sets a.available to v.n for the rows of the event ($1), one session ($2) or all (NULL) whose
- * type is (or, with NOT, is not) a bundle; bundles go second, once their components are. */
+ * type is (or, with NOT, is not) a bundle; bundles go second, once their components are. A
+ * session called off sells nothing: 0. */
 #define REFRESH_SQL(least, bundle_test)                                                            \
     "UPDATE availability a SET available = v.n FROM (SELECT b.event_id, b.session_id,"             \
-    " b.ticket_type_id, CASE WHEN " least " IS NULL THEN NULL ELSE GREATEST(0, " least             \
-    ") END AS n FROM availability b JOIN ticket_types t ON t.event_id = b.event_id"                \
+    " b.ticket_type_id, CASE WHEN ss.is_cancelled THEN 0 WHEN " least " IS NULL THEN NULL"         \
+    " ELSE GREATEST(0, " least ") END AS n FROM availability b JOIN ticket_types t"                \
+    " ON t.event_id = b.event_id"                                                                  \
     " AND t.id = b.ticket_type_id JOIN sale_sessions ss ON ss.event_id = b.event_id"               \
     " AND ss.session_id = b.session_id WHERE b.event_id = $1::uuid"                                \
     " AND ($2::uuid IS NULL OR b.session_id = $2::uuid) AND " bundle_test ") v"                    \
@@ -356,6 +362,20 @@ static enum tix_rc on_capacity(const struct sale_ctx *c)
     tix_stmts_add(c->out, "UPDATE sale_sessions SET event_capacity = $2::int WHERE event_id = $1",
                   2, c->event_id, n);
     tix_sale_refresh(c, NULL);
+    return TIX_OK;
+}
+
+/* A session called off: it sells nothing any more. */
+static enum tix_rc on_session_cancelled(const struct sale_ctx *c)
+{
+    const char *sid = tix_json_str(c->d, "session_id");
+    if (!tix_uuid_is_valid(sid))
+        return TIX_EINVAL;
+    tix_stmts_add(c->out,
+                  "UPDATE sale_sessions SET is_cancelled = true WHERE event_id = $1"
+                  " AND session_id = $2",
+                  2, c->event_id, sid);
+    tix_sale_refresh(c, sid);
     return TIX_OK;
 }
 
@@ -527,6 +547,8 @@ static enum tix_rc on_seats(const struct sale_ctx *c)
 
 static enum tix_rc dispatch(const char *type, const struct sale_ctx *c)
 {
+    if (strcmp(type, "event.session_cancelled") == 0)
+        return on_session_cancelled(c);
     if (strcmp(type, "event.created") == 0 || strncmp(type, "event.session_", 14) == 0)
         return on_sessions(type, c);
     if (strcmp(type, "event.updated") == 0)
@@ -552,7 +574,8 @@ static bool is_relevant(const struct tix_event *e)
         return strcmp(e->type, "event.created") == 0 || strcmp(e->type, "event.updated") == 0 ||
                strcmp(e->type, "event.session_added") == 0 ||
                strcmp(e->type, "event.session_updated") == 0 ||
-               strcmp(e->type, "event.session_removed") == 0;
+               strcmp(e->type, "event.session_removed") == 0 ||
+               strcmp(e->type, "event.session_cancelled") == 0;
     if (strncmp(e->stream_id, "stock-", 6) != 0)
         return false;
     for (int i = 0; prefixes[i] != NULL; i++)

@@ -346,13 +346,14 @@ static enum tix_rc on_transferred(const struct sale_ctx *c)
     return TIX_OK;
 }
 
-/* A cancelled event's sale: its active holds released, its pending orders cancelled (each
- * list absent when empty). */
-static enum tix_rc on_sale_cancelled(const struct sale_ctx *c)
+/* A cancelled event's sale (reason event_cancelled) or a called-off session's
+ * (session_cancelled): its active holds released, its pending orders cancelled (each list
+ * absent when empty). */
+static enum tix_rc on_sale_cancelled(const struct sale_ctx *c, const char *reason)
 {
     enum tix_rc rc = TIX_OK;
     if (json_object_get(c->d, "hold_ids") != NULL)
-        rc = each_id(c, "hold_ids", hold_end_sql, "released", "event_cancelled");
+        rc = each_id(c, "hold_ids", hold_end_sql, "released", reason);
     if (rc == TIX_OK && json_object_get(c->d, "cancelled_order_ids") != NULL)
         rc = each_id(c, "cancelled_order_ids", order_end_sql, "cancelled", NULL);
     return rc;
@@ -440,7 +441,9 @@ enum tix_rc tix_sale_orders_apply(const char *type, const struct sale_ctx *c)
     if (strcmp(type, "ticket.transfer_offered") == 0)
         return on_transfer_offered(c);
     if (strcmp(type, "stock.sale_cancelled") == 0)
-        return on_sale_cancelled(c);
+        return on_sale_cancelled(c, "event_cancelled");
+    if (strcmp(type, "stock.session_cancelled") == 0)
+        return on_sale_cancelled(c, "session_cancelled");
     if (strcmp(type, "ticket.checked_in") == 0)
         return on_checked_in(c);
     return TIX_ENOTFOUND;

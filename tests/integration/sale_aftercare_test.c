@@ -20,9 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "client.h"
 #include "harness.h"
 #include "http.h"
+#include "sale.h"
 #include "shop.h"
 #include "stripe_mock.h"
 #include "tix/bus.h"
@@ -31,7 +31,6 @@
 
 static struct tix_test_stack stack;
 static pid_t worker_pid;
-static struct tix_bus *bus;
 static struct tix_db *db;
 
 static void start(void)
@@ -41,185 +40,38 @@ static void start(void)
     /* one HTTP try per round, three rounds: the worker's own retries show in the journal */
     static const char *const env[] = {"TIXMO_STRIPE_ATTEMPTS=1", "TIXMO_REFUND_ATTEMPTS=3", NULL};
     worker_pid = tix_test_spawn("tixmo-payment", env);
-    struct tix_err err;
-    cr_assert_eq(tix_bus_open(tix_test_env("TIXMO_AMQP_URL"), "aftercare", &bus, &err), TIX_OK);
-    cr_assert_eq(tix_bus_enable_replies(bus, &err), TIX_OK);
-    cr_assert_eq(tix_bus_declare_topology(bus, atoi(tix_test_env("TIXMO_PARTITIONS")), 5, &err),
-                 TIX_OK, "%s", err.msg);
-    db = tix_test_db("TIXMO_DB_URL");
+    tix_sale_rig_open("aftercare");
+    db = tix_sale_rig_db();
 }
 
 static void stop(void)
 {
     tix_test_kill(worker_pid, SIGTERM);
     tix_test_stack_stop(&stack);
-    tix_bus_close(bus);
-    tix_db_close(db);
+    tix_sale_rig_close();
 }
 
 TestSuite(sale_aftercare, .init = start, .fini = stop, .timeout = 240);
-
-static void send_ok(const char *type, const char *key, json_t *payload, const char *actor)
-{
-    tix_test_command_ok(bus, type, key, payload, actor);
-}
-
-/* An on-sale event of a shop with one general-admission type at price, and a buyer. */
-struct show {
-    struct tix_shop shop;
-    char event[TIX_UUID_LEN + 1], session[TIX_UUID_LEN + 1], type[TIX_UUID_LEN + 1];
-    char buyer_id[TIX_UUID_LEN + 1], order[TIX_UUID_LEN + 1];
-    char *buyer;
-    char actor[48];
-};
-
-static void open_show(struct show *s, long long price)
-{
-    tix_shop_open(&s->shop);
-    tix_uuid_v7(s->event);
-    tix_uuid_v7(s->session);
-    tix_uuid_v7(s->type);
-    tix_uuid_v7(s->buyer_id);
-    s->buyer = tix_test_token(s->buyer_id, 600);
-    snprintf(s->actor, sizeof(s->actor), "user:%s", s->buyer_id);
-    send_ok("event.create", s->event,
-            json_pack("{ss ss ss ss ss ss si ss ss s[{ss ss ss}]}", "event_id", s->event,
-                      "organization_id", s->shop.org, "name", "Aftercare Show", "category",
-                      "concert", "timezone", "Europe/Paris", "visibility", "public", "capacity",
-                      100, "sales_start", "2025-06-01T10:00:00Z", "sales_end",
-                      "2030-06-01T18:00:00Z", "sessions", "session_id", s->session, "starts_at",
-                      "2030-06-05T19:00:00Z", "ends_at", "2030-06-05T22:00:00Z"),
-            "system:test");
-    send_ok("event.publish", s->event, json_pack("{ss}", "event_id", s->event), "system:test");
-    send_ok("event.open_sales", s->event, json_pack("{ss}", "event_id", s->event), "system:test");
-    send_ok("ticket_type.create", s->event,
-            json_pack("{ss ss ss ss sI ss si}", "event_id", s->event, "ticket_type_id", s->type,
-                      "name", "Floor", "kind", "general_admission", "price_minor",
-                      (json_int_t)price, "currency", "EUR", "quantity", 50),
-            "system:test");
-    cr_assert(tix_test_wait_projected(db, 15000));
-}
-
-static void close_show(struct show *s)
-{
-    tix_shop_close(&s->shop);
-    free(s->buyer);
-}
-
-/* The buyer holds quantity tickets (a command) and places the order over HTTP; returns the
- * answer's status field ("pending_payment" or "paid") in status. */
-static void place_order(struct show *s, int quantity, char status[32])
-{
-    char hold[TIX_UUID_LEN + 1], body[160];
-    tix_uuid_v7(hold);
-    send_ok("hold.place", s->event,
-            json_pack("{ss ss ss s[{ss si}]}", "event_id", s->event, "hold_id", hold, "session_id",
-                      s->session, "lines", "ticket_type_id", s->type, "quantity", quantity),
-            s->actor);
-    snprintf(body, sizeof(body), "{\"event_id\":\"%s\",\"hold_id\":\"%s\"}", s->event, hold);
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", "/api/v1/orders", s->buyer, body, tix_shop_wait5, &r), 201, "%s",
-                 r.body);
-    snprintf(s->order, sizeof(s->order), "%s", tix_http_str(&r, "id"));
-    snprintf(status, 32, "%s", tix_http_str(&r, "status"));
-    tix_http_resp_deinit(&r);
-}
-
-/* Waits (30 s at most) until sql ($1 = param) gives want. */
-static void wait_sql(const char *sql, const char *param, long long want)
-{
-    tix_test_wait_scalar(db, sql, param, want, 30000);
-}
-
-static void wait_events(const char *order, const char *type, long long want)
-{
-    char sql[200];
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM events WHERE type = '%s' AND data->>'order_id' = $1", type);
-    wait_sql(sql, order, want);
-}
-
-static long webhook(const struct show *s, const char *evt, const char *intent, long long amount)
-{
-    char body[1024];
-    snprintf(body, sizeof(body),
-             "{\"id\":\"%s\",\"object\":\"event\",\"type\":\"payment_intent.succeeded\","
-             "\"data\":{\"object\":{\"id\":\"%s\",\"object\":\"payment_intent\",\"amount\":%lld,"
-             "\"currency\":\"eur\",\"metadata\":{\"order_id\":\"%s\",\"event_id\":\"%s\"}}}}",
-             evt, intent, amount, s->order, s->event);
-    return tix_http_stripe_webhook(body, NULL);
-}
-
-/* A paid order of quantity tickets at the show's price: intent from the worker, webhook. */
-static void paid_order(struct show *s, int quantity, long long total)
-{
-    char status[32];
-    place_order(s, quantity, status);
-    cr_assert_str_eq(status, "pending_payment");
-    wait_events(s->order, "order.payment_attached", 1);
-    const char *p[] = {s->order};
-    PGresult *res = NULL;
-    cr_assert_eq(tix_db_exec(db, "SELECT payment_intent_id FROM payments WHERE order_id = $1", 1, p,
-                             &res, NULL),
-                 TIX_OK);
-    cr_assert_eq(PQntuples(res), 1);
-    char intent[128], evt[64];
-    snprintf(intent, sizeof(intent), "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    snprintf(evt, sizeof(evt), "evt_%.8s%.12s", s->order + 24, s->order);
-    cr_assert_eq(webhook(s, evt, intent, total), 200);
-    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'paid'", s->order, 1);
-}
-
-/* The ids of the order's tickets (rm), in id order, into ids (up to n). */
-static int order_tickets(const struct show *s, char ids[][TIX_UUID_LEN + 1], int n)
-{
-    const char *p[] = {s->order};
-    PGresult *res = NULL;
-    cr_assert_eq(tix_db_exec(db, "SELECT id FROM rm.tickets WHERE order_id = $1 ORDER BY id", 1, p,
-                             &res, NULL),
-                 TIX_OK);
-    int got = PQntuples(res) < n ? PQntuples(res) : n;
-    for (int i = 0; i < got; i++)
-        snprintf(ids[i], TIX_UUID_LEN + 1, "%s", PQgetvalue(res, i, 0));
-    PQclear(res);
-    return got;
-}
-
-static void post(const char *path, const char *token, const char *body, long status,
-                 const char *field, struct tix_http_resp *keep)
-{
-    struct tix_http_resp r;
-    tix_http("POST", path, token, body, tix_shop_wait5, &r);
-    if (status >= 400)
-        tix_shop_expect_problem(&r, status, field);
-    else
-        cr_assert_eq(r.status, status, "POST %s: %ld %s", path, r.status, r.body);
-    if (keep != NULL)
-        *keep = r;
-    else
-        tix_http_resp_deinit(&r);
-}
 
 /* ---- free orders --------------------------------------------------------------------------- */
 
 Test(sale_aftercare, a_free_order_is_paid_at_placement_without_a_payment)
 {
-    struct show s;
-    open_show(&s, 0);
+    struct tix_show s;
+    tix_show_open(&s, 0, 1);
     char status[32];
-    place_order(&s, 2, status);
+    tix_show_place_order(&s, 0, 2, status);
     cr_assert_str_eq(status, "paid");
-    wait_sql("SELECT count(*) FROM rm.tickets WHERE order_id = $1 AND status = 'valid'", s.order,
-             2);
-    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'paid'"
-             " AND payment_intent_id IS NULL",
-             s.order, 1);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.tickets WHERE order_id = $1 AND status = 'valid'",
+                      s.order, 2);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'paid'"
+                      " AND payment_intent_id IS NULL",
+                      s.order, 1);
     cr_assert(tix_shop_wait_count(s.buyer, "/api/v1/users/me/tickets", 2, 10000));
     sleep(1); /* the worker saw order.placed by now: it asked Stripe for nothing */
-    wait_sql("SELECT count(*) FROM payments WHERE order_id = $1", s.order, 0);
-    wait_events(s.order, "order.payment_attached", 0);
-    close_show(&s);
+    tix_sale_wait_sql("SELECT count(*) FROM payments WHERE order_id = $1", s.order, 0);
+    tix_sale_wait_events(s.order, "order.payment_attached", 0);
+    tix_show_close(&s);
 }
 
 /* ---- refunds ------------------------------------------------------------------------------- */
@@ -256,121 +108,127 @@ static void refunded_once_by_stripe(const char *order)
 
 Test(sale_aftercare, the_owner_refunds_a_ticket_then_the_rest_through_stripe)
 {
-    struct show s;
-    open_show(&s, 4500);
-    paid_order(&s, 2, 9000);
+    struct tix_show s;
+    tix_show_open(&s, 4500, 1);
+    tix_show_paid_order(&s, 0, 2, 9000);
     char ids[2][TIX_UUID_LEN + 1], path[120], body[200];
-    cr_assert_eq(order_tickets(&s, ids, 2), 2);
+    cr_assert_eq(tix_show_order_tickets(&s, ids, 2), 2);
     snprintf(path, sizeof(path), "/api/v1/orders/%s/refund", s.order);
 
     /* bad input, wrong role, another organization, the buyer before any cancel */
-    post(path, s.shop.owner, "{\"ticket_ids\":\"all\"}", 422, "ticket_ids", NULL);
-    post(path, s.shop.owner, "{\"ticket_ids\":[\"nope\"]}", 422, "ticket_ids[0]", NULL);
-    post(path, s.shop.owner, "{\"reason\":\"\"}", 422, "reason", NULL);
-    post("/api/v1/orders/not-a-uuid/refund", s.shop.owner, "{}", 404, NULL, NULL);
-    post(path, s.shop.promoter, "{}", 403, NULL, NULL);
-    post(path, s.shop.scanner, "{}", 404, NULL, NULL);
+    tix_sale_post(path, s.shop.owner, "{\"ticket_ids\":\"all\"}", 422, "ticket_ids", NULL);
+    tix_sale_post(path, s.shop.owner, "{\"ticket_ids\":[\"nope\"]}", 422, "ticket_ids[0]", NULL);
+    tix_sale_post(path, s.shop.owner, "{\"reason\":\"\"}", 422, "reason", NULL);
+    tix_sale_post("/api/v1/orders/not-a-uuid/refund", s.shop.owner, "{}", 404, NULL, NULL);
+    tix_sale_post(path, s.shop.promoter, "{}", 403, NULL, NULL);
+    tix_sale_post(path, s.shop.scanner, "{}", 404, NULL, NULL);
     struct tix_shop other;
     tix_shop_open(&other);
-    post(path, other.owner, "{}", 404, NULL, NULL);
+    tix_sale_post(path, other.owner, "{}", 404, NULL, NULL);
     tix_shop_close(&other);
-    post(path, s.buyer, "{}", 403, NULL, NULL);
+    tix_sale_post(path, s.buyer, "{}", 403, NULL, NULL);
 
     /* one ticket */
     snprintf(body, sizeof(body), "{\"ticket_ids\":[\"%s\"],\"reason\":\"can't come\"}", ids[0]);
     struct tix_http_resp r;
-    post(path, s.shop.owner, body, 200, NULL, &r);
+    tix_sale_post(path, s.shop.owner, body, 200, NULL, &r);
     json_t *result = json_object_get(r.json, "result");
     cr_assert_eq(tix_json_int(result != NULL ? result : r.json, "amount_minor", 0), 4500, "%s",
                  r.body);
     tix_http_resp_deinit(&r);
-    wait_events(s.order, "order.refunded", 1);
-    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'partially_refunded'"
-             " AND refunded_minor = 4500",
-             s.order, 1);
-    wait_sql("SELECT count(*) FROM rm.refunds WHERE order_id = $1 AND status = 'succeeded'"
-             " AND refund_id LIKE 're_%' AND reason = 'can''t come'",
-             s.order, 1);
-    wait_sql("SELECT sold FROM rm.availability WHERE ticket_type_id = $1", s.type, 1);
-    post(path, s.shop.owner, body, 409, "ticket_ids[0]", NULL); /* already refunded */
+    tix_sale_wait_events(s.order, "order.refunded", 1);
+    tix_sale_wait_sql(
+        "SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'partially_refunded'"
+        " AND refunded_minor = 4500",
+        s.order, 1);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.refunds WHERE order_id = $1 AND status = 'succeeded'"
+                      " AND refund_id LIKE 're_%' AND reason = 'can''t come'",
+                      s.order, 1);
+    tix_sale_wait_sql("SELECT sold FROM rm.availability WHERE ticket_type_id = $1", s.type, 1);
+    tix_sale_post(path, s.shop.owner, body, 409, "ticket_ids[0]", NULL); /* already refunded */
 
     /* the void ticket never admits */
     char scan[200], scan_path[120];
     snprintf(scan_path, sizeof(scan_path), "/api/v1/events/%s/scan", s.event);
     snprintf(scan, sizeof(scan), "{\"ticket_id\":\"%s\",\"device_id\":\"gate-1\"}", ids[0]);
-    post(scan_path, s.shop.scanner, scan, 409, NULL, &r);
+    tix_sale_post(scan_path, s.shop.scanner, scan, 409, NULL, &r);
     cr_assert(strstr(r.body, "void") != NULL, "%s", r.body);
     tix_http_resp_deinit(&r);
 
     /* the rest: the whole order is refunded, one Stripe refund per request */
-    post(path, s.shop.owner, "{}", 200, NULL, NULL);
-    wait_events(s.order, "order.refunded", 2);
-    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'"
-             " AND refunded_minor = 9000",
-             s.order, 1);
-    wait_sql("SELECT count(DISTINCT refund_id) FROM payment_refunds WHERE order_id = $1"
-             " AND status = 'succeeded'",
-             s.order, 2);
-    wait_sql("SELECT sold FROM rm.availability WHERE ticket_type_id = $1", s.type, 0);
-    post(path, s.shop.owner, "{}", 409, "order_id", NULL); /* not refundable any more */
+    tix_sale_post(path, s.shop.owner, "{}", 200, NULL, NULL);
+    tix_sale_wait_events(s.order, "order.refunded", 2);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'"
+                      " AND refunded_minor = 9000",
+                      s.order, 1);
+    tix_sale_wait_sql("SELECT count(DISTINCT refund_id) FROM payment_refunds WHERE order_id = $1"
+                      " AND status = 'succeeded'",
+                      s.order, 2);
+    tix_sale_wait_sql("SELECT sold FROM rm.availability WHERE ticket_type_id = $1", s.type, 0);
+    tix_sale_post(path, s.shop.owner, "{}", 409, "order_id", NULL); /* not refundable any more */
     sleep(1);
-    wait_events(s.order, "order.refunded", 2); /* still two */
-    close_show(&s);
+    tix_sale_wait_events(s.order, "order.refunded", 2); /* still two */
+    tix_show_close(&s);
 }
 
 /* A paid order at price refunded whole by the owner. */
-static void refund_whole_order(struct show *s, long long price)
+static void refund_whole_order(struct tix_show *s, long long price)
 {
-    open_show(s, price);
-    paid_order(s, 1, price);
+    tix_show_open(s, price, 1);
+    tix_show_paid_order(s, 0, 1, price);
     char path[120];
     snprintf(path, sizeof(path), "/api/v1/orders/%s/refund", s->order);
-    post(path, s->shop.owner, "{}", 200, NULL, NULL);
+    tix_sale_post(path, s->shop.owner, "{}", 200, NULL, NULL);
 }
 
 Test(sale_aftercare, a_refund_stripe_declines_for_good_is_recorded_at_once)
 {
-    struct show s;
+    struct tix_show s;
     refund_whole_order(&s, 1978); /* the stand-in declines refunds of amounts ending in 78 */
-    wait_events(s.order, "order.refund_failed", 1);
-    wait_sql("SELECT count(*) FROM rm.refunds WHERE order_id = $1 AND status = 'failed'"
-             " AND failure_reason = 'charge_disputed'",
-             s.order, 1);
-    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refund_pending'", s.order,
-             1);
-    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'failed'"
-             " AND attempts = 1",
-             s.order, 1);
-    wait_events(s.order, "order.refunded", 0);
+    tix_sale_wait_events(s.order, "order.refund_failed", 1);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.refunds WHERE order_id = $1 AND status = 'failed'"
+                      " AND failure_reason = 'charge_disputed'",
+                      s.order, 1);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refund_pending'",
+                      s.order, 1);
+    tix_sale_wait_sql(
+        "SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'failed'"
+        " AND attempts = 1",
+        s.order, 1);
+    tix_sale_wait_events(s.order, "order.refunded", 0);
     json_t *calls = stripe_refund_calls(s.order);
     cr_assert_eq(json_array_size(calls), 1); /* a decline is not retried */
     json_decref(calls);
-    close_show(&s);
+    tix_show_close(&s);
 }
 
 Test(sale_aftercare, a_charge_already_refunded_counts_as_refunded)
 {
-    struct show s;
+    struct tix_show s;
     refund_whole_order(&s, 1977); /* the stand-in answers charge_already_refunded for ..77 */
-    wait_events(s.order, "order.refunded", 1);
-    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'", s.order, 1);
-    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'succeeded'"
-             " AND refund_id LIKE 'already_refunded_%'",
-             s.order, 1);
-    wait_events(s.order, "order.refund_failed", 0);
-    close_show(&s);
+    tix_sale_wait_events(s.order, "order.refunded", 1);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'",
+                      s.order, 1);
+    tix_sale_wait_sql(
+        "SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'succeeded'"
+        " AND refund_id LIKE 'already_refunded_%'",
+        s.order, 1);
+    tix_sale_wait_events(s.order, "order.refund_failed", 0);
+    tix_show_close(&s);
 }
 
 Test(sale_aftercare, a_refund_stripe_fails_once_is_retried_with_the_same_key)
 {
     tix_stripe_mock_reset_scenarios();
-    struct show s;
+    struct tix_show s;
     refund_whole_order(&s, 2588); /* ..88: a 500 first, then the refund */
-    wait_events(s.order, "order.refunded", 1);
-    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'", s.order, 1);
-    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'succeeded'"
-             " AND attempts = 2",
-             s.order, 1);
+    tix_sale_wait_events(s.order, "order.refunded", 1);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'",
+                      s.order, 1);
+    tix_sale_wait_sql(
+        "SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'succeeded'"
+        " AND attempts = 2",
+        s.order, 1);
     json_t *calls = stripe_refund_calls(s.order);
     cr_assert_eq(json_array_size(calls), 2);
     cr_assert_eq(tix_json_int(json_object_get(json_array_get(calls, 0), "response"), "status", 0),
@@ -378,21 +236,22 @@ Test(sale_aftercare, a_refund_stripe_fails_once_is_retried_with_the_same_key)
     cr_assert_eq(tix_json_int(json_object_get(json_array_get(calls, 1), "response"), "status", 0),
                  200);
     json_decref(calls);
-    wait_events(s.order, "order.refund_failed", 0);
-    close_show(&s);
+    tix_sale_wait_events(s.order, "order.refund_failed", 0);
+    tix_show_close(&s);
 }
 
 Test(sale_aftercare, a_refund_stripe_never_answers_is_given_up_after_the_last_attempt)
 {
-    struct show s;
+    struct tix_show s;
     refund_whole_order(&s, 2589); /* ..89: Stripe answers 503 every time */
-    wait_events(s.order, "order.refund_failed", 1);
-    wait_sql("SELECT count(*) FROM rm.refunds WHERE order_id = $1 AND status = 'failed'"
-             " AND failure_reason = 'stripe_unavailable'",
-             s.order, 1);
-    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'failed'"
-             " AND attempts = 3",
-             s.order, 1);
+    tix_sale_wait_events(s.order, "order.refund_failed", 1);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.refunds WHERE order_id = $1 AND status = 'failed'"
+                      " AND failure_reason = 'stripe_unavailable'",
+                      s.order, 1);
+    tix_sale_wait_sql(
+        "SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'failed'"
+        " AND attempts = 3",
+        s.order, 1);
     json_t *calls = stripe_refund_calls(s.order);
     cr_assert_eq(json_array_size(calls), 3); /* TIXMO_REFUND_ATTEMPTS rounds of one try */
     json_decref(calls);
@@ -403,7 +262,7 @@ Test(sale_aftercare, a_refund_stripe_never_answers_is_given_up_after_the_last_at
     cr_assert_eq(tix_http("GET", path, s.shop.promoter, NULL, NULL, &r), 200, "%s", r.body);
     cr_assert(strstr(r.body, "stripe_unavailable") != NULL, "%s", r.body);
     tix_http_resp_deinit(&r);
-    close_show(&s);
+    tix_show_close(&s);
 }
 
 /* Makes the stand-in answer 503 to every refund of order (its metadata), ahead of the other
@@ -439,20 +298,21 @@ static long long order_scalar(const char *sql, const char *order)
 
 Test(sale_aftercare, a_refund_stripe_fails_waits_aside_while_other_orders_are_paid)
 {
-    struct show s;
-    open_show(&s, 2400);
-    paid_order(&s, 1, 2400);
+    struct tix_show s;
+    tix_show_open(&s, 2400, 1);
+    tix_show_paid_order(&s, 0, 1, 2400);
     char refunded[TIX_UUID_LEN + 1], stub[64], status[32];
     snprintf(refunded, sizeof(refunded), "%s", s.order);
     stripe_down_for_refunds_of(refunded, stub);
     char path[120];
     snprintf(path, sizeof(path), "/api/v1/orders/%s/refund", refunded);
-    post(path, s.shop.owner, "{}", 200, NULL, NULL);
+    tix_sale_post(path, s.shop.owner, "{}", 200, NULL, NULL);
     /* Stripe failed the first round: the refund waits in a delay queue (1 s, then 2 s) */
-    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND attempts >= 1", refunded,
-             1);
+    tix_sale_wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND attempts >= 1",
+                      refunded, 1);
     int64_t t0 = tix_now_us();
-    place_order(&s, 1, status); /* another order meanwhile gets its PaymentIntent at once */
+    tix_show_place_order(&s, 0, 1,
+                         status); /* another order meanwhile gets its PaymentIntent at once */
     cr_assert_str_eq(status, "pending_payment");
     tix_test_wait_scalar(db,
                          "SELECT count(*) FROM payments WHERE order_id = $1 AND "
@@ -470,8 +330,9 @@ Test(sale_aftercare, a_refund_stripe_fails_waits_aside_while_other_orders_are_pa
                  0);
     /* Stripe recovers: a later round refunds, once, under the same key */
     stripe_stub_remove(stub);
-    wait_events(refunded, "order.refunded", 1);
-    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'", refunded, 1);
+    tix_sale_wait_events(refunded, "order.refunded", 1);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'",
+                      refunded, 1);
     json_t *calls = stripe_refund_calls(refunded);
     size_t i, ok = 0;
     json_t *call;
@@ -487,120 +348,100 @@ Test(sale_aftercare, a_refund_stripe_fails_waits_aside_while_other_orders_are_pa
                  order_scalar("SELECT attempts FROM payment_refunds WHERE order_id = $1", refunded),
                  "one call per round");
     json_decref(calls);
-    wait_events(refunded, "order.refund_failed", 0);
-    close_show(&s);
+    tix_sale_wait_events(refunded, "order.refund_failed", 0);
+    tix_show_close(&s);
 }
 
 Test(sale_aftercare, the_buyer_of_a_cancelled_event_refunds_the_order)
 {
-    struct show s;
-    open_show(&s, 2500);
-    paid_order(&s, 1, 2500);
+    struct tix_show s;
+    tix_show_open(&s, 2500, 1);
+    tix_show_paid_order(&s, 0, 1, 2500);
     char path[120];
     snprintf(path, sizeof(path), "/api/v1/orders/%s/refund", s.order);
-    send_ok("event.cancel", s.event, json_pack("{ss ss}", "event_id", s.event, "reason", "storm"),
-            "system:test");
+    tix_sale_send_ok("event.cancel", s.event,
+                     json_pack("{ss ss}", "event_id", s.event, "reason", "storm"), "system:test");
     char body[120];
     snprintf(body, sizeof(body), "{\"ticket_ids\":[\"%s\"]}", s.order);
-    post(path, s.buyer, body, 422, "ticket_ids", NULL); /* a buyer refunds the whole order */
+    tix_sale_post(path, s.buyer, body, 422, "ticket_ids",
+                  NULL); /* a buyer refunds the whole order */
     /* the cancellation refunds the order by itself too: whoever comes first, one refund */
     struct tix_http_resp r;
     tix_http("POST", path, s.buyer, "{}", tix_shop_wait5, &r);
     cr_assert(r.status == 200 || (r.status == 409 && strstr(r.body, "not-refundable") != NULL),
               "%ld %s", r.status, r.body);
     tix_http_resp_deinit(&r);
-    wait_events(s.order, "order.refunded", 1);
-    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'", s.order, 1);
+    tix_sale_wait_events(s.order, "order.refunded", 1);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'",
+                      s.order, 1);
     sleep(1);
-    wait_events(s.order, "order.refund_granted", 1);
-    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1", s.order, 1);
-    close_show(&s);
+    tix_sale_wait_events(s.order, "order.refund_granted", 1);
+    tix_sale_wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1", s.order, 1);
+    tix_show_close(&s);
 }
 
 /* ---- an event cancelled ------------------------------------------------------------------ */
 
-/* Sends command type with command id id as system:process-manager: the first outcome again. */
-static void resend_pm(const char *id, const char *type, const char *key, json_t *payload)
-{
-    json_t *outcome = NULL;
-    struct tix_err err;
-    cr_assert_eq(tix_client_call(bus, atoi(tix_test_env("TIXMO_PARTITIONS")), id, type, key,
-                                 payload, "system:process-manager", 20000, &outcome, &err),
-                 TIX_OK, "%s", err.msg);
-    json_decref(payload);
-    cr_assert_str_eq(tix_json_str(outcome, "status"), "succeeded");
-    json_decref(outcome);
-}
-
 Test(sale_aftercare, cancelling_the_event_refunds_every_buyer_once)
 {
-    struct show s;
-    open_show(&s, 3100);
+    struct tix_show s;
+    tix_show_open(&s, 3100, 1);
     char paid1[TIX_UUID_LEN + 1], paid2[TIX_UUID_LEN + 1], pending[TIX_UUID_LEN + 1];
-    char free_order[TIX_UUID_LEN + 1], free_type[TIX_UUID_LEN + 1], paid_type[TIX_UUID_LEN + 1];
+    char free_order[TIX_UUID_LEN + 1];
     char hold[TIX_UUID_LEN + 1], status[32], ids[1][TIX_UUID_LEN + 1];
-    paid_order(&s, 1, 3100);
+    tix_show_paid_order(&s, 0, 1, 3100);
     snprintf(paid1, sizeof(paid1), "%s", s.order);
-    cr_assert_eq(order_tickets(&s, ids, 1), 1);
-    paid_order(&s, 2, 6200);
+    cr_assert_eq(tix_show_order_tickets(&s, ids, 1), 1);
+    tix_show_paid_order(&s, 0, 2, 6200);
     snprintf(paid2, sizeof(paid2), "%s", s.order);
-    place_order(&s, 1, status);
+    tix_show_place_order(&s, 0, 1, status);
     cr_assert_str_eq(status, "pending_payment");
     snprintf(pending, sizeof(pending), "%s", s.order);
-    /* a free type: its order is paid at once and has nothing to give back */
-    tix_uuid_v7(free_type);
-    send_ok("ticket_type.create", s.event,
-            json_pack("{ss ss ss ss si ss si}", "event_id", s.event, "ticket_type_id", free_type,
-                      "name", "Guest list", "kind", "general_admission", "price_minor", 0,
-                      "currency", "EUR", "quantity", 10),
-            "system:test");
-    snprintf(paid_type, sizeof(paid_type), "%s", s.type);
-    snprintf(s.type, sizeof(s.type), "%s", free_type);
-    place_order(&s, 1, status);
-    cr_assert_str_eq(status, "paid");
-    snprintf(free_order, sizeof(free_order), "%s", s.order);
-    snprintf(s.type, sizeof(s.type), "%s", paid_type);
-    tix_uuid_v7(hold); /* a cart nobody turned into an order */
-    send_ok("hold.place", s.event,
-            json_pack("{ss ss ss s[{ss si}]}", "event_id", s.event, "hold_id", hold, "session_id",
-                      s.session, "lines", "ticket_type_id", s.type, "quantity", 2),
-            s.actor);
+    tix_show_free_order(&s, 0, free_order); /* paid at once, nothing to give back */
+    tix_show_hold(&s, 0, 2, hold);          /* a cart nobody turned into an order */
 
-    send_ok("event.cancel", s.event, json_pack("{ss ss}", "event_id", s.event, "reason", "flood"),
-            "system:test");
-    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'"
-             " AND refunded_minor = 3100",
-             paid1, 1);
-    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'"
-             " AND refunded_minor = 6200",
-             paid2, 1);
-    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'", free_order, 1);
-    wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'cancelled'", pending, 1);
-    wait_sql("SELECT count(*) FROM rm.holds WHERE id = $1::uuid AND state = 'released'", hold, 1);
-    wait_sql("SELECT count(*) FROM rm.tickets WHERE event_id = $1::uuid AND status <> 'void'",
-             s.event, 0);
-    wait_sql("SELECT count(*) FROM rm.tickets WHERE event_id = $1::uuid AND status = 'void'",
-             s.event, 4);
-    wait_sql("SELECT count(*) FROM rm.refunds WHERE order_id = $1 AND status = 'succeeded'"
-             " AND reason = 'event_cancelled'",
-             paid2, 1);
-    wait_sql("SELECT sum(sold + held) FROM rm.availability WHERE event_id = $1::uuid", s.event, 0);
+    tix_sale_send_ok("event.cancel", s.event,
+                     json_pack("{ss ss}", "event_id", s.event, "reason", "flood"), "system:test");
+    tix_sale_wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'"
+                      " AND refunded_minor = 3100",
+                      paid1, 1);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'"
+                      " AND refunded_minor = 6200",
+                      paid2, 1);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'",
+                      free_order, 1);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'cancelled'",
+                      pending, 1);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.holds WHERE id = $1::uuid AND state = 'released'",
+                      hold, 1);
+    tix_sale_wait_sql(
+        "SELECT count(*) FROM rm.tickets WHERE event_id = $1::uuid AND status <> 'void'", s.event,
+        0);
+    tix_sale_wait_sql(
+        "SELECT count(*) FROM rm.tickets WHERE event_id = $1::uuid AND status = 'void'", s.event,
+        4);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.refunds WHERE order_id = $1 AND status = 'succeeded'"
+                      " AND reason = 'event_cancelled'",
+                      paid2, 1);
+    tix_sale_wait_sql("SELECT sum(sold + held) FROM rm.availability WHERE event_id = $1::uuid",
+                      s.event, 0);
     refunded_once_by_stripe(paid1);
     refunded_once_by_stripe(paid2);
-    wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1", free_order, 0);
+    tix_sale_wait_sql("SELECT count(*) FROM payment_refunds WHERE order_id = $1", free_order, 0);
 
     /* the process manager's commands delivered again decide nothing new */
     char id[160], request[80];
     snprintf(id, sizeof(id), "pm.sale.cancel.%s", s.event);
-    resend_pm(id, "stock.cancel_sale", s.event, json_pack("{ss}", "event_id", s.event));
+    tix_sale_resend_pm(id, "stock.cancel_sale", s.event, json_pack("{ss}", "event_id", s.event));
     snprintf(id, sizeof(id), "pm.sale.refund.%s.%s", s.event, paid1);
     refund_key_of(paid1, request);
-    resend_pm(id, "order.refund", s.event,
-              json_pack("{ss ss ss ss ss}", "event_id", s.event, "order_id", paid1, "request_id",
-                        request, "reason", "event_cancelled", "requested_by", "organizer"));
+    tix_sale_resend_pm(id, "order.refund", s.event,
+                       json_pack("{ss ss ss ss ss}", "event_id", s.event, "order_id", paid1,
+                                 "request_id", request, "reason", "event_cancelled", "requested_by",
+                                 "organizer"));
     sleep(1);
-    wait_events(paid1, "order.refund_granted", 1);
-    wait_events(paid1, "order.refunded", 1);
+    tix_sale_wait_events(paid1, "order.refund_granted", 1);
+    tix_sale_wait_events(paid1, "order.refunded", 1);
     refunded_once_by_stripe(paid1);
 
     /* the door refuses the void tickets, naming why */
@@ -608,10 +449,10 @@ Test(sale_aftercare, cancelling_the_event_refunds_every_buyer_once)
     struct tix_http_resp r;
     snprintf(scan_path, sizeof(scan_path), "/api/v1/events/%s/scan", s.event);
     snprintf(scan, sizeof(scan), "{\"ticket_id\":\"%s\",\"device_id\":\"gate-1\"}", ids[0]);
-    post(scan_path, s.shop.scanner, scan, 409, NULL, &r);
+    tix_sale_post(scan_path, s.shop.scanner, scan, 409, NULL, &r);
     cr_assert(strstr(r.body, "cancelled") != NULL, "%s", r.body);
     tix_http_resp_deinit(&r);
-    close_show(&s);
+    tix_show_close(&s);
 }
 
 /* ---- transfers ----------------------------------------------------------------------------- */
@@ -628,12 +469,13 @@ static void register_user(const char *email, char id[TIX_UUID_LEN + 1])
                  "%s", r.body);
     snprintf(id, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "user_id"));
     tix_http_resp_deinit(&r);
-    wait_sql("SELECT count(*) FROM rm.users WHERE id = $1::uuid", id, 1);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.users WHERE id = $1::uuid", id, 1);
     char *token = tix_test_user_token(db, PII_KEY, id, "user.email_verification_requested");
     snprintf(body, sizeof(body), "{\"token\":\"%s\"}", token);
     free(token);
-    post("/api/v1/auth/verify-email", NULL, body, 200, NULL, NULL);
-    wait_sql("SELECT count(*) FROM rm.users WHERE id = $1::uuid AND email_verified", id, 1);
+    tix_sale_post("/api/v1/auth/verify-email", NULL, body, 200, NULL, NULL);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.users WHERE id = $1::uuid AND email_verified", id,
+                      1);
 }
 
 /* The key names of an object, sorted and joined into out. */
@@ -661,13 +503,13 @@ static void shape_of(const json_t *o, char *out, size_t size)
 }
 
 /* Offers ticket to email: 200, the answer (whose result says pending) kept in r. */
-static void offer(const struct show *s, const char *ticket, const char *email,
+static void offer(const struct tix_show *s, const char *ticket, const char *email,
                   struct tix_http_resp *r)
 {
     char path[120], body[160];
     snprintf(path, sizeof(path), "/api/v1/tickets/%s/transfer", ticket);
     snprintf(body, sizeof(body), "{\"email\":\"%s\"}", email);
-    post(path, s->buyer, body, 200, NULL, r);
+    tix_sale_post(path, s->buyer, body, 200, NULL, r);
     json_t *result = json_object_get(r->json, "result");
     cr_assert_str_eq(tix_json_str(result, "status"), "pending", "%s", r->body);
     cr_assert_str_eq(tix_json_str(result, "ticket_id"), ticket);
@@ -690,7 +532,7 @@ static void accept_offer(const char *who, const char *id, char ticket[TIX_UUID_L
     char path[120];
     struct tix_http_resp r;
     snprintf(path, sizeof(path), "/api/v1/ticket-transfers/%s/accept", id);
-    post(path, who, "{}", 200, NULL, &r);
+    tix_sale_post(path, who, "{}", 200, NULL, &r);
     snprintf(ticket, TIX_UUID_LEN + 1, "%s",
              tix_json_str(json_object_get(r.json, "result"), "ticket_id"));
     tix_http_resp_deinit(&r);
@@ -699,13 +541,13 @@ static void accept_offer(const char *who, const char *id, char ticket[TIX_UUID_L
 
 Test(sale_aftercare, a_transfer_answers_alike_for_any_email_and_its_owner_accepts)
 {
-    struct show s;
-    open_show(&s, 0);
+    struct tix_show s;
+    tix_show_open(&s, 0, 1);
     char status[32], ids[2][TIX_UUID_LEN + 1], email[96], later[96];
     char friend_id[TIX_UUID_LEN + 1], later_id[TIX_UUID_LEN + 1];
-    place_order(&s, 2, status);
-    wait_sql("SELECT count(*) FROM rm.tickets WHERE order_id = $1", s.order, 2);
-    cr_assert_eq(order_tickets(&s, ids, 2), 2);
+    tix_show_place_order(&s, 0, 2, status);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.tickets WHERE order_id = $1", s.order, 2);
+    cr_assert_eq(tix_show_order_tickets(&s, ids, 2), 2);
     snprintf(email, sizeof(email), "friend-%s@example.org", s.shop.tag);
     snprintf(later, sizeof(later), "later-%s@example.org", s.shop.tag);
     register_user(email, friend_id);
@@ -720,11 +562,11 @@ Test(sale_aftercare, a_transfer_answers_alike_for_any_email_and_its_owner_accept
     snprintf(qr, sizeof(qr), "%s", tix_http_str(&r, "payload"));
     tix_http_resp_deinit(&r);
 
-    post(path, s.buyer, "{}", 422, "email", NULL);
-    post(path, s.buyer, "{\"email\":\"not an email\"}", 422, "email", NULL);
+    tix_sale_post(path, s.buyer, "{}", 422, "email", NULL);
+    tix_sale_post(path, s.buyer, "{\"email\":\"not an email\"}", 422, "email", NULL);
     snprintf(body, sizeof(body), "{\"email\":\"%s\"}", email);
-    post(path, friend, body, 404, NULL, NULL);       /* not the holder */
-    post(path, s.shop.owner, body, 404, NULL, NULL); /* staff are not holders either */
+    tix_sale_post(path, friend, body, 404, NULL, NULL);       /* not the holder */
+    tix_sale_post(path, s.shop.owner, body, 404, NULL, NULL); /* staff are not holders either */
 
     /* an email with an account and one without: the same answer */
     offer(&s, ids[0], email, &r);
@@ -744,22 +586,23 @@ Test(sale_aftercare, a_transfer_answers_alike_for_any_email_and_its_owner_accept
     char offer_id[TIX_UUID_LEN + 1], new_id[TIX_UUID_LEN + 1], accept_path[120];
     listed_offer(friend, 1, offer_id);
     snprintf(accept_path, sizeof(accept_path), "/api/v1/ticket-transfers/%s/accept", offer_id);
-    post("/api/v1/ticket-transfers/nope/accept", friend, "{}", 404, NULL, NULL);
-    post(accept_path, s.buyer, "{}", 404, NULL, NULL); /* offered to another email */
+    tix_sale_post("/api/v1/ticket-transfers/nope/accept", friend, "{}", 404, NULL, NULL);
+    tix_sale_post(accept_path, s.buyer, "{}", 404, NULL, NULL); /* offered to another email */
     char stranger_id[TIX_UUID_LEN + 1];
     tix_uuid_v7(stranger_id);
     char *stranger = tix_test_token(stranger_id, 600);
-    post(accept_path, stranger, "{}", 404, NULL, NULL); /* no account */
+    tix_sale_post(accept_path, stranger, "{}", 404, NULL, NULL); /* no account */
     free(stranger);
     accept_offer(friend, offer_id, new_id);
     cr_assert_str_neq(new_id, ids[0]);
-    post(accept_path, friend, "{}", 404, NULL, NULL); /* taken already */
+    tix_sale_post(accept_path, friend, "{}", 404, NULL, NULL); /* taken already */
     cr_assert(tix_shop_wait_count(friend, "/api/v1/users/me/tickets", 1, 10000));
     cr_assert(tix_shop_wait_count(friend, "/api/v1/users/me/ticket-transfers", 0, 10000));
-    wait_sql("SELECT count(*) FROM rm.tickets WHERE id = $1::uuid AND transferred_from IS NOT NULL"
-             " AND transferred_at IS NOT NULL AND status = 'valid'",
-             new_id, 1);
-    post(path, s.buyer, body, 404, NULL, NULL); /* the old id is gone */
+    tix_sale_wait_sql(
+        "SELECT count(*) FROM rm.tickets WHERE id = $1::uuid AND transferred_from IS NOT NULL"
+        " AND transferred_at IS NOT NULL AND status = 'valid'",
+        new_id, 1);
+    tix_sale_post(path, s.buyer, body, 404, NULL, NULL); /* the old id is gone */
 
     /* the unknown email registers later, verifies, and takes its ticket */
     register_user(later, later_id);
@@ -775,17 +618,18 @@ Test(sale_aftercare, a_transfer_answers_alike_for_any_email_and_its_owner_accept
     char scan_path[120], scan[1200];
     snprintf(scan_path, sizeof(scan_path), "/api/v1/events/%s/scan", s.event);
     snprintf(scan, sizeof(scan), "{\"qr\":\"%s\",\"device_id\":\"gate-1\"}", qr);
-    post(scan_path, s.shop.scanner, scan, 404, NULL, NULL);
+    tix_sale_post(scan_path, s.shop.scanner, scan, 404, NULL, NULL);
     snprintf(scan, sizeof(scan), "{\"ticket_id\":\"%s\",\"device_id\":\"gate-1\"}", new_id);
-    post(scan_path, s.shop.scanner, scan, 200, NULL, NULL);
-    wait_sql("SELECT count(*) FROM rm.tickets WHERE id = $1::uuid AND is_inside", new_id, 1);
+    tix_sale_post(scan_path, s.shop.scanner, scan, 200, NULL, NULL);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.tickets WHERE id = $1::uuid AND is_inside", new_id,
+                      1);
     /* a used ticket stays with its holder */
     snprintf(path, sizeof(path), "/api/v1/tickets/%s/transfer", new_id);
-    post(path, friend, body, 409, "ticket_id", &r);
+    tix_sale_post(path, friend, body, 409, "ticket_id", &r);
     cr_assert(strstr(r.body, "already") != NULL, "%s", r.body);
     tix_http_resp_deinit(&r);
     free(friend);
-    close_show(&s);
+    tix_show_close(&s);
 }
 
 Test(sale_aftercare, an_unverified_email_sees_no_transfers)
@@ -800,14 +644,14 @@ Test(sale_aftercare, an_unverified_email_sees_no_transfers)
                  "%s", r.body);
     snprintf(id, sizeof(id), "%s", tix_http_str(&r, "user_id"));
     tix_http_resp_deinit(&r);
-    wait_sql("SELECT count(*) FROM rm.users WHERE id = $1::uuid", id, 1);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.users WHERE id = $1::uuid", id, 1);
     char *who = tix_test_token(id, 600);
     cr_assert_eq(tix_http("GET", "/api/v1/users/me/ticket-transfers", who, NULL, NULL, &r), 403);
     tix_http_resp_deinit(&r);
     char path[120], offer_id[TIX_UUID_LEN + 1];
     tix_uuid_v7(offer_id);
     snprintf(path, sizeof(path), "/api/v1/ticket-transfers/%s/accept", offer_id);
-    post(path, who, "{}", 403, NULL, NULL);
+    tix_sale_post(path, who, "{}", 403, NULL, NULL);
     free(who);
     tix_shop_close(&shop);
 }

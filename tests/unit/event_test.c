@@ -200,9 +200,10 @@ Test(event, status_names_round_trip)
 
 Test(event, registry_hosts_every_command_and_the_stream)
 {
-    const char *types[] = {"event.create",      "event.update",         "event.delete",
-                           "event.add_session", "event.update_session", "event.remove_session"};
-    for (int i = 0; i < 6; i++)
+    const char *types[] = {"event.create",        "event.update",         "event.delete",
+                           "event.add_session",   "event.update_session", "event.remove_session",
+                           "event.cancel_session"};
+    for (int i = 0; i < 7; i++)
         cr_assert_not_null(tix_registry_handler(types[i]), "%s", types[i]);
     for (int i = 0; i < N_LIFECYCLE; i++)
         cr_assert_not_null(tix_registry_handler(lifecycle[i]), "%s", lifecycle[i]);
@@ -1052,14 +1053,91 @@ Test(event, complete_only_after_the_last_session_ended)
     cr_assert_eq(ev()->status, TIX_EVENT_COMPLETED);
 }
 
+/* ---- one session called off ---------------------------------------------------------------- */
+
+static json_t *cancel_session_payload(const char *session_id)
+{
+    return tix_json_with(cancel_payload(), "session_id", json_string(session_id));
+}
+
+Test(event, a_session_is_called_off_and_the_event_goes_on)
+{
+    given_status(TIX_EVENT_ON_SALE);
+    struct tix_decision d;
+    accept("event.cancel_session", cancel_session_payload(SES1), &d);
+    cr_assert_eq(d.n_events, 1);
+    cr_assert_str_eq(d.events[0].type, "event.session_cancelled");
+    tix_world_expect_json(d.events[0].data,
+                          json_pack("{s:s, s:s, s:s}", "event_id", EV, "session_id", SES1, "reason",
+                                    "storm warning"));
+    tix_decision_deinit(&d);
+    cr_assert_eq(ev()->status, TIX_EVENT_ON_SALE);
+    cr_assert_eq(ev()->n_sessions, 2);
+    cr_assert(ev()->sessions[0].is_cancelled);
+    cr_assert_not(ev()->sessions[1].is_cancelled);
+    expect_rejected("event.cancel_session", cancel_session_payload(SES1), "already_cancelled",
+                    "session_id");
+    /* the last session left is the event's: cancel the event instead */
+    expect_rejected("event.cancel_session", cancel_session_payload(SES2), "last_session",
+                    "session_id");
+    cr_assert_eq(tix_world_stream(EV_STREAM)->version, 4);
+}
+
+Test(event, cancel_session_refuses_illegal_cases)
+{
+    expect_rejected("event.cancel_session", cancel_session_payload(SES1), "not_found", "event_id");
+    given_status(TIX_EVENT_DRAFT);
+    expect_rejected("event.cancel_session", cancel_session_payload(SES1), "is_draft", NULL);
+    accept_quietly("event.publish", id_payload());
+    expect_rejected("event.cancel_session", cancel_session_payload(SES3), "session_not_found",
+                    "session_id");
+    expect_invalid("event.cancel_session", cancel_session_payload("x"), "session_id");
+    expect_invalid("event.cancel_session",
+                   tix_json_with(cancel_session_payload(SES1), "reason", json_string("  ")),
+                   "reason");
+    expect_invalid("event.cancel_session", payload1("session_id", json_string(SES1)), "reason");
+    at(T1_END); /* the first session is over; the second still to come */
+    expect_rejected("event.cancel_session", cancel_session_payload(SES1), "session_over",
+                    "session_id");
+    at(T2_START); /* under way: still called off (the show stopped) */
+    accept_quietly("event.cancel_session", cancel_session_payload(SES2));
+    at(EARLY);
+    accept_quietly("event.cancel", cancel_payload());
+    expect_rejected("event.cancel_session", cancel_session_payload(SES1), "not_editable", NULL);
+}
+
+Test(event, a_completed_event_refuses_cancel_session)
+{
+    given_status(TIX_EVENT_COMPLETED);
+    expect_rejected("event.cancel_session", cancel_session_payload(SES1), "not_editable", NULL);
+}
+
+Test(event, a_called_off_session_is_kept_but_locked)
+{
+    given_status(TIX_EVENT_PUBLISHED);
+    accept_quietly("event.cancel_session", cancel_session_payload(SES2));
+    expect_rejected("event.update_session",
+                    update_session_payload(SES2, "name", json_string("Encore")),
+                    "session_cancelled", "session_id");
+    /* the one session not called off stays */
+    expect_rejected("event.remove_session", payload1("session_id", json_string(SES1)),
+                    "last_session", "session_id");
+    /* completing waits for the sessions that happen, not the one called off */
+    accept_quietly("event.open_sales", id_payload());
+    at(T1_END);
+    accept_quietly("event.complete", id_payload());
+    cr_assert_eq(ev()->status, TIX_EVENT_COMPLETED);
+}
+
 /* ---- every command ------------------------------------------------------------------------ */
 
 static const char *const all_types[] = {
     "event.update",         "event.delete",       "event.add_session", "event.update_session",
     "event.remove_session", "event.publish",      "event.unpublish",   "event.open_sales",
     "event.mark_sold_out",  "event.reopen_sales", "event.complete",    "event.cancel",
+    "event.cancel_session",
 };
-#define N_ALL 12
+#define N_ALL 13
 
 /* A valid payload for all_types[i]. */
 static json_t *valid_payload(int i)
@@ -1069,6 +1147,8 @@ static json_t *valid_payload(int i)
         return add_payload(session(SES3, T3_START, T3_END));
     if (strcmp(t, "event.update_session") == 0 || strcmp(t, "event.remove_session") == 0)
         return payload1("session_id", json_string(SES1));
+    if (strcmp(t, "event.cancel_session") == 0)
+        return tix_json_with(cancel_payload(), "session_id", json_string(SES1));
     return lifecycle_payload(t);
 }
 
@@ -1303,4 +1383,19 @@ Test(event, evolve_checks_featured_events)
     cr_assert_eq(evolve_ev(s, "event.unfeatured", WITH_ID("")), TIX_OK);
     cr_assert_eq(s->featured_rank, 0);
     tix_event_stream_kind.destroy(s);
+}
+
+Test(event, evolve_checks_session_cancelled)
+{
+    given_status(TIX_EVENT_ON_SALE);
+    struct tix_event_state *s = tix_world_stream(EV_STREAM)->state;
+    const char *unknown = "{\"event_id\":\"" EV "\",\"session_id\":\"" SES3 "\",\"reason\":\"x\"}";
+    const char *good = "{\"event_id\":\"" EV "\",\"session_id\":\"" SES1 "\",\"reason\":\"x\"}";
+    cr_assert_eq(evolve_ev(s, "event.session_cancelled", unknown), TIX_EINVAL);
+    cr_assert_eq(evolve_ev(s, "event.session_cancelled",
+                           "{\"event_id\":\"" EV "\",\"session_id\":\"" SES1 "\"}"),
+                 TIX_EINVAL);
+    cr_assert_eq(evolve_ev(s, "event.session_cancelled", good), TIX_OK);
+    cr_assert(s->sessions[0].is_cancelled);
+    cr_assert_eq(evolve_ev(s, "event.session_cancelled", good), TIX_EINVAL); /* twice */
 }

@@ -116,3 +116,45 @@ Test(reactor, a_cancelled_event_asks_its_stock_to_wind_down_then_refunds_each_or
     json_decref(out);
     json_decref(react_by("pm_sale_cancel", "event.cancelled", "{}", TIX_EINVAL));
 }
+
+#define SES1 "0190c1e2-0000-7000-8000-000000000011"
+
+Test(reactor, a_called_off_session_winds_its_sale_down_then_refunds_its_tickets)
+{
+    json_t *out = react_by(
+        "pm_sale_cancel", "event.session_cancelled",
+        "{\"event_id\":\"" EV "\",\"session_id\":\"" SES1 "\",\"reason\":\"rain\"}", TIX_OK);
+    cr_assert_eq(json_array_size(out), 1);
+    json_t *c = json_array_get(out, 0);
+    cr_assert_str_eq(tix_json_str(c, "command_id"), "pm.session.cancel." EV "." SES1);
+    cr_assert_str_eq(tix_json_str(c, "type"), "stock.cancel_session");
+    json_t *want = json_pack("{ss ss}", "event_id", EV, "session_id", SES1);
+    cr_assert(json_equal(json_object_get(c, "payload"), want));
+    json_decref(want);
+    json_decref(out);
+
+    const char *listed =
+        "{\"event_id\":\"" EV "\",\"session_id\":\"" SES1 "\",\"order_ids\":[\"" ORDER1 "\"]}";
+    out = react_by("pm_sale_cancel", "stock.session_cancelled", listed, TIX_OK);
+    json_t *again = react_by("pm_sale_cancel", "stock.session_cancelled", listed, TIX_OK);
+    cr_assert(json_equal(out, again), "the same commands every time");
+    cr_assert_eq(json_array_size(out), 1);
+    c = json_array_get(out, 0);
+    cr_assert_str_eq(tix_json_str(c, "command_id"), "pm.session.refund." EV "." SES1 "." ORDER1);
+    json_t *p = json_object_get(c, "payload");
+    cr_assert_str_eq(tix_json_str(p, "session_id"), SES1);
+    cr_assert_str_eq(tix_json_str(p, "reason"), "session_cancelled");
+    cr_assert_str_eq(tix_json_str(p, "requested_by"), "organizer");
+    /* not the request id the whole event's cancellation would use for the same order */
+    json_t *whole = react_by("pm_sale_cancel", "stock.sale_cancelled",
+                             "{\"event_id\":\"" EV "\",\"order_ids\":[\"" ORDER1 "\"]}", TIX_OK);
+    const char *r1 = tix_json_str(p, "request_id");
+    const char *r2 =
+        tix_json_str(json_object_get(json_array_get(whole, 0), "payload"), "request_id");
+    cr_assert(r1 != NULL && r2 != NULL && strlen(r1) == 36 && strcmp(r1, r2) != 0);
+    json_decref(whole);
+    json_decref(again);
+    json_decref(out);
+    json_decref(react_by("pm_sale_cancel", "event.session_cancelled",
+                         "{\"event_id\":\"" EV "\",\"session_id\":\"x\"}", TIX_EINVAL));
+}

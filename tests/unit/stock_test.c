@@ -1914,6 +1914,16 @@ Test(stock, a_claimed_ticket_takes_a_new_id_and_the_old_one_admits_nobody)
 
 #define A_PM "system:process-manager"
 
+/* A payment of order_id succeeding now (Stripe event stripe) is refunded for reason. */
+static void expect_late_refund(const char *order_id, const char *stripe, const char *reason)
+{
+    struct tix_decision d = run_ok(A_PAY, "payment.apply",
+                                   pay_payload(order_id, stripe, "succeeded", total_of(order_id)));
+    cr_assert_str_eq(d.events[0].type, "order.refund_required");
+    cr_assert_str_eq(tix_json_str(d.events[0].data, "reason"), reason);
+    tix_decision_deinit(&d);
+}
+
 Test(stock, a_cancelled_event_winds_its_sale_down)
 {
     given_sale();
@@ -1949,11 +1959,7 @@ Test(stock, a_cancelled_event_winds_its_sale_down)
     cr_assert_eq(stock()->orders[0].n_void, 2);
     no_events(A_PM, "stock.cancel_sale", p); /* again: nothing left to end or refund */
     /* the cancelled order paid late is refunded, whatever the stock */
-    struct tix_decision late =
-        run_ok(A_PAY, "payment.apply", pay_payload(O2, "evt_2", "succeeded", total_of(O2)));
-    cr_assert_str_eq(late.events[0].type, "order.refund_required");
-    cr_assert_str_eq(tix_json_str(late.events[0].data, "reason"), "event_cancelled");
-    tix_decision_deinit(&late);
+    expect_late_refund(O2, "evt_2", "event_cancelled");
     check_invariants();
 }
 
@@ -2125,5 +2131,196 @@ Test(stock, every_session_and_type_must_be_gone)
          "event.sold_out");
     cr_assert_eq(ev()->status, TIX_EVENT_SOLD_OUT, "B-1-3 is free but SES1 admits nobody more");
     step(A_B1, "hold.release", release_payload(H1), "event.sales_reopened");
+    check_invariants();
+}
+
+#define POOL2 "0190c1e2-0000-7000-8000-0000000000f2"
+
+/* ---- places added (stock_room.c) ------------------------------------------------------------- */
+
+static json_t *quantity_payload(const char *type, int quantity)
+{
+    return jf("{'event_id':'%s','ticket_type_id':'%s','quantity':%d}", EV, type, quantity);
+}
+
+Test(stock, more_places_reopen_an_event_the_stock_sold_out)
+{
+    given_two_places();
+    step(A_B1, "hold.place", hold_payload(H1, SES1, GA2), "event.sold_out");
+    step(A_ORG, "ticket_type.update",
+         jf("{'event_id':'%s','ticket_type_id':'%s','name':'Floor'}", EV, T_GA), NULL);
+    cr_assert_eq(ev()->status, TIX_EVENT_SOLD_OUT, "a new name adds no place");
+    step(A_ORG, "ticket_type.update", quantity_payload(T_GA, 3), "event.sales_reopened");
+    cr_assert_eq(ev()->status, TIX_EVENT_ON_SALE);
+    step(A_B2, "hold.place", hold_payload(H2, SES1, GA1), "event.sold_out");
+    /* a new type in a session that still admits people */
+    step(A_ORG, "ticket_type.create",
+         type_payload(T_VIP, "vip", 9000, "1", ",'session_ids':['" SES2 "']"),
+         "event.sales_reopened");
+    step(A_B2, "hold.place",
+         hold_payload(H3, SES2, "[{'ticket_type_id':'" T_VIP "','quantity':1}]"), "event.sold_out");
+    check_invariants();
+}
+
+Test(stock, a_grown_pool_reopens_an_event_the_stock_sold_out)
+{
+    given_event(100, 0, true);
+    ok(A_ORG, "pool.define",
+       jf("{'event_id':'%s','pool_id':'%s','name':'Floor','capacity':2}", EV, POOL));
+    given_type(T_GA, "general_admission", 100, "null",
+               ",'pool_id':'" POOL "','session_ids':['" SES1 "']");
+    step(A_B1, "hold.place", hold_payload(H1, SES1, GA2), "event.sold_out");
+    step(A_ORG, "pool.define",
+         jf("{'event_id':'%s','pool_id':'%s','name':'Floor','capacity':3}", EV, POOL),
+         "event.sales_reopened");
+    cr_assert_eq(ev()->status, TIX_EVENT_ON_SALE);
+    /* a new pool holds nothing yet: a type drawing on it sells */
+    step(A_B2, "hold.place", hold_payload(H2, SES1, GA1), "event.sold_out");
+    step(A_ORG, "pool.define",
+         jf("{'event_id':'%s','pool_id':'%s','name':'Balcony','capacity':1}", EV, POOL2), NULL);
+    step(A_ORG, "ticket_type.create",
+         type_payload(T_VIP, "vip", 9000, "null",
+                      ",'pool_id':'" POOL2 "','session_ids':['" SES1 "']"),
+         "event.sales_reopened");
+    check_invariants();
+}
+
+Test(stock, a_promoters_sold_out_stays_when_places_are_added)
+{
+    given_two_places();
+    step(A_B1, "hold.place", hold_payload(H1, SES1, GA1), NULL);
+    ok(A_ORG, "event.mark_sold_out", jf("{'event_id':'%s'}", EV));
+    step(A_ORG, "ticket_type.update", quantity_payload(T_GA, 30), NULL);
+    step(A_ORG, "ticket_type.create", type_payload(T_VIP, "vip", 9000, "5", ""), NULL);
+    cr_assert_eq(ev()->status, TIX_EVENT_SOLD_OUT);
+}
+
+/* ---- one session called off (stock_cancel.c) ------------------------------------------------- */
+
+#define O3   "0190c1e2-0000-7000-8000-000000000c03"
+#define H4   "0190c1e2-0000-7000-8000-000000000d04"
+#define RQ_S "0190c1e2-0000-7000-8000-000000000e11"
+#define H5   "0190c1e2-0000-7000-8000-000000000d05"
+#define O4   "0190c1e2-0000-7000-8000-000000000c04"
+
+static json_t *cancel_session_payload(const char *sid)
+{
+    return jf("{'event_id':'%s','session_id':'%s'}", EV, sid);
+}
+
+static json_t *session_refund_payload(const char *order_id, const char *sid)
+{
+    json_t *p = refund_payload(order_id, RQ_S, NULL, "organizer");
+    json_object_set_new(p, "session_id", json_string(sid));
+    json_object_set_new(p, "reason", json_string("session_cancelled"));
+    return p;
+}
+
+/* The first ticket of order o. */
+static const char *first_ticket(const char *order_id)
+{
+    int o = tix_stock_find_order(stock(), order_id);
+    cr_assert_geq(o, 0);
+    return stock()->tickets[stock()->orders[o].first_ticket].id;
+}
+
+Test(stock, a_called_off_session_winds_its_own_sale_down)
+{
+    given_sale();
+    hold(A_B1, H1, SES1, GA2);
+    order(A_B1, O1, H1);
+    pay(O1, "evt_1");
+    hold(A_B2, H2, SES2, GA1);
+    order(A_B2, O2, H2);
+    pay(O2, "evt_2");
+    hold(A_B2, H3, SES1, GA1);
+    order(A_B2, O3, H3);
+    hold(A_B1, H4, SES1, GA1);
+    rejected(A_PM, "stock.cancel_session", cancel_session_payload(SES1), "not_cancelled",
+             "session_id");
+    rejected(A_PM, "stock.cancel_session", cancel_session_payload(SES_X), "session_not_found",
+             "session_id");
+    ok(A_ORG, "event.cancel_session",
+       jf("{'event_id':'%s','session_id':'%s','reason':'rain'}", EV, SES1));
+    rejected(A_B2, "hold.place", hold_payload(H5, SES1, GA1), "session_cancelled", "session_id");
+    rejected(A_B1, "order.place",
+             jf("{'event_id':'%s','order_id':'%s','hold_id':'%s'}", EV, O4, H4),
+             "session_cancelled", "hold_id");
+    rejected(A_ORG, "stock.cancel_session", cancel_session_payload(SES1), "forbidden", NULL);
+    invalid(A_PM, "stock.cancel_session", jf("{'event_id':'%s'}", EV), "session_id");
+    struct tix_decision d = run_ok(A_PM, "stock.cancel_session", cancel_session_payload(SES1));
+    cr_assert_eq(d.n_events, 1);
+    tix_world_expect_event(&d, 0, STOCK, "stock.session_cancelled",
+                           jf("{'event_id':'%s','session_id':'%s','hold_ids':['%s'],"
+                              "'cancelled_order_ids':['%s'],'order_ids':['%s']}",
+                              EV, SES1, H4, O3, O1));
+    tix_decision_deinit(&d);
+    cr_assert_eq(ev()->status, TIX_EVENT_ON_SALE);
+    cr_assert_eq(taken(SES1, T_GA), 2, "only the paid order's units stay taken");
+    /* the door says why before the refund and after */
+    rejected(A_ORG, "ticket.check_in", scan(first_ticket(O1), "in", "gate-1"), "session_cancelled",
+             "ticket_id");
+    rejected(A_B1, "ticket.transfer",
+             jf("{'event_id':'%s','ticket_id':'%s','new_ticket_id':'%s','to_user_id':'%s'}", EV,
+                first_ticket(O1), NEW_T, B2),
+             "session_cancelled", "ticket_id");
+    ok(A_PM, "order.refund", session_refund_payload(O1, SES1));
+    int o1 = tix_stock_find_order(stock(), O1);
+    cr_assert_eq(stock()->orders[o1].status, TIX_ORDER_REFUND_PENDING);
+    cr_assert_eq(stock()->orders[o1].refunded_minor, total_of(O1));
+    cr_assert_eq(taken(SES1, T_GA), 0);
+    rejected(A_ORG, "ticket.check_in", scan(first_ticket(O1), "in", "gate-1"), "session_cancelled",
+             "ticket_id");
+    /* the other session goes on: its ticket admits, its stock sells */
+    ok(A_ORG, "ticket.check_in", scan(first_ticket(O2), "in", "gate-1"));
+    hold(A_B1, H5, SES2, GA1);
+    no_events(A_PM, "stock.cancel_session", cancel_session_payload(SES1));
+    /* the cancelled order paid late is refunded */
+    expect_late_refund(O3, "evt_3", "session_cancelled");
+    check_invariants();
+}
+
+Test(stock, a_called_off_session_refunds_only_its_share_of_a_mixed_order)
+{
+    given_event(100, 0, true);
+    given_type(T_SEASON, "season_pass", 20000, "5", "");
+    given_type(T_GA, "general_admission", 2500, "10", "");
+    hold(A_B1, H1, SES1,
+         "[{'ticket_type_id':'" T_GA "','quantity':2},{'ticket_type_id':'" T_SEASON
+         "','quantity':1}]");
+    order(A_B1, O1, H1);
+    pay(O1, "evt_1");
+    cr_assert_eq(total_of(O1), 25000);
+    ok(A_ORG, "event.cancel_session",
+       jf("{'event_id':'%s','session_id':'%s','reason':'rain'}", EV, SES1));
+    struct tix_decision d = run_ok(A_PM, "stock.cancel_session", cancel_session_payload(SES1));
+    tix_world_expect_json(json_object_get(d.events[0].data, "order_ids"), jf("['%s']", O1));
+    tix_decision_deinit(&d);
+    json_t *both = session_refund_payload(O1, SES1);
+    json_object_set_new(both, "ticket_ids", jf("['%s']", first_ticket(O1)));
+    rejected(A_PM, "order.refund", both, "invalid", "session_id");
+    d = run_ok(A_PM, "order.refund", session_refund_payload(O1, SES1));
+    cr_assert_str_eq(d.events[0].type, "order.refund_granted");
+    cr_assert_eq(tix_json_int(d.events[0].data, "amount_minor", 0), 5000, "the two GA tickets");
+    cr_assert_eq(json_array_size(json_object_get(d.events[0].data, "ticket_ids")), 2);
+    tix_decision_deinit(&d);
+    int o1 = tix_stock_find_order(stock(), O1);
+    cr_assert_eq(stock()->orders[o1].n_void, 2);
+    /* the season pass goes on to the next session */
+    int pass = -1;
+    for (int k = 0; k < stock()->n_tickets; k++)
+        if (!stock()->tickets[k].is_void)
+            pass = k;
+    cr_assert_geq(pass, 0);
+    json_t *p = scan(stock()->tickets[pass].id, "in", "gate-1");
+    json_object_set_new(p, "session_id", json_string(SES1));
+    rejected(A_ORG, "ticket.check_in", p, "session_cancelled", "ticket_id");
+    p = scan(stock()->tickets[pass].id, "in", "gate-1");
+    json_object_set_new(p, "session_id", json_string(SES2));
+    ok(A_ORG, "ticket.check_in", p);
+    no_events(A_PM, "order.refund", session_refund_payload(O1, SES1)); /* redelivered */
+    json_t *again = session_refund_payload(O1, SES1);
+    json_object_set_new(again, "request_id", json_string(RQ2));
+    rejected(A_PM, "order.refund", again, "already_refunded", "order_id");
     check_invariants();
 }
