@@ -2260,9 +2260,10 @@ Test(stock, a_called_off_session_winds_its_own_sale_down)
     /* the door says why before the refund and after */
     rejected(A_ORG, "ticket.check_in", scan(first_ticket(O1), "in", "gate-1"), "session_cancelled",
              "ticket_id");
-    rejected(A_B1, "ticket.transfer",
-             jf("{'event_id':'%s','ticket_id':'%s','new_ticket_id':'%s','to_user_id':'%s'}", EV,
-                first_ticket(O1), NEW_T, B2),
+    rejected(A_B1, "ticket.offer_transfer",
+             jf("{'event_id':'%s','ticket_id':'%s','transfer_id':'%s','to_email_index':'%s'}", EV,
+                first_ticket(O1), RQ2,
+                "cc00000000000000000000000000000000000000000000000000000000000000"),
              "session_cancelled", "ticket_id");
     ok(A_PM, "order.refund", session_refund_payload(O1, SES1));
     int o1 = tix_stock_find_order(stock(), O1);
