@@ -55,18 +55,28 @@
     "e.visibility = 'public' AND e.status IN ('published', 'on_sale', 'sold_out')"                 \
     " AND NOT e.is_deleted"
 
+/* The bits of the price buckets (schema/010_search_prices.sql) that meet the range [$15, $16]
+ * (-1: unbounded): computed once per statement. */
+#define RANGE_BUCKETS                                                                              \
+    "(SELECT COALESCE(bit_or(1 << b.i), 0) FROM (VALUES (0, 0, 0), (1, 1, 1999), (2, 2000, 4999)," \
+    " (3, 5000, 9999), (4, 10000, NULL)) b(i, lo, hi) WHERE ($16::bigint < 0 OR b.lo <="           \
+    " $16::bigint) AND ($15::bigint < 0 OR b.hi IS NULL OR b.hi >= $15::bigint))"
+
 /* Categories are lowercase by the event aggregate's rule, so lower($2) meets the index. A price
- * range keeps hits one of whose prices is in [$15, $16] (-1: unbounded). */
+ * range keeps hits one of whose prices is in [$15, $16] (-1: unbounded); a hit whose prices are
+ * current and none of whose buckets meets the range is dropped by its bucket bits before its
+ * prices are looked at. */
 #define HIT_FILTERS                                                                                \
     " ($2::text IS NULL OR h.category = lower($2))"                                                \
     " AND ($3::text IS NULL OR lower(h.city) = lower($3))"                                         \
     " AND ($4::timestamptz IS NULL OR h.starts_at >= $4::timestamptz)"                             \
     " AND ($5::timestamptz IS NULL OR h.starts_at <= $5::timestamptz)" NEAR_FILTER(                \
         "h", "$8", "$9", "$10", "$11", "$12", "$13",                                               \
-        "$14") " AND (($15::bigint < 0 AND $16::bigint < 0) OR EXISTS (SELECT 1 FROM "             \
+        "$14") " AND (($15::bigint < 0 AND $16::bigint < 0) OR ((NOT" IS_CURRENT                   \
+               " OR h.price_buckets & " RANGE_BUCKETS " <> 0) AND EXISTS (SELECT 1 FROM "          \
                "unnest(" PRICES ") p"                                                              \
                " WHERE ($15::bigint < 0 OR p >= $15::bigint) AND ($16::bigint < 0 OR p <= "        \
-               "$16::bigint)))"
+               "$16::bigint))))"
 
 /* The full-text branch's rows: every hit without q. */
 #define FTS_FROM                                                                                   \
@@ -77,21 +87,31 @@
 #define HIT_ORDER "distance_km ASC NULLS LAST, score DESC NULLS LAST, starts_at ASC NULLS LAST, id"
 
 /* The price buckets of schema/010_search_prices.sql by name: bucket i counts the hits whose
- * bucket bits (grouped: g = 14) have bit i. */
+ * bucket bits (the groups g = 12, by month and bits) have bit i. */
 #define PRICE_FACET                                                                                \
     "(SELECT COALESCE(json_object_agg(b.name, b.n ORDER BY b.i) FILTER (WHERE b.n > 0),"           \
-    " '{}'::json) FROM (SELECT i, name, (SELECT sum(c.n)::bigint FROM counts c WHERE c.g = 14"     \
+    " '{}'::json) FROM (SELECT i, name, (SELECT sum(c.n)::bigint FROM counts c WHERE c.g = 12"     \
     " AND c.buckets & (1 << i) <> 0) AS n FROM (VALUES (0, 'free'), (1, 'under_20'),"              \
     " (2, '20_to_50'), (3, '50_to_100'), (4, '100_and_over')) v(i, name)) b)"
 
-/* The answer from the CTE hits (the matches): hits is narrow (no text but the city and month)
- * and read once by a grouping-sets scan that yields the total and every facet together; only the
- * page's rows are joined back for display. */
+/* The facet of column col (a json object of value to count, NULL values left out) from the
+ * groups g of counts that have it. */
+#define FACET(col, g)                                                                              \
+    "COALESCE((SELECT json_object_agg(" col ", n ORDER BY " col ") FROM (SELECT " col ","          \
+    " sum(n)::bigint AS n FROM counts WHERE g = " g " AND " col " IS NOT NULL GROUP BY " col       \
+    ") f), '{}'::json)"
+
+/* The answer from the CTE hits (the matches): hits is narrow (no text but the category, city
+ * and month) and read twice: by a grouping-sets scan that yields the total and the groups of
+ * (category, city) and of (month, price bucket bits), which the facets add up (two hash lookups
+ * per match instead of four), and by the sort that keeps the page (its ordering columns only);
+ * only the page's rows are joined back for display. */
 #define EVENTS_ANSWER                                                                              \
-    " page AS (SELECT * FROM hits ORDER BY " HIT_ORDER " LIMIT $6::int OFFSET $7::int),"           \
+    " page AS (SELECT id, distance_km, score, starts_at FROM hits ORDER BY " HIT_ORDER             \
+    " LIMIT $6::int OFFSET $7::int),"                                                              \
     " counts AS (SELECT grouping(category, city, month, buckets) AS g, category, city, month,"     \
     " buckets, count(*) AS n FROM hits"                                                            \
-    " GROUP BY GROUPING SETS ((category), (city), (month), (buckets), ()))"                        \
+    " GROUP BY GROUPING SETS ((category, city), (month, buckets), ()))"                            \
     " SELECT json_build_object('items', COALESCE((SELECT json_agg(json_build_object('id', p.id,"   \
     " 'name', e.name, 'description', e.description, 'category', e.category, 'tags', e.tags,"       \
     " 'status', e.status, 'starts_at', to_json(e.starts_at)#>>'{}',"                               \
@@ -105,14 +125,8 @@
     " JOIN rm.search_hits h ON h.id = p.id"                                                        \
     " LEFT JOIN rm.search_venues v ON v.id = e.venue_id), '[]'::json),"                            \
     " 'total', COALESCE((SELECT n FROM counts WHERE g = 15), 0),"                                  \
-    " 'facets', json_build_object("                                                                \
-    "'category', COALESCE((SELECT json_object_agg(category, n ORDER BY category) FROM counts"      \
-    " WHERE g = 7), '{}'::json),"                                                                  \
-    " 'city', COALESCE((SELECT json_object_agg(city, n ORDER BY city) FROM counts"                 \
-    " WHERE g = 11 AND city IS NOT NULL), '{}'::json),"                                            \
-    " 'month', COALESCE((SELECT json_object_agg(month, n ORDER BY month) FROM counts"              \
-    " WHERE g = 13 AND month IS NOT NULL), '{}'::json),"                                           \
-    " 'price', " PRICE_FACET "))::text"
+    " 'facets', json_build_object('category', " FACET("category", "3") ", 'city', " FACET(         \
+        "city", "3") ", 'month', " FACET("month", "12") ", 'price', " PRICE_FACET "))::text"
 
 const char tix_search_events_sql[] =
     "WITH hits AS (SELECT " HIT_COLUMNS
@@ -124,20 +138,25 @@ const char tix_search_events_fuzzy_sql[] =
     " FROM rm.search_events e JOIN rm.search_hits h ON h.id = e.id WHERE " LIVE_EVENT
     " AND" HIT_FILTERS " AND lower(e.name) % $1)," EVENTS_ANSWER;
 
-/* Two branches of at most 10 rows each: names starting with q (case-insensitive, through the
- * lower(name) text_pattern_ops index, alphabetically) and, once q has 4 characters or more (a
- * typo in fewer says nothing, and their trigrams match half the catalog), names trigram-similar
- * to q (most similar first: the trigram distance <->, 1 - similarity, walked in order by the
- * GiST index, so the ten nearest cost ten, not every similar name); merged by similarity to q. */
+/* Two branches: names starting with q (case-insensitive, through the lower(name)
+ * text_pattern_ops index, alphabetically, at most 10) and, once q has 4 characters or more (a
+ * typo in fewer says nothing, and their trigrams match half the catalog), q corrected to a word:
+ * the 3 words of live names (rm.search_words, about one row per distinct word, not per event)
+ * that q is most like as the start of a word (pg_trgm's word similarity <%, at or above
+ * pg_trgm.word_similarity_threshold, 0.6 by default; nearest first through the GiST index), and
+ * for each, at most 10 live events whose name has it (GIN index on words), alphabetically. Then
+ * the 10 most similar to q (similarity of the whole name), each event once. */
 const char tix_search_suggest_sql[] =
     "SELECT json_build_object('items', COALESCE(json_agg(json_build_object('id', s.id,"
     " 'name', s.name) ORDER BY s.score DESC, s.name, s.id), '[]'::json))::text FROM ("
-    "SELECT DISTINCT ON (id) id, name, similarity(name, $1) AS score FROM ("
-    "(SELECT e.id, e.name FROM rm.search_events e WHERE " LIVE_EVENT
+    "SELECT id, name, score FROM (SELECT DISTINCT ON (id) id, name, similarity(name, $1) AS score"
+    " FROM ((SELECT e.id, e.name FROM rm.search_events e WHERE " LIVE_EVENT
     " AND lower(e.name) LIKE lower($2) || '%' ORDER BY lower(e.name), e.id LIMIT 10)"
-    " UNION ALL (SELECT e.id, e.name FROM rm.search_events e WHERE " LIVE_EVENT
-    " AND char_length($1) >= 4 AND e.name % $1 ORDER BY e.name <-> $1, e.id LIMIT 10)) b"
-    " ORDER BY id) s";
+    " UNION ALL (SELECT e.id, e.name FROM (SELECT w.word FROM rm.search_words w"
+    " WHERE char_length($1) >= 4 AND $1 <% w.word ORDER BY $1 <<-> w.word, w.word LIMIT 3) w"
+    " CROSS JOIN LATERAL (SELECT e.id, e.name FROM rm.search_events e WHERE " LIVE_EVENT
+    " AND e.words @> ARRAY[w.word] ORDER BY lower(e.name), e.id LIMIT 10) e)) b ORDER BY id) d"
+    " ORDER BY score DESC, name, id LIMIT 10) s";
 
 /* The venue's document: the expression of the search_venues_document index. */
 #define VENUE_DOCUMENT                                                                             \
