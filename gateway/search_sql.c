@@ -7,9 +7,9 @@
  * cost twice as much); when nothing matches, events whose name is trigram-similar to q (the %
  * operator: similarity at or above pg_trgm.similarity_threshold, 0.3 by default) come by
  * similarity instead, so a typo still finds its event: written lower(e.name) % $1 (the same
- * test: pg_trgm lowercases both sides) so that only the GIN trigram index on lower(name) serves
- * it; on name % $1 the planner takes the GiST index of autocomplete, whose % search reads the
- * whole index (about 2.5 times the CPU on 100k events). Near a
+ * test: pg_trgm lowercases both sides) so that the GIN trigram index on lower(name) serves it
+ * (a GiST trigram index's % search reads the whole index: about 2.5 times the CPU on 100k
+ * events). Near a
  * point, hits are first cut to the bounding box (index on lat, lon), then to the great-circle
  * radius, and the nearest come first. A price range keeps the events one of whose visible ticket
  * types currently costs that much (as GET /events does). Facets (category, city, month of the

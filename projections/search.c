@@ -69,19 +69,17 @@
     " FROM search_events e LEFT JOIN search_venues v ON v.id = e.venue_id"                         \
     " CROSS JOIN LATERAL (" PRICES_OF("e.id", at) ") p WHERE " LIVE
 
-/* The distinct words of the name (SQL, a row's column) as a sorted text[]: lowercase, split at
- * every run of characters that are not letters or digits. */
-#define NAME_WORDS(name)                                                                           \
-    "ARRAY(SELECT DISTINCT w FROM regexp_split_to_table(lower(" name "), '[^[:alnum:]]+') w"       \
+/* The distinct words of a row's name as a sorted text[]: lowercase, split at every run of
+ * characters that are not letters or digits. */
+#define NAME_WORDS                                                                                 \
+    "ARRAY(SELECT DISTINCT w FROM regexp_split_to_table(lower(name), '[^[:alnum:]]+') w"           \
     " WHERE w <> '' ORDER BY w)"
 
 /* The words of every live public event and their counts, from search_events (words empty). */
 #define WORDS_FILL                                                                                 \
-    "UPDATE search_events SET words = " NAME_WORDS(                                                \
-        "name") " WHERE " LIVE ";"                                                                 \
-                " INSERT INTO search_words (word, n) SELECT w, count(*) FROM search_events, "      \
-                "unnest(words) w"                                                                  \
-                " GROUP BY w"
+    "UPDATE search_events SET words = " NAME_WORDS " WHERE " LIVE ";"                              \
+    " INSERT INTO search_words (word, n) SELECT w, count(*) FROM search_events, unnest(words) w"   \
+    " GROUP BY w"
 
 /* A version made before search_words: its words from its events, once. */
 #define FILL_OLD_WORDS                                                                             \
@@ -151,10 +149,11 @@ static const char ddl[] =
     " WHERE " LIVE ";"
     "CREATE INDEX IF NOT EXISTS search_words_trgm ON search_words"
     " USING gist (word public.gist_trgm_ops);"
-    "CREATE INDEX IF NOT EXISTS search_words_gone ON search_words (word) WHERE n <= "
-    "0;" FILL_OLD_WORDS "CREATE INDEX IF NOT EXISTS search_events_live_name_prefix ON search_events"
+    "CREATE INDEX IF NOT EXISTS search_events_live_name_prefix ON search_events"
     " (lower(name) text_pattern_ops) WHERE " LIVE ";"
-    "CREATE INDEX IF NOT EXISTS search_venues_city ON search_venues (lower(city));"
+    "CREATE INDEX IF NOT EXISTS search_words_gone ON search_words (word) WHERE n <= 0;"
+    /* A version made before search_words gets its words from its events, once. */
+    FILL_OLD_WORDS "CREATE INDEX IF NOT EXISTS search_venues_city ON search_venues (lower(city));"
     "CREATE INDEX IF NOT EXISTS search_events_venue ON search_events (venue_id);"
     "CREATE INDEX IF NOT EXISTS search_venues_lat_lon ON search_venues (lat, lon);"
     "CREATE INDEX IF NOT EXISTS search_venues_document ON search_venues USING gin"
@@ -177,14 +176,12 @@ const char tix_search_words_sql[] = WORDS_FILL;
  * by the difference (all CTEs see the rows as they were, so old is the words before). */
 static const char words_sql[] =
     "WITH old AS (SELECT words FROM search_events WHERE id = $1::uuid),"
-    " new AS (UPDATE search_events SET words = CASE WHEN " LIVE " THEN " NAME_WORDS(
-        "name") " ELSE '{}' END WHERE id = $1::uuid RETURNING words),"
-                " d AS (SELECT w, sum(s)::int AS s FROM (SELECT unnest(words) AS w, -1 AS s FROM "
-                "old"
-                " UNION ALL SELECT unnest(words), 1 FROM new) x GROUP BY w HAVING sum(s) <> 0)"
-                " INSERT INTO search_words (word, n) SELECT w, s FROM d ORDER BY w ON CONFLICT "
-                "(word)"
-                " DO UPDATE SET n = search_words.n + EXCLUDED.n";
+    " new AS (UPDATE search_events SET words = CASE WHEN " LIVE " THEN " NAME_WORDS
+    " ELSE '{}' END WHERE id = $1::uuid RETURNING words),"
+    " d AS (SELECT w, sum(s)::int AS s FROM (SELECT unnest(words) AS w, -1 AS s FROM old"
+    " UNION ALL SELECT unnest(words), 1 FROM new) x GROUP BY w HAVING sum(s) <> 0)"
+    " INSERT INTO search_words (word, n) SELECT w, s FROM d ORDER BY w"
+    " ON CONFLICT (word) DO UPDATE SET n = search_words.n + EXCLUDED.n";
 
 /* A word no live event's name has any more goes (through the partial index on n <= 0). */
 static const char words_gone_sql[] = "DELETE FROM search_words WHERE n <= 0";
