@@ -493,6 +493,46 @@ Test(search, finds_ranks_filters_and_replays)
     free(s.owner);
 }
 
+/* ---- autocomplete's words follow a rename -------------------------------------------------- */
+
+struct typo_ctx {
+    const char *q, *name;
+    bool is_wanted;
+};
+
+/* True once autocomplete for c->q suggests c->name (is_wanted) or no longer does. */
+static bool suggests_as_wanted(void *ctx)
+{
+    const struct typo_ctx *c = ctx;
+    json_t *names = suggestions(c->q);
+    bool is_there = is_in(names, c->name);
+    json_decref(names);
+    return is_there == c->is_wanted;
+}
+
+Test(search, autocomplete_words_follow_a_rename)
+{
+    struct shop s;
+    open_shop(&s);
+    char venue[TIX_UUID_LEN + 1], event[TIX_UUID_LEN + 1], path[300];
+    make_venue(&s, "Nantes", venue);
+    make_event(&s, "Zephyrine Matinee", "theatre", venue, 15, true, event);
+    struct typo_ctx c = {.q = "zephyrinx", .name = "Zephyrine Matinee", .is_wanted = true};
+    cr_assert(tix_test_wait(suggests_as_wanted, &c, 5000), "a typo'd word did not find its event");
+
+    snprintf(path, sizeof(path), "%s/events/%s", s.base, event);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("PATCH", path, s.owner, "{\"name\":\"Quillon Matinee\"}", wait5, &r), 200,
+                 "%s", r.body);
+    tix_http_resp_deinit(&r);
+    c = (struct typo_ctx){.q = "quillonx", .name = "Quillon Matinee", .is_wanted = true};
+    cr_assert(tix_test_wait(suggests_as_wanted, &c, 5000), "the new name's word was not found");
+    json_t *names = suggestions("zephyrinx");
+    cr_assert_eq(json_array_size(names), 0, "the old name's word stayed after the rename");
+    json_decref(names);
+    free(s.owner);
+}
+
 /* ---- near a point, venues --------------------------------------------------------------- */
 
 static double distance_at(const struct tix_http_resp *r, size_t i)
