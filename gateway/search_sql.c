@@ -87,31 +87,21 @@
 #define HIT_ORDER "distance_km ASC NULLS LAST, score DESC NULLS LAST, starts_at ASC NULLS LAST, id"
 
 /* The price buckets of schema/010_search_prices.sql by name: bucket i counts the hits whose
- * bucket bits (the groups g = 12, by month and bits) have bit i. */
+ * bucket bits (grouped: g = 14) have bit i. */
 #define PRICE_FACET                                                                                \
     "(SELECT COALESCE(json_object_agg(b.name, b.n ORDER BY b.i) FILTER (WHERE b.n > 0),"           \
-    " '{}'::json) FROM (SELECT i, name, (SELECT sum(c.n)::bigint FROM counts c WHERE c.g = 12"     \
+    " '{}'::json) FROM (SELECT i, name, (SELECT sum(c.n)::bigint FROM counts c WHERE c.g = 14"     \
     " AND c.buckets & (1 << i) <> 0) AS n FROM (VALUES (0, 'free'), (1, 'under_20'),"              \
     " (2, '20_to_50'), (3, '50_to_100'), (4, '100_and_over')) v(i, name)) b)"
 
-/* The facet of column col (a json object of value to count, NULL values left out) from the
- * groups g of counts that have it. */
-#define FACET(col, g)                                                                              \
-    "COALESCE((SELECT json_object_agg(" col ", n ORDER BY " col ") FROM (SELECT " col ","          \
-    " sum(n)::bigint AS n FROM counts WHERE g = " g " AND " col " IS NOT NULL GROUP BY " col       \
-    ") f), '{}'::json)"
-
-/* The answer from the CTE hits (the matches): hits is narrow (no text but the category, city
- * and month) and read twice: by a grouping-sets scan that yields the total and the groups of
- * (category, city) and of (month, price bucket bits), which the facets add up (two hash lookups
- * per match instead of four), and by the sort that keeps the page (its ordering columns only);
- * only the page's rows are joined back for display. */
+/* The answer from the CTE hits (the matches): hits is narrow (no text but the city and month)
+ * and read once by a grouping-sets scan that yields the total and every facet together; only the
+ * page's rows are joined back for display. */
 #define EVENTS_ANSWER                                                                              \
-    " page AS (SELECT id, distance_km, score, starts_at FROM hits ORDER BY " HIT_ORDER             \
-    " LIMIT $6::int OFFSET $7::int),"                                                              \
+    " page AS (SELECT * FROM hits ORDER BY " HIT_ORDER " LIMIT $6::int OFFSET $7::int),"           \
     " counts AS (SELECT grouping(category, city, month, buckets) AS g, category, city, month,"     \
     " buckets, count(*) AS n FROM hits"                                                            \
-    " GROUP BY GROUPING SETS ((category, city), (month, buckets), ()))"                            \
+    " GROUP BY GROUPING SETS ((category), (city), (month), (buckets), ()))"                        \
     " SELECT json_build_object('items', COALESCE((SELECT json_agg(json_build_object('id', p.id,"   \
     " 'name', e.name, 'description', e.description, 'category', e.category, 'tags', e.tags,"       \
     " 'status', e.status, 'starts_at', to_json(e.starts_at)#>>'{}',"                               \
@@ -125,8 +115,14 @@
     " JOIN rm.search_hits h ON h.id = p.id"                                                        \
     " LEFT JOIN rm.search_venues v ON v.id = e.venue_id), '[]'::json),"                            \
     " 'total', COALESCE((SELECT n FROM counts WHERE g = 15), 0),"                                  \
-    " 'facets', json_build_object('category', " FACET("category", "3") ", 'city', " FACET(         \
-        "city", "3") ", 'month', " FACET("month", "12") ", 'price', " PRICE_FACET "))::text"
+    " 'facets', json_build_object("                                                                \
+    "'category', COALESCE((SELECT json_object_agg(category, n ORDER BY category) FROM counts"      \
+    " WHERE g = 7), '{}'::json),"                                                                  \
+    " 'city', COALESCE((SELECT json_object_agg(city, n ORDER BY city) FROM counts"                 \
+    " WHERE g = 11 AND city IS NOT NULL), '{}'::json),"                                            \
+    " 'month', COALESCE((SELECT json_object_agg(month, n ORDER BY month) FROM counts"              \
+    " WHERE g = 13 AND month IS NOT NULL), '{}'::json),"                                           \
+    " 'price', " PRICE_FACET "))::text"
 
 const char tix_search_events_sql[] =
     "WITH hits AS (SELECT " HIT_COLUMNS
