@@ -134,7 +134,7 @@ static const char ddl[] =
     "CREATE INDEX IF NOT EXISTS search_hits_document ON search_hits USING gin (document)"
     " WITH (fastupdate = off);"
     /* No parallel scans of hits: on a shared box a worker for a search of a few thousand hits
-     * costs more than it saves (full text on 11,000 hits: 26 against 30 ms, docs/benchmarks.md). */
+     * costs more than it saves (full text on 11,000 hits: 27 against 30 ms, docs/benchmarks.md). */
     "ALTER TABLE search_hits SET (parallel_workers = 0);"
     "CREATE INDEX IF NOT EXISTS search_hits_category ON search_hits (category, starts_at);"
     "CREATE INDEX IF NOT EXISTS search_hits_starts ON search_hits (starts_at);"
