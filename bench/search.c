@@ -4,7 +4,8 @@
  * with COPY: 2,000 venues in 20 cities (real coordinates, jittered), 100,000 events whose
  * names are an artist (14,400 possible), a noun (40) and a genre (20), so an artist matches a
  * handful of events and a genre about 5% of the catalog, and 0 to 3 ticket types per event; then
- * makes the hit rows with the projection's own statement and VACUUMs and ANALYZEs. The data is
+ * makes the hit rows and the name words with the projection's own statements and VACUUMs and
+ * ANALYZEs. The data is
  * the same on every run (a fixed pseudo-random seed).
  *
  * Then, one after the other on one connection, each query kind runs for the given seconds with
@@ -252,8 +253,8 @@ static void seed_ticket_types(struct tix_db *db, const struct catalog *c)
     tix_buf_deinit(&rows);
 }
 
-/* The hit rows, as the projection keeps them, then VACUUM and ANALYZE (what autovacuum does to
- * a settled read model). */
+/* The hit rows and the name words, as the projection keeps them (its own statements), then
+ * VACUUM and ANALYZE (what autovacuum does to a settled read model). */
 static void seed_hits(struct tix_db *db, const struct catalog *c)
 {
     char now[32], sql[2048];
@@ -262,10 +263,11 @@ static void seed_hits(struct tix_db *db, const struct catalog *c)
     struct tix_err err;
     if (tix_db_script(db, "SET search_path = " SCHEMA ", public", &err) != TIX_OK ||
         tix_db_exec(db, tix_search_hits_sql, 1, params, NULL, &err) != TIX_OK ||
+        tix_db_script(db, tix_search_words_sql, &err) != TIX_OK ||
         tix_db_script(db, "RESET search_path", &err) != TIX_OK)
         die("hits", &err);
     static const char *const tables[] = {"search_events", "search_venues", "search_ticket_types",
-                                         "search_hits"};
+                                         "search_hits", "search_words"};
     for (int i = 0; i < N_OF(tables); i++) {
         snprintf(sql, sizeof(sql), "VACUUM ANALYZE " SCHEMA ".%s", tables[i]);
         if (tix_db_script(db, sql, &err) != TIX_OK)
@@ -282,7 +284,8 @@ static void seed(struct tix_db *db, struct catalog *c)
         die("prepare the search read model", &err);
     if (tix_db_script(db,
                       "TRUNCATE " SCHEMA ".search_events, " SCHEMA ".search_venues, " SCHEMA
-                      ".search_sessions, " SCHEMA ".search_ticket_types, " SCHEMA ".search_hits",
+                      ".search_sessions, " SCHEMA ".search_ticket_types, " SCHEMA
+                      ".search_hits, " SCHEMA ".search_words",
                       &err) != TIX_OK)
         die("truncate", &err);
     int64_t t0 = tix_now_us();

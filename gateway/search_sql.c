@@ -7,9 +7,9 @@
  * cost twice as much); when nothing matches, events whose name is trigram-similar to q (the %
  * operator: similarity at or above pg_trgm.similarity_threshold, 0.3 by default) come by
  * similarity instead, so a typo still finds its event: written lower(e.name) % $1 (the same
- * test: pg_trgm lowercases both sides) so that only the GIN trigram index on lower(name) serves
- * it; on name % $1 the planner takes the GiST index of autocomplete, whose % search reads the
- * whole index (about 2.5 times the CPU on 100k events). Near a
+ * test: pg_trgm lowercases both sides) so that the GIN trigram index on lower(name) serves it
+ * (a GiST trigram index's % search reads the whole index: about 2.5 times the CPU on 100k
+ * events). Near a
  * point, hits are first cut to the bounding box (index on lat, lon), then to the great-circle
  * radius, and the nearest come first. A price range keeps the events one of whose visible ticket
  * types currently costs that much (as GET /events does). Facets (category, city, month of the
@@ -55,18 +55,28 @@
     "e.visibility = 'public' AND e.status IN ('published', 'on_sale', 'sold_out')"                 \
     " AND NOT e.is_deleted"
 
+/* The bits of the price buckets (schema/010_search_prices.sql) that meet the range [$15, $16]
+ * (-1: unbounded): computed once per statement. */
+#define RANGE_BUCKETS                                                                              \
+    "(SELECT COALESCE(bit_or(1 << b.i), 0) FROM (VALUES (0, 0, 0), (1, 1, 1999), (2, 2000, 4999)," \
+    " (3, 5000, 9999), (4, 10000, NULL)) b(i, lo, hi) WHERE ($16::bigint < 0 OR b.lo <="           \
+    " $16::bigint) AND ($15::bigint < 0 OR b.hi IS NULL OR b.hi >= $15::bigint))"
+
 /* Categories are lowercase by the event aggregate's rule, so lower($2) meets the index. A price
- * range keeps hits one of whose prices is in [$15, $16] (-1: unbounded). */
+ * range keeps hits one of whose prices is in [$15, $16] (-1: unbounded); a hit whose prices are
+ * current and none of whose buckets meets the range is dropped by its bucket bits before its
+ * prices are looked at. */
 #define HIT_FILTERS                                                                                \
     " ($2::text IS NULL OR h.category = lower($2))"                                                \
     " AND ($3::text IS NULL OR lower(h.city) = lower($3))"                                         \
     " AND ($4::timestamptz IS NULL OR h.starts_at >= $4::timestamptz)"                             \
     " AND ($5::timestamptz IS NULL OR h.starts_at <= $5::timestamptz)" NEAR_FILTER(                \
         "h", "$8", "$9", "$10", "$11", "$12", "$13",                                               \
-        "$14") " AND (($15::bigint < 0 AND $16::bigint < 0) OR EXISTS (SELECT 1 FROM "             \
+        "$14") " AND (($15::bigint < 0 AND $16::bigint < 0) OR ((NOT" IS_CURRENT                   \
+               " OR h.price_buckets & " RANGE_BUCKETS " <> 0) AND EXISTS (SELECT 1 FROM "          \
                "unnest(" PRICES ") p"                                                              \
                " WHERE ($15::bigint < 0 OR p >= $15::bigint) AND ($16::bigint < 0 OR p <= "        \
-               "$16::bigint)))"
+               "$16::bigint))))"
 
 /* The full-text branch's rows: every hit without q. */
 #define FTS_FROM                                                                                   \
@@ -124,20 +134,25 @@ const char tix_search_events_fuzzy_sql[] =
     " FROM rm.search_events e JOIN rm.search_hits h ON h.id = e.id WHERE " LIVE_EVENT
     " AND" HIT_FILTERS " AND lower(e.name) % $1)," EVENTS_ANSWER;
 
-/* Two branches of at most 10 rows each: names starting with q (case-insensitive, through the
- * lower(name) text_pattern_ops index, alphabetically) and, once q has 4 characters or more (a
- * typo in fewer says nothing, and their trigrams match half the catalog), names trigram-similar
- * to q (most similar first: the trigram distance <->, 1 - similarity, walked in order by the
- * GiST index, so the ten nearest cost ten, not every similar name); merged by similarity to q. */
+/* Two branches: names starting with q (case-insensitive, through the lower(name)
+ * text_pattern_ops index, alphabetically, at most 10) and, once q has 4 characters or more (a
+ * typo in fewer says nothing, and their trigrams match half the catalog), q corrected to a word:
+ * the 3 words of live names (rm.search_words, about one row per distinct word, not per event)
+ * that q is most like as the start of a word (pg_trgm's word similarity <%, at or above
+ * pg_trgm.word_similarity_threshold, 0.6 by default; nearest first through the GiST index), and
+ * for each, at most 10 live events whose name has it (GIN index on words), alphabetically. Then
+ * the 10 most similar to q (similarity of the whole name), each event once. */
 const char tix_search_suggest_sql[] =
     "SELECT json_build_object('items', COALESCE(json_agg(json_build_object('id', s.id,"
     " 'name', s.name) ORDER BY s.score DESC, s.name, s.id), '[]'::json))::text FROM ("
-    "SELECT DISTINCT ON (id) id, name, similarity(name, $1) AS score FROM ("
-    "(SELECT e.id, e.name FROM rm.search_events e WHERE " LIVE_EVENT
+    "SELECT id, name, score FROM (SELECT DISTINCT ON (id) id, name, similarity(name, $1) AS score"
+    " FROM ((SELECT e.id, e.name FROM rm.search_events e WHERE " LIVE_EVENT
     " AND lower(e.name) LIKE lower($2) || '%' ORDER BY lower(e.name), e.id LIMIT 10)"
-    " UNION ALL (SELECT e.id, e.name FROM rm.search_events e WHERE " LIVE_EVENT
-    " AND char_length($1) >= 4 AND e.name % $1 ORDER BY e.name <-> $1, e.id LIMIT 10)) b"
-    " ORDER BY id) s";
+    " UNION ALL (SELECT e.id, e.name FROM (SELECT w.word FROM rm.search_words w"
+    " WHERE char_length($1) >= 4 AND $1 <% w.word ORDER BY $1 <<-> w.word, w.word LIMIT 3) w"
+    " CROSS JOIN LATERAL (SELECT e.id, e.name FROM rm.search_events e WHERE " LIVE_EVENT
+    " AND e.words @> ARRAY[w.word] ORDER BY lower(e.name), e.id LIMIT 10) e)) b ORDER BY id) d"
+    " ORDER BY score DESC, name, id LIMIT 10) s";
 
 /* The venue's document: the expression of the search_venues_document index. */
 #define VENUE_DOCUMENT                                                                             \

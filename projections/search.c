@@ -6,9 +6,13 @@
  * stream stock-<event_id>), search_hits (one narrow row per live public event: what search
  * filters, ranks and counts facets on, with a weighted tsvector document: name A, tags and
  * category B, description D; the city and location of its venue; the current prices of its
- * visible types) and search_venues (live venues with city, country and location; a deleted
- * venue's row goes). A search scans search_hits only and joins the display columns for the page's
- * rows, so the rows it reads are small. Venues are searched by an expression index over name,
+ * visible types), search_venues (live venues with city, country and location; a deleted
+ * venue's row goes) and search_words (each distinct word of live public events' names, with the
+ * number of those events whose name has it: what autocomplete corrects a typo against; an
+ * event's words column holds the words it counts in, none while it is not live, so a renamed or
+ * removed event takes back exactly what it added and a word no event has any more goes). A
+ * search scans search_hits only and joins the display columns for the page's rows, so the rows
+ * it reads are small. Venues are searched by an expression index over name,
  * city and country ('simple' text search configuration: place names are not English words) and
  * trigram indexes on name and city; the index on (lat, lon) cuts a search near a point to a
  * bounding box.
@@ -65,6 +69,22 @@
     " FROM search_events e LEFT JOIN search_venues v ON v.id = e.venue_id"                         \
     " CROSS JOIN LATERAL (" PRICES_OF("e.id", at) ") p WHERE " LIVE
 
+/* The distinct words of a row's name as a sorted text[]: lowercase, split at every run of
+ * characters that are not letters or digits. */
+#define NAME_WORDS                                                                                 \
+    "ARRAY(SELECT DISTINCT w FROM regexp_split_to_table(lower(name), '[^[:alnum:]]+') w"           \
+    " WHERE w <> '' ORDER BY w)"
+
+/* The words of every live public event and their counts, from search_events (words empty). */
+#define WORDS_FILL                                                                                 \
+    "UPDATE search_events SET words = " NAME_WORDS " WHERE " LIVE ";"                              \
+    " INSERT INTO search_words (word, n) SELECT w, count(*) FROM search_events, unnest(words) w"   \
+    " GROUP BY w"
+
+/* A version made before search_words: its words from its events, once. */
+#define FILL_OLD_WORDS                                                                             \
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM search_words) THEN " WORDS_FILL "; END IF; END $$;"
+
 /* A version made before search_hits: its hits from its rows, once. */
 #define FILL_OLD_VERSION                                                                           \
     "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM search_hits) THEN " HITS_INSERT(                     \
@@ -79,6 +99,8 @@ static const char ddl[] =
     " description text, category text NOT NULL, tags text[] NOT NULL DEFAULT '{}',"
     " status text NOT NULL, visibility text NOT NULL, starts_at timestamptz,"
     " ends_at timestamptz, is_deleted boolean NOT NULL DEFAULT false);"
+    "ALTER TABLE search_events ADD COLUMN IF NOT EXISTS words text[] NOT NULL DEFAULT '{}';"
+    "CREATE TABLE IF NOT EXISTS search_words (word text PRIMARY KEY, n int NOT NULL);"
     "CREATE TABLE IF NOT EXISTS search_sessions ("
     " event_id uuid NOT NULL, session_id uuid NOT NULL, starts_at timestamptz NOT NULL,"
     " ends_at timestamptz NOT NULL, PRIMARY KEY (event_id, session_id));"
@@ -111,22 +133,30 @@ static const char ddl[] =
     "DROP INDEX IF EXISTS search_events_live_category;"
     "CREATE INDEX IF NOT EXISTS search_hits_document ON search_hits USING gin (document)"
     " WITH (fastupdate = off);"
+    /* No parallel scans of hits: on a shared box a worker for a search of a few thousand hits
+     * costs more than it saves (full text on 11,000 hits: 27 against 30 ms, docs/benchmarks.md). */
+    "ALTER TABLE search_hits SET (parallel_workers = 0);"
     "CREATE INDEX IF NOT EXISTS search_hits_category ON search_hits (category, starts_at);"
     "CREATE INDEX IF NOT EXISTS search_hits_starts ON search_hits (starts_at);"
     "CREATE INDEX IF NOT EXISTS search_hits_city ON search_hits (lower(city));"
     "CREATE INDEX IF NOT EXISTS search_hits_lat_lon ON search_hits (lat, lon);"
     /* Names are still matched in search_events (typos, autocomplete), on live public rows: the
      * typo fallback through the GIN index on lower(name) (pg_trgm lowercases anyway, so
-     * lower(name) % q is name % q), which the planner can't swap for the GiST index of
-     * autocomplete (whose % search walks the whole index: 2 to 3 times the CPU). */
+     * lower(name) % q is name % q). Autocomplete corrects a typo against the small word table
+     * (GiST trigram index: nearest words first), then finds the names by word (GIN on words). */
     "DROP INDEX IF EXISTS search_events_live_name_trgm;"
+    "DROP INDEX IF EXISTS search_events_live_name_gist;"
     "CREATE INDEX IF NOT EXISTS search_events_live_lower_name_trgm ON search_events"
     " USING gin (lower(name) public.gin_trgm_ops) WHERE " LIVE ";"
-    "CREATE INDEX IF NOT EXISTS search_events_live_name_gist ON search_events"
-    " USING gist (name public.gist_trgm_ops) WHERE " LIVE ";"
+    "CREATE INDEX IF NOT EXISTS search_events_live_words ON search_events USING gin (words)"
+    " WHERE " LIVE ";"
+    "CREATE INDEX IF NOT EXISTS search_words_trgm ON search_words"
+    " USING gist (word public.gist_trgm_ops);"
     "CREATE INDEX IF NOT EXISTS search_events_live_name_prefix ON search_events"
     " (lower(name) text_pattern_ops) WHERE " LIVE ";"
-    "CREATE INDEX IF NOT EXISTS search_venues_city ON search_venues (lower(city));"
+    "CREATE INDEX IF NOT EXISTS search_words_gone ON search_words (word) WHERE n <= 0;"
+    /* A version made before search_words gets its words from its events, once. */
+    FILL_OLD_WORDS "CREATE INDEX IF NOT EXISTS search_venues_city ON search_venues (lower(city));"
     "CREATE INDEX IF NOT EXISTS search_events_venue ON search_events (venue_id);"
     "CREATE INDEX IF NOT EXISTS search_venues_lat_lon ON search_venues (lat, lon);"
     "CREATE INDEX IF NOT EXISTS search_venues_document ON search_venues USING gin"
@@ -137,11 +167,27 @@ static const char ddl[] =
     "CREATE INDEX IF NOT EXISTS search_venues_city_trgm ON search_venues"
     " USING gin (city public.gin_trgm_ops);";
 
-static const char *const tables[] = {
-    "search_venues", "search_events", "search_sessions", "search_ticket_types",
-    "search_hits",   "search_holds",  "search_takes",    NULL};
+static const char *const tables[] = {"search_venues",       "search_events", "search_sessions",
+                                     "search_ticket_types", "search_hits",   "search_holds",
+                                     "search_takes",        "search_words",  NULL};
 
 const char tix_search_hits_sql[] = HITS_INSERT("$1::timestamptz");
+
+const char tix_search_words_sql[] = WORDS_FILL;
+
+/* The event's words now (none unless live) replace the ones it counted: each word's count moves
+ * by the difference (all CTEs see the rows as they were, so old is the words before). */
+static const char words_sql[] =
+    "WITH old AS (SELECT words FROM search_events WHERE id = $1::uuid),"
+    " new AS (UPDATE search_events SET words = CASE WHEN " LIVE " THEN " NAME_WORDS
+    " ELSE '{}' END WHERE id = $1::uuid RETURNING words),"
+    " d AS (SELECT w, sum(s)::int AS s FROM (SELECT unnest(words) AS w, -1 AS s FROM old"
+    " UNION ALL SELECT unnest(words), 1 FROM new) x GROUP BY w HAVING sum(s) <> 0)"
+    " INSERT INTO search_words (word, n) SELECT w, s FROM d ORDER BY w"
+    " ON CONFLICT (word) DO UPDATE SET n = search_words.n + EXCLUDED.n";
+
+/* A word no live event's name has any more goes (through the partial index on n <= 0). */
+static const char words_gone_sql[] = "DELETE FROM search_words WHERE n <= 0";
 
 /* One event's hit row: $1 the instant, $2 the event. */
 static const char hit_sql[] = HITS_INSERT("$1::timestamptz") " AND e.id = $2::uuid";
@@ -559,6 +605,10 @@ static enum tix_rc apply(const struct tix_event *e, struct tix_stmts *out)
             tix_stmts_add(out, refresh_sql, 1, id);
         tix_stmts_add(out, taken_sql, 1, id);
         refresh_hit(id, at, out);
+        if (!is_type) { /* only an event's own events change its name or whether it is live */
+            tix_stmts_add(out, words_sql, 1, id);
+            tix_stmts_add(out, words_gone_sql, 0);
+        }
     }
     json_decref(d);
     return rc == TIX_OK ? TIX_OK : TIX_EINVAL;

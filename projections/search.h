@@ -11,4 +11,9 @@ extern const struct tix_projection tix_projection_search;
  * bulk load (bench/search.c) to do at once. */
 extern const char tix_search_hits_sql[];
 
+/* Fills search_words (empty) and every live public event's words from search_events (words
+ * empty): what the projection keeps per event, at once. Two statements, no parameters (for
+ * tix_db_script). */
+extern const char tix_search_words_sql[];
+
 #endif

@@ -356,6 +356,47 @@ static bool suggests_jazz(void *ctx)
     return is_ok;
 }
 
+/* The names autocomplete suggests for q (a new JSON array: decref it). */
+static json_t *suggestions(const char *q)
+{
+    char path[200];
+    snprintf(path, sizeof(path), "/api/v1/search/autocomplete?q=%s", q);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("GET", path, NULL, NULL, NULL, &r), 200, "%s", r.body);
+    json_t *names = json_array();
+    json_t *items = json_object_get(r.json, "items");
+    for (size_t i = 0; i < json_array_size(items); i++)
+        json_array_append(names, json_object_get(json_array_get(items, i), "name"));
+    tix_http_resp_deinit(&r);
+    return names;
+}
+
+static bool is_in(const json_t *names, const char *name)
+{
+    for (size_t i = 0; i < json_array_size(names); i++)
+        if (strcmp(json_string_value(json_array_get(names, i)), name) == 0)
+            return true;
+    return false;
+}
+
+/* A typo'd start of any word of a live name finds it (through the word table); the words of a
+ * cancelled event and of a private one are not there to be found. */
+static void check_typos(void)
+{
+    json_t *names = suggestions("quartx");
+    cr_assert(is_in(names, "Midnight Jazz Quartet"), "quartx");
+    json_decref(names);
+    names = suggestions("Midnigth");
+    cr_assert(is_in(names, "Midnight Jazz Quartet"), "Midnigth");
+    json_decref(names);
+    names = suggestions("farewel");
+    cr_assert_eq(json_array_size(names), 0, "a cancelled event's word was suggested");
+    json_decref(names);
+    names = suggestions("secrte");
+    cr_assert_eq(json_array_size(names), 0, "a private event's word was suggested");
+    json_decref(names);
+}
+
 static void expect_invalid(const char *path, const char *field)
 {
     struct tix_http_resp r;
@@ -406,8 +447,8 @@ static void expect_same_table(struct tix_db *db, int old_v, int new_v, const cha
 
 static void check_replay(void)
 {
-    static const char *const tables[] = {"search_venues", "search_events", "search_sessions",
-                                         "search_ticket_types", "search_hits"};
+    static const char *const tables[] = {"search_venues",       "search_events", "search_sessions",
+                                         "search_ticket_types", "search_hits",   "search_words"};
     static const char version_sql[] = "SELECT active_version FROM projections WHERE name = $1";
     /* The old version stops following the log once the views move to the new one, so the two
      * are compared only when nothing was appended meanwhile (the processor's clock or a process
@@ -442,12 +483,53 @@ Test(search, finds_ranks_filters_and_replays)
     check_full_text(&s);
     check_filters(&s);
     cr_assert(tix_test_wait(suggests_jazz, NULL, 5000), "autocomplete never suggested jazz");
+    check_typos();
     check_bad_parameters();
     check_replay();
     struct tix_http_resp r;
     search(&s, "q=jazz", &r); /* the rm views now point at the replayed version */
     cr_assert_eq(total_of(&r), 2, "%s", r.body);
     tix_http_resp_deinit(&r);
+    free(s.owner);
+}
+
+/* ---- autocomplete's words follow a rename -------------------------------------------------- */
+
+struct typo_ctx {
+    const char *q, *name;
+    bool is_wanted;
+};
+
+/* True once autocomplete for c->q suggests c->name (is_wanted) or no longer does. */
+static bool suggests_as_wanted(void *ctx)
+{
+    const struct typo_ctx *c = ctx;
+    json_t *names = suggestions(c->q);
+    bool is_there = is_in(names, c->name);
+    json_decref(names);
+    return is_there == c->is_wanted;
+}
+
+Test(search, autocomplete_words_follow_a_rename)
+{
+    struct shop s;
+    open_shop(&s);
+    char venue[TIX_UUID_LEN + 1], event[TIX_UUID_LEN + 1], path[300];
+    make_venue(&s, "Nantes", venue);
+    make_event(&s, "Zephyrine Matinee", "theatre", venue, 15, true, event);
+    struct typo_ctx c = {.q = "zephyrinx", .name = "Zephyrine Matinee", .is_wanted = true};
+    cr_assert(tix_test_wait(suggests_as_wanted, &c, 5000), "a typo'd word did not find its event");
+
+    snprintf(path, sizeof(path), "%s/events/%s", s.base, event);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("PATCH", path, s.owner, "{\"name\":\"Quillon Matinee\"}", wait5, &r), 200,
+                 "%s", r.body);
+    tix_http_resp_deinit(&r);
+    c = (struct typo_ctx){.q = "quillonx", .name = "Quillon Matinee", .is_wanted = true};
+    cr_assert(tix_test_wait(suggests_as_wanted, &c, 5000), "the new name's word was not found");
+    json_t *names = suggestions("zephyrinx");
+    cr_assert_eq(json_array_size(names), 0, "the old name's word stayed after the rename");
+    json_decref(names);
     free(s.owner);
 }
 
