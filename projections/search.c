@@ -386,7 +386,9 @@ static enum tix_rc on_event_updated(const char *id, const json_t *d, struct tix_
 static enum tix_rc on_session(const char *type, const char *id, const json_t *d,
                               struct tix_stmts *out)
 {
-    if (strcmp(type, "event.session_removed") == 0) {
+    /* a called-off session is no date of the event's any more, and sells nothing */
+    if (strcmp(type, "event.session_removed") == 0 ||
+        strcmp(type, "event.session_cancelled") == 0) {
         const char *session_id = tix_json_str(d, "session_id");
         if (!tix_uuid_is_valid(session_id))
             return TIX_EINVAL;
@@ -411,8 +413,7 @@ static enum tix_rc on_event(const char *type, const char *id, const json_t *d,
         return on_event_created(id, d, out);
     if (strcmp(type, "event.updated") == 0)
         return on_event_updated(id, d, out);
-    if (strcmp(type, "event.session_added") == 0 || strcmp(type, "event.session_updated") == 0 ||
-        strcmp(type, "event.session_removed") == 0)
+    if (strncmp(type, "event.session_", strlen("event.session_")) == 0)
         return on_session(type, id, d, out);
     if (strcmp(type, "event.deleted") == 0) {
         tix_stmts_add(out, "UPDATE search_events SET is_deleted = true WHERE id = $1::uuid", 1, id);
@@ -526,19 +527,29 @@ static enum tix_rc on_stock(const char *type, const char *id, const json_t *d,
         tix_stmts_add(out, order_placed_sql, 3, id, order, hold);
         return TIX_OK;
     }
+    /* what ends holds or pending orders; a called-off sale or session names both, each list
+     * only when not empty */
     static const struct {
         const char *type, *key;
-        bool is_list, is_order;
+        bool is_list, is_order, is_optional;
     } ends[] = {
-        {"hold.released", "hold_id", false, false},
-        {"hold.expired", "hold_ids", true, false},
-        {"order.cancelled", "order_id", false, true},
-        {"order.expired", "order_ids", true, true},
+        {"hold.released", "hold_id", false, false, false},
+        {"hold.expired", "hold_ids", true, false, false},
+        {"order.cancelled", "order_id", false, true, false},
+        {"order.expired", "order_ids", true, true, false},
+        {"stock.sale_cancelled", "hold_ids", true, false, true},
+        {"stock.sale_cancelled", "cancelled_order_ids", true, true, true},
+        {"stock.session_cancelled", "hold_ids", true, false, true},
+        {"stock.session_cancelled", "cancelled_order_ids", true, true, true},
     };
-    for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+    enum tix_rc rc = TIX_ENOTFOUND;
+    for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]) && rc != TIX_EINVAL; i++) {
         if (strcmp(type, ends[i].type) != 0)
             continue;
+        rc = TIX_OK;
         const json_t *v = json_object_get(d, ends[i].key);
+        if (v == NULL && ends[i].is_optional)
+            continue;
         json_t *list = ends[i].is_list ? json_incref((json_t *)v) : json_pack("[O?]", v);
         char *ids = uuid_array(list);
         json_decref(list);
@@ -546,9 +557,8 @@ static enum tix_rc on_stock(const char *type, const char *id, const json_t *d,
             return TIX_EINVAL;
         tix_stmts_add(out, ends[i].is_order ? orders_ended_sql : holds_ended_sql, 2, id, ids);
         free(ids);
-        return TIX_OK;
     }
-    return TIX_ENOTFOUND;
+    return rc;
 }
 
 /* Rewrites the event's hit row (or drops it when the event is not live) at instant at. */
@@ -561,12 +571,27 @@ static void refresh_hit(const char *id, const char *at, struct tix_stmts *out)
 static bool is_known(const char *type)
 {
     static const char *const types[] = {
-        "event.created",        "event.updated",         "event.deleted",
-        "event.session_added",  "event.session_updated", "event.session_removed",
-        "venue.created",        "venue.updated",         "venue.deleted",
-        "ticket_type.created",  "ticket_type.updated",   "ticket_type.deleted",
-        "hold.placed",          "hold.released",         "hold.expired",
-        "order.placed",         "order.cancelled",       "order.expired",
+        "event.created",
+        "event.updated",
+        "event.deleted",
+        "event.session_added",
+        "event.session_updated",
+        "event.session_removed",
+        "event.session_cancelled",
+        "stock.sale_cancelled",
+        "stock.session_cancelled",
+        "venue.created",
+        "venue.updated",
+        "venue.deleted",
+        "ticket_type.created",
+        "ticket_type.updated",
+        "ticket_type.deleted",
+        "hold.placed",
+        "hold.released",
+        "hold.expired",
+        "order.placed",
+        "order.cancelled",
+        "order.expired",
         "order.refund_granted",
     };
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
@@ -582,7 +607,8 @@ static enum tix_rc apply(const struct tix_event *e, struct tix_stmts *out)
     bool is_venue = strncmp(e->type, "venue.", strlen("venue.")) == 0;
     bool is_type = strncmp(e->type, "ticket_type.", strlen("ticket_type.")) == 0;
     bool is_stock = strncmp(e->type, "hold.", strlen("hold.")) == 0 ||
-                    strncmp(e->type, "order.", strlen("order.")) == 0;
+                    strncmp(e->type, "order.", strlen("order.")) == 0 ||
+                    strncmp(e->type, "stock.", strlen("stock.")) == 0;
     json_t *d = tix_json_parse(e->data, strlen(e->data), NULL);
     const char *id = tix_json_str(d, is_venue ? "venue_id" : "event_id");
     enum tix_rc rc = TIX_EINVAL;

@@ -182,6 +182,12 @@ Test(event_sale_changes, calling_off_a_session_refunds_its_buyers_and_the_other_
     tix_sale_wait_sql("SELECT count(*) FROM rm.search_events WHERE id = $1::uuid"
                       " AND status = 'on_sale'",
                       s.event, 1);
+    /* search dates the show by the session that goes on only */
+    tix_sale_wait_sql("SELECT count(*) FROM rm.search_hits WHERE id = $1::uuid"
+                      " AND starts_at = '2030-06-06T19:00:00Z'",
+                      s.event, 1);
+    tix_sale_wait_sql("SELECT count(*) FROM rm.search_sessions WHERE event_id = $1::uuid", s.event,
+                      1);
 
     /* the door: the first session's tickets say why, the second's admit */
     scan(&s, ids1[0], 409, "session-cancelled");
