@@ -10,8 +10,14 @@
 #             model, published with confirms, answered 202 once the broker confirmed it), at 200
 #             concurrent connections, twice: as fast as they go (closed loop: every connection
 #             sends its next command as soon as it has its answer, so the latency is 200 / rate
-#             whatever the gateway does), and paced (every connection sends one command every
-#             100 ms, at most 2,000 commands/s: the latency a client sees at a given load).
+#             whatever the gateway does), and paced at about 2,000 commands/s, the latency a
+#             client sees at a given load, two ways:
+#               - independent clients: each connection waits 50-150 ms (uniform, 100 on average)
+#                 after an answer, so arrivals are spread as those of separate people are;
+#               - bursts: each connection waits exactly 100 ms; wrk starts the 200 connections
+#                 together and their answers take about as long, so they stay in step and the
+#                 gateway meets 200 commands at once ten times a second (a harsher load: the
+#                 last of a burst waits for the 199 before it).
 # For the commands it also prints how long the broker took to confirm (p50/p99, upper bounds
 # from the gateway's tixmo_broker_confirm_duration_seconds histogram), the part of the answer
 # time the gateway does not control.
@@ -85,6 +91,10 @@ LUA
     cat "$work/patch.lua"
     echo 'function delay() return 100 end'
 } >"$work/paced.lua"
+{
+    cat "$work/patch.lua"
+    echo 'function delay() return math.random(50, 150) end'
+} >"$work/spread.lua"
 
 # The broker's confirm wait over a measurement, "p50 p99" in ms (bucket upper bounds), from the
 # difference of two scrapes of the gateway's histogram.
@@ -112,11 +122,14 @@ read -r me_rps me_p50 me_p99 < <(measure -t1 -c50 -d"${SECS}s" -H "Authorization
 # are still deciding and projecting for seconds afterwards, which would share the cores with a
 # paced run measured after it.
 confirm_scrape "$work/c0"
+read -r spread_rps spread_p50 spread_p99 < <(measure -t1 -c200 -d"${SECS}s" -s "$work/spread.lua" "$api/organizations/$org")
+confirm_scrape "$work/cs"
 read -r paced_rps paced_p50 paced_p99 < <(measure -t1 -c200 -d"${SECS}s" -s "$work/paced.lua" "$api/organizations/$org")
 confirm_scrape "$work/c1"
 read -r cmd_rps cmd_p50 cmd_p99 < <(measure -t1 -c200 -d"${SECS}s" -s "$work/patch.lua" "$api/organizations/$org")
 confirm_scrape "$work/c2"
-read -r pconf_p50 pconf_p99 < <(confirm_pcts "$work/c0" "$work/c1")
+read -r sconf_p50 sconf_p99 < <(confirm_pcts "$work/c0" "$work/cs")
+read -r pconf_p50 pconf_p99 < <(confirm_pcts "$work/cs" "$work/c1")
 read -r conf_p50 conf_p99 < <(confirm_pcts "$work/c1" "$work/c2")
 
 echo "bench/gateway: ${SECS} s per measurement, one event-loop thread per server, wrk -t1, gateway logging every request"
@@ -126,5 +139,7 @@ printf '%-34s %10s %9s %9s %6.0f%%\n' "GET /users/me (50 conns)" "$me_rps" "$me_
     "$(awk -v a="$me_rps" -v b="$bare_rps" 'BEGIN {print 100*a/b}')"
 printf '%-34s %10s %9s %9s %7s\n' "PATCH org, 202, 200 conns, closed" "$cmd_rps" "$cmd_p50" "$cmd_p99" "-"
 printf '%-34s %10s %9s %9s %7s\n' "  of which broker confirm (<=)" "" "$conf_p50" "$conf_p99" ""
-printf '%-34s %10s %9s %9s %7s\n' "PATCH org, 202, 200 conns, paced" "$paced_rps" "$paced_p50" "$paced_p99" "-"
+printf '%-34s %10s %9s %9s %7s\n' "PATCH org, 200 independent clients" "$spread_rps" "$spread_p50" "$spread_p99" "-"
+printf '%-34s %10s %9s %9s %7s\n' "  of which broker confirm (<=)" "" "$sconf_p50" "$sconf_p99" ""
+printf '%-34s %10s %9s %9s %7s\n' "PATCH org, 200 conns in bursts" "$paced_rps" "$paced_p50" "$paced_p99" "-"
 printf '%-34s %10s %9s %9s %7s\n' "  of which broker confirm (<=)" "" "$pconf_p50" "$pconf_p99" ""
