@@ -136,7 +136,7 @@ enum tix_rc tix_avail_publish(struct tix_db *db, struct tix_redis *redis, int li
     snprintf(n, sizeof(n), "%d", limit);
     const char *params[] = {n};
     PGresult *res = NULL;
-    /* three views in one statement: not while their re-pointing is under way (projection.h) */
+    /* four views in one statement: not while their re-pointing is under way (projection.h) */
     enum tix_rc rc = tix_db_script(
         db, "BEGIN; SELECT pg_advisory_xact_lock_shared(" TIX_PROJECTION_VIEWS_LOCK ")", err);
     if (rc == TIX_OK)

@@ -300,17 +300,12 @@ static const char refresh_sql[] = REFRESH_SQL(
 static const char refresh_bundles_sql[] =
     REFRESH_SQL("LEAST(" OWN_LEFT ", " POOL_LEFT ", " COMPONENTS_LEFT ")", "t.kind = 'bundle'");
 
-/* The moves so far added up now, for a statement that reads the counts next. */
-static void apply_moves(const struct sale_ctx *c)
+/* Every row nothing is held or sold in whose type or session went (prune_rows_sql), once the
+ * moves so far are added up (the prune reads the counts). */
+static void prune_rows(const struct sale_ctx *c)
 {
     tix_stmts_add(c->out, apply_moves_sql, 0);
     tix_stmts_add(c->out, apply_seat_moves_sql, 0);
-}
-
-/* Every row nothing is held or sold in whose type or session went (prune_rows_sql). */
-static void prune_rows(const struct sale_ctx *c)
-{
-    apply_moves(c);
     tix_stmts_add(c->out, prune_rows_sql, 1, c->event_id);
 }
 

@@ -145,25 +145,15 @@ static void wait_events(const struct sale *s, const char *type, int want)
 static char *intent_of(const struct sale *s)
 {
     const char *p[] = {s->order};
-    PGresult *res = NULL;
-    cr_assert_eq(tix_db_exec(db, "SELECT payment_intent_id FROM payments WHERE order_id = $1", 1, p,
-                             &res, NULL),
-                 TIX_OK);
-    cr_assert_eq(PQntuples(res), 1);
-    char *v = strdup(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return v;
+    char v[128];
+    tix_test_text(db, "SELECT payment_intent_id FROM payments WHERE order_id = $1", 1, p, v,
+                  sizeof(v));
+    return strdup(v);
 }
 
 static long webhook(const struct sale *s, const char *evt, const char *type, const char *intent)
 {
-    char body[1024];
-    snprintf(body, sizeof(body),
-             "{\"id\":\"%s\",\"object\":\"event\",\"type\":\"%s\",\"data\":{\"object\":{\"id\":"
-             "\"%s\",\"object\":\"payment_intent\",\"amount\":9000,\"currency\":\"eur\","
-             "\"metadata\":{\"order_id\":\"%s\",\"event_id\":\"%s\"}}}}",
-             evt, type, intent, s->order, s->show);
-    return tix_http_stripe_webhook(body, NULL);
+    return tix_http_stripe_intent_event(evt, type, intent, 9000, s->order, s->show);
 }
 
 Test(payments_e2e, order_paid_through_stripe_and_the_webhook)

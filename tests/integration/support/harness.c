@@ -33,16 +33,23 @@ struct tix_db *tix_test_db(const char *url_env)
     return db;
 }
 
-long long tix_test_scalar(struct tix_db *db, const char *sql, int n, const char *const *params)
+void tix_test_text(struct tix_db *db, const char *sql, int n, const char *const *params, char *out,
+                   size_t size)
 {
     PGresult *res = NULL;
     struct tix_err err;
     if (tix_db_exec(db, sql, n, params, &res, &err) != TIX_OK)
         cr_assert_fail("query failed: %s: %s", sql, err.msg);
     cr_assert_eq(PQntuples(res), 1, "expected one row from %s", sql);
-    long long v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    snprintf(out, size, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
-    return v;
+}
+
+long long tix_test_scalar(struct tix_db *db, const char *sql, int n, const char *const *params)
+{
+    char v[32];
+    tix_test_text(db, sql, n, params, v, sizeof(v));
+    return strtoll(v, NULL, 10);
 }
 
 static void log_path(const char *program, char *out, size_t size)

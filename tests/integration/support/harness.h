@@ -21,6 +21,9 @@ const char *tix_test_env(const char *name);
 struct tix_db *tix_test_db(const char *url_env);
 /* Runs sql (text params) and returns the first column of the first row as a number. */
 long long tix_test_scalar(struct tix_db *db, const char *sql, int n, const char *const *params);
+/* The same, as text into out (size bytes). */
+void tix_test_text(struct tix_db *db, const char *sql, int n, const char *const *params, char *out,
+                   size_t size);
 /* Spawns a program of the build folder (e.g. "tixmo-processor") with the test's environment
  * plus extra "NAME=value" entries (NULL-terminated, may be NULL). Output goes to a log file in
  * $TIXMO_RUN_DIR/log (or /tmp). */

@@ -121,6 +121,18 @@ long tix_http_stripe_webhook(const char *body, struct tix_http_resp *out)
     return status;
 }
 
+long tix_http_stripe_intent_event(const char *evt, const char *type, const char *intent,
+                                  long long amount, const char *order, const char *event)
+{
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "{\"id\":\"%s\",\"object\":\"event\",\"type\":\"%s\",\"data\":{\"object\":{\"id\":"
+             "\"%s\",\"object\":\"payment_intent\",\"amount\":%lld,\"currency\":\"eur\","
+             "\"metadata\":{\"order_id\":\"%s\",\"event_id\":\"%s\"}}}}",
+             evt, type, intent, amount, order, event);
+    return tix_http_stripe_webhook(body, NULL);
+}
+
 void tix_http_resp_deinit(struct tix_http_resp *r)
 {
     free(r->body);

@@ -43,6 +43,11 @@ void tix_http_resp_deinit(struct tix_http_resp *r);
 /* Posts body to the payment webhook signed as Stripe would sign it now, with
  * TIXMO_STRIPE_WEBHOOK_SECRET. out (may be NULL) as for tix_http. Returns the status. */
 long tix_http_stripe_webhook(const char *body, struct tix_http_resp *out);
+/* Posts, signed as above, Stripe's event evt of type type (payment_intent.succeeded, ...) about
+ * PaymentIntent intent of amount minor EUR units, with the order's and the event's ids in its
+ * metadata. Returns the status. */
+long tix_http_stripe_intent_event(const char *evt, const char *type, const char *intent,
+                                  long long amount, const char *order, const char *event);
 /* A string member of the JSON body, or NULL. */
 const char *tix_http_str(const struct tix_http_resp *r, const char *key);
 /* Whether the problem body's errors list names field. */

@@ -169,17 +169,6 @@ void tix_show_free_order(struct tix_show *s, int i, char order[TIX_UUID_LEN + 1]
     snprintf(s->type, sizeof(s->type), "%s", paid_type);
 }
 
-static long webhook(const struct tix_show *s, const char *evt, const char *intent, long long amount)
-{
-    char body[1024];
-    snprintf(body, sizeof(body),
-             "{\"id\":\"%s\",\"object\":\"event\",\"type\":\"payment_intent.succeeded\","
-             "\"data\":{\"object\":{\"id\":\"%s\",\"object\":\"payment_intent\",\"amount\":%lld,"
-             "\"currency\":\"eur\",\"metadata\":{\"order_id\":\"%s\",\"event_id\":\"%s\"}}}}",
-             evt, intent, amount, s->order, s->event);
-    return tix_http_stripe_webhook(body, NULL);
-}
-
 void tix_show_paid_order(struct tix_show *s, int i, int quantity, long long total)
 {
     char status[32];
@@ -187,16 +176,13 @@ void tix_show_paid_order(struct tix_show *s, int i, int quantity, long long tota
     cr_assert_str_eq(status, "pending_payment");
     tix_sale_wait_events(s->order, "order.payment_attached", 1);
     const char *p[] = {s->order};
-    PGresult *res = NULL;
-    cr_assert_eq(tix_db_exec(db, "SELECT payment_intent_id FROM payments WHERE order_id = $1", 1, p,
-                             &res, NULL),
-                 TIX_OK);
-    cr_assert_eq(PQntuples(res), 1);
     char intent[128], evt[64];
-    snprintf(intent, sizeof(intent), "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
+    tix_test_text(db, "SELECT payment_intent_id FROM payments WHERE order_id = $1", 1, p, intent,
+                  sizeof(intent));
     snprintf(evt, sizeof(evt), "evt_%.8s%.12s", s->order + 24, s->order);
-    cr_assert_eq(webhook(s, evt, intent, total), 200);
+    cr_assert_eq(tix_http_stripe_intent_event(evt, "payment_intent.succeeded", intent, total,
+                                              s->order, s->event),
+                 200);
     tix_sale_wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'paid'", s->order,
                       1);
 }
