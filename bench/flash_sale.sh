@@ -34,6 +34,7 @@ cleanup() {
 trap cleanup EXIT
 
 psql -q "$super" -c "DROP DATABASE IF EXISTS tixmo_flash WITH (FORCE)" -c "CREATE DATABASE tixmo_flash OWNER tixmo_owner"
+tix_pg_functions tixmo_flash
 tix_rabbitmqctl delete_vhost flash >/dev/null 2>&1 || true
 tix_rabbitmqctl add_vhost flash >/dev/null
 tix_rabbitmqctl set_permissions -p flash guest '.*' '.*' '.*' >/dev/null

@@ -83,25 +83,17 @@
     " FROM rm.search_hits h WHERE" HIT_FILTERS                                                     \
     " AND ($1::text IS NULL OR h.document @@ websearch_to_tsquery('english', $1))"
 
-/* The order of hits: nearest first (near given), then best score, then soonest. */
-#define HIT_ORDER "distance_km ASC NULLS LAST, score DESC NULLS LAST, starts_at ASC NULLS LAST, id"
-
-/* The price buckets of schema/010_search_prices.sql by name: bucket i counts the hits whose
- * bucket bits (grouped: g = 14) have bit i. */
-#define PRICE_FACET                                                                                \
-    "(SELECT COALESCE(json_object_agg(b.name, b.n ORDER BY b.i) FILTER (WHERE b.n > 0),"           \
-    " '{}'::json) FROM (SELECT i, name, (SELECT sum(c.n)::bigint FROM counts c WHERE c.g = 14"     \
-    " AND c.buckets & (1 << i) <> 0) AS n FROM (VALUES (0, 'free'), (1, 'under_20'),"              \
-    " (2, '20_to_50'), (3, '50_to_100'), (4, '100_and_over')) v(i, name)) b)"
-
-/* The answer from the CTE hits (the matches): hits is narrow (no text but the city and month)
- * and read once by a grouping-sets scan that yields the total and every facet together; only the
- * page's rows are joined back for display. */
-#define EVENTS_ANSWER                                                                              \
-    " page AS (SELECT * FROM hits ORDER BY " HIT_ORDER " LIMIT $6::int OFFSET $7::int),"           \
-    " counts AS (SELECT grouping(category, city, month, buckets) AS g, category, city, month,"     \
-    " buckets, count(*) AS n FROM hits"                                                            \
-    " GROUP BY GROUPING SETS ((category), (city), (month), (buckets), ()))"                        \
+/* The answer from the hits the select hits yields (the matches: narrow, no text but the city
+ * and month): one aggregate (public.tix_hits, pg/tixmo_pg.c) reads them once and returns the
+ * total, every facet and the first limit + offset hits in the page's order; only the page's
+ * rows are joined back for display. */
+#define EVENTS_ANSWER(hits)                                                                        \
+    "WITH agg AS (SELECT public.tix_hits(distance_km, score, starts_at, id, category, city, "      \
+    "month,"                                                                                       \
+    " buckets, $6::int + $7::int) AS j FROM (" hits ") hits),"                                     \
+    " page AS (SELECT (x.p->>0)::uuid AS id, (x.p->>1)::float8 AS distance_km,"                    \
+    " (x.p->>2)::float8 AS score, x.o FROM agg, json_array_elements(agg.j->'page')"                \
+    " WITH ORDINALITY x(p, o) WHERE x.o > $7::int)"                                                \
     " SELECT json_build_object('items', COALESCE((SELECT json_agg(json_build_object('id', p.id,"   \
     " 'name', e.name, 'description', e.description, 'category', e.category, 'tags', e.tags,"       \
     " 'status', e.status, 'starts_at', to_json(e.starts_at)#>>'{}',"                               \
@@ -109,30 +101,19 @@
     " ELSE json_build_object('id', e.venue_id, 'name', v.name, 'city', v.city,"                    \
     " 'country', v.country) END, 'price_min_minor', (SELECT min(x) FROM unnest(" PRICES ") x),"    \
     " 'price_max_minor', (SELECT max(x) FROM unnest(" PRICES ") x),"                               \
-    " 'distance_km', p.distance_km, 'score', p.score)"                                             \
-    " ORDER BY p.distance_km ASC NULLS LAST, p.score DESC NULLS LAST, p.starts_at ASC NULLS"       \
-    " LAST, p.id) FROM page p JOIN rm.search_events e ON e.id = p.id"                              \
-    " JOIN rm.search_hits h ON h.id = p.id"                                                        \
+    " 'distance_km', p.distance_km, 'score', p.score) ORDER BY p.o)"                               \
+    " FROM page p JOIN rm.search_events e ON e.id = p.id JOIN rm.search_hits h ON h.id = p.id"     \
     " LEFT JOIN rm.search_venues v ON v.id = e.venue_id), '[]'::json),"                            \
-    " 'total', COALESCE((SELECT n FROM counts WHERE g = 15), 0),"                                  \
-    " 'facets', json_build_object("                                                                \
-    "'category', COALESCE((SELECT json_object_agg(category, n ORDER BY category) FROM counts"      \
-    " WHERE g = 7), '{}'::json),"                                                                  \
-    " 'city', COALESCE((SELECT json_object_agg(city, n ORDER BY city) FROM counts"                 \
-    " WHERE g = 11 AND city IS NOT NULL), '{}'::json),"                                            \
-    " 'month', COALESCE((SELECT json_object_agg(month, n ORDER BY month) FROM counts"              \
-    " WHERE g = 13 AND month IS NOT NULL), '{}'::json),"                                           \
-    " 'price', " PRICE_FACET "))::text"
+    " 'total', (SELECT j->'total' FROM agg), 'facets', (SELECT j->'facets' FROM agg))::text"
 
-const char tix_search_events_sql[] =
-    "WITH hits AS (SELECT " HIT_COLUMNS
-    ", ts_rank(h.document, websearch_to_tsquery('english', $1))::float8 AS score" FTS_FROM
-    ")," EVENTS_ANSWER;
+const char tix_search_events_sql[] = EVENTS_ANSWER(
+    "SELECT " HIT_COLUMNS
+    ", ts_rank(h.document, websearch_to_tsquery('english', $1))::float8 AS score" FTS_FROM);
 
 const char tix_search_events_fuzzy_sql[] =
-    "WITH hits AS (SELECT " HIT_COLUMNS ", similarity(e.name, $1)::float8 AS score"
-    " FROM rm.search_events e JOIN rm.search_hits h ON h.id = e.id WHERE " LIVE_EVENT
-    " AND" HIT_FILTERS " AND lower(e.name) % $1)," EVENTS_ANSWER;
+    EVENTS_ANSWER("SELECT " HIT_COLUMNS ", similarity(e.name, $1)::float8 AS score"
+                  " FROM rm.search_events e JOIN rm.search_hits h ON h.id = e.id WHERE " LIVE_EVENT
+                  " AND" HIT_FILTERS " AND lower(e.name) % $1");
 
 /* Two branches: names starting with q (case-insensitive, through the lower(name)
  * text_pattern_ops index, alphabetically, at most 10) and, once q has 4 characters or more (a

@@ -52,7 +52,7 @@ TIX_PACKAGES=(
     build-essential cmake pkg-config clang-format
     libpq-dev librabbitmq-dev libhiredis-dev libevent-dev libjansson-dev libsodium-dev
     libcurl4-openssl-dev libqrencode-dev libpng-dev libcairo2-dev libcriterion-dev libyaml-dev
-    postgresql-15 postgresql-contrib redis-server rabbitmq-server
+    postgresql-15 postgresql-contrib postgresql-server-dev-15 redis-server rabbitmq-server
     openjdk-17-jre-headless
 )
 
@@ -409,9 +409,12 @@ _tix_as_pg() {
 }
 
 _tix_psql_super() {
-    # psql as the superuser on database $1 (default postgres); SQL on stdin.
+    # psql as the superuser on database $1 (default postgres), with psql options $2...; SQL on
+    # stdin.
     local db=${1:-postgres}
-    PGCONNECT_TIMEOUT=5 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$TIX_PG_PORT" -U postgres -d "$db"
+    shift || true
+    PGCONNECT_TIMEOUT=5 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$TIX_PG_PORT" -U postgres \
+        -d "$db" "$@"
 }
 
 tix_start_postgres() {
@@ -878,13 +881,29 @@ tix_start_services() {
 
 # ---------------------------------------------------------------- TixMo processes
 
-# tix_migrate [BIN_DIR]
+# tix_pg_functions [DB]: declares TixMo's functions inside Postgres in database DB (default
+# tixmo): scripts/pg-functions.sql, with the normal build's module pg/tixmo_pg.so (the ASan
+# build has none: the server is not sanitized). Only the superuser may declare C functions.
+tix_pg_functions() {
+    local db=${1:-tixmo} lib="$TIX_ROOT/build/pg/tixmo_pg.so"
+    if [[ ! -f "$lib" ]]; then
+        tix_err "pg functions: $lib does not exist (build the normal preset first)"
+        return 1
+    fi
+    _tix_psql_super "$db" -v lib="$lib" <"$TIX_ROOT/scripts/pg-functions.sql" || {
+        tix_err "pg functions: scripts/pg-functions.sql failed on database $db"
+        return 1
+    }
+}
+
+# tix_migrate [BIN_DIR]: the functions inside Postgres, then BIN_DIR/tixmo migrate.
 tix_migrate() {
     local bin="${1:-$TIXMO_BIN_DIR}/tixmo"
     if [[ ! -x "$bin" ]]; then
         tix_err "migrate: $bin does not exist (build first)"
         return 1
     fi
+    tix_pg_functions tixmo || return 1
     tix_log "migrate: $bin migrate"
     "$bin" migrate || {
         tix_err "migrate failed ($bin migrate)"

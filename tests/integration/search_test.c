@@ -996,3 +996,101 @@ Test(search, an_early_bird_that_ends_after_two_sold_leaves_the_cheap_range)
     free(buyer);
     free(s.owner);
 }
+
+/* ---- the hits aggregate (pg/tixmo_pg.c) against plain SQL ---------------------------------- */
+
+/* 500 made-up hits with ties, NULLs and NaN in every sort key, an empty city, one with quotes,
+ * a backslash and one outside ASCII, and every combination of price bits. */
+#define MADE_UP_HITS                                                                               \
+    "WITH r AS (SELECT md5(g::text)::uuid AS id, CASE WHEN g % 11 = 0 THEN NULL"                   \
+    " WHEN g % 13 = 0 THEN 'NaN'::float8 ELSE (g % 7)::float8 END AS score,"                       \
+    " CASE WHEN g % 2 = 0 THEN NULL WHEN g % 17 = 0 THEN 'NaN'::float8 ELSE (g % 3)::float8 END"   \
+    " AS distance, CASE WHEN g % 5 = 0 THEN NULL ELSE timestamptz '2027-01-01 00:00Z'"             \
+    " + (g % 3) * interval '1 day' END AS starts_at, (ARRAY['Paris', '', 'Zürich',"               \
+    " '\"Q\" \\ x', NULL])[g % 5 + 1] AS city, (ARRAY['opera', 'jazz'])[g % 2 + 1] AS category,"   \
+    " CASE WHEN g % 7 = 0 THEN NULL ELSE '2027-0' || (g % 4 + 1) END AS month, g % 32 AS buckets"  \
+    " FROM generate_series(1, 500) g),"                                                            \
+    " a AS (SELECT public.tix_hits(distance, score, starts_at, id, category, city, month,"         \
+    " buckets, $1::int) AS j FROM r) "
+
+/* The page's ids in the order of SQL's ORDER BY, for keep = $1. */
+#define SQL_PAGE                                                                                   \
+    "(SELECT COALESCE(json_agg(id::text ORDER BY distance ASC NULLS LAST, score DESC NULLS LAST,"  \
+    " starts_at ASC NULLS LAST, id), '[]') FROM (SELECT * FROM r ORDER BY distance ASC NULLS "     \
+    "LAST,"                                                                                        \
+    " score DESC NULLS LAST, starts_at ASC NULLS LAST, id LIMIT $1::int) x)::jsonb"
+
+static long long made_up(struct tix_db *db, const char *keep, const char *check)
+{
+    char sql[4096];
+    snprintf(sql, sizeof sql, "%sSELECT (%s)::int FROM a", MADE_UP_HITS, check);
+    const char *params[] = {keep};
+    return tix_test_scalar(db, sql, 1, params);
+}
+
+Test(search, the_hits_aggregate_orders_counts_and_refuses_as_sql_does)
+{
+    struct tix_db *db = tix_test_db("TIXMO_DB_URL");
+    const char *keeps[] = {"0", "1", "40", "499", "1000"};
+    for (size_t i = 0; i < sizeof keeps / sizeof keeps[0]; i++) {
+        cr_assert_eq(made_up(db, keeps[i],
+                             "(SELECT COALESCE(jsonb_agg(p->>0 ORDER BY o), '[]')"
+                             " FROM json_array_elements(j->'page') WITH ORDINALITY"
+                             " x(p, o)) = " SQL_PAGE),
+                     1, "the page for keep %s is not SQL's", keeps[i]);
+        cr_assert_eq(made_up(db, keeps[i], "(j->>'total')::int = 500"), 1, "total, keep %s",
+                     keeps[i]);
+    }
+    /* Scores and distances read back exactly. */
+    cr_assert_eq(made_up(db, "40",
+                         "NOT EXISTS (SELECT 1 FROM json_array_elements(j->'page') p JOIN r"
+                         " ON r.id = (p->>0)::uuid WHERE (p->>1)::float8 IS DISTINCT FROM"
+                         " CASE WHEN r.distance = 'NaN' THEN NULL ELSE r.distance END"
+                         " OR (p->>2)::float8 IS DISTINCT FROM"
+                         " CASE WHEN r.score = 'NaN' THEN NULL ELSE r.score END)"),
+                 1, "a score or distance changed on its way");
+    const char *facets[][2] = {
+        {"category", "(SELECT jsonb_object_agg(category, n) FROM (SELECT category, count(*) n"
+                     " FROM r GROUP BY category) c)"},
+        {"city", "(SELECT jsonb_object_agg(city, n) FROM (SELECT city, count(*) n FROM r"
+                 " WHERE city IS NOT NULL GROUP BY city) c)"},
+        {"month", "(SELECT jsonb_object_agg(month, n) FROM (SELECT month, count(*) n FROM r"
+                  " WHERE month IS NOT NULL GROUP BY month) c)"},
+        {"price", "(SELECT jsonb_object_agg(name, n) FROM (SELECT name, (SELECT count(*) FROM r"
+                  " WHERE buckets & (1 << i) <> 0) n FROM (VALUES (0, 'free'), (1, 'under_20'),"
+                  " (2, '20_to_50'), (3, '50_to_100'), (4, '100_and_over')) v(i, name)) c"
+                  " WHERE n > 0)"},
+    };
+    for (size_t i = 0; i < sizeof facets / sizeof facets[0]; i++) {
+        char check[1024];
+        snprintf(check, sizeof check, "(j->'facets'->'%s')::jsonb = %s", facets[i][0],
+                 facets[i][1]);
+        cr_assert_eq(made_up(db, "20", check), 1, "facet %s is not SQL's count", facets[i][0]);
+    }
+
+    char out[512];
+    tix_test_text(db,
+                  "SELECT public.tix_hits(NULL, 1, NULL, NULL, 'x', NULL, NULL, 1, 20)::text"
+                  " FROM generate_series(1, 0)",
+                  0, NULL, out, sizeof out);
+    cr_assert_str_eq(out,
+                     "{\"total\":0,\"page\":[],\"facets\":{\"category\":{},\"city\":{},"
+                     "\"month\":{},\"price\":{}}}",
+                     "no hits");
+
+    PGresult *res = NULL;
+    struct tix_err err;
+    const char *bad[] = {"-1", "1000001"};
+    for (size_t i = 0; i < 2; i++) {
+        cr_assert_neq(tix_db_exec(db,
+                                  "SELECT public.tix_hits(NULL, 1, NULL, NULL, 'x', NULL, NULL,"
+                                  " 1, $1::int) FROM generate_series(1, 3)",
+                                  1, &bad[i], &res, &err),
+                      TIX_OK, "keep %s was taken", bad[i]);
+        cr_assert(strstr(err.msg, "keep must be between") != NULL, "%s", err.msg);
+        PQclear(res);
+        res = NULL;
+    }
+    cr_assert_eq(tix_test_scalar(db, "SELECT 1", 0, NULL), 1, "the backend survived");
+    tix_db_close(db);
+}
