@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/flash_sale.sh - runs bench-flash_sale against a stack of its own
 #
-# Run through `scripts/bench flash-sale [seconds] [buyers]` (dev services up, TIXMO_* exported).
+# Run through `scripts/bench flash-sale [seconds] [buyers] [paced holds/s]` (dev services up,
+# TIXMO_* exported).
 # The stack gets its own database (tixmo_flash) and RabbitMQ vhost (flash), so neither the dev
 # data nor the dev processors are involved: a processor, a projector, the payment worker when
 # built, a Stripe stand-in (WireMock) and a gateway with one event-loop thread per core and limits high enough for one
@@ -132,6 +133,7 @@ cpu_per_hold() {
         ;;
     "  checks:"*)
         if [[ ${holds:-0} -gt 0 ]]; then cpu_per_hold "$holds"; fi
+        holds=0 # the surge's only: the paced run's checks follow
         ;;
     esac
 done

@@ -50,7 +50,13 @@ struct run {
     int64_t start_ns, deadline_ns;
     int refused_streak;
     bool is_stopping;
-    int active;
+    int active; /* buyers with a request in flight or due (paced: only those in flight) */
+    /* Paced runs (rate > 0): holds start on a schedule, each by an idle buyer. */
+    int rate;
+    int64_t n_due;
+    struct buyer **idle;
+    int n_idle;
+    struct event *tick;
     int64_t *lat_us;
     size_t n_lat;
     unsigned seed;
@@ -179,6 +185,13 @@ static void pay(struct buyer *b)
 static void next_or_stop(struct buyer *b)
 {
     struct run *run = b->run;
+    if (run->rate > 0) {
+        /* Paced: the buyer waits for the schedule's next hold. */
+        run->idle[run->n_idle++] = b;
+        if (--run->active == 0 && run->is_stopping)
+            event_base_loopbreak(run->base);
+        return;
+    }
     if (run->is_stopping || mono_ns() >= run->deadline_ns) {
         run->is_stopping = true;
         if (--run->active == 0)
@@ -278,19 +291,47 @@ static void on_response(struct evhttp_request *req, void *arg)
     free(text);
 }
 
+/* Paced runs, every millisecond: starts the holds the schedule (rate a second since the start)
+ * has made due, each by an idle buyer; a hold due while every buyer is busy is counted as
+ * missed (the stack is not keeping up with the rate). */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct run *run = arg;
+    int64_t now = mono_ns();
+    if (run->is_stopping || now >= run->deadline_ns) {
+        run->is_stopping = true;
+        event_del(run->tick);
+        if (run->active == 0)
+            event_base_loopbreak(run->base);
+        return;
+    }
+    int64_t due = (now - run->start_ns) * run->rate / 1000000000;
+    for (; run->n_due < due; run->n_due++) {
+        if (run->n_idle == 0) {
+            run->fig->holds_missed++;
+            continue;
+        }
+        run->active++;
+        start_hold(run->idle[--run->n_idle]);
+    }
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
 }
 
-int tix_bench_buyers_run(const struct sale_plan *plan, int buyers, int seconds,
+int tix_bench_buyers_run(const struct sale_plan *plan, int buyers, int seconds, int rate,
                          struct sale_figures *out)
 {
     memset(out, 0, sizeof(*out));
-    struct run run = {.plan = plan, .fig = out, .seed = 12345};
+    struct run run = {.plan = plan, .fig = out, .seed = 12345, .rate = rate};
     run.base = event_base_new();
     run.lat_us = calloc(LAT_CAP, sizeof(int64_t));
+    run.idle = calloc((size_t)buyers, sizeof(*run.idle));
     struct buyer *b = calloc((size_t)buyers, sizeof(*b));
     run.start_ns = mono_ns();
     run.deadline_ns = run.start_ns + (int64_t)seconds * 1000000000;
@@ -298,10 +339,21 @@ int tix_bench_buyers_run(const struct sale_plan *plan, int buyers, int seconds,
         b[i].run = &run;
         b[i].conn = evhttp_connection_base_new(run.base, NULL, "127.0.0.1", (uint16_t)plan->port);
         evhttp_connection_set_timeout(b[i].conn, 60);
-        run.active++;
-        start_hold(&b[i]);
+        if (rate > 0) {
+            run.idle[run.n_idle++] = &b[i];
+        } else {
+            run.active++;
+            start_hold(&b[i]);
+        }
+    }
+    if (rate > 0) {
+        struct timeval ms = {0, 1000};
+        run.tick = event_new(run.base, -1, EV_PERSIST, on_tick, &run);
+        event_add(run.tick, &ms);
     }
     event_base_dispatch(run.base);
+    if (run.tick != NULL)
+        event_free(run.tick);
     out->elapsed_s = (double)(mono_ns() - run.start_ns) / 1e9;
     qsort(run.lat_us, run.n_lat, sizeof(int64_t), cmp_i64);
     if (run.n_lat > 0) {
@@ -316,6 +368,7 @@ int tix_bench_buyers_run(const struct sale_plan *plan, int buyers, int seconds,
         free(b[i].token);
     }
     free(b);
+    free(run.idle);
     free(run.lat_us);
     event_base_free(run.base);
     return 0;

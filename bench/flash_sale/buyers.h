@@ -5,6 +5,13 @@
  * in a random row), place the order, and pay it by posting a signed payment_intent.succeeded
  * webhook, as Stripe would after the card went through. It stops when the time is up or when
  * holds have been refused for lack of stock long enough for the show to count as sold out.
+ *
+ * Two ways to load the stack: closed loop (rate 0), where every buyer starts the next hold as
+ * soon as the previous payment is answered, so the stack runs flat out and latency includes
+ * the queue; and paced (rate > 0 holds a second), where holds start on a fixed schedule (checked
+ * every millisecond), each taken by an idle buyer, whatever the answers' speed: latency at a
+ * given load, below saturation. A paced hold that falls due while all buyers are busy is
+ * counted as missed.
  */
 #ifndef TIX_BENCH_BUYERS_H
 #define TIX_BENCH_BUYERS_H
@@ -31,15 +38,16 @@ struct sale_figures {
     int64_t orders_ok, orders_failed, order_retries;
     int64_t payments_ok, payments_failed;
     int64_t tickets_held;
+    int64_t holds_missed; /* paced runs: due while every buyer was busy */
     double elapsed_s;
     double hold_p50_ms, hold_p99_ms;
     double holds_per_s, decisions_per_s, orders_per_s;
     char first_error[256];
 };
 
-/* Runs `buyers` concurrent buyers for at most `seconds`. Returns 0, or -1 when the run could
- * not start. */
-int tix_bench_buyers_run(const struct sale_plan *plan, int buyers, int seconds,
+/* Runs `buyers` concurrent buyers for at most `seconds`, closed loop (rate 0) or starting
+ * `rate` holds a second. Returns 0, or -1 when the run could not start. */
+int tix_bench_buyers_run(const struct sale_plan *plan, int buyers, int seconds, int rate,
                          struct sale_figures *out);
 
 #endif

@@ -8,8 +8,12 @@
  * 3. Runs the classic design (classic.c) at 50 clients for the same time on the same server.
  * 4. Checks the log: tickets sold <= capacity, every sold seat in exactly one paid order, no
  *    order paid twice; and prints the figures with the ratio to the classic design.
+ * 5. Sets up a second show and runs the same buyers paced (buyers.h): holds start at a fixed
+ *    rate, half the surge's unless given, so the latency is that of a stack keeping up; checks
+ *    that show's log too.
  *
- * Usage: bench-flash_sale [seconds, default 20] [buyers, default 1000]. Reads TIXMO_* (the
+ * Usage: bench-flash_sale [seconds, default 20] [buyers, default 1000] [paced holds/s, default
+ * half the surge's; 0: no paced run]. Reads TIXMO_* (the
  * stack's database, broker and gateway port, JWT and webhook secrets); scripts/bench flash-sale
  * starts a stack of its own for it. Exit status 0 only when every check holds.
  */
@@ -241,11 +245,62 @@ static void check_log(const char *url, const char *event_id, struct checks *out)
     PQfinish(c);
 }
 
+/* Sets up a show (fresh organization, venue and event) and waits for its seats; 0 when ready. */
+static int new_show(const struct tix_config *cfg, struct sale_plan *plan)
+{
+    struct setup s = {.cfg = cfg};
+    struct tix_err err;
+    if (tix_bus_open(cfg->amqp_url, "bench-flash-sale", &s.bus, &err) != TIX_OK ||
+        tix_bus_enable_replies(s.bus, &err) != TIX_OK) {
+        fprintf(stderr, "flash-sale: %s\n", err.msg);
+        return -1;
+    }
+    int bad = set_up(&s, plan);
+    tix_bus_close(s.bus);
+    if (!bad && !seats_loaded(cfg->db_url, plan->event_id)) {
+        fprintf(stderr, "flash-sale: the chart's seats never reached the event's stock\n");
+        bad = 1;
+    }
+    return bad ? -1 : 0;
+}
+
+static void print_buyers(const char *label, const struct sale_figures *f)
+{
+    printf("  %-8s %" PRId64 " holds (%" PRId64 " tickets), %" PRId64 " refused, %" PRId64
+           " failed in %.1f s\n",
+           label, f->holds_ok, f->tickets_held, f->holds_refused, f->holds_failed, f->elapsed_s);
+    printf("           holds/s %.0f (decisions/s %.0f), hold p50 %.1f ms p99 %.1f ms\n",
+           f->holds_per_s, f->decisions_per_s, f->hold_p50_ms, f->hold_p99_ms);
+    printf("           orders %" PRId64 " (%.0f/s, %" PRId64 " failed, %" PRId64
+           " retried while the hold reached the read model), payments %" PRId64 " (%" PRId64
+           " failed)\n",
+           f->orders_ok, f->orders_per_s, f->orders_failed, f->order_retries, f->payments_ok,
+           f->payments_failed);
+    if (f->first_error[0] != '\0')
+        printf("           first error: %s\n", f->first_error);
+    fflush(stdout);
+}
+
+/* Checks one show's log and prints the verdict; true when it holds. */
+static bool checked(const struct tix_config *cfg, const struct sale_plan *plan)
+{
+    struct checks k;
+    check_log(cfg->db_url, plan->event_id, &k);
+    bool ok = k.tickets <= CAPACITY && k.seats_twice == 0 && k.orders_paid_twice == 0 &&
+              k.paid_orders > 0;
+    printf("  checks:  tickets sold %" PRId64 " <= capacity %d; paid orders %" PRId64
+           "; seats in two paid orders %" PRId64 "; orders paid twice %" PRId64 ": %s\n",
+           k.tickets, CAPACITY, k.paid_orders, k.seats_twice, k.orders_paid_twice,
+           ok ? "OK" : "FAILED");
+    return ok;
+}
+
 int main(int argc, char **argv)
 {
     int seconds = argc > 1 ? atoi(argv[1]) : 20, buyers = argc > 2 ? atoi(argv[2]) : 1000;
-    if (seconds < 1 || buyers < 1 || sodium_init() < 0) {
-        fprintf(stderr, "usage: bench-flash_sale [seconds] [buyers]\n");
+    int paced = argc > 3 ? atoi(argv[3]) : -1;
+    if (seconds < 1 || buyers < 1 || (argc > 3 && paced < 0) || sodium_init() < 0) {
+        fprintf(stderr, "usage: bench-flash_sale [seconds] [buyers] [paced holds/s]\n");
         return 2;
     }
     struct tix_config cfg;
@@ -258,19 +313,8 @@ int main(int argc, char **argv)
     struct sale_plan plan = {.port = cfg.http_port,
                              .jwt_secret = cfg.jwt_secret,
                              .webhook_secret = webhook != NULL ? webhook : ""};
-    struct setup s = {.cfg = &cfg};
-    if (tix_bus_open(cfg.amqp_url, "bench-flash-sale", &s.bus, &err) != TIX_OK ||
-        tix_bus_enable_replies(s.bus, &err) != TIX_OK) {
-        fprintf(stderr, "flash-sale: %s\n", err.msg);
-        return 2;
-    }
-    int bad = set_up(&s, &plan);
-    tix_bus_close(s.bus);
-    if (!bad && !seats_loaded(cfg.db_url, plan.event_id)) {
-        fprintf(stderr, "flash-sale: the chart's seats never reached the event's stock\n");
-        bad = 1;
-    }
-    if (bad) {
+    struct sale_plan paced_plan = plan;
+    if (new_show(&cfg, &plan) != 0) {
         tix_config_deinit(&cfg);
         return 1;
     }
@@ -279,20 +323,8 @@ int main(int argc, char **argv)
            CAPACITY, CAPACITY - FLOOR, FLOOR, buyers, seconds);
     fflush(stdout);
     struct sale_figures f;
-    tix_bench_buyers_run(&plan, buyers, seconds, &f);
-    printf("  tixmo:   %" PRId64 " holds (%" PRId64 " tickets), %" PRId64 " refused, %" PRId64
-           " failed in %.1f s\n",
-           f.holds_ok, f.tickets_held, f.holds_refused, f.holds_failed, f.elapsed_s);
-    printf("           holds/s %.0f (decisions/s %.0f), hold p50 %.1f ms p99 %.1f ms\n",
-           f.holds_per_s, f.decisions_per_s, f.hold_p50_ms, f.hold_p99_ms);
-    printf("           orders %" PRId64 " (%.0f/s, %" PRId64 " failed, %" PRId64
-           " retried while the hold reached the read model), payments %" PRId64 " (%" PRId64
-           " failed)\n",
-           f.orders_ok, f.orders_per_s, f.orders_failed, f.order_retries, f.payments_ok,
-           f.payments_failed);
-    if (f.first_error[0] != '\0')
-        printf("           first error: %s\n", f.first_error);
-    fflush(stdout);
+    tix_bench_buyers_run(&plan, buyers, seconds, 0, &f);
+    print_buyers("tixmo:", &f);
     struct tix_bench_classic c;
     int classic_s = seconds < 10 ? seconds : 10;
     if (tix_bench_classic(cfg.db_admin_url, CLASSIC_CLIENT, classic_s, &c) != 0) {
@@ -305,14 +337,27 @@ int main(int argc, char **argv)
            c.holds, classic_s, CLASSIC_CLIENT, c.holds_per_s, c.p50_ms, c.p99_ms);
     printf("  ratio:   tixmo/classic holds/s = %.1fx\n",
            c.holds_per_s > 0 ? f.holds_per_s / c.holds_per_s : 0.0);
-    struct checks k;
-    check_log(cfg.db_url, plan.event_id, &k);
-    bool ok = k.tickets <= CAPACITY && k.seats_twice == 0 && k.orders_paid_twice == 0 &&
-              k.paid_orders > 0;
-    printf("  checks:  tickets sold %" PRId64 " <= capacity %d; paid orders %" PRId64
-           "; seats in two paid orders %" PRId64 "; orders paid twice %" PRId64 ": %s\n",
-           k.tickets, CAPACITY, k.paid_orders, k.seats_twice, k.orders_paid_twice,
-           ok ? "OK" : "FAILED");
+    bool ok = checked(&cfg, &plan);
+
+    /* The same buyers on a second show, holds starting at a fixed rate below the surge's
+     * (half of it unless given): the latency of a decision when the stack keeps up. */
+    if (paced < 0)
+        paced = (int)(f.holds_per_s / 2);
+    if (paced > 0) {
+        if (new_show(&cfg, &paced_plan) != 0) {
+            tix_config_deinit(&cfg);
+            return 1;
+        }
+        printf("  paced:   a second show, holds starting at %d/s by the same %d buyers for %d s\n",
+               paced, buyers, seconds);
+        fflush(stdout);
+        struct sale_figures pf;
+        tix_bench_buyers_run(&paced_plan, buyers, seconds, paced, &pf);
+        print_buyers("", &pf);
+        printf("           missed (due while every buyer was busy): %" PRId64 "\n",
+               pf.holds_missed);
+        ok = checked(&cfg, &paced_plan) && ok;
+    }
     tix_config_deinit(&cfg);
     return ok ? 0 : 1;
 }
