@@ -1,7 +1,7 @@
 /* stock_check.c - payload and event shapes of the stock aggregate
  *
  * One table of field specs per object (commands, events and the objects they nest: ticket types,
- * tiers, components, seats, lines, tickets), one checker walking them. The first problem is
+ * tiers, components, seats, lines, tickets), walked by payload.c's checker. The first problem is
  * reported as TIX_EINVAL with the field's path ("lines[1].seats[0]", "ticket_type.tiers[2].until")
  * and a message. Shapes only: rules that need a state are decide's. evolve() runs the same checks
  * on recorded events, so a malformed event changes nothing.
