@@ -119,12 +119,6 @@ static const char *check_scopes(const json_t *v)
 
 enum field_kind { F_UUID, F_NAME, F_SCOPES, F_HEX64, F_PREFIX, F_EXPIRES };
 
-struct field_spec {
-    const char *name;
-    enum field_kind kind;
-    bool is_required;
-};
-
 /* NULL when v is acceptable for kind (at now_us), else what is wrong with it. */
 static const char *check_value(enum field_kind kind, const json_t *v, int64_t now_us)
 {
@@ -158,50 +152,28 @@ static const char *check_value(enum field_kind kind, const json_t *v, int64_t no
     return "is not supported";
 }
 
-static bool is_known_key(const struct field_spec *specs, size_t n, const char *key, size_t len)
+static enum tix_rc check_field_cb(int kind, const json_t *v, const char *path, const void *ctx,
+                                  struct tix_err *err)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strlen(specs[i].name) == len && memcmp(specs[i].name, key, len) == 0)
-            return true;
-    return false;
+    const int64_t *now_us = ctx;
+    return tix_payload_field_problem(err, path, check_value((enum field_kind)kind, v, *now_us));
 }
 
 /* Checks cmd's payload against specs; organization_id must also equal cmd->key. Returns TIX_OK
  * or TIX_EINVAL with the offending field in err. */
-static enum tix_rc check_payload(const struct tix_command *cmd, const struct field_spec *specs,
+static enum tix_rc check_payload(const struct tix_command *cmd, const struct tix_field_spec *specs,
                                  size_t n, struct tix_err *err)
 {
-    const json_t *payload = cmd->payload;
-    if (!json_is_object(payload))
-        return tix_err_set(err, TIX_EINVAL, "", "the payload must be a JSON object");
-    const char *key;
-    size_t key_len;
-    json_t *value;
-    json_object_keylen_foreach((json_t *)payload, key, key_len, value)
-    {
-        if (!is_known_key(specs, n, key, key_len))
-            return tix_err_set(err, TIX_EINVAL, key, "unknown field");
-    }
-    for (size_t i = 0; i < n; i++) {
-        const json_t *v = json_object_get(payload, specs[i].name);
-        if (v == NULL) {
-            if (!specs[i].is_required)
-                continue;
-            return tix_err_set(err, TIX_EINVAL, specs[i].name, "%s is required", specs[i].name);
-        }
-        const char *problem = check_value(specs[i].kind, v, cmd->now_us);
-        if (problem != NULL)
-            return tix_err_set(err, TIX_EINVAL, specs[i].name, "%s %s", specs[i].name, problem);
-    }
-    if (cmd->key == NULL || strcmp(tix_json_str(payload, "organization_id"), cmd->key) != 0)
-        return tix_err_set(err, TIX_EINVAL, "organization_id",
-                           "organization_id must equal the command key");
-    return TIX_OK;
+    const struct tix_field_rules rules = {
+        .check = check_field_cb, .ctx = &cmd->now_us, .is_terse = true};
+    if (tix_payload_check_object(cmd->payload, "", specs, n, &rules, err) != TIX_OK)
+        return TIX_EINVAL;
+    return tix_payload_check_key(cmd->payload, "organization_id", cmd->key, err);
 }
 
 #define N_SPECS(a) (sizeof(a) / sizeof((a)[0]))
 
-static const struct field_spec create_fields[] = {
+static const struct tix_field_spec create_fields[] = {
     {.name = "api_key_id", .kind = F_UUID, .is_required = true},
     {.name = "organization_id", .kind = F_UUID, .is_required = true},
     {.name = "name", .kind = F_NAME, .is_required = true},
@@ -210,12 +182,12 @@ static const struct field_spec create_fields[] = {
     {.name = "prefix", .kind = F_PREFIX, .is_required = true},
     {.name = "expires_at", .kind = F_EXPIRES, .is_required = false},
 };
-static const struct field_spec revoke_fields[] = {
+static const struct tix_field_spec revoke_fields[] = {
     {.name = "api_key_id", .kind = F_UUID, .is_required = true},
     {.name = "organization_id", .kind = F_UUID, .is_required = true},
 };
 
-static int key_streams(const struct tix_command *cmd, const struct field_spec *specs, size_t n,
+static int key_streams(const struct tix_command *cmd, const struct tix_field_spec *specs, size_t n,
                        char ids[][TIX_STREAM_ID_MAX], struct tix_err *err)
 {
     if (check_payload(cmd, specs, n, err) != TIX_OK)

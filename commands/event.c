@@ -229,22 +229,16 @@ enum field_kind {
     F_RANK,
 };
 
-struct field_spec {
-    const char *name;
-    enum field_kind kind;
-    bool is_required;
-};
-
 #define N_SPECS(a) (sizeof(a) / sizeof((a)[0]))
 
-static const struct field_spec image_fields[] = {
+static const struct tix_field_spec image_fields[] = {
     {.name = "url", .kind = F_URL, .is_required = true},
     {.name = "alt", .kind = F_ALT, .is_required = false},
 };
-static const struct field_spec video_fields[] = {
+static const struct tix_field_spec video_fields[] = {
     {.name = "url", .kind = F_URL, .is_required = true},
 };
-static const struct field_spec session_fields[] = {
+static const struct tix_field_spec session_fields[] = {
     {.name = "session_id", .kind = F_UUID, .is_required = true},
     {.name = "name", .kind = F_NAME, .is_required = false},
     {.name = "starts_at", .kind = F_INSTANT, .is_required = true},
@@ -252,25 +246,22 @@ static const struct field_spec session_fields[] = {
     {.name = "capacity", .kind = F_CAPACITY, .is_required = false},
 };
 
-static enum tix_rc check_object(const json_t *obj, const struct field_spec *specs, size_t n,
-                                const char *prefix, struct tix_err *err);
+static enum tix_rc check_object(const json_t *obj, const struct tix_field_spec *specs, size_t n,
+                                const char *path, struct tix_err *err);
 
-/* Sets err for the field prefix+name (or prefix[i] when name is NULL); returns TIX_EINVAL. */
-static enum tix_rc bad(struct tix_err *err, const char *prefix, const char *name, int i,
+/* Sets err for the field path.name (or path[i] when name is NULL); returns TIX_EINVAL. */
+static enum tix_rc bad(struct tix_err *err, const char *path, const char *name, size_t i,
                        const char *problem)
 {
-    char field[64];
-    if (name != NULL)
-        snprintf(field, sizeof(field), "%s%s", prefix, name);
-    else
-        snprintf(field, sizeof(field), "%s[%d]", prefix, i);
-    return tix_err_set(err, TIX_EINVAL, field, "%s %s", field, problem);
+    char field[TIX_FIELD_PATH_MAX];
+    tix_payload_join(field, path, name, i);
+    return tix_payload_field_problem(err, field, problem);
 }
 
 /* Checks an array of at most max members, each distinct and acceptable to item (tags) or an
  * object of specs (images, videos, sessions); path names the array. */
 static enum tix_rc check_array(const json_t *v, const char *path, size_t min, size_t max,
-                               const struct field_spec *specs, size_t n, struct tix_err *err)
+                               const struct tix_field_spec *specs, size_t n, struct tix_err *err)
 {
     if (!json_is_array(v) || json_array_size(v) < min || json_array_size(v) > max) {
         char problem[64];
@@ -279,30 +270,29 @@ static enum tix_rc check_array(const json_t *v, const char *path, size_t min, si
     }
     for (size_t i = 0; i < json_array_size(v); i++) {
         const json_t *item = json_array_get(v, i);
-        char prefix[48];
-        snprintf(prefix, sizeof(prefix), "%s[%zu].", path, i);
+        char item_path[TIX_FIELD_PATH_MAX];
+        tix_payload_join(item_path, path, NULL, i);
         if (specs == NULL && !is_text(item, 1, TIX_EVENT_TAG_MAX_CHARS, false, false))
-            return bad(err, path, NULL, (int)i, "must be 1..40 characters");
-        if (specs != NULL && check_object(item, specs, n, prefix, err) != TIX_OK)
+            return bad(err, path, NULL, i, "must be 1..40 characters");
+        if (specs != NULL && check_object(item, specs, n, item_path, err) != TIX_OK)
             return TIX_EINVAL;
         for (size_t k = 0; specs == NULL && k < i; k++)
             if (json_equal(item, json_array_get(v, k)))
-                return bad(err, path, NULL, (int)i, "must be distinct");
+                return bad(err, path, NULL, i, "must be distinct");
     }
     return TIX_OK;
 }
 
 /* A session's own rule: it ends after it starts, at most 31 days later. */
-static enum tix_rc check_session_span(const json_t *session, const char *prefix,
-                                      struct tix_err *err)
+static enum tix_rc check_session_span(const json_t *session, const char *path, struct tix_err *err)
 {
     int64_t starts = 0, ends = 0;
     is_instant(json_object_get(session, "starts_at"), &starts);
     is_instant(json_object_get(session, "ends_at"), &ends);
     if (ends <= starts)
-        return bad(err, prefix, "ends_at", 0, "must be after starts_at");
+        return bad(err, path, "ends_at", 0, "must be after starts_at");
     if (ends - starts > TIX_EVENT_SESSION_MAX_SECONDS)
-        return bad(err, prefix, "ends_at", 0, "must be at most 31 days after starts_at");
+        return bad(err, path, "ends_at", 0, "must be at most 31 days after starts_at");
     return TIX_OK;
 }
 
@@ -358,13 +348,12 @@ static const char *check_scalar(enum field_kind kind, const json_t *v)
     }
 }
 
-/* Checks the value v of field prefix+name against kind. */
-static enum tix_rc check_value(enum field_kind kind, const json_t *v, const char *prefix,
-                               const char *name, struct tix_err *err)
+/* Checks the value v of the field path against kind. */
+static enum tix_rc check_field_cb(int kind, const json_t *v, const char *path, const void *ctx,
+                                  struct tix_err *err)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "%s%s", prefix, name);
-    switch (kind) {
+    (void)ctx;
+    switch ((enum field_kind)kind) {
     case F_TAGS:
         return check_array(v, path, 0, TIX_EVENT_TAGS_MAX, NULL, 0, err);
     case F_IMAGES:
@@ -376,64 +365,29 @@ static enum tix_rc check_value(enum field_kind kind, const json_t *v, const char
     case F_SESSIONS:
         return check_array(v, path, 1, TIX_EVENT_SESSIONS_MAX, session_fields,
                            N_SPECS(session_fields), err);
-    case F_SESSION: {
-        char inner[64];
-        snprintf(inner, sizeof(inner), "%.60s.", path);
-        return check_object(v, session_fields, N_SPECS(session_fields), inner, err);
-    }
-    default: {
-        const char *problem = check_scalar(kind, v);
-        return problem == NULL ? TIX_OK : bad(err, prefix, name, 0, problem);
-    }
+    case F_SESSION:
+        return check_object(v, session_fields, N_SPECS(session_fields), path, err);
+    default:
+        return tix_payload_field_problem(err, path, check_scalar((enum field_kind)kind, v));
     }
 }
 
-static bool is_known_key(const struct field_spec *specs, size_t n, const char *key, size_t len)
+/* Checks obj against specs (tix_payload_check_object; an unknown key is named by its first 47
+ * bytes); fields are named path.name. A session object also keeps its span. */
+static enum tix_rc check_object(const json_t *obj, const struct tix_field_spec *specs, size_t n,
+                                const char *path, struct tix_err *err)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strlen(specs[i].name) == len && memcmp(specs[i].name, key, len) == 0)
-            return true;
-    return false;
-}
-
-/* Checks obj against specs: an object, the required fields present, every field valid, no
- * unknown keys; fields are named prefix+name. A session object also keeps its span. */
-static enum tix_rc check_object(const json_t *obj, const struct field_spec *specs, size_t n,
-                                const char *prefix, struct tix_err *err)
-{
-    if (!json_is_object(obj)) {
-        size_t len = strlen(prefix);
-        char field[64];
-        snprintf(field, sizeof(field), "%.*s", (int)(len > 0 ? len - 1 : 0), prefix);
-        return tix_err_set(err, TIX_EINVAL, field, "%s must be a JSON object",
-                           len > 0 ? field : "the payload");
-    }
-    const char *key;
-    size_t key_len;
-    json_t *value;
-    json_object_keylen_foreach((json_t *)obj, key, key_len, value)
-    {
-        if (!is_known_key(specs, n, key, key_len)) {
-            char name[48];
-            snprintf(name, sizeof(name), "%.*s", (int)key_len, key);
-            return bad(err, prefix, name, 0, "is an unknown field");
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        const json_t *v = json_object_get(obj, specs[i].name);
-        if (v == NULL && specs[i].is_required)
-            return bad(err, prefix, specs[i].name, 0, "is required");
-        if (v != NULL && check_value(specs[i].kind, v, prefix, specs[i].name, err) != TIX_OK)
-            return TIX_EINVAL;
-    }
+    static const struct tix_field_rules rules = {.check = check_field_cb, .key_max = 47};
+    if (tix_payload_check_object(obj, path, specs, n, &rules, err) != TIX_OK)
+        return TIX_EINVAL;
     if (specs == session_fields)
-        return check_session_span(obj, prefix, err);
+        return check_session_span(obj, path, err);
     return TIX_OK;
 }
 
 /* ---- commands' payloads ----------------------------------------------------------------- */
 
-static const struct field_spec create_fields[] = {
+static const struct tix_field_spec create_fields[] = {
     {.name = "event_id", .kind = F_UUID, .is_required = true},
     {.name = "organization_id", .kind = F_UUID, .is_required = true},
     {.name = "venue_id", .kind = F_UUID, .is_required = false},
@@ -453,7 +407,7 @@ static const struct field_spec create_fields[] = {
     {.name = "sessions", .kind = F_SESSIONS, .is_required = true},
 };
 /* Every field but event_id is optional: an update names what it changes. */
-static const struct field_spec update_fields[] = {
+static const struct tix_field_spec update_fields[] = {
     {.name = "event_id", .kind = F_UUID, .is_required = true},
     {.name = "name", .kind = F_NAME, .is_required = false},
     {.name = "description", .kind = F_DESCRIPTION, .is_required = false},
@@ -467,11 +421,11 @@ static const struct field_spec update_fields[] = {
     {.name = "sales_start", .kind = F_INSTANT, .is_required = false},
     {.name = "sales_end", .kind = F_INSTANT, .is_required = false},
 };
-static const struct field_spec add_session_fields[] = {
+static const struct tix_field_spec add_session_fields[] = {
     {.name = "event_id", .kind = F_UUID, .is_required = true},
     {.name = "session", .kind = F_SESSION, .is_required = true},
 };
-static const struct field_spec update_session_fields[] = {
+static const struct tix_field_spec update_session_fields[] = {
     {.name = "event_id", .kind = F_UUID, .is_required = true},
     {.name = "session_id", .kind = F_UUID, .is_required = true},
     {.name = "name", .kind = F_NAME, .is_required = false},
@@ -479,23 +433,23 @@ static const struct field_spec update_session_fields[] = {
     {.name = "ends_at", .kind = F_INSTANT, .is_required = false},
     {.name = "capacity", .kind = F_CAPACITY, .is_required = false},
 };
-static const struct field_spec session_id_fields[] = {
+static const struct tix_field_spec session_id_fields[] = {
     {.name = "event_id", .kind = F_UUID, .is_required = true},
     {.name = "session_id", .kind = F_UUID, .is_required = true},
 };
-static const struct field_spec cancel_fields[] = {
+static const struct tix_field_spec cancel_fields[] = {
     {.name = "event_id", .kind = F_UUID, .is_required = true},
     {.name = "reason", .kind = F_REASON, .is_required = true},
 };
-static const struct field_spec cancel_session_fields[] = {
+static const struct tix_field_spec cancel_session_fields[] = {
     {.name = "event_id", .kind = F_UUID, .is_required = true},
     {.name = "session_id", .kind = F_UUID, .is_required = true},
     {.name = "reason", .kind = F_REASON, .is_required = true},
 };
-static const struct field_spec id_fields[] = {
+static const struct tix_field_spec id_fields[] = {
     {.name = "event_id", .kind = F_UUID, .is_required = true},
 };
-static const struct field_spec feature_fields[] = {
+static const struct tix_field_spec feature_fields[] = {
     {.name = "event_id", .kind = F_UUID, .is_required = true},
     {.name = "rank", .kind = F_RANK, .is_required = true},
 };
@@ -523,16 +477,16 @@ static enum tix_rc check_sessions_together(const json_t *sessions, json_int_t ca
 {
     for (size_t i = 0; i < json_array_size(sessions); i++) {
         const json_t *s = json_array_get(sessions, i);
-        char prefix[48];
-        snprintf(prefix, sizeof(prefix), "sessions[%zu].", i);
+        char path[TIX_FIELD_PATH_MAX];
+        tix_payload_join(path, "sessions", NULL, i);
         if (tix_json_int(s, "capacity", 0) > capacity)
-            return bad(err, prefix, "capacity", 0, "must not exceed the event's capacity");
+            return bad(err, path, "capacity", 0, "must not exceed the event's capacity");
         for (size_t k = 0; k < i; k++) {
             const json_t *o = json_array_get(sessions, k);
             if (json_equal(json_object_get(s, "session_id"), json_object_get(o, "session_id")))
-                return bad(err, prefix, "session_id", 0, "must be distinct");
+                return bad(err, path, "session_id", 0, "must be distinct");
             if (instant_of(s, "starts_at", 0) == instant_of(o, "starts_at", 0))
-                return bad(err, prefix, "starts_at", 0, "must differ from every other start");
+                return bad(err, path, "starts_at", 0, "must differ from every other start");
         }
     }
     return TIX_OK;
@@ -558,14 +512,12 @@ static enum tix_rc check_create_rules(const json_t *p, struct tix_err *err)
 }
 
 /* Checks cmd's payload against specs; event_id must also equal cmd->key. */
-static enum tix_rc check_payload(const struct tix_command *cmd, const struct field_spec *specs,
+static enum tix_rc check_payload(const struct tix_command *cmd, const struct tix_field_spec *specs,
                                  size_t n, struct tix_err *err)
 {
-    if (check_object(cmd->payload, specs, n, "", err) != TIX_OK)
+    if (check_object(cmd->payload, specs, n, "", err) != TIX_OK ||
+        tix_payload_check_key(cmd->payload, "event_id", cmd->key, err) != TIX_OK)
         return TIX_EINVAL;
-    const char *id = tix_json_str(cmd->payload, "event_id");
-    if (cmd->key == NULL || strcmp(id, cmd->key) != 0)
-        return tix_err_set(err, TIX_EINVAL, "event_id", "event_id must equal the command key");
     if (specs == create_fields)
         return check_create_rules(cmd->payload, err);
     return TIX_OK;
@@ -576,8 +528,8 @@ static void stream_id(char out[TIX_STREAM_ID_MAX], const char *key)
     snprintf(out, TIX_STREAM_ID_MAX, "%s%s", TIX_EVENT_STREAM_PREFIX, key);
 }
 
-static int event_streams(const struct tix_command *cmd, const struct field_spec *specs, size_t n,
-                         char ids[][TIX_STREAM_ID_MAX], struct tix_err *err)
+static int event_streams(const struct tix_command *cmd, const struct tix_field_spec *specs,
+                         size_t n, char ids[][TIX_STREAM_ID_MAX], struct tix_err *err)
 {
     if (check_payload(cmd, specs, n, err) != TIX_OK)
         return -1;

@@ -22,6 +22,7 @@
 #include "tix/mem.h"
 
 #include "organization.h"
+#include "payload.h"
 
 static const char *const role_names[] = {
     [TIX_ORG_ROLE_OWNER] = "owner",
@@ -115,21 +116,9 @@ static bool is_org_type(const char *s)
     return strcmp(s, "promoter") == 0 || strcmp(s, "venue") == 0 || strcmp(s, "reseller") == 0;
 }
 
-/* A JSON string with no NUL inside, so C string functions see all of it. */
-static bool is_plain_string(const json_t *v)
-{
-    return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v);
-}
-
 /* ---- payload shapes --------------------------------------------------------------------- */
 
 enum field_kind { F_UUID, F_NAME, F_SLUG, F_ORG_TYPE, F_ROLE, F_REASON, F_SETTINGS };
-
-struct field_spec {
-    const char *name;
-    enum field_kind kind;
-    bool is_required;
-};
 
 /* NULL when v is acceptable for kind, else what is wrong with it. */
 static const char *check_value(enum field_kind kind, const json_t *v)
@@ -146,7 +135,8 @@ static const char *check_value(enum field_kind kind, const json_t *v)
     size_t len = json_string_length(v);
     switch (kind) {
     case F_UUID:
-        return is_plain_string(v) && tix_uuid_is_valid(s) ? NULL : "must be a lowercase UUID";
+        return tix_payload_is_plain_string(v) && tix_uuid_is_valid(s) ? NULL
+                                                                      : "must be a lowercase UUID";
     case F_NAME:
         return is_valid_text(v, TIX_ORG_NAME_MAX_CHARS, false)
                    ? NULL
@@ -155,13 +145,15 @@ static const char *check_value(enum field_kind kind, const json_t *v)
         return is_valid_text(v, TIX_ORG_REASON_MAX_CHARS, true) ? NULL
                                                                 : "must be 1..500 characters";
     case F_SLUG:
-        return is_plain_string(v) && is_valid_slug(s, len)
+        return tix_payload_is_plain_string(v) && is_valid_slug(s, len)
                    ? NULL
                    : "must be 3..63 of a-z, 0-9 and single inner hyphens";
     case F_ORG_TYPE:
-        return is_plain_string(v) && is_org_type(s) ? NULL : "must be promoter, venue or reseller";
+        return tix_payload_is_plain_string(v) && is_org_type(s)
+                   ? NULL
+                   : "must be promoter, venue or reseller";
     case F_ROLE:
-        return is_plain_string(v) && tix_org_role_parse(s) >= 0
+        return tix_payload_is_plain_string(v) && tix_org_role_parse(s) >= 0
                    ? NULL
                    : "must be owner, admin, promoter or scanner";
     case F_SETTINGS:
@@ -170,46 +162,22 @@ static const char *check_value(enum field_kind kind, const json_t *v)
     return "is not supported";
 }
 
-static bool is_known_key(const struct field_spec *specs, size_t n, const char *key, size_t len)
+static enum tix_rc check_field_cb(int kind, const json_t *v, const char *path, const void *ctx,
+                                  struct tix_err *err)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strlen(specs[i].name) == len && memcmp(specs[i].name, key, len) == 0)
-            return true;
-    return false;
+    (void)ctx;
+    return tix_payload_field_problem(err, path, check_value((enum field_kind)kind, v));
 }
 
-/* Checks cmd's payload against specs; the first spec must be organization_id, which must also
- * equal cmd->key. Returns TIX_OK or TIX_EINVAL with the offending field in err. */
-static enum tix_rc check_payload(const struct tix_command *cmd, const struct field_spec *specs,
+/* Checks cmd's payload against specs; organization_id must also equal cmd->key. Returns TIX_OK
+ * or TIX_EINVAL with the offending field in err. */
+static enum tix_rc check_payload(const struct tix_command *cmd, const struct tix_field_spec *specs,
                                  size_t n, struct tix_err *err)
 {
-    const json_t *payload = cmd->payload;
-    if (!json_is_object(payload))
-        return tix_err_set(err, TIX_EINVAL, "", "the payload must be a JSON object");
-    const char *key;
-    size_t key_len;
-    json_t *value;
-    json_object_keylen_foreach((json_t *)payload, key, key_len, value)
-    {
-        if (!is_known_key(specs, n, key, key_len))
-            return tix_err_set(err, TIX_EINVAL, key, "unknown field");
-    }
-    for (size_t i = 0; i < n; i++) {
-        const json_t *v = json_object_get(payload, specs[i].name);
-        if (v == NULL) {
-            if (!specs[i].is_required)
-                continue;
-            return tix_err_set(err, TIX_EINVAL, specs[i].name, "%s is required", specs[i].name);
-        }
-        const char *problem = check_value(specs[i].kind, v);
-        if (problem != NULL)
-            return tix_err_set(err, TIX_EINVAL, specs[i].name, "%s %s", specs[i].name, problem);
-    }
-    const char *id = tix_json_str(payload, "organization_id");
-    if (cmd->key == NULL || strcmp(id, cmd->key) != 0)
-        return tix_err_set(err, TIX_EINVAL, "organization_id",
-                           "organization_id must equal the command key");
-    return TIX_OK;
+    static const struct tix_field_rules rules = {.check = check_field_cb, .is_terse = true};
+    if (tix_payload_check_object(cmd->payload, "", specs, n, &rules, err) != TIX_OK)
+        return TIX_EINVAL;
+    return tix_payload_check_key(cmd->payload, "organization_id", cmd->key, err);
 }
 
 static void stream_id(char out[TIX_STREAM_ID_MAX], const char *prefix, const char *key)
@@ -218,7 +186,7 @@ static void stream_id(char out[TIX_STREAM_ID_MAX], const char *prefix, const cha
 }
 
 /* streams() for every command that touches only the organization stream. */
-static int org_streams(const struct tix_command *cmd, const struct field_spec *specs, size_t n,
+static int org_streams(const struct tix_command *cmd, const struct tix_field_spec *specs, size_t n,
                        char ids[][TIX_STREAM_ID_MAX], struct tix_err *err)
 {
     if (check_payload(cmd, specs, n, err) != TIX_OK)
@@ -229,35 +197,35 @@ static int org_streams(const struct tix_command *cmd, const struct field_spec *s
 
 #define N_SPECS(a) (sizeof(a) / sizeof((a)[0]))
 
-static const struct field_spec create_fields[] = {
+static const struct tix_field_spec create_fields[] = {
     {.name = "organization_id", .kind = F_UUID, .is_required = true},
     {.name = "name", .kind = F_NAME, .is_required = true},
     {.name = "slug", .kind = F_SLUG, .is_required = true},
     {.name = "type", .kind = F_ORG_TYPE, .is_required = true},
     {.name = "settings", .kind = F_SETTINGS, .is_required = false},
 };
-static const struct field_spec rename_fields[] = {
+static const struct tix_field_spec rename_fields[] = {
     {.name = "organization_id", .kind = F_UUID, .is_required = true},
     {.name = "name", .kind = F_NAME, .is_required = true},
 };
-static const struct field_spec settings_fields[] = {
+static const struct tix_field_spec settings_fields[] = {
     {.name = "organization_id", .kind = F_UUID, .is_required = true},
     {.name = "settings", .kind = F_SETTINGS, .is_required = true},
 };
-static const struct field_spec member_role_fields[] = {
+static const struct tix_field_spec member_role_fields[] = {
     {.name = "organization_id", .kind = F_UUID, .is_required = true},
     {.name = "user_id", .kind = F_UUID, .is_required = true},
     {.name = "role", .kind = F_ROLE, .is_required = true},
 };
-static const struct field_spec member_fields[] = {
+static const struct tix_field_spec member_fields[] = {
     {.name = "organization_id", .kind = F_UUID, .is_required = true},
     {.name = "user_id", .kind = F_UUID, .is_required = true},
 };
-static const struct field_spec suspend_fields[] = {
+static const struct tix_field_spec suspend_fields[] = {
     {.name = "organization_id", .kind = F_UUID, .is_required = true},
     {.name = "reason", .kind = F_REASON, .is_required = true},
 };
-static const struct field_spec id_fields[] = {
+static const struct tix_field_spec id_fields[] = {
     {.name = "organization_id", .kind = F_UUID, .is_required = true},
 };
 
@@ -307,54 +275,7 @@ static int id_streams(const struct tix_command *cmd, char ids[][TIX_STREAM_ID_MA
     return org_streams(cmd, id_fields, N_SPECS(id_fields), ids, err);
 }
 
-/* ---- settings: RFC 7386 merge patch ------------------------------------------------------ */
-
-/* Applies patch to target (an object, changed in place): null members remove keys, object
- * members merge recursively, anything else replaces. */
-static void merge_patch(json_t *target, const json_t *patch)
-{
-    const char *key;
-    size_t key_len;
-    json_t *value;
-    json_object_keylen_foreach((json_t *)patch, key, key_len, value)
-    {
-        if (json_is_null(value)) {
-            json_object_deln(target, key, key_len);
-        } else if (!json_is_object(value)) {
-            json_object_setn_new(target, key, key_len, json_deep_copy(value));
-        } else {
-            json_t *inner = json_object_getn(target, key, key_len);
-            if (!json_is_object(inner)) {
-                inner = json_object();
-                json_object_setn_new(target, key, key_len, inner);
-            }
-            merge_patch(inner, value);
-        }
-    }
-}
-
 /* ---- decide: actors, access, the organization being changed ---------------------------- */
-
-struct actor {
-    bool is_valid;
-    bool is_system;
-    char user_id[TIX_UUID_LEN + 1];
-};
-
-/* "user:<uuid>" or "system:<name>"; anything else is not a valid actor. */
-static struct actor parse_actor(const char *s)
-{
-    struct actor a = {0};
-    if (s == NULL)
-        return a;
-    if (strncmp(s, "system:", 7) == 0 && s[7] != '\0') {
-        a.is_valid = a.is_system = true;
-    } else if (strncmp(s, "user:", 5) == 0 && tix_uuid_is_valid(s + 5)) {
-        a.is_valid = true;
-        snprintf(a.user_id, sizeof(a.user_id), "%s", s + 5);
-    }
-    return a;
-}
 
 static int find_member(const struct tix_org_state *s, const char *user_id)
 {
@@ -373,7 +294,8 @@ static int count_owners(const struct tix_org_state *s)
 }
 
 /* True for a system actor, an owner, or (unless is_owner_needed) an admin of s. */
-static bool may_manage(const struct tix_org_state *s, const struct actor *a, bool is_owner_needed)
+static bool may_manage(const struct tix_org_state *s, const struct tix_actor *a,
+                       bool is_owner_needed)
 {
     if (a->is_system)
         return true;
@@ -390,13 +312,13 @@ enum access { ACCESS_ADMIN, ACCESS_SYSTEM };
  * NULL after rejecting out. Fills *a with the parsed actor. */
 static const struct tix_org_state *load_org(const struct tix_command *cmd,
                                             const struct tix_view *view, enum access need,
-                                            bool allow_suspended, struct actor *a,
+                                            bool allow_suspended, struct tix_actor *a,
                                             struct tix_decision *out)
 {
     char id[TIX_STREAM_ID_MAX];
     stream_id(id, TIX_ORG_STREAM_PREFIX, cmd->key);
     const struct tix_org_state *s = tix_view_state(view, id, NULL);
-    *a = parse_actor(cmd->actor);
+    *a = tix_payload_parse_actor(cmd->actor);
     if (s == NULL || !s->exists) {
         tix_decision_reject(out, "not_found", "organization_id", "no organization %s", cmd->key);
         return NULL;
@@ -427,7 +349,7 @@ static void emit_org(struct tix_decision *out, const struct tix_command *cmd, co
 
 /* ---- decide: one function per command ----------------------------------------------------- */
 
-static void emit_created(const struct tix_command *cmd, const struct actor *a,
+static void emit_created(const struct tix_command *cmd, const struct tix_actor *a,
                          struct tix_decision *out)
 {
     const json_t *p = cmd->payload;
@@ -436,7 +358,7 @@ static void emit_created(const struct tix_command *cmd, const struct actor *a,
     json_t *settings = json_object();
     const json_t *given = json_object_get(p, "settings");
     if (json_is_object(given))
-        merge_patch(settings, given);
+        tix_payload_merge_patch(settings, given);
     const char *slug = tix_json_str(p, "slug");
     emit_org(out, cmd, "organization.created",
              json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "organization_id", cmd->key, "name", name,
@@ -462,7 +384,7 @@ static void decide_create(const struct tix_command *cmd, const struct tix_view *
     stream_id(slug_id, TIX_SLUG_STREAM_PREFIX, slug != NULL ? slug : "");
     const struct tix_org_state *org = tix_view_state(view, org_id, NULL);
     const struct tix_orgslug_state *claim = tix_view_state(view, slug_id, NULL);
-    struct actor a = parse_actor(cmd->actor);
+    struct tix_actor a = tix_payload_parse_actor(cmd->actor);
     if (!a.is_valid) {
         tix_decision_reject(out, "forbidden", NULL, "the actor may not create organizations");
         return;
@@ -482,7 +404,7 @@ static void decide_create(const struct tix_command *cmd, const struct tix_view *
 static void decide_rename(const struct tix_command *cmd, const struct tix_view *view,
                           struct tix_decision *out)
 {
-    struct actor a;
+    struct tix_actor a;
     const struct tix_org_state *s = load_org(cmd, view, ACCESS_ADMIN, false, &a, out);
     if (s == NULL)
         return;
@@ -498,12 +420,12 @@ static void decide_rename(const struct tix_command *cmd, const struct tix_view *
 static void decide_change_settings(const struct tix_command *cmd, const struct tix_view *view,
                                    struct tix_decision *out)
 {
-    struct actor a;
+    struct tix_actor a;
     const struct tix_org_state *s = load_org(cmd, view, ACCESS_ADMIN, false, &a, out);
     if (s == NULL)
         return;
     json_t *next = json_deep_copy(s->settings);
-    merge_patch(next, json_object_get(cmd->payload, "settings"));
+    tix_payload_merge_patch(next, json_object_get(cmd->payload, "settings"));
     if (json_equal(next, s->settings)) {
         json_decref(next);
         return;
@@ -521,7 +443,7 @@ static void decide_change_settings(const struct tix_command *cmd, const struct t
 static void decide_add_member(const struct tix_command *cmd, const struct tix_view *view,
                               struct tix_decision *out)
 {
-    struct actor a;
+    struct tix_actor a;
     const struct tix_org_state *s = load_org(cmd, view, ACCESS_ADMIN, false, &a, out);
     if (s == NULL)
         return;
@@ -553,7 +475,7 @@ static int target_member(const struct tix_org_state *s, const struct tix_command
 static void decide_change_member_role(const struct tix_command *cmd, const struct tix_view *view,
                                       struct tix_decision *out)
 {
-    struct actor a;
+    struct tix_actor a;
     const struct tix_org_state *s = load_org(cmd, view, ACCESS_ADMIN, false, &a, out);
     if (s == NULL)
         return;
@@ -582,7 +504,7 @@ static void decide_change_member_role(const struct tix_command *cmd, const struc
 static void decide_remove_member(const struct tix_command *cmd, const struct tix_view *view,
                                  struct tix_decision *out)
 {
-    struct actor a;
+    struct tix_actor a;
     const struct tix_org_state *s = load_org(cmd, view, ACCESS_ADMIN, false, &a, out);
     if (s == NULL)
         return;
@@ -606,7 +528,7 @@ static void decide_remove_member(const struct tix_command *cmd, const struct tix
 static void decide_suspend(const struct tix_command *cmd, const struct tix_view *view,
                            struct tix_decision *out)
 {
-    struct actor a;
+    struct tix_actor a;
     const struct tix_org_state *s = load_org(cmd, view, ACCESS_SYSTEM, true, &a, out);
     if (s == NULL)
         return;
@@ -623,7 +545,7 @@ static void decide_suspend(const struct tix_command *cmd, const struct tix_view 
 static void decide_reinstate(const struct tix_command *cmd, const struct tix_view *view,
                              struct tix_decision *out)
 {
-    struct actor a;
+    struct tix_actor a;
     const struct tix_org_state *s = load_org(cmd, view, ACCESS_SYSTEM, true, &a, out);
     if (s == NULL)
         return;
@@ -637,7 +559,7 @@ static void decide_reinstate(const struct tix_command *cmd, const struct tix_vie
 static void decide_close(const struct tix_command *cmd, const struct tix_view *view,
                          struct tix_decision *out)
 {
-    struct actor a;
+    struct tix_actor a;
     const struct tix_org_state *s = load_org(cmd, view, ACCESS_ADMIN, true, &a, out);
     if (s == NULL)
         return;
@@ -664,15 +586,6 @@ const struct tix_command_handler tix_organization_handlers[] = {
 
 /* ---- evolve: the organization stream ---------------------------------------------------- */
 
-/* The string member key of data when it is a plain string shorter than size; NULL else. */
-static const char *str_fitting(const json_t *data, const char *key, size_t size)
-{
-    const json_t *v = json_object_get(data, key);
-    if (!is_plain_string(v) || json_string_length(v) >= size)
-        return NULL;
-    return json_string_value(v);
-}
-
 static void *org_create(void)
 {
     struct tix_org_state *s = tix_xcalloc(1, sizeof(*s));
@@ -692,10 +605,10 @@ static void org_destroy(void *p)
 
 static enum tix_rc apply_created(struct tix_org_state *s, const json_t *data)
 {
-    const char *id = str_fitting(data, "organization_id", sizeof(s->id));
-    const char *name = str_fitting(data, "name", sizeof(s->name));
-    const char *slug = str_fitting(data, "slug", sizeof(s->slug));
-    const char *type = str_fitting(data, "type", sizeof(s->type));
+    const char *id = tix_payload_str_fitting(data, "organization_id", sizeof(s->id));
+    const char *name = tix_payload_str_fitting(data, "name", sizeof(s->name));
+    const char *slug = tix_payload_str_fitting(data, "slug", sizeof(s->slug));
+    const char *type = tix_payload_str_fitting(data, "type", sizeof(s->type));
     const json_t *settings = json_object_get(data, "settings");
     if (s->exists || id == NULL || name == NULL || slug == NULL || type == NULL ||
         !json_is_object(settings))
@@ -712,7 +625,7 @@ static enum tix_rc apply_created(struct tix_org_state *s, const json_t *data)
 
 static enum tix_rc apply_renamed(struct tix_org_state *s, const json_t *data)
 {
-    const char *name = str_fitting(data, "name", sizeof(s->name));
+    const char *name = tix_payload_str_fitting(data, "name", sizeof(s->name));
     if (name == NULL)
         return TIX_EINVAL;
     snprintf(s->name, sizeof(s->name), "%s", name);
@@ -733,7 +646,7 @@ static enum tix_rc apply_settings_changed(struct tix_org_state *s, const json_t 
  * unknown); false when user_id is not a UUID. */
 static bool read_member(const struct tix_org_state *s, const json_t *data, int *index, int *role)
 {
-    const char *user_id = str_fitting(data, "user_id", TIX_UUID_LEN + 1);
+    const char *user_id = tix_payload_str_fitting(data, "user_id", TIX_UUID_LEN + 1);
     if (user_id == NULL || !tix_uuid_is_valid(user_id))
         return false;
     *index = find_member(s, user_id);
@@ -857,9 +770,9 @@ static enum tix_rc slug_evolve(void *p, const char *type, int schema_version, co
         return TIX_OK;
     if (schema_version != 1 || !json_is_object(data))
         return TIX_EINVAL;
-    const char *id = str_fitting(data, "organization_id", sizeof(s->organization_id));
+    const char *id = tix_payload_str_fitting(data, "organization_id", sizeof(s->organization_id));
     if (s->is_claimed || id == NULL || !tix_uuid_is_valid(id) ||
-        !is_plain_string(json_object_get(data, "slug")))
+        !tix_payload_is_plain_string(json_object_get(data, "slug")))
         return TIX_EINVAL;
     s->is_claimed = true;
     snprintf(s->organization_id, sizeof(s->organization_id), "%s", id);

@@ -1,7 +1,12 @@
-/* payload.c - field specs for command payloads, actors, hashes, merge patches
+/* payload.c - the payload checker of every aggregate; the identity aggregates' field kinds,
+ * actors, hashes, merge patches
  *
- * The kinds are deliberately narrow: secrets and personal data reach the aggregates only as
- * hashes (64 hex) or ciphertexts ("v1:" + base64url), never in clear, so a payload that carries
+ * The checker walks one table of field specs; what a kind means is the aggregate's business (its
+ * value check), so nesting, context (a clock) and wording stay with the aggregate while the walk,
+ * its order and its answers are the same everywhere.
+ *
+ * The identity kinds are deliberately narrow: secrets and personal data reach the aggregates only
+ * as hashes (64 hex) or ciphertexts ("v1:" + base64url), never in clear, so a payload that carries
  * anything else in those fields is refused before decide sees it.
  */
 #include <stdio.h>
@@ -219,6 +224,7 @@ static const char *check_string(enum tix_field_kind kind, const json_t *v)
     }
 }
 
+/* NULL when v is acceptable for kind, else what is wrong with it. */
 static const char *check_value(enum tix_field_kind kind, const json_t *v)
 {
     switch (kind) {
@@ -241,6 +247,49 @@ static const char *check_value(enum tix_field_kind kind, const json_t *v)
     }
 }
 
+static enum tix_rc check_field_cb(int kind, const json_t *v, const char *path, const void *ctx,
+                                  struct tix_err *err)
+{
+    (void)ctx;
+    return tix_payload_field_problem(err, path, check_value((enum tix_field_kind)kind, v));
+}
+
+enum tix_rc tix_payload_check(const json_t *payload, const struct tix_field_spec *specs, size_t n,
+                              struct tix_err *err)
+{
+    static const struct tix_field_rules rules = {.check = check_field_cb, .is_terse = true};
+    return tix_payload_check_object(payload, "", specs, n, &rules, err);
+}
+
+/* ---- the checker ---------------------------------------------------------------------------- */
+
+enum tix_rc tix_payload_field_problem(struct tix_err *err, const char *path, const char *problem)
+{
+    if (problem == NULL)
+        return TIX_OK;
+    return tix_err_set(err, TIX_EINVAL, path, "%s %s", path, problem);
+}
+
+enum tix_rc tix_payload_check_key(const json_t *payload, const char *field, const char *key,
+                                  struct tix_err *err)
+{
+    const char *id = json_string_value(json_object_get(payload, field));
+    if (id == NULL || key == NULL || strcmp(id, key) != 0)
+        return tix_err_set(err, TIX_EINVAL, field, "%s must equal the command key", field);
+    return TIX_OK;
+}
+
+void tix_payload_join(char out[TIX_FIELD_PATH_MAX], const char *path, const char *name, size_t i)
+{
+    int n;
+    if (name == NULL)
+        n = snprintf(out, TIX_FIELD_PATH_MAX, "%s[%zu]", path, i);
+    else
+        n = snprintf(out, TIX_FIELD_PATH_MAX, "%s%s%s", path, path[0] != '\0' ? "." : "", name);
+    if (n >= TIX_FIELD_PATH_MAX)
+        out[TIX_FIELD_PATH_MAX - 1] = '\0';
+}
+
 static bool is_known_key(const struct tix_field_spec *specs, size_t n, const char *key, size_t len)
 {
     for (size_t i = 0; i < n; i++)
@@ -249,29 +298,42 @@ static bool is_known_key(const struct tix_field_spec *specs, size_t n, const cha
     return false;
 }
 
-enum tix_rc tix_payload_check(const json_t *payload, const struct tix_field_spec *specs, size_t n,
-                              struct tix_err *err)
+/* TIX_EINVAL naming the unknown key of obj at path, worded as rules say. */
+static enum tix_rc unknown_key(const char *path, const char *key, size_t key_len,
+                               const struct tix_field_rules *rules, struct tix_err *err)
 {
-    if (!json_is_object(payload))
-        return tix_err_set(err, TIX_EINVAL, "", "the payload must be a JSON object");
+    char name[TIX_FIELD_PATH_MAX], field[TIX_FIELD_PATH_MAX];
+    size_t len = rules->key_max > 0 && key_len > rules->key_max ? rules->key_max : key_len;
+    snprintf(name, sizeof(name), "%.*s", (int)len, key);
+    tix_payload_join(field, path, name, 0);
+    if (rules->is_terse)
+        return tix_err_set(err, TIX_EINVAL, field, "unknown field");
+    return tix_err_set(err, TIX_EINVAL, field, "%s is an unknown field", field);
+}
+
+enum tix_rc tix_payload_check_object(const json_t *obj, const char *path,
+                                     const struct tix_field_spec *specs, size_t n,
+                                     const struct tix_field_rules *rules, struct tix_err *err)
+{
+    if (!json_is_object(obj))
+        return tix_err_set(err, TIX_EINVAL, path, "%s must be a JSON object",
+                           path[0] != '\0' ? path : "the payload");
     const char *key;
     size_t key_len;
     json_t *value;
-    json_object_keylen_foreach((json_t *)payload, key, key_len, value)
+    json_object_keylen_foreach((json_t *)obj, key, key_len, value)
     {
         if (!is_known_key(specs, n, key, key_len))
-            return tix_err_set(err, TIX_EINVAL, key, "unknown field");
+            return unknown_key(path, key, key_len, rules, err);
     }
     for (size_t i = 0; i < n; i++) {
-        const json_t *v = json_object_get(payload, specs[i].name);
-        if (v == NULL) {
-            if (!specs[i].is_required)
-                continue;
-            return tix_err_set(err, TIX_EINVAL, specs[i].name, "%s is required", specs[i].name);
-        }
-        const char *problem = check_value(specs[i].kind, v);
-        if (problem != NULL)
-            return tix_err_set(err, TIX_EINVAL, specs[i].name, "%s %s", specs[i].name, problem);
+        const json_t *v = json_object_get(obj, specs[i].name);
+        char field[TIX_FIELD_PATH_MAX];
+        tix_payload_join(field, path, specs[i].name, 0);
+        if (v == NULL && specs[i].is_required)
+            return tix_err_set(err, TIX_EINVAL, field, "%s is required", field);
+        if (v != NULL && rules->check(specs[i].kind, v, field, rules->ctx, err) != TIX_OK)
+            return TIX_EINVAL;
     }
     return TIX_OK;
 }

@@ -1,9 +1,12 @@
-/* payload.h - command payload checks and small pure helpers shared by the identity aggregates
+/* payload.h - the payload checker of every aggregate, and small pure helpers they share
  *
- * A command's payload is checked against a table of field specs: it must be a JSON object,
- * every required field present, every present field of its kind, and no field the table does
- * not name. The first problem is reported as TIX_EINVAL with the offending field in err->field
- * ("" when the payload is not an object), which the processor turns into an "invalid" outcome.
+ * Every aggregate checks its payloads (and its recorded events) with the one checker here, against
+ * tables of field specs: a JSON object, every required field present, every present field of its
+ * kind, and no field the table does not name. The kinds are each aggregate's own; the value
+ * check it hands over may nest (objects in arrays in objects), naming fields by their path
+ * ("sessions[2].starts_at"). The first problem is reported as TIX_EINVAL with the offending field
+ * in err->field ("" when the payload is not an object), which the processor turns into an
+ * "invalid" outcome.
  * Everything here is pure and thread-safe.
  */
 #ifndef TIX_COMMANDS_PAYLOAD_H
@@ -47,15 +50,55 @@ enum tix_field_kind {
 #define TIX_USER_AGENT_MAX        256
 #define TIX_REASON_MAX            32
 
+#define TIX_FIELD_PATH_MAX 64 /* sizeof(struct tix_err.field): paths are cut to 63 bytes */
+
+/* One field of an object a command or an event carries. kind is the owning aggregate's own
+ * enumeration (enum tix_field_kind here, enum field_kind in apikey.c, ...), which only that
+ * aggregate's check (struct tix_field_rules) reads. */
 struct tix_field_spec {
     const char *name;
-    enum tix_field_kind kind;
+    int kind;
     bool is_required;
 };
 
-/* Checks payload against specs (see above). Returns TIX_OK or TIX_EINVAL with err. */
+/* Checks the present value v of the field named path against kind; returns TIX_OK, or
+ * TIX_EINVAL with err naming path (or a path below it, for a nested value). */
+typedef enum tix_rc (*tix_field_check_fn)(int kind, const json_t *v, const char *path,
+                                          const void *ctx, struct tix_err *err);
+
+/* How an aggregate checks its objects: its value check, and how an unknown field is worded. */
+struct tix_field_rules {
+    tix_field_check_fn check;
+    const void *ctx; /* handed to check as is (apikey: the command's clock) */
+    bool is_terse;   /* "unknown field" rather than "<path> is an unknown field" */
+    size_t key_max;  /* > 0: an unknown key is named by its first key_max bytes only */
+};
+
+/* Checks that obj is a JSON object holding no key specs does not name, then each spec in table
+ * order: a missing required field, or a present value rules->check refuses, is the answer.
+ * Fields are named path + "." + name (just name when path is ""). The first problem wins:
+ * TIX_EINVAL with err; a non-object says "<path> must be a JSON object" ("the payload" at the
+ * top, field ""). Pure and thread-safe; recursion happens through rules->check. */
+enum tix_rc tix_payload_check_object(const json_t *obj, const char *path,
+                                     const struct tix_field_spec *specs, size_t n,
+                                     const struct tix_field_rules *rules, struct tix_err *err);
+
+/* Checks payload against specs of enum tix_field_kind (tix_payload_check_object, terse), the
+ * identity aggregates' fields. Returns TIX_OK or TIX_EINVAL with err. */
 enum tix_rc tix_payload_check(const json_t *payload, const struct tix_field_spec *specs, size_t n,
                               struct tix_err *err);
+
+/* TIX_OK when problem is NULL, else TIX_EINVAL with err naming path: "<path> <problem>". */
+enum tix_rc tix_payload_field_problem(struct tix_err *err, const char *path, const char *problem);
+
+/* TIX_OK when the string member field of payload equals the command's key (which may be NULL),
+ * else TIX_EINVAL with err: "<field> must equal the command key". */
+enum tix_rc tix_payload_check_key(const json_t *payload, const char *field, const char *key,
+                                  struct tix_err *err);
+
+/* out = path + "." + name (name alone when path is ""), or path + "[i]" when name is NULL;
+ * cut to TIX_FIELD_PATH_MAX - 1 bytes. */
+void tix_payload_join(char out[TIX_FIELD_PATH_MAX], const char *path, const char *name, size_t i);
 
 /* The actor of a command: "user:<uuid>" or "system:<name>"; anything else is not valid. */
 struct tix_actor {

@@ -187,7 +187,7 @@ static bool check_components(const struct stock_ctx *c, const json_t *doc, struc
         const char *id = tix_json_str(json_array_get(parts, i), "ticket_type_id");
         int t = tix_stock_find_type(c->s, id);
         if (t < 0 || c->s->types[t].is_deleted || !is_component_kind(c->s->types[t].kind)) {
-            char field[STOCK_FIELD_MAX];
+            char field[TIX_FIELD_PATH_MAX];
             snprintf(field, sizeof(field), "components[%zu].ticket_type_id", i);
             tix_decision_reject(out, "invalid_component", field,
                                 "a bundle holds existing general admission, vip, early bird or "
@@ -209,7 +209,7 @@ static bool check_refs(const struct stock_ctx *c, const json_t *doc, struct tix_
     const json_t *ids = json_object_get(doc, "session_ids");
     for (size_t i = 0; i < json_array_size(ids); i++) {
         if (tix_stock_event_session(c->ev, json_string_value(json_array_get(ids, i))) < 0) {
-            char field[STOCK_FIELD_MAX];
+            char field[TIX_FIELD_PATH_MAX];
             snprintf(field, sizeof(field), "session_ids[%zu]", i);
             tix_decision_reject(out, "session_not_found", field, "the event has no such session");
             return false;

@@ -1,7 +1,7 @@
 /* stock_check.c - payload and event shapes of the stock aggregate
  *
  * One table of field specs per object (commands, events and the objects they nest: ticket types,
- * tiers, components, seats, lines, tickets), one checker walking them. The first problem is
+ * tiers, components, seats, lines, tickets), walked by payload.c's checker. The first problem is
  * reported as TIX_EINVAL with the field's path ("lines[1].seats[0]", "ticket_type.tiers[2].until")
  * and a message. Shapes only: rules that need a state are decide's. evolve() runs the same checks
  * on recorded events, so a malformed event changes nothing.
@@ -74,17 +74,6 @@ int64_t tix_stock_instant(const json_t *obj, const char *key, int64_t def)
     int64_t t;
     const char *s = tix_json_str(obj, key);
     return s != NULL && tix_event_parse_instant(s, &t) ? t : def;
-}
-
-void tix_stock_join(char out[STOCK_FIELD_MAX], const char *path, const char *name, size_t i)
-{
-    int n;
-    if (name == NULL)
-        n = snprintf(out, STOCK_FIELD_MAX, "%s[%zu]", path, i);
-    else
-        n = snprintf(out, STOCK_FIELD_MAX, "%s%s%s", path, path[0] != '\0' ? "." : "", name);
-    if (n >= STOCK_FIELD_MAX)
-        out[STOCK_FIELD_MAX - 1] = '\0';
 }
 
 /* NULL when the scalar v suits kind, else what is wrong with it. */
@@ -164,16 +153,16 @@ static const char *check_scalar(enum stock_kind kind, const json_t *v)
 
 /* ---- nested objects ------------------------------------------------------------------------- */
 
-static const struct stock_spec tier_specs[] = {
+static const struct tix_field_spec tier_specs[] = {
     {"price_minor", SK_PRICE, true},
     {"until", SK_INSTANT, false},
     {"until_sold", SK_COUNT, false},
 };
-static const struct stock_spec component_specs[] = {
+static const struct tix_field_spec component_specs[] = {
     {"ticket_type_id", SK_UUID, true},
     {"quantity", SK_COMPONENT_QUANTITY, true},
 };
-static const struct stock_spec seat_specs[] = {
+static const struct tix_field_spec seat_specs[] = {
     {"seat_id", SK_TEXT_ID, true},
     {"section", SK_TEXT_ID, true},
     {"row", SK_TEXT_ID, true},
@@ -181,12 +170,12 @@ static const struct stock_spec seat_specs[] = {
     {"category", SK_CATEGORY_OR_NULL, false},
     {"accessible", SK_BOOL, false},
 };
-static const struct stock_spec line_specs[] = {
+static const struct tix_field_spec line_specs[] = {
     {"ticket_type_id", SK_UUID, true},
     {"quantity", SK_LINE_QUANTITY, false},
     {"seats", SK_SEAT_IDS, false},
 };
-static const struct stock_spec placed_line_specs[] = {
+static const struct tix_field_spec placed_line_specs[] = {
     {"ticket_type_id", SK_UUID, true},
     {"quantity", SK_LINE_QUANTITY, true},
     {"seats", SK_SEAT_LIST, true},
@@ -194,18 +183,18 @@ static const struct stock_spec placed_line_specs[] = {
     {"session_ids", SK_SESSION_IDS_OR_NULL, false},
     {"fees_minor", SK_AMOUNT, false},
 };
-static const struct stock_spec pool_specs[] = {
+static const struct tix_field_spec pool_specs[] = {
     {"pool_id", SK_UUID, true},
     {"name", SK_NAME, true},
     {"capacity", SK_CAPACITY, true},
 };
-static const struct stock_spec ticket_specs[] = {
+static const struct tix_field_spec ticket_specs[] = {
     {"ticket_id", SK_UUID, true},          {"ticket_type_id", SK_UUID, true},
     {"session_id", SK_UUID_OR_NULL, true}, {"seat_id", SK_TEXT_ID_OR_NULL, true},
     {"holder_id", SK_UUID, true},
 };
 
-const struct stock_spec tix_stock_type_specs[] = {
+const struct tix_field_spec tix_stock_type_specs[] = {
     {"ticket_type_id", SK_UUID, true},
     {"name", SK_NAME, true},
     {"kind", SK_TYPE_KIND, true},
@@ -228,7 +217,7 @@ const struct stock_spec tix_stock_type_specs[] = {
 };
 const size_t tix_stock_n_type_specs = N_SPECS(tix_stock_type_specs);
 
-const struct stock_spec tix_stock_settings_specs[] = {
+const struct tix_field_spec tix_stock_settings_specs[] = {
     {"hold_minutes", SK_MINUTES, false},      {"max_extensions", SK_EXTENSIONS, false},
     {"extension_minutes", SK_MINUTES, false}, {"fee_fixed_minor", SK_PRICE, false},
     {"fee_percent_bp", SK_BP, false},         {"tax_percent_bp", SK_BP, false},
@@ -262,9 +251,9 @@ static enum tix_rc check_distinct_member(const json_t *a, const char *key, const
         if (v == NULL)
             continue;
         if (tix_stock_index_get(&x, v, json_member_str_cb, ctx) >= 0) {
-            char item[STOCK_FIELD_MAX], field[STOCK_FIELD_MAX];
-            tix_stock_join(item, path, NULL, i);
-            tix_stock_join(field, item, key, 0);
+            char item[TIX_FIELD_PATH_MAX], field[TIX_FIELD_PATH_MAX];
+            tix_payload_join(item, path, NULL, i);
+            tix_payload_join(field, item, key, 0);
             rc = tix_err_set(err, TIX_EINVAL, field, "%s repeats another %s", field, key);
         } else {
             tix_stock_index_put(&x, v, (int32_t)i, json_member_str_cb, ctx);
@@ -283,8 +272,8 @@ static enum tix_rc check_distinct_items(const json_t *a, const char *path, struc
     for (size_t i = 0; i < json_array_size(a) && rc == TIX_OK; i++) {
         const char *v = json_string_value(json_array_get(a, i));
         if (tix_stock_index_get(&x, v, json_item_str_cb, a) >= 0) {
-            char field[STOCK_FIELD_MAX];
-            tix_stock_join(field, path, NULL, i);
+            char field[TIX_FIELD_PATH_MAX];
+            tix_payload_join(field, path, NULL, i);
             rc = tix_err_set(err, TIX_EINVAL, field, "%s repeats an earlier item", field);
         } else {
             tix_stock_index_put(&x, v, (int32_t)i, json_item_str_cb, a);
@@ -309,8 +298,8 @@ static enum tix_rc check_rows_together(const json_t *seats, const char *path, st
         bool is_same = last > 0 && json_equal(json_array_get(keys, last - 1), key);
         if (!is_same &&
             tix_stock_index_get(&x, json_string_value(key), json_item_str_cb, keys) >= 0) {
-            char field[STOCK_FIELD_MAX];
-            tix_stock_join(field, path, NULL, i);
+            char field[TIX_FIELD_PATH_MAX];
+            tix_payload_join(field, path, NULL, i);
             rc = tix_err_set(err, TIX_EINVAL, field,
                              "%s: the seats of a row must come one after another", field);
         } else if (!is_same) {
@@ -326,15 +315,15 @@ static enum tix_rc check_rows_together(const json_t *seats, const char *path, st
 
 /* An array of min..max items, each an object of specs (specs != NULL) or a scalar of kind. */
 static enum tix_rc check_array(const json_t *v, const char *path, size_t min, size_t max,
-                               const struct stock_spec *specs, size_t n, enum stock_kind kind,
+                               const struct tix_field_spec *specs, size_t n, enum stock_kind kind,
                                struct tix_err *err)
 {
     if (!json_is_array(v) || json_array_size(v) < min || json_array_size(v) > max)
         return tix_err_set(err, TIX_EINVAL, path, "%s must be an array of %zu..%zu items", path,
                            min, max);
     for (size_t i = 0; i < json_array_size(v); i++) {
-        char field[STOCK_FIELD_MAX];
-        tix_stock_join(field, path, NULL, i);
+        char field[TIX_FIELD_PATH_MAX];
+        tix_payload_join(field, path, NULL, i);
         const json_t *item = json_array_get(v, i);
         enum tix_rc rc = specs != NULL ? tix_stock_check_object(item, field, specs, n, err)
                                        : tix_stock_check_value(kind, item, field, err);
@@ -435,43 +424,22 @@ enum tix_rc tix_stock_check_value(enum stock_kind kind, const json_t *v, const c
     default:
         break;
     }
-    const char *problem = check_scalar(kind, v);
-    return problem == NULL ? TIX_OK : tix_err_set(err, TIX_EINVAL, path, "%s %s", path, problem);
+    return tix_payload_field_problem(err, path, check_scalar(kind, v));
 }
 
-static bool is_known_key(const struct stock_spec *specs, size_t n, const char *key, size_t len)
+static enum tix_rc check_field_cb(int kind, const json_t *v, const char *path, const void *ctx,
+                                  struct tix_err *err)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strlen(specs[i].name) == len && memcmp(specs[i].name, key, len) == 0)
-            return true;
-    return false;
+    (void)ctx;
+    return tix_stock_check_value((enum stock_kind)kind, v, path, err);
 }
 
 enum tix_rc tix_stock_check_object(const json_t *obj, const char *path,
-                                   const struct stock_spec *specs, size_t n, struct tix_err *err)
+                                   const struct tix_field_spec *specs, size_t n,
+                                   struct tix_err *err)
 {
-    char field[STOCK_FIELD_MAX];
-    if (!json_is_object(obj))
-        return tix_err_set(err, TIX_EINVAL, path, "%s must be a JSON object",
-                           path[0] != '\0' ? path : "the payload");
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)obj, key, value)
-    {
-        if (!is_known_key(specs, n, key, strlen(key))) {
-            tix_stock_join(field, path, key, 0);
-            return tix_err_set(err, TIX_EINVAL, field, "%s is an unknown field", field);
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        const json_t *v = json_object_get(obj, specs[i].name);
-        tix_stock_join(field, path, specs[i].name, 0);
-        if (v == NULL && specs[i].is_required)
-            return tix_err_set(err, TIX_EINVAL, field, "%s is required", field);
-        if (v != NULL && tix_stock_check_value(specs[i].kind, v, field, err) != TIX_OK)
-            return TIX_EINVAL;
-    }
-    return TIX_OK;
+    static const struct tix_field_rules rules = {.check = check_field_cb};
+    return tix_payload_check_object(obj, path, specs, n, &rules, err);
 }
 
 /* ---- a type's own rules --------------------------------------------------------------------- */
@@ -485,8 +453,8 @@ static bool has(const json_t *type, const char *key)
 static enum tix_rc type_rule(struct tix_err *err, const char *path, const char *name,
                              const char *problem)
 {
-    char field[STOCK_FIELD_MAX];
-    tix_stock_join(field, path, name, 0);
+    char field[TIX_FIELD_PATH_MAX];
+    tix_payload_join(field, path, name, 0);
     return tix_err_set(err, TIX_EINVAL, field, "%s %s", field, problem);
 }
 
@@ -532,9 +500,9 @@ enum tix_rc tix_stock_check_type_rules(const json_t *type, const char *path, str
     for (size_t i = 0; i + 1 < json_array_size(tiers); i++) {
         const json_t *tier = json_array_get(tiers, i);
         if (json_object_get(tier, "until") == NULL && json_object_get(tier, "until_sold") == NULL) {
-            char tiers_path[STOCK_FIELD_MAX], field[STOCK_FIELD_MAX];
-            tix_stock_join(tiers_path, path, "tiers", 0);
-            tix_stock_join(field, tiers_path, NULL, i);
+            char tiers_path[TIX_FIELD_PATH_MAX], field[TIX_FIELD_PATH_MAX];
+            tix_payload_join(tiers_path, path, "tiers", 0);
+            tix_payload_join(field, tiers_path, NULL, i);
             return tix_err_set(err, TIX_EINVAL, field,
                                "%s needs until or until_sold (only the last step is open-ended)",
                                field);
@@ -550,27 +518,24 @@ typedef enum tix_rc (*payload_rule_fn)(const json_t *payload, struct tix_err *er
 
 /* Checks event_id (a UUID equal to the key), then the rest of the payload against specs (with
  * is_partial every field is optional), then rule; writes the two streams. */
-static int stock_streams(const struct tix_command *cmd, const struct stock_spec *specs, size_t n,
-                         bool is_partial, payload_rule_fn rule, char ids[][TIX_STREAM_ID_MAX],
-                         struct tix_err *err)
+static int stock_streams(const struct tix_command *cmd, const struct tix_field_spec *specs,
+                         size_t n, bool is_partial, payload_rule_fn rule,
+                         char ids[][TIX_STREAM_ID_MAX], struct tix_err *err)
 {
     const json_t *p = cmd->payload;
     if (!json_is_object(p)) {
         tix_err_set(err, TIX_EINVAL, "", "the payload must be a JSON object");
         return -1;
     }
-    if (tix_stock_check_value(SK_UUID, json_object_get(p, "event_id"), "event_id", err) != TIX_OK)
+    if (tix_stock_check_value(SK_UUID, json_object_get(p, "event_id"), "event_id", err) != TIX_OK ||
+        tix_payload_check_key(p, "event_id", cmd->key, err) != TIX_OK)
         return -1;
     const char *id = tix_json_str(p, "event_id");
-    if (cmd->key == NULL || strcmp(id, cmd->key) != 0) {
-        tix_err_set(err, TIX_EINVAL, "event_id", "event_id must equal the command key");
-        return -1;
-    }
     json_t *rest = json_copy((json_t *)p);
     json_object_del(rest, "event_id");
-    struct stock_spec optional[32];
+    struct tix_field_spec optional[32];
     for (size_t i = 0; is_partial && i < n && i < 32; i++)
-        optional[i] = (struct stock_spec){specs[i].name, specs[i].kind, i == 0};
+        optional[i] = (struct tix_field_spec){specs[i].name, specs[i].kind, i == 0};
     enum tix_rc rc = tix_stock_check_object(rest, "", is_partial ? optional : specs, n, err);
     json_decref(rest);
     if (rc == TIX_OK && rule != NULL)
@@ -594,7 +559,7 @@ static enum tix_rc lines_rule_cb(const json_t *p, struct tix_err *err)
     for (size_t i = 0; i < json_array_size(lines); i++) {
         const json_t *l = json_array_get(lines, i);
         const json_t *q = json_object_get(l, "quantity"), *seats = json_object_get(l, "seats");
-        char field[STOCK_FIELD_MAX];
+        char field[TIX_FIELD_PATH_MAX];
         snprintf(field, sizeof(field), "lines[%zu].quantity", i);
         if (q == NULL && seats == NULL)
             return tix_err_set(err, TIX_EINVAL, field, "%s or seats is required", field);
@@ -613,47 +578,47 @@ static enum tix_rc payment_rule_cb(const json_t *p, struct tix_err *err)
     return TIX_OK;
 }
 
-static const struct stock_spec type_id_specs[] = {{"ticket_type_id", SK_UUID, true}};
-static const struct stock_spec pool_define_specs[] = {
+static const struct tix_field_spec type_id_specs[] = {{"ticket_type_id", SK_UUID, true}};
+static const struct tix_field_spec pool_define_specs[] = {
     {"pool_id", SK_UUID, true}, {"name", SK_NAME, true}, {"capacity", SK_CAPACITY, true}};
-static const struct stock_spec load_seats_specs[] = {{"chart_version", SK_CHART_VERSION, true},
-                                                     {"seats", SK_SEATS, true}};
-static const struct stock_spec hold_place_specs[] = {
+static const struct tix_field_spec load_seats_specs[] = {{"chart_version", SK_CHART_VERSION, true},
+                                                         {"seats", SK_SEATS, true}};
+static const struct tix_field_spec hold_place_specs[] = {
     {"hold_id", SK_UUID, true}, {"session_id", SK_UUID, true}, {"lines", SK_LINES, true}};
-static const struct stock_spec hold_release_specs[] = {{"hold_id", SK_UUID, true},
-                                                       {"reason", SK_RELEASE_REASON, false}};
-static const struct stock_spec hold_id_specs[] = {{"hold_id", SK_UUID, true}};
-static const struct stock_spec hold_expire_specs[] = {{"hold_ids", SK_HOLD_IDS, false}};
-static const struct stock_spec order_place_specs[] = {
+static const struct tix_field_spec hold_release_specs[] = {{"hold_id", SK_UUID, true},
+                                                           {"reason", SK_RELEASE_REASON, false}};
+static const struct tix_field_spec hold_id_specs[] = {{"hold_id", SK_UUID, true}};
+static const struct tix_field_spec hold_expire_specs[] = {{"hold_ids", SK_HOLD_IDS, false}};
+static const struct tix_field_spec order_place_specs[] = {
     {"order_id", SK_UUID, true}, {"hold_id", SK_UUID, true}, {"ticket_seed", SK_HEX64, false}};
-static const struct stock_spec order_id_specs[] = {{"order_id", SK_UUID, true}};
-static const struct stock_spec attach_specs[] = {{"order_id", SK_UUID, true},
-                                                 {"payment_intent_id", SK_EXTERNAL_ID, true}};
-static const struct stock_spec payment_specs[] = {
+static const struct tix_field_spec order_id_specs[] = {{"order_id", SK_UUID, true}};
+static const struct tix_field_spec attach_specs[] = {{"order_id", SK_UUID, true},
+                                                     {"payment_intent_id", SK_EXTERNAL_ID, true}};
+static const struct tix_field_spec payment_specs[] = {
     {"order_id", SK_UUID, true},       {"stripe_event_id", SK_EXTERNAL_ID, true},
     {"outcome", SK_OUTCOME, true},     {"payment_intent_id", SK_EXTERNAL_ID, true},
     {"amount_minor", SK_AMOUNT, true}, {"currency", SK_CURRENCY, true},
     {"ticket_seed", SK_HEX64, false},  {"failure_reason", SK_REASON, false},
 };
-static const struct stock_spec refunded_specs[] = {{"order_id", SK_UUID, true},
-                                                   {"refund_id", SK_EXTERNAL_ID, true},
-                                                   {"request_id", SK_UUID, false}};
-static const struct stock_spec refund_failed_specs[] = {
+static const struct tix_field_spec refunded_specs[] = {{"order_id", SK_UUID, true},
+                                                       {"refund_id", SK_EXTERNAL_ID, true},
+                                                       {"request_id", SK_UUID, false}};
+static const struct tix_field_spec refund_failed_specs[] = {
     {"order_id", SK_UUID, true}, {"request_id", SK_UUID, false}, {"reason", SK_REASON, true}};
-static const struct stock_spec refund_specs[] = {
+static const struct tix_field_spec refund_specs[] = {
     {"order_id", SK_UUID, true},          {"request_id", SK_UUID, true},
     {"ticket_ids", SK_HOLD_IDS, false},   {"reason", SK_REASON, false},
     {"requested_by", SK_REQUESTER, true}, {"session_id", SK_UUID, false},
 };
-static const struct stock_spec cancel_session_specs[] = {{"session_id", SK_UUID, true}};
-static const struct stock_spec offer_specs[] = {{"ticket_id", SK_UUID, true},
-                                                {"transfer_id", SK_UUID, true},
-                                                {"to_email_index", SK_HEX64, true},
-                                                {"to_email_sealed", SK_SEALED, false}};
-static const struct stock_spec claim_specs[] = {{"transfer_id", SK_UUID, true},
-                                                {"new_ticket_id", SK_UUID, true},
-                                                {"to_email_index", SK_HEX64, true}};
-static const struct stock_spec check_in_specs[] = {
+static const struct tix_field_spec cancel_session_specs[] = {{"session_id", SK_UUID, true}};
+static const struct tix_field_spec offer_specs[] = {{"ticket_id", SK_UUID, true},
+                                                    {"transfer_id", SK_UUID, true},
+                                                    {"to_email_index", SK_HEX64, true},
+                                                    {"to_email_sealed", SK_SEALED, false}};
+static const struct tix_field_spec claim_specs[] = {{"transfer_id", SK_UUID, true},
+                                                    {"new_ticket_id", SK_UUID, true},
+                                                    {"to_email_index", SK_HEX64, true}};
+static const struct tix_field_spec check_in_specs[] = {
     {"ticket_id", SK_UUID, true},
     {"session_id", SK_UUID, false},
     {"device_id", SK_TEXT_ID, true},

@@ -18,8 +18,7 @@
 #include "payload.h"
 #include "stock.h"
 
-#define STOCK_FIELD_MAX 64 /* sizeof(struct tix_err.field) */
-#define N_SPECS(a)      (sizeof(a) / sizeof((a)[0]))
+#define N_SPECS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- indexes (stock_state.c) ---------------------------------------------------------------- */
 
@@ -89,29 +88,23 @@ enum stock_kind {
     SK_REQUESTER, /* who asked for a refund: organizer or buyer */
 };
 
-struct stock_spec {
-    const char *name;
-    enum stock_kind kind;
-    bool is_required;
-};
-
-/* Checks obj against specs: an object, required fields present, each of its kind, no unknown
- * keys; fields are named path + "." + name ("" at the top). TIX_EINVAL with err otherwise. */
+/* Checks obj against specs of enum stock_kind (tix_payload_check_object): an object, required
+ * fields present, each of its kind, no unknown keys; fields are named path + "." + name ("" at
+ * the top). TIX_EINVAL with err otherwise. */
 enum tix_rc tix_stock_check_object(const json_t *obj, const char *path,
-                                   const struct stock_spec *specs, size_t n, struct tix_err *err);
+                                   const struct tix_field_spec *specs, size_t n,
+                                   struct tix_err *err);
 /* The same for one value of kind named path. */
 enum tix_rc tix_stock_check_value(enum stock_kind kind, const json_t *v, const char *path,
                                   struct tix_err *err);
 /* The whole-type specs (ticket_type.created/updated's ticket_type, without event_id), and the
  * rules between a type's fields; TIX_EINVAL naming the field (prefixed with path). */
-extern const struct stock_spec tix_stock_type_specs[];
+extern const struct tix_field_spec tix_stock_type_specs[];
 extern const size_t tix_stock_n_type_specs;
 enum tix_rc tix_stock_check_type_rules(const json_t *type, const char *path, struct tix_err *err);
-extern const struct stock_spec tix_stock_settings_specs[];
+extern const struct tix_field_spec tix_stock_settings_specs[];
 extern const size_t tix_stock_n_settings_specs;
 
-/* path + "." + name, or path + "[i]" when name is NULL; truncated to STOCK_FIELD_MAX - 1. */
-void tix_stock_join(char out[STOCK_FIELD_MAX], const char *path, const char *name, size_t i);
 /* Parses a checked instant member; def when absent or null. */
 int64_t tix_stock_instant(const json_t *obj, const char *key, int64_t def);
 

@@ -322,7 +322,7 @@ static int64_t refund_amount(const struct tix_stock_state *s, int o, const int *
 static bool reject_ticket(const struct stock_ctx *c, int i, const char *code, const char *why,
                           struct tix_decision *out)
 {
-    char field[STOCK_FIELD_MAX];
+    char field[TIX_FIELD_PATH_MAX];
     if (json_object_get(c->cmd->payload, "ticket_ids") != NULL)
         snprintf(field, sizeof(field), "ticket_ids[%d]", i);
     else

@@ -43,7 +43,7 @@ struct request {
 static void reject_line(struct tix_decision *out, const char *code, int i, const char *member,
                         const char *fmt_reason)
 {
-    char field[STOCK_FIELD_MAX];
+    char field[TIX_FIELD_PATH_MAX];
     snprintf(field, sizeof(field), "lines[%d].%s", i, member);
     tix_decision_reject(out, code, field, "%s", fmt_reason);
 }
@@ -131,7 +131,7 @@ static bool read_seats(const struct stock_ctx *c, const json_t *seats, int i, st
     for (int k = 0; k < l->n_seats; k++) {
         const char *id = json_string_value(json_array_get(seats, (size_t)k));
         int seat = tix_stock_find_seat(c->s, id);
-        char field[STOCK_FIELD_MAX];
+        char field[TIX_FIELD_PATH_MAX];
         snprintf(field, sizeof(field), "lines[%d].seats[%d]", i, k);
         if (seat < 0 || !tix_stock_seat_suits(&c->s->types[l->type], &c->s->seats[seat])) {
             tix_decision_reject(out, "seat_unavailable", field, "seat %s is not sold by this type",
@@ -221,7 +221,7 @@ static bool seats_free(const struct stock_ctx *c, const struct request *r, struc
             int32_t seat = r->lines[i].seats[k];
             if (tix_stock_owner_is_free(c->s, owner_of(c, r, seat), c->now))
                 continue;
-            char field[STOCK_FIELD_MAX];
+            char field[TIX_FIELD_PATH_MAX];
             snprintf(field, sizeof(field), "lines[%d].seats[%d]", i, k);
             tix_decision_reject(out, "seat_unavailable", field, "seat %s is taken",
                                 c->s->seats[seat].id);

@@ -1287,13 +1287,13 @@ static enum tix_rc apply_checked_in(struct tix_stock_state *s, const json_t *d)
         "event_id", SK_UUID, true                                                                  \
     }
 
-static const struct stock_spec configured_specs[] = {EV_ID, {"settings", SK_SETTINGS, true}};
-static const struct stock_spec type_specs[] = {EV_ID, {"ticket_type", SK_TYPE, true}};
-static const struct stock_spec type_id_specs[] = {EV_ID, {"ticket_type_id", SK_UUID, true}};
-static const struct stock_spec pool_specs[] = {EV_ID, {"pool", SK_POOL, true}};
-static const struct stock_spec seats_specs[] = {
+static const struct tix_field_spec configured_specs[] = {EV_ID, {"settings", SK_SETTINGS, true}};
+static const struct tix_field_spec type_specs[] = {EV_ID, {"ticket_type", SK_TYPE, true}};
+static const struct tix_field_spec type_id_specs[] = {EV_ID, {"ticket_type_id", SK_UUID, true}};
+static const struct tix_field_spec pool_specs[] = {EV_ID, {"pool", SK_POOL, true}};
+static const struct tix_field_spec seats_specs[] = {
     EV_ID, {"chart_version", SK_CHART_VERSION, true}, {"seats", SK_SEATS, true}};
-static const struct stock_spec placed_specs[] = {
+static const struct tix_field_spec placed_specs[] = {
     EV_ID,
     {"hold_id", SK_UUID, true},
     {"buyer_id", SK_UUID, true},
@@ -1301,15 +1301,15 @@ static const struct stock_spec placed_specs[] = {
     {"lines", SK_PLACED_LINES, true},
     {"expires_at", SK_INSTANT, true},
 };
-static const struct stock_spec extended_specs[] = {EV_ID,
-                                                   {"hold_id", SK_UUID, true},
-                                                   {"expires_at", SK_INSTANT, true},
-                                                   {"extensions", SK_EXTENSIONS, true}};
-static const struct stock_spec released_specs[] = {
+static const struct tix_field_spec extended_specs[] = {EV_ID,
+                                                       {"hold_id", SK_UUID, true},
+                                                       {"expires_at", SK_INSTANT, true},
+                                                       {"extensions", SK_EXTENSIONS, true}};
+static const struct tix_field_spec released_specs[] = {
     EV_ID, {"hold_id", SK_UUID, true}, {"reason", SK_RELEASE_REASON, true}};
-static const struct stock_spec expired_specs[] = {
+static const struct tix_field_spec expired_specs[] = {
     EV_ID, {"hold_ids", SK_HOLD_IDS, true}, {"at", SK_INSTANT, true}};
-static const struct stock_spec order_placed_specs[] = {
+static const struct tix_field_spec order_placed_specs[] = {
     EV_ID,
     {"order_id", SK_UUID, true},
     {"number", SK_ORDER_NUMBER, true},
@@ -1324,15 +1324,16 @@ static const struct stock_spec order_placed_specs[] = {
     {"total_minor", SK_AMOUNT, true},
     {"expires_at", SK_INSTANT, true},
 };
-static const struct stock_spec order_id_specs[] = {EV_ID, {"order_id", SK_UUID, true}};
-static const struct stock_spec orders_expired_specs[] = {EV_ID, {"order_ids", SK_HOLD_IDS, true}};
-static const struct stock_spec attached_specs[] = {
+static const struct tix_field_spec order_id_specs[] = {EV_ID, {"order_id", SK_UUID, true}};
+static const struct tix_field_spec orders_expired_specs[] = {EV_ID,
+                                                             {"order_ids", SK_HOLD_IDS, true}};
+static const struct tix_field_spec attached_specs[] = {
     EV_ID, {"order_id", SK_UUID, true}, {"payment_intent_id", SK_EXTERNAL_ID, true}};
-static const struct stock_spec failed_specs[] = {EV_ID,
-                                                 {"order_id", SK_UUID, true},
-                                                 {"stripe_event_id", SK_EXTERNAL_ID, true},
-                                                 {"reason", SK_REASON, true}};
-static const struct stock_spec paid_specs[] = {
+static const struct tix_field_spec failed_specs[] = {EV_ID,
+                                                     {"order_id", SK_UUID, true},
+                                                     {"stripe_event_id", SK_EXTERNAL_ID, true},
+                                                     {"reason", SK_REASON, true}};
+static const struct tix_field_spec paid_specs[] = {
     EV_ID,
     {"order_id", SK_UUID, true},
     {"payment_intent_id", SK_EXTERNAL_ID, false}, /* absent for a free order */
@@ -1340,7 +1341,7 @@ static const struct stock_spec paid_specs[] = {
     {"paid_at", SK_INSTANT, true},
     {"tickets", SK_TICKETS, true},
 };
-static const struct stock_spec refund_required_specs[] = {
+static const struct tix_field_spec refund_required_specs[] = {
     EV_ID,
     {"order_id", SK_UUID, true},
     {"payment_intent_id", SK_EXTERNAL_ID, true},
@@ -1350,15 +1351,15 @@ static const struct stock_spec refund_required_specs[] = {
     {"stripe_event_id", SK_EXTERNAL_ID, false},
     {"request_id", SK_UUID, false},
 };
-static const struct stock_spec refunded_specs[] = {EV_ID,
-                                                   {"order_id", SK_UUID, true},
-                                                   {"refund_id", SK_EXTERNAL_ID, true},
-                                                   {"request_id", SK_UUID, false}};
-static const struct stock_spec refund_failed_specs[] = {EV_ID,
-                                                        {"order_id", SK_UUID, true},
-                                                        {"request_id", SK_UUID, false},
-                                                        {"reason", SK_REASON, true}};
-static const struct stock_spec refund_granted_specs[] = {
+static const struct tix_field_spec refunded_specs[] = {EV_ID,
+                                                       {"order_id", SK_UUID, true},
+                                                       {"refund_id", SK_EXTERNAL_ID, true},
+                                                       {"request_id", SK_UUID, false}};
+static const struct tix_field_spec refund_failed_specs[] = {EV_ID,
+                                                            {"order_id", SK_UUID, true},
+                                                            {"request_id", SK_UUID, false},
+                                                            {"reason", SK_REASON, true}};
+static const struct tix_field_spec refund_granted_specs[] = {
     EV_ID,
     {"order_id", SK_UUID, true},
     {"request_id", SK_UUID, true},
@@ -1369,7 +1370,7 @@ static const struct stock_spec refund_granted_specs[] = {
     {"reason", SK_REASON, false},
     {"requested_by", SK_REQUESTER, true},
 };
-static const struct stock_spec transferred_specs[] = {
+static const struct tix_field_spec transferred_specs[] = {
     EV_ID,
     {"ticket_id", SK_UUID, true},
     {"new_ticket_id", SK_UUID, true},
@@ -1377,20 +1378,20 @@ static const struct stock_spec transferred_specs[] = {
     {"to_user_id", SK_UUID, true},
     {"at", SK_INSTANT, true},
 };
-static const struct stock_spec sale_cancelled_specs[] = {
+static const struct tix_field_spec sale_cancelled_specs[] = {
     EV_ID,
     {"hold_ids", SK_HOLD_IDS, false},
     {"cancelled_order_ids", SK_HOLD_IDS, false},
     {"order_ids", SK_HOLD_IDS, false},
 };
-static const struct stock_spec session_cancelled_specs[] = {
+static const struct tix_field_spec session_cancelled_specs[] = {
     EV_ID,
     {"session_id", SK_UUID, true},
     {"hold_ids", SK_HOLD_IDS, false},
     {"cancelled_order_ids", SK_HOLD_IDS, false},
     {"order_ids", SK_HOLD_IDS, false},
 };
-static const struct stock_spec offered_specs[] = {
+static const struct tix_field_spec offered_specs[] = {
     EV_ID,
     {"ticket_id", SK_UUID, true},
     {"transfer_id", SK_UUID, true},
@@ -1399,7 +1400,7 @@ static const struct stock_spec offered_specs[] = {
     {"to_email_sealed", SK_SEALED, false},
     {"at", SK_INSTANT, true},
 };
-static const struct stock_spec checked_in_specs[] = {
+static const struct tix_field_spec checked_in_specs[] = {
     EV_ID,
     {"ticket_id", SK_UUID, true},
     {"session_id", SK_UUID, true},
@@ -1415,7 +1416,7 @@ static const struct stock_spec checked_in_specs[] = {
 
 static const struct {
     const char *type;
-    const struct stock_spec *specs;
+    const struct tix_field_spec *specs;
     size_t n;
     enum tix_rc (*apply)(struct tix_stock_state *s, const json_t *data);
 } appliers[] = {

@@ -126,8 +126,8 @@ static int take_cmp_cb(const void *a, const void *b)
 static bool run_out(struct tix_decision *out, int line, const char *kind, const char *what,
                     const char *session, int64_t left)
 {
-    char field[STOCK_FIELD_MAX];
-    tix_stock_join(field, "lines", NULL, (size_t)line);
+    char field[TIX_FIELD_PATH_MAX];
+    tix_payload_join(field, "lines", NULL, (size_t)line);
     tix_decision_reject(out, "insufficient_stock", field, "%s %s has %lld left in session %s", kind,
                         what, (long long)(left > 0 ? left : 0), session);
     return false;

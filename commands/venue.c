@@ -27,8 +27,6 @@
 #include "payload.h"
 #include "venue.h"
 
-#define FIELD_MAX 64 /* sizeof(struct tix_err.field) */
-
 /* ---- text rules --------------------------------------------------------------------------- */
 
 /* True when v is a plain string of min..max code points without control characters (tab and
@@ -105,20 +103,14 @@ enum kind {
     K_ACCESSIBILITY_OR_NULL,
 };
 
-struct spec {
-    const char *name;
-    enum kind kind;
-    bool is_required;
-};
-
 #define N_SPECS(a) (sizeof(a) / sizeof((a)[0]))
 
-static const struct spec address_fields[] = {
+static const struct tix_field_spec address_fields[] = {
     {"line1", K_LINE, true},     {"line2", K_LINE_OPT, false},    {"city", K_CITY, true},
     {"region", K_REGION, false}, {"postal_code", K_POSTAL, true}, {"country", K_COUNTRY, true},
 };
-static const struct spec location_fields[] = {{"lat", K_LAT, true}, {"lon", K_LON, true}};
-static const struct spec access_fields[] = {
+static const struct tix_field_spec location_fields[] = {{"lat", K_LAT, true}, {"lon", K_LON, true}};
+static const struct tix_field_spec access_fields[] = {
     {"wheelchair_spaces", K_COUNT, true},
     {"step_free", K_BOOL, true},
     {"hearing_loop", K_BOOL, true},
@@ -198,39 +190,25 @@ static const char *check_scalar(enum kind kind, const json_t *v)
     }
 }
 
-static void join(char out[FIELD_MAX], const char *prefix, const char *name)
+/* out = "<path>.<name>[<i>]" (cut at TIX_FIELD_PATH_MAX - 1 bytes like every path). */
+static void join_index(char out[TIX_FIELD_PATH_MAX], const char *path, const char *name, size_t i)
 {
-    const char *dot = prefix[0] != '\0' ? "." : "";
-    if (snprintf(out, FIELD_MAX, "%s%s%s", prefix, dot, name) >= FIELD_MAX)
-        out[FIELD_MAX - 1] = '\0';
+    if (snprintf(out, TIX_FIELD_PATH_MAX, "%s.%s[%zu]", path, name, i) >= TIX_FIELD_PATH_MAX)
+        out[TIX_FIELD_PATH_MAX - 1] = '\0';
 }
 
-/* out = "<path>.<name>[<i>]" (truncated at FIELD_MAX - 1 bytes like every path). */
-static void join_index(char out[FIELD_MAX], const char *path, const char *name, size_t i)
-{
-    if (snprintf(out, FIELD_MAX, "%s.%s[%zu]", path, name, i) >= FIELD_MAX)
-        out[FIELD_MAX - 1] = '\0';
-}
+static enum tix_rc check_object(const json_t *obj, const char *path,
+                                const struct tix_field_spec *specs, size_t n, struct tix_err *err);
 
-static bool is_known_key(const struct spec *specs, size_t n, const char *key, size_t len)
+/* Checks the value v of the field path against kind; objects nest through check_object. */
+static enum tix_rc check_field_cb(int kind, const json_t *v, const char *path, const void *ctx,
+                                  struct tix_err *err)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strlen(specs[i].name) == len && memcmp(specs[i].name, key, len) == 0)
-            return true;
-    return false;
-}
-
-static enum tix_rc check_object(const json_t *obj, const char *path, const struct spec *specs,
-                                size_t n, struct tix_err *err);
-
-static enum tix_rc check_value(enum kind kind, const json_t *v, const char *path,
-                               struct tix_err *err)
-{
-    switch (kind) {
+    switch ((enum kind)kind) {
     case K_LOCATION_OR_NULL:
-        return json_is_null(v) ? TIX_OK : check_value(K_LOCATION, v, path, err);
+        return json_is_null(v) ? TIX_OK : check_field_cb(K_LOCATION, v, path, ctx, err);
     case K_ACCESSIBILITY_OR_NULL:
-        return json_is_null(v) ? TIX_OK : check_value(K_ACCESSIBILITY, v, path, err);
+        return json_is_null(v) ? TIX_OK : check_field_cb(K_ACCESSIBILITY, v, path, ctx, err);
     case K_ADDRESS:
         return check_object(v, path, address_fields, N_SPECS(address_fields), err);
     case K_LOCATION:
@@ -238,42 +216,16 @@ static enum tix_rc check_value(enum kind kind, const json_t *v, const char *path
     case K_ACCESSIBILITY:
         return check_object(v, path, access_fields, N_SPECS(access_fields), err);
     default:
-        break;
+        return tix_payload_field_problem(err, path, check_scalar((enum kind)kind, v));
     }
-    const char *problem = check_scalar(kind, v);
-    if (problem != NULL)
-        return tix_err_set(err, TIX_EINVAL, path, "%s %s", path, problem);
-    return TIX_OK;
 }
 
-/* Checks that obj is an object holding the required fields of specs, each of its kind, and
- * nothing else; field paths are prefixed with path ("" at the top). */
-static enum tix_rc check_object(const json_t *obj, const char *path, const struct spec *specs,
-                                size_t n, struct tix_err *err)
+/* Checks obj against specs (tix_payload_check_object); fields are named path.name. */
+static enum tix_rc check_object(const json_t *obj, const char *path,
+                                const struct tix_field_spec *specs, size_t n, struct tix_err *err)
 {
-    char field[FIELD_MAX];
-    if (!json_is_object(obj))
-        return tix_err_set(err, TIX_EINVAL, path, "%s must be a JSON object",
-                           path[0] != '\0' ? path : "the payload");
-    const char *key;
-    size_t key_len;
-    json_t *value;
-    json_object_keylen_foreach((json_t *)obj, key, key_len, value)
-    {
-        if (!is_known_key(specs, n, key, key_len)) {
-            join(field, path, key);
-            return tix_err_set(err, TIX_EINVAL, field, "%s is an unknown field", field);
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        const json_t *v = json_object_get(obj, specs[i].name);
-        join(field, path, specs[i].name);
-        if (v == NULL && specs[i].is_required)
-            return tix_err_set(err, TIX_EINVAL, field, "%s is required", field);
-        if (v != NULL && check_value(specs[i].kind, v, field, err) != TIX_OK)
-            return TIX_EINVAL;
-    }
-    return TIX_OK;
+    static const struct tix_field_rules rules = {.check = check_field_cb};
+    return tix_payload_check_object(obj, path, specs, n, &rules, err);
 }
 
 /* ---- id sets: open addressing over borrowed NUL-terminated strings ------------------------ */
@@ -331,27 +283,27 @@ static void idset_clear(struct idset *set)
 
 /* ---- charts ------------------------------------------------------------------------------- */
 
-static const struct spec chart_fields[] = {
+static const struct tix_field_spec chart_fields[] = {
     {"sections", K_ARRAY, false},
     {"ga_areas", K_ARRAY, false},
     {"capacity", K_COUNT, true},
 };
-static const struct spec section_fields[] = {
+static const struct tix_field_spec section_fields[] = {
     {"id", K_ID, true},
     {"name", K_AREA_NAME, true},
     {"category", K_CATEGORY, false},
     {"rows", K_ARRAY, true},
 };
-static const struct spec row_fields[] = {
+static const struct tix_field_spec row_fields[] = {
     {"id", K_ID, true},
     {"label", K_LABEL, true},
     {"seats", K_ARRAY, true},
 };
-static const struct spec seat_fields[] = {
+static const struct tix_field_spec seat_fields[] = {
     {"id", K_ID, true},   {"label", K_LABEL, true},      {"x", K_COORD, true},
     {"y", K_COORD, true}, {"accessible", K_BOOL, false}, {"category", K_CATEGORY, false},
 };
-static const struct spec ga_fields[] = {
+static const struct tix_field_spec ga_fields[] = {
     {"id", K_ID, true},
     {"name", K_AREA_NAME, true},
     {"capacity", K_CAPACITY, true},
@@ -371,21 +323,21 @@ static enum tix_rc claim_id(struct idset *set, const json_t *obj, const char *pa
 {
     if (idset_add(set, tix_json_str(obj, "id")))
         return TIX_OK;
-    char field[FIELD_MAX];
-    join(field, path, "id");
+    char field[TIX_FIELD_PATH_MAX];
+    tix_payload_join(field, path, "id", 0);
     return tix_err_set(err, TIX_EINVAL, field, "%s repeats another %s id", field, what);
 }
 
 static enum tix_rc check_row(struct chart_walk *cw, const json_t *row, const char *path)
 {
-    char field[FIELD_MAX];
+    char field[TIX_FIELD_PATH_MAX];
     if (check_object(row, path, row_fields, N_SPECS(row_fields), cw->err) != TIX_OK ||
         claim_id(&cw->rows, row, path, "row", cw->err) != TIX_OK)
         return TIX_EINVAL;
     const json_t *seats = json_object_get(row, "seats");
     for (size_t k = 0; k < json_array_size(seats); k++) {
         if (cw->seats.n >= TIX_VENUE_CHART_MAX_SEATS) {
-            join(field, path, "seats");
+            tix_payload_join(field, path, "seats", 0);
             return tix_err_set(cw->err, TIX_EINVAL, field, "a chart holds at most %d seats",
                                TIX_VENUE_CHART_MAX_SEATS);
         }
@@ -400,7 +352,7 @@ static enum tix_rc check_row(struct chart_walk *cw, const json_t *row, const cha
 
 static enum tix_rc check_section(struct chart_walk *cw, const json_t *section, const char *path)
 {
-    char field[FIELD_MAX];
+    char field[TIX_FIELD_PATH_MAX];
     if (check_object(section, path, section_fields, N_SPECS(section_fields), cw->err) != TIX_OK ||
         claim_id(&cw->areas, section, path, "section or GA area", cw->err) != TIX_OK)
         return TIX_EINVAL;
@@ -416,7 +368,7 @@ static enum tix_rc check_section(struct chart_walk *cw, const json_t *section, c
 
 static enum tix_rc check_areas(struct chart_walk *cw, const json_t *chart)
 {
-    char field[FIELD_MAX];
+    char field[TIX_FIELD_PATH_MAX];
     const json_t *sections = json_object_get(chart, "sections");
     const json_t *ga = json_object_get(chart, "ga_areas");
     if (json_array_size(sections) > TIX_VENUE_CHART_MAX_AREAS)
@@ -486,13 +438,13 @@ static void summarize_chart(const json_t *chart, struct chart_summary *sum)
 
 /* ---- streams ------------------------------------------------------------------------------ */
 
-static const struct spec create_fields[] = {
+static const struct tix_field_spec create_fields[] = {
     {"venue_id", K_UUID, true},     {"organization_id", K_UUID, true},
     {"name", K_NAME, true},         {"address", K_ADDRESS, true},
     {"timezone", K_TIMEZONE, true}, {"location", K_LOCATION, false},
     {"capacity", K_CAPACITY, true}, {"accessibility", K_ACCESSIBILITY, false},
 };
-static const struct spec update_fields[] = {
+static const struct tix_field_spec update_fields[] = {
     {"venue_id", K_UUID, true},
     {"name", K_NAME, false},
     {"address", K_ADDRESS, false},
@@ -501,17 +453,17 @@ static const struct spec update_fields[] = {
     {"capacity", K_CAPACITY, false},
     {"accessibility", K_ACCESSIBILITY_OR_NULL, false},
 };
-static const struct spec id_fields[] = {{"venue_id", K_UUID, true}};
-static const struct spec bind_fields[] = {
+static const struct tix_field_spec id_fields[] = {{"venue_id", K_UUID, true}};
+static const struct tix_field_spec bind_fields[] = {
     {"venue_id", K_UUID, true},
     {"event_id", K_UUID, true},
     {"chart_version", K_VERSION, true},
 };
-static const struct spec unbind_fields[] = {
+static const struct tix_field_spec unbind_fields[] = {
     {"venue_id", K_UUID, true},
     {"event_id", K_UUID, true},
 };
-static const struct spec publish_fields[] = {
+static const struct tix_field_spec publish_fields[] = {
     {"venue_id", K_UUID, true},
     {"chart", K_CHART, true},
 };
@@ -521,16 +473,12 @@ static void stream_id(char out[TIX_STREAM_ID_MAX], const char *key)
     snprintf(out, TIX_STREAM_ID_MAX, "%s%s", TIX_VENUE_STREAM_PREFIX, key);
 }
 
-static int venue_streams(const struct tix_command *cmd, const struct spec *specs, size_t n,
-                         char ids[][TIX_STREAM_ID_MAX], struct tix_err *err)
+static int venue_streams(const struct tix_command *cmd, const struct tix_field_spec *specs,
+                         size_t n, char ids[][TIX_STREAM_ID_MAX], struct tix_err *err)
 {
-    if (check_object(cmd->payload, "", specs, n, err) != TIX_OK)
+    if (check_object(cmd->payload, "", specs, n, err) != TIX_OK ||
+        tix_payload_check_key(cmd->payload, "venue_id", cmd->key, err) != TIX_OK)
         return -1;
-    const char *id = tix_json_str(cmd->payload, "venue_id");
-    if (cmd->key == NULL || strcmp(id, cmd->key) != 0) {
-        tix_err_set(err, TIX_EINVAL, "venue_id", "venue_id must equal the command key");
-        return -1;
-    }
     if (specs == publish_fields &&
         check_chart(json_object_get(cmd->payload, "chart"), err) != TIX_OK)
         return -1;
