@@ -14,6 +14,7 @@
 
 #include "harness.h"
 #include "http.h"
+#include "shop.h"
 #include "tix/ids.h"
 #include "tix/json.h"
 
@@ -35,8 +36,6 @@ static void stop(void)
 
 TestSuite(api_keys, .init = start, .fini = stop, .timeout = 180);
 
-static const char *const wait5[] = {"Prefer: wait=5", NULL};
-
 #define KEY_LEN (6 + TIX_UUID_LEN + 1 + 43)
 
 static void expect_problem(const struct tix_http_resp *r, long status)
@@ -44,68 +43,6 @@ static void expect_problem(const struct tix_http_resp *r, long status)
     cr_assert_eq(r->status, status, "expected %ld, got %ld: %s", status, r->status, r->body);
     cr_assert_str_eq(r->content_type, "application/problem+json", "%s", r->body);
     cr_assert_eq(json_integer_value(json_object_get(r->json, "status")), status);
-}
-
-/* A new user id and its token. */
-static char *new_user(char id[TIX_UUID_LEN + 1])
-{
-    tix_uuid_v7(id);
-    return tix_test_token(id, 600);
-}
-
-struct poll {
-    const char *method;
-    const char *token;
-    char path[256];
-    long want;
-};
-
-static bool answers(void *ctx)
-{
-    struct poll *p = ctx;
-    struct tix_http_resp r;
-    long status = tix_http(p->method, p->path, p->token, NULL, NULL, &r);
-    tix_http_resp_deinit(&r);
-    return status == p->want;
-}
-
-/* Waits until GET path answers want for token (the read models caught up). */
-static void wait_status(const char *token, const char *path, long want)
-{
-    struct poll p = {.method = "GET", .token = token, .want = want};
-    snprintf(p.path, sizeof(p.path), "%s", path);
-    cr_assert(tix_test_wait(answers, &p, 10000), "GET %s never answered %ld", path, want);
-}
-
-/* Creates an organization owned by the token's user; returns its id in org. */
-static void create_org(const char *token, char org[TIX_UUID_LEN + 1])
-{
-    char slug[64], body[256], id[TIX_UUID_LEN + 1];
-    tix_uuid_v7(id);
-    snprintf(slug, sizeof(slug), "ak-%.8s%.4s", id + 24, id + 9);
-    snprintf(body, sizeof(body), "{\"name\":\"Keys Org\",\"slug\":\"%s\",\"type\":\"promoter\"}",
-             slug);
-    struct tix_http_resp r;
-    tix_http("POST", "/api/v1/organizations", token, body, wait5, &r);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    snprintf(org, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
-    tix_http_resp_deinit(&r);
-    char path[128];
-    snprintf(path, sizeof(path), "/api/v1/organizations/%s", org);
-    wait_status(token, path, 200);
-}
-
-static void add_member(const char *owner, const char *org, const char *user, const char *role,
-                       const char *user_token)
-{
-    char path[128], body[128];
-    snprintf(path, sizeof(path), "/api/v1/organizations/%s/members", org);
-    snprintf(body, sizeof(body), "{\"user_id\":\"%s\",\"role\":\"%s\"}", user, role);
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", path, owner, body, wait5, &r), 200, "%s", r.body);
-    tix_http_resp_deinit(&r);
-    snprintf(path, sizeof(path), "/api/v1/organizations/%s", org);
-    wait_status(user_token, path, 200);
 }
 
 static void keys_path(char *out, size_t size, const char *org)
@@ -134,7 +71,7 @@ static void working_key(const char *owner, const char *org, const char *scopes,
     snprintf(key, KEY_LEN + 1, "%s", tix_http_str(&r, "key"));
     tix_http_resp_deinit(&r);
     snprintf(path, sizeof(path), "/api/v1/organizations/%s", org);
-    wait_status(key, path, strstr(scopes, "orgs:read") != NULL ? 200 : 403);
+    tix_shop_wait_status(key, path, strstr(scopes, "orgs:read") != NULL ? 200 : 403);
 }
 
 /* The item of the list answer with id, or NULL. Borrowed from r. */
@@ -155,7 +92,7 @@ static void expect_call(const char *method, const char *path, const char *token,
                         long status)
 {
     struct tix_http_resp r;
-    tix_http(method, path, token, body, wait5, &r);
+    tix_http(method, path, token, body, tix_shop_wait5, &r);
     expect_problem(&r, status);
     tix_http_resp_deinit(&r);
 }
@@ -163,8 +100,8 @@ static void expect_call(const char *method, const char *path, const char *token,
 Test(api_keys, a_key_is_shown_once_and_listed_without_secrets)
 {
     char owner_id[TIX_UUID_LEN + 1], org[TIX_UUID_LEN + 1], path[256], keys[128];
-    char *owner = new_user(owner_id);
-    create_org(owner, org);
+    char *owner = tix_shop_user(owner_id);
+    tix_shop_org(owner, "Keys Org", NULL, org);
     keys_path(keys, sizeof(keys), org);
     struct tix_http_resp r;
     create_key(owner, org,
@@ -197,7 +134,7 @@ Test(api_keys, a_key_is_shown_once_and_listed_without_secrets)
     tix_http_resp_deinit(&r);
 
     snprintf(path, sizeof(path), "/api/v1/organizations/%s", org);
-    wait_status(key_copy, path, 200);
+    tix_shop_wait_status(key_copy, path, 200);
     cr_assert_eq(tix_http("GET", keys, owner, NULL, NULL, &r), 200, "%s", r.body);
     cr_assert_eq(json_array_size(json_object_get(r.json, "items")), 1, "%s", r.body);
     json_t *item = listed(&r, id_copy);
@@ -227,8 +164,8 @@ Test(api_keys, a_key_acts_only_within_its_scopes_and_records_its_last_use)
 {
     char owner_id[TIX_UUID_LEN + 1], org[TIX_UUID_LEN + 1], key[KEY_LEN + 1], path[256];
     char keys[128];
-    char *owner = new_user(owner_id);
-    create_org(owner, org);
+    char *owner = tix_shop_user(owner_id);
+    tix_shop_org(owner, "Keys Org", NULL, org);
     keys_path(keys, sizeof(keys), org);
     working_key(owner, org, "[\"orgs:read\",\"members:read\"]", key);
     struct tix_http_resp r;
@@ -274,9 +211,9 @@ Test(api_keys, a_key_never_reaches_another_organization)
 {
     char a_id[TIX_UUID_LEN + 1], b_id[TIX_UUID_LEN + 1], org_a[TIX_UUID_LEN + 1];
     char org_b[TIX_UUID_LEN + 1], key[KEY_LEN + 1], path[256];
-    char *a = new_user(a_id), *b = new_user(b_id);
-    create_org(a, org_a);
-    create_org(b, org_b);
+    char *a = tix_shop_user(a_id), *b = tix_shop_user(b_id);
+    tix_shop_org(a, "Keys Org", NULL, org_a);
+    tix_shop_org(b, "Keys Org", NULL, org_b);
     working_key(a, org_a, "[\"orgs:read\",\"members:read\"]", key);
     snprintf(path, sizeof(path), "/api/v1/organizations/%s", org_b);
     expect_call("GET", path, key, NULL, 404);
@@ -294,11 +231,11 @@ Test(api_keys, only_admins_and_owners_manage_keys)
 {
     char owner_id[TIX_UUID_LEN + 1], admin_id[TIX_UUID_LEN + 1], scanner_id[TIX_UUID_LEN + 1];
     char stranger_id[TIX_UUID_LEN + 1], org[TIX_UUID_LEN + 1], keys[128], one[256];
-    char *owner = new_user(owner_id), *admin = new_user(admin_id);
-    char *scanner = new_user(scanner_id), *stranger = new_user(stranger_id);
-    create_org(owner, org);
-    add_member(owner, org, admin_id, "admin", admin);
-    add_member(owner, org, scanner_id, "scanner", scanner);
+    char *owner = tix_shop_user(owner_id), *admin = tix_shop_user(admin_id);
+    char *scanner = tix_shop_user(scanner_id), *stranger = tix_shop_user(stranger_id);
+    tix_shop_org(owner, "Keys Org", NULL, org);
+    tix_shop_member(owner, org, admin_id, "admin", admin);
+    tix_shop_member(owner, org, scanner_id, "scanner", scanner);
     keys_path(keys, sizeof(keys), org);
     const char *body = "{\"name\":\"Door scanners\",\"scopes\":[\"tickets:scan\"]}";
     struct tix_http_resp r;
@@ -313,7 +250,7 @@ Test(api_keys, only_admins_and_owners_manage_keys)
     expect_call("DELETE", one, stranger, NULL, 404);
     cr_assert_eq(tix_http("GET", keys, admin, NULL, NULL, &r), 200, "%s", r.body);
     tix_http_resp_deinit(&r);
-    cr_assert_eq(tix_http("DELETE", one, admin, NULL, wait5, &r), 200, "%s", r.body);
+    cr_assert_eq(tix_http("DELETE", one, admin, NULL, tix_shop_wait5, &r), 200, "%s", r.body);
     tix_http_resp_deinit(&r);
     free(owner);
     free(admin);
@@ -325,9 +262,9 @@ Test(api_keys, a_revoked_key_is_refused)
 {
     char owner_id[TIX_UUID_LEN + 1], other_id[TIX_UUID_LEN + 1], org[TIX_UUID_LEN + 1];
     char other_org[TIX_UUID_LEN + 1], key[KEY_LEN + 1], keys[128], one[256], path[256];
-    char *owner = new_user(owner_id), *other = new_user(other_id);
-    create_org(owner, org);
-    create_org(other, other_org);
+    char *owner = tix_shop_user(owner_id), *other = tix_shop_user(other_id);
+    tix_shop_org(owner, "Keys Org", NULL, org);
+    tix_shop_org(other, "Keys Org", NULL, other_org);
     keys_path(keys, sizeof(keys), org);
     working_key(owner, org, "[\"orgs:read\"]", key);
     char id[TIX_UUID_LEN + 1];
@@ -341,15 +278,15 @@ Test(api_keys, a_revoked_key_is_refused)
     expect_call("DELETE", theirs, other, NULL, 404);
 
     struct tix_http_resp r;
-    cr_assert_eq(tix_http("DELETE", one, owner, NULL, wait5, &r), 200, "%s", r.body);
+    cr_assert_eq(tix_http("DELETE", one, owner, NULL, tix_shop_wait5, &r), 200, "%s", r.body);
     cr_assert_str_eq(tix_http_str(&r, "status"), "revoked");
     cr_assert_str_eq(tix_http_str(&r, "id"), id);
     tix_http_resp_deinit(&r);
-    wait_status(key, path, 401);
+    tix_shop_wait_status(key, path, 401);
     expect_call("GET", path, key, NULL, 401);
 
-    cr_assert_eq(tix_http("DELETE", one, owner, NULL, wait5, &r), 200, "revoking again: %s",
-                 r.body);
+    cr_assert_eq(tix_http("DELETE", one, owner, NULL, tix_shop_wait5, &r), 200,
+                 "revoking again: %s", r.body);
     tix_http_resp_deinit(&r);
     cr_assert_eq(tix_http("DELETE", one, owner, NULL, NULL, &r), 202, "without wait: %s", r.body);
     tix_http_resp_deinit(&r);
@@ -375,8 +312,8 @@ Test(api_keys, a_revoked_key_is_refused)
 Test(api_keys, a_key_expires)
 {
     char owner_id[TIX_UUID_LEN + 1], org[TIX_UUID_LEN + 1], keys[128], path[256], body[160];
-    char *owner = new_user(owner_id);
-    create_org(owner, org);
+    char *owner = tix_shop_user(owner_id);
+    tix_shop_org(owner, "Keys Org", NULL, org);
     keys_path(keys, sizeof(keys), org);
     long long expires = tix_now_us() / 1000000 + 3;
     snprintf(body, sizeof(body),
@@ -389,7 +326,7 @@ Test(api_keys, a_key_expires)
     cr_assert(json_is_string(json_object_get(r.json, "expires_at")), "%s", r.body);
     tix_http_resp_deinit(&r);
     snprintf(path, sizeof(path), "/api/v1/organizations/%s", org);
-    wait_status(key, path, 200);
+    tix_shop_wait_status(key, path, 200);
     while (tix_now_us() / 1000000 <= expires)
         usleep(100000);
     expect_call("GET", path, key, NULL, 401);
@@ -404,8 +341,8 @@ Test(api_keys, bad_inputs_name_the_field)
 {
     char owner_id[TIX_UUID_LEN + 1], org[TIX_UUID_LEN + 1], keys[128], long_name[160];
     char past[160], huge[160];
-    char *owner = new_user(owner_id);
-    create_org(owner, org);
+    char *owner = tix_shop_user(owner_id);
+    tix_shop_org(owner, "Keys Org", NULL, org);
     keys_path(keys, sizeof(keys), org);
     char name101[102];
     memset(name101, 'n', 101);
@@ -460,8 +397,8 @@ Test(api_keys, bad_inputs_name_the_field)
 Test(api_keys, malformed_keys_are_refused)
 {
     char owner_id[TIX_UUID_LEN + 1], org[TIX_UUID_LEN + 1], key[KEY_LEN + 1], path[128];
-    char *owner = new_user(owner_id);
-    create_org(owner, org);
+    char *owner = tix_shop_user(owner_id);
+    tix_shop_org(owner, "Keys Org", NULL, org);
     working_key(owner, org, "[\"orgs:read\"]", key);
     snprintf(path, sizeof(path), "/api/v1/organizations/%s", org);
     char wrong_prefix[KEY_LEN + 1], bad_uuid[KEY_LEN + 1], upper[KEY_LEN + 1];
@@ -498,8 +435,8 @@ Test(api_keys, malformed_keys_are_refused)
 Test(api_keys, a_retried_create_makes_no_second_key_and_never_replays_the_secret)
 {
     char owner_id[TIX_UUID_LEN + 1], org[TIX_UUID_LEN + 1], keys[128], idem[96];
-    char *owner = new_user(owner_id);
-    create_org(owner, org);
+    char *owner = tix_shop_user(owner_id);
+    tix_shop_org(owner, "Keys Org", NULL, org);
     keys_path(keys, sizeof(keys), org);
     snprintf(idem, sizeof(idem), "Idempotency-Key: key-%s", org);
     const char *const headers[] = {idem, NULL};

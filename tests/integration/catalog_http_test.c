@@ -14,6 +14,7 @@
 
 #include "harness.h"
 #include "http.h"
+#include "shop.h"
 #include "tix/ids.h"
 #include "tix/json.h"
 
@@ -31,89 +32,6 @@ static void stop(void)
 
 TestSuite(catalog_http, .init = start, .fini = stop, .timeout = 240);
 
-static const char *const wait5[] = {"Prefer: wait=5", NULL};
-
-static void expect_problem(const struct tix_http_resp *r, long status)
-{
-    cr_assert_eq(r->status, status, "expected %ld, got %ld: %s", status, r->status, r->body);
-    cr_assert_str_eq(r->content_type, "application/problem+json", "%s", r->body);
-}
-
-/* A new user id and its token. */
-static char *new_user(char id[TIX_UUID_LEN + 1])
-{
-    tix_uuid_v7(id);
-    return tix_test_token(id, 600);
-}
-
-struct visible {
-    const char *token;
-    char path[200];
-};
-
-static bool is_visible(void *ctx)
-{
-    struct visible *v = ctx;
-    struct tix_http_resp r;
-    long status = tix_http("GET", v->path, v->token, NULL, NULL, &r);
-    tix_http_resp_deinit(&r);
-    return status == 200;
-}
-
-/* Waits until path answers 200 for token (NULL: anonymous): the read model caught up. */
-static void wait_visible(const char *token, const char *path)
-{
-    struct visible v = {.token = token};
-    snprintf(v.path, sizeof(v.path), "%s", path);
-    cr_assert(tix_test_wait(is_visible, &v, 10000), "%s never became visible", path);
-}
-
-/* An organization owned by a new user, with a promoter and a scanner. */
-struct shop {
-    char owner_id[TIX_UUID_LEN + 1], promoter_id[TIX_UUID_LEN + 1], scanner_id[TIX_UUID_LEN + 1];
-    char *owner, *promoter, *scanner;
-    char org[TIX_UUID_LEN + 1];
-    char base[120]; /* /api/v1/organizations/<org> */
-};
-
-static void add_member(struct shop *s, const char *user_id, const char *role, const char *token)
-{
-    char path[160], body[128];
-    snprintf(path, sizeof(path), "%s/members", s->base);
-    snprintf(body, sizeof(body), "{\"user_id\":\"%s\",\"role\":\"%s\"}", user_id, role);
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", path, s->owner, body, wait5, &r), 200, "%s", r.body);
-    tix_http_resp_deinit(&r);
-    wait_visible(token, s->base);
-}
-
-static void open_shop(struct shop *s)
-{
-    s->owner = new_user(s->owner_id);
-    s->promoter = new_user(s->promoter_id);
-    s->scanner = new_user(s->scanner_id);
-    char slug[64], body[256];
-    snprintf(slug, sizeof(slug), "cat-%.8s%.4s", s->owner_id + 24, s->owner_id + 9);
-    snprintf(body, sizeof(body), "{\"name\":\"Catalog Org\",\"slug\":\"%s\",\"type\":\"promoter\"}",
-             slug);
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", "/api/v1/organizations", s->owner, body, wait5, &r), 201, "%s",
-                 r.body);
-    snprintf(s->org, sizeof(s->org), "%s", tix_http_str(&r, "id"));
-    tix_http_resp_deinit(&r);
-    snprintf(s->base, sizeof(s->base), "/api/v1/organizations/%s", s->org);
-    wait_visible(s->owner, s->base);
-    add_member(s, s->promoter_id, "promoter", s->promoter);
-    add_member(s, s->scanner_id, "scanner", s->scanner);
-}
-
-static void close_shop(struct shop *s)
-{
-    free(s->owner);
-    free(s->promoter);
-    free(s->scanner);
-}
-
 static const char venue_body[] =
     "{\"name\":\"Salle Pleyel\",\"address\":{\"line1\":\"252 Rue du Faubourg Saint-Honore\","
     "\"city\":\"Paris\",\"postal_code\":\"75008\",\"country\":\"FR\"},"
@@ -130,23 +48,23 @@ static const char chart_body[] =
     "]}]}],\"ga_areas\":[{\"id\":\"floor\",\"name\":\"Floor\",\"capacity\":20}]}}";
 
 /* Creates a venue as token and publishes chart version 1; returns its id in venue. */
-static void make_venue(const struct shop *s, const char *token, char venue[TIX_UUID_LEN + 1])
+static void make_venue(const struct tix_shop *s, const char *token, char venue[TIX_UUID_LEN + 1])
 {
     char path[200];
     snprintf(path, sizeof(path), "%s/venues", s->base);
     struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", path, token, venue_body, wait5, &r), 201, "%s", r.body);
+    cr_assert_eq(tix_http("POST", path, token, venue_body, tix_shop_wait5, &r), 201, "%s", r.body);
     snprintf(venue, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
     char expected[96];
     snprintf(expected, sizeof(expected), "/api/v1/venues/%s", venue);
     cr_assert_str_eq(r.location, expected);
     tix_http_resp_deinit(&r);
-    wait_visible(NULL, expected);
+    tix_shop_wait_visible(NULL, expected);
     snprintf(path, sizeof(path), "%s/venues/%s/seating-chart", s->base, venue);
-    cr_assert_eq(tix_http("POST", path, token, chart_body, wait5, &r), 200, "%s", r.body);
+    cr_assert_eq(tix_http("POST", path, token, chart_body, tix_shop_wait5, &r), 200, "%s", r.body);
     tix_http_resp_deinit(&r);
     snprintf(path, sizeof(path), "/api/v1/venues/%s/seating-chart", venue);
-    wait_visible(NULL, path);
+    tix_shop_wait_visible(NULL, path);
 }
 
 /* The body of a new public event with two sessions starting on day (1..28) of June 2030. */
@@ -165,34 +83,34 @@ static void event_body(char *out, size_t size, const char *venue, int day)
 }
 
 /* Creates an event as token and waits until members see it; returns its id in event. */
-static void make_event(const struct shop *s, const char *token, const char *venue, int day,
+static void make_event(const struct tix_shop *s, const char *token, const char *venue, int day,
                        char event[TIX_UUID_LEN + 1])
 {
     char path[200], body[1024];
     snprintf(path, sizeof(path), "%s/events", s->base);
     event_body(body, sizeof(body), venue, day);
     struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", path, token, body, wait5, &r), 201, "%s", r.body);
+    cr_assert_eq(tix_http("POST", path, token, body, tix_shop_wait5, &r), 201, "%s", r.body);
     snprintf(event, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
     cr_assert_eq(json_array_size(json_object_get(r.json, "session_ids")), 2, "%s", r.body);
     tix_http_resp_deinit(&r);
     snprintf(path, sizeof(path), "%s/events/%s", s->base, event);
-    wait_visible(token, path);
+    tix_shop_wait_visible(token, path);
 }
 
 /* POSTs suffix of the event (publish, unpublish, cancel) as token; returns the status. */
-static long lifecycle(const struct shop *s, const char *token, const char *event,
+static long lifecycle(const struct tix_shop *s, const char *token, const char *event,
                       const char *suffix, const char *body, struct tix_http_resp *r)
 {
     char path[220];
     snprintf(path, sizeof(path), "%s/events/%s/%s", s->base, event, suffix);
-    return tix_http("POST", path, token, body, wait5, r);
+    return tix_http("POST", path, token, body, tix_shop_wait5, r);
 }
 
 Test(catalog_http, a_promoter_publishes_an_event_the_public_sees)
 {
-    struct shop s;
-    open_shop(&s);
+    struct tix_shop s;
+    tix_shop_open(&s);
     char venue[TIX_UUID_LEN + 1], event[TIX_UUID_LEN + 1], path[220];
     make_venue(&s, s.promoter, venue);
     struct tix_http_resp r;
@@ -213,23 +131,23 @@ Test(catalog_http, a_promoter_publishes_an_event_the_public_sees)
     char public_path[96];
     snprintf(public_path, sizeof(public_path), "/api/v1/events/%s", event);
     tix_http("GET", public_path, NULL, NULL, NULL, &r);
-    expect_problem(&r, 404); /* a draft */
+    tix_shop_expect_problem(&r, 404, NULL); /* a draft */
     tix_http_resp_deinit(&r);
     snprintf(path, sizeof(path), "%s/events/%s", s.base, event);
     cr_assert_eq(tix_http("GET", path, s.scanner, NULL, NULL, &r), 200, "%s", r.body);
     cr_assert_str_eq(tix_http_str(&r, "status"), "draft");
     tix_http_resp_deinit(&r);
 
-    cr_assert_eq(tix_http("PATCH", path, s.promoter, "{\"name\":\"Gala\"}", wait5, &r), 200, "%s",
-                 r.body);
+    cr_assert_eq(tix_http("PATCH", path, s.promoter, "{\"name\":\"Gala\"}", tix_shop_wait5, &r),
+                 200, "%s", r.body);
     tix_http_resp_deinit(&r);
     snprintf(path, sizeof(path), "%s/venues/%s", s.base, venue);
-    cr_assert_eq(tix_http("PATCH", path, s.promoter, "{\"capacity\":600}", wait5, &r), 200, "%s",
-                 r.body);
+    cr_assert_eq(tix_http("PATCH", path, s.promoter, "{\"capacity\":600}", tix_shop_wait5, &r), 200,
+                 "%s", r.body);
     tix_http_resp_deinit(&r);
     cr_assert_eq(lifecycle(&s, s.promoter, event, "publish", NULL, &r), 200, "%s", r.body);
     tix_http_resp_deinit(&r);
-    wait_visible(NULL, public_path);
+    tix_shop_wait_visible(NULL, public_path);
     tix_http("GET", public_path, NULL, NULL, NULL, &r);
     cr_assert_str_eq(tix_http_str(&r, "status"), "published", "%s", r.body);
     cr_assert_str_eq(tix_http_str(&r, "venue_id"), venue);
@@ -240,45 +158,45 @@ Test(catalog_http, a_promoter_publishes_an_event_the_public_sees)
                      "2030-06-05T19:00:00+00:00", "%s", r.body);
     cr_assert_str_eq(tix_json_str(json_array_get(sessions, 1), "name"), "Late");
     tix_http_resp_deinit(&r);
-    close_shop(&s);
+    tix_shop_close(&s);
 }
 
 Test(catalog_http, roles_are_checked)
 {
-    struct shop s;
-    open_shop(&s);
+    struct tix_shop s;
+    tix_shop_open(&s);
     char path[200], body[1024];
     struct tix_http_resp r;
     snprintf(path, sizeof(path), "%s/venues", s.base);
-    tix_http("POST", path, s.scanner, venue_body, wait5, &r);
-    expect_problem(&r, 403);
+    tix_http("POST", path, s.scanner, venue_body, tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 403, NULL);
     tix_http_resp_deinit(&r);
     snprintf(path, sizeof(path), "%s/events", s.base);
     event_body(body, sizeof(body), NULL, 7);
-    tix_http("POST", path, s.scanner, body, wait5, &r);
-    expect_problem(&r, 403);
+    tix_http("POST", path, s.scanner, body, tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 403, NULL);
     tix_http_resp_deinit(&r);
     char venue[TIX_UUID_LEN + 1], event[TIX_UUID_LEN + 1];
     make_venue(&s, s.promoter, venue);
     snprintf(path, sizeof(path), "%s/venues/%s", s.base, venue);
-    tix_http("DELETE", path, s.promoter, NULL, wait5, &r);
-    expect_problem(&r, 403); /* deleting a venue needs admin */
+    tix_http("DELETE", path, s.promoter, NULL, tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 403, NULL); /* deleting a venue needs admin */
     tix_http_resp_deinit(&r);
     make_event(&s, s.promoter, NULL, 7, event);
     cr_assert_eq(lifecycle(&s, s.promoter, event, "publish", NULL, &r), 200, "%s", r.body);
     tix_http_resp_deinit(&r);
     lifecycle(&s, s.promoter, event, "cancel", "{\"reason\":\"storm\"}", &r);
-    expect_problem(&r, 403); /* cancelling needs admin */
+    tix_shop_expect_problem(&r, 403, NULL); /* cancelling needs admin */
     tix_http_resp_deinit(&r);
-    close_shop(&s);
+    tix_shop_close(&s);
 }
 
 /* Every organization-scoped catalog route, called by a member of another organization. */
 Test(catalog_http, a_member_of_another_organization_gets_404)
 {
-    struct shop a, b;
-    open_shop(&a);
-    open_shop(&b);
+    struct tix_shop a, b;
+    tix_shop_open(&a);
+    tix_shop_open(&b);
     char venue[TIX_UUID_LEN + 1], event[TIX_UUID_LEN + 1], body[1024];
     make_venue(&b, b.promoter, venue);
     make_event(&b, b.promoter, venue, 9, event);
@@ -316,7 +234,7 @@ Test(catalog_http, a_member_of_another_organization_gets_404)
             char p[320];
             snprintf(p, sizeof(p), "%s%s", bases[k], calls[i].suffix);
             struct tix_http_resp r;
-            tix_http(calls[i].method, p, a.owner, calls[i].body, wait5, &r);
+            tix_http(calls[i].method, p, a.owner, calls[i].body, tix_shop_wait5, &r);
             cr_assert_eq(r.status, 404, "%s %s: %ld %s", calls[i].method, p, r.status, r.body);
             tix_http_resp_deinit(&r);
         }
@@ -326,18 +244,18 @@ Test(catalog_http, a_member_of_another_organization_gets_404)
     snprintf(path, sizeof(path), "%s/events", a.base);
     event_body(body, sizeof(body), venue, 10);
     struct tix_http_resp r;
-    tix_http("POST", path, a.owner, body, wait5, &r);
-    expect_problem(&r, 422);
+    tix_http("POST", path, a.owner, body, tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, "venue_id"), "%s", r.body);
     tix_http_resp_deinit(&r);
-    close_shop(&a);
-    close_shop(&b);
+    tix_shop_close(&a);
+    tix_shop_close(&b);
 }
 
 Test(catalog_http, bad_bodies_name_their_field)
 {
-    struct shop s;
-    open_shop(&s);
+    struct tix_shop s;
+    tix_shop_open(&s);
     char path[200];
     snprintf(path, sizeof(path), "%s/events", s.base);
     struct tix_http_resp r;
@@ -345,12 +263,12 @@ Test(catalog_http, bad_bodies_name_their_field)
              "{\"name\":\"Backwards\",\"category\":\"concert\",\"timezone\":\"UTC\","
              "\"visibility\":\"public\",\"capacity\":10,\"sessions\":[{\"starts_at\":"
              "\"2030-06-05T22:00:00Z\",\"ends_at\":\"2030-06-05T19:00:00Z\"}]}",
-             wait5, &r);
-    expect_problem(&r, 422);
+             tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, "sessions[0].ends_at"), "%s", r.body);
     tix_http_resp_deinit(&r);
-    tix_http("POST", path, s.promoter, "{\"name\":7,\"colour\":\"red\"}", wait5, &r);
-    expect_problem(&r, 422);
+    tix_http("POST", path, s.promoter, "{\"name\":7,\"colour\":\"red\"}", tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, "name") && tix_http_has_error_field(&r, "colour") &&
                   tix_http_has_error_field(&r, "sessions"),
               "%s", r.body);
@@ -359,8 +277,8 @@ Test(catalog_http, bad_bodies_name_their_field)
     tix_http("POST", path, s.promoter,
              "{\"name\":\"No country\",\"address\":{\"line1\":\"1 Main St\",\"city\":\"Oslo\","
              "\"postal_code\":\"0150\"},\"timezone\":\"Europe/Oslo\",\"capacity\":10}",
-             wait5, &r);
-    expect_problem(&r, 422);
+             tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, "address.country"), "%s", r.body);
     tix_http_resp_deinit(&r);
     char venue[TIX_UUID_LEN + 1];
@@ -369,22 +287,22 @@ Test(catalog_http, bad_bodies_name_their_field)
     tix_http("POST", path, s.promoter,
              "{\"chart\":{\"capacity\":1,\"ga_areas\":[{\"id\":\"bad id!\",\"name\":\"GA\","
              "\"capacity\":1}]}}",
-             wait5, &r);
-    expect_problem(&r, 422);
+             tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, "chart.ga_areas[0].id"), "%s", r.body);
     tix_http_resp_deinit(&r);
-    close_shop(&s);
+    tix_shop_close(&s);
 }
 
 Test(catalog_http, illegal_transitions_are_409)
 {
-    struct shop s;
-    open_shop(&s);
+    struct tix_shop s;
+    tix_shop_open(&s);
     char event[TIX_UUID_LEN + 1];
     make_event(&s, s.promoter, NULL, 12, event);
     struct tix_http_resp r;
     lifecycle(&s, s.promoter, event, "unpublish", NULL, &r);
-    expect_problem(&r, 409); /* a draft */
+    tix_shop_expect_problem(&r, 409, NULL); /* a draft */
     tix_http_resp_deinit(&r);
     cr_assert_eq(lifecycle(&s, s.promoter, event, "publish", NULL, &r), 200, "%s", r.body);
     tix_http_resp_deinit(&r);
@@ -392,33 +310,17 @@ Test(catalog_http, illegal_transitions_are_409)
                  r.body);
     tix_http_resp_deinit(&r);
     lifecycle(&s, s.promoter, event, "unpublish", NULL, &r);
-    expect_problem(&r, 409);
+    tix_shop_expect_problem(&r, 409, NULL);
     const char *type = tix_http_str(&r, "type");
     cr_assert(type != NULL && strstr(type, "/illegal-transition") != NULL, "%s", r.body);
     tix_http_resp_deinit(&r);
-    close_shop(&s);
-}
-
-struct count_ctx {
-    const char *token;
-    char path[200];
-    size_t want;
-};
-
-static bool has_count(void *ctx)
-{
-    struct count_ctx *c = ctx;
-    struct tix_http_resp r;
-    tix_http("GET", c->path, c->token, NULL, NULL, &r);
-    bool is_done = r.status == 200 && json_array_size(json_object_get(r.json, "items")) == c->want;
-    tix_http_resp_deinit(&r);
-    return is_done;
+    tix_shop_close(&s);
 }
 
 Test(catalog_http, the_list_pages_through_every_event_once)
 {
-    struct shop s;
-    open_shop(&s);
+    struct tix_shop s;
+    tix_shop_open(&s);
     enum { N = 5 };
     char ids[N][TIX_UUID_LEN + 1];
     for (int i = 0; i < N; i++)
@@ -426,10 +328,9 @@ Test(catalog_http, the_list_pages_through_every_event_once)
     struct tix_http_resp r;
     cr_assert_eq(lifecycle(&s, s.promoter, ids[0], "publish", NULL, &r), 200, "%s", r.body);
     tix_http_resp_deinit(&r);
-    struct count_ctx c = {.token = s.scanner, .want = 1};
-    snprintf(c.path, sizeof(c.path), "%s/events?status=published", s.base);
-    cr_assert(tix_test_wait(has_count, &c, 10000), "the published event never showed");
     char path[1024], cursor[300] = "";
+    snprintf(path, sizeof(path), "%s/events?status=published", s.base);
+    cr_assert(tix_shop_wait_count(s.scanner, path, 1, 10000), "the published event never showed");
     bool seen[N] = {false};
     int pages = 0, total = 0;
     do {
@@ -457,17 +358,17 @@ Test(catalog_http, the_list_pages_through_every_event_once)
     cr_assert_eq(pages, 3);
     snprintf(path, sizeof(path), "%s/events?limit=0", s.base);
     tix_http("GET", path, s.scanner, NULL, NULL, &r);
-    expect_problem(&r, 422);
+    tix_shop_expect_problem(&r, 422, NULL);
     tix_http_resp_deinit(&r);
     /* base64url of "x|<not a uuid>" */
     snprintf(path, sizeof(path), "%s/events?cursor=eHxub3QtYS11dWlk", s.base);
     tix_http("GET", path, s.scanner, NULL, NULL, &r);
-    expect_problem(&r, 422);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, "cursor"), "%s", r.body);
     tix_http_resp_deinit(&r);
     snprintf(path, sizeof(path), "%s/events?status=nope", s.base);
     tix_http("GET", path, s.scanner, NULL, NULL, &r);
-    expect_problem(&r, 422);
+    tix_shop_expect_problem(&r, 422, NULL);
     tix_http_resp_deinit(&r);
-    close_shop(&s);
+    tix_shop_close(&s);
 }

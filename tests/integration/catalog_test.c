@@ -61,16 +61,7 @@ TestSuite(catalog, .init = start, .fini = stop, .timeout = 240);
 static void send_ok(const char *type, const char *key, json_t *payload)
 {
     cr_assert_not_null(payload, "%s: bad json_pack format", type);
-    json_t *outcome = NULL;
-    struct tix_err err;
-    enum tix_rc rc =
-        tix_client_call(bus, PARTITIONS, NULL, type, key, payload, ACTOR, 20000, &outcome, &err);
-    json_decref(payload);
-    cr_assert_eq(rc, TIX_OK, "%s %s: %s", type, key, err.msg);
-    char *text = tix_json_dump(outcome);
-    cr_assert_str_eq(tix_json_str(outcome, "status"), "succeeded", "%s: %s", type, text);
-    free(text);
-    json_decref(outcome);
+    tix_test_command_ok(bus, type, key, payload, ACTOR);
 }
 
 /* The first column of the first row of sql as text ("<none>" without a row, "<null>"). */
@@ -312,34 +303,6 @@ static void check_others(const struct catalog *c)
 
 /* ---- replay ------------------------------------------------------------------------------- */
 
-static void expect_same_tables(const char *proj, int old_v, int new_v, const char *table)
-{
-    char sql[1024];
-    snprintf(sql, sizeof(sql),
-             "SELECT (SELECT count(*) FROM (SELECT * FROM rm_%s_v%d.%s EXCEPT ALL SELECT * FROM "
-             "rm_%s_v%d.%s) a) + (SELECT count(*) FROM (SELECT * FROM rm_%s_v%d.%s EXCEPT ALL "
-             "SELECT * FROM rm_%s_v%d.%s) b)",
-             proj, old_v, table, proj, new_v, table, proj, new_v, table, proj, old_v, table);
-    cr_assert_eq(tix_test_scalar(db, sql, 0, NULL), 0, "%s.%s differs after replay", proj, table);
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM rm_%s_v%d.%s", proj, new_v, table);
-    cr_assert_gt(tix_test_scalar(db, sql, 0, NULL), 0, "%s.%s is empty", proj, table);
-}
-
-static void replay_and_compare(const char *proj, const char *const *tables)
-{
-    const char *p[] = {proj};
-    int old_v =
-        (int)tix_test_scalar(db, "SELECT active_version FROM projections WHERE name = $1", 1, p);
-    char cmd[128], out[1024];
-    snprintf(cmd, sizeof(cmd), "tixmo replay %s", proj);
-    cr_assert_eq(tix_test_sh(out, sizeof(out), cmd), 0, "%s", out);
-    int new_v =
-        (int)tix_test_scalar(db, "SELECT active_version FROM projections WHERE name = $1", 1, p);
-    cr_assert_eq(new_v, old_v + 1);
-    for (int t = 0; tables[t] != NULL; t++)
-        expect_same_tables(proj, old_v, new_v, tables[t]);
-}
-
 Test(catalog, venues_charts_and_events_project_and_replay_identically)
 {
     struct catalog c;
@@ -352,8 +315,8 @@ Test(catalog, venues_charts_and_events_project_and_replay_identically)
     check_others(&c);
     static const char *const venue_tables[] = {"venues", "seating_charts", "venue_events", NULL};
     static const char *const event_tables[] = {"events", "event_sessions", NULL};
-    replay_and_compare("venues", venue_tables);
-    replay_and_compare("events", event_tables);
+    tix_test_replay_and_compare(db, "venues", venue_tables);
+    tix_test_replay_and_compare(db, "events", event_tables);
     check_venue(&c); /* the rm views now point at the replayed versions */
     check_show(&c);
     json_decref(c.chart);

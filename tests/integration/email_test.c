@@ -208,8 +208,6 @@ static void stop(void)
 
 TestSuite(email, .init = start, .fini = stop, .timeout = 240);
 
-static const char *const wait5[] = {"Prefer: wait=5", NULL};
-
 /* A fresh address "<name>-<random>@example.org" into email. */
 static void fresh_address(const char *name, char email[96])
 {
@@ -220,25 +218,11 @@ static void fresh_address(const char *name, char email[96])
     snprintf(email, 96, "%s-%s@example.org", name, hex);
 }
 
-/* Registers name under the address email; returns the user's id in id. */
-static void register_as(const char *name, const char *email, char id[TIX_UUID_LEN + 1])
-{
-    char body[300];
-    snprintf(body, sizeof(body),
-             "{\"email\":\"%s\",\"password\":\"a long passphrase 42\",\"name\":\"%s\"}", email,
-             name);
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", "/api/v1/auth/register", NULL, body, wait5, &r), 201, "%s",
-                 r.body);
-    snprintf(id, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "user_id"));
-    tix_http_resp_deinit(&r);
-}
-
 /* Registers a user with a fresh address (into email); returns the user's id in id. */
 static void register_user(const char *name, char email[96], char id[TIX_UUID_LEN + 1])
 {
     fresh_address(name, email);
-    register_as(name, email, id);
+    tix_shop_register(db, email, "a long passphrase 42", name, id);
 }
 
 /* The token of the link "<app>/<page>?token=..." in text, into out. */
@@ -254,19 +238,6 @@ static void link_token(const char *text, const char *page, char *out, size_t siz
     char *plain = curl_easy_unescape(NULL, p, (int)n, &len);
     snprintf(out, size, "%s", plain);
     curl_free(plain);
-}
-
-/* Verifies user's address with token (from its mail) and waits for the read model to say so. */
-static void verify_address(const char *token, const char *user)
-{
-    char body[300];
-    snprintf(body, sizeof(body), "{\"token\":\"%s\"}", token);
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", "/api/v1/auth/verify-email", NULL, body, wait5, &r), 200, "%s",
-                 r.body);
-    tix_http_resp_deinit(&r);
-    tix_test_wait_scalar(db, "SELECT count(*) FROM rm.users WHERE id = $1 AND email_verified", user,
-                         1, 15000);
 }
 
 Test(email, a_registration_mails_a_link_that_verifies_the_address)
@@ -285,7 +256,7 @@ Test(email, a_registration_mails_a_link_that_verifies_the_address)
     link_token(text, "verify-email", token, sizeof(token));
     cr_assert(strncmp(token, user, TIX_UUID_LEN) == 0, "the token is the user's: %s", token);
     json_decref(mails);
-    verify_address(token, user);
+    tix_shop_verify(db, token, user);
     const char *p[] = {user};
     cr_assert_eq(tix_test_scalar(db,
                                  "SELECT count(*) FROM email_messages WHERE subject_id = $1 AND "
@@ -407,7 +378,7 @@ Test(email, a_mail_asked_for_while_smtp_is_down_arrives_once_it_is_back)
     usleep(300000);
     snprintf(body, sizeof(body), "{\"email\":\"%s\"}", email);
     struct tix_http_resp r;
-    long status = tix_http("POST", "/api/v1/auth/forgot-password", NULL, body, wait5, &r);
+    long status = tix_http("POST", "/api/v1/auth/forgot-password", NULL, body, tix_shop_wait5, &r);
     cr_assert(status == 200 || status == 202, "%ld: %s", status, r.body);
     tix_http_resp_deinit(&r);
     mails = wait_mails(email, 2, 4000);
@@ -423,8 +394,8 @@ Test(email, a_mail_asked_for_while_smtp_is_down_arrives_once_it_is_back)
     json_decref(mails);
     snprintf(body, sizeof(body), "{\"token\":\"%s\",\"password\":\"another long passphrase\"}",
              token);
-    cr_assert_eq(tix_http("POST", "/api/v1/auth/reset-password", NULL, body, wait5, &r), 200, "%s",
-                 r.body);
+    cr_assert_eq(tix_http("POST", "/api/v1/auth/reset-password", NULL, body, tix_shop_wait5, &r),
+                 200, "%s", r.body);
     tix_http_resp_deinit(&r);
 }
 
@@ -433,7 +404,7 @@ Test(email, a_mail_asked_for_while_smtp_is_down_arrives_once_it_is_back)
 /* An event on sale at a venue in Paris with a general-admission type; ids into event, type. */
 static void open_sale(struct tix_shop *s, char event[TIX_UUID_LEN + 1], char type[TIX_UUID_LEN + 1])
 {
-    char venue[TIX_UUID_LEN + 1], body[768], path[240];
+    char venue[TIX_UUID_LEN + 1], body[768];
     tix_shop_open(s);
     tix_shop_venue(s, s->tag, NULL, venue);
     snprintf(body, sizeof(body),
@@ -445,37 +416,10 @@ static void open_sale(struct tix_shop *s, char event[TIX_UUID_LEN + 1], char typ
     tix_shop_event(s, body, event);
     cr_assert_eq(tix_shop_act(s, s->promoter, event, "publish", NULL), 200);
     cr_assert_eq(tix_shop_act(s, s->promoter, event, "open-sales", NULL), 200);
-    struct tix_http_resp r;
-    snprintf(path, sizeof(path), "/api/v1/events/%s/ticket-types", event);
-    cr_assert_eq(tix_http("POST", path, s->promoter,
-                          "{\"name\":\"Floor\",\"kind\":\"general_admission\",\"price_minor\":2000,"
-                          "\"currency\":\"EUR\",\"quantity\":50}",
-                          wait5, &r),
-                 201, "%s", r.body);
-    snprintf(type, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
-    tix_http_resp_deinit(&r);
-    snprintf(path, sizeof(path), "/api/v1/events/%s/ticket-types/%s", event, type);
-    tix_shop_wait_visible(NULL, path);
-}
-
-/* buyer (token) holds quantity of type and orders them; the order id into order, its total. */
-static long long place_order(const char *buyer, const char *event, const char *type,
-                             char order[TIX_UUID_LEN + 1])
-{
-    char body[256];
-    snprintf(body, sizeof(body), "{\"event_id\":\"%s\",\"ticket_type_id\":\"%s\",\"quantity\":2}",
-             event, type);
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", "/api/v1/cart/items", buyer, body, NULL, &r), 201, "%s", r.body);
-    char hold[TIX_UUID_LEN + 1];
-    snprintf(hold, sizeof(hold), "%s", tix_http_str(&r, "id"));
-    tix_http_resp_deinit(&r);
-    snprintf(body, sizeof(body), "{\"hold_id\":\"%s\",\"event_id\":\"%s\"}", hold, event);
-    cr_assert_eq(tix_http("POST", "/api/v1/orders", buyer, body, NULL, &r), 201, "%s", r.body);
-    snprintf(order, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
-    long long total = json_integer_value(json_object_get(r.json, "total_minor"));
-    tix_http_resp_deinit(&r);
-    return total;
+    tix_shop_type(s->promoter, event,
+                  "{\"name\":\"Floor\",\"kind\":\"general_admission\",\"price_minor\":2000,"
+                  "\"currency\":\"EUR\",\"quantity\":50}",
+                  type);
 }
 
 /* The one mail of mails with a PDF attachment: its bytes into pdf (caller deinits). */
@@ -551,40 +495,13 @@ static void order_tickets(const char *order, char ids[2][TIX_UUID_LEN + 1])
 static void register_verified(const char *name, const char *email, char id[TIX_UUID_LEN + 1])
 {
     char token[200];
-    register_as(name, email, id);
+    tix_shop_register(db, email, "a long passphrase 42", name, id);
     json_t *mails = wait_mails(email, 2, 30000); /* the offer's mail came first */
     cr_assert_eq(json_array_size(mails), 2, "the offer and the verify mail");
     link_token(tix_json_str(json_array_get(mails, 1), "text"), "verify-email", token,
                sizeof(token));
     json_decref(mails);
-    verify_address(token, id);
-}
-
-/* Offers ticket from buyer to email; the transfer's id into out. */
-static void offer(const char *ticket, const char *buyer, const char *email,
-                  char out[TIX_UUID_LEN + 1])
-{
-    char path[200], body[160];
-    snprintf(path, sizeof(path), "/api/v1/tickets/%s/transfer", ticket);
-    snprintf(body, sizeof(body), "{\"email\":\"%s\"}", email);
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", path, buyer, body, NULL, &r), 200, "%s", r.body);
-    snprintf(out, TIX_UUID_LEN + 1, "%s",
-             tix_json_str(json_object_get(r.json, "result"), "transfer_id"));
-    tix_http_resp_deinit(&r);
-}
-
-/* who accepts transfer id; the moved ticket's new id into out. */
-static void accept_offer(const char *who, const char *id, char out[TIX_UUID_LEN + 1])
-{
-    char path[200];
-    snprintf(path, sizeof(path), "/api/v1/ticket-transfers/%s/accept", id);
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", path, who, "{}", NULL, &r), 200, "%s", r.body);
-    snprintf(out, TIX_UUID_LEN + 1, "%s",
-             tix_json_str(json_object_get(r.json, "result"), "ticket_id"));
-    tix_http_resp_deinit(&r);
-    cr_assert(tix_uuid_is_valid(out), "no new ticket id");
+    tix_shop_verify(db, token, id);
 }
 
 Test(email, a_paid_order_mails_the_tickets_as_one_pdf_and_a_transfer_mails_the_recipient)
@@ -595,7 +512,9 @@ Test(email, a_paid_order_mails_the_tickets_as_one_pdf_and_a_transfer_mails_the_r
     open_sale(&s, event, type);
     register_user("dee", email, buyer_id);
     char *buyer = tix_test_token(buyer_id, 3600);
-    long long total = place_order(buyer, event, type, order);
+    char hold[TIX_UUID_LEN + 1];
+    tix_shop_hold(buyer, event, type, 2, hold);
+    long long total = tix_shop_order(buyer, event, hold, order);
     tix_shop_pay(event, order, total);
     order_tickets(order, ids);
     json_t *mails = wait_mails(email, 2, 30000); /* the verify mail, then the confirmation */
@@ -615,7 +534,7 @@ Test(email, a_paid_order_mails_the_tickets_as_one_pdf_and_a_transfer_mails_the_r
     char email2[96], friend_id[TIX_UUID_LEN + 1], moved[TIX_UUID_LEN + 1];
     char offer_id[TIX_UUID_LEN + 1];
     fresh_address("eli", email2);
-    offer(ids[0], buyer, email2, offer_id);
+    tix_shop_offer(buyer, ids[0], email2, offer_id);
     mails = wait_mails(email2, 1, 30000);
     cr_assert_eq(json_array_size(mails), 1, "the offer's mail");
     m = json_array_get(mails, 0);
@@ -631,7 +550,7 @@ Test(email, a_paid_order_mails_the_tickets_as_one_pdf_and_a_transfer_mails_the_r
     /* the newcomer registers that address, verifies it, accepts: the ticket comes by mail */
     register_verified("eli", email2, friend_id);
     char *newcomer = tix_test_token(friend_id, 3600);
-    accept_offer(newcomer, offer_id, moved);
+    tix_shop_accept(newcomer, offer_id, moved);
     free(newcomer);
     mails = wait_mails(email2, 3, 30000);
     cr_assert_eq(json_array_size(mails), 3, "offer, verify mail and the transferred ticket");
@@ -655,7 +574,7 @@ Test(email, an_erased_person_gets_no_mail)
     char *token = tix_test_token(user, 600);
     struct tix_http_resp r;
     long status = tix_http("DELETE", "/api/v1/users/me", token,
-                           "{\"password\":\"a long passphrase 42\"}", wait5, &r);
+                           "{\"password\":\"a long passphrase 42\"}", tix_shop_wait5, &r);
     cr_assert(status == 200 || status == 204, "%ld: %s", status, r.body);
     tix_http_resp_deinit(&r);
     free(token);

@@ -22,7 +22,6 @@
 #include "http.h"
 #include "sale.h"
 #include "shop.h"
-#include "stripe_mock.h"
 #include "tix/ids.h"
 #include "tix/json.h"
 
@@ -49,17 +48,7 @@ TestSuite(event_sale_changes, .init = start, .fini = stop, .timeout = 240);
 /* How many times Stripe was asked for the one refund of order. */
 static size_t stripe_refund_calls(const char *order)
 {
-    const char *p[] = {order};
-    PGresult *res = NULL;
-    cr_assert_eq(tix_db_exec(tix_sale_rig_db(),
-                             "SELECT refund_key FROM payment_refunds WHERE order_id = $1", 1, p,
-                             &res, NULL),
-                 TIX_OK);
-    cr_assert_eq(PQntuples(res), 1, "refunds of %s: %d", order, PQntuples(res));
-    char idem[100];
-    snprintf(idem, sizeof(idem), "tixmo-refund-%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    json_t *calls = tix_stripe_mock_requests("/v1/refunds", idem);
+    json_t *calls = tix_sale_refund_calls(order);
     size_t n = json_array_size(calls);
     json_decref(calls);
     return n;

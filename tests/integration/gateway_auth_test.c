@@ -16,6 +16,7 @@
 
 #include "harness.h"
 #include "http.h"
+#include "shop.h"
 #include "tix/ids.h"
 #include "tix/json.h"
 #include "tix/pii.h"
@@ -45,8 +46,6 @@ static void stop(void)
 
 TestSuite(auth, .init = start, .fini = stop, .timeout = 180);
 
-static const char *const wait5[] = {"Prefer: wait=5", NULL};
-
 static void new_email(char *out, size_t size)
 {
     char id[TIX_UUID_LEN + 1];
@@ -64,27 +63,16 @@ static long post(const char *path, const char *token, struct tix_http_resp *r, c
     va_start(ap, fmt);
     vsnprintf(body, sizeof(body), fmt, ap);
     va_end(ap);
-    return tix_http("POST", path, token, body, wait5, r);
-}
-
-static bool user_projected(void *id)
-{
-    const char *params[] = {id};
-    return tix_test_scalar(db, "SELECT count(*) FROM rm.users WHERE id = $1", 1, params) == 1;
+    return tix_http("POST", path, token, body, tix_shop_wait5, r);
 }
 
 /* Registers email and waits until the read model has the account; returns the user id (new
  * string). */
 static char *register_user(const char *email)
 {
-    struct tix_http_resp r;
-    post("/api/v1/auth/register", NULL, &r, "{\"email\":\"%s\",\"password\":\"%s\"}", email,
-         PASSWORD);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    char *id = strdup(tix_http_str(&r, "user_id"));
-    tix_http_resp_deinit(&r);
-    cr_assert(tix_test_wait(user_projected, id, 10000), "user %s never reached the read model", id);
-    return id;
+    char id[TIX_UUID_LEN + 1];
+    tix_shop_register(db, email, PASSWORD, NULL, id);
+    return strdup(id);
 }
 
 /* The newest token of event type for user, opened with the user's key, as the email worker
@@ -205,8 +193,8 @@ Test(auth, register_verify_login_refresh_and_logout)
     char *access3 = strdup(tix_http_str(&r, "access_token"));
     char *refresh3 = strdup(tix_http_str(&r, "refresh_token"));
     tix_http_resp_deinit(&r);
-    cr_assert_eq(tix_http("POST", "/api/v1/auth/logout", access3, NULL, wait5, &r), 200, "%s",
-                 r.body);
+    cr_assert_eq(tix_http("POST", "/api/v1/auth/logout", access3, NULL, tix_shop_wait5, &r), 200,
+                 "%s", r.body);
     tix_http_resp_deinit(&r);
     post("/api/v1/auth/refresh", NULL, &r, "{\"refresh_token\":\"%s\"%s}", refresh3, "");
     cr_assert_eq(r.status, 401, "a logged-out session can't refresh: %s", r.body);
@@ -230,10 +218,8 @@ static void logged_in(char **access, char **refresh)
     new_email(email, sizeof(email));
     char *user = register_user(email);
     char *token = token_from_log(user, "user.email_verification_requested");
+    tix_shop_verify(db, token, user);
     struct tix_http_resp r;
-    post("/api/v1/auth/verify-email", NULL, &r, "{\"token\":\"%s\"%s}", token, "");
-    cr_assert_eq(r.status, 200, "%s", r.body);
-    tix_http_resp_deinit(&r);
     login(email, PASSWORD, &r);
     cr_assert_eq(r.status, 200, "%s", r.body);
     *access = strdup(tix_http_str(&r, "access_token"));
@@ -401,8 +387,8 @@ Test(auth, two_factor_with_totp_and_single_use_recovery_codes)
     login(email, PASSWORD, &r);
     char *access = strdup(tix_http_str(&r, "access_token"));
     tix_http_resp_deinit(&r);
-    cr_assert_eq(tix_http("POST", "/api/v1/auth/2fa/enable", access, NULL, wait5, &r), 200, "%s",
-                 r.body);
+    cr_assert_eq(tix_http("POST", "/api/v1/auth/2fa/enable", access, NULL, tix_shop_wait5, &r), 200,
+                 "%s", r.body);
     char *secret = strdup(tix_http_str(&r, "secret"));
     cr_assert(strncmp(tix_http_str(&r, "otpauth_uri"), "otpauth://totp/", 15) == 0);
     tix_http_resp_deinit(&r);
@@ -466,23 +452,24 @@ Test(auth, profile_password_change_and_erasure)
     char *refresh = strdup(tix_http_str(&r, "refresh_token"));
     tix_http_resp_deinit(&r);
     cr_assert_eq(tix_http("PATCH", "/api/v1/users/me", access,
-                          "{\"name\":\"Ada Lovelace\",\"timezone\":\"Europe/London\"}", wait5, &r),
+                          "{\"name\":\"Ada Lovelace\",\"timezone\":\"Europe/London\"}",
+                          tix_shop_wait5, &r),
                  200, "%s", r.body);
     tix_http_resp_deinit(&r);
     expect_me(access, "name", "Ada Lovelace");
-    tix_http("PATCH", "/api/v1/users/me", access, "{\"nickname\":\"x\"}", wait5, &r);
+    tix_http("PATCH", "/api/v1/users/me", access, "{\"nickname\":\"x\"}", tix_shop_wait5, &r);
     cr_assert(r.status == 422 && tix_http_has_error_field(&r, "nickname"), "%s", r.body);
     tix_http_resp_deinit(&r);
     tix_http("PATCH", "/api/v1/users/me/password", access,
              "{\"current_password\":\"nope nope nope\",\"new_password\":\"a new passphrase\"}",
-             wait5, &r);
+             tix_shop_wait5, &r);
     cr_assert_eq(r.status, 403, "%s", r.body);
     tix_http_resp_deinit(&r);
     char body[256];
     snprintf(body, sizeof(body),
              "{\"current_password\":\"%s\",\"new_password\":\"a new passphrase\"}", PASSWORD);
-    cr_assert_eq(tix_http("PATCH", "/api/v1/users/me/password", access, body, wait5, &r), 200, "%s",
-                 r.body);
+    cr_assert_eq(tix_http("PATCH", "/api/v1/users/me/password", access, body, tix_shop_wait5, &r),
+                 200, "%s", r.body);
     tix_http_resp_deinit(&r);
     post("/api/v1/auth/refresh", NULL, &r, "{\"refresh_token\":\"%s\"%s}", refresh, "");
     cr_assert_eq(r.status, 401, "a password change revokes sessions: %s", r.body);
@@ -500,12 +487,13 @@ Test(auth, profile_password_change_and_erasure)
     }
     cr_assert_not_null(access, "the new password logs in");
 
-    tix_http("DELETE", "/api/v1/users/me", access, "{\"password\":\"wrong one\"}", wait5, &r);
+    tix_http("DELETE", "/api/v1/users/me", access, "{\"password\":\"wrong one\"}", tix_shop_wait5,
+             &r);
     cr_assert_eq(r.status, 403);
     tix_http_resp_deinit(&r);
     for (int i = 0; i < 200; i++) { /* until the read model has the new password's hash */
-        tix_http("DELETE", "/api/v1/users/me", access, "{\"password\":\"a new passphrase\"}", wait5,
-                 &r);
+        tix_http("DELETE", "/api/v1/users/me", access, "{\"password\":\"a new passphrase\"}",
+                 tix_shop_wait5, &r);
         if (r.status != 403)
             break;
         tix_http_resp_deinit(&r);

@@ -18,6 +18,7 @@
 
 #include "harness.h"
 #include "http.h"
+#include "shop.h"
 #include "tix/ids.h"
 #include "tix/json.h"
 
@@ -45,18 +46,10 @@ static void stop(void)
 
 TestSuite(cache, .init = start, .fini = stop, .timeout = 120);
 
-static const char *const wait5[] = {"Prefer: wait=5", NULL};
-
-static char *new_user(char id[TIX_UUID_LEN + 1])
-{
-    tix_uuid_v7(id);
-    return tix_test_token(id, 600);
-}
-
 static long call(const char *method, const char *path, const char *token, const char *body)
 {
     struct tix_http_resp r;
-    long status = tix_http(method, path, token, body, wait5, &r);
+    long status = tix_http(method, path, token, body, tix_shop_wait5, &r);
     tix_http_resp_deinit(&r);
     return status;
 }
@@ -115,7 +108,7 @@ static void create_org(const char *token, char org[TIX_UUID_LEN + 1])
     snprintf(body, sizeof(body), "{\"name\":\"Cache Org\",\"slug\":\"%s\",\"type\":\"promoter\"}",
              slug);
     struct tix_http_resp r;
-    tix_http("POST", "/api/v1/organizations", token, body, wait5, &r);
+    tix_http("POST", "/api/v1/organizations", token, body, tix_shop_wait5, &r);
     cr_assert_eq(r.status, 201, "%s", r.body);
     snprintf(org, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
     tix_http_resp_deinit(&r);
@@ -137,7 +130,7 @@ static void wait_role(const char *org, const char *user, const char *role)
 Test(cache, a_role_taken_away_counts_from_the_next_request)
 {
     char owner_id[TIX_UUID_LEN + 1], admin_id[TIX_UUID_LEN + 1], org[TIX_UUID_LEN + 1];
-    char *owner = new_user(owner_id), *admin = new_user(admin_id);
+    char *owner = tix_shop_user(owner_id), *admin = tix_shop_user(admin_id);
     create_org(owner, org);
     char path[128], members[160], member[220], body[160];
     snprintf(path, sizeof(path), "/api/v1/organizations/%s", org);
@@ -174,7 +167,7 @@ Test(cache, a_role_taken_away_counts_from_the_next_request)
 Test(cache, a_revoked_key_and_a_closed_organization_count_from_the_next_request)
 {
     char owner_id[TIX_UUID_LEN + 1], scanner_id[TIX_UUID_LEN + 1], org[TIX_UUID_LEN + 1];
-    char *owner = new_user(owner_id), *scanner = new_user(scanner_id);
+    char *owner = tix_shop_user(owner_id), *scanner = tix_shop_user(scanner_id);
     create_org(owner, org);
     char path[128], keys[160], body[160];
     snprintf(path, sizeof(path), "/api/v1/organizations/%s", org);
@@ -247,17 +240,11 @@ static long me_settled(const char *token, const char *key, long want_status, con
 
 Test(cache, a_changed_or_erased_profile_counts_from_the_next_request)
 {
-    char email[96], id[TIX_UUID_LEN + 1], body[160], seen[128];
+    char email[96], id[TIX_UUID_LEN + 1], seen[128];
     tix_uuid_v7(id);
     snprintf(email, sizeof(email), "cache.%.8s%.4s@example.org", id + 24, id + 9);
-    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"cache test password\"}", email);
-    struct tix_http_resp r;
-    tix_http("POST", "/api/v1/auth/register", NULL, body, wait5, &r);
-    cr_assert_eq(r.status, 201, "%s", r.body);
     char user[TIX_UUID_LEN + 1];
-    snprintf(user, sizeof(user), "%s", tix_http_str(&r, "user_id"));
-    tix_http_resp_deinit(&r);
-    wait_read_model("SELECT count(*) FROM rm.users WHERE id = $1", user, NULL, 1);
+    tix_shop_register(db, email, "cache test password", NULL, user);
     char *token = tix_test_token(user, 600);
     cr_assert_eq(me(token, "email", seen, sizeof(seen)), 200);
     cr_assert_str_eq(seen, email);

@@ -17,6 +17,7 @@
 #include "gateway.h"
 #include "harness.h"
 #include "http.h"
+#include "shop.h"
 #include "tix/ids.h"
 #include "tix/json.h"
 
@@ -35,8 +36,6 @@ static void stop(void)
 
 TestSuite(gateway, .init = start, .fini = stop, .timeout = 180);
 
-static const char *const wait5[] = {"Prefer: wait=5", NULL};
-
 static void expect_problem(const struct tix_http_resp *r, long status)
 {
     cr_assert_eq(r->status, status, "expected %ld, got %ld: %s", status, r->status, r->body);
@@ -44,51 +43,6 @@ static void expect_problem(const struct tix_http_resp *r, long status)
     cr_assert_eq(json_integer_value(json_object_get(r->json, "status")), status);
     cr_assert(tix_http_str(r, "type") != NULL && tix_http_str(r, "title") != NULL);
     cr_assert(r->request_id[0] != '\0', "every answer carries X-Request-Id");
-}
-
-/* A new user id and its token. */
-static char *new_user(char id[TIX_UUID_LEN + 1])
-{
-    tix_uuid_v7(id);
-    return tix_test_token(id, 600);
-}
-
-/* Creates an organization owned by the token's user; returns its id in org. */
-static void create_org(const char *token, char org[TIX_UUID_LEN + 1])
-{
-    char slug[64], body[256], id[TIX_UUID_LEN + 1];
-    tix_uuid_v7(id);
-    snprintf(slug, sizeof(slug), "gw-%.8s%.4s", id + 24, id + 9);
-    snprintf(body, sizeof(body), "{\"name\":\"Gateway Org\",\"slug\":\"%s\",\"type\":\"promoter\"}",
-             slug);
-    struct tix_http_resp r;
-    tix_http("POST", "/api/v1/organizations", token, body, wait5, &r);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    cr_assert(strncmp(r.location, "/api/v1/organizations/", 22) == 0, "%s", r.location);
-    snprintf(org, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
-    tix_http_resp_deinit(&r);
-}
-
-struct visible {
-    const char *token;
-    char path[128];
-};
-
-static bool is_visible(void *ctx)
-{
-    struct visible *v = ctx;
-    struct tix_http_resp r;
-    long status = tix_http("GET", v->path, v->token, NULL, NULL, &r);
-    tix_http_resp_deinit(&r);
-    return status == 200;
-}
-
-/* Waits until path answers 200 for token (the read model caught up). */
-static void wait_visible(const char *token, const char *path)
-{
-    struct visible v = {.token = token};
-    snprintf(v.path, sizeof(v.path), "%s", path);
-    cr_assert(tix_test_wait(is_visible, &v, 10000), "%s never became visible", path);
 }
 
 Test(gateway, operations_endpoints_answer)
@@ -128,7 +82,7 @@ Test(gateway, credentials_are_checked)
     expect_problem(&r, 401);
     tix_http_resp_deinit(&r);
     char id[TIX_UUID_LEN + 1];
-    char *good = new_user(id);
+    char *good = tix_shop_user(id);
     char forged[2048];
     snprintf(forged, sizeof(forged), "%s", good);
     forged[strlen(forged) - 2] = forged[strlen(forged) - 2] == 'A' ? 'B' : 'A';
@@ -154,7 +108,7 @@ Test(gateway, credentials_are_checked)
 Test(gateway, bad_bodies_get_the_right_4xx)
 {
     char id[TIX_UUID_LEN + 1];
-    char *token = new_user(id);
+    char *token = tix_shop_user(id);
     struct tix_http_resp r;
     tix_http("POST", "/api/v1/organizations", token, "{\"name\": ", NULL, &r);
     expect_problem(&r, 400);
@@ -194,7 +148,7 @@ Test(gateway, bad_bodies_get_the_right_4xx)
     free(huge);
     /* the business rule's rejection names its field too */
     tix_http("POST", "/api/v1/organizations", token,
-             "{\"name\":\"x\",\"slug\":\"Not A Slug\",\"type\":\"venue\"}", wait5, &r);
+             "{\"name\":\"x\",\"slug\":\"Not A Slug\",\"type\":\"venue\"}", tix_shop_wait5, &r);
     expect_problem(&r, 422);
     cr_assert(tix_http_has_error_field(&r, "slug"), "%s", r.body);
     tix_http_resp_deinit(&r);
@@ -220,7 +174,7 @@ static bool decided(void *ctx)
 Test(gateway, a_command_is_accepted_then_its_status_is_for_its_issuer_only)
 {
     char me[TIX_UUID_LEN + 1], other[TIX_UUID_LEN + 1], id[TIX_UUID_LEN + 1], body[256];
-    char *token = new_user(me), *stranger = new_user(other);
+    char *token = tix_shop_user(me), *stranger = tix_shop_user(other);
     tix_uuid_v7(id);
     snprintf(body, sizeof(body),
              "{\"name\":\"Async\",\"slug\":\"async-%.8s%.4s\",\"type\":\"venue\"}", id + 24,
@@ -248,11 +202,10 @@ Test(gateway, a_command_is_accepted_then_its_status_is_for_its_issuer_only)
 Test(gateway, organizations_and_members_end_to_end)
 {
     char owner_id[TIX_UUID_LEN + 1], scanner_id[TIX_UUID_LEN + 1], org[TIX_UUID_LEN + 1];
-    char *owner = new_user(owner_id), *scanner = new_user(scanner_id);
-    create_org(owner, org);
-    char path[160], body[256];
+    char *owner = tix_shop_user(owner_id), *scanner = tix_shop_user(scanner_id);
+    tix_shop_org(owner, "Gateway Org", NULL, org);
+    char path[160];
     snprintf(path, sizeof(path), "/api/v1/organizations/%s", org);
-    wait_visible(owner, path);
     struct tix_http_resp r;
     tix_http("GET", path, owner, NULL, NULL, &r);
     cr_assert_str_eq(tix_http_str(&r, "my_role"), "owner");
@@ -260,37 +213,34 @@ Test(gateway, organizations_and_members_end_to_end)
     tix_http_resp_deinit(&r);
     char members[200];
     snprintf(members, sizeof(members), "%s/members", path);
-    snprintf(body, sizeof(body), "{\"user_id\":\"%s\",\"role\":\"scanner\"}", scanner_id);
-    cr_assert_eq(tix_http("POST", members, owner, body, wait5, &r), 200, "%s", r.body);
-    tix_http_resp_deinit(&r);
-    wait_visible(scanner, path);
-    tix_http("PATCH", path, scanner, "{\"name\":\"Scanner's rename\"}", wait5, &r);
+    tix_shop_member(owner, org, scanner_id, "scanner", scanner);
+    tix_http("PATCH", path, scanner, "{\"name\":\"Scanner's rename\"}", tix_shop_wait5, &r);
     expect_problem(&r, 403);
     tix_http_resp_deinit(&r);
     cr_assert_eq(tix_http("GET", members, scanner, NULL, NULL, &r), 200);
     cr_assert_eq(json_array_size(json_object_get(r.json, "items")), 2, "%s", r.body);
     tix_http_resp_deinit(&r);
-    cr_assert_eq(tix_http("PATCH", path, owner, "{\"name\":\"Renamed\"}", wait5, &r), 200, "%s",
-                 r.body);
+    cr_assert_eq(tix_http("PATCH", path, owner, "{\"name\":\"Renamed\"}", tix_shop_wait5, &r), 200,
+                 "%s", r.body);
     tix_http_resp_deinit(&r);
     char settings[200];
     snprintf(settings, sizeof(settings), "%s/settings", path);
-    cr_assert_eq(
-        tix_http("PATCH", settings, owner, "{\"settings\":{\"currency\":\"EUR\"}}", wait5, &r), 200,
-        "%s", r.body);
+    cr_assert_eq(tix_http("PATCH", settings, owner, "{\"settings\":{\"currency\":\"EUR\"}}",
+                          tix_shop_wait5, &r),
+                 200, "%s", r.body);
     tix_http_resp_deinit(&r);
     char me_path[260];
     snprintf(me_path, sizeof(me_path), "%s/%s", members, owner_id);
-    tix_http("DELETE", me_path, owner, NULL, wait5, &r);
+    tix_http("DELETE", me_path, owner, NULL, tix_shop_wait5, &r);
     expect_problem(&r, 409); /* the last owner stays */
     cr_assert(strstr(r.body, "last-owner") != NULL, "%s", r.body);
     tix_http_resp_deinit(&r);
     char sc_path[260];
     snprintf(sc_path, sizeof(sc_path), "%s/%s", members, scanner_id);
-    cr_assert_eq(tix_http("PATCH", sc_path, owner, "{\"role\":\"promoter\"}", wait5, &r), 200, "%s",
-                 r.body);
+    cr_assert_eq(tix_http("PATCH", sc_path, owner, "{\"role\":\"promoter\"}", tix_shop_wait5, &r),
+                 200, "%s", r.body);
     tix_http_resp_deinit(&r);
-    cr_assert_eq(tix_http("DELETE", sc_path, owner, NULL, wait5, &r), 200, "%s", r.body);
+    cr_assert_eq(tix_http("DELETE", sc_path, owner, NULL, tix_shop_wait5, &r), 200, "%s", r.body);
     tix_http_resp_deinit(&r);
     free(owner);
     free(scanner);
@@ -301,12 +251,11 @@ Test(gateway, a_member_of_one_organization_never_reaches_another)
 {
     char a_id[TIX_UUID_LEN + 1], b_id[TIX_UUID_LEN + 1], org_a[TIX_UUID_LEN + 1];
     char org_b[TIX_UUID_LEN + 1];
-    char *a = new_user(a_id), *b = new_user(b_id);
-    create_org(a, org_a);
-    create_org(b, org_b);
+    char *a = tix_shop_user(a_id), *b = tix_shop_user(b_id);
+    tix_shop_org(a, "Gateway Org", NULL, org_a);
+    tix_shop_org(b, "Gateway Org", NULL, org_b);
     char path[160];
     snprintf(path, sizeof(path), "/api/v1/organizations/%s", org_b);
-    wait_visible(b, path);
     char add_me[128], b_member[80];
     snprintf(add_me, sizeof(add_me), "{\"user_id\":\"%s\",\"role\":\"owner\"}", a_id);
     snprintf(b_member, sizeof(b_member), "/members/%s", b_id);
@@ -325,7 +274,7 @@ Test(gateway, a_member_of_one_organization_never_reaches_another)
         char p[320];
         snprintf(p, sizeof(p), "/api/v1/organizations/%s%s", org_b, calls[i].suffix);
         struct tix_http_resp r;
-        tix_http(calls[i].method, p, a, calls[i].body, wait5, &r);
+        tix_http(calls[i].method, p, a, calls[i].body, tix_shop_wait5, &r);
         expect_problem(&r, 404);
         tix_http_resp_deinit(&r);
     }
@@ -343,7 +292,7 @@ Test(gateway, a_member_of_one_organization_never_reaches_another)
 Test(gateway, idempotent_retries_return_the_first_answer)
 {
     char me[TIX_UUID_LEN + 1], id[TIX_UUID_LEN + 1], key[80], body[256], other[256];
-    char *token = new_user(me);
+    char *token = tix_shop_user(me);
     tix_uuid_v7(id);
     snprintf(key, sizeof(key), "Idempotency-Key: create-%s", id);
     snprintf(body, sizeof(body),
@@ -396,7 +345,7 @@ static void concrete_path(const char *pattern, char *out, size_t size)
 Test(gateway, every_protected_route_refuses_callers_without_the_right)
 {
     char outsider_id[TIX_UUID_LEN + 1];
-    char *outsider = new_user(outsider_id);
+    char *outsider = tix_shop_user(outsider_id);
     int checked = 0;
     for (const struct tix_route *r = tix_routes; r->method != NULL; r++) {
         if (r->auth == TIX_AUTH_PUBLIC)
@@ -456,11 +405,10 @@ static void *send_waiting(void *arg)
 Test(gateway, a_graceful_stop_answers_requests_in_flight)
 {
     char owner_id[TIX_UUID_LEN + 1], org[TIX_UUID_LEN + 1];
-    char *owner = new_user(owner_id);
-    create_org(owner, org);
+    char *owner = tix_shop_user(owner_id);
+    tix_shop_org(owner, "Gateway Org", NULL, org);
     struct inflight f = {.token = owner};
     snprintf(f.path, sizeof(f.path), "/api/v1/organizations/%s", org);
-    wait_visible(owner, f.path);
     kill(stack.processor, SIGSTOP);
     pthread_t t;
     pthread_create(&t, NULL, send_waiting, &f);
@@ -480,21 +428,16 @@ Test(gateway, a_graceful_stop_answers_requests_in_flight)
 Test(gateway, only_an_owner_closes_an_organization_and_then_it_is_gone)
 {
     char owner_id[TIX_UUID_LEN + 1], admin_id[TIX_UUID_LEN + 1], org[TIX_UUID_LEN + 1];
-    char *owner = new_user(owner_id), *admin = new_user(admin_id);
-    create_org(owner, org);
-    char path[160], members[200], body[128];
+    char *owner = tix_shop_user(owner_id), *admin = tix_shop_user(admin_id);
+    tix_shop_org(owner, "Gateway Org", NULL, org);
+    char path[160];
     snprintf(path, sizeof(path), "/api/v1/organizations/%s", org);
-    snprintf(members, sizeof(members), "%s/members", path);
-    wait_visible(owner, path);
-    snprintf(body, sizeof(body), "{\"user_id\":\"%s\",\"role\":\"admin\"}", admin_id);
+    tix_shop_member(owner, org, admin_id, "admin", admin);
     struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", members, owner, body, wait5, &r), 200, "%s", r.body);
-    tix_http_resp_deinit(&r);
-    wait_visible(admin, path);
-    tix_http("DELETE", path, admin, NULL, wait5, &r);
+    tix_http("DELETE", path, admin, NULL, tix_shop_wait5, &r);
     expect_problem(&r, 403);
     tix_http_resp_deinit(&r);
-    cr_assert_eq(tix_http("DELETE", path, owner, NULL, wait5, &r), 200, "%s", r.body);
+    cr_assert_eq(tix_http("DELETE", path, owner, NULL, tix_shop_wait5, &r), 200, "%s", r.body);
     tix_http_resp_deinit(&r);
     bool gone = false;
     for (int i = 0; i < 200 && !gone; i++) {
@@ -507,7 +450,7 @@ Test(gateway, only_an_owner_closes_an_organization_and_then_it_is_gone)
     tix_http("GET", "/api/v1/organizations", owner, NULL, NULL, &r);
     cr_assert(strstr(r.body, org) == NULL, "nor listed: %s", r.body);
     tix_http_resp_deinit(&r);
-    tix_http("PATCH", path, owner, "{\"name\":\"Back from the dead\"}", wait5, &r);
+    tix_http("PATCH", path, owner, "{\"name\":\"Back from the dead\"}", tix_shop_wait5, &r);
     expect_problem(&r, 404);
     tix_http_resp_deinit(&r);
     free(owner);

@@ -236,18 +236,6 @@ static void step_singly(const struct tix_projection *proj, int version)
     }
 }
 
-/* Rows of table that one version has and the other lacks, both ways. */
-static long long differences(const char *name, int a, int b, const char *table)
-{
-    char sql[1024];
-    snprintf(sql, sizeof(sql),
-             "SELECT (SELECT count(*) FROM (SELECT * FROM rm_%s_v%d.%s EXCEPT ALL SELECT * "
-             "FROM rm_%s_v%d.%s) x) + (SELECT count(*) FROM (SELECT * FROM rm_%s_v%d.%s "
-             "EXCEPT ALL SELECT * FROM rm_%s_v%d.%s) y)",
-             name, a, table, name, b, table, name, b, table, name, a, table);
-    return tix_test_scalar(db, sql, 0, NULL);
-}
-
 /* The outboxes the projector drains once published (sale.c), so only a version it never
  * published from keeps their rows. */
 static bool is_drained(const char *table)
@@ -274,9 +262,10 @@ Test(projection_runtime, single_steps_write_what_group_steps_wrote)
             is_still = tix_test_scalar(db, heads_sql, 0, NULL) == before;
             for (int t = 0; is_still && proj->tables[t] != NULL; t++)
                 if (!is_drained(proj->tables[t]))
-                    cr_assert_eq(differences(proj->name, active, version, proj->tables[t]), 0,
-                                 "%s.%s: the group steps (v%d) and single steps (v%d) differ",
-                                 proj->name, proj->tables[t], active, version);
+                    cr_assert_eq(
+                        tix_test_differences(db, proj->name, active, version, proj->tables[t]), 0,
+                        "%s.%s: the group steps (v%d) and single steps (v%d) differ", proj->name,
+                        proj->tables[t], active, version);
             drop_version(proj, version);
         }
         cr_assert(is_still, "the log kept moving while %s was stepped", proj->name);

@@ -301,12 +301,6 @@ static char *valid_body(const struct tix_route *r)
 
 /* ---- the world ----------------------------------------------------------------------------- */
 
-static char *new_user(char id[ID_SIZE])
-{
-    tix_uuid_v7(id);
-    return tix_test_token(id, 3600);
-}
-
 /* method path as token with body (wait 5 s); asserts want and returns string member key. */
 static void call(const char *method, const char *path, const char *token, const char *body,
                  long want, const char *key, char out[ID_SIZE])
@@ -320,16 +314,6 @@ static void call(const char *method, const char *path, const char *token, const 
         snprintf(out, ID_SIZE, "%s", v);
     }
     tix_http_resp_deinit(&r);
-}
-
-static void create_org(const char *token, const char *slug, char org[ID_SIZE])
-{
-    char body[200], path[100];
-    snprintf(body, sizeof(body), "{\"name\":\"Audit B\",\"slug\":\"%s\",\"type\":\"promoter\"}",
-             slug);
-    call("POST", "/api/v1/organizations", token, body, 201, "id", org);
-    snprintf(path, sizeof(path), "/api/v1/organizations/%s", org);
-    tix_shop_wait_visible(token, path);
 }
 
 /* An event of org (base path) as token; its first session into session (may be NULL). */
@@ -371,69 +355,47 @@ static char *create_key(const char *base, const char *token, const char *scopes,
 /* Stripe's word that the order is paid, through the signed webhook. */
 static void pay(const struct world *w, long long total)
 {
-    char body[700];
-    snprintf(
-        body, sizeof(body),
-        "{\"id\":\"evt_audit%.12s\",\"type\":\"payment_intent.succeeded\",\"data\":{\"object\":"
-        "{\"id\":\"pi_audit%.12s\",\"amount\":%lld,\"currency\":\"eur\",\"metadata\":"
-        "{\"order_id\":\"%s\",\"event_id\":\"%s\"}}}}",
-        w->order + 24, w->order + 24, total, w->order, w->event);
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http_stripe_webhook(body, &r), 200, "%s", r.body);
-    tix_http_resp_deinit(&r);
+    char evt[40], intent[40];
+    snprintf(evt, sizeof(evt), "evt_audit%.12s", w->order + 24);
+    snprintf(intent, sizeof(intent), "pi_audit%.12s", w->order + 24);
+    cr_assert_eq(tix_http_stripe_intent_event(evt, "payment_intent.succeeded", intent, total,
+                                              w->order, w->event),
+                 200);
 }
 
 /* The sale side of A: a type on sale, an order paid for by the owner (so a ticket), a hold. */
 static void buy(struct world *w)
 {
-    char path[240], body[300];
-    snprintf(path, sizeof(path), "/api/v1/events/%s/ticket-types", w->event);
-    call("POST", path, w->a.promoter,
-         "{\"name\":\"Floor\",\"kind\":\"general_admission\",\"price_minor\":2000,"
-         "\"currency\":\"EUR\",\"quantity\":50}",
-         201, "id", w->type);
-    snprintf(path, sizeof(path), "/api/v1/events/%s/ticket-types/%s", w->event, w->type);
-    tix_shop_wait_visible(NULL, path);
-    snprintf(body, sizeof(body), "{\"event_id\":\"%s\",\"ticket_type_id\":\"%s\",\"quantity\":1}",
-             w->event, w->type);
+    char path[240];
+    tix_shop_type(w->a.promoter, w->event,
+                  "{\"name\":\"Floor\",\"kind\":\"general_admission\",\"price_minor\":2000,"
+                  "\"currency\":\"EUR\",\"quantity\":50}",
+                  w->type);
     char first[ID_SIZE];
-    call("POST", "/api/v1/cart/items", w->a.owner, body, 201, "id", first);
-    snprintf(body, sizeof(body), "{\"hold_id\":\"%s\",\"event_id\":\"%s\"}", first, w->event);
+    tix_shop_hold(w->a.owner, w->event, w->type, 1, first);
+    pay(w, tix_shop_order(w->a.owner, w->event, first, w->order));
     struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", "/api/v1/orders", w->a.owner, body, NULL, &r), 201, "%s", r.body);
-    snprintf(w->order, sizeof(w->order), "%s", tix_http_str(&r, "id"));
-    long long total = json_integer_value(json_object_get(r.json, "total_minor"));
-    tix_http_resp_deinit(&r);
-    pay(w, total);
     snprintf(path, sizeof(path), "/api/v1/orders/%s/tickets", w->order);
     cr_assert(tix_shop_wait_count(w->a.owner, path, 1, 15000), "no ticket for the order");
     cr_assert_eq(tix_http("GET", path, w->a.owner, NULL, NULL, &r), 200);
     snprintf(w->ticket, sizeof(w->ticket), "%s",
              tix_json_str(json_array_get(json_object_get(r.json, "items"), 0), "id"));
     tix_http_resp_deinit(&r);
-    snprintf(path, sizeof(path), "/api/v1/tickets/%s/transfer", w->ticket);
-    snprintf(body, sizeof(body), "{\"email\":\"nobody-%s@example.org\"}", w->a.tag);
-    cr_assert_eq(tix_http("POST", path, w->a.owner, body, NULL, &r), 200, "%s", r.body);
-    snprintf(w->transfer, sizeof(w->transfer), "%s",
-             tix_json_str(json_object_get(r.json, "result"), "transfer_id"));
-    tix_http_resp_deinit(&r);
-    snprintf(body, sizeof(body), "{\"event_id\":\"%s\",\"ticket_type_id\":\"%s\",\"quantity\":1}",
-             w->event, w->type);
-    call("POST", "/api/v1/cart/items", w->a.owner, body, 201, "id", w->hold);
+    char nobody[96];
+    snprintf(nobody, sizeof(nobody), "nobody-%s@example.org", w->a.tag);
+    tix_shop_offer(w->a.owner, w->ticket, nobody, w->transfer);
+    tix_shop_hold(w->a.owner, w->event, w->type, 1, w->hold);
 }
 
 static void build(struct world *w)
 {
     memset(w, 0, sizeof(*w));
     tix_shop_open(&w->a);
-    w->admin = new_user(w->admin_id);
-    w->customer = new_user(w->customer_id);
-    w->outsider = new_user(w->outsider_id);
-    char path[240], body[200];
-    snprintf(path, sizeof(path), "%s/members", w->a.base);
-    snprintf(body, sizeof(body), "{\"user_id\":\"%s\",\"role\":\"admin\"}", w->admin_id);
-    call("POST", path, w->a.owner, body, 200, NULL, NULL);
-    tix_shop_wait_visible(w->admin, w->a.base);
+    w->admin = tix_shop_user(w->admin_id);
+    w->customer = tix_shop_user(w->customer_id);
+    w->outsider = tix_shop_user(w->outsider_id);
+    char path[240];
+    tix_shop_member(w->a.owner, w->a.org, w->admin_id, "admin", w->admin);
     tix_shop_venue(&w->a, w->a.tag, NULL, w->venue);
     create_event(w->a.base, w->a.promoter, w->event, w->session);
     cr_assert_eq(tix_shop_act(&w->a, w->a.promoter, w->event, "publish", NULL), 200);
@@ -443,7 +405,7 @@ static void build(struct world *w)
     buy(w);
     char slug[40];
     snprintf(slug, sizeof(slug), "audit-b-%.12s", w->outsider_id + 24);
-    create_org(w->outsider, slug, w->org_b);
+    tix_shop_org(w->outsider, "Audit B", slug, w->org_b);
     char base_b[100];
     snprintf(base_b, sizeof(base_b), "/api/v1/organizations/%s", w->org_b);
     snprintf(path, sizeof(path), "%s/venues", base_b);

@@ -76,32 +76,10 @@ Test(sale_aftercare, a_free_order_is_paid_at_placement_without_a_payment)
 
 /* ---- refunds ------------------------------------------------------------------------------- */
 
-/* The single refund key the payment worker recorded for order (fails unless exactly one). */
-static void refund_key_of(const char *order, char key[80])
-{
-    const char *p[] = {order};
-    PGresult *res = NULL;
-    cr_assert_eq(tix_db_exec(db, "SELECT refund_key FROM payment_refunds WHERE order_id = $1", 1, p,
-                             &res, NULL),
-                 TIX_OK);
-    cr_assert_eq(PQntuples(res), 1, "refunds of %s: %d", order, PQntuples(res));
-    snprintf(key, 80, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-}
-
-/* Stripe's calls for the one refund of order, oldest first (new reference). */
-static json_t *stripe_refund_calls(const char *order)
-{
-    char key[80], idem[100];
-    refund_key_of(order, key);
-    snprintf(idem, sizeof(idem), "tixmo-refund-%s", key);
-    return tix_stripe_mock_requests("/v1/refunds", idem);
-}
-
 /* Stripe was asked exactly once for the refund of order (same key every time). */
 static void refunded_once_by_stripe(const char *order)
 {
-    json_t *calls = stripe_refund_calls(order);
+    json_t *calls = tix_sale_refund_calls(order);
     cr_assert_eq(json_array_size(calls), 1, "%s: %zu refund calls", order, json_array_size(calls));
     json_decref(calls);
 }
@@ -196,7 +174,7 @@ Test(sale_aftercare, a_refund_stripe_declines_for_good_is_recorded_at_once)
         " AND attempts = 1",
         s.order, 1);
     tix_sale_wait_events(s.order, "order.refunded", 0);
-    json_t *calls = stripe_refund_calls(s.order);
+    json_t *calls = tix_sale_refund_calls(s.order);
     cr_assert_eq(json_array_size(calls), 1); /* a decline is not retried */
     json_decref(calls);
     tix_show_close(&s);
@@ -229,7 +207,7 @@ Test(sale_aftercare, a_refund_stripe_fails_once_is_retried_with_the_same_key)
         "SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'succeeded'"
         " AND attempts = 2",
         s.order, 1);
-    json_t *calls = stripe_refund_calls(s.order);
+    json_t *calls = tix_sale_refund_calls(s.order);
     cr_assert_eq(json_array_size(calls), 2);
     cr_assert_eq(tix_json_int(json_object_get(json_array_get(calls, 0), "response"), "status", 0),
                  500);
@@ -252,7 +230,7 @@ Test(sale_aftercare, a_refund_stripe_never_answers_is_given_up_after_the_last_at
         "SELECT count(*) FROM payment_refunds WHERE order_id = $1 AND status = 'failed'"
         " AND attempts = 3",
         s.order, 1);
-    json_t *calls = stripe_refund_calls(s.order);
+    json_t *calls = tix_sale_refund_calls(s.order);
     cr_assert_eq(json_array_size(calls), 3); /* TIXMO_REFUND_ATTEMPTS rounds of one try */
     json_decref(calls);
     /* the promoter sees it */
@@ -333,7 +311,7 @@ Test(sale_aftercare, a_refund_stripe_fails_waits_aside_while_other_orders_are_pa
     tix_sale_wait_events(refunded, "order.refunded", 1);
     tix_sale_wait_sql("SELECT count(*) FROM rm.orders WHERE id = $1 AND status = 'refunded'",
                       refunded, 1);
-    json_t *calls = stripe_refund_calls(refunded);
+    json_t *calls = tix_sale_refund_calls(refunded);
     size_t i, ok = 0;
     json_t *call;
     json_array_foreach(calls, i, call)
@@ -434,7 +412,7 @@ Test(sale_aftercare, cancelling_the_event_refunds_every_buyer_once)
     snprintf(id, sizeof(id), "pm.sale.cancel.%s", s.event);
     tix_sale_resend_pm(id, "stock.cancel_sale", s.event, json_pack("{ss}", "event_id", s.event));
     snprintf(id, sizeof(id), "pm.sale.refund.%s.%s", s.event, paid1);
-    refund_key_of(paid1, request);
+    tix_sale_refund_key(paid1, request);
     tix_sale_resend_pm(id, "order.refund", s.event,
                        json_pack("{ss ss ss ss ss}", "event_id", s.event, "order_id", paid1,
                                  "request_id", request, "reason", "event_cancelled", "requested_by",
@@ -462,20 +440,10 @@ Test(sale_aftercare, cancelling_the_event_refunds_every_buyer_once)
 /* Registers an account with email and verifies the email; returns its id. */
 static void register_user(const char *email, char id[TIX_UUID_LEN + 1])
 {
-    char body[200];
-    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"a long passphrase\"}", email);
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", "/api/v1/auth/register", NULL, body, tix_shop_wait5, &r), 201,
-                 "%s", r.body);
-    snprintf(id, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "user_id"));
-    tix_http_resp_deinit(&r);
-    tix_sale_wait_sql("SELECT count(*) FROM rm.users WHERE id = $1::uuid", id, 1);
+    tix_shop_register(db, email, "a long passphrase", NULL, id);
     char *token = tix_test_user_token(db, PII_KEY, id, "user.email_verification_requested");
-    snprintf(body, sizeof(body), "{\"token\":\"%s\"}", token);
+    tix_shop_verify(db, token, id);
     free(token);
-    tix_sale_post("/api/v1/auth/verify-email", NULL, body, 200, NULL, NULL);
-    tix_sale_wait_sql("SELECT count(*) FROM rm.users WHERE id = $1::uuid AND email_verified", id,
-                      1);
 }
 
 /* The key names of an object, sorted and joined into out. */
@@ -524,19 +492,6 @@ static void listed_offer(const char *who, int want, char id[TIX_UUID_LEN + 1])
     const json_t *first = json_array_get(json_object_get(r.json, "items"), 0);
     snprintf(id, TIX_UUID_LEN + 1, "%s", first ? tix_json_str(first, "id") : "");
     tix_http_resp_deinit(&r);
-}
-
-/* who accepts offer id: 200 and the new ticket's id. */
-static void accept_offer(const char *who, const char *id, char ticket[TIX_UUID_LEN + 1])
-{
-    char path[120];
-    struct tix_http_resp r;
-    snprintf(path, sizeof(path), "/api/v1/ticket-transfers/%s/accept", id);
-    tix_sale_post(path, who, "{}", 200, NULL, &r);
-    snprintf(ticket, TIX_UUID_LEN + 1, "%s",
-             tix_json_str(json_object_get(r.json, "result"), "ticket_id"));
-    tix_http_resp_deinit(&r);
-    cr_assert(tix_uuid_is_valid(ticket));
 }
 
 Test(sale_aftercare, a_transfer_answers_alike_for_any_email_and_its_owner_accepts)
@@ -593,7 +548,7 @@ Test(sale_aftercare, a_transfer_answers_alike_for_any_email_and_its_owner_accept
     char *stranger = tix_test_token(stranger_id, 600);
     tix_sale_post(accept_path, stranger, "{}", 404, NULL, NULL); /* no account */
     free(stranger);
-    accept_offer(friend, offer_id, new_id);
+    tix_shop_accept(friend, offer_id, new_id);
     cr_assert_str_neq(new_id, ids[0]);
     tix_sale_post(accept_path, friend, "{}", 404, NULL, NULL); /* taken already */
     cr_assert(tix_shop_wait_count(friend, "/api/v1/users/me/tickets", 1, 10000));
@@ -609,7 +564,7 @@ Test(sale_aftercare, a_transfer_answers_alike_for_any_email_and_its_owner_accept
     char *newcomer = tix_test_token(later_id, 600);
     char later_offer[TIX_UUID_LEN + 1], later_ticket[TIX_UUID_LEN + 1];
     listed_offer(newcomer, 1, later_offer);
-    accept_offer(newcomer, later_offer, later_ticket);
+    tix_shop_accept(newcomer, later_offer, later_ticket);
     cr_assert(tix_shop_wait_count(newcomer, "/api/v1/users/me/tickets", 1, 10000));
     cr_assert(tix_shop_wait_count(s.buyer, "/api/v1/users/me/tickets", 0, 10000));
     free(newcomer);

@@ -51,50 +51,15 @@ static void stop(void)
 
 TestSuite(sale_http, .init = start, .fini = stop, .timeout = 300);
 
-static const char *const wait5[] = {"Prefer: wait=5", NULL};
-
-static void expect_problem(const struct tix_http_resp *r, long status)
-{
-    cr_assert_eq(r->status, status, "expected %ld, got %ld: %s", status, r->status, r->body);
-    cr_assert_str_eq(r->content_type, "application/problem+json", "%s", r->body);
-}
-
 /* Sends a request, expects status, frees the answer. */
 static void expect(long status, const char *method, const char *path, const char *token,
                    const char *body)
 {
     struct tix_http_resp r;
-    tix_http(method, path, token, body, wait5, &r);
+    tix_http(method, path, token, body, tix_shop_wait5, &r);
     cr_assert_eq(r.status, status, "%s %s: expected %ld, got %ld: %s", method, path, status,
                  r.status, r.body);
     tix_http_resp_deinit(&r);
-}
-
-static char *new_user(char id[TIX_UUID_LEN + 1])
-{
-    tix_uuid_v7(id);
-    return tix_test_token(id, 3600);
-}
-
-struct visible {
-    const char *token;
-    char path[320];
-};
-
-static bool is_visible(void *ctx)
-{
-    struct visible *v = ctx;
-    struct tix_http_resp r;
-    long status = tix_http("GET", v->path, v->token, NULL, NULL, &r);
-    tix_http_resp_deinit(&r);
-    return status == 200;
-}
-
-static void wait_visible(const char *token, const char *path)
-{
-    struct visible v = {.token = token};
-    snprintf(v.path, sizeof(v.path), "%s", path);
-    cr_assert(tix_test_wait(is_visible, &v, 15000), "%s never became visible", path);
 }
 
 /* Waits until sql ($1 = param) gives want. */
@@ -115,31 +80,6 @@ struct shop {
     char types[160]; /* /api/v1/events/<event>/ticket-types */
 };
 
-static void create_org(const char *token, const char *user_id, char org[TIX_UUID_LEN + 1])
-{
-    char body[256];
-    snprintf(body, sizeof(body),
-             "{\"name\":\"Sale Org\",\"slug\":\"sale-%.8s%.4s\",\"type\":\"promoter\"}",
-             user_id + 24, user_id + 9);
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", "/api/v1/organizations", token, body, wait5, &r), 201, "%s",
-                 r.body);
-    snprintf(org, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
-    tix_http_resp_deinit(&r);
-    char path[96];
-    snprintf(path, sizeof(path), "/api/v1/organizations/%s", org);
-    wait_visible(token, path);
-}
-
-static void add_member(struct shop *s, const char *user_id, const char *role, const char *token)
-{
-    char path[200], body[128];
-    snprintf(path, sizeof(path), "%s/members", s->base);
-    snprintf(body, sizeof(body), "{\"user_id\":\"%s\",\"role\":\"%s\"}", user_id, role);
-    expect(200, "POST", path, s->owner, body);
-    wait_visible(token, s->base);
-}
-
 /* A chart of SEATS seats in one row plus a standing floor of 100. */
 static void make_venue(struct shop *s)
 {
@@ -150,12 +90,12 @@ static void make_venue(struct shop *s)
                           "{\"name\":\"Hall\",\"address\":{\"line1\":\"1 Rue\",\"city\":\"Paris\","
                           "\"postal_code\":\"75001\",\"country\":\"FR\"},\"timezone\":"
                           "\"Europe/Paris\",\"capacity\":500}",
-                          wait5, &r),
+                          tix_shop_wait5, &r),
                  201, "%s", r.body);
     snprintf(s->venue, sizeof(s->venue), "%s", tix_http_str(&r, "id"));
     tix_http_resp_deinit(&r);
     snprintf(path, sizeof(path), "/api/v1/venues/%s", s->venue);
-    wait_visible(NULL, path);
+    tix_shop_wait_visible(NULL, path);
     size_t n = (size_t)snprintf(body, sizeof(body),
                                 "{\"chart\":{\"capacity\":%d,\"sections\":[{\"id\":\"stalls\","
                                 "\"name\":\"Stalls\",\"rows\":[{\"id\":\"a\",\"label\":\"A\","
@@ -170,7 +110,7 @@ static void make_venue(struct shop *s)
     snprintf(path, sizeof(path), "%s/venues/%s/seating-chart", s->base, s->venue);
     expect(200, "POST", path, s->promoter, body);
     snprintf(path, sizeof(path), "/api/v1/venues/%s/seating-chart", s->venue);
-    wait_visible(NULL, path);
+    tix_shop_wait_visible(NULL, path);
 }
 
 static void make_event(struct shop *s)
@@ -184,50 +124,37 @@ static void make_event(struct shop *s)
              "\"ends_at\":\"2030-06-05T22:00:00Z\"}]}",
              s->venue, SEATS + 100);
     struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", path, s->promoter, body, wait5, &r), 201, "%s", r.body);
+    cr_assert_eq(tix_http("POST", path, s->promoter, body, tix_shop_wait5, &r), 201, "%s", r.body);
     snprintf(s->event, sizeof(s->event), "%s", tix_http_str(&r, "id"));
     snprintf(s->session, sizeof(s->session), "%s",
              json_string_value(json_array_get(json_object_get(r.json, "session_ids"), 0)));
     tix_http_resp_deinit(&r);
     snprintf(path, sizeof(path), "%s/events/%s", s->base, s->event);
-    wait_visible(s->promoter, path);
+    tix_shop_wait_visible(s->promoter, path);
     snprintf(path, sizeof(path), "%s/events/%s/publish", s->base, s->event);
     expect(200, "POST", path, s->promoter, NULL);
     snprintf(path, sizeof(path), "%s/events/%s/open-sales", s->base, s->event);
     expect(200, "POST", path, s->promoter, NULL);
     snprintf(path, sizeof(path), "/api/v1/events/%s", s->event);
-    wait_visible(NULL, path);
+    tix_shop_wait_visible(NULL, path);
     /* the process manager loads the chart's seats into the sale */
     wait_sql("SELECT count(*) FROM rm.seats WHERE event_id = $1", s->event, SEATS);
-}
-
-/* Creates a type from body (JSON) and returns its id in out. */
-static void make_type(struct shop *s, const char *body, char out[TIX_UUID_LEN + 1])
-{
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", s->types, s->promoter, body, wait5, &r), 201, "%s", r.body);
-    snprintf(out, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
-    char want[200];
-    snprintf(want, sizeof(want), "%s/%s", s->types, out);
-    cr_assert_str_eq(r.location, want);
-    tix_http_resp_deinit(&r);
-    wait_visible(NULL, want);
 }
 
 /* An organization with an event on sale: a reserved type over the seats, a floor type of
  * floor_quantity, holds of hold_minutes. */
 static void open_shop(struct shop *s, int floor_quantity, int hold_minutes)
 {
-    s->owner = new_user(s->owner_id);
-    s->promoter = new_user(s->promoter_id);
-    s->scanner = new_user(s->scanner_id);
-    s->stranger = new_user(s->stranger_id);
-    create_org(s->owner, s->owner_id, s->org);
+    s->owner = tix_shop_user(s->owner_id);
+    s->promoter = tix_shop_user(s->promoter_id);
+    s->scanner = tix_shop_user(s->scanner_id);
+    s->stranger = tix_shop_user(s->stranger_id);
+    tix_shop_org(s->owner, "Sale Org", NULL, s->org);
     snprintf(s->base, sizeof(s->base), "/api/v1/organizations/%s", s->org);
     char other[TIX_UUID_LEN + 1];
-    create_org(s->stranger, s->stranger_id, other);
-    add_member(s, s->promoter_id, "promoter", s->promoter);
-    add_member(s, s->scanner_id, "scanner", s->scanner);
+    tix_shop_org(s->stranger, "Sale Org", NULL, other);
+    tix_shop_member(s->owner, s->org, s->promoter_id, "promoter", s->promoter);
+    tix_shop_member(s->owner, s->org, s->scanner_id, "scanner", s->scanner);
     make_venue(s);
     make_event(s);
     snprintf(s->types, sizeof(s->types), "/api/v1/events/%s/ticket-types", s->event);
@@ -235,15 +162,15 @@ static void open_shop(struct shop *s, int floor_quantity, int hold_minutes)
     snprintf(path, sizeof(path), "/api/v1/events/%s/sale-settings", s->event);
     snprintf(body, sizeof(body), "{\"hold_minutes\":%d,\"fee_fixed_minor\":100}", hold_minutes);
     expect(200, "PUT", path, s->promoter, body);
-    make_type(s,
-              "{\"name\":\"Stalls\",\"kind\":\"reserved\",\"price_minor\":5000,"
-              "\"currency\":\"EUR\",\"sections\":[\"stalls\"]}",
-              s->stalls);
+    tix_shop_type(s->promoter, s->event,
+                  "{\"name\":\"Stalls\",\"kind\":\"reserved\",\"price_minor\":5000,"
+                  "\"currency\":\"EUR\",\"sections\":[\"stalls\"]}",
+                  s->stalls);
     snprintf(body, sizeof(body),
              "{\"name\":\"Floor\",\"kind\":\"general_admission\",\"price_minor\":2000,"
              "\"currency\":\"EUR\",\"quantity\":%d}",
              floor_quantity);
-    make_type(s, body, s->floor);
+    tix_shop_type(s->promoter, s->event, body, s->floor);
 }
 
 static void close_shop(struct shop *s)
@@ -361,7 +288,7 @@ Test(sale_http, hundreds_of_buyers_on_the_last_ten_places_exactly_ten_are_sold)
     for (int t = 0; t < THREADS; t++) {
         races[t] = (struct race){.s = &s, .go = &go};
         for (int i = 0; i < BUYERS / THREADS; i++)
-            races[t].tokens[i] = new_user(ids[t * (BUYERS / THREADS) + i]);
+            races[t].tokens[i] = tix_shop_user(ids[t * (BUYERS / THREADS) + i]);
     }
     for (int t = 0; t < THREADS; t++)
         pthread_create(&threads[t], NULL, buyer, &races[t]);
@@ -436,7 +363,7 @@ Test(sale_http, a_buyer_holds_seats_orders_cancels_and_the_seats_come_back)
     struct shop s;
     open_shop(&s, 50, 10);
     char buyer_id[TIX_UUID_LEN + 1], rival_id[TIX_UUID_LEN + 1], path[300], body[512];
-    char *buyer = new_user(buyer_id), *rival = new_user(rival_id);
+    char *buyer = tix_shop_user(buyer_id), *rival = tix_shop_user(rival_id);
     /* seats a1, a2 for the buyer; the rival can't have a2 */
     snprintf(body, sizeof(body),
              "{\"event_id\":\"%s\",\"ticket_type_id\":\"%s\",\"seats\":[\"a1\",\"a2\"]}", s.event,
@@ -452,7 +379,7 @@ Test(sale_http, a_buyer_holds_seats_orders_cancels_and_the_seats_come_back)
              "{\"event_id\":\"%s\",\"ticket_type_id\":\"%s\",\"seats\":[\"a2\",\"a3\"]}", s.event,
              s.stalls);
     tix_http("POST", "/api/v1/cart/lock-seats", rival, body, NULL, &r);
-    expect_problem(&r, 409);
+    tix_shop_expect_problem(&r, 409, NULL);
     cr_assert(strstr(r.body, "seat-unavailable") != NULL && strstr(r.body, "a2") != NULL, "%s",
               r.body);
     tix_http_resp_deinit(&r);
@@ -483,25 +410,25 @@ Test(sale_http, a_buyer_holds_seats_orders_cancels_and_the_seats_come_back)
     place_order(buyer, s.event, hold, order, &total);
     cr_assert_eq(total, 10000 + 200, "two seats and two fixed fees");
     snprintf(path, sizeof(path), "/api/v1/orders/%s", order);
-    wait_visible(buyer, path);
+    tix_shop_wait_visible(buyer, path);
     cr_assert_eq(tix_http("GET", path, buyer, NULL, NULL, &r), 200);
     cr_assert_str_eq(tix_http_str(&r, "status"), "pending_payment");
     cr_assert_eq(json_integer_value(json_object_get(r.json, "fees_minor")), 200, "%s", r.body);
     cr_assert_eq(json_array_size(json_object_get(r.json, "lines")), 1, "%s", r.body);
     tix_http_resp_deinit(&r);
     tix_http("GET", path, rival, NULL, NULL, &r); /* somebody else's order */
-    expect_problem(&r, 404);
+    tix_shop_expect_problem(&r, 404, NULL);
     tix_http_resp_deinit(&r);
     expect(200, "GET", path, s.promoter, NULL); /* the organizer's support */
     tix_http("GET", path, s.stranger, NULL, NULL, &r);
-    expect_problem(&r, 404);
+    tix_shop_expect_problem(&r, 404, NULL);
     tix_http_resp_deinit(&r);
     cr_assert_eq(tix_http("GET", "/api/v1/users/me/orders", buyer, NULL, NULL, &r), 200);
     cr_assert_eq(json_array_size(json_object_get(r.json, "items")), 1, "%s", r.body);
     tix_http_resp_deinit(&r);
     snprintf(path, sizeof(path), "/api/v1/orders/%s/cancel", order);
-    tix_http("POST", path, rival, NULL, wait5, &r);
-    expect_problem(&r, 404);
+    tix_http("POST", path, rival, NULL, tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 404, NULL);
     tix_http_resp_deinit(&r);
     expect(200, "POST", path, buyer, NULL);
     expect_availability(&s, s.stalls, "0/0/10");
@@ -533,7 +460,7 @@ Test(sale_http, scanners_admit_a_ticket_once)
     struct shop s;
     open_shop(&s, 50, 10);
     char buyer_id[TIX_UUID_LEN + 1], hold[TIX_UUID_LEN + 1], order[TIX_UUID_LEN + 1];
-    char *buyer = new_user(buyer_id);
+    char *buyer = tix_shop_user(buyer_id);
     cr_assert_eq(hold_qty(&s, buyer, s.floor, 1, hold, NULL), 201);
     long long total = 0;
     place_order(buyer, s.event, hold, order, &total);
@@ -554,26 +481,26 @@ Test(sale_http, scanners_admit_a_ticket_once)
     expect(200, "GET", path, buyer, NULL);
     expect(200, "GET", path, s.scanner, NULL);
     tix_http("GET", path, s.stranger, NULL, NULL, &r);
-    expect_problem(&r, 404);
+    tix_shop_expect_problem(&r, 404, NULL);
     tix_http_resp_deinit(&r);
     /* the door: the holder can't scan themselves in, a stranger can't know it exists */
     snprintf(path, sizeof(path), "/api/v1/events/%s/scan", s.event);
     snprintf(body, sizeof(body), "{\"ticket_id\":\"%s\",\"device_id\":\"gate-1\"}", ticket);
     tix_http("POST", path, buyer, body, NULL, &r);
-    expect_problem(&r, 404);
+    tix_shop_expect_problem(&r, 404, NULL);
     tix_http_resp_deinit(&r);
     tix_http("POST", path, s.stranger, body, NULL, &r);
-    expect_problem(&r, 404);
+    tix_shop_expect_problem(&r, 404, NULL);
     tix_http_resp_deinit(&r);
     tix_http("POST", path, s.scanner, "{\"device_id\":\"gate-1\"}", NULL, &r);
-    expect_problem(&r, 422);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, "ticket_id"), "%s", r.body);
     tix_http_resp_deinit(&r);
     /* the holder's QR code; a tampered payload is refused, the real one admits */
     char qr_path[200], payload[600], forged[700];
     snprintf(qr_path, sizeof(qr_path), "/api/v1/tickets/%s/qr-code?format=text", ticket);
     tix_http("GET", qr_path, s.stranger, NULL, NULL, &r);
-    expect_problem(&r, 404);
+    tix_shop_expect_problem(&r, 404, NULL);
     tix_http_resp_deinit(&r);
     cr_assert_eq(tix_http("GET", qr_path, buyer, NULL, NULL, &r), 200, "%s", r.body);
     snprintf(payload, sizeof(payload), "%s", tix_http_str(&r, "payload"));
@@ -589,7 +516,7 @@ Test(sale_http, scanners_admit_a_ticket_once)
     sig[1] = sig[1] == 'A' ? 'B' : 'A';
     snprintf(body, sizeof(body), "{\"qr\":\"%s\",\"device_id\":\"gate-1\"}", forged);
     tix_http("POST", path, s.scanner, body, NULL, &r);
-    expect_problem(&r, 422);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, "qr"), "%s", r.body);
     tix_http_resp_deinit(&r);
     snprintf(body, sizeof(body), "{\"qr\":\"%s\",\"device_id\":\"gate-1\"}", payload);
@@ -598,15 +525,15 @@ Test(sale_http, scanners_admit_a_ticket_once)
     tix_http_resp_deinit(&r);
     snprintf(path, sizeof(path), "/api/v1/tickets/%s/validate", ticket);
     tix_http("POST", path, s.scanner, "{\"device_id\":\"gate-2\"}", NULL, &r);
-    expect_problem(&r, 409);
+    tix_shop_expect_problem(&r, 409, NULL);
     cr_assert(strstr(r.body, "already used at") != NULL && strstr(r.body, "gate-1") != NULL, "%s",
               r.body);
     tix_http_resp_deinit(&r);
     tix_http("POST", path, s.stranger, "{\"device_id\":\"gate-2\"}", NULL, &r);
-    expect_problem(&r, 404);
+    tix_shop_expect_problem(&r, 404, NULL);
     tix_http_resp_deinit(&r);
     tix_http("POST", path, s.scanner, "{\"device_id\":\"gate-2\",\"direction\":\"up\"}", NULL, &r);
-    expect_problem(&r, 422);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, "direction"), "%s", r.body);
     tix_http_resp_deinit(&r);
     wait_sql("SELECT scans FROM rm.tickets WHERE id = $1", ticket, 1);
@@ -632,7 +559,7 @@ Test(sale_http, the_processor_clock_expires_holds_and_extensions_postpone_it)
     open_shop(&s, 50, 1);
     char a_id[TIX_UUID_LEN + 1], b_id[TIX_UUID_LEN + 1], ha[TIX_UUID_LEN + 1];
     char hb[TIX_UUID_LEN + 1];
-    char *a = new_user(a_id), *b = new_user(b_id);
+    char *a = tix_shop_user(a_id), *b = tix_shop_user(b_id);
     cr_assert_eq(hold_qty(&s, a, s.floor, 2, ha, NULL), 201);
     cr_assert_eq(hold_qty(&s, b, s.floor, 3, hb, NULL), 201);
     char body[128];
@@ -657,7 +584,7 @@ Test(sale_http, the_processor_clock_expires_holds_and_extensions_postpone_it)
     snprintf(body, sizeof(body), "{\"hold_id\":\"%s\"}", ha);
     struct tix_http_resp r;
     tix_http("POST", "/api/v1/orders", a, body, NULL, &r);
-    expect_problem(&r, 404); /* no active hold of theirs */
+    tix_shop_expect_problem(&r, 404, NULL); /* no active hold of theirs */
     tix_http_resp_deinit(&r);
     restart_processor(0);
     free(a);
@@ -676,14 +603,14 @@ Test(sale_http, management_routes_check_roles_organizations_and_input)
     const char *type_body = "{\"name\":\"VIP\",\"kind\":\"vip\",\"price_minor\":9000,"
                             "\"currency\":\"EUR\",\"quantity\":5}";
     /* a scanner is below the role, another organization's owner does not see the event */
-    tix_http("POST", s.types, s.scanner, type_body, wait5, &r);
-    expect_problem(&r, 403);
+    tix_http("POST", s.types, s.scanner, type_body, tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 403, NULL);
     tix_http_resp_deinit(&r);
-    tix_http("POST", s.types, s.stranger, type_body, wait5, &r);
-    expect_problem(&r, 404);
+    tix_http("POST", s.types, s.stranger, type_body, tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 404, NULL);
     tix_http_resp_deinit(&r);
-    tix_http("POST", s.types, s.promoter, "{\"name\":\"\",\"price_minor\":-1}", wait5, &r);
-    expect_problem(&r, 422);
+    tix_http("POST", s.types, s.promoter, "{\"name\":\"\",\"price_minor\":-1}", tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, "name") && tix_http_has_error_field(&r, "price_minor") &&
                   tix_http_has_error_field(&r, "currency") && tix_http_has_error_field(&r, "kind"),
               "%s", r.body);
@@ -691,33 +618,34 @@ Test(sale_http, management_routes_check_roles_organizations_and_input)
     tix_http("POST", s.types, s.promoter,
              "{\"name\":\"USD\",\"kind\":\"vip\",\"price_minor\":1,\"currency\":\"USD\","
              "\"quantity\":5}",
-             wait5, &r);
-    expect_problem(&r, 409); /* one currency per event, decided by the aggregate */
+             tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 409, NULL); /* one currency per event, decided by the aggregate */
     cr_assert(tix_http_has_error_field(&r, "currency"), "%s", r.body);
     tix_http_resp_deinit(&r);
     /* update and delete */
     snprintf(path, sizeof(path), "%s/%s", s.types, s.floor);
-    tix_http("PATCH", path, s.stranger, "{\"price_minor\":2500}", wait5, &r);
-    expect_problem(&r, 404);
+    tix_http("PATCH", path, s.stranger, "{\"price_minor\":2500}", tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 404, NULL);
     tix_http_resp_deinit(&r);
-    tix_http("PATCH", path, s.promoter, "{\"price_minor\":\"x\"}", wait5, &r);
-    expect_problem(&r, 422);
+    tix_http("PATCH", path, s.promoter, "{\"price_minor\":\"x\"}", tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, "price_minor"), "%s", r.body);
     tix_http_resp_deinit(&r);
     expect(200, "PATCH", path, s.promoter, "{\"price_minor\":2500}");
     char vip[TIX_UUID_LEN + 1];
-    make_type(&s, type_body, vip);
+    tix_shop_type(s.promoter, s.event, type_body, vip);
     snprintf(path, sizeof(path), "%s/%s", s.types, vip);
-    tix_http("DELETE", path, s.scanner, NULL, wait5, &r);
-    expect_problem(&r, 403);
+    tix_http("DELETE", path, s.scanner, NULL, tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 403, NULL);
     tix_http_resp_deinit(&r);
     expect(200, "DELETE", path, s.promoter, NULL);
-    struct visible gone = {.token = NULL};
-    snprintf(gone.path, sizeof(gone.path), "%s", path);
-    for (int i = 0; i < 100 && is_visible(&gone); i++)
+    for (int i = 0; i < 100 && tix_http("GET", path, NULL, NULL, NULL, &r) == 200; i++) {
+        tix_http_resp_deinit(&r);
         usleep(50000);
+    }
+    tix_http_resp_deinit(&r);
     tix_http("GET", path, NULL, NULL, NULL, &r);
-    expect_problem(&r, 404);
+    tix_shop_expect_problem(&r, 404, NULL);
     tix_http_resp_deinit(&r);
     /* the public list: floor at its new price, stalls; the VIP gone */
     cr_assert_eq(tix_http("GET", s.types, NULL, NULL, NULL, &r), 200);
@@ -725,24 +653,24 @@ Test(sale_http, management_routes_check_roles_organizations_and_input)
     tix_http_resp_deinit(&r);
     /* settings and pools */
     snprintf(path, sizeof(path), "/api/v1/events/%s/sale-settings", s.event);
-    tix_http("PUT", path, s.promoter, "{\"hold_minutes\":0}", wait5, &r);
-    expect_problem(&r, 422);
+    tix_http("PUT", path, s.promoter, "{\"hold_minutes\":0}", tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, "hold_minutes"), "%s", r.body);
     tix_http_resp_deinit(&r);
-    tix_http("PUT", path, s.stranger, "{\"hold_minutes\":5}", wait5, &r);
-    expect_problem(&r, 404);
+    tix_http("PUT", path, s.stranger, "{\"hold_minutes\":5}", tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 404, NULL);
     tix_http_resp_deinit(&r);
     snprintf(path, sizeof(path), "/api/v1/events/%s/pools", s.event);
-    tix_http("POST", path, s.promoter, "{\"name\":\"Floor\",\"capacity\":0}", wait5, &r);
-    expect_problem(&r, 422);
+    tix_http("POST", path, s.promoter, "{\"name\":\"Floor\",\"capacity\":0}", tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, "capacity"), "%s", r.body);
     tix_http_resp_deinit(&r);
-    tix_http("POST", path, s.scanner, "{\"name\":\"Floor\",\"capacity\":40}", wait5, &r);
-    expect_problem(&r, 403);
+    tix_http("POST", path, s.scanner, "{\"name\":\"Floor\",\"capacity\":40}", tix_shop_wait5, &r);
+    tix_shop_expect_problem(&r, 403, NULL);
     tix_http_resp_deinit(&r);
-    cr_assert_eq(
-        tix_http("POST", path, s.promoter, "{\"name\":\"Floor\",\"capacity\":40}", wait5, &r), 200,
-        "%s", r.body);
+    cr_assert_eq(tix_http("POST", path, s.promoter, "{\"name\":\"Floor\",\"capacity\":40}",
+                          tix_shop_wait5, &r),
+                 200, "%s", r.body);
     cr_assert(tix_uuid_is_valid(tix_http_str(&r, "pool_id")), "%s", r.body);
     tix_http_resp_deinit(&r);
     close_shop(&s);
@@ -753,47 +681,47 @@ Test(sale_http, buyers_routes_check_their_input)
     struct shop s;
     open_shop(&s, 50, 10);
     char buyer_id[TIX_UUID_LEN + 1], body[256];
-    char *buyer = new_user(buyer_id);
+    char *buyer = tix_shop_user(buyer_id);
     struct tix_http_resp r;
     tix_http("POST", "/api/v1/cart/items", NULL, "{}", NULL, &r);
-    expect_problem(&r, 401);
+    tix_shop_expect_problem(&r, 401, NULL);
     tix_http_resp_deinit(&r);
     tix_http("POST", "/api/v1/cart/items", buyer, "{\"quantity\":1}", NULL, &r);
-    expect_problem(&r, 422);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, "event_id"), "%s", r.body);
     tix_http_resp_deinit(&r);
     snprintf(body, sizeof(body),
              "{\"event_id\":\"%s\",\"ticket_type_id\":\"%s\",\"quantity\":1,\"seats\":[\"a1\"]}",
              s.event, s.stalls);
     tix_http("POST", "/api/v1/cart/items", buyer, body, NULL, &r);
-    expect_problem(&r, 422);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, "seats"), "%s", r.body);
     tix_http_resp_deinit(&r);
     snprintf(body, sizeof(body), "{\"event_id\":\"%s\",\"ticket_type_id\":\"%s\",\"quantity\":11}",
              s.event, s.floor);
     tix_http("POST", "/api/v1/cart/items", buyer, body, NULL, &r);
-    expect_problem(&r, 409); /* max_per_order 10 */
+    tix_shop_expect_problem(&r, 409, NULL); /* max_per_order 10 */
     cr_assert(strstr(r.body, "above-max") != NULL, "%s", r.body);
     tix_http_resp_deinit(&r);
     tix_http("POST", "/api/v1/orders", buyer, "{\"hold_id\":\"nope\"}", NULL, &r);
-    expect_problem(&r, 422);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, "hold_id"), "%s", r.body);
     tix_http_resp_deinit(&r);
     tix_http("POST", "/api/v1/orders", buyer, NULL, NULL, &r);
-    expect_problem(&r, 404); /* an empty cart */
+    tix_shop_expect_problem(&r, 404, NULL); /* an empty cart */
     tix_http_resp_deinit(&r);
     tix_http("GET", "/api/v1/orders?status=lost", buyer, NULL, NULL, &r);
-    expect_problem(&r, 422);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, "status"), "%s", r.body);
     tix_http_resp_deinit(&r);
     tix_http("GET", "/api/v1/tickets?limit=0", buyer, NULL, NULL, &r);
-    expect_problem(&r, 422);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, "limit"), "%s", r.body);
     tix_http_resp_deinit(&r);
     char path[200];
     snprintf(path, sizeof(path), "/api/v1/cart/items/%s", s.event);
     tix_http("DELETE", path, buyer, NULL, NULL, &r);
-    expect_problem(&r, 404);
+    tix_shop_expect_problem(&r, 404, NULL);
     tix_http_resp_deinit(&r);
     free(buyer);
     close_shop(&s);
@@ -875,7 +803,7 @@ Test(sale_http, the_availability_stream_carries_a_change_within_100_ms)
     tix_buf_reset(&seen);
     pthread_mutex_unlock(&st.mu);
     char buyer_id[TIX_UUID_LEN + 1];
-    char *buyer = new_user(buyer_id);
+    char *buyer = tix_shop_user(buyer_id);
     cr_assert_eq(hold_qty(&s, buyer, s.floor, 4, NULL, NULL), 201);
     int64_t decided_us = tix_now_us();
     for (int i = 0; i < 200 && st.first_change_us == 0; i++)
@@ -898,7 +826,7 @@ Test(sale_http, the_availability_stream_carries_a_change_within_100_ms)
     char path[200];
     snprintf(path, sizeof(path), "/api/v1/events/%s/availability/stream", buyer_id);
     tix_http("GET", path, NULL, NULL, NULL, &r);
-    expect_problem(&r, 404);
+    tix_shop_expect_problem(&r, 404, NULL);
     tix_http_resp_deinit(&r);
     free(buyer);
     close_shop(&s);

@@ -299,26 +299,7 @@ static void replay_and_compare(void)
     static const char *const tables[] = {"sale_settings", "sale_sessions", "ticket_types", "pools",
                                          "seats",         "seat_status",   "availability", "holds",
                                          "orders",        "tickets",       "seat_taken",   NULL};
-    const char *p[] = {"sale"};
-    int old_v =
-        (int)tix_test_scalar(db, "SELECT active_version FROM projections WHERE name = $1", 1, p);
-    char out[1024];
-    cr_assert_eq(tix_test_sh(out, sizeof(out), "tixmo replay sale"), 0, "%s", out);
-    int new_v =
-        (int)tix_test_scalar(db, "SELECT active_version FROM projections WHERE name = $1", 1, p);
-    cr_assert_eq(new_v, old_v + 1);
-    for (int t = 0; tables[t] != NULL; t++) {
-        char sql[1024];
-        snprintf(sql, sizeof(sql),
-                 "SELECT (SELECT count(*) FROM (SELECT * FROM rm_sale_v%d.%s EXCEPT ALL SELECT *"
-                 " FROM rm_sale_v%d.%s) a) + (SELECT count(*) FROM (SELECT * FROM"
-                 " rm_sale_v%d.%s EXCEPT ALL SELECT * FROM rm_sale_v%d.%s) b)",
-                 old_v, tables[t], new_v, tables[t], new_v, tables[t], old_v, tables[t]);
-        cr_assert_eq(tix_test_scalar(db, sql, 0, NULL), 0, "sale.%s differs after replay",
-                     tables[t]);
-        snprintf(sql, sizeof(sql), "SELECT count(*) FROM rm_sale_v%d.%s", new_v, tables[t]);
-        cr_assert_gt(tix_test_scalar(db, sql, 0, NULL), 0, "sale.%s is empty", tables[t]);
-    }
+    tix_test_replay_and_compare(db, "sale", tables);
 }
 
 Test(sale_projection, a_sale_projects_counts_rows_redis_and_replays_identically)

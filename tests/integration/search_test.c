@@ -18,6 +18,7 @@
 
 #include "harness.h"
 #include "http.h"
+#include "shop.h"
 #include "tix/ids.h"
 #include "tix/json.h"
 
@@ -35,100 +36,34 @@ static void stop(void)
 
 TestSuite(search, .init = start, .fini = stop, .timeout = 240);
 
-static const char *const wait5[] = {"Prefer: wait=5", NULL};
-
-static void expect_problem(const struct tix_http_resp *r, long status)
-{
-    cr_assert_eq(r->status, status, "expected %ld, got %ld: %s", status, r->status, r->body);
-    cr_assert_str_eq(r->content_type, "application/problem+json", "%s", r->body);
-}
-
-struct visible {
-    const char *token;
-    char path[200];
-};
-
-static bool is_visible(void *ctx)
-{
-    struct visible *v = ctx;
-    struct tix_http_resp r;
-    long status = tix_http("GET", v->path, v->token, NULL, NULL, &r);
-    tix_http_resp_deinit(&r);
-    return status == 200;
-}
-
-/* Waits until path answers 200 for token (NULL: anonymous): the read model caught up. */
-static void wait_visible(const char *token, const char *path)
-{
-    struct visible v = {.token = token};
-    snprintf(v.path, sizeof(v.path), "%s", path);
-    cr_assert(tix_test_wait(is_visible, &v, 10000), "%s never became visible", path);
-}
-
-/* An organization owned by a new user, with the day its events happen on. */
+/* A shop (its owner runs the lifecycle), with the day its events happen on. */
 struct shop {
-    char owner_id[TIX_UUID_LEN + 1];
-    char *owner;
-    char org[TIX_UUID_LEN + 1];
-    char base[120]; /* /api/v1/organizations/<org> */
-    char day[16];   /* YYYY-MM-DD */
+    struct tix_shop shop;
+    char day[16]; /* YYYY-MM-DD */
     char window[128];
 };
 
 static void open_shop(struct shop *s)
 {
-    tix_uuid_v7(s->owner_id);
-    s->owner = tix_test_token(s->owner_id, 600);
-    char slug[64], body[256];
-    snprintf(slug, sizeof(slug), "search-%.8s%.4s", s->owner_id + 24, s->owner_id + 9);
-    snprintf(body, sizeof(body), "{\"name\":\"Search Org\",\"slug\":\"%s\",\"type\":\"promoter\"}",
-             slug);
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", "/api/v1/organizations", s->owner, body, wait5, &r), 201, "%s",
-                 r.body);
-    snprintf(s->org, sizeof(s->org), "%s", tix_http_str(&r, "id"));
-    tix_http_resp_deinit(&r);
-    snprintf(s->base, sizeof(s->base), "/api/v1/organizations/%s", s->org);
-    wait_visible(s->owner, s->base);
-    unsigned long seed = strtoul(s->owner_id + 28, NULL, 16); /* random bits of the v7 id */
+    tix_shop_open(&s->shop);
+    unsigned long seed = strtoul(s->shop.owner_id + 28, NULL, 16); /* random bits of the v7 id */
     snprintf(s->day, sizeof(s->day), "%04lu-%02lu-%02lu", 2100 + seed % 800, 1 + seed / 800 % 12,
              1 + seed / 9600 % 28);
     snprintf(s->window, sizeof(s->window), "from=%sT00:00:00Z&to=%sT23:59:59Z", s->day, s->day);
 }
 
-/* Creates a venue in city at location (a JSON object text, or NULL); returns its id. */
-static void make_venue_at(const struct shop *s, const char *city, const char *location,
-                          char venue[TIX_UUID_LEN + 1])
-{
-    char path[200], body[640], where[160] = "";
-    if (location != NULL)
-        snprintf(where, sizeof(where), ",\"location\":%s", location);
-    snprintf(path, sizeof(path), "%s/venues", s->base);
-    snprintf(body, sizeof(body),
-             "{\"name\":\"Hall of %s\",\"address\":{\"line1\":\"1 Main Street\",\"city\":\"%s\","
-             "\"postal_code\":\"75008\",\"country\":\"FR\"},\"timezone\":\"Europe/Paris\","
-             "\"capacity\":500%s}",
-             city, city, where);
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", path, s->owner, body, wait5, &r), 201, "%s", r.body);
-    snprintf(venue, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
-    tix_http_resp_deinit(&r);
-    snprintf(path, sizeof(path), "/api/v1/venues/%s", venue);
-    wait_visible(NULL, path);
-}
-
 static void make_venue(const struct shop *s, const char *city, char venue[TIX_UUID_LEN + 1])
 {
-    make_venue_at(s, city, NULL, venue);
+    tix_shop_venue(&s->shop, city, NULL, venue);
 }
 
 /* POSTs suffix of the event (publish, cancel) as the owner; returns the status. */
 static long lifecycle(const struct shop *s, const char *event, const char *suffix, const char *body)
 {
     char path[220];
-    snprintf(path, sizeof(path), "%s/events/%s/%s", s->base, event, suffix);
+    snprintf(path, sizeof(path), "%s/events/%s/%s", s->shop.base, event, suffix);
     struct tix_http_resp r;
-    long status = tix_http("POST", path, s->owner, body, wait5, &r);
+    long status = tix_http("POST", path, s->shop.owner, body, tix_shop_wait5, &r);
     cr_assert_eq(status, 200, "%s %s: %s", suffix, event, r.body);
     tix_http_resp_deinit(&r);
     return status;
@@ -139,20 +74,14 @@ static long lifecycle(const struct shop *s, const char *event, const char *suffi
 static void make_event(const struct shop *s, const char *name, const char *category,
                        const char *venue, int hour, bool is_published, char event[TIX_UUID_LEN + 1])
 {
-    char path[200], body[1024];
-    snprintf(path, sizeof(path), "%s/events", s->base);
+    char body[1024];
     snprintf(body, sizeof(body),
              "{\"name\":\"%s\",\"category\":\"%s\",\"description\":\"An evening of %s.\","
              "\"tags\":[\"live\"],\"venue_id\":\"%s\",\"chart_version\":0,"
              "\"timezone\":\"Europe/Paris\",\"visibility\":\"public\",\"capacity\":100,"
              "\"sessions\":[{\"starts_at\":\"%sT%02d:00:00Z\",\"ends_at\":\"%sT%02d:30:00Z\"}]}",
              name, category, category, venue, s->day, hour, s->day, hour);
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", path, s->owner, body, wait5, &r), 201, "%s", r.body);
-    snprintf(event, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
-    tix_http_resp_deinit(&r);
-    snprintf(path, sizeof(path), "%s/events/%s", s->base, event);
-    wait_visible(s->owner, path);
+    tix_shop_event(&s->shop, body, event);
     if (is_published)
         lifecycle(s, event, "publish", NULL);
 }
@@ -168,7 +97,8 @@ static void add_type(const struct shop *s, const char *event, long price_minor, 
              "\"currency\":\"EUR\",\"quantity\":50%s}",
              price_minor, extra);
     struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", path, s->owner, body, wait5, &r), 201, "%s", r.body);
+    cr_assert_eq(tix_http("POST", path, s->shop.owner, body, tix_shop_wait5, &r), 201, "%s",
+                 r.body);
     tix_http_resp_deinit(&r);
 }
 
@@ -401,7 +331,7 @@ static void expect_invalid(const char *path, const char *field)
 {
     struct tix_http_resp r;
     tix_http("GET", path, NULL, NULL, NULL, &r);
-    expect_problem(&r, 422);
+    tix_shop_expect_problem(&r, 422, NULL);
     cr_assert(tix_http_has_error_field(&r, field), "%s: %s", path, r.body);
     tix_http_resp_deinit(&r);
 }
@@ -432,19 +362,6 @@ static void check_bad_parameters(void)
 
 /* ---- replay ------------------------------------------------------------------------------- */
 
-static void expect_same_table(struct tix_db *db, int old_v, int new_v, const char *table)
-{
-    char sql[1024];
-    snprintf(sql, sizeof(sql),
-             "SELECT (SELECT count(*) FROM (SELECT * FROM rm_search_v%d.%s EXCEPT ALL SELECT * "
-             "FROM rm_search_v%d.%s) a) + (SELECT count(*) FROM (SELECT * FROM rm_search_v%d.%s "
-             "EXCEPT ALL SELECT * FROM rm_search_v%d.%s) b)",
-             old_v, table, new_v, table, new_v, table, old_v, table);
-    cr_assert_eq(tix_test_scalar(db, sql, 0, NULL), 0, "%s differs after replay", table);
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM rm_search_v%d.%s", new_v, table);
-    cr_assert_gt(tix_test_scalar(db, sql, 0, NULL), 0, "%s is empty", table);
-}
-
 static void check_replay(void)
 {
     static const char *const tables[] = {"search_venues",       "search_events", "search_sessions",
@@ -471,7 +388,7 @@ static void check_replay(void)
     }
     cr_assert(is_still, "the log kept moving during every replay");
     for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
-        expect_same_table(db, old_v, new_v, tables[t]);
+        tix_test_expect_same_tables(db, "search", old_v, new_v, tables[t]);
     tix_db_close(db);
 }
 
@@ -490,7 +407,7 @@ Test(search, finds_ranks_filters_and_replays)
     search(&s, "q=jazz", &r); /* the rm views now point at the replayed version */
     cr_assert_eq(total_of(&r), 2, "%s", r.body);
     tix_http_resp_deinit(&r);
-    free(s.owner);
+    tix_shop_close(&s.shop);
 }
 
 /* ---- autocomplete's words follow a rename -------------------------------------------------- */
@@ -520,17 +437,18 @@ Test(search, autocomplete_words_follow_a_rename)
     struct typo_ctx c = {.q = "zephyrinx", .name = "Zephyrine Matinee", .is_wanted = true};
     cr_assert(tix_test_wait(suggests_as_wanted, &c, 5000), "a typo'd word did not find its event");
 
-    snprintf(path, sizeof(path), "%s/events/%s", s.base, event);
+    snprintf(path, sizeof(path), "%s/events/%s", s.shop.base, event);
     struct tix_http_resp r;
-    cr_assert_eq(tix_http("PATCH", path, s.owner, "{\"name\":\"Quillon Matinee\"}", wait5, &r), 200,
-                 "%s", r.body);
+    cr_assert_eq(
+        tix_http("PATCH", path, s.shop.owner, "{\"name\":\"Quillon Matinee\"}", tix_shop_wait5, &r),
+        200, "%s", r.body);
     tix_http_resp_deinit(&r);
     c = (struct typo_ctx){.q = "quillonx", .name = "Quillon Matinee", .is_wanted = true};
     cr_assert(tix_test_wait(suggests_as_wanted, &c, 5000), "the new name's word was not found");
     json_t *names = suggestions("zephyrinx");
     cr_assert_eq(json_array_size(names), 0, "the old name's word stayed after the rename");
     json_decref(names);
-    free(s.owner);
+    tix_shop_close(&s.shop);
 }
 
 /* ---- near a point, venues --------------------------------------------------------------- */
@@ -552,7 +470,7 @@ struct places {
 
 static void setup_places(const struct shop *s, struct places *p)
 {
-    unsigned long seed = strtoul(s->owner_id + 26, NULL, 16);
+    unsigned long seed = strtoul(s->shop.owner_id + 26, NULL, 16);
     p->lat = -50.0 + (double)(seed % 10000) / 100.0;        /* -50 .. 50 */
     p->lon = -170.0 + (double)(seed / 10000 % 34000) / 100; /* -170 .. 170 */
     snprintf(p->near, sizeof(p->near), "near=%.4f,%.4f", p->lat, p->lon);
@@ -561,10 +479,10 @@ static void setup_places(const struct shop *s, struct places *p)
     static const char *const names[] = {"Near One", "Near Two", "Far Three", "Nowhere Four"};
     for (int i = 0; i < 4; i++) {
         char location[128], id[TIX_UUID_LEN + 1];
-        snprintf(p->cities[i], sizeof(p->cities[i]), "%s%.12s", prefixes[i], s->owner_id + 24);
+        snprintf(p->cities[i], sizeof(p->cities[i]), "%s%.12s", prefixes[i], s->shop.owner_id + 24);
         snprintf(location, sizeof(location), "{\"lat\":%.4f,\"lon\":%.4f}", p->lat + north[i % 3],
                  p->lon);
-        make_venue_at(s, p->cities[i], i < 3 ? location : NULL, p->venues[i]);
+        tix_shop_venue(&s->shop, p->cities[i], i < 3 ? location : NULL, p->venues[i]);
         make_event(s, names[i], "concert", p->venues[i], 10 + i, true, id);
     }
     struct count_ctx c = {.shop = s, .query = "", .want = 4};
@@ -674,11 +592,12 @@ static void check_bad_geo_parameters(void)
 static void check_venue_moves(const struct shop *s, const struct places *p)
 {
     char path[300], body[160], query[200];
-    snprintf(path, sizeof(path), "%s/venues/%s", s->base, p->venues[3]);
+    snprintf(path, sizeof(path), "%s/venues/%s", s->shop.base, p->venues[3]);
     snprintf(body, sizeof(body), "{\"location\":{\"lat\":%.4f,\"lon\":%.4f}}", p->lat + 0.1,
              p->lon);
     struct tix_http_resp r;
-    cr_assert_eq(tix_http("PATCH", path, s->owner, body, wait5, &r), 200, "%s", r.body);
+    cr_assert_eq(tix_http("PATCH", path, s->shop.owner, body, tix_shop_wait5, &r), 200, "%s",
+                 r.body);
     tix_http_resp_deinit(&r);
     snprintf(query, sizeof(query), "%s&radius_km=30", p->near);
     struct count_ctx c = {.shop = s, .query = query, .want = 3};
@@ -695,7 +614,7 @@ Test(search, near_a_point_and_venues)
     check_venues(&p);
     check_bad_geo_parameters();
     check_venue_moves(&s, &p);
-    free(s.owner);
+    tix_shop_close(&s.shop);
 }
 
 /* ---- prices --------------------------------------------------------------------------------- */
@@ -812,7 +731,7 @@ Test(search, prices)
     search(&s, "q=early", &r);
     cr_assert_eq(item_int(&r, 0, "price_min_minor"), 7000, "%s", r.body);
     tix_http_resp_deinit(&r);
-    free(s.owner);
+    tix_shop_close(&s.shop);
 }
 
 /* ---- sold out by itself ------------------------------------------------------------------- */
@@ -834,7 +753,7 @@ static bool shows_status(void *ctx)
     tix_http("GET", path, NULL, NULL, NULL, &r);
     bool is_same = r.status == 200 && strcmp(tix_json_str(r.json, "status"), c->want) == 0;
     tix_http_resp_deinit(&r);
-    snprintf(path, sizeof(path), "/api/v1/events?organization_id=%s&status=%s", c->shop->org,
+    snprintf(path, sizeof(path), "/api/v1/events?organization_id=%s&status=%s", c->shop->shop.org,
              c->want);
     tix_http("GET", path, NULL, NULL, NULL, &r);
     is_same = is_same && r.status == 200 && json_array_size(json_object_get(r.json, "items")) == 1;
@@ -871,7 +790,7 @@ static bool is_released(void *ctx)
 {
     struct release_ctx *c = ctx;
     struct tix_http_resp r;
-    long status = tix_http("DELETE", c->path, c->buyer, NULL, wait5, &r);
+    long status = tix_http("DELETE", c->path, c->buyer, NULL, tix_shop_wait5, &r);
     tix_http_resp_deinit(&r);
     return status == 200;
 }
@@ -894,10 +813,10 @@ Test(search, an_event_sells_out_when_its_last_place_is_held_and_reopens_by_itsel
     make_event(&s, "Paper Lanterns", "concert", venue, 19, true, event);
     snprintf(path, sizeof(path), "/api/v1/events/%s/ticket-types", event);
     struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", path, s.owner,
+    cr_assert_eq(tix_http("POST", path, s.shop.owner,
                           "{\"name\":\"Entry\",\"kind\":\"general_admission\",\"price_minor\":"
                           "1000,\"currency\":\"EUR\",\"quantity\":2}",
-                          wait5, &r),
+                          tix_shop_wait5, &r),
                  201, "%s", r.body);
     snprintf(type, sizeof(type), "%s", tix_http_str(&r, "id"));
     tix_http_resp_deinit(&r);
@@ -928,11 +847,11 @@ Test(search, an_event_sells_out_when_its_last_place_is_held_and_reopens_by_itsel
     release(buyer, h2);
     c.want = "sold_out";
     cr_assert(tix_test_wait(shows_status, &c, 5000));
-    snprintf(path, sizeof(path), "%s/events/%s/mark-sold-out", s.base, event);
-    cr_assert_eq(tix_http("POST", path, s.owner, NULL, wait5, &r), 409, "%s", r.body);
+    snprintf(path, sizeof(path), "%s/events/%s/mark-sold-out", s.shop.base, event);
+    cr_assert_eq(tix_http("POST", path, s.shop.owner, NULL, tix_shop_wait5, &r), 409, "%s", r.body);
     tix_http_resp_deinit(&r);
     free(buyer);
-    free(s.owner);
+    tix_shop_close(&s.shop);
 }
 
 struct range_ctx {
@@ -961,11 +880,11 @@ Test(search, an_early_bird_that_ends_after_two_sold_leaves_the_cheap_range)
     make_event(&s, "Paper Lanterns", "concert", venue, 19, true, event);
     snprintf(path, sizeof(path), "/api/v1/events/%s/ticket-types", event);
     struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", path, s.owner,
+    cr_assert_eq(tix_http("POST", path, s.shop.owner,
                           "{\"name\":\"Entry\",\"kind\":\"early_bird\",\"price_minor\":2000,"
                           "\"currency\":\"EUR\",\"quantity\":10,\"tiers\":[{\"price_minor\":1000,"
                           "\"until_sold\":2},{\"price_minor\":2000}]}",
-                          wait5, &r),
+                          tix_shop_wait5, &r),
                  201, "%s", r.body);
     snprintf(type, sizeof(type), "%s", tix_http_str(&r, "id"));
     tix_http_resp_deinit(&r);
@@ -994,7 +913,7 @@ Test(search, an_early_bird_that_ends_after_two_sold_leaves_the_cheap_range)
     c.query = "q=lantern&price_max=1500";
     cr_assert(tix_test_wait(finds_lanterns, &c, 5000), "a released unit did not reopen the step");
     free(buyer);
-    free(s.owner);
+    tix_shop_close(&s.shop);
 }
 
 /* ---- the hits aggregate (pg/tixmo_pg.c) against plain SQL ---------------------------------- */

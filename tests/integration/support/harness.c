@@ -173,6 +173,41 @@ void tix_test_wait_scalar(struct tix_db *db, const char *sql, const char *param,
               want);
 }
 
+long long tix_test_differences(struct tix_db *db, const char *proj, int a, int b, const char *table)
+{
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "SELECT (SELECT count(*) FROM (SELECT * FROM rm_%s_v%d.%s EXCEPT ALL SELECT * FROM "
+             "rm_%s_v%d.%s) x) + (SELECT count(*) FROM (SELECT * FROM rm_%s_v%d.%s EXCEPT ALL "
+             "SELECT * FROM rm_%s_v%d.%s) y)",
+             proj, a, table, proj, b, table, proj, b, table, proj, a, table);
+    return tix_test_scalar(db, sql, 0, NULL);
+}
+
+void tix_test_expect_same_tables(struct tix_db *db, const char *proj, int old_v, int new_v,
+                                 const char *table)
+{
+    cr_assert_eq(tix_test_differences(db, proj, old_v, new_v, table), 0,
+                 "%s.%s differs after replay", proj, table);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM rm_%s_v%d.%s", proj, new_v, table);
+    cr_assert_gt(tix_test_scalar(db, sql, 0, NULL), 0, "%s.%s is empty", proj, table);
+}
+
+void tix_test_replay_and_compare(struct tix_db *db, const char *proj, const char *const *tables)
+{
+    static const char version_sql[] = "SELECT active_version FROM projections WHERE name = $1";
+    const char *p[] = {proj};
+    int old_v = (int)tix_test_scalar(db, version_sql, 1, p);
+    char cmd[128], out[1024];
+    snprintf(cmd, sizeof(cmd), "tixmo replay %s", proj);
+    cr_assert_eq(tix_test_sh(out, sizeof(out), cmd), 0, "%s", out);
+    int new_v = (int)tix_test_scalar(db, version_sql, 1, p);
+    cr_assert_eq(new_v, old_v + 1);
+    for (int t = 0; tables[t] != NULL; t++)
+        tix_test_expect_same_tables(db, proj, old_v, new_v, tables[t]);
+}
+
 void tix_test_command_ok(struct tix_bus *bus, const char *type, const char *key, json_t *payload,
                          const char *actor)
 {

@@ -40,6 +40,16 @@ bool tix_test_wait_projected(struct tix_db *db, int timeout_ms);
 /* Fails the test unless sql ($1 = param) gives want within timeout_ms (polled). */
 void tix_test_wait_scalar(struct tix_db *db, const char *sql, const char *param, long long want,
                           int timeout_ms);
+/* Rows of rm_<proj>_v<a>.<table> that v<b> lacks plus rows v<b> has that v<a> lacks. */
+long long tix_test_differences(struct tix_db *db, const char *proj, int a, int b,
+                               const char *table);
+/* Fails the test unless rm_<proj>_v<old_v>.<table> and rm_<proj>_v<new_v>.<table> hold the same
+ * rows and the new one is not empty. */
+void tix_test_expect_same_tables(struct tix_db *db, const char *proj, int old_v, int new_v,
+                                 const char *table);
+/* Runs `tixmo replay proj`, expects the next active version and the same rows in each of tables
+ * (NULL-terminated) as in the version it replaced. */
+void tix_test_replay_and_compare(struct tix_db *db, const char *proj, const char *const *tables);
 /* Sends command type keyed by key with payload (stolen) as actor over bus (replies enabled) and
  * fails the test unless it succeeded within 20 s. */
 void tix_test_command_ok(struct tix_bus *bus, const char *type, const char *key, json_t *payload,

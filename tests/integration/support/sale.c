@@ -7,6 +7,7 @@
 #include "client.h"
 #include "harness.h"
 #include "sale.h"
+#include "stripe_mock.h"
 #include "tix/json.h"
 
 static struct tix_bus *bus;
@@ -86,6 +87,26 @@ void tix_sale_post(const char *path, const char *token, const char *body, long s
 }
 
 /* ---- the show ------------------------------------------------------------------------------ */
+
+void tix_sale_refund_key(const char *order, char key[80])
+{
+    const char *p[] = {order};
+    PGresult *res = NULL;
+    cr_assert_eq(tix_db_exec(db, "SELECT refund_key FROM payment_refunds WHERE order_id = $1", 1, p,
+                             &res, NULL),
+                 TIX_OK);
+    cr_assert_eq(PQntuples(res), 1, "refunds of %s: %d", order, PQntuples(res));
+    snprintf(key, 80, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
+json_t *tix_sale_refund_calls(const char *order)
+{
+    char key[80], idem[100];
+    tix_sale_refund_key(order, key);
+    snprintf(idem, sizeof(idem), "tixmo-refund-%s", key);
+    return tix_stripe_mock_requests("/v1/refunds", idem);
+}
 
 void tix_show_open(struct tix_show *s, long long price, int n_sessions)
 {

@@ -38,6 +38,12 @@ void tix_sale_wait_events(const char *order, const char *type, long long want);
 void tix_sale_post(const char *path, const char *token, const char *body, long status,
                    const char *field, struct tix_http_resp *keep);
 
+/* The one refund key the payment worker recorded for order into key (fails unless exactly one). */
+void tix_sale_refund_key(const char *order, char key[80]);
+/* The Stripe stand-in's journal of calls for the one refund of order, oldest first (new
+ * reference). */
+json_t *tix_sale_refund_calls(const char *order);
+
 #define TIX_SHOW_SESSIONS_MAX 2
 
 /* An on-sale event of a shop, its sessions (5 and 6 June 2030), one general-admission type of

@@ -17,22 +17,28 @@ struct visible {
     const char *token;
     char path[400];
     size_t want;
+    long status;
 };
 
-static bool is_visible(void *ctx)
+static bool answers(void *ctx)
 {
     struct visible *v = ctx;
     struct tix_http_resp r;
     long status = tix_http("GET", v->path, v->token, NULL, NULL, &r);
     tix_http_resp_deinit(&r);
-    return status == 200;
+    return status == v->status;
+}
+
+void tix_shop_wait_status(const char *token, const char *path, long want)
+{
+    struct visible v = {.token = token, .status = want};
+    snprintf(v.path, sizeof(v.path), "%s", path);
+    cr_assert(tix_test_wait(answers, &v, 15000), "GET %s never answered %ld", path, want);
 }
 
 void tix_shop_wait_visible(const char *token, const char *path)
 {
-    struct visible v = {.token = token};
-    snprintf(v.path, sizeof(v.path), "%s", path);
-    cr_assert(tix_test_wait(is_visible, &v, 10000), "%s never became visible", path);
+    tix_shop_wait_status(token, path, 200);
 }
 
 static bool has_count(void *ctx)
@@ -52,41 +58,111 @@ bool tix_shop_wait_count(const char *token, const char *path, size_t want, int t
     return tix_test_wait(has_count, &v, timeout_ms);
 }
 
-static char *new_user(char id[TIX_UUID_LEN + 1])
+char *tix_shop_user(char id[TIX_UUID_LEN + 1])
 {
     tix_uuid_v7(id);
     return tix_test_token(id, 600);
 }
 
-static void add_member(struct tix_shop *s, const char *user_id, const char *role, const char *token)
+void tix_shop_org(const char *token, const char *name, const char *slug, char org[TIX_UUID_LEN + 1])
+{
+    char fresh[32], body[256], path[96];
+    if (slug == NULL) {
+        char id[TIX_UUID_LEN + 1];
+        tix_uuid_v7(id);
+        snprintf(fresh, sizeof(fresh), "o-%.8s%.4s", id + 24, id + 9);
+        slug = fresh;
+    }
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"slug\":\"%s\",\"type\":\"promoter\"}", name,
+             slug);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", "/api/v1/organizations", token, body, tix_shop_wait5, &r), 201,
+                 "%s", r.body);
+    snprintf(org, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
+    snprintf(path, sizeof(path), "/api/v1/organizations/%s", org);
+    cr_assert_str_eq(r.location, path);
+    tix_http_resp_deinit(&r);
+    tix_shop_wait_visible(token, path);
+}
+
+void tix_shop_member(const char *owner, const char *org, const char *user_id, const char *role,
+                     const char *token)
 {
     char path[160], body[128];
-    snprintf(path, sizeof(path), "%s/members", s->base);
+    snprintf(path, sizeof(path), "/api/v1/organizations/%s/members", org);
     snprintf(body, sizeof(body), "{\"user_id\":\"%s\",\"role\":\"%s\"}", user_id, role);
     struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", path, s->owner, body, tix_shop_wait5, &r), 200, "%s", r.body);
+    cr_assert_eq(tix_http("POST", path, owner, body, tix_shop_wait5, &r), 200, "%s", r.body);
     tix_http_resp_deinit(&r);
-    tix_shop_wait_visible(token, s->base);
+    snprintf(path, sizeof(path), "/api/v1/organizations/%s", org);
+    tix_shop_wait_visible(token, path);
+}
+
+void tix_shop_register(struct tix_db *db, const char *email, const char *password, const char *name,
+                       char id[TIX_UUID_LEN + 1])
+{
+    char body[400], named[160] = "";
+    if (name != NULL)
+        snprintf(named, sizeof(named), ",\"name\":\"%s\"", name);
+    snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\"%s}", email, password,
+             named);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", "/api/v1/auth/register", NULL, body, tix_shop_wait5, &r), 201,
+                 "%s", r.body);
+    snprintf(id, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "user_id"));
+    tix_http_resp_deinit(&r);
+    tix_test_wait_scalar(db, "SELECT count(*) FROM rm.users WHERE id = $1::uuid", id, 1, 30000);
+}
+
+void tix_shop_verify(struct tix_db *db, const char *token, const char *user)
+{
+    char body[300];
+    snprintf(body, sizeof(body), "{\"token\":\"%s\"}", token);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", "/api/v1/auth/verify-email", NULL, body, tix_shop_wait5, &r), 200,
+                 "%s", r.body);
+    tix_http_resp_deinit(&r);
+    tix_test_wait_scalar(db, "SELECT count(*) FROM rm.users WHERE id = $1::uuid AND email_verified",
+                         user, 1, 30000);
+}
+
+void tix_shop_offer(const char *who, const char *ticket, const char *email,
+                    char transfer[TIX_UUID_LEN + 1])
+{
+    char path[200], body[160];
+    snprintf(path, sizeof(path), "/api/v1/tickets/%s/transfer", ticket);
+    snprintf(body, sizeof(body), "{\"email\":\"%s\"}", email);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", path, who, body, NULL, &r), 200, "%s", r.body);
+    snprintf(transfer, TIX_UUID_LEN + 1, "%s",
+             tix_json_str(json_object_get(r.json, "result"), "transfer_id"));
+    tix_http_resp_deinit(&r);
+}
+
+void tix_shop_accept(const char *who, const char *transfer, char ticket[TIX_UUID_LEN + 1])
+{
+    char path[200];
+    snprintf(path, sizeof(path), "/api/v1/ticket-transfers/%s/accept", transfer);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", path, who, "{}", NULL, &r), 200, "%s", r.body);
+    snprintf(ticket, TIX_UUID_LEN + 1, "%s",
+             tix_json_str(json_object_get(r.json, "result"), "ticket_id"));
+    tix_http_resp_deinit(&r);
+    cr_assert(tix_uuid_is_valid(ticket), "no new ticket id");
 }
 
 void tix_shop_open(struct tix_shop *s)
 {
-    s->owner = new_user(s->owner_id);
-    s->promoter = new_user(s->promoter_id);
-    s->scanner = new_user(s->scanner_id);
+    s->owner = tix_shop_user(s->owner_id);
+    s->promoter = tix_shop_user(s->promoter_id);
+    s->scanner = tix_shop_user(s->scanner_id);
     snprintf(s->tag, sizeof(s->tag), "t%.8s%.4s", s->owner_id + 24, s->owner_id + 9);
-    char body[256];
-    snprintf(body, sizeof(body), "{\"name\":\"Shop %s\",\"slug\":\"%s\",\"type\":\"promoter\"}",
-             s->tag, s->tag);
-    struct tix_http_resp r;
-    cr_assert_eq(tix_http("POST", "/api/v1/organizations", s->owner, body, tix_shop_wait5, &r), 201,
-                 "%s", r.body);
-    snprintf(s->org, sizeof(s->org), "%s", tix_http_str(&r, "id"));
-    tix_http_resp_deinit(&r);
+    char name[32];
+    snprintf(name, sizeof(name), "Shop %s", s->tag);
+    tix_shop_org(s->owner, name, s->tag, s->org);
     snprintf(s->base, sizeof(s->base), "/api/v1/organizations/%s", s->org);
-    tix_shop_wait_visible(s->owner, s->base);
-    add_member(s, s->promoter_id, "promoter", s->promoter);
-    add_member(s, s->scanner_id, "scanner", s->scanner);
+    tix_shop_member(s->owner, s->org, s->promoter_id, "promoter", s->promoter);
+    tix_shop_member(s->owner, s->org, s->scanner_id, "scanner", s->scanner);
 }
 
 void tix_shop_close(struct tix_shop *s)
@@ -137,6 +213,45 @@ long tix_shop_act(const struct tix_shop *s, const char *token, const char *event
     long status = tix_http("POST", path, token, body, tix_shop_wait5, &r);
     tix_http_resp_deinit(&r);
     return status;
+}
+
+void tix_shop_type(const char *token, const char *event, const char *body,
+                   char type[TIX_UUID_LEN + 1])
+{
+    char path[200], want[240];
+    snprintf(path, sizeof(path), "/api/v1/events/%s/ticket-types", event);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", path, token, body, tix_shop_wait5, &r), 201, "%s", r.body);
+    snprintf(type, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
+    snprintf(want, sizeof(want), "%s/%s", path, type);
+    cr_assert_str_eq(r.location, want);
+    tix_http_resp_deinit(&r);
+    tix_shop_wait_visible(NULL, want);
+}
+
+void tix_shop_hold(const char *buyer, const char *event, const char *type, int quantity,
+                   char hold[TIX_UUID_LEN + 1])
+{
+    char body[256];
+    snprintf(body, sizeof(body), "{\"event_id\":\"%s\",\"ticket_type_id\":\"%s\",\"quantity\":%d}",
+             event, type, quantity);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", "/api/v1/cart/items", buyer, body, NULL, &r), 201, "%s", r.body);
+    snprintf(hold, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
+    tix_http_resp_deinit(&r);
+}
+
+long long tix_shop_order(const char *buyer, const char *event, const char *hold,
+                         char order[TIX_UUID_LEN + 1])
+{
+    char body[160];
+    snprintf(body, sizeof(body), "{\"hold_id\":\"%s\",\"event_id\":\"%s\"}", hold, event);
+    struct tix_http_resp r;
+    cr_assert_eq(tix_http("POST", "/api/v1/orders", buyer, body, NULL, &r), 201, "%s", r.body);
+    snprintf(order, TIX_UUID_LEN + 1, "%s", tix_http_str(&r, "id"));
+    long long total = json_integer_value(json_object_get(r.json, "total_minor"));
+    tix_http_resp_deinit(&r);
+    return total;
 }
 
 void tix_shop_expect_problem(const struct tix_http_resp *r, long status, const char *field)
