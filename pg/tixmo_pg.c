@@ -4,7 +4,7 @@
  * behind an event search (gateway/search_sql.c). In one pass over the matching hits it keeps
  * the best `keep` of them in a bounded heap and counts the total and every facet, where plain
  * SQL needed the matches materialized, sorted for the page and read again by a grouping-sets
- * aggregate: on a search matching 11,000 of 100,000 events that was most of the statement's
+ * aggregate: on a search matching 11,000 of 100,000 events that was half of the statement's
  * time (docs/benchmarks.md). Its result is JSON:
  *
  *   {"total": n, "page": [[id, distance, score], ...],
