@@ -83,14 +83,13 @@
     " FROM rm.search_hits h WHERE" HIT_FILTERS                                                     \
     " AND ($1::text IS NULL OR h.document @@ websearch_to_tsquery('english', $1))"
 
-/* The answer from the hits the select hits yields (the matches: narrow, no text but the city
- * and month): one aggregate (public.tix_hits, pg/tixmo_pg.c) reads them once and returns the
- * total, every facet and the first limit + offset hits in the page's order; only the page's
- * rows are joined back for display. */
+/* The answer from the matches, which the statement hits selects (narrow rows: no text but the
+ * category, city and month): one aggregate (public.tix_hits, pg/tixmo_pg.c) reads them once and
+ * returns the total, every facet and the first limit + offset hits in the page's order; only
+ * the page's rows are joined back for display. */
 #define EVENTS_ANSWER(hits)                                                                        \
-    "WITH agg AS (SELECT public.tix_hits(distance_km, score, starts_at, id, category, city, "      \
-    "month,"                                                                                       \
-    " buckets, $6::int + $7::int) AS j FROM (" hits ") hits),"                                     \
+    "WITH agg AS (SELECT public.tix_hits(distance_km, score, starts_at, id, category, city,"       \
+    " month, buckets, $6::int + $7::int) AS j FROM (" hits ") hits),"                              \
     " page AS (SELECT (x.p->>0)::uuid AS id, (x.p->>1)::float8 AS distance_km,"                    \
     " (x.p->>2)::float8 AS score, x.o FROM agg, json_array_elements(agg.j->'page')"                \
     " WITH ORDINALITY x(p, o) WHERE x.o > $7::int)"                                                \

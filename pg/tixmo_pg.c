@@ -11,7 +11,7 @@
  *    "facets": {"category": {..}, "city": {..}, "month": {..}, "price": {..}}}
  *
  * The page is the first `keep` hits in the order distance ascending, score descending,
- * starts_at ascending (NULLs last each time, NaN above every number, as Postgres orders float8)
+ * starts_at ascending (NULLs last each time, NaN above every number: float8_cmp_internal)
  * and then id: the order of ORDER BY ... NULLS LAST, id, which is total because ids are unique.
  * A facet counts the hits per value (NULL values are not counted); the price facet counts, for
  * each bit i of buckets (schema/010_search_prices.sql), the hits having it. Facet keys come out
@@ -65,7 +65,6 @@ struct table {
 };
 
 struct state {
-    MemoryContext cx;
     int64 total;
     int keep, n_page, page_cap;
     struct hit *page; /* a heap: the worst kept hit at the root */
@@ -73,27 +72,17 @@ struct state {
     int64 price[N_BUCKETS];
 };
 
-/* Postgres's float8 order: NaN after every number, NaNs equal. */
-static int cmp_float8(double a, double b)
-{
-    if (isnan(a))
-        return isnan(b) ? 0 : 1;
-    if (isnan(b))
-        return -1;
-    return (a > b) - (a < b);
-}
-
 /* <0 when a comes before b in the page's order. */
 static int cmp_hits(const struct hit *a, const struct hit *b)
 {
     int c;
     if ((a->nulls & NULL_DIST) != (b->nulls & NULL_DIST))
         return (a->nulls & NULL_DIST) ? 1 : -1;
-    if (!(a->nulls & NULL_DIST) && (c = cmp_float8(a->distance, b->distance)) != 0)
+    if (!(a->nulls & NULL_DIST) && (c = float8_cmp_internal(a->distance, b->distance)) != 0)
         return c;
     if ((a->nulls & NULL_SCORE) != (b->nulls & NULL_SCORE))
         return (a->nulls & NULL_SCORE) ? 1 : -1;
-    if (!(a->nulls & NULL_SCORE) && (c = cmp_float8(b->score, a->score)) != 0)
+    if (!(a->nulls & NULL_SCORE) && (c = float8_cmp_internal(b->score, a->score)) != 0)
         return c;
     if ((a->nulls & NULL_STARTS) != (b->nulls & NULL_STARTS))
         return (a->nulls & NULL_STARTS) ? 1 : -1;
@@ -114,9 +103,14 @@ static void swap_hits(struct hit *a, struct hit *b)
     *b = t;
 }
 
-/* Keeps h if it is among the best st->keep seen so far. */
+/* Keeps h if it is among the best st->keep seen so far (the heap grows as hits come, up to keep:
+ * a deep page may ask for far more than there are). */
 static void page_offer(struct state *st, const struct hit *h)
 {
+    if (st->n_page == st->page_cap && st->page_cap < st->keep) {
+        st->page_cap = Min(st->keep, 2 * st->page_cap);
+        st->page = repalloc(st->page, sizeof(struct hit) * st->page_cap + 1);
+    }
     struct hit *p = st->page;
     int i;
     if (st->n_page < st->keep) {
@@ -215,9 +209,7 @@ Datum tix_hits_step(PG_FUNCTION_ARGS)
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                             errmsg("tix_hits: keep must be between 0 and %d", KEEP_MAX)));
         st = MemoryContextAllocZero(cx, sizeof(*st));
-        st->cx = cx;
         st->keep = (int)keep;
-        /* The heap grows as hits come: a deep page may ask for far more than there are. */
         st->page_cap = Min(st->keep, 64);
         st->page = MemoryContextAlloc(cx, sizeof(struct hit) * st->page_cap + 1);
         table_init(cx, &st->category);
@@ -243,10 +235,6 @@ Datum tix_hits_step(PG_FUNCTION_ARGS)
         h.starts = PG_GETARG_TIMESTAMPTZ(3);
     if (!PG_ARGISNULL(4))
         h.id = *PG_GETARG_UUID_P(4);
-    if (st->n_page == st->page_cap && st->page_cap < st->keep) {
-        st->page_cap = Min(st->keep, 2 * st->page_cap);
-        st->page = repalloc(st->page, sizeof(struct hit) * st->page_cap + 1);
-    }
     page_offer(st, &h);
 
     table_count(cx, &st->category, fcinfo, 5);
@@ -317,16 +305,13 @@ Datum tix_hits_final(PG_FUNCTION_ARGS)
         float8_json(&out, h->score, h->nulls & NULL_SCORE);
         appendStringInfoChar(&out, ']');
     }
+    /* (no hits: the empty state's tables have no slots, so they print as {}) */
     appendStringInfoString(&out, "],\"facets\":{\"category\":");
-    if (st == &empty) {
-        appendStringInfoString(&out, "{},\"city\":{},\"month\":{}");
-    } else {
-        table_json(&out, &st->category);
-        appendStringInfoString(&out, ",\"city\":");
-        table_json(&out, &st->city);
-        appendStringInfoString(&out, ",\"month\":");
-        table_json(&out, &st->month);
-    }
+    table_json(&out, &st->category);
+    appendStringInfoString(&out, ",\"city\":");
+    table_json(&out, &st->city);
+    appendStringInfoString(&out, ",\"month\":");
+    table_json(&out, &st->month);
     appendStringInfoString(&out, ",\"price\":{");
     bool first = true;
     for (int i = 0; i < N_BUCKETS; i++) {
