@@ -126,14 +126,14 @@ cpu_per_hold() {
 } | while IFS= read -r line; do
     printf '%s\n' "$line"
     case $line in
-    "bench/flash_sale:"*) snapshot >"$work/cpu.before" ;;
-    "  tixmo: "*)
+    "bench/flash_sale:"* | "  holds only:"*) snapshot >"$work/cpu.before" ;;
+    "  tixmo: "* | "  held: "*)
         snapshot >"$work/cpu.after"
         holds=$(awk '{ print $2 }' <<<"$line")
         ;;
     "  checks:"*)
         if [[ ${holds:-0} -gt 0 ]]; then cpu_per_hold "$holds"; fi
-        holds=0 # the surge's only: the paced run's checks follow
+        holds=0 # the surge's and the holds-only run's: the paced run has none
         ;;
     esac
 done

@@ -142,8 +142,8 @@ static enum tix_rc listen_all(PGconn *conn, const struct tix_apg_listener *l, st
 static enum tix_rc connect_now(struct tix_apg *pg, struct tix_err *err)
 {
     pg->next_attempt_ms = tix_mono_ms() + RECONNECT_MS;
-    const char *keys[] = {"dbname", "connect_timeout", NULL};
-    const char *vals[] = {pg->url, "2", NULL};
+    const char *keys[] = {"dbname", "connect_timeout", "options", NULL};
+    const char *vals[] = {pg->url, "2", TIX_DB_SESSION_OPTIONS, NULL};
     PGconn *conn = PQconnectdbParams(keys, vals, 1);
     enum tix_rc rc = TIX_OK;
     if (PQstatus(conn) != CONNECTION_OK)

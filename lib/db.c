@@ -54,12 +54,13 @@ static enum tix_rc open_with(const char *url, const char *options, struct tix_db
 
 enum tix_rc tix_db_open(const char *url, struct tix_db **out, struct tix_err *err)
 {
-    return open_with(url, NULL, out, err);
+    return open_with(url, TIX_DB_SESSION_OPTIONS, out, err);
 }
 
 enum tix_rc tix_db_open_relaxed(const char *url, struct tix_db **out, struct tix_err *err)
 {
-    return open_with(url, "-c synchronous_commit=off", out, err);
+    return open_with(url, TIX_DB_SESSION_OPTIONS " -c synchronous_commit=off -c enable_hashagg=off",
+                     out, err);
 }
 
 void tix_db_close(struct tix_db *db)

@@ -67,22 +67,40 @@ static bool is_lagging(const PGresult *lagging, const char *name, int version, i
 #define STEP_LIMIT      1000
 #define REACT_LIMIT     500
 
-/* Steps targets on part in group steps until a read comes back short of the limit. */
+/* Pushes the sale's changed availability to Redis and its channels; a Redis outage only delays
+ * it (the outbox keeps every change until it was published). */
+static void publish_availability(struct tix_db *db, struct tix_redis *redis)
+{
+    struct tix_err err;
+    int published = 500;
+    enum tix_rc rc = TIX_OK;
+    while (rc == TIX_OK && published == 500)
+        rc = tix_avail_publish(db, redis, 500, &published, &err);
+    if (rc != TIX_OK && rc != TIX_ETRANSIENT)
+        tix_log_warn("availability not published, retrying", "detail=\"%s\"", err.msg);
+}
+
+/* Steps targets on part in group steps until a read comes back short of the limit. With redis
+ * (the live versions), the availability a step changed is published before the next step: an
+ * on-sale's backlog is many steps long, and the live streams must not wait for all of them. */
 static enum tix_rc catch_up(struct tix_db *db, struct tix_step_target *targets, int n, int part,
-                            struct tix_err *err)
+                            struct tix_redis *redis, struct tix_err *err)
 {
     bool is_full = n > 0;
     enum tix_rc rc = TIX_OK;
-    while (is_full && rc == TIX_OK)
+    while (is_full && rc == TIX_OK) {
         rc = tix_projection_step_group(db, targets, n, part, STEP_LIMIT, &is_full, err);
+        if (rc == TIX_OK && is_full && redis != NULL)
+            publish_availability(db, redis);
+    }
     return rc;
 }
 
 /* Applies the backlog of every projection on the partitions only[] marks, or (only NULL) on
  * every partition lagging names: per partition, one group step for the active versions, then
  * one for the building ones (a rebuild's backlog does not hold up the live read models). */
-static enum tix_rc sweep(struct tix_db *db, int partitions, const bool *only,
-                         const PGresult *lagging, struct tix_err *err)
+static enum tix_rc sweep(struct tix_db *db, struct tix_redis *redis, int partitions,
+                         const bool *only, const PGresult *lagging, struct tix_err *err)
 {
     int active[MAX_PROJECTIONS], building[MAX_PROJECTIONS];
     enum tix_rc rc = tix_projection_versions_all(db, active, building, err);
@@ -101,9 +119,9 @@ static enum tix_rc sweep(struct tix_db *db, int partitions, const bool *only,
                 rebuilt[n_rebuilt++] =
                     (struct tix_step_target){.proj = proj, .version = building[i]};
         }
-        rc = catch_up(db, live, n_live, part, err);
+        rc = catch_up(db, live, n_live, part, redis, err);
         if (rc == TIX_OK)
-            rc = catch_up(db, rebuilt, n_rebuilt, part, err);
+            rc = catch_up(db, rebuilt, n_rebuilt, part, NULL, err);
     }
     return rc;
 }
@@ -156,19 +174,6 @@ static bool react_paced(struct tix_db *db, struct tix_bus **bus, const struct ti
     return false;
 }
 
-/* Pushes the sale's changed availability to Redis and its channels; a Redis outage only delays
- * it (the outbox keeps every change until it was published). */
-static void publish_availability(struct tix_db *db, struct tix_redis *redis)
-{
-    struct tix_err err;
-    int published = 500;
-    enum tix_rc rc = TIX_OK;
-    while (rc == TIX_OK && published == 500)
-        rc = tix_avail_publish(db, redis, 500, &published, &err);
-    if (rc != TIX_OK && rc != TIX_ETRANSIENT)
-        tix_log_warn("availability not published, retrying", "detail=\"%s\"", err.msg);
-}
-
 enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_t *stop,
                               struct tix_err *err)
 {
@@ -212,7 +217,7 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
         PGresult *lagging = NULL;
         if (is_full && tix_db_exec(db, lagging_sql, 0, NULL, &lagging, err) != TIX_OK)
             lagging = NULL; /* then every partition is stepped */
-        if (sweep(db, partitions, only, lagging, err) != TIX_OK) {
+        if (sweep(db, redis, partitions, only, lagging, err) != TIX_OK) {
             tix_log_warn("projection step failed, retrying", "rc=%s detail=\"%s\"",
                          tix_rc_name(err->rc), err->msg);
             sleep(1);

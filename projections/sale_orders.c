@@ -23,7 +23,9 @@
  * pass (sale.c: apply_moves_sql). Appended to a WITH list that defines
  * src. As the stock aggregate counts: a line takes its units of its type in the hold's session
  * (a season pass: in each of its session_ids), and a bundle also takes units times each
- * component's quantity of the component types. */
+ * component's quantity of the component types. One move per line and type, not grouped here:
+ * the apply adds them up anyway, and a GROUP BY over jsonb_array_elements is planned for
+ * thousands of groups (100 rows a call), a hash table zeroed and walked at every hold. */
 #define MOVE_UNITS                                                                                 \
     ", takes AS (SELECT src.event_id, COALESCE(sx.sid::uuid, src.session_id) AS session_id,"       \
     " tk.tt, tk.q * src.dh AS dh, tk.q * src.ds AS ds FROM src"                                    \
@@ -33,11 +35,9 @@
     " AS q UNION ALL SELECT (c->>'ticket_type_id')::uuid, " SALE_LINE_UNITS                        \
     " * (c->>'quantity')::int FROM ticket_types bt, jsonb_array_elements(COALESCE(bt.components,"  \
     " '[]')) c WHERE bt.event_id = src.event_id AND bt.id = (x->>'ticket_type_id')::uuid"          \
-    " AND bt.kind = 'bundle') tk),"                                                                \
-    " l AS (SELECT event_id, session_id, tt, sum(dh)::int AS dh, sum(ds)::int AS ds FROM takes"    \
-    " GROUP BY 1, 2, 3)"                                                                           \
+    " AND bt.kind = 'bundle') tk)"                                                                 \
     " INSERT INTO availability_moves (event_id, session_id, ticket_type_id, held, sold)"           \
-    " SELECT event_id, session_id, tt, dh, ds FROM l"
+    " SELECT event_id, session_id, tt, dh, ds FROM takes"
 
 /* ---- holds --------------------------------------------------------------------------------- */
 
@@ -63,6 +63,20 @@ static const char hold_end_sql[] =
     " z AS (DELETE FROM seat_status WHERE hold_id = $1::uuid AND order_id IS NULL),"
     " src AS (SELECT h.*, -1 AS dh, 0 AS ds FROM h)" MOVE_UNITS;
 
+/* True when an element of the array list has a non-empty array `seats` (lines) or a string
+ * `seat_id` (tickets): only then does seat_status change. A statement that touches no seat still
+ * costs its plan and its statement triggers, and most holds of an on-sale are unseated. */
+static bool has_seats(const json_t *list)
+{
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        const json_t *x = json_array_get(list, i);
+        if (json_array_size(json_object_get(x, "seats")) > 0 ||
+            json_is_string(json_object_get(x, "seat_id")))
+            return true;
+    }
+    return false;
+}
+
 static enum tix_rc on_hold_placed(const struct sale_ctx *c)
 {
     const char *hold = tix_json_str(c->d, "hold_id"), *session = tix_json_str(c->d, "session_id");
@@ -76,7 +90,8 @@ static enum tix_rc on_hold_placed(const struct sale_ctx *c)
     tix_stmts_add(c->out, hold_placed_sql, 7, hold, c->event_id, session, buyer ? buyer : "", doc,
                   expires, c->at);
     free(doc);
-    tix_stmts_add(c->out, hold_seats_sql, 1, hold);
+    if (has_seats(lines))
+        tix_stmts_add(c->out, hold_seats_sql, 1, hold);
     tix_sale_refresh(c, session);
     return TIX_OK;
 }
@@ -138,9 +153,11 @@ static const char order_placed_sql[] =
 
 /* The hold becomes the order: its units and seats stay held, now by the order. */
 static const char hold_converted_sql[] =
-    "WITH h AS (UPDATE holds SET state = 'converted', order_id = $2::uuid, updated_at = $3"
-    " WHERE id = $1::uuid AND state = 'active' RETURNING id)"
-    " UPDATE seat_status SET order_id = $2::uuid WHERE hold_id = $1::uuid";
+    "UPDATE holds SET state = 'converted', order_id = $2::uuid, updated_at = $3"
+    " WHERE id = $1::uuid AND state = 'active'";
+
+static const char hold_seats_ordered_sql[] =
+    "UPDATE seat_status SET order_id = $2::uuid WHERE hold_id = $1::uuid";
 
 /* Ends an order awaiting payment ($1) in state $2: its units and seats come back. */
 static const char order_end_sql[] =
@@ -230,6 +247,8 @@ static enum tix_rc on_order_placed(const struct sale_ctx *c)
     free(doc);
     if (tix_uuid_is_valid(hold))
         tix_stmts_add(c->out, hold_converted_sql, 3, hold, order, c->at);
+    if (tix_uuid_is_valid(hold) && has_seats(json_object_get(c->d, "lines")))
+        tix_stmts_add(c->out, hold_seats_ordered_sql, 2, hold, order);
     return TIX_OK;
 }
 
@@ -243,7 +262,8 @@ static enum tix_rc on_order_paid(const struct sale_ctx *c)
     const char *paid_at = tix_sale_instant(json_object_get(c->d, "paid_at"), paid);
     tix_stmts_add(c->out, order_paid_sql, 4, order, tix_json_str(c->d, "payment_intent_id"),
                   paid_at ? paid_at : c->at, c->at);
-    tix_stmts_add(c->out, order_seats_sold_sql, 1, order);
+    if (tickets == NULL || has_seats(tickets))
+        tix_stmts_add(c->out, order_seats_sold_sql, 1, order);
     char *doc = tix_json_dump(tickets != NULL ? tickets : json_array());
     tix_stmts_add(c->out, tickets_issued_sql, 4, c->event_id, order, c->at, doc);
     free(doc);

@@ -225,7 +225,10 @@ static void on_hold(struct buyer *b, int status, const json_t *j, const char *te
         run->refused_streak = 0;
         if (run->n_lat < LAT_CAP)
             run->lat_us[run->n_lat++] = (mono_ns() - b->sent_ns) / 1000;
-        place_order(b);
+        if (run->plan->holds_only)
+            next_or_stop(b);
+        else
+            place_order(b);
         return;
     }
     if (status == 409 || status == 422) {

@@ -6,6 +6,10 @@
  * webhook, as Stripe would after the card went through. It stops when the time is up or when
  * holds have been refused for lack of stock long enough for the show to count as sold out.
  *
+ * With holds_only set, a buyer stops after the hold (the next person takes the connection): the
+ * first seconds of an on-sale, when everybody grabs seats and checkout comes later, and the
+ * same work per decision as the classic design's.
+ *
  * Two ways to load the stack: closed loop (rate 0), where every buyer starts the next hold as
  * soon as the previous payment is answered, so the stack runs flat out and latency includes
  * the queue; and paced (rate > 0 holds a second), where holds start on a fixed schedule (checked
@@ -16,6 +20,7 @@
 #ifndef TIX_BENCH_BUYERS_H
 #define TIX_BENCH_BUYERS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define BENCH_GA_TYPES_MAX 4
@@ -31,6 +36,7 @@ struct sale_plan {
     char reserved_type[64];
     int sections, rows, seats_per_row; /* seat ids are "<section letter>-<row>-<seat>" */
     int ga_share_pct;                  /* share of buyers going for general admission */
+    bool holds_only; /* buyers hold and make way for the next person: no order, no payment */
 };
 
 struct sale_figures {

@@ -8,7 +8,10 @@
  * 3. Runs the classic design (classic.c) at 50 clients for the same time on the same server.
  * 4. Checks the log: tickets sold <= capacity, every sold seat in exactly one paid order, no
  *    order paid twice; and prints the figures with the ratio to the classic design.
- * 5. Sets up a second show and runs the same buyers paced (buyers.h): holds start at a fixed
+ * 5. Sets up a second show where the buyers only hold (no order, no payment: an on-sale's first
+ *    seconds, and the classic design's work per decision), prints its ratio and checks that no
+ *    seat and no place was held twice.
+ * 6. Sets up a third show and runs the same buyers paced (buyers.h): holds start at a fixed
  *    rate, half the surge's unless given, so the latency is that of a stack keeping up; checks
  *    that show's log too.
  *
@@ -245,6 +248,79 @@ static void check_log(const char *url, const char *event_id, struct checks *out)
     PQfinish(c);
 }
 
+/* A holds-only show's log: tickets held <= capacity and no seat in two holds (nothing is
+ * released in such a run: no buyer lets go and a hold lasts ten minutes). */
+static bool checked_holds(const struct tix_config *cfg, const struct sale_plan *plan)
+{
+    PGconn *c = PQconnectdb(cfg->db_url);
+    int64_t held = scalar(c,
+                          "SELECT coalesce(sum((l->>'quantity')::int), 0) FROM public.events e,"
+                          " jsonb_array_elements(e.data::jsonb->'lines') l WHERE e.stream_id = $1"
+                          " AND e.type = 'hold.placed'",
+                          plan->event_id);
+    int64_t twice = scalar(c,
+                           "SELECT count(*) FROM (SELECT s FROM public.events e,"
+                           " jsonb_array_elements(e.data::jsonb->'lines') l,"
+                           " jsonb_array_elements_text(l->'seats') s WHERE e.stream_id = $1"
+                           " AND e.type = 'hold.placed' GROUP BY 1 HAVING count(*) > 1) x",
+                           plan->event_id);
+    PQfinish(c);
+    bool ok = held > 0 && held <= CAPACITY && twice == 0;
+    printf("  checks:  tickets held %" PRId64 " <= capacity %d; seats in two holds %" PRId64
+           ": %s\n",
+           held, CAPACITY, twice, ok ? "OK" : "FAILED");
+    return ok;
+}
+
+/* How far the sale read model (availability, seat map, the live stream's source) is behind
+ * once the buying stops: the events of the show's partition it had still to apply, and how long
+ * it took to apply them (polled every 5 ms, at most 120 s). */
+static void print_read_model_lag(const struct tix_config *cfg, const struct sale_plan *plan)
+{
+    PGconn *c = PQconnectdb(cfg->db_url);
+    int64_t start = tix_now_us();
+    char stream[64];
+    snprintf(stream, sizeof(stream), "stock-%s", plan->event_id);
+    const char *p[] = {stream};
+    PGresult *r = PQexecParams(c,
+                               "SELECT h.partition, h.last_seq, h.last_seq - k.last_seq FROM"
+                               " public.partition_heads h JOIN public.projection_checkpoints k"
+                               " USING (partition) JOIN public.projections j ON j.name ="
+                               " k.projection AND j.active_version = k.version WHERE j.name ="
+                               " 'sale' AND h.partition = (SELECT partition FROM public.events"
+                               " WHERE stream_id = $1 LIMIT 1)",
+                               1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        fprintf(stderr, "flash-sale: read model lag: %s", PQerrorMessage(c));
+        PQclear(r);
+        PQfinish(c);
+        return;
+    }
+    const char *q[] = {PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1)};
+    int64_t behind = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    bool done = behind <= 0;
+    while (!done && tix_now_us() - start < 120 * 1000000LL) {
+        PGresult *k = PQexecParams(c,
+                                   "SELECT k.last_seq >= $2::bigint FROM"
+                                   " public.projection_checkpoints k JOIN public.projections j"
+                                   " ON j.name = k.projection AND j.active_version = k.version"
+                                   " WHERE j.name = 'sale' AND k.partition = $1::int",
+                                   2, NULL, q, NULL, NULL, 0);
+        done = PQresultStatus(k) == PGRES_TUPLES_OK && PQntuples(k) == 1 &&
+               PQgetvalue(k, 0, 0)[0] == 't';
+        PQclear(k);
+        if (!done)
+            usleep(5000);
+    }
+    printf("           sale read model: %" PRId64 " events behind when the buying stopped,"
+           " caught up %s%.0f ms later\n",
+           behind > 0 ? behind : 0, done ? "" : "not even ",
+           (double)(tix_now_us() - start) / 1000.0);
+    fflush(stdout);
+    PQclear(r);
+    PQfinish(c);
+}
+
 /* Sets up a show (fresh organization, venue and event) and waits for its seats; 0 when ready. */
 static int new_show(const struct tix_config *cfg, struct sale_plan *plan)
 {
@@ -325,6 +401,7 @@ int main(int argc, char **argv)
     struct sale_figures f;
     tix_bench_buyers_run(&plan, buyers, seconds, 0, &f);
     print_buyers("tixmo:", &f);
+    print_read_model_lag(&cfg, &plan);
     struct tix_bench_classic c;
     int classic_s = seconds < 10 ? seconds : 10;
     if (tix_bench_classic(cfg.db_admin_url, CLASSIC_CLIENT, classic_s, &c) != 0) {
@@ -338,6 +415,26 @@ int main(int argc, char **argv)
     printf("  ratio:   tixmo/classic holds/s = %.1fx\n",
            c.holds_per_s > 0 ? f.holds_per_s / c.holds_per_s : 0.0);
     bool ok = checked(&cfg, &plan);
+
+    /* Holds only, on a show of its own: every buyer holds and makes way for the next person, as
+     * in an on-sale's first seconds; the same work per decision as the classic design's. */
+    struct sale_plan holds_plan = paced_plan;
+    if (new_show(&cfg, &holds_plan) != 0) {
+        tix_config_deinit(&cfg);
+        return 1;
+    }
+    holds_plan.holds_only = true;
+    printf("  holds only: a show of its own, the same %d buyers holding, no order or payment,"
+           " for at most %d s\n",
+           buyers, classic_s);
+    fflush(stdout);
+    struct sale_figures hf;
+    tix_bench_buyers_run(&holds_plan, buyers, classic_s, 0, &hf);
+    print_buyers("held:", &hf);
+    print_read_model_lag(&cfg, &holds_plan);
+    printf("  ratio:   tixmo holds only/classic holds/s = %.1fx\n",
+           c.holds_per_s > 0 ? hf.holds_per_s / c.holds_per_s : 0.0);
+    ok = checked_holds(&cfg, &holds_plan) && ok;
 
     /* The same buyers on a second show, holds starting at a fixed rate below the surge's
      * (half of it unless given): the latency of a decision when the stack keeps up. */
@@ -354,6 +451,7 @@ int main(int argc, char **argv)
         struct sale_figures pf;
         tix_bench_buyers_run(&paced_plan, buyers, seconds, paced, &pf);
         print_buyers("", &pf);
+        print_read_model_lag(&cfg, &paced_plan);
         printf("           missed (due while every buyer was busy): %" PRId64 "\n",
                pf.holds_missed);
         ok = checked(&cfg, &paced_plan) && ok;

@@ -18,13 +18,23 @@
 
 struct tix_db;
 
+/* Every TixMo session runs without JIT compilation. The read models' statements expand jsonb
+ * arrays, which the planner counts at 100 rows a call, so their estimated cost passes
+ * jit_above_cost and each execution compiled its expressions with LLVM: 13% of Postgres's CPU
+ * in bench/flash_sale's on-sale, for statements that touch a few rows. */
+#define TIX_DB_SESSION_OPTIONS "-c jit=off"
+
 /* Opens a connection to url. *out is new; free with tix_db_close. */
 enum tix_rc tix_db_open(const char *url, struct tix_db **out, struct tix_err *err);
 /* Like tix_db_open, but the session's commits return before their WAL reaches the disk
  * (synchronous_commit off): for writers whose rows the log rebuilds after a crash (read models
  * with their checkpoints in the same transaction, the relay's cursors), so they don't queue for
  * the disk behind the appends that must wait. A crash may lose their last ~200 ms, as a whole
- * transaction: the rows and the checkpoint together, re-done from the log. */
+ * transaction: the rows and the checkpoint together, re-done from the log.
+ * These writers' statements each group a few rows of one event (its lines, the seats a statement
+ * changed), which the planner, counting 100 rows a jsonb array and a transition table, hashes
+ * into a table sized for thousands of groups, zeroed and walked at every execution: the session
+ * groups by sorting instead (enable_hashagg off), which costs nothing for a few rows. */
 enum tix_rc tix_db_open_relaxed(const char *url, struct tix_db **out, struct tix_err *err);
 /* NULL is a no-op. */
 void tix_db_close(struct tix_db *db);
