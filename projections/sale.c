@@ -22,12 +22,6 @@
 
 #include "sale.h"
 
-/* An outbox row's touch counter moves once per transaction (a later touch in the same
- * transaction only locks the row): a publisher compares it against what it read before the
- * transaction committed, so once is enough, and the row grows no chain of versions over a
- * pass (see availability_moves below). */
-#define ONCE_PER_TRANSACTION " o.xmin <> xid(pg_current_xact_id())"
-
 static const char ddl[] =
     "CREATE TABLE IF NOT EXISTS sale_settings ("
     " event_id uuid PRIMARY KEY, settings jsonb NOT NULL, updated_at timestamptz NOT NULL);"
@@ -150,24 +144,20 @@ static const char ddl[] =
     " REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION avail_touched();"
     "CREATE OR REPLACE TRIGGER availability_touched_update AFTER UPDATE ON availability"
     " REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION avail_touched();"
-    /* the (event, session) row first: a publisher deleting it (availability.c) is then waited
-     * for before the seats go in, so it never deletes a seat it did not publish */
-    "CREATE OR REPLACE FUNCTION seat_touched() RETURNS trigger LANGUAGE plpgsql"
-    " SET search_path FROM CURRENT AS $$ BEGIN"
-    " INSERT INTO avail_outbox AS o (event_id, session_id) SELECT DISTINCT event_id, session_id"
-    " FROM changed ON CONFLICT (event_id, session_id) DO UPDATE SET touches = o.touches + 1"
-    " WHERE" ONCE_PER_TRANSACTION ";"
-    " INSERT INTO avail_seat_outbox (event_id, session_id, seat_id) SELECT DISTINCT event_id,"
-    " session_id, seat_id FROM changed ON CONFLICT DO NOTHING; RETURN NULL; END $$;"
-    "CREATE OR REPLACE TRIGGER seat_status_touched AFTER INSERT ON seat_status"
-    " REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION seat_touched();"
-    "CREATE OR REPLACE TRIGGER seat_status_touched_update AFTER UPDATE ON seat_status"
-    " REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION seat_touched();"
-    "CREATE OR REPLACE TRIGGER seat_status_touched_delete AFTER DELETE ON seat_status"
-    " REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION seat_touched();"
+    /* Seats are recorded by the statements that change them (sale.h: SEAT_CHANGES): the
+     * triggers of the first releases go (five plpgsql calls a seat statement, most of its
+     * time in an on-sale). */
+    "DROP TRIGGER IF EXISTS seat_status_touched ON seat_status;"
+    "DROP TRIGGER IF EXISTS seat_status_touched_update ON seat_status;"
+    "DROP TRIGGER IF EXISTS seat_status_touched_delete ON seat_status;"
+    "DROP TRIGGER IF EXISTS seat_status_counted ON seat_status;"
+    "DROP TRIGGER IF EXISTS seat_status_counted_delete ON seat_status;"
+    "DROP FUNCTION IF EXISTS seat_touched();"
+    "DROP FUNCTION IF EXISTS seat_counted();"
     /* Free seats by group, so a refresh costs O(groups), not O(seats): seat_groups counts the
-     * chart's seats per (section, category), seat_taken the session's held or sold ones (kept by
-     * a trigger on seat_status, whose rows never change seat or session). Category "" is none. */
+     * chart's seats per (section, category), seat_taken the session's held or sold ones (moved by
+     * every statement that adds or removes a seat_status row, whose rows never change seat or
+     * session). Category "" is none. */
     "CREATE TABLE IF NOT EXISTS seat_groups ("
     " event_id uuid NOT NULL, section text NOT NULL, category text NOT NULL, total int NOT NULL,"
     " PRIMARY KEY (event_id, section, category));"
@@ -184,17 +174,7 @@ static const char ddl[] =
     " held int NOT NULL, sold int NOT NULL);"
     "CREATE UNLOGGED TABLE IF NOT EXISTS seat_taken_moves ("
     " event_id uuid NOT NULL, session_id uuid NOT NULL, section text NOT NULL,"
-    " category text NOT NULL, n int NOT NULL);"
-    "CREATE OR REPLACE FUNCTION seat_counted() RETURNS trigger LANGUAGE plpgsql"
-    " SET search_path FROM CURRENT AS $$ BEGIN"
-    " INSERT INTO seat_taken_moves SELECT c.event_id, c.session_id, COALESCE(z.section, ''),"
-    " COALESCE(z.category, ''), CASE WHEN TG_OP = 'DELETE' THEN -count(*) ELSE count(*) END"
-    " FROM changed c LEFT JOIN seats z ON z.event_id = c.event_id AND z.seat_id = c.seat_id"
-    " GROUP BY 1, 2, 3, 4; RETURN NULL; END $$;"
-    "CREATE OR REPLACE TRIGGER seat_status_counted AFTER INSERT ON seat_status"
-    " REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION seat_counted();"
-    "CREATE OR REPLACE TRIGGER seat_status_counted_delete AFTER DELETE ON seat_status"
-    " REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION seat_counted();";
+    " category text NOT NULL, n int NOT NULL);";
 
 static const char *const tables[] = {"sale_settings",
                                      "sale_sessions",

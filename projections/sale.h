@@ -38,6 +38,37 @@ struct sale_ctx {
     "COALESCE((x->>'quantity')::int, jsonb_array_length(COALESCE(NULLIF(x->'seats', 'null'),"      \
     " '[]')))"
 
+/* An outbox row's touch counter moves once per transaction (a later touch in the same
+ * transaction only locks the row): a publisher compares it against what it read before the
+ * transaction committed, so once is enough, and the row grows no chain of versions over a
+ * pass (see availability_moves in sale.c). */
+#define ONCE_PER_TRANSACTION " o.xmin <> xid(pg_current_xact_id())"
+
+/* CTEs appended to a WITH list whose CTE seats_changed (event_id, session_id, seat_id, n) is the
+ * RETURNING of the statement's change to seat_status, n = 1 for a row inserted, -1 for a row
+ * deleted, 0 for a row updated: the (event, session) and each seat go to the outbox for the live
+ * availability (availability.h), and the rows added or removed move seat_taken (added up at the
+ * end of the pass). A seat's group is looked up seat by seat (subqueries): the planner counts
+ * thousands of rows in seats_changed and would otherwise join by scanning every chart's seats.
+ * Every statement that changes a seat's status ends with them; a statement of its own costs a
+ * fraction of the statement triggers that did this before (five plpgsql calls per seat statement).
+ */
+#define SEAT_CHANGES                                                                               \
+    ", touched AS (INSERT INTO avail_outbox AS o (event_id, session_id) SELECT DISTINCT"           \
+    " event_id, session_id FROM seats_changed ON CONFLICT (event_id, session_id) DO UPDATE"        \
+    " SET touches = o.touches + 1 WHERE" ONCE_PER_TRANSACTION "),"                                 \
+    " listed AS (INSERT INTO avail_seat_outbox (event_id, session_id, seat_id) SELECT DISTINCT"    \
+    " event_id, session_id, seat_id FROM seats_changed ON CONFLICT DO NOTHING),"                   \
+    " counted AS (INSERT INTO seat_taken_moves SELECT c.event_id, c.session_id,"                   \
+    " COALESCE((SELECT z.section FROM seats z WHERE z.event_id = c.event_id"                       \
+    " AND z.seat_id = c.seat_id), ''), COALESCE((SELECT z.category FROM seats z"                   \
+    " WHERE z.event_id = c.event_id AND z.seat_id = c.seat_id), ''), c.n FROM seats_changed c"     \
+    " WHERE c.n <> 0)"
+
+/* The n of a seat_status row an INSERT ... ON CONFLICT DO UPDATE returns: 1 when inserted, 0
+ * when the existing row was updated (it was locked first, so its xmax is set). */
+#define SEAT_UPSERTED " CASE WHEN xmax = 0 THEN 1 ELSE 0 END"
+
 /* Recomputes available for the event's rows ($1), one session ($2) or all (NULL). */
 void tix_sale_refresh(const struct sale_ctx *c, const char *session_id);
 

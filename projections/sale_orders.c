@@ -49,18 +49,21 @@ static const char hold_placed_sql[] =
     " src AS (SELECT h.*, 1 AS dh, 0 AS ds FROM h)" MOVE_UNITS;
 
 static const char hold_seats_sql[] =
-    "INSERT INTO seat_status (event_id, session_id, seat_id, status, hold_id)"
-    " SELECT h.event_id, h.session_id, s, 'held', h.id FROM holds h,"
+    "WITH seats_changed AS (INSERT INTO seat_status (event_id, session_id, seat_id, status,"
+    " hold_id) SELECT h.event_id, h.session_id, s, 'held', h.id FROM holds h,"
     " jsonb_array_elements(h.lines) x, jsonb_array_elements_text(COALESCE(NULLIF(x->'seats',"
     " 'null'), '[]')) s WHERE h.id = $1::uuid AND h.state = 'active'"
     " ON CONFLICT (event_id, session_id, seat_id) DO UPDATE SET status = 'held',"
-    " hold_id = EXCLUDED.hold_id, order_id = NULL";
+    " hold_id = EXCLUDED.hold_id, order_id = NULL"
+    " RETURNING event_id, session_id, seat_id," SEAT_UPSERTED " AS n)" SEAT_CHANGES
+    " SELECT count(*) FROM seats_changed";
 
 /* Ends an active hold ($1) in state $2: its units and seats come back. */
 static const char hold_end_sql[] =
     "WITH h AS (UPDATE holds SET state = $2, end_reason = $3, updated_at = $4"
     " WHERE id = $1::uuid AND state = 'active' RETURNING event_id, session_id, lines),"
-    " z AS (DELETE FROM seat_status WHERE hold_id = $1::uuid AND order_id IS NULL),"
+    " seats_changed AS (DELETE FROM seat_status WHERE hold_id = $1::uuid AND order_id IS NULL"
+    " RETURNING event_id, session_id, seat_id, -1 AS n)" SEAT_CHANGES ","
     " src AS (SELECT h.*, -1 AS dh, 0 AS ds FROM h)" MOVE_UNITS;
 
 /* True when an element of the array list has a non-empty array `seats` (lines) or a string
@@ -156,6 +159,7 @@ static const char hold_converted_sql[] =
     "UPDATE holds SET state = 'converted', order_id = $2::uuid, updated_at = $3"
     " WHERE id = $1::uuid AND state = 'active'";
 
+/* The seats stay held (what the seat map shows does not change): no SEAT_CHANGES. */
 static const char hold_seats_ordered_sql[] =
     "UPDATE seat_status SET order_id = $2::uuid WHERE hold_id = $1::uuid";
 
@@ -164,7 +168,8 @@ static const char order_end_sql[] =
     "WITH o AS (UPDATE orders SET status = $2, refund_reason = COALESCE($3, refund_reason),"
     " updated_at = $4 WHERE id = $1::uuid AND status = 'pending_payment'"
     " RETURNING event_id, session_id, lines),"
-    " z AS (DELETE FROM seat_status WHERE order_id = $1::uuid AND status = 'held'),"
+    " seats_changed AS (DELETE FROM seat_status WHERE order_id = $1::uuid AND status = 'held'"
+    " RETURNING event_id, session_id, seat_id, -1 AS n)" SEAT_CHANGES ","
     " src AS (SELECT o.*, -1 AS dh, 0 AS ds FROM o)" MOVE_UNITS;
 
 /* Pays an order ($1) not paid yet: units held by it (if it was still awaiting payment) become
@@ -178,12 +183,15 @@ static const char order_paid_sql[] =
     " 1 AS ds FROM o, was)" MOVE_UNITS;
 
 static const char order_seats_sold_sql[] =
-    "INSERT INTO seat_status (event_id, session_id, seat_id, status, hold_id, order_id)"
-    " SELECT o.event_id, o.session_id, s, 'sold', o.hold_id, o.id FROM orders o,"
-    " jsonb_array_elements(o.lines) x, jsonb_array_elements_text(COALESCE(NULLIF(x->'seats',"
-    " 'null'), '[]')) s WHERE o.id = $1::uuid AND o.status = 'paid'"
+    "WITH seats_changed AS (INSERT INTO seat_status (event_id, session_id, seat_id, status,"
+    " hold_id, order_id) SELECT o.event_id, o.session_id, s, 'sold', o.hold_id, o.id FROM"
+    " orders o, jsonb_array_elements(o.lines) x,"
+    " jsonb_array_elements_text(COALESCE(NULLIF(x->'seats', 'null'), '[]')) s"
+    " WHERE o.id = $1::uuid AND o.status = 'paid'"
     " ON CONFLICT (event_id, session_id, seat_id) DO UPDATE SET status = 'sold',"
-    " hold_id = EXCLUDED.hold_id, order_id = EXCLUDED.order_id";
+    " hold_id = EXCLUDED.hold_id, order_id = EXCLUDED.order_id"
+    " RETURNING event_id, session_id, seat_id," SEAT_UPSERTED " AS n)" SEAT_CHANGES
+    " SELECT count(*) FROM seats_changed";
 
 static const char tickets_issued_sql[] =
     "INSERT INTO tickets (id, event_id, order_id, ticket_type_id, session_id, seat_id,"
@@ -225,8 +233,10 @@ static const char refund_granted_sql[] =
     "o)" MOVE_UNITS;
 
 static const char seats_back_sql[] =
-    "DELETE FROM seat_status WHERE order_id = $1::uuid AND seat_id IN"
-    " (SELECT jsonb_array_elements_text(x->'seats') FROM jsonb_array_elements($2::jsonb) x)";
+    "WITH seats_changed AS (DELETE FROM seat_status WHERE order_id = $1::uuid AND seat_id IN"
+    " (SELECT jsonb_array_elements_text(x->'seats') FROM jsonb_array_elements($2::jsonb) x)"
+    " RETURNING event_id, session_id, seat_id, -1 AS n)" SEAT_CHANGES
+    " SELECT count(*) FROM seats_changed";
 
 static const char refund_row_sql[] =
     "INSERT INTO refunds (request_id, event_id, order_id, ticket_ids, amount_minor, currency,"
