@@ -592,7 +592,7 @@ static const struct tix_field_spec hold_expire_specs[] = {{"hold_ids", SK_HOLD_I
 static const struct tix_field_spec order_place_specs[] = {
     {"order_id", SK_UUID, true}, {"hold_id", SK_UUID, true}, {"ticket_seed", SK_HEX64, false}};
 static const struct tix_field_spec order_cancel_specs[] = {{"order_id", SK_UUID, true},
-                                                          {"reason", SK_REASON, false}};
+                                                           {"reason", SK_REASON, false}};
 static const struct tix_field_spec attach_specs[] = {{"order_id", SK_UUID, true},
                                                      {"payment_intent_id", SK_EXTERNAL_ID, true}};
 static const struct tix_field_spec payment_specs[] = {

@@ -1230,8 +1230,8 @@ Test(stock, order_cancel_by_the_payment_worker_carries_its_reason)
     hold(A_B1, H1, SES1, SEAT("A-1-1"));
     order(A_B1, O1, H1);
     const char *why = "stripe_unavailable: stripe /v1/payment_intents: server error";
-    rejected(A_CLOCK, "order.cancel",
-             jf("{'event_id':'%s','order_id':'%s','reason':'x'}", EV, O1), "forbidden", NULL);
+    rejected(A_CLOCK, "order.cancel", jf("{'event_id':'%s','order_id':'%s','reason':'x'}", EV, O1),
+             "forbidden", NULL);
     rejected(A_PAY, "order.cancel", jf("{'event_id':'%s','order_id':'%s','reason':'x'}", EV, H1),
              "not_found", "order_id");
     invalid(A_PAY, "order.cancel", jf("{'event_id':'%s','order_id':'%s','reason':''}", EV, O1),

@@ -96,8 +96,8 @@ static enum tix_rc record_failure(struct worker *w, const char *order_id, const 
 /* The row of m's order (made now if new, status 'creating'): its intent id into intent_id (""
  * while Stripe did not answer); a row the worker gave up on puts its reason in m->refused. */
 static enum tix_rc intent_row(struct worker *w, struct event_msg *m, int64_t amount,
-                              const char *buyer, const char *currency, char *intent_id,
-                              size_t size, struct tix_err *err)
+                              const char *buyer, const char *currency, char *intent_id, size_t size,
+                              struct tix_err *err)
 {
     char amount_s[24];
     snprintf(amount_s, sizeof(amount_s), "%" PRId64, amount);
@@ -155,8 +155,7 @@ static void plain_reason(char *s)
  * shows 'retrying' and sets the delivery aside (TIX_ETRANSIENT); after the last round, or a
  * refusal, the row reads 'failed' with the reason, also put in m->refused (TIX_EINVAL). */
 static enum tix_rc intent_not_made(struct worker *w, struct event_msg *m, int rounds,
-                                   enum tix_rc rc, const struct tix_intent *in,
-                                   struct tix_err *err)
+                                   enum tix_rc rc, const struct tix_intent *in, struct tix_err *err)
 {
     bool is_last = rc == TIX_EINVAL || rounds >= w->cfg->intent_rounds;
     const char *code = rc == TIX_ETRANSIENT ? "stripe_unavailable"
