@@ -118,16 +118,14 @@ static enum tix_rc intent_row(struct worker *w, struct event_msg *m, int64_t amo
     return TIX_OK;
 }
 
-/* Counts one more round of Stripe calls for m's intent into *rounds. */
-static enum tix_rc count_round(struct worker *w, const struct event_msg *m, int *rounds,
+/* Runs sql, an UPDATE of the row keyed $1 = key RETURNING the count of rounds so far,
+ * into *rounds. */
+static enum tix_rc count_round(struct worker *w, const char *sql, const char *key, int *rounds,
                                struct tix_err *err)
 {
-    const char *p[] = {m->order_id};
+    const char *p[] = {key};
     PGresult *res = NULL;
-    enum tix_rc rc = exec(w,
-                          "UPDATE payments SET intent_rounds = intent_rounds + 1, updated_at = "
-                          "now() WHERE order_id = $1 RETURNING intent_rounds",
-                          1, p, &res, err);
+    enum tix_rc rc = exec(w, sql, 1, p, &res, err);
     if (rc == TIX_OK)
         *rounds = PQntuples(res) == 1 ? (int)strtol(PQgetvalue(res, 0, 0), NULL, 10) : 1;
     PQclear(res);
@@ -201,7 +199,10 @@ static enum tix_rc intent_for(struct worker *w, struct event_msg *m, char *inten
     if (rc == TIX_OK && m->refused[0] != '\0') /* given up already: the same cancel again */
         return tix_err_set(err, TIX_EINVAL, "payment_intent", "%s", m->refused);
     if (rc == TIX_OK && intent_id[0] == '\0')
-        rc = count_round(w, m, &rounds, err);
+        rc = count_round(w,
+                         "UPDATE payments SET intent_rounds = intent_rounds + 1, updated_at = "
+                         "now() WHERE order_id = $1 RETURNING intent_rounds",
+                         m->order_id, &rounds, err);
     if (rc != TIX_OK || intent_id[0] != '\0')
         return rc; /* a redelivery: Stripe was already asked and answered */
     char key[96];
@@ -279,22 +280,6 @@ static enum tix_rc refund_record(struct worker *w, const struct event_msg *m,
     return rc;
 }
 
-/* Counts one more round of calls for the refund keyed m->key into *attempts. */
-static enum tix_rc count_attempt(struct worker *w, const struct event_msg *m, int *attempts,
-                                 struct tix_err *err)
-{
-    const char *p[] = {m->key};
-    PGresult *res = NULL;
-    enum tix_rc rc = exec(w,
-                          "UPDATE payment_refunds SET attempts = attempts + 1, updated_at = now() "
-                          "WHERE refund_key = $1 RETURNING attempts",
-                          1, p, &res, err);
-    if (rc == TIX_OK)
-        *attempts = PQntuples(res) == 1 ? (int)strtol(PQgetvalue(res, 0, 0), NULL, 10) : 1;
-    PQclear(res);
-    return rc;
-}
-
 /* Stripe's answer read as final: a charge already refunded is a refund done (recorded under a
  * refund id derived from the key); a transient failure after the last round gives up. */
 static enum tix_rc settle_refund(struct worker *w, const struct event_msg *m, int attempts,
@@ -328,7 +313,10 @@ static enum tix_rc refund_for(struct worker *w, struct event_msg *m, char *refun
     int attempts = 0;
     enum tix_rc rc = refund_row(w, m, intent, amount, refund_id, size, err);
     if (rc == TIX_OK && refund_id[0] == '\0')
-        rc = count_attempt(w, m, &attempts, err);
+        rc = count_round(w,
+                         "UPDATE payment_refunds SET attempts = attempts + 1, updated_at = "
+                         "now() WHERE refund_key = $1 RETURNING attempts",
+                         m->key, &attempts, err);
     if (rc != TIX_OK || refund_id[0] != '\0')
         return rc;
     char key[96];
