@@ -591,7 +591,8 @@ static const struct tix_field_spec hold_id_specs[] = {{"hold_id", SK_UUID, true}
 static const struct tix_field_spec hold_expire_specs[] = {{"hold_ids", SK_HOLD_IDS, false}};
 static const struct tix_field_spec order_place_specs[] = {
     {"order_id", SK_UUID, true}, {"hold_id", SK_UUID, true}, {"ticket_seed", SK_HEX64, false}};
-static const struct tix_field_spec order_id_specs[] = {{"order_id", SK_UUID, true}};
+static const struct tix_field_spec order_cancel_specs[] = {{"order_id", SK_UUID, true},
+                                                           {"reason", SK_REASON, false}};
 static const struct tix_field_spec attach_specs[] = {{"order_id", SK_UUID, true},
                                                      {"payment_intent_id", SK_EXTERNAL_ID, true}};
 static const struct tix_field_spec payment_specs[] = {
@@ -645,7 +646,7 @@ STREAMS_FN(hold_release_streams, hold_release_specs, N_SPECS(hold_release_specs)
 STREAMS_FN(hold_id_streams, hold_id_specs, N_SPECS(hold_id_specs), false, NULL)
 STREAMS_FN(hold_expire_streams, hold_expire_specs, N_SPECS(hold_expire_specs), false, NULL)
 STREAMS_FN(order_place_streams, order_place_specs, N_SPECS(order_place_specs), false, NULL)
-STREAMS_FN(order_id_streams, order_id_specs, N_SPECS(order_id_specs), false, NULL)
+STREAMS_FN(order_cancel_streams, order_cancel_specs, N_SPECS(order_cancel_specs), false, NULL)
 STREAMS_FN(attach_streams, attach_specs, N_SPECS(attach_specs), false, NULL)
 STREAMS_FN(payment_streams, payment_specs, N_SPECS(payment_specs), false, payment_rule_cb)
 STREAMS_FN(refunded_streams, refunded_specs, N_SPECS(refunded_specs), false, NULL)
@@ -669,7 +670,7 @@ const struct tix_command_handler tix_stock_handlers[] = {
     {"hold.extend", hold_id_streams, tix_stock_decide_hold_extend},
     {"hold.expire", hold_expire_streams, tix_stock_decide_with_room},
     {"order.place", order_place_streams, tix_stock_decide_order_place},
-    {"order.cancel", order_id_streams, tix_stock_decide_with_room},
+    {"order.cancel", order_cancel_streams, tix_stock_decide_with_room},
     {"order.attach_payment", attach_streams, tix_stock_decide_attach_payment},
     {"payment.apply", payment_streams, tix_stock_decide_with_room},
     {"order.mark_refunded", refunded_streams, tix_stock_decide_mark_refunded},

@@ -658,18 +658,31 @@ void tix_stock_decide_order_place(const struct tix_command *cmd, const struct ti
     }
 }
 
+/* Who may cancel: the order's buyer, or system:payments when the order's payment cannot be set
+ * up (its PaymentIntent was refused or Stripe stayed unavailable); -1 after rejecting. */
+static int cancellable_order(const struct stock_ctx *c, struct tix_decision *out)
+{
+    if (c->actor.is_system && !tix_stock_require_system(c, "payments", NULL, out))
+        return -1;
+    const char *id = tix_json_str(c->cmd->payload, "order_id");
+    int o = tix_stock_find_order(c->s, id);
+    if (o < 0 ||
+        (!c->actor.is_system && strcmp(c->s->buyers[c->s->orders[o].buyer].id, c->actor.user_id))) {
+        tix_decision_reject(out, "not_found", "order_id", "no order %s of yours", id);
+        return -1;
+    }
+    return o;
+}
+
 void tix_stock_decide_order_cancel(const struct tix_command *cmd, const struct tix_view *view,
                                    struct tix_decision *out)
 {
     struct stock_ctx c;
-    if (!tix_stock_load(cmd, view, &c, out) || !tix_stock_require_user(&c, out))
+    if (!tix_stock_load(cmd, view, &c, out))
         return;
-    const char *id = tix_json_str(cmd->payload, "order_id");
-    int o = tix_stock_find_order(c.s, id);
-    if (o < 0 || strcmp(c.s->buyers[c.s->orders[o].buyer].id, c.actor.user_id) != 0) {
-        tix_decision_reject(out, "not_found", "order_id", "no order %s of yours", id);
+    int o = cancellable_order(&c, out);
+    if (o < 0)
         return;
-    }
     enum tix_order_status st = c.s->orders[o].status;
     if (st == TIX_ORDER_PAID) {
         tix_decision_reject(out, "already_paid", "order_id",
@@ -681,6 +694,11 @@ void tix_stock_decide_order_cancel(const struct tix_command *cmd, const struct t
                             tix_order_status_name(st));
         return;
     }
-    if (st == TIX_ORDER_PENDING_PAYMENT)
-        tix_stock_emit(&c, out, "order.cancelled", json_pack("{s:s}", "order_id", id));
+    if (st != TIX_ORDER_PENDING_PAYMENT)
+        return;
+    json_t *data = json_pack("{s:s}", "order_id", c.s->orders[o].id);
+    const char *reason = tix_json_str(cmd->payload, "reason");
+    if (reason != NULL)
+        json_object_set_new(data, "reason", json_string(reason));
+    tix_stock_emit(&c, out, "order.cancelled", data);
 }

@@ -1324,7 +1324,8 @@ static const struct tix_field_spec order_placed_specs[] = {
     {"total_minor", SK_AMOUNT, true},
     {"expires_at", SK_INSTANT, true},
 };
-static const struct tix_field_spec order_id_specs[] = {EV_ID, {"order_id", SK_UUID, true}};
+static const struct tix_field_spec order_cancelled_specs[] = {
+    EV_ID, {"order_id", SK_UUID, true}, {"reason", SK_REASON, false}};
 static const struct tix_field_spec orders_expired_specs[] = {EV_ID,
                                                              {"order_ids", SK_HOLD_IDS, true}};
 static const struct tix_field_spec attached_specs[] = {
@@ -1431,7 +1432,7 @@ static const struct {
     APPLIER("hold.released", released_specs, apply_hold_released),
     APPLIER("hold.expired", expired_specs, apply_hold_expired),
     APPLIER("order.placed", order_placed_specs, apply_order_placed),
-    APPLIER("order.cancelled", order_id_specs, apply_order_cancelled),
+    APPLIER("order.cancelled", order_cancelled_specs, apply_order_cancelled),
     APPLIER("order.expired", orders_expired_specs, apply_order_expired),
     APPLIER("order.payment_attached", attached_specs, apply_payment_attached),
     APPLIER("order.payment_failed", failed_specs, apply_payment_failed),

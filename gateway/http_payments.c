@@ -11,7 +11,9 @@
  * here (the sale derives ticket ids from it; only the first delivery's seed is ever used).
  *
  * GET /api/v1/payments/{id} shows the payment worker's row for order id to the order's buyer
- * only (anyone else: 404), with the client secret the buyer's browser confirms the payment with.
+ * only (anyone else: 404), with the client secret the buyer's browser confirms the payment with,
+ * or, while Stripe could not create the intent, status retrying (the last failure and the rounds
+ * so far), then failed (the order is cancelled).
  */
 #include <ctype.h>
 #include <sodium.h>
@@ -172,8 +174,9 @@ void tix_http_payment_get(struct tix_req *req)
                     "SELECT json_build_object('order_id', order_id, 'event_id', event_id, "
                     "'payment_intent_id', payment_intent_id, 'client_secret', client_secret, "
                     "'status', status, 'amount_minor', amount_minor, 'currency', currency, "
-                    "'failure_reason', failure_reason, 'refund_id', refund_id, 'updated_at', "
-                    "updated_at) FROM payments WHERE order_id = $1 AND buyer_id = $2",
+                    "'failure_reason', failure_reason, 'intent_rounds', intent_rounds, "
+                    "'refund_id', refund_id, 'updated_at', updated_at) FROM payments WHERE "
+                    "order_id = $1 AND buyer_id = $2",
                     2, params, &res))
         tix_gw_reply_row(req, res, "no such payment");
 }

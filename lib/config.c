@@ -72,6 +72,7 @@ static const struct row rows[] = {
     ROW_INT("TIXMO_STRIPE_TIMEOUT_MS", stripe_timeout_ms, "10000", 100, 120000),
     ROW_INT("TIXMO_STRIPE_ATTEMPTS", stripe_attempts, "3", 1, 10),
     ROW_INT("TIXMO_REFUND_ATTEMPTS", refund_attempts, "10", 1, 100),
+    ROW_INT("TIXMO_PAYMENT_INTENT_ROUNDS", intent_rounds, "8", 1, 100),
     ROW_INT("TIXMO_STRIPE_WEBHOOK_TOLERANCE", webhook_tolerance_s, "300", 1, 86400),
     {"TIXMO_TICKET_KEY", HEX32, offsetof(struct tix_config, ticket_key),
      "7469786d6f2d6465762d7469636b65742d6b65792d6e6f742d666f722d70726f", 0, 0, NULL},

@@ -163,9 +163,10 @@ static const char hold_converted_sql[] =
 static const char hold_seats_ordered_sql[] =
     "UPDATE seat_status SET order_id = $2::uuid WHERE hold_id = $1::uuid";
 
-/* Ends an order awaiting payment ($1) in state $2: its units and seats come back. */
+/* Ends an order awaiting payment ($1) in state $2 (why, when given: $3): its units and seats
+ * come back. */
 static const char order_end_sql[] =
-    "WITH o AS (UPDATE orders SET status = $2, refund_reason = COALESCE($3, refund_reason),"
+    "WITH o AS (UPDATE orders SET status = $2, failure_reason = COALESCE($3, failure_reason),"
     " updated_at = $4 WHERE id = $1::uuid AND status = 'pending_payment'"
     " RETURNING event_id, session_id, lines),"
     " seats_changed AS (DELETE FROM seat_status WHERE order_id = $1::uuid AND status = 'held'"
@@ -296,7 +297,7 @@ static enum tix_rc on_order_ended(const struct sale_ctx *c, const char *state)
     const char *order = tix_json_str(c->d, "order_id");
     if (!tix_uuid_is_valid(order))
         return TIX_EINVAL;
-    tix_stmts_add(c->out, order_end_sql, 4, order, state, NULL, c->at);
+    tix_stmts_add(c->out, order_end_sql, 4, order, state, tix_json_str(c->d, "reason"), c->at);
     tix_sale_refresh(c, NULL);
     return TIX_OK;
 }

@@ -7,7 +7,10 @@
  * process fed order events on the real broker creates the intent once (a redelivered event
  * reuses it), stores it, sends order.attach_payment with a derived id (seen on a copy of the
  * partition's command queue), refunds and sends order.mark_refunded, follows the sale's
- * outcomes, and dead-letters a malformed event without stopping.
+ * outcomes, and dead-letters a malformed event without stopping. An intent Stripe keeps failing
+ * reads 'retrying' between rounds, then (TIXMO_PAYMENT_INTENT_ROUNDS=3) 'failed', and the worker
+ * sends order.cancel with the reason; so does an intent Stripe refuses; a redelivered event
+ * sends the same command (same id) without asking Stripe again.
  */
 #include <criterion/criterion.h>
 #include <curl/curl.h>
@@ -205,7 +208,8 @@ static void worker_start(void)
     cr_assert_eq(tix_bus_declare_topology(bus, atoi(tix_test_env("TIXMO_PARTITIONS")), 5, &err),
                  TIX_OK, "%s", err.msg);
     db = tix_test_db("TIXMO_DB_URL");
-    worker_pid = tix_test_spawn("tixmo-payment", NULL);
+    static const char *const env[] = {"TIXMO_PAYMENT_INTENT_ROUNDS=3", NULL}; /* 1 s + 2 s */
+    worker_pid = tix_test_spawn("tixmo-payment", env);
     for (int i = 0; i < 200 && tix_bus_queue_depth(bus, "tixmo.payments", NULL) < 0; i++)
         usleep(50000);
     cr_assert(tix_bus_queue_depth(bus, "tixmo.payments", &err) >= 0,
@@ -479,4 +483,59 @@ Test(payment_worker, malformed_event_is_dead_lettered_and_the_worker_goes_on)
     cr_assert(strstr(reason, "total_minor") != NULL, "%s", reason);
     const char *p[] = {bad.order};
     cr_assert_eq(tix_test_scalar(db, "SELECT count(*) FROM payments WHERE order_id = $1", 1, p), 0);
+}
+
+/* The Stripe stand-in's journal of intent requests with Idempotency-Key key: how many. */
+static size_t intent_calls(const struct order_ids *o)
+{
+    json_t *reqs = tix_stripe_mock_requests("/v1/payment_intents", o->key);
+    size_t n = json_array_size(reqs);
+    json_decref(reqs);
+    return n;
+}
+
+/* The order.cancel the worker sends for o (command id payments.intent_failed.<order_id>): its
+ * reason starts with want. */
+static void expect_cancel(const struct order_ids *o, const char *want)
+{
+    char cmd_id[96];
+    snprintf(cmd_id, sizeof(cmd_id), "payments.intent_failed.%s", o->order);
+    json_t *env = tapped(cmd_id, 20000);
+    check_command(env, "order.cancel", o);
+    const char *reason = tix_json_str(json_object_get(env, "payload"), "reason");
+    cr_assert(reason != NULL && strncmp(reason, want, strlen(want)) == 0, "reason %s", reason);
+    json_decref(env);
+}
+
+Test(payment_worker, an_intent_stripe_keeps_failing_retries_then_fails_and_cancels_the_order)
+{
+    struct order_ids o;
+    order_for_show(&o);
+    char buyer[TIX_UUID_LEN + 1], msg[TIX_UUID_LEN + 1];
+    tix_uuid_v7(buyer);
+    publish("order.placed", placed(&o, buyer, 2579), msg); /* ..79: Stripe answers 500 */
+    wait_row(o.order, "status = 'retrying' AND intent_rounds = 1 AND payment_intent_id IS NULL"
+                      " AND failure_reason LIKE 'stripe_unavailable: %'");
+    wait_row(o.order, "status = 'failed' AND intent_rounds = 3"
+                      " AND failure_reason LIKE 'stripe_unavailable: %server error%'");
+    expect_cancel(&o, "stripe_unavailable: ");
+    cr_assert_eq(intent_calls(&o), 9, "3 rounds of 3 tries, all with tixmo-order-<order_id>");
+    /* a redelivery: the same command (the processor answers it from its first outcome), and
+     * Stripe is not asked again */
+    publish("order.placed", placed(&o, buyer, 2579), msg);
+    expect_cancel(&o, "stripe_unavailable: ");
+    cr_assert_eq(intent_calls(&o), 9);
+    wait_row(o.order, "status = 'failed' AND intent_rounds = 3");
+}
+
+Test(payment_worker, an_intent_stripe_refuses_fails_at_once_and_cancels_the_order)
+{
+    struct order_ids o;
+    order_for_show(&o);
+    char msg[TIX_UUID_LEN + 1];
+    publish("order.placed", placed(&o, "buyer-refused", 2576), msg); /* ..76: amount_too_large */
+    wait_row(o.order, "status = 'failed' AND intent_rounds = 1"
+                      " AND failure_reason LIKE 'amount_too_large: %Amount must be no more%'");
+    expect_cancel(&o, "amount_too_large: ");
+    cr_assert_eq(intent_calls(&o), 1, "a refusal is not retried");
 }

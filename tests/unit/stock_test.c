@@ -1224,6 +1224,48 @@ Test(stock, order_cancel_gives_the_seats_back)
     check_invariants();
 }
 
+Test(stock, order_cancel_by_the_payment_worker_carries_its_reason)
+{
+    given_sale();
+    hold(A_B1, H1, SES1, SEAT("A-1-1"));
+    order(A_B1, O1, H1);
+    const char *why = "stripe_unavailable: stripe /v1/payment_intents: server error";
+    rejected(A_CLOCK, "order.cancel", jf("{'event_id':'%s','order_id':'%s','reason':'x'}", EV, O1),
+             "forbidden", NULL);
+    rejected(A_PAY, "order.cancel", jf("{'event_id':'%s','order_id':'%s','reason':'x'}", EV, H1),
+             "not_found", "order_id");
+    invalid(A_PAY, "order.cancel", jf("{'event_id':'%s','order_id':'%s','reason':''}", EV, O1),
+            "reason");
+    ok(A_PAY, "order.cancel", jf("{'event_id':'%s','order_id':'%s','reason':'%s'}", EV, O1, why));
+    cr_assert_str_eq(last_event()->type, "order.cancelled");
+    cr_assert_str_eq(tix_json_str(last_event()->data, "reason"), why);
+    cr_assert_eq(stock()->orders[0].status, TIX_ORDER_CANCELLED);
+    no_events(A_PAY, "order.cancel",
+              jf("{'event_id':'%s','order_id':'%s','reason':'%s'}", EV, O1, why));
+    /* the seat is free again; a payment that comes late is refunded, the seat being sold */
+    hold(A_B2, H2, SES1, SEAT("A-1-1"));
+    order(A_B2, O2, H2);
+    pay(O2, "evt_2");
+    pay(O1, "evt_1");
+    cr_assert_str_eq(last_event()->type, "order.refund_required");
+    cr_assert_str_eq(tix_json_str(last_event()->data, "reason"), "stock_unavailable");
+    rejected(A_PAY, "order.cancel", jf("{'event_id':'%s','order_id':'%s','reason':'x'}", EV, O2),
+             "already_paid", "order_id");
+    check_invariants();
+}
+
+Test(stock, a_late_payment_of_an_order_the_worker_cancelled_pays_it_while_the_seats_are_free)
+{
+    given_sale();
+    hold(A_B1, H1, SES1, SEAT("A-1-1"));
+    order(A_B1, O1, H1);
+    ok(A_PAY, "order.cancel", jf("{'event_id':'%s','order_id':'%s','reason':'x'}", EV, O1));
+    pay(O1, "evt_1");
+    cr_assert_str_eq(last_event()->type, "order.paid");
+    cr_assert_eq(stock()->orders[0].status, TIX_ORDER_PAID);
+    check_invariants();
+}
+
 /* ---- payments ----------------------------------------------------------------------------- */
 
 Test(stock, attach_payment)

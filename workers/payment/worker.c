@@ -26,9 +26,6 @@
 
 #define PREFETCH       16
 #define BACKOFF_MAX_MS 10000
-/* Rounds of an intent Stripe keeps failing before it is dead-lettered: one per delay tier, and
- * one more (about two minutes of waiting in all). */
-#define INTENT_ROUNDS (TIX_BUS_PAYMENT_DELAYS + 1)
 
 struct worker {
     struct tix_consumer c; /* first: settle gets it */
@@ -46,7 +43,7 @@ struct event_msg {
     const char *order_id;
     const char *sale_event_id; /* data.event_id: the show, the command key */
     const char *key;           /* what the effect's ids derive from: request_id, else order_id */
-    char refused[300];         /* set by a call the provider refused for good */
+    char refused[384];         /* why the provider refused for good, or the worker gave up */
 };
 
 /* ---- commands ---- */
@@ -83,6 +80,7 @@ static void cell(const PGresult *res, int col, char *out, size_t size)
     snprintf(out, size, "%s", v);
 }
 
+/* Records that the intent of order_id will not be made: status 'failed' and why. */
 static enum tix_rc record_failure(struct worker *w, const char *order_id, const char *why,
                                   struct tix_err *err)
 {
@@ -95,6 +93,96 @@ static enum tix_rc record_failure(struct worker *w, const char *order_id, const 
 
 /* ---- order.placed: the intent ---- */
 
+/* The row of m's order (made now if new, status 'creating'): its intent id into intent_id (""
+ * while Stripe did not answer); a row the worker gave up on puts its reason in m->refused. */
+static enum tix_rc intent_row(struct worker *w, struct event_msg *m, int64_t amount,
+                              const char *buyer, const char *currency, char *intent_id, size_t size,
+                              struct tix_err *err)
+{
+    char amount_s[24];
+    snprintf(amount_s, sizeof(amount_s), "%" PRId64, amount);
+    const char *ins[] = {m->order_id, m->sale_event_id, buyer, amount_s, currency};
+    PGresult *res = NULL;
+    enum tix_rc rc =
+        exec(w,
+             "WITH ins AS (INSERT INTO payments (order_id, event_id, buyer_id, amount_minor, "
+             "currency, status) VALUES ($1, $2, $3, $4, upper($5), 'creating') ON CONFLICT "
+             "(order_id) DO NOTHING) SELECT payment_intent_id, CASE WHEN status = 'failed' THEN "
+             "failure_reason END FROM payments WHERE order_id = $1",
+             5, ins, &res, err);
+    if (rc != TIX_OK)
+        return rc;
+    cell(res, 0, intent_id, size);
+    cell(res, 1, m->refused, sizeof(m->refused));
+    PQclear(res);
+    return TIX_OK;
+}
+
+/* Runs sql, an UPDATE of the row keyed $1 = key RETURNING the count of rounds so far,
+ * into *rounds. */
+static enum tix_rc count_round(struct worker *w, const char *sql, const char *key, int *rounds,
+                               struct tix_err *err)
+{
+    const char *p[] = {key};
+    PGresult *res = NULL;
+    enum tix_rc rc = exec(w, sql, 1, p, &res, err);
+    if (rc == TIX_OK)
+        *rounds = PQntuples(res) == 1 ? (int)strtol(PQgetvalue(res, 0, 0), NULL, 10) : 1;
+    PQclear(res);
+    return rc;
+}
+
+/* Makes s fit for the log's reason: control characters become spaces, and a UTF-8 sequence a
+ * cut left incomplete at the end goes. */
+static void plain_reason(char *s)
+{
+    size_t n = strlen(s), lead = n;
+    for (size_t i = 0; i < n; i++)
+        s[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i];
+    while (lead > 0 && ((unsigned char)s[lead - 1] & 0xc0) == 0x80)
+        lead--;
+    if (lead == 0 || (unsigned char)s[lead - 1] < 0x80)
+        return;
+    unsigned char c = (unsigned char)s[lead - 1];
+    size_t want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+    if (n - (lead - 1) < want)
+        s[lead - 1] = '\0';
+}
+
+/* Stripe did not create m's intent in round `rounds`: a transient failure before the last round
+ * shows 'retrying' and sets the delivery aside (TIX_ETRANSIENT); after the last round, or a
+ * refusal, the row reads 'failed' with the reason, also put in m->refused (TIX_EINVAL). */
+static enum tix_rc intent_not_made(struct worker *w, struct event_msg *m, int rounds,
+                                   enum tix_rc rc, const struct tix_intent *in, struct tix_err *err)
+{
+    bool is_last = rc == TIX_EINVAL || rounds >= w->cfg->intent_rounds;
+    const char *code = rc == TIX_ETRANSIENT ? "stripe_unavailable"
+                       : in->error_code[0]  ? in->error_code
+                                            : "stripe_refused";
+    char why[sizeof(m->refused)];
+    snprintf(why, sizeof(why), "%s: %s", code, err->msg);
+    plain_reason(why);
+    if (!is_last) {
+        const char *p[] = {m->order_id, why};
+        enum tix_rc db = exec(w,
+                              "UPDATE payments SET status = 'retrying', failure_reason = left($2, "
+                              "300), updated_at = now() WHERE order_id = $1 AND "
+                              "payment_intent_id IS NULL",
+                              2, p, NULL, NULL);
+        tix_log_warn("payment intent not made yet", "order_id=%s round=%d of=%d detail=\"%s\"",
+                     m->order_id, rounds, w->cfg->intent_rounds, err->msg);
+        w->is_provider_down = db == TIX_OK; /* a Postgres failure is waited out in place */
+        return TIX_ETRANSIENT;
+    }
+    tix_log_warn("payment intent given up: the order is cancelled",
+                 "order_id=%s round=%d reason=\"%s\"", m->order_id, rounds, why);
+    enum tix_rc db = record_failure(w, m->order_id, why, err);
+    if (db != TIX_OK)
+        return db;
+    snprintf(m->refused, sizeof(m->refused), "%s", why);
+    return tix_err_set(err, TIX_EINVAL, "payment_intent", "%s", why);
+}
+
 static enum tix_rc intent_for(struct worker *w, struct event_msg *m, char *intent_id, size_t size,
                               struct tix_err *err)
 {
@@ -106,41 +194,36 @@ static enum tix_rc intent_for(struct worker *w, struct event_msg *m, char *inten
         return tix_err_set(err, TIX_EINVAL, "data",
                            "order.placed needs buyer_id, currency and "
                            "total_minor >= 1");
-    char amount_s[24];
-    snprintf(amount_s, sizeof(amount_s), "%" PRId64, amount);
-    const char *ins[] = {m->order_id, m->sale_event_id, buyer, amount_s, currency};
-    PGresult *res = NULL;
-    enum tix_rc rc =
-        exec(w,
-             "WITH ins AS (INSERT INTO payments (order_id, event_id, buyer_id, amount_minor, "
-             "currency, status) VALUES ($1, $2, $3, $4, upper($5), 'creating') ON CONFLICT "
-             "(order_id) DO NOTHING) SELECT payment_intent_id FROM payments WHERE order_id = $1",
-             5, ins, &res, err);
-    if (rc != TIX_OK)
-        return rc;
-    cell(res, 0, intent_id, size);
-    PQclear(res);
-    if (intent_id[0] != '\0')
-        return TIX_OK; /* a redelivery: Stripe was already asked and answered */
+    int rounds = 0;
+    enum tix_rc rc = intent_row(w, m, amount, buyer, currency, intent_id, size, err);
+    if (rc == TIX_OK && m->refused[0] != '\0') /* given up already: the same cancel again */
+        return tix_err_set(err, TIX_EINVAL, "payment_intent", "%s", m->refused);
+    if (rc == TIX_OK && intent_id[0] == '\0')
+        rc = count_round(w,
+                         "UPDATE payments SET intent_rounds = intent_rounds + 1, updated_at = "
+                         "now() WHERE order_id = $1 RETURNING intent_rounds",
+                         m->order_id, &rounds, err);
+    if (rc != TIX_OK || intent_id[0] != '\0')
+        return rc; /* a redelivery: Stripe was already asked and answered */
     char key[96];
     snprintf(key, sizeof(key), "tixmo-order-%s", m->order_id);
     struct tix_intent_request req = {key, amount, currency, m->order_id, m->sale_event_id};
     struct tix_intent in;
     rc = w->pv->create_intent(w->pv->ctx, &req, &in, err);
-    w->is_provider_down = rc == TIX_ETRANSIENT;
-    if (rc == TIX_EINVAL)
-        record_failure(w, m->order_id, err->msg, NULL);
+    if (rc == TIX_ETRANSIENT || rc == TIX_EINVAL)
+        return intent_not_made(w, m, rounds, rc, &in, err);
     if (rc != TIX_OK)
         return rc;
     const char *upd[] = {m->order_id, in.id, in.client_secret, in.status};
     rc = exec(w,
               "UPDATE payments SET payment_intent_id = $2, client_secret = $3, status = CASE "
-              "WHEN status = 'creating' THEN $4 ELSE status END, updated_at = now() WHERE "
-              "order_id = $1",
+              "WHEN status IN ('creating', 'retrying') THEN $4 ELSE status END, failure_reason = "
+              "CASE WHEN status = 'retrying' THEN NULL ELSE failure_reason END, updated_at = "
+              "now() WHERE order_id = $1",
               4, upd, NULL, err);
     snprintf(intent_id, size, "%s", in.id);
-    tix_log_info("payment intent created", "order_id=%s payment_intent_id=%s attempts=%d",
-                 m->order_id, in.id, in.attempts);
+    tix_log_info("payment intent created", "order_id=%s payment_intent_id=%s attempts=%d round=%d",
+                 m->order_id, in.id, in.attempts, rounds);
     return rc;
 }
 
@@ -197,22 +280,6 @@ static enum tix_rc refund_record(struct worker *w, const struct event_msg *m,
     return rc;
 }
 
-/* Counts one more round of calls for the refund keyed m->key into *attempts. */
-static enum tix_rc count_attempt(struct worker *w, const struct event_msg *m, int *attempts,
-                                 struct tix_err *err)
-{
-    const char *p[] = {m->key};
-    PGresult *res = NULL;
-    enum tix_rc rc = exec(w,
-                          "UPDATE payment_refunds SET attempts = attempts + 1, updated_at = now() "
-                          "WHERE refund_key = $1 RETURNING attempts",
-                          1, p, &res, err);
-    if (rc == TIX_OK)
-        *attempts = PQntuples(res) == 1 ? (int)strtol(PQgetvalue(res, 0, 0), NULL, 10) : 1;
-    PQclear(res);
-    return rc;
-}
-
 /* Stripe's answer read as final: a charge already refunded is a refund done (recorded under a
  * refund id derived from the key); a transient failure after the last round gives up. */
 static enum tix_rc settle_refund(struct worker *w, const struct event_msg *m, int attempts,
@@ -246,7 +313,10 @@ static enum tix_rc refund_for(struct worker *w, struct event_msg *m, char *refun
     int attempts = 0;
     enum tix_rc rc = refund_row(w, m, intent, amount, refund_id, size, err);
     if (rc == TIX_OK && refund_id[0] == '\0')
-        rc = count_attempt(w, m, &attempts, err);
+        rc = count_round(w,
+                         "UPDATE payment_refunds SET attempts = attempts + 1, updated_at = "
+                         "now() WHERE refund_key = $1 RETURNING attempts",
+                         m->key, &attempts, err);
     if (rc != TIX_OK || refund_id[0] != '\0')
         return rc;
     char key[96];
@@ -288,7 +358,7 @@ struct effect {
 
 static const struct effect effects[] = {
     {"order.placed", intent_for, "payments.attach.", "order.attach_payment", "payment_intent_id",
-     NULL, NULL},
+     "payments.intent_failed.", "order.cancel"},
     {"order.refund_required", refund_for, "payments.refund.", "order.mark_refunded", "refund_id",
      "payments.refund_failed.", "order.mark_refund_failed"},
 };
@@ -398,15 +468,10 @@ static enum tix_rc handle(struct worker *w, const struct tix_bus_delivery *d, st
 }
 
 /* Sets d aside after Stripe failed it in round d->attempt + 1: into the delay queue of that
- * round (a refund's last round was settled by refund_for), or, for an intent past its last
- * round, into the dead letters. */
+ * round (the last round of an intent or a refund was settled by intent_for or refund_for). */
 static void set_aside(struct worker *w, const struct tix_bus_delivery *d, struct tix_err *err)
 {
     int attempt = (int)(d->attempt < 0 ? 0 : d->attempt) + 1;
-    if (attempt >= INTENT_ROUNDS && strcmp(event_type(d), "order.placed") == 0) {
-        tix_consumer_finish(&w->c, d, TIX_ETRANSIENT, err);
-        return;
-    }
     char queue[64];
     tix_bus_payment_delay_queue(attempt - 1, queue, sizeof(queue));
     tix_log_warn("stripe failed, event set aside",

@@ -6,7 +6,11 @@
  *
  *   order.placed          -> row in payments, PaymentIntent (Idempotency-Key
  *                            tixmo-order-<order_id>), its id and client secret stored, then the
- *                            command order.attach_payment (id payments.attach.<order_id>)
+ *                            command order.attach_payment (id payments.attach.<order_id>); an
+ *                            intent Stripe refuses, or fails for TIXMO_PAYMENT_INTENT_ROUNDS
+ *                            rounds (status 'retrying' between them), leaves the row 'failed'
+ *                            and sends order.cancel with the reason (id
+ *                            payments.intent_failed.<order_id>): the seats come back at once
  *   order.refund_required -> row in payment_refunds keyed by the event's request_id (else the
  *                            order id), refund (Idempotency-Key tixmo-refund-<key>), refund id
  *                            stored, then the command order.mark_refunded (id
@@ -22,10 +26,11 @@
  * (TIX_BUS_PAYMENT_DELAYS, 1 s doubling to 60 s), then acked, so the queue goes on; the broker
  * brings it back to tixmo.payments for the next round with the same idempotency key. A refund
  * gives up after TIXMO_REFUND_ATTEMPTS rounds (order.mark_refund_failed, stripe_unavailable),
- * an intent is dead-lettered after the longest delay. Postgres failures keep the delivery and
- * try again in place after a backoff; a broker failure reconnects and the broker redelivers. A
- * permanent failure (a malformed event, a request Stripe refuses) is recorded on the row,
- * dead-lettered with the reason and acked.
+ * an intent after TIXMO_PAYMENT_INTENT_ROUNDS (order.cancel). Postgres failures keep the
+ * delivery and try again in place after a backoff; a broker failure reconnects and the broker
+ * redelivers. A malformed event is dead-lettered with the reason and acked; what Stripe refuses
+ * for good is recorded on the row and answered with a command (order.cancel,
+ * order.mark_refund_failed).
  */
 #ifndef TIX_WORKERS_PAYMENT_WORKER_H
 #define TIX_WORKERS_PAYMENT_WORKER_H

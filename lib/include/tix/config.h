@@ -51,6 +51,7 @@ struct tix_config {
     int stripe_timeout_ms;       /* TIXMO_STRIPE_TIMEOUT_MS: one HTTP attempt (default 10000) */
     int stripe_attempts;         /* TIXMO_STRIPE_ATTEMPTS: tries per call on 5xx/network (3) */
     int refund_attempts;         /* TIXMO_REFUND_ATTEMPTS: rounds of those tries per refund (10) */
+    int intent_rounds;           /* TIXMO_PAYMENT_INTENT_ROUNDS: rounds per PaymentIntent (8) */
     int webhook_tolerance_s;     /* TIXMO_STRIPE_WEBHOOK_TOLERANCE: signature age (default 300) */
     /* tickets */
     char *ticket_key; /* TIXMO_TICKET_KEY: 64 hex chars, derives each event's signing key */
