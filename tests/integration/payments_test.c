@@ -147,7 +147,7 @@ Test(stripe_client, retries_exhausted_and_unreachable_are_transient)
     cr_assert(strstr(err.msg, "after 3 attempt(s)") != NULL, "%s", err.msg);
 }
 
-Test(stripe_client, declined_card_and_bad_key_are_final_with_stripe_s_reason)
+Test(stripe_client, a_declined_card_is_final_with_stripe_s_reason_and_a_bad_key_waits)
 {
     struct order_ids o;
     new_order(&o);
@@ -163,9 +163,11 @@ Test(stripe_client, declined_card_and_bad_key_are_final_with_stripe_s_reason)
     pv.destroy(pv.ctx);
     provider_with("sk_live_wrong-key", tix_test_env("TIXMO_STRIPE_URL"), 3);
     new_order(&o);
-    cr_assert_eq(intent(&o, 4500, &in, &err), TIX_EINVAL);
+    cr_assert_eq(intent(&o, 4500, &in, &err), TIX_ETRANSIENT,
+                 "a refused key is the operator's to fix: set aside, not failed for the buyer");
     cr_assert_eq(in.http_status, 401);
-    cr_assert(strstr(err.msg, "invalid_request_error") != NULL, "%s", err.msg);
+    cr_assert_eq(in.attempts, 1, "not retried in place");
+    cr_assert(strstr(err.msg, "secret key was refused") != NULL, "%s", err.msg);
     cr_assert(strstr(err.msg, "sk_live") == NULL, "the key never reaches an error");
 }
 

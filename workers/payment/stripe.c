@@ -5,7 +5,9 @@
  * answer while the same key is still in flight) is retried, with the SAME key, after a backoff
  * that doubles from backoff_ms with up to 50% random jitter, until `attempts` tries were made;
  * a Stripe-Should-Retry header overrides that choice either way. Every other answer is final:
- * 2xx is parsed, 4xx becomes TIX_EINVAL with Stripe's error type, code and message.
+ * 2xx is parsed, 4xx becomes TIX_EINVAL with Stripe's error type, code and message, except a
+ * 401 or 403 (the secret key refused): TIX_ETRANSIENT, so the worker sets the call aside for its
+ * later rounds while an operator fixes the key, instead of failing every buyer's payment.
  *
  * The secret key is never logged nor copied into an error.
  */
@@ -165,6 +167,11 @@ static enum tix_rc failure(const struct answer *a, const char *path, int tries, 
     if (a->status == 0 || is_retryable(a))
         return tix_err_set(err, TIX_ETRANSIENT, NULL, "stripe %s: %s after %d attempt(s)", path,
                            a->status == 0 ? a->curl_error : "server error", tries);
+    if (a->status == 401 || a->status == 403) /* ours to fix, not the buyer's: wait for it */
+        return tix_err_set(err, TIX_ETRANSIENT, NULL,
+                           "stripe %s %ld: the secret key was refused (check "
+                           "TIXMO_STRIPE_SECRET_KEY)",
+                           path, a->status);
     json_t *root = json_loadb(a->body.ptr, a->body.len, 0, NULL);
     const json_t *e = json_object_get(root, "error");
     char type[64], message[160], param[64];
