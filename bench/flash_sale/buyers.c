@@ -40,6 +40,7 @@ struct buyer {
     int64_t total_minor;
     char currency[8];
     int quantity;
+    int seat; /* the hold's first seat (index in run->seat_*), -1 for general admission */
     int64_t sent_ns;
 };
 
@@ -60,6 +61,14 @@ struct run {
     int64_t *lat_us;
     size_t n_lat;
     unsigned seed;
+    /* The live stream: per seat, when its hold was answered and when a push showed it taken
+     * (0: not yet); the delays measured; the unread rest of the stream. */
+    struct evhttp_connection *stream;
+    int64_t *seat_answered_ns, *seat_pushed_ns;
+    int n_seats;
+    int64_t *push_us;
+    size_t n_push;
+    struct evbuffer *sse;
 };
 
 static int64_t mono_ns(void)
@@ -109,6 +118,97 @@ static void send_json(struct buyer *b, const char *uri, const char *body, const 
         note_error(b->run, "send", 0, uri);
 }
 
+/* The index of seat "<section letter>-<row>-<n>" (section from 0, row and n from 1). */
+static int seat_index(const struct sale_plan *p, int section, int row, int n)
+{
+    return (section * p->rows + row - 1) * p->seats_per_row + n - 1;
+}
+
+/* A seat's delay from its hold's answer to the push showing it held, once both are known. */
+static void note_push(struct run *run, int seat)
+{
+    int64_t answered = run->seat_answered_ns[seat], pushed = run->seat_pushed_ns[seat];
+    if (answered == 0 || pushed == 0 || run->n_push >= LAT_CAP)
+        return;
+    run->push_us[run->n_push++] = pushed > answered ? (pushed - answered) / 1000 : 0;
+}
+
+/* One event of the stream: the seats an "availability" push shows taken (held, or already sold
+ * when the buyer paid before the push). */
+static void on_stream_event(struct run *run, const char *block)
+{
+    const char *data = strstr(block, "data: ");
+    if (strncmp(block, "event: availability", 19) != 0 || data == NULL)
+        return;
+    json_t *j = json_loads(data + 6, JSON_DISABLE_EOF_CHECK, NULL);
+    const char *id;
+    json_t *status;
+    int64_t now = mono_ns();
+    json_object_foreach(json_object_get(j, "seats"), id, status)
+    {
+        char letter;
+        int row, n;
+        const char *st = json_string_value(status) ? json_string_value(status) : "";
+        if ((strcmp(st, "held") != 0 && strcmp(st, "sold") != 0) ||
+            sscanf(id, "%c-%d-%d", &letter, &row, &n) != 3)
+            continue;
+        int section = letter - 'A';
+        if (section < 0 || section >= run->plan->sections || row < 1 || row > run->plan->rows ||
+            n < 1 || n > run->plan->seats_per_row)
+            continue;
+        int seat = seat_index(run->plan, section, row, n);
+        if (run->seat_pushed_ns[seat] == 0) {
+            run->seat_pushed_ns[seat] = now;
+            note_push(run, seat);
+        }
+    }
+    json_decref(j);
+}
+
+/* Reads the stream as it comes: events end with an empty line. */
+static void on_stream_chunk(struct evhttp_request *req, void *arg)
+{
+    struct run *run = arg;
+    evbuffer_add_buffer(run->sse, evhttp_request_get_input_buffer(req));
+    for (;;) {
+        struct evbuffer_ptr end = evbuffer_search(run->sse, "\n\n", 2, NULL);
+        if (end.pos < 0)
+            return;
+        char *block = malloc((size_t)end.pos + 1);
+        evbuffer_remove(run->sse, block, (size_t)end.pos);
+        block[end.pos] = '\0';
+        evbuffer_drain(run->sse, 2);
+        on_stream_event(run, block);
+        free(block);
+    }
+}
+
+static void on_stream_end(struct evhttp_request *req, void *arg)
+{
+    (void)req;
+    (void)arg;
+}
+
+/* Starts watching the show's live availability (a seat map's stream). */
+static void watch_stream(struct run *run)
+{
+    const struct sale_plan *p = run->plan;
+    run->n_seats = p->sections * p->rows * p->seats_per_row;
+    run->seat_answered_ns = calloc((size_t)run->n_seats, sizeof(int64_t));
+    run->seat_pushed_ns = calloc((size_t)run->n_seats, sizeof(int64_t));
+    run->push_us = calloc(LAT_CAP, sizeof(int64_t));
+    run->sse = evbuffer_new();
+    run->stream = evhttp_connection_base_new(run->base, NULL, "127.0.0.1", (uint16_t)p->port);
+    struct evhttp_request *req = evhttp_request_new(on_stream_end, run);
+    evhttp_request_set_chunked_cb(req, on_stream_chunk);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Host", "127.0.0.1");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Accept", "text/event-stream");
+    char uri[128];
+    snprintf(uri, sizeof(uri), "/api/v1/events/%s/availability/stream", p->event_id);
+    if (evhttp_make_request(run->stream, req, EVHTTP_REQ_GET, uri) != 0)
+        note_error(run, "stream", 0, uri);
+}
+
 /* A new person asks for 1-4 tickets. */
 static void start_hold(struct buyer *b)
 {
@@ -119,6 +219,7 @@ static void start_hold(struct buyer *b)
     b->token = mint_token(p, b->user_id);
     b->step = STEP_HOLD;
     b->quantity = 1 + (int)(rand_r(&run->seed) % 4);
+    b->seat = -1;
     json_t *body;
     if ((int)(rand_r(&run->seed) % 100) < p->ga_share_pct || p->reserved_type[0] == '\0') {
         const char *type = p->ga_types[rand_r(&run->seed) % (unsigned)p->n_ga_types];
@@ -128,6 +229,7 @@ static void start_hold(struct buyer *b)
         int section = (int)(rand_r(&run->seed) % (unsigned)p->sections);
         int row = 1 + (int)(rand_r(&run->seed) % (unsigned)p->rows);
         int first = 1 + (int)(rand_r(&run->seed) % (unsigned)(p->seats_per_row - b->quantity + 1));
+        b->seat = seat_index(p, section, row, first);
         json_t *seats = json_array();
         for (int i = 0; i < b->quantity; i++) {
             char id[32];
@@ -222,6 +324,10 @@ static void on_hold(struct buyer *b, int status, const json_t *j, const char *te
         b->order_tries = 0;
         run->fig->holds_ok++;
         run->fig->tickets_held += b->quantity;
+        for (int k = 0; b->seat >= 0 && k < b->quantity; k++) {
+            run->seat_answered_ns[b->seat + k] = mono_ns();
+            note_push(run, b->seat + k);
+        }
         run->refused_streak = 0;
         if (run->n_lat < LAT_CAP)
             run->lat_us[run->n_lat++] = (mono_ns() - b->sent_ns) / 1000;
@@ -327,6 +433,25 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The live stream's figures; frees what watch_stream made. */
+static void stream_figures(struct run *run, struct sale_figures *out)
+{
+    for (int i = 0; i < run->n_seats; i++)
+        out->pushes_missing += run->seat_answered_ns[i] != 0 && run->seat_pushed_ns[i] == 0;
+    out->pushes = (int64_t)run->n_push;
+    qsort(run->push_us, run->n_push, sizeof(int64_t), cmp_i64);
+    if (run->n_push > 0) {
+        out->push_p50_ms = (double)run->push_us[run->n_push / 2] / 1000.0;
+        out->push_p99_ms = (double)run->push_us[(run->n_push * 99) / 100] / 1000.0;
+        out->push_max_ms = (double)run->push_us[run->n_push - 1] / 1000.0;
+    }
+    evhttp_connection_free(run->stream);
+    evbuffer_free(run->sse);
+    free(run->seat_answered_ns);
+    free(run->seat_pushed_ns);
+    free(run->push_us);
+}
+
 int tix_bench_buyers_run(const struct sale_plan *plan, int buyers, int seconds, int rate,
                          struct sale_figures *out)
 {
@@ -336,6 +461,10 @@ int tix_bench_buyers_run(const struct sale_plan *plan, int buyers, int seconds, 
     run.lat_us = calloc(LAT_CAP, sizeof(int64_t));
     run.idle = calloc((size_t)buyers, sizeof(*run.idle));
     struct buyer *b = calloc((size_t)buyers, sizeof(*b));
+    watch_stream(&run);
+    struct timeval settle = {0, 300000}; /* the stream's snapshot, and its subscription */
+    event_base_loopexit(run.base, &settle);
+    event_base_dispatch(run.base);
     run.start_ns = mono_ns();
     run.deadline_ns = run.start_ns + (int64_t)seconds * 1000000000;
     for (int i = 0; i < buyers; i++) {
@@ -358,6 +487,10 @@ int tix_bench_buyers_run(const struct sale_plan *plan, int buyers, int seconds, 
     if (run.tick != NULL)
         event_free(run.tick);
     out->elapsed_s = (double)(mono_ns() - run.start_ns) / 1e9;
+    struct timeval drain = {STREAM_DRAIN_S, 0}; /* pushes still on their way */
+    event_base_loopexit(run.base, &drain);
+    event_base_dispatch(run.base);
+    stream_figures(&run, out);
     qsort(run.lat_us, run.n_lat, sizeof(int64_t), cmp_i64);
     if (run.n_lat > 0) {
         out->hold_p50_ms = (double)run.lat_us[run.n_lat / 2] / 1000.0;

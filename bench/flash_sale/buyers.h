@@ -10,6 +10,12 @@
  * first seconds of an on-sale, when everybody grabs seats and checkout comes later, and the
  * same work per decision as the classic design's.
  *
+ * One more connection watches the show's live availability stream, as a seat map would: for
+ * every seat of a granted hold it measures the time from the hold's answer to the push that
+ * shows the seat held (0 when the push came first), the issue's "within 100 ms of the deciding
+ * commit" under load. After the buyers stop, the stream is watched STREAM_DRAIN_S more seconds
+ * for the pushes still on their way.
+ *
  * Two ways to load the stack: closed loop (rate 0), where every buyer starts the next hold as
  * soon as the previous payment is answered, so the stack runs flat out and latency includes
  * the queue; and paced (rate > 0 holds a second), where holds start on a fixed schedule (checked
@@ -24,6 +30,7 @@
 #include <stdint.h>
 
 #define BENCH_GA_TYPES_MAX 4
+#define STREAM_DRAIN_S     3 /* seconds the stream is watched after the buying */
 
 struct sale_plan {
     int port;
@@ -45,6 +52,11 @@ struct sale_figures {
     int64_t payments_ok, payments_failed;
     int64_t tickets_held;
     int64_t holds_missed; /* paced runs: due while every buyer was busy */
+    /* The live stream (GET /events/{id}/availability/stream, one watcher): seats of granted
+     * holds pushed as held, their delay after the hold's answer, and those never pushed
+     * within STREAM_DRAIN_S of the end. */
+    int64_t pushes, pushes_missing;
+    double push_p50_ms, push_p99_ms, push_max_ms;
     double elapsed_s;
     double hold_p50_ms, hold_p99_ms;
     double holds_per_s, decisions_per_s, orders_per_s;

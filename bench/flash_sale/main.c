@@ -352,6 +352,10 @@ static void print_buyers(const char *label, const struct sale_figures *f)
            " failed)\n",
            f->orders_ok, f->orders_per_s, f->orders_failed, f->order_retries, f->payments_ok,
            f->payments_failed);
+    printf("           live stream: %" PRId64 " held seats pushed, p50 %.1f ms p99 %.1f ms max %.1f"
+           " ms after the hold's answer; %" PRId64 " not pushed within %d s of the end\n",
+           f->pushes, f->push_p50_ms, f->push_p99_ms, f->push_max_ms, f->pushes_missing,
+           STREAM_DRAIN_S);
     if (f->first_error[0] != '\0')
         printf("           first error: %s\n", f->first_error);
     fflush(stdout);
