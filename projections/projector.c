@@ -31,6 +31,8 @@
 #include "reactor.h"
 
 #define FULL_SWEEP_MS 1000
+/* How often the passes' figures are logged (info "projector passes"), when there were any. */
+#define STATS_PERIOD_MS 5000
 /* Passes start at least this far apart: under a stream of commits one pass applies what several
  * commits wrote, instead of every projection's transaction once per commit. */
 #define PASS_MIN_MS 25
@@ -174,6 +176,30 @@ static bool react_paced(struct tix_db *db, struct tix_bus **bus, const struct ti
     return false;
 }
 
+/* Where the passes' time went since the last log line: applying, publishing, process
+ * managers, and the passes that found work. */
+struct pass_stats {
+    int64_t since_ms, passes, apply_ms, publish_ms, react_ms, max_pass_ms;
+};
+
+static void pass_stats_log(struct pass_stats *st)
+{
+    int64_t now = tix_mono_ms();
+    if (now - st->since_ms < STATS_PERIOD_MS)
+        return;
+    if (st->passes > 0) {
+        double n = (double)st->passes;
+        tix_log_info("projector passes",
+                     "seconds=%.1f passes=%ld avg_apply_ms=%.1f avg_publish_ms=%.1f "
+                     "avg_react_ms=%.1f max_pass_ms=%ld",
+                     (double)(now - st->since_ms) / 1000.0, (long)st->passes,
+                     (double)st->apply_ms / n, (double)st->publish_ms / n, (double)st->react_ms / n,
+                     (long)st->max_pass_ms);
+    }
+    memset(st, 0, sizeof(*st));
+    st->since_ms = now;
+}
+
 enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_t *stop,
                               struct tix_err *err)
 {
@@ -211,6 +237,7 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
     bool *react_pending = tix_xcalloc((size_t)(partitions > 0 ? partitions : 1), sizeof(*hot));
     bool is_full = true;
     int64_t last_full_ms = 0, last_react_ms = 0;
+    struct pass_stats stats = {.since_ms = tix_mono_ms()};
     while (rc == TIX_OK && !*stop) {
         int64_t started_ms = tix_mono_ms();
         const bool *only = is_full ? NULL : hot; /* a commit's partition first, the rest later */
@@ -222,10 +249,22 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
                          tix_rc_name(err->rc), err->msg);
             sleep(1);
         }
+        int64_t applied_ms = tix_mono_ms();
         publish_availability(db, redis);
+        int64_t published_ms = tix_mono_ms();
         bool is_react_due =
             react_paced(db, &bus, cfg, partitions, only, react_pending, lagging, &last_react_ms);
         PQclear(lagging);
+        if (!is_full) { /* a commit's pass (full sweeps mostly find nothing) */
+            int64_t end_ms = tix_mono_ms();
+            stats.passes++;
+            stats.apply_ms += applied_ms - started_ms;
+            stats.publish_ms += published_ms - applied_ms;
+            stats.react_ms += end_ms - published_ms;
+            if (end_ms - started_ms > stats.max_pass_ms)
+                stats.max_pass_ms = end_ms - started_ms;
+        }
+        pass_stats_log(&stats);
         if (is_full)
             last_full_ms = tix_mono_ms();
         memset(hot, 0, (size_t)partitions * sizeof(*hot));
