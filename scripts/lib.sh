@@ -662,23 +662,32 @@ tix_start_rabbitmq() {
     _tix_rabbit_files || return 1
     _tix_start_epmd || return 1
     rm -f "$pidf"
-    tix_log "rabbitmq: starting node $TIX_RABBIT_NODE on 127.0.0.1:$TIX_AMQP_PORT"
-    # Not /usr/sbin/rabbitmq-server: that wrapper switches to the rabbitmq user.
-    # setsid: a Ctrl-C in the terminal that ran scripts/up must not reach the broker.
-    (cd "$TIX_RUN/rabbitmq" && exec setsid env "${TIX_RABBIT_ENV[@]}" \
-        "$TIX_RABBIT_BIN/rabbitmq-server" >>"$log" 2>&1 </dev/null) &
-    lpid=$!
-    printf '%s\n' "$lpid" >"$lpidf"
-    # 1) wait for the node to register with epmd (cheap to poll), 2) rabbitmqctl await_startup.
-    for ((i = 0; i < 600; i++)); do
-        _tix_rabbit_registered && break
-        if ! _tix_pid_alive "$lpid"; then
-            tix_err "rabbitmq-server exited during startup"
-            tix_tail "$log"
-            tix_tail "$TIX_RUN/log/rabbitmq/$TIX_RABBIT_NODE.log"
-            return 1
+    # Once seen (2026-11-21): the launcher exited at once with nothing in any log, and the next
+    # start went well; so a launcher that dies before the node registers gets one more try.
+    local attempt
+    for attempt in 1 2; do
+        tix_log "rabbitmq: starting node $TIX_RABBIT_NODE on 127.0.0.1:$TIX_AMQP_PORT"
+        # Not /usr/sbin/rabbitmq-server: that wrapper switches to the rabbitmq user.
+        # setsid: a Ctrl-C in the terminal that ran scripts/up must not reach the broker.
+        (cd "$TIX_RUN/rabbitmq" && exec setsid env "${TIX_RABBIT_ENV[@]}" \
+            "$TIX_RABBIT_BIN/rabbitmq-server" >>"$log" 2>&1 </dev/null) &
+        lpid=$!
+        printf '%s\n' "$lpid" >"$lpidf"
+        # 1) wait for the node to register with epmd (cheap to poll), 2) rabbitmqctl
+        # await_startup.
+        for ((i = 0; i < 600; i++)); do
+            _tix_rabbit_registered && break
+            _tix_pid_alive "$lpid" || break
+            sleep 0.1
+        done
+        if _tix_rabbit_registered || _tix_pid_alive "$lpid"; then
+            break
         fi
-        sleep 0.1
+        tix_err "rabbitmq-server exited during startup (attempt $attempt)"
+        tix_tail "$log"
+        tix_tail "$TIX_RUN/log/rabbitmq/$TIX_RABBIT_NODE.log"
+        ((attempt == 2)) && return 1
+        sleep 1
     done
     local left=$((60 - (SECONDS - t0)))
     if ((i >= 600 || left <= 0)) ||
