@@ -112,6 +112,10 @@ struct tix_req {
 /* Per-thread state; handlers use db, bus and redis directly (all owned by the thread). db and
  * redis block the thread while they wait: the hot paths use apg and aredis instead, through
  * tix_gw_read_async / tix_gw_read_cached and the pipeline. */
+/* Buckets of a thread's pending commands by command id (submit.c): a reply finds its command
+ * without walking the hundreds a thread has in flight during an on-sale. */
+#define TIX_GW_PENDING_BUCKETS 1024
+
 struct tix_gw_thread {
     struct tix_gw *gw;
     int index;
@@ -130,8 +134,9 @@ struct tix_gw_thread {
     struct event *bus_ev;
     struct event *tick_ev;
     struct tix_gw_outbox *outbox; /* commands of this round, not published yet (submit.c) */
-    struct tix_pending *pending;  /* commands waiting for a confirm or an outcome */
-    uint64_t failures_seen_at;    /* bus seq when failures were last taken */
+    struct tix_pending *pending;  /* commands waiting for a confirm or an outcome, newest first */
+    struct tix_pending *pending_index[TIX_GW_PENDING_BUCKETS]; /* the same, by command id */
+    uint64_t failures_seen_at; /* bus seq when failures were last taken */
     bool is_bus_ok;
     struct evhttp_bound_socket *bound;
     int64_t drain_started_ms;

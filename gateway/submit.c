@@ -1,8 +1,9 @@
 /* submit.c - commands from requests: publish with confirms, answer accepted or the outcome
  *
- * Each thread keeps a list of pending commands. A command is answered 202 only once the broker
- * confirmed it (never before: a 202 is a promise that the command will be decided), or, with
- * Prefer: wait=N, with its outcome when the processor's direct reply comes within N seconds.
+ * Each thread keeps a list of pending commands (newest first, and indexed by command id for the
+ * replies). A command is answered 202 only once the broker confirmed it (never before: a 202 is
+ * a promise that the command will be decided), or, with Prefer: wait=N, with its outcome when
+ * the processor's direct reply comes within N seconds.
  * The bus socket is watched by the thread's event loop; nothing here blocks.
  *
  * Commands are not published one by one: each goes into its partition's slot of the thread's
@@ -33,7 +34,9 @@
 #define OUTBOX_MAX_BYTES   (512 * 1024)
 
 struct tix_pending {
-    struct tix_pending *next;
+    struct tix_pending *next, *prev; /* th->pending (or, before publishing, an outbox slot) */
+    struct tix_pending *next_in_bucket;
+    bool is_listed; /* on th->pending and in th->pending_index */
     struct tix_req *req;
     char command_id[40];
     uint64_t seq;
@@ -107,12 +110,43 @@ static void idem_command_id(const struct tix_req *req, char out[TIX_UUID_LEN + 1
     tix_gw_derived_id(req->idem_caller, req->idem_key, out);
 }
 
+static struct tix_pending **bucket_of(struct tix_gw_thread *th, const char *command_id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *c = command_id; *c != '\0'; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
+    return &th->pending_index[h % TIX_GW_PENDING_BUCKETS];
+}
+
+/* Puts p (just published) at the head of th->pending and in its bucket. */
+static void link_pending(struct tix_gw_thread *th, struct tix_pending *p)
+{
+    p->prev = NULL;
+    p->next = th->pending;
+    if (th->pending != NULL)
+        th->pending->prev = p;
+    th->pending = p;
+    struct tix_pending **b = bucket_of(th, p->command_id);
+    p->next_in_bucket = *b;
+    *b = p;
+    p->is_listed = true;
+}
+
 static void unlink_pending(struct tix_gw_thread *th, struct tix_pending *p)
 {
-    for (struct tix_pending **pp = &th->pending; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == p) {
-            *pp = p->next;
-            break;
+    if (p->is_listed) {
+        if (p->prev != NULL)
+            p->prev->next = p->next;
+        else
+            th->pending = p->next;
+        if (p->next != NULL)
+            p->next->prev = p->prev;
+        for (struct tix_pending **pp = bucket_of(th, p->command_id); *pp != NULL;
+             pp = &(*pp)->next_in_bucket) {
+            if (*pp == p) {
+                *pp = p->next_in_bucket;
+                break;
+            }
         }
     }
     __atomic_sub_fetch(&th->commands_pending, 1, __ATOMIC_RELAXED);
@@ -237,8 +271,7 @@ static void publish_slot(struct tix_gw_thread *th, int i)
         sl->first = p->next;
         p->seq = seq;
         p->published_us = now_us;
-        p->next = th->pending;
-        th->pending = p;
+        link_pending(th, p);
     }
     sl->tail = &sl->first;
     sl->n = 0;
@@ -357,8 +390,10 @@ void tix_gw_submit(struct tix_req *req, struct tix_gw_command *cmd)
 
 static struct tix_pending *find_pending(struct tix_gw_thread *th, const char *command_id)
 {
-    for (struct tix_pending *p = th->pending; p != NULL; p = p->next)
-        if (command_id != NULL && strcmp(p->command_id, command_id) == 0)
+    if (command_id == NULL)
+        return NULL;
+    for (struct tix_pending *p = *bucket_of(th, command_id); p != NULL; p = p->next_in_bucket)
+        if (strcmp(p->command_id, command_id) == 0)
             return p;
     return NULL;
 }
@@ -426,10 +461,12 @@ void tix_gw_pending_poll(struct tix_gw_thread *th)
     if (tix_bus_take_failures(th->bus, why, sizeof(why)) > 0)
         fail_settled(th, why);
     take_replies(th);
+    /* Newest first, and the broker confirms in publishing order: the commands not confirmed yet
+     * come before every confirmed one, so the walk ends at the first confirmed. */
     struct tix_pending *p = th->pending;
-    while (p != NULL) {
+    while (p != NULL && !p->is_confirmed) {
         struct tix_pending *next = p->next;
-        if (!p->is_confirmed && tix_bus_is_settled(th->bus, p->seq)) {
+        if (tix_bus_is_settled(th->bus, p->seq)) {
             p->is_confirmed = true;
             tix_gw_metrics_confirm(th, tix_now_us() - p->published_us);
             if (p->wait_deadline_ms == 0)
