@@ -48,8 +48,9 @@ struct sale_ctx {
  * RETURNING of the statement's change to seat_status, n = 1 for a row inserted, -1 for a row
  * deleted, 0 for a row updated: the (event, session) and each seat go to the outbox for the live
  * availability (availability.h), and the rows added or removed move seat_taken (added up at the
- * end of the pass). A seat's group is looked up seat by seat (subqueries): the planner counts
- * thousands of rows in seats_changed and would otherwise join by scanning every chart's seats.
+ * end of the pass). A seat's group is looked up seat by seat, once, by its key (a LATERAL
+ * subquery the LIMIT keeps the planner from flattening): the planner counts thousands of rows in
+ * seats_changed and would otherwise join by scanning every chart's seats.
  * Every statement that changes a seat's status ends with them; a statement of its own costs a
  * fraction of the statement triggers that did this before (five plpgsql calls per seat statement).
  */
@@ -60,10 +61,9 @@ struct sale_ctx {
     " listed AS (INSERT INTO avail_seat_outbox (event_id, session_id, seat_id) SELECT DISTINCT"    \
     " event_id, session_id, seat_id FROM seats_changed ON CONFLICT DO NOTHING),"                   \
     " counted AS (INSERT INTO seat_taken_moves SELECT c.event_id, c.session_id,"                   \
-    " COALESCE((SELECT z.section FROM seats z WHERE z.event_id = c.event_id"                       \
-    " AND z.seat_id = c.seat_id), ''), COALESCE((SELECT z.category FROM seats z"                   \
-    " WHERE z.event_id = c.event_id AND z.seat_id = c.seat_id), ''), c.n FROM seats_changed c"     \
-    " WHERE c.n <> 0)"
+    " COALESCE(z.section, ''), COALESCE(z.category, ''), c.n FROM seats_changed c"                 \
+    " LEFT JOIN LATERAL (SELECT section, category FROM seats z WHERE z.event_id = c.event_id"      \
+    " AND z.seat_id = c.seat_id LIMIT 1) z ON true WHERE c.n <> 0)"
 
 /* The n of a seat_status row an INSERT ... ON CONFLICT DO UPDATE returns: 1 when inserted, 0
  * when the existing row was updated (it was locked first, so its xmax is set). */

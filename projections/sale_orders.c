@@ -68,7 +68,7 @@ static const char hold_end_sql[] =
 
 /* True when an element of the array list has a non-empty array `seats` (lines) or a string
  * `seat_id` (tickets): only then does seat_status change. A statement that touches no seat still
- * costs its plan and its statement triggers, and most holds of an on-sale are unseated. */
+ * costs its plan and its SEAT_CHANGES inserts, and most holds of an on-sale are unseated. */
 static bool has_seats(const json_t *list)
 {
     for (size_t i = 0; i < json_array_size(list); i++) {

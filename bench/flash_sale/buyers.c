@@ -324,13 +324,14 @@ static void on_hold(struct buyer *b, int status, const json_t *j, const char *te
         b->order_tries = 0;
         run->fig->holds_ok++;
         run->fig->tickets_held += b->quantity;
+        int64_t now = mono_ns();
         for (int k = 0; b->seat >= 0 && k < b->quantity; k++) {
-            run->seat_answered_ns[b->seat + k] = mono_ns();
+            run->seat_answered_ns[b->seat + k] = now;
             note_push(run, b->seat + k);
         }
         run->refused_streak = 0;
         if (run->n_lat < LAT_CAP)
-            run->lat_us[run->n_lat++] = (mono_ns() - b->sent_ns) / 1000;
+            run->lat_us[run->n_lat++] = (now - b->sent_ns) / 1000;
         if (run->plan->holds_only)
             next_or_stop(b);
         else

@@ -12,9 +12,9 @@
  *
  * One more connection watches the show's live availability stream, as a seat map would: for
  * every seat of a granted hold it measures the time from the hold's answer to the push that
- * shows the seat held (0 when the push came first), the issue's "within 100 ms of the deciding
- * commit" under load. After the buyers stop, the stream is watched STREAM_DRAIN_S more seconds
- * for the pushes still on their way.
+ * shows the seat taken, held or already sold (0 when the push came first): the issue's "within
+ * 100 ms of the deciding commit" under load. After the buyers stop, the stream is watched
+ * STREAM_DRAIN_S more seconds for the pushes still on their way.
  *
  * Two ways to load the stack: closed loop (rate 0), where every buyer starts the next hold as
  * soon as the previous payment is answered, so the stack runs flat out and latency includes

@@ -440,7 +440,7 @@ int main(int argc, char **argv)
            c.holds_per_s > 0 ? hf.holds_per_s / c.holds_per_s : 0.0);
     ok = checked_holds(&cfg, &holds_plan) && ok;
 
-    /* The same buyers on a second show, holds starting at a fixed rate below the surge's
+    /* The same buyers on a third show, holds starting at a fixed rate below the surge's
      * (half of it unless given): the latency of a decision when the stack keeps up. */
     if (paced < 0)
         paced = (int)(f.holds_per_s / 2);
@@ -449,7 +449,7 @@ int main(int argc, char **argv)
             tix_config_deinit(&cfg);
             return 1;
         }
-        printf("  paced:   a second show, holds starting at %d/s by the same %d buyers for %d s\n",
+        printf("  paced:   a third show, holds starting at %d/s by the same %d buyers for %d s\n",
                paced, buyers, seconds);
         fflush(stdout);
         struct sale_figures pf;
