@@ -4,15 +4,23 @@
  * a notification never sits inside an applying transaction. A notification names the partition
  * a commit wrote: only those partitions are caught up right away (a commit is applied and
  * published within milliseconds), and every partition at least once a second (which also covers
- * a missed notification). After each pass the sale's changed availability goes to Redis
- * (availability.h), then the process managers run (under a stream of commits at most every
- * REACT_MIN_MS, on every partition a commit marked meanwhile).
+ * a missed notification). After each pass the process managers run (under a stream of commits
+ * at most every REACT_MIN_MS, on every partition a commit marked meanwhile).
  *
  * A pass steps, per partition, every lagging projection's live version in one group step
  * (runtime.c: one transaction, the events read once, the statements sent in one round trip),
  * then any version being rebuilt in another, and asks for the versions once per pass.
+ *
+ * The sale's live version is the exception: a thread of its own (sale_loop, with its own
+ * connections) applies it and pushes the availability it changed to Redis (availability.h)
+ * after every step, so a seat map's live stream waits only for the sale's own statements, never
+ * for the other read models' or the process managers' (under an on-sale those took most of a
+ * pass: a pass of every projection lasted 150-220 ms in bench/flash-sale's surge). The two
+ * loops touch different checkpoint rows, as two projectors would. A rebuilt sale version is
+ * stepped by the main loop like any other.
  */
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +44,8 @@
 /* Passes start at least this far apart: under a stream of commits one pass applies what several
  * commits wrote, instead of every projection's transaction once per commit. */
 #define PASS_MIN_MS 25
+/* The sale loop's passes start at least this far apart (its passes are short: one projection). */
+#define SALE_PASS_MIN_MS 10
 /* Under a stream of commits the process managers run at most this often (each run is a
  * transaction per manager and hot partition); a full sweep runs them at once. */
 #define REACT_MIN_MS 50
@@ -98,11 +108,14 @@ static enum tix_rc catch_up(struct tix_db *db, struct tix_step_target *targets, 
     return rc;
 }
 
+extern const struct tix_projection tix_projection_sale;
+
 /* Applies the backlog of every projection on the partitions only[] marks, or (only NULL) on
- * every partition lagging names: per partition, one group step for the active versions, then
- * one for the building ones (a rebuild's backlog does not hold up the live read models). */
-static enum tix_rc sweep(struct tix_db *db, struct tix_redis *redis, int partitions,
-                         const bool *only, const PGresult *lagging, struct tix_err *err)
+ * every partition lagging names: per partition, one group step for the active versions (but
+ * the sale's, which the sale loop applies), then one for the building ones (a rebuild's backlog
+ * does not hold up the live read models). */
+static enum tix_rc sweep(struct tix_db *db, int partitions, const bool *only,
+                         const PGresult *lagging, struct tix_err *err)
 {
     int active[MAX_PROJECTIONS], building[MAX_PROJECTIONS];
     enum tix_rc rc = tix_projection_versions_all(db, active, building, err);
@@ -114,14 +127,15 @@ static enum tix_rc sweep(struct tix_db *db, struct tix_redis *redis, int partiti
         for (int i = 0; tix_projections[i] != NULL; i++) {
             const struct tix_projection *proj = tix_projections[i];
             bool is_outcomes = proj->source != TIX_SOURCE_EVENTS;
-            if (only != NULL || is_lagging(lagging, proj->name, active[i], part, is_outcomes))
+            if (proj != &tix_projection_sale &&
+                (only != NULL || is_lagging(lagging, proj->name, active[i], part, is_outcomes)))
                 live[n_live++] = (struct tix_step_target){.proj = proj, .version = active[i]};
             if (building[i] > 0 &&
                 (only != NULL || is_lagging(lagging, proj->name, building[i], part, is_outcomes)))
                 rebuilt[n_rebuilt++] =
                     (struct tix_step_target){.proj = proj, .version = building[i]};
         }
-        rc = catch_up(db, live, n_live, part, redis, err);
+        rc = catch_up(db, live, n_live, part, NULL, err);
         if (rc == TIX_OK)
             rc = catch_up(db, rebuilt, n_rebuilt, part, NULL, err);
     }
@@ -176,12 +190,26 @@ static bool react_paced(struct tix_db *db, struct tix_bus **bus, const struct ti
     return false;
 }
 
-/* Where the passes' time went since the last log line: applying, publishing, process
- * managers, and the passes that found work. */
+/* Where a loop's passes went since the last log line: applying, then what follows (the process
+ * managers, or the sale loop's publishing), over the passes a commit started. */
 struct pass_stats {
-    int64_t since_ms, passes, apply_ms, publish_ms, react_ms, max_pass_ms;
+    const char *msg;   /* the log line's message */
+    const char *after; /* its second part's name */
+    int64_t since_ms, passes, apply_ms, after_ms, max_pass_ms;
 };
 
+/* Counts one pass: started, applied and ended (monotonic ms). */
+static void pass_stats_add(struct pass_stats *st, int64_t started_ms, int64_t applied_ms,
+                           int64_t end_ms)
+{
+    st->passes++;
+    st->apply_ms += applied_ms - started_ms;
+    st->after_ms += end_ms - applied_ms;
+    if (end_ms - started_ms > st->max_pass_ms)
+        st->max_pass_ms = end_ms - started_ms;
+}
+
+/* Logs the figures (info) every STATS_PERIOD_MS, when there were passes, and starts anew. */
 static void pass_stats_log(struct pass_stats *st)
 {
     int64_t now = tix_mono_ms();
@@ -189,15 +217,114 @@ static void pass_stats_log(struct pass_stats *st)
         return;
     if (st->passes > 0) {
         double n = (double)st->passes;
-        tix_log_info("projector passes",
-                     "seconds=%.1f passes=%ld avg_apply_ms=%.1f avg_publish_ms=%.1f "
-                     "avg_react_ms=%.1f max_pass_ms=%ld",
-                     (double)(now - st->since_ms) / 1000.0, (long)st->passes,
-                     (double)st->apply_ms / n, (double)st->publish_ms / n, (double)st->react_ms / n,
-                     (long)st->max_pass_ms);
+        tix_log_info(
+            st->msg, "seconds=%.1f passes=%ld avg_apply_ms=%.1f avg_%s_ms=%.1f max_pass_ms=%ld",
+            (double)(now - st->since_ms) / 1000.0, (long)st->passes, (double)st->apply_ms / n,
+            st->after, (double)st->after_ms / n, (long)st->max_pass_ms);
     }
-    memset(st, 0, sizeof(*st));
     st->since_ms = now;
+    st->passes = st->apply_ms = st->after_ms = st->max_pass_ms = 0;
+}
+
+/* Waits for the next pass, at most left ms: a commit's notification marks its partition in hot
+ * (cleared first). Under a stream of commits the next pass starts at least min_ms after
+ * started_ms, gathering the notifications meanwhile, so one pass applies what several commits
+ * wrote. Returns whether a commit came. */
+static bool wait_for_commits(struct tix_db *listener, bool *hot, int partitions, int64_t left,
+                             int64_t started_ms, int min_ms)
+{
+    memset(hot, 0, (size_t)partitions * sizeof(*hot));
+    bool is_notified =
+        left > 0 && tix_db_wait_partitions(listener, "tixmo_events", (int)left, hot, partitions);
+    int64_t rest_ms = min_ms - (tix_mono_ms() - started_ms);
+    if (is_notified && rest_ms > 0) {
+        usleep((useconds_t)rest_ms * 1000);
+        tix_db_wait_partitions(listener, "tixmo_events", 0, hot, partitions);
+    }
+    return is_notified;
+}
+
+/* The sale loop: its own connections, the stop flag it shares with the main loop. */
+struct sale_loop {
+    const struct tix_config *cfg;
+    volatile sig_atomic_t *stop;
+    int partitions;
+    pthread_t thread;
+};
+
+/* Opens the sale loop's connections: one applying, one LISTENing, and Redis. */
+static enum tix_rc sale_loop_open(const struct tix_config *cfg, struct tix_db **db,
+                                  struct tix_db **listener, struct tix_redis **redis,
+                                  struct tix_err *err)
+{
+    enum tix_rc rc = tix_db_open_relaxed(cfg->db_url, db, err);
+    if (rc == TIX_OK)
+        rc = tix_db_open(cfg->db_url, listener, err);
+    if (rc == TIX_OK)
+        rc = tix_db_script(*listener, "LISTEN tixmo_events", err);
+    if (rc == TIX_OK)
+        rc = tix_redis_open(cfg->redis_url, cfg->redis_timeout_ms, redis, err);
+    return rc;
+}
+
+/* Applies the sale's live version on the partitions hot marks (every partition when is_full),
+ * publishing the availability each step changed; then publishes what is left. */
+static enum tix_rc sale_pass(struct tix_db *db, struct tix_redis *redis, int partitions,
+                             const bool *hot, bool is_full, struct tix_err *err)
+{
+    int active = 1, building = 0;
+    enum tix_rc rc = tix_projection_versions(db, tix_projection_sale.name, &active, &building, err);
+    for (int part = 0; part < partitions && rc == TIX_OK; part++) {
+        if (!is_full && !hot[part])
+            continue;
+        struct tix_step_target target = {.proj = &tix_projection_sale, .version = active};
+        rc = catch_up(db, &target, 1, part, redis, err);
+    }
+    return rc;
+}
+
+/* The sale loop's thread: like the main loop, for the sale's live version alone. */
+static void *sale_loop_run(void *arg)
+{
+    struct sale_loop *l = arg;
+    struct tix_db *db = NULL, *listener = NULL;
+    struct tix_redis *redis = NULL;
+    struct tix_err err;
+    while (!*l->stop && sale_loop_open(l->cfg, &db, &listener, &redis, &err) != TIX_OK) {
+        tix_log_warn("sale loop waits for its connections", "detail=\"%s\"", err.msg);
+        tix_db_close(db);
+        tix_db_close(listener);
+        db = listener = NULL;
+        sleep(1);
+    }
+    bool *hot = tix_xcalloc((size_t)l->partitions, sizeof(*hot));
+    bool is_full = true;
+    int64_t last_full_ms = 0;
+    struct pass_stats stats = {.msg = "sale passes", .after = "publish", .since_ms = tix_mono_ms()};
+    while (!*l->stop) {
+        int64_t started_ms = tix_mono_ms();
+        if (sale_pass(db, redis, l->partitions, hot, is_full, &err) != TIX_OK) {
+            tix_log_warn("sale projection step failed, retrying", "rc=%s detail=\"%s\"",
+                         tix_rc_name(err.rc), err.msg);
+            sleep(1);
+        }
+        int64_t applied_ms = tix_mono_ms();
+        publish_availability(db, redis);
+        if (!is_full)
+            pass_stats_add(&stats, started_ms, applied_ms, tix_mono_ms());
+        pass_stats_log(&stats);
+        if (is_full)
+            last_full_ms = tix_mono_ms();
+        int64_t left = FULL_SWEEP_MS - (tix_mono_ms() - last_full_ms);
+        bool is_notified =
+            wait_for_commits(listener, hot, l->partitions, left, started_ms, SALE_PASS_MIN_MS);
+        is_full = !is_notified || tix_mono_ms() - last_full_ms >= FULL_SWEEP_MS;
+    }
+    free(hot);
+    tix_redis_close(redis);
+    tix_db_close(listener);
+    tix_db_close(db);
+    return NULL;
 }
 
 enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_t *stop,
@@ -215,6 +342,8 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
         n_projections++;
     if (rc == TIX_OK && n_projections > MAX_PROJECTIONS)
         rc = tix_err_set(err, TIX_EINTERNAL, "", "more than %d projections", MAX_PROJECTIONS);
+    if (rc == TIX_OK && partitions < 1)
+        rc = tix_err_set(err, TIX_EINTERNAL, "", "the store has no partitions");
     for (int i = 0; tix_projections[i] != NULL && rc == TIX_OK; i++) {
         int active = 1, building = 0;
         rc = tix_projection_prepare(db, tix_projections[i], 1, partitions, err);
@@ -227,63 +356,55 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
         rc = tix_reactor_prepare(db, tix_reactors[i], partitions, err);
     if (rc == TIX_OK)
         rc = tix_db_script(listener, "LISTEN tixmo_events", err);
+    struct sale_loop sale = {.cfg = cfg, .stop = stop, .partitions = partitions};
+    bool is_sale_running = false;
+    if (rc == TIX_OK && pthread_create(&sale.thread, NULL, sale_loop_run, &sale) != 0)
+        rc = tix_err_set(err, TIX_EINTERNAL, "", "the sale loop's thread did not start");
+    else if (rc == TIX_OK)
+        is_sale_running = true;
     struct tix_bus *bus = NULL;
-    struct tix_redis *redis = NULL;
-    if (rc == TIX_OK)
-        rc = tix_redis_open(cfg->redis_url, cfg->redis_timeout_ms, &redis, err);
     if (rc == TIX_OK)
         tix_log_info("projector started", "partitions=%d", partitions);
     bool *hot = tix_xcalloc((size_t)(partitions > 0 ? partitions : 1), sizeof(*hot));
     bool *react_pending = tix_xcalloc((size_t)(partitions > 0 ? partitions : 1), sizeof(*hot));
     bool is_full = true;
     int64_t last_full_ms = 0, last_react_ms = 0;
-    struct pass_stats stats = {.since_ms = tix_mono_ms()};
+    struct pass_stats stats = {
+        .msg = "projector passes", .after = "react", .since_ms = tix_mono_ms()};
     while (rc == TIX_OK && !*stop) {
         int64_t started_ms = tix_mono_ms();
         const bool *only = is_full ? NULL : hot; /* a commit's partition first, the rest later */
         PGresult *lagging = NULL;
         if (is_full && tix_db_exec(db, lagging_sql, 0, NULL, &lagging, err) != TIX_OK)
             lagging = NULL; /* then every partition is stepped */
-        if (sweep(db, redis, partitions, only, lagging, err) != TIX_OK) {
+        if (sweep(db, partitions, only, lagging, err) != TIX_OK) {
             tix_log_warn("projection step failed, retrying", "rc=%s detail=\"%s\"",
                          tix_rc_name(err->rc), err->msg);
             sleep(1);
         }
         int64_t applied_ms = tix_mono_ms();
-        publish_availability(db, redis);
-        int64_t published_ms = tix_mono_ms();
         bool is_react_due =
             react_paced(db, &bus, cfg, partitions, only, react_pending, lagging, &last_react_ms);
         PQclear(lagging);
-        if (!is_full) { /* a commit's pass (full sweeps mostly find nothing) */
-            int64_t end_ms = tix_mono_ms();
-            stats.passes++;
-            stats.apply_ms += applied_ms - started_ms;
-            stats.publish_ms += published_ms - applied_ms;
-            stats.react_ms += end_ms - published_ms;
-            if (end_ms - started_ms > stats.max_pass_ms)
-                stats.max_pass_ms = end_ms - started_ms;
-        }
+        if (!is_full) /* a commit's pass (full sweeps mostly find nothing) */
+            pass_stats_add(&stats, started_ms, applied_ms, tix_mono_ms());
         pass_stats_log(&stats);
         if (is_full)
             last_full_ms = tix_mono_ms();
-        memset(hot, 0, (size_t)partitions * sizeof(*hot));
         int64_t left = FULL_SWEEP_MS - (tix_mono_ms() - last_full_ms);
         if (is_react_due && left > REACT_MIN_MS) /* a full sweep soon if no commit comes */
             left = REACT_MIN_MS;
-        bool is_notified = left > 0 && tix_db_wait_partitions(listener, "tixmo_events", (int)left,
-                                                              hot, partitions);
-        int64_t rest_ms = PASS_MIN_MS - (tix_mono_ms() - started_ms);
-        if (is_notified && rest_ms > 0) { /* more commits may follow: one pass for them all */
-            usleep((useconds_t)rest_ms * 1000);
-            tix_db_wait_partitions(listener, "tixmo_events", 0, hot, partitions);
-        }
+        bool is_notified =
+            wait_for_commits(listener, hot, partitions, left, started_ms, PASS_MIN_MS);
         is_full = !is_notified || tix_mono_ms() - last_full_ms >= FULL_SWEEP_MS;
+    }
+    if (is_sale_running) {
+        *stop = 1; /* the main loop ended on an error: the sale loop ends with it */
+        pthread_join(sale.thread, NULL);
     }
     free(react_pending);
     free(hot);
     tix_bus_close(bus);
-    tix_redis_close(redis);
     tix_db_close(listener);
     tix_db_close(db);
     return rc;
