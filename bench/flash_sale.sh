@@ -8,7 +8,7 @@
 # built, a Stripe stand-in and a gateway with one event-loop thread per core and limits high
 # enough for one machine to play a thousand buyers. Everything is removed afterwards.
 #
-# The Stripe stand-in is nginx + njs (tools/stripe-lite: the tests' happy path, a few us of CPU
+# The Stripe stand-in is nginx + njs (tools/stripe-lite: the tests' happy path, tens of us of CPU
 # per PaymentIntent) unless TIXMO_BENCH_STRIPE=wiremock asks for WireMock with the tests'
 # mappings, as before (its templating costs this machine the CPU Stripe's own machines spend).
 set -euo pipefail
@@ -98,15 +98,16 @@ stripe_expect() {
     done
 }
 # One PaymentIntent and one refund, asked as the payment worker asks them, must come back as it
-# reads them (intent id from the key, client_secret, amount and currency echoed).
+# reads them (intent id from the key, client_secret, amount and currency echoed). Not the
+# metadata, which the worker does not read: WireMock's template finds no metadata[order_id] in a
+# form whose keys are percent-encoded, as libcurl's are, and echoes the whole form instead.
 stripe_check() {
     local order=0a1b2c3d-0000-4000-8000-00000000abcd
     local intent=pi_${order//-/}
     stripe_expect /v1/payment_intents "tixmo-order-$order" \
         "amount=4500&currency=eur&automatic_payment_methods%5Benabled%5D=true&metadata%5Border_id%5D=$order&metadata%5Bevent_id%5D=$order" \
         "\"id\": ?\"$intent\"" "\"client_secret\": ?\"${intent}_secret_[A-Za-z0-9]+\"" \
-        '"amount": ?4500[,}[:space:]]' '"currency": ?"eur"' \
-        "\"order_id\": ?\"$order\"" '"status": ?"requires_payment_method"'
+        '"amount": ?4500[,}[:space:]]' '"currency": ?"eur"' '"status": ?"requires_payment_method"'
     stripe_expect /v1/refunds "tixmo-refund-$order" \
         "payment_intent=$intent&amount=4500&metadata%5Border_id%5D=$order&metadata%5Bevent_id%5D=$order" \
         "\"id\": ?\"re_${order//-/}\"" "\"payment_intent\": ?\"$intent\"" \
