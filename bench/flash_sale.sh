@@ -5,12 +5,21 @@
 # TIXMO_* exported).
 # The stack gets its own database (tixmo_flash) and RabbitMQ vhost (flash), so neither the dev
 # data nor the dev processors are involved: a processor, a projector, the payment worker when
-# built, a Stripe stand-in (WireMock) and a gateway with one event-loop thread per core and limits high enough for one
-# machine to play a thousand buyers. Everything is removed afterwards.
+# built, a Stripe stand-in and a gateway with one event-loop thread per core and limits high
+# enough for one machine to play a thousand buyers. Everything is removed afterwards.
+#
+# The Stripe stand-in is nginx + njs (tools/stripe-lite: the tests' happy path, tens of us of CPU
+# per PaymentIntent) unless TIXMO_BENCH_STRIPE=wiremock asks for WireMock with the tests'
+# mappings, as before (its templating costs this machine the CPU Stripe's own machines spend).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../scripts/lib.sh"
 tix_profile dev
+STRIPE=${TIXMO_BENCH_STRIPE:-lite}
+if [[ $STRIPE != lite && $STRIPE != wiremock ]]; then
+    echo "bench/flash_sale.sh: TIXMO_BENCH_STRIPE must be lite or wiremock, not $STRIPE" >&2
+    exit 2
+fi
 BIN=${TIXMO_BIN_DIR:?}
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 PORT=$((TIX_HTTP_PORT + 13))
@@ -19,6 +28,7 @@ logs="$TIX_RUN/log"
 mkdir -p "$logs"
 pids=()
 super="postgresql://postgres@127.0.0.1:$TIX_PG_PORT/postgres"
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     for _ in $(seq 50); do
@@ -49,13 +59,63 @@ export TIXMO_RL_AUTH_PER_IP=1000000 TIXMO_RL_HOLDS_PER_USER=1000000
 export TIXMO_BATCH_MAX=${TIXMO_BATCH_MAX:-256} TIXMO_PREFETCH=${TIXMO_PREFETCH:-512}
 "$BIN/tixmo" migrate >/dev/null
 
-# The Stripe stand-in of its own, without the request journal and request logging the tests read
-# (a journal entry per PaymentIntent is the stand-in's work, not Stripe's and not TixMo's).
-tix_ensure_wiremock >/dev/null
+# Starts the light Stripe stand-in on STRIPE_PORT: nginx + njs, one process, files under $work.
+start_stripe_lite() {
+    local dir="$work/stripe-lite"
+    tix_ensure_stripe_lite >/dev/null || exit 1
+    mkdir -p "$dir"
+    sed -e "s|@MODULE@|$TIX_NGINX_JS_MODULE|g" -e "s|@DIR@|$TIX_ROOT/tools/stripe-lite|g" \
+        -e "s|@WORK@|$dir|g" -e "s|@PORT@|$STRIPE_PORT|g" \
+        "$TIX_ROOT/tools/stripe-lite/nginx.conf.in" >"$dir/nginx.conf"
+    nginx -p "$dir" -c "$dir/nginx.conf" >"$logs/flash-stripe.log" 2>&1 &
+}
+# Starts WireMock with the tests' mappings on STRIPE_PORT, without the request journal and
+# request logging the tests read (a journal entry per PaymentIntent is the stand-in's work, not
+# Stripe's and not TixMo's).
+start_stripe_wiremock() {
+    tix_ensure_wiremock >/dev/null || exit 1
+    java -Xmx256m -jar "$TIX_WIREMOCK_JAR" --port "$STRIPE_PORT" --bind-address 127.0.0.1 \
+        --root-dir "$TIX_ROOT/tests/stripe" --disable-banner --no-request-journal \
+        --disable-request-logging --container-threads 16 >"$logs/flash-stripe.log" 2>&1 &
+}
+# Exits unless the answer to POST PATH (form FORM, Idempotency-Key KEY) on the stand-in is a
+# 200 whose JSON has each "field": value pattern that follows.
+stripe_expect() {
+    local path=$1 key=$2 form=$3 body pat
+    shift 3
+    body=$(curl -sS --fail-with-body -H "Authorization: Bearer $TIXMO_STRIPE_SECRET_KEY" \
+        -H "Idempotency-Key: $key" -H "Content-Type: application/x-www-form-urlencoded" \
+        --data "$form" "$TIXMO_STRIPE_URL$path") || {
+        echo "bench/flash_sale.sh: the $STRIPE Stripe stand-in failed POST $path: $body" >&2
+        exit 1
+    }
+    for pat in "$@"; do
+        grep -Eq "$pat" <<<"$body" || {
+            echo "bench/flash_sale.sh: the $STRIPE Stripe stand-in's POST $path lacks $pat:" >&2
+            echo "$body" >&2
+            exit 1
+        }
+    done
+}
+# One PaymentIntent and one refund, asked as the payment worker asks them, must come back as it
+# reads them (intent id from the key, client_secret, amount and currency echoed). Not the
+# metadata, which the worker does not read: WireMock's template finds no metadata[order_id] in a
+# form whose keys are percent-encoded, as libcurl's are, and echoes the whole form instead.
+stripe_check() {
+    local order=0a1b2c3d-0000-4000-8000-00000000abcd
+    local intent=pi_${order//-/}
+    stripe_expect /v1/payment_intents "tixmo-order-$order" \
+        "amount=4500&currency=eur&automatic_payment_methods%5Benabled%5D=true&metadata%5Border_id%5D=$order&metadata%5Bevent_id%5D=$order" \
+        "\"id\": ?\"$intent\"" "\"client_secret\": ?\"${intent}_secret_[A-Za-z0-9]+\"" \
+        '"amount": ?4500[,}[:space:]]' '"currency": ?"eur"' '"status": ?"requires_payment_method"'
+    stripe_expect /v1/refunds "tixmo-refund-$order" \
+        "payment_intent=$intent&amount=4500&metadata%5Border_id%5D=$order&metadata%5Bevent_id%5D=$order" \
+        "\"id\": ?\"re_${order//-/}\"" "\"payment_intent\": ?\"$intent\"" \
+        '"amount": ?4500[,}[:space:]]' '"status": ?"succeeded"'
+}
+
 STRIPE_PORT=$((PORT + 1))
-java -Xmx256m -jar "$TIX_WIREMOCK_JAR" --port "$STRIPE_PORT" --bind-address 127.0.0.1 \
-    --root-dir "$TIX_ROOT/tests/stripe" --disable-banner --no-request-journal \
-    --disable-request-logging --container-threads 16 >"$logs/flash-stripe.log" 2>&1 &
+if [[ $STRIPE == wiremock ]]; then start_stripe_wiremock; else start_stripe_lite; fi
 pids+=($!)
 declare -A comp=([stripe]=$!)
 for _ in $(seq 600); do
@@ -63,6 +123,7 @@ for _ in $(seq 600); do
     sleep 0.1
 done
 export TIXMO_STRIPE_URL="http://127.0.0.1:$STRIPE_PORT"
+stripe_check
 
 for prog in tixmo-processor tixmo-projector tixmo-payment tixmo-gateway; do
     [[ -x "$BIN/$prog" ]] || continue

@@ -13,6 +13,7 @@
 #   tix_build [normal|asan]     cmake --preset dev|asan, then build with 2 jobs
 #   tix_ensure_wiremock         npm ci the WireMock package of tools/wiremock (the Stripe stand-in)
 #   tix_ensure_maildev          npm ci the MailDev package of tools/maildev (the SMTP stand-in)
+#   tix_ensure_stripe_lite      apt-get install nginx + njs (the benchmarks' Stripe stand-in)
 #   tix_start_services          postgres + redis + rabbitmq (+ epmd) + stripe + mail, then write
 #                               $TIX_RUN/env
 #   tix_start_postgres / tix_start_redis / tix_start_rabbitmq / tix_start_stripe / tix_start_mail
@@ -55,6 +56,9 @@ TIX_PACKAGES=(
     postgresql-15 postgresql-contrib postgresql-server-dev-15 redis-server rabbitmq-server
     openjdk-17-jre-headless
 )
+# Installed on demand by bench/flash_sale.sh: nginx with njs, its light Stripe stand-in.
+TIX_STRIPE_LITE_PACKAGES=(nginx libnginx-mod-http-js)
+TIX_NGINX_JS_MODULE=/usr/lib/nginx/modules/ngx_http_js_module.so
 
 # ---------------------------------------------------------------- messages
 
@@ -835,6 +839,16 @@ tix_start_stripe() {
 
 tix_stop_stripe() {
     _tix_stop_standin stripe "$TIX_PAT_STRIPE"
+}
+
+# The benchmarks' light Stripe stand-in is nginx with its njs module (tools/stripe-lite); only
+# bench/flash_sale.sh uses it, so it is installed when that runs, not with TIX_PACKAGES.
+tix_ensure_stripe_lite() {
+    _tix_apt_install "${TIX_STRIPE_LITE_PACKAGES[@]}" || return 1
+    if [[ ! -f $TIX_NGINX_JS_MODULE ]]; then
+        tix_err "libnginx-mod-http-js installed but $TIX_NGINX_JS_MODULE is missing"
+        return 1
+    fi
 }
 
 # The SMTP stand-in is MailDev, from the npm package pinned in tools/maildev, run by node: SMTP
