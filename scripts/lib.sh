@@ -844,7 +844,14 @@ tix_stop_stripe() {
 # The benchmarks' light Stripe stand-in is nginx with its njs module (tools/stripe-lite); only
 # bench/flash_sale.sh uses it, so it is installed when that runs, not with TIX_PACKAGES.
 tix_ensure_stripe_lite() {
+    local had_nginx=0
+    dpkg-query -W -f='${Status}' nginx 2>/dev/null | grep -q "ok installed" && had_nginx=1
     _tix_apt_install "${TIX_STRIPE_LITE_PACKAGES[@]}" || return 1
+    # Debian's package enables a system nginx on port 80; the stand-in never uses it, so one
+    # installed here for the bench is not left to start at the next boot.
+    if [[ $had_nginx == 0 ]] && command -v systemctl >/dev/null; then
+        systemctl disable --now nginx >/dev/null 2>&1 || true
+    fi
     if [[ ! -f $TIX_NGINX_JS_MODULE ]]; then
         tix_err "libnginx-mod-http-js installed but $TIX_NGINX_JS_MODULE is missing"
         return 1
