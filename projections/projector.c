@@ -77,6 +77,9 @@ static bool is_lagging(const PGresult *lagging, const char *name, int version, i
 
 #define MAX_PROJECTIONS 32
 #define STEP_LIMIT      1000
+/* The sale loop's steps are shorter: under an on-sale's stream of commits a push waits for the
+ * step in progress and its own, so the step's length is the live streams' delay. */
+#define SALE_STEP_LIMIT 250
 #define REACT_LIMIT     500
 
 /* Pushes the sale's changed availability to Redis and its channels; a Redis outage only delays
@@ -92,16 +95,17 @@ static void publish_availability(struct tix_db *db, struct tix_redis *redis)
         tix_log_warn("availability not published, retrying", "detail=\"%s\"", err.msg);
 }
 
-/* Steps targets on part in group steps until a read comes back short of the limit. With redis
- * (the live versions), the availability a step changed is published before the next step: an
- * on-sale's backlog is many steps long, and the live streams must not wait for all of them. */
+/* Steps targets on part in group steps of at most limit events until a read comes back short.
+ * With redis (the sale loop), the availability a step changed is published before the next
+ * step: an on-sale's backlog is many steps long, and the live streams must not wait for all of
+ * them. */
 static enum tix_rc catch_up(struct tix_db *db, struct tix_step_target *targets, int n, int part,
-                            struct tix_redis *redis, struct tix_err *err)
+                            int limit, struct tix_redis *redis, struct tix_err *err)
 {
     bool is_full = n > 0;
     enum tix_rc rc = TIX_OK;
     while (is_full && rc == TIX_OK) {
-        rc = tix_projection_step_group(db, targets, n, part, STEP_LIMIT, &is_full, err);
+        rc = tix_projection_step_group(db, targets, n, part, limit, &is_full, err);
         if (rc == TIX_OK && is_full && redis != NULL)
             publish_availability(db, redis);
     }
@@ -135,9 +139,9 @@ static enum tix_rc sweep(struct tix_db *db, int partitions, const bool *only,
                 rebuilt[n_rebuilt++] =
                     (struct tix_step_target){.proj = proj, .version = building[i]};
         }
-        rc = catch_up(db, live, n_live, part, NULL, err);
+        rc = catch_up(db, live, n_live, part, STEP_LIMIT, NULL, err);
         if (rc == TIX_OK)
-            rc = catch_up(db, rebuilt, n_rebuilt, part, NULL, err);
+            rc = catch_up(db, rebuilt, n_rebuilt, part, STEP_LIMIT, NULL, err);
     }
     return rc;
 }
@@ -278,7 +282,7 @@ static enum tix_rc sale_pass(struct tix_db *db, struct tix_redis *redis, int par
         if (!is_full && !hot[part])
             continue;
         struct tix_step_target target = {.proj = &tix_projection_sale, .version = active};
-        rc = catch_up(db, &target, 1, part, redis, err);
+        rc = catch_up(db, &target, 1, part, SALE_STEP_LIMIT, redis, err);
     }
     return rc;
 }
