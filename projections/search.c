@@ -24,9 +24,11 @@
  * in the log's order): search_holds keeps each hold's lines (and its order once placed),
  * search_takes the units held and sold per type and session (hold.placed adds, a release,
  * expiry, cancellation or refund subtracts; a bundle counts in its components as the stock
- * does), and a type's taken is the fewest of its sessions (where its price is lowest). A sale
- * event rewrites only the prices of its event's hit, and only when a type of it has a step that
- * ends after a number sold (search_ticket_types.tiers).
+ * does), and a type's taken is the fewest of its sessions (where its price is lowest). Those
+ * moves go to the unlogged search_take_moves and are added up once per pass (an on-sale's pass
+ * would otherwise update the same few search_takes rows hundreds of times); each event's taken and
+ * its hit's prices are then recomputed once per pass (deferred), the prices only when a type of
+ * it has a step that ends after a number sold (search_ticket_types.tiers).
  *
  * Invariants: rows are a function of the events alone (times from the payload's RFC 3339
  * strings or the recorded time, cast by Postgres), so a replay from zero writes identical rows:
