@@ -32,6 +32,7 @@ struct tix_stmt {
     int n;
     char *params[TIX_STMT_MAX_PARAMS]; /* owned copies; NULL = SQL NULL */
     bool is_deferred;                  /* see tix_stmts_defer */
+    bool is_last_latest;               /* see tix_stmts_defer_latest */
 };
 
 /* A growable list of statements; apply() adds to it, the runtime executes and resets it. */
@@ -51,6 +52,10 @@ void tix_stmts_add(struct tix_stmts *s, const char *sql, int n, ...);
  * the pass, however many events of the pass asked for it with the same parameters. Same
  * transaction, so nobody sees the rows in between. */
 void tix_stmts_defer(struct tix_stmts *s, const char *sql, int n, ...);
+/* Like tix_stmts_defer, but asks that differ only in their last parameter are one statement: it
+ * runs once, in the place of the first ask, with the last parameter of the latest ask (e.g. the
+ * recorded time of the last event of the pass that asked). */
+void tix_stmts_defer_latest(struct tix_stmts *s, const char *sql, int n, ...);
 
 enum tix_projection_source { TIX_SOURCE_EVENTS, TIX_SOURCE_OUTCOMES };
 

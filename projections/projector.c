@@ -81,6 +81,7 @@ static bool is_lagging(const PGresult *lagging, const char *name, int version, i
  * step in progress and its own, so the step's length is the live streams' delay. */
 #define SALE_STEP_LIMIT 250
 #define REACT_LIMIT     500
+#define MAX_REACTORS    16
 
 /* Pushes the sale's changed availability to Redis and its channels; a Redis outage only delays
  * it (the outbox keeps every change until it was published). */
@@ -146,8 +147,9 @@ static enum tix_rc sweep(struct tix_db *db, int partitions, const bool *only,
     return rc;
 }
 
-/* Runs every reactor over every partition; the bus is (re)opened on demand and a failure only
- * delays reactions: their checkpoints don't move until their commands are confirmed. */
+/* Runs the reactors over every partition, those of a partition in one group step (its events
+ * read once for all of them); the bus is (re)opened on demand and a failure only delays
+ * reactions: their checkpoints don't move until their commands are confirmed. */
 static void react(struct tix_db *db, struct tix_bus **bus, const struct tix_config *cfg,
                   int partitions, const bool *only, const PGresult *lagging)
 {
@@ -158,17 +160,17 @@ static void react(struct tix_db *db, struct tix_bus **bus, const struct tix_conf
         return;
     }
     enum tix_rc rc = TIX_OK;
-    for (int i = 0; tix_reactors[i] != NULL && rc == TIX_OK; i++) {
-        for (int part = 0; part < partitions && rc == TIX_OK; part++) {
-            int applied = only != NULL ? only[part]
-                                       : is_lagging(lagging, tix_reactors[i]->name, 1, part, false);
-            if (applied == 0)
-                continue;
-            applied = REACT_LIMIT; /* again only while a step read all it asked for */
-            while (applied == REACT_LIMIT && rc == TIX_OK)
-                rc = tix_reactor_step(db, *bus, partitions, tix_reactors[i], part, REACT_LIMIT,
-                                      &applied, &err);
-        }
+    for (int part = 0; part < partitions && rc == TIX_OK; part++) {
+        const struct tix_reactor *due[MAX_REACTORS];
+        int n = 0;
+        for (int i = 0; tix_reactors[i] != NULL; i++) /* at most MAX_REACTORS (checked at start) */
+            if (only != NULL ? only[part]
+                             : is_lagging(lagging, tix_reactors[i]->name, 1, part, false))
+                due[n++] = tix_reactors[i];
+        int applied = n > 0 ? REACT_LIMIT : 0; /* again only while a step read all it asked for */
+        while (applied == REACT_LIMIT && rc == TIX_OK)
+            rc = tix_reactor_step_group(db, *bus, partitions, due, n, part, REACT_LIMIT, &applied,
+                                        &err);
     }
     if (rc != TIX_OK) {
         tix_log_warn("process manager step failed, retrying", "detail=\"%s\"", err.msg);
@@ -344,8 +346,13 @@ enum tix_rc tix_projector_run(const struct tix_config *cfg, volatile sig_atomic_
     int n_projections = 0;
     while (tix_projections[n_projections] != NULL)
         n_projections++;
+    int n_reactors = 0;
+    while (tix_reactors[n_reactors] != NULL)
+        n_reactors++;
     if (rc == TIX_OK && n_projections > MAX_PROJECTIONS)
         rc = tix_err_set(err, TIX_EINTERNAL, "", "more than %d projections", MAX_PROJECTIONS);
+    if (rc == TIX_OK && n_reactors > MAX_REACTORS)
+        rc = tix_err_set(err, TIX_EINTERNAL, "", "more than %d process managers", MAX_REACTORS);
     if (rc == TIX_OK && partitions < 1)
         rc = tix_err_set(err, TIX_EINTERNAL, "", "the store has no partitions");
     for (int i = 0; tix_projections[i] != NULL && rc == TIX_OK; i++) {

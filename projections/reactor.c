@@ -37,6 +37,7 @@
 
 #include "tix/ids.h"
 #include "tix/json.h"
+#include "tix/mem.h"
 
 #include "client.h"
 #include "envelope.h"
@@ -263,22 +264,31 @@ enum tix_rc tix_reactor_prepare(struct tix_db *db, const struct tix_reactor *r, 
                        2, params, NULL, err);
 }
 
+/* The reactors of a group step and their checkpoints on its partition. */
 struct collect {
-    const struct tix_reactor *r;
+    const struct tix_reactor *const *rs;
+    int n;
+    int64_t *from;  /* each reactor's checkpoint as taken; -1 when another worker holds it */
+    int64_t *until; /* the last event each reactor saw */
     struct tix_db *db;
     json_t *commands;
-    int64_t last_seq;
     struct tix_err *err;
 };
 
+/* Hands one event to every held reactor whose checkpoint is before it. */
 static enum tix_rc collect_cb(const struct tix_event *e, void *arg)
 {
     struct collect *c = arg;
-    c->last_seq = e->partition_seq;
-    enum tix_rc rc = c->r->react(e, c->db, c->commands);
-    return rc == TIX_OK ? rc
-                        : tix_err_set(c->err, rc, "", "%s cannot react to %s at %d/%" PRId64,
-                                      c->r->name, e->type, e->partition, e->partition_seq);
+    for (int i = 0; i < c->n; i++) {
+        if (c->from[i] < 0 || e->partition_seq <= c->from[i])
+            continue;
+        c->until[i] = e->partition_seq;
+        enum tix_rc rc = c->rs[i]->react(e, c->db, c->commands);
+        if (rc != TIX_OK)
+            return tix_err_set(c->err, rc, "", "%s cannot react to %s at %d/%" PRId64,
+                               c->rs[i]->name, e->type, e->partition, e->partition_seq);
+    }
+    return TIX_OK;
 }
 
 /* Publishes every command of the batch and waits for the broker's confirms. */
@@ -301,42 +311,98 @@ static enum tix_rc publish_all(struct tix_bus *bus, int partitions, json_t *comm
     return rc;
 }
 
-enum tix_rc tix_reactor_step(struct tix_db *db, struct tix_bus *bus, int partitions,
-                             const struct tix_reactor *r, int partition, int limit, int *applied,
-                             struct tix_err *err)
+/* The names of the reactors (JSON array text, new string). */
+static char *names_of(const struct tix_reactor *const *rs, int n)
 {
-    char p[16], old_seq[24], new_seq[24];
-    snprintf(p, sizeof(p), "%d", partition);
-    const char *key[] = {r->name, p};
-    *applied = 0;
+    json_t *names = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(names, json_string(rs[i]->name));
+    char *text = tix_json_dump(names);
+    json_decref(names);
+    return text;
+}
+
+/* Takes the reactors' checkpoint rows on partition p in one query (a row another worker holds
+ * is skipped: its from stays -1); *held gets the number taken. */
+static enum tix_rc lock_checkpoints(struct collect *c, const char *p, int *held,
+                                    struct tix_err *err)
+{
+    char *names = names_of(c->rs, c->n);
+    const char *params[] = {names, p};
     PGresult *res = NULL;
+    enum tix_rc rc = tix_db_exec(c->db,
+                                 "SELECT projection, last_seq FROM public.projection_checkpoints "
+                                 "WHERE projection IN (SELECT json_array_elements_text($1::json)) "
+                                 "AND version = 1 AND partition = $2 FOR UPDATE SKIP LOCKED",
+                                 2, params, &res, err);
+    free(names);
+    *held = rc == TIX_OK ? PQntuples(res) : 0;
+    for (int row = 0; row < *held; row++)
+        for (int i = 0; i < c->n; i++)
+            if (strcmp(c->rs[i]->name, PQgetvalue(res, row, 0)) == 0)
+                c->from[i] = c->until[i] = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+    PQclear(res);
+    return rc;
+}
+
+/* Advances, with a compare-and-set each, the checkpoints of the reactors that saw events;
+ * TIX_ECONFLICT when one moved meanwhile. */
+static enum tix_rc advance(struct collect *c, const char *p, struct tix_err *err)
+{
+    json_t *moves = json_array();
+    for (int i = 0; i < c->n; i++)
+        if (c->from[i] >= 0 && c->until[i] > c->from[i])
+            json_array_append_new(moves, json_pack("{ss sI sI}", "name", c->rs[i]->name, "old",
+                                                   (json_int_t)c->from[i], "new",
+                                                   (json_int_t)c->until[i]));
+    size_t moved = json_array_size(moves);
+    char *text = tix_json_dump(moves);
+    json_decref(moves);
+    const char *params[] = {text, p};
+    PGresult *res = NULL;
+    enum tix_rc rc =
+        moved == 0 ? TIX_OK
+                   : tix_db_exec(c->db,
+                                 "UPDATE public.projection_checkpoints k SET last_seq = m.new, "
+                                 "updated_at = now() FROM json_to_recordset($1::json) AS "
+                                 "m(name text, old bigint, new bigint) WHERE k.projection = m.name "
+                                 "AND k.version = 1 AND k.partition = $2 AND k.last_seq = m.old",
+                                 2, params, &res, err);
+    free(text);
+    if (rc == TIX_OK && moved > 0 && strtoull(PQcmdTuples(res), NULL, 10) != moved)
+        rc = tix_err_set(err, TIX_ECONFLICT, "checkpoint", "a process manager's checkpoint moved");
+    PQclear(res);
+    return rc;
+}
+
+enum tix_rc tix_reactor_step_group(struct tix_db *db, struct tix_bus *bus, int partitions,
+                                   const struct tix_reactor *const *rs, int n, int partition,
+                                   int limit, int *applied, struct tix_err *err)
+{
+    char p[16];
+    snprintf(p, sizeof(p), "%d", partition);
+    *applied = 0;
+    int64_t *seqs = tix_xcalloc(2 * (size_t)n + 1, sizeof(*seqs));
+    struct collect c = {rs, n, seqs, seqs + n, db, json_array(), err};
+    for (int i = 0; i < n; i++)
+        c.from[i] = -1;
+    int held = 0;
     enum tix_rc rc = tix_db_script(db, "BEGIN", err);
     if (rc == TIX_OK)
-        rc = tix_db_exec(db,
-                         "SELECT last_seq FROM public.projection_checkpoints WHERE projection = "
-                         "$1 AND version = 1 AND partition = $2 FOR UPDATE SKIP LOCKED",
-                         2, key, &res, err);
-    if (rc != TIX_OK || PQntuples(res) != 1) { /* busy elsewhere, or not prepared */
-        PQclear(res);
-        tix_db_script(db, "ROLLBACK", NULL);
-        return rc;
-    }
-    struct collect c = {r, db, json_array(), strtoll(PQgetvalue(res, 0, 0), NULL, 10), err};
-    PQclear(res);
-    snprintf(old_seq, sizeof(old_seq), "%" PRId64, c.last_seq);
-    rc = tix_store_read_partition(db, partition, c.last_seq, limit, collect_cb, &c, applied, err);
+        rc = lock_checkpoints(&c, p, &held, err);
+    int64_t from = INT64_MAX;
+    for (int i = 0; i < n; i++)
+        if (c.from[i] >= 0 && c.from[i] < from)
+            from = c.from[i];
+    if (rc == TIX_OK && held > 0) /* else busy elsewhere, or not prepared */
+        rc = tix_store_read_partition(db, partition, from, limit, collect_cb, &c, applied, err);
     if (rc == TIX_OK && json_array_size(c.commands) > 0)
         rc = publish_all(bus, partitions, c.commands, err);
+    if (rc == TIX_OK)
+        rc = advance(&c, p, err);
     json_decref(c.commands);
-    snprintf(new_seq, sizeof(new_seq), "%" PRId64, c.last_seq);
-    const char *params[] = {r->name, p, old_seq, new_seq};
-    if (rc == TIX_OK && *applied > 0)
-        rc = tix_db_exec(db,
-                         "UPDATE public.projection_checkpoints SET last_seq = $4, updated_at = "
-                         "now() WHERE projection = $1 AND version = 1 AND partition = $2 AND "
-                         "last_seq = $3",
-                         4, params, NULL, err);
-    if (rc != TIX_OK) {
+    free(seqs);
+    if (rc != TIX_OK || held == 0) {
         *applied = 0;
         tix_db_script(db, "ROLLBACK", NULL);
         return rc;

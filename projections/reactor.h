@@ -7,7 +7,8 @@
  * each command has an id derived from the event, so
  * a command sent twice (a crash after the publish, before the checkpoint moved) is decided once:
  * the processor answers the second with the first outcome. The runner publishes a batch's
- * commands with confirms and only then advances the checkpoint, in one transaction.
+ * commands with confirms and only then advances the checkpoint, in one transaction; the
+ * reactors of a partition step together, reading its events once.
  */
 #ifndef TIX_PROJECTIONS_REACTOR_H
 #define TIX_PROJECTIONS_REACTOR_H
@@ -33,11 +34,15 @@ extern const struct tix_reactor *const tix_reactors[];
 /* Creates r's checkpoints for every partition if missing. Idempotent. */
 enum tix_rc tix_reactor_prepare(struct tix_db *db, const struct tix_reactor *r, int partitions,
                                 struct tix_err *err);
-/* One step on one partition: up to limit events after the checkpoint, their commands published
- * with confirms on bus, then the checkpoint advanced. *applied = events read (0 when busy or
- * caught up). */
-enum tix_rc tix_reactor_step(struct tix_db *db, struct tix_bus *bus, int partitions,
-                             const struct tix_reactor *r, int partition, int limit, int *applied,
-                             struct tix_err *err);
+/* One step of n reactors on one partition, in one transaction: takes their checkpoint rows in
+ * one query (a row another worker holds is left out), reads the partition's events once, from the
+ * smallest checkpoint, up to limit, gives each reactor the events after its own checkpoint,
+ * publishes every command with confirms on bus, then advances the checkpoints that moved with
+ * one compare-and-set. A failure (a reaction, the broker, TIX_ECONFLICT for a checkpoint that
+ * moved meanwhile) rolls everything back: no checkpoint moves. *applied = events read (0 when
+ * busy or caught up). */
+enum tix_rc tix_reactor_step_group(struct tix_db *db, struct tix_bus *bus, int partitions,
+                                   const struct tix_reactor *const *rs, int n, int partition,
+                                   int limit, int *applied, struct tix_err *err);
 
 #endif

@@ -46,7 +46,8 @@ void tix_stmts_deinit(struct tix_stmts *s)
     memset(s, 0, sizeof(*s));
 }
 
-static struct tix_stmt *push(struct tix_stmts *s, const char *sql, int n, bool is_deferred)
+static struct tix_stmt *push(struct tix_stmts *s, const char *sql, int n, bool is_deferred,
+                             bool is_last_latest)
 {
     if (s->n == s->cap) {
         s->cap = s->cap == 0 ? 8 : 2 * s->cap;
@@ -56,13 +57,15 @@ static struct tix_stmt *push(struct tix_stmts *s, const char *sql, int n, bool i
     st->sql = sql;
     st->n = n < TIX_STMT_MAX_PARAMS ? n : TIX_STMT_MAX_PARAMS;
     st->is_deferred = is_deferred;
+    st->is_last_latest = is_last_latest;
     return st;
 }
 
 /* Adds sql with the n const char * parameters of ap (copied). */
-static void add_v(struct tix_stmts *s, bool is_deferred, const char *sql, int n, va_list ap)
+static void add_v(struct tix_stmts *s, bool is_deferred, bool is_last_latest, const char *sql,
+                  int n, va_list ap)
 {
-    struct tix_stmt *st = push(s, sql, n, is_deferred);
+    struct tix_stmt *st = push(s, sql, n, is_deferred, is_last_latest);
     for (int i = 0; i < st->n; i++)
         st->params[i] = tix_xstrdup(va_arg(ap, const char *));
 }
@@ -71,7 +74,7 @@ void tix_stmts_add(struct tix_stmts *s, const char *sql, int n, ...)
 {
     va_list ap;
     va_start(ap, n);
-    add_v(s, false, sql, n, ap);
+    add_v(s, false, false, sql, n, ap);
     va_end(ap);
 }
 
@@ -79,7 +82,15 @@ void tix_stmts_defer(struct tix_stmts *s, const char *sql, int n, ...)
 {
     va_list ap;
     va_start(ap, n);
-    add_v(s, true, sql, n, ap);
+    add_v(s, true, false, sql, n, ap);
+    va_end(ap);
+}
+
+void tix_stmts_defer_latest(struct tix_stmts *s, const char *sql, int n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    add_v(s, true, true, sql, n, ap);
     va_end(ap);
 }
 
@@ -91,7 +102,7 @@ static bool same_text(const char *a, const char *b)
 /* Moves st's sql and parameters to the end of to (st is left without parameters). */
 static struct tix_stmt *move_stmt(struct tix_stmts *to, struct tix_stmt *st)
 {
-    struct tix_stmt *copy = push(to, st->sql, st->n, st->is_deferred);
+    struct tix_stmt *copy = push(to, st->sql, st->n, st->is_deferred, st->is_last_latest);
     for (int j = 0; j < st->n; j++) {
         copy->params[j] = st->params[j];
         st->params[j] = NULL;
@@ -99,16 +110,25 @@ static struct tix_stmt *move_stmt(struct tix_stmts *to, struct tix_stmt *st)
     return copy;
 }
 
-/* Moves st into later unless an equal statement is already there (st is left empty). */
+/* Moves st into later unless an equal statement is already there (st is left empty); of a
+ * statement deferred with tix_stmts_defer_latest the last parameter is not compared but taken
+ * over. */
 static void keep_for_later(struct tix_stmts *later, struct tix_stmt *st)
 {
+    int compared = st->is_last_latest && st->n > 0 ? st->n - 1 : st->n;
     for (int i = 0; i < later->n; i++) {
-        const struct tix_stmt *o = &later->items[i];
+        struct tix_stmt *o = &later->items[i];
         bool is_same = o->sql == st->sql && o->n == st->n;
-        for (int j = 0; is_same && j < st->n; j++)
+        for (int j = 0; is_same && j < compared; j++)
             is_same = same_text(o->params[j], st->params[j]);
-        if (is_same)
-            return; /* st's params are freed with the per-event list */
+        if (!is_same)
+            continue;
+        if (compared < st->n) { /* the latest ask's last parameter wins */
+            free(o->params[compared]);
+            o->params[compared] = st->params[compared];
+            st->params[compared] = NULL;
+        }
+        return; /* st's other params are freed with the per-event list */
     }
     move_stmt(later, st);
 }

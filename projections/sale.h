@@ -48,17 +48,19 @@ struct sale_ctx {
  * RETURNING of the statement's change to seat_status, n = 1 for a row inserted, -1 for a row
  * deleted, 0 for a row updated: the (event, session) and each seat go to the outbox for the live
  * availability (availability.h), and the rows added or removed move seat_taken (added up at the
- * end of the pass). A seat's group is looked up seat by seat, once, by its key (a LATERAL
- * subquery the LIMIT keeps the planner from flattening): the planner counts thousands of rows in
- * seats_changed and would otherwise join by scanning every chart's seats.
- * Every statement that changes a seat's status ends with them; a statement of its own costs a
- * fraction of the statement triggers that did this before (five plpgsql calls per seat statement).
+ * end of the pass). seats_changed names each seat once (a statement changes a row once), so the
+ * seats go to their outbox without a DISTINCT (a sort per statement). A seat's group is looked up
+ * seat by seat, once, by its key (a LATERAL subquery the LIMIT keeps the planner from flattening):
+ * the planner counts thousands of rows in seats_changed and would otherwise join by scanning every
+ * chart's seats. Every statement that changes a seat's status ends with them; a statement of its
+ * own costs a fraction of the statement triggers that did this before (five plpgsql calls per seat
+ * statement).
  */
 #define SEAT_CHANGES                                                                               \
     ", touched AS (INSERT INTO avail_outbox AS o (event_id, session_id) SELECT DISTINCT"           \
     " event_id, session_id FROM seats_changed ON CONFLICT (event_id, session_id) DO UPDATE"        \
     " SET touches = o.touches + 1 WHERE" ONCE_PER_TRANSACTION "),"                                 \
-    " listed AS (INSERT INTO avail_seat_outbox (event_id, session_id, seat_id) SELECT DISTINCT"    \
+    " listed AS (INSERT INTO avail_seat_outbox (event_id, session_id, seat_id) SELECT"             \
     " event_id, session_id, seat_id FROM seats_changed ON CONFLICT DO NOTHING),"                   \
     " counted AS (INSERT INTO seat_taken_moves SELECT c.event_id, c.session_id,"                   \
     " COALESCE(z.section, ''), COALESCE(z.category, ''), c.n FROM seats_changed c"                 \

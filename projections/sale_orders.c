@@ -41,22 +41,26 @@
 
 /* ---- holds --------------------------------------------------------------------------------- */
 
-static const char hold_placed_sql[] =
-    "WITH h AS (INSERT INTO holds (id, event_id, session_id, buyer_id, lines, expires_at,"
-    " extensions, state, created_at, updated_at) VALUES ($1::uuid, $2::uuid, $3::uuid, $4,"
-    " $5::jsonb, $6::timestamptz, 0, 'active', $7, $7) ON CONFLICT (id) DO NOTHING"
-    " RETURNING event_id, session_id, lines),"
-    " src AS (SELECT h.*, 1 AS dh, 0 AS ds FROM h)" MOVE_UNITS;
+/* The hold's row ($1 .. $7), as h. */
+#define HOLD_INSERT                                                                                \
+    "WITH h AS (INSERT INTO holds (id, event_id, session_id, buyer_id, lines, expires_at,"         \
+    " extensions, state, created_at, updated_at) VALUES ($1::uuid, $2::uuid, $3::uuid, $4,"        \
+    " $5::jsonb, $6::timestamptz, 0, 'active', $7, $7) ON CONFLICT (id) DO NOTHING"                \
+    " RETURNING id, event_id, session_id, lines)"
 
-static const char hold_seats_sql[] =
-    "WITH seats_changed AS (INSERT INTO seat_status (event_id, session_id, seat_id, status,"
-    " hold_id) SELECT h.event_id, h.session_id, s, 'held', h.id FROM holds h,"
+static const char hold_placed_sql[] =
+    HOLD_INSERT ", src AS (SELECT h.*, 1 AS dh, 0 AS ds FROM h)" MOVE_UNITS;
+
+/* A hold that names seats: the same, and its seats held, in one statement (the seats come from
+ * the row inserted, not from a second look-up of the hold by a statement of their own). */
+static const char hold_placed_seats_sql[] = HOLD_INSERT
+    ", seats_changed AS (INSERT INTO seat_status (event_id, session_id, seat_id,"
+    " status, hold_id) SELECT h.event_id, h.session_id, s, 'held', h.id FROM h,"
     " jsonb_array_elements(h.lines) x, jsonb_array_elements_text(COALESCE(NULLIF(x->'seats',"
-    " 'null'), '[]')) s WHERE h.id = $1::uuid AND h.state = 'active'"
-    " ON CONFLICT (event_id, session_id, seat_id) DO UPDATE SET status = 'held',"
-    " hold_id = EXCLUDED.hold_id, order_id = NULL"
-    " RETURNING event_id, session_id, seat_id," SEAT_UPSERTED " AS n)" SEAT_CHANGES
-    " SELECT count(*) FROM seats_changed";
+    " 'null'), '[]')) s ON CONFLICT (event_id, session_id, seat_id) DO UPDATE SET"
+    " status = 'held', hold_id = EXCLUDED.hold_id, order_id = NULL"
+    " RETURNING event_id, session_id, seat_id," SEAT_UPSERTED " AS n)" SEAT_CHANGES ","
+    " src AS (SELECT h.event_id, h.session_id, h.lines, 1 AS dh, 0 AS ds FROM h)" MOVE_UNITS;
 
 /* Ends an active hold ($1) in state $2: its units and seats come back. */
 static const char hold_end_sql[] =
@@ -90,11 +94,9 @@ static enum tix_rc on_hold_placed(const struct sale_ctx *c)
         return TIX_EINVAL;
     const char *buyer = tix_json_str(c->d, "buyer_id");
     char *doc = tix_json_dump(lines);
-    tix_stmts_add(c->out, hold_placed_sql, 7, hold, c->event_id, session, buyer ? buyer : "", doc,
-                  expires, c->at);
+    tix_stmts_add(c->out, has_seats(lines) ? hold_placed_seats_sql : hold_placed_sql, 7, hold,
+                  c->event_id, session, buyer ? buyer : "", doc, expires, c->at);
     free(doc);
-    if (has_seats(lines))
-        tix_stmts_add(c->out, hold_seats_sql, 1, hold);
     tix_sale_refresh(c, session);
     return TIX_OK;
 }

@@ -24,9 +24,11 @@
  * in the log's order): search_holds keeps each hold's lines (and its order once placed),
  * search_takes the units held and sold per type and session (hold.placed adds, a release,
  * expiry, cancellation or refund subtracts; a bundle counts in its components as the stock
- * does), and a type's taken is the fewest of its sessions (where its price is lowest). A sale
- * event rewrites only the prices of its event's hit, and only when a type of it has a step that
- * ends after a number sold (search_ticket_types.tiers).
+ * does), and a type's taken is the fewest of its sessions (where its price is lowest). Those
+ * moves go to the unlogged search_take_moves and are added up once per pass (an on-sale's pass
+ * would otherwise update the same few search_takes rows hundreds of times); each event's taken and
+ * its hit's prices are then recomputed once per pass (deferred), the prices only when a type of
+ * it has a step that ends after a number sold (search_ticket_types.tiers).
  *
  * Invariants: rows are a function of the events alone (times from the payload's RFC 3339
  * strings or the recorded time, cast by Postgres), so a replay from zero writes identical rows:
@@ -117,6 +119,11 @@ static const char ddl[] =
     "CREATE TABLE IF NOT EXISTS search_takes ("
     " event_id uuid NOT NULL, type_id uuid NOT NULL, session_id uuid NOT NULL,"
     " units bigint NOT NULL, PRIMARY KEY (event_id, type_id, session_id));"
+    /* moves of search_takes, added up once at the end of a pass (apply_takes_sql): empty at
+     * every commit, so unlogged */
+    "CREATE UNLOGGED TABLE IF NOT EXISTS search_take_moves ("
+    " event_id uuid NOT NULL, type_id uuid NOT NULL, session_id uuid NOT NULL,"
+    " units bigint NOT NULL);"
     "CREATE TABLE IF NOT EXISTS search_hits ("
     " id uuid PRIMARY KEY, category text NOT NULL, city text, lat double precision,"
     " lon double precision, starts_at timestamptz, month text, prices bigint[] NOT NULL,"
@@ -218,25 +225,33 @@ static const char type_upsert_sql[] =
 /* The units a hold's lines take per (type, session), from the rows of h (session_id, lines):
  * each line's units of its type in its session (a season pass: in each of its session_ids) and
  * a bundle's quantity x component quantity of each component, as commands/stock_state.c counts
- * them. */
+ * them. One row per line and type, not grouped: the moves are added up once per pass anyway. */
 #define HOLD_UNITS(h)                                                                              \
-    "SELECT x.type_id, x.session_id, sum(x.units) AS units FROM (SELECT l.type_id, s.sid AS"       \
-    " session_id, l0.q * l.n AS units FROM " h " CROSS JOIN LATERAL (SELECT (y->>"                 \
-    "'ticket_type_id')::uuid AS own, (y->>'quantity')::bigint AS q, y->'session_ids' AS sids"      \
-    " FROM jsonb_array_elements(" h ".lines) y) l0 CROSS JOIN LATERAL (SELECT l0.own AS type_id,"  \
-    " 1::bigint AS n UNION ALL SELECT (c->>'ticket_type_id')::uuid, (c->>'quantity')::bigint"      \
-    " FROM search_ticket_types b, jsonb_array_elements(COALESCE(b.components, '[]')) c"            \
-    " WHERE b.event_id = $1::uuid AND b.id = l0.own) l CROSS JOIN LATERAL (SELECT"                 \
-    " jsonb_array_elements_text(CASE WHEN jsonb_typeof(l0.sids) = 'array' THEN l0.sids"            \
-    " ELSE jsonb_build_array(" h ".session_id) END)::uuid AS sid) s) x"                            \
-    " GROUP BY x.type_id, x.session_id"
+    "SELECT l.type_id, s.sid AS session_id, l0.q * l.n AS units FROM " h " CROSS JOIN LATERAL"     \
+    " (SELECT (y->>'ticket_type_id')::uuid AS own, (y->>'quantity')::bigint AS q,"                 \
+    " y->'session_ids' AS sids FROM jsonb_array_elements(" h ".lines) y) l0 CROSS JOIN LATERAL"    \
+    " (SELECT l0.own AS type_id, 1::bigint AS n UNION ALL SELECT (c->>'ticket_type_id')::uuid,"    \
+    " (c->>'quantity')::bigint FROM search_ticket_types b, jsonb_array_elements(COALESCE("         \
+    "b.components, '[]')) c WHERE b.event_id = $1::uuid AND b.id = l0.own) l CROSS JOIN LATERAL"   \
+    " (SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(l0.sids) = 'array' THEN l0.sids"    \
+    " ELSE jsonb_build_array(" h ".session_id) END)::uuid AS sid) s"
 
-/* Adds sign x the units of the holds h to search_takes. */
+/* Records sign x the units of the holds h as moves of search_takes (apply_takes_sql adds them
+ * up at the end of the pass). */
 #define ADD_UNITS(h, sign)                                                                         \
-    "INSERT INTO search_takes (event_id, type_id, session_id, units) SELECT $1::uuid, u.type_id,"  \
-    " u.session_id, " sign " * u.units FROM (" HOLD_UNITS(                                         \
-        h) ") u ON CONFLICT (event_id, type_id,"                                                   \
-           " session_id) DO UPDATE SET units = search_takes.units + EXCLUDED.units"
+    "INSERT INTO search_take_moves (event_id, type_id, session_id, units) SELECT $1::uuid,"        \
+    " u.type_id, u.session_id, " sign " * u.units FROM (" HOLD_UNITS(h) ") u"
+
+/* The moves recorded since the last apply, added up: a search_takes row updated at every hold
+ * of a pass would grow a chain of row versions within its transaction, each update walking it
+ * (an on-sale's passes take the same few rows hundreds of times). A row whose units come back
+ * to 0 stays, as it did when every hold moved it. */
+static const char apply_takes_sql[] =
+    "WITH m AS (DELETE FROM search_take_moves RETURNING *)"
+    " INSERT INTO search_takes AS k (event_id, type_id, session_id, units)"
+    " SELECT event_id, type_id, session_id, sum(units)::bigint FROM m GROUP BY 1, 2, 3"
+    " ORDER BY 1, 2, 3 ON CONFLICT (event_id, type_id, session_id)"
+    " DO UPDATE SET units = k.units + EXCLUDED.units";
 
 /* hold.placed: $1 event, $2 hold, $3 session, $4 lines. */
 static const char hold_placed_sql[] =
@@ -268,15 +283,22 @@ static const char refund_granted_sql[] =
     " EXISTS (SELECT 1 FROM search_ticket_types x WHERE x.event_id = $1::uuid AND"                 \
     " jsonb_path_exists(x.tiers, '$[*].until_sold'))"
 
-/* Each type's units taken: the fewest of the sessions it is sold in (where its price is lowest);
- * kept only while a type of the event has a count step (nothing else reads it). */
+/* Each type's units taken: the fewest of the sessions it is sold in (where its price is lowest).
+ * Deferred (once per pass, after the moves are added up) and kept for every event, count step or
+ * not: a pass's last ask sees the tables as the pass leaves them whatever its other events did,
+ * so live and replay write the same rows. A type whose figure did not move is not rewritten. */
 static const char taken_sql[] =
-    "UPDATE search_ticket_types t SET taken = COALESCE((SELECT min(COALESCE(k.units, 0)) FROM"
-    " search_sessions s LEFT JOIN search_takes k ON k.event_id = s.event_id AND k.type_id = t.id"
-    " AND k.session_id = s.session_id WHERE s.event_id = t.event_id AND (t.session_ids IS NULL OR"
-    " s.session_id = ANY(t.session_ids))), 0) WHERE t.event_id = $1::uuid AND" HAS_COUNT_STEP;
+    "UPDATE search_ticket_types t SET taken = v.taken FROM (SELECT y.id, COALESCE((SELECT"
+    " min(COALESCE(k.units, 0)) FROM search_sessions s LEFT JOIN search_takes k"
+    " ON k.event_id = s.event_id AND k.type_id = y.id AND k.session_id = s.session_id"
+    " WHERE s.event_id = y.event_id AND (y.session_ids IS NULL OR"
+    " s.session_id = ANY(y.session_ids))), 0) AS taken FROM search_ticket_types y"
+    " WHERE y.event_id = $1::uuid) v WHERE t.event_id = $1::uuid AND t.id = v.id"
+    " AND t.taken <> v.taken";
 
-/* The event's hit prices at $2, when a type of it has a step that ends after a number sold. */
+/* The event's hit prices at $2, when a type of it has a step that ends after a number sold.
+ * Deferred with the time of the pass's last event that asked (tix_stmts_defer_latest), after
+ * taken_sql: what the last of the per-event rewrites would have left. */
 #define HIT_PRICES_FROM PRICES_OF("$1::uuid", "$2::timestamptz")
 static const char hit_prices_sql[] =
     "UPDATE search_hits h SET prices = p.prices, price_buckets = public.tix_price_buckets("
@@ -568,6 +590,14 @@ static void refresh_hit(const char *id, const char *at, struct tix_stmts *out)
     tix_stmts_add(out, hit_sql, 2, at, id);
 }
 
+/* Asks for the event's units taken and its hit's prices at at, once per pass after its last
+ * event (the latest ask's instant). */
+static void ask_prices(const char *id, const char *at, struct tix_stmts *out)
+{
+    tix_stmts_defer(out, taken_sql, 1, id);
+    tix_stmts_defer_latest(out, hit_prices_sql, 2, id, at);
+}
+
 static bool is_known(const char *type)
 {
     static const char *const types[] = {
@@ -609,6 +639,9 @@ static enum tix_rc apply(const struct tix_event *e, struct tix_stmts *out)
     bool is_stock = strncmp(e->type, "hold.", strlen("hold.")) == 0 ||
                     strncmp(e->type, "order.", strlen("order.")) == 0 ||
                     strncmp(e->type, "stock.", strlen("stock.")) == 0;
+    /* whatever this event moves, the pass adds up before it ends, ahead of what reads it
+     * (deferred statements run in the order first asked, each once) */
+    tix_stmts_defer(out, apply_takes_sql, 0);
     json_t *d = tix_json_parse(e->data, strlen(e->data), NULL);
     const char *id = tix_json_str(d, is_venue ? "venue_id" : "event_id");
     enum tix_rc rc = TIX_EINVAL;
@@ -622,15 +655,13 @@ static enum tix_rc apply(const struct tix_event *e, struct tix_stmts *out)
     if (rc == TIX_OK && is_venue) {
         tix_stmts_add(out, venue_hits_sql, 1, id);
     } else if (rc == TIX_OK && is_stock) { /* an order takes what its hold took */
-        if (strcmp(e->type, "order.placed") != 0) {
-            tix_stmts_add(out, taken_sql, 1, id);
-            tix_stmts_add(out, hit_prices_sql, 2, id, at);
-        }
+        if (strcmp(e->type, "order.placed") != 0)
+            ask_prices(id, at, out);
     } else if (rc == TIX_OK) {
         if (!is_type)
             tix_stmts_add(out, refresh_sql, 1, id);
-        tix_stmts_add(out, taken_sql, 1, id);
         refresh_hit(id, at, out);
+        ask_prices(id, at, out); /* the hit's prices at the types' units taken */
         if (!is_type) { /* only an event's own events change its name or whether it is live */
             tix_stmts_add(out, words_sql, 1, id);
             tix_stmts_add(out, words_gone_sql, 0);
