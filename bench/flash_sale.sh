@@ -127,7 +127,10 @@ stripe_check
 
 for prog in tixmo-processor tixmo-projector tixmo-payment tixmo-gateway; do
     [[ -x "$BIN/$prog" ]] || continue
-    "$BIN/$prog" 2>"$logs/flash-$prog.log" &
+    # The projector logs its passes (info, every 5 s: "sale passes", "projector passes").
+    level=$TIXMO_LOG_LEVEL
+    [[ $prog == tixmo-projector && $level == warn ]] && level=info
+    TIXMO_LOG_LEVEL=$level "$BIN/$prog" 2>"$logs/flash-$prog.log" &
     pids+=($!)
     comp[${prog#tixmo-}]=$!
 done

@@ -4,8 +4,12 @@
  * response, writes the request's one log line, counts metrics and frees the request. A request
  * whose client went away (ev == NULL) is still logged and freed, never written to.
  */
+#include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,10 +137,23 @@ void tix_gw_reply(struct tix_req *req, int status, const char *content_type, con
     free(req);
 }
 
+/* Sends a stream's small writes at once: with Nagle's algorithm a push written while the last
+ * one is unacknowledged waits for that ack, which the client may delay by up to 40 ms. */
+static void send_at_once(struct evhttp_request *ev)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(ev);
+    struct bufferevent *bev = conn != NULL ? evhttp_connection_get_bufferevent(conn) : NULL;
+    evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+    int one = 1;
+    if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+        tix_log_debug("stream sent with Nagle's algorithm", "errno=%d", errno);
+}
+
 struct evhttp_request *tix_gw_reply_stream(struct tix_req *req, const char *content_type)
 {
     struct evhttp_request *ev = req->ev;
     if (ev != NULL) {
+        send_at_once(ev);
         tix_gw_header(req, "Content-Type", content_type);
         tix_gw_header(req, "X-Request-Id", req->id);
         tix_gw_header(req, "Cache-Control", "no-store");

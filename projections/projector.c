@@ -273,19 +273,42 @@ static enum tix_rc sale_loop_open(const struct tix_config *cfg, struct tix_db **
     return rc;
 }
 
-/* Applies the sale's live version on the partitions hot marks (every partition when is_full),
- * publishing the availability each step changed; then publishes what is left. */
+/* The partitions whose events the sale's version $2 has not applied yet. */
+static const char sale_lagging_sql[] =
+    "SELECT k.partition FROM public.projection_checkpoints k JOIN public.partition_heads h"
+    " ON h.partition = k.partition WHERE k.projection = $1 AND k.version = $2::int"
+    " AND h.last_seq > k.last_seq";
+
+/* Applies the sale's live version on the partitions hot marks (when is_full, on those its
+ * checkpoints lag: one query, not a step per partition), publishing the availability each step
+ * changed. */
 static enum tix_rc sale_pass(struct tix_db *db, struct tix_redis *redis, int partitions,
                              const bool *hot, bool is_full, struct tix_err *err)
 {
     int active = 1, building = 0;
     enum tix_rc rc = tix_projection_versions(db, tix_projection_sale.name, &active, &building, err);
+    bool *due = tix_xcalloc((size_t)partitions, sizeof(*due));
+    for (int part = 0; part < partitions; part++)
+        due[part] = !is_full && hot[part];
+    PGresult *res = NULL;
+    char version[16];
+    snprintf(version, sizeof(version), "%d", active);
+    const char *params[] = {tix_projection_sale.name, version};
+    if (rc == TIX_OK && is_full)
+        rc = tix_db_exec(db, sale_lagging_sql, 2, params, &res, err);
+    for (int i = 0; res != NULL && i < PQntuples(res); i++) {
+        long part = strtol(PQgetvalue(res, i, 0), NULL, 10);
+        if (part >= 0 && part < partitions)
+            due[part] = true;
+    }
+    PQclear(res);
     for (int part = 0; part < partitions && rc == TIX_OK; part++) {
-        if (!is_full && !hot[part])
+        if (!due[part])
             continue;
         struct tix_step_target target = {.proj = &tix_projection_sale, .version = active};
         rc = catch_up(db, &target, 1, part, SALE_STEP_LIMIT, redis, err);
     }
+    free(due);
     return rc;
 }
 
