@@ -46,6 +46,10 @@
 #define PASS_MIN_MS 25
 /* The sale loop's passes start at least this far apart (its passes are short: one projection). */
 #define SALE_PASS_MIN_MS 10
+/* A partition whose sale events the loop just applied is stepped at every pass for this long,
+ * notified or not: a live on-sale's partition is then never left to the once-a-second sweep
+ * should a notification be late or lost. */
+#define SALE_BUSY_MS 500
 /* Under a stream of commits the process managers run at most this often (each run is a
  * transaction per manager and hot partition); a full sweep runs them at once. */
 #define REACT_MIN_MS 50
@@ -96,20 +100,14 @@ static void publish_availability(struct tix_db *db, struct tix_redis *redis)
         tix_log_warn("availability not published, retrying", "detail=\"%s\"", err.msg);
 }
 
-/* Steps targets on part in group steps of at most limit events until a read comes back short.
- * With redis (the sale loop), the availability a step changed is published before the next
- * step: an on-sale's backlog is many steps long, and the live streams must not wait for all of
- * them. */
+/* Steps targets on part in group steps of at most limit events until a read comes back short. */
 static enum tix_rc catch_up(struct tix_db *db, struct tix_step_target *targets, int n, int part,
-                            int limit, struct tix_redis *redis, struct tix_err *err)
+                            int limit, struct tix_err *err)
 {
     bool is_full = n > 0;
     enum tix_rc rc = TIX_OK;
-    while (is_full && rc == TIX_OK) {
+    while (is_full && rc == TIX_OK)
         rc = tix_projection_step_group(db, targets, n, part, limit, &is_full, err);
-        if (rc == TIX_OK && is_full && redis != NULL)
-            publish_availability(db, redis);
-    }
     return rc;
 }
 
@@ -140,9 +138,9 @@ static enum tix_rc sweep(struct tix_db *db, int partitions, const bool *only,
                 rebuilt[n_rebuilt++] =
                     (struct tix_step_target){.proj = proj, .version = building[i]};
         }
-        rc = catch_up(db, live, n_live, part, STEP_LIMIT, NULL, err);
+        rc = catch_up(db, live, n_live, part, STEP_LIMIT, err);
         if (rc == TIX_OK)
-            rc = catch_up(db, rebuilt, n_rebuilt, part, STEP_LIMIT, NULL, err);
+            rc = catch_up(db, rebuilt, n_rebuilt, part, STEP_LIMIT, err);
     }
     return rc;
 }
@@ -279,12 +277,17 @@ static const char sale_lagging_sql[] =
     " ON h.partition = k.partition WHERE k.projection = $1 AND k.version = $2::int"
     " AND h.last_seq > k.last_seq";
 
-/* Applies the sale's live version on the partitions hot marks (when is_full, on those its
- * checkpoints lag: one query, not a step per partition), publishing the availability each step
- * changed. */
+/* Applies one step of the sale's live version on each partition hot marks (when is_full, on
+ * those its checkpoints lag: one query, not a step per partition); a partition where it applied
+ * events stays busy (busy_until) for SALE_BUSY_MS. One step each, not each partition's whole
+ * backlog: a backlog on one partition (a sweep's) must not hold another's live stream back for
+ * seconds, so *has_more tells that some step read its whole limit and the next pass is due at
+ * once. */
 static enum tix_rc sale_pass(struct tix_db *db, struct tix_redis *redis, int partitions,
-                             const bool *hot, bool is_full, struct tix_err *err)
+                             const bool *hot, bool is_full, int64_t *busy_until, bool *has_more,
+                             struct tix_err *err)
 {
+    *has_more = false;
     int active = 1, building = 0;
     enum tix_rc rc = tix_projection_versions(db, tix_projection_sale.name, &active, &building, err);
     bool *due = tix_xcalloc((size_t)partitions, sizeof(*due));
@@ -306,7 +309,11 @@ static enum tix_rc sale_pass(struct tix_db *db, struct tix_redis *redis, int par
         if (!due[part])
             continue;
         struct tix_step_target target = {.proj = &tix_projection_sale, .version = active};
-        rc = catch_up(db, &target, 1, part, SALE_STEP_LIMIT, redis, err);
+        bool is_step_full = false;
+        rc = tix_projection_step_group(db, &target, 1, part, SALE_STEP_LIMIT, &is_step_full, err);
+        if (rc == TIX_OK && target.applied > 0)
+            busy_until[part] = tix_mono_ms() + SALE_BUSY_MS;
+        *has_more = *has_more || (rc == TIX_OK && is_step_full);
     }
     free(due);
     return rc;
@@ -327,12 +334,15 @@ static void *sale_loop_run(void *arg)
         sleep(1);
     }
     bool *hot = tix_xcalloc((size_t)l->partitions, sizeof(*hot));
+    int64_t *busy_until = tix_xcalloc((size_t)l->partitions, sizeof(*busy_until));
     bool is_full = true;
     int64_t last_full_ms = 0;
     struct pass_stats stats = {.msg = "sale passes", .after = "publish", .since_ms = tix_mono_ms()};
     while (!*l->stop) {
         int64_t started_ms = tix_mono_ms();
-        if (sale_pass(db, redis, l->partitions, hot, is_full, &err) != TIX_OK) {
+        bool has_more = false;
+        if (sale_pass(db, redis, l->partitions, hot, is_full, busy_until, &has_more, &err) !=
+            TIX_OK) {
             tix_log_warn("sale projection step failed, retrying", "rc=%s detail=\"%s\"",
                          tix_rc_name(err.rc), err.msg);
             sleep(1);
@@ -344,11 +354,22 @@ static void *sale_loop_run(void *arg)
         pass_stats_log(&stats);
         if (is_full)
             last_full_ms = tix_mono_ms();
-        int64_t left = FULL_SWEEP_MS - (tix_mono_ms() - last_full_ms);
+        int64_t now = tix_mono_ms(), left = FULL_SWEEP_MS - (now - last_full_ms);
+        bool is_busy = false;
+        for (int part = 0; part < l->partitions; part++)
+            is_busy = is_busy || busy_until[part] > now;
+        if (is_busy && left > SALE_PASS_MIN_MS) /* the busy partitions' next pass */
+            left = SALE_PASS_MIN_MS;
+        if (has_more) /* a backlog: the next step at once, commits or not */
+            left = 0;
         bool is_notified =
             wait_for_commits(listener, hot, l->partitions, left, started_ms, SALE_PASS_MIN_MS);
-        is_full = !is_notified || tix_mono_ms() - last_full_ms >= FULL_SWEEP_MS;
+        now = tix_mono_ms();
+        for (int part = 0; part < l->partitions; part++)
+            hot[part] = hot[part] || busy_until[part] > now;
+        is_full = !(is_notified || is_busy) || now - last_full_ms >= FULL_SWEEP_MS;
     }
+    free(busy_until);
     free(hot);
     tix_redis_close(redis);
     tix_db_close(listener);
