@@ -110,12 +110,11 @@ static void idem_command_id(const struct tix_req *req, char out[TIX_UUID_LEN + 1
     tix_gw_derived_id(req->idem_caller, req->idem_key, out);
 }
 
+/* The bucket of command_id in th->pending_index. */
 static struct tix_pending **bucket_of(struct tix_gw_thread *th, const char *command_id)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const char *c = command_id; *c != '\0'; c++)
-        h = (h ^ (unsigned char)*c) * 16777619u;
-    return &th->pending_index[h % TIX_GW_PENDING_BUCKETS];
+    return &th->pending_index[tix_partition_of(command_id, strlen(command_id),
+                                               TIX_GW_PENDING_BUCKETS)];
 }
 
 /* Puts p (just published) at the head of th->pending and in its bucket. */

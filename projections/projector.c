@@ -12,12 +12,12 @@
  * then any version being rebuilt in another, and asks for the versions once per pass.
  *
  * The sale's live version is the exception: a thread of its own (sale_loop, with its own
- * connections) applies it and pushes the availability it changed to Redis (availability.h)
- * after every step, so a seat map's live stream waits only for the sale's own statements, never
- * for the other read models' or the process managers' (under an on-sale those took most of a
- * pass: a pass of every projection lasted 150-220 ms in bench/flash-sale's surge). The two
- * loops touch different checkpoint rows, as two projectors would. A rebuilt sale version is
- * stepped by the main loop like any other.
+ * connections) applies it, one step per partition per pass, and pushes the availability it
+ * changed to Redis (availability.h) after every pass, so a seat map's live stream waits only for
+ * the sale's own statements, never for the other read models' or the process managers' (under an
+ * on-sale those took most of a pass: a pass of every projection lasted 150-220 ms in
+ * bench/flash-sale's surge). The two loops touch different checkpoint rows, as two projectors
+ * would. A rebuilt sale version is stepped by the main loop like any other.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -283,9 +283,8 @@ static const char sale_lagging_sql[] =
  * backlog: a backlog on one partition (a sweep's) must not hold another's live stream back for
  * seconds, so *has_more tells that some step read its whole limit and the next pass is due at
  * once. */
-static enum tix_rc sale_pass(struct tix_db *db, struct tix_redis *redis, int partitions,
-                             const bool *hot, bool is_full, int64_t *busy_until, bool *has_more,
-                             struct tix_err *err)
+static enum tix_rc sale_pass(struct tix_db *db, int partitions, const bool *hot, bool is_full,
+                             int64_t *busy_until, bool *has_more, struct tix_err *err)
 {
     *has_more = false;
     int active = 1, building = 0;
@@ -341,8 +340,7 @@ static void *sale_loop_run(void *arg)
     while (!*l->stop) {
         int64_t started_ms = tix_mono_ms();
         bool has_more = false;
-        if (sale_pass(db, redis, l->partitions, hot, is_full, busy_until, &has_more, &err) !=
-            TIX_OK) {
+        if (sale_pass(db, l->partitions, hot, is_full, busy_until, &has_more, &err) != TIX_OK) {
             tix_log_warn("sale projection step failed, retrying", "rc=%s detail=\"%s\"",
                          tix_rc_name(err.rc), err.msg);
             sleep(1);

@@ -845,7 +845,7 @@ tix_stop_stripe() {
 # bench/flash_sale.sh uses it, so it is installed when that runs, not with TIX_PACKAGES.
 tix_ensure_stripe_lite() {
     local had_nginx=0
-    dpkg-query -W -f='${Status}' nginx 2>/dev/null | grep -q "ok installed" && had_nginx=1
+    _tix_pkg_installed nginx && had_nginx=1
     _tix_apt_install "${TIX_STRIPE_LITE_PACKAGES[@]}" || return 1
     # Debian's package enables a system nginx on port 80; the stand-in never uses it, so one
     # installed here for the bench is not left to start at the next boot.

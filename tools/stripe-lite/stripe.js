@@ -51,6 +51,11 @@ function field(f, name) {
     return typeof v === 'string' ? v : '';
 }
 
+// The metadata Stripe echoes: the order and event the worker names in the form.
+function metadata(f) {
+    return {order_id: field(f, 'metadata[order_id]'), event_id: field(f, 'metadata[event_id]')};
+}
+
 // The id part of an Idempotency-Key: without prefix and without dashes.
 function keyId(key, prefix) {
     return key.split(prefix).join('').split('-').join('');
@@ -96,8 +101,7 @@ function paymentIntent(r) {
         created: now(),
         currency: currency,
         livemode: false,
-        metadata: {order_id: field(f, 'metadata[order_id]'),
-                   event_id: field(f, 'metadata[event_id]')},
+        metadata: metadata(f),
         payment_method_types: ['card'],
         status: 'requires_payment_method',
     });
@@ -119,8 +123,7 @@ function refund(r) {
         charge: 'ch_' + intent.split('pi_').join(''),
         created: now(),
         currency: 'eur',
-        metadata: {order_id: field(f, 'metadata[order_id]'),
-                   event_id: field(f, 'metadata[event_id]')},
+        metadata: metadata(f),
         payment_intent: intent,
         reason: 'requested_by_customer',
         status: 'succeeded',
