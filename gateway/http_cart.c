@@ -38,7 +38,7 @@
     " 'null'), '[]')))), 0) FROM jsonb_array_elements(h.lines) x),"                                \
     " 'expires_at', h.expires_at, 'extensions', h.extensions, 'created_at', h.created_at)"         \
     " ORDER BY h.created_at), '[]')::text FROM rm.holds h WHERE h.buyer_id = $1"                   \
-    " AND h.state = 'active' AND h.expires_at > now()"
+    " AND " TIX_SQL_HOLD_IS_ACTIVE " AND h.expires_at > now()"
 
 void tix_http_cart_get(struct tix_req *req)
 {
@@ -249,7 +249,7 @@ void tix_http_cart_clear(struct tix_req *req)
     if (!tix_gw_read(req,
                      "SELECT COALESCE(json_agg(json_build_array(id, event_id) ORDER BY"
                      " created_at), '[]')::text FROM rm.holds WHERE buyer_id = $1"
-                     " AND state = 'active' AND expires_at > now()",
+                     " AND " TIX_SQL_HOLD_IS_ACTIVE " AND expires_at > now()",
                      1, params, &res))
         return;
     const char *text = PQgetvalue(res, 0, 0);

@@ -72,11 +72,12 @@ bool tix_sale_find_hold(struct tix_req *req, const char *hold_id, const char *ev
     }
     const char *params[] = {req->who.id, hold_id, event_id};
     PGresult *res = NULL;
-    if (!tix_gw_read(req,
-                     "SELECT id, event_id FROM rm.holds WHERE buyer_id = $1 AND state = 'active'"
-                     " AND ($2::uuid IS NULL OR id = $2::uuid)"
-                     " AND ($3::uuid IS NULL OR event_id = $3::uuid) ORDER BY created_at LIMIT 2",
-                     3, params, &res))
+    if (!tix_gw_read(
+            req,
+            "SELECT id, event_id FROM rm.holds WHERE buyer_id = $1 AND " TIX_SQL_HOLD_IS_ACTIVE
+            " AND ($2::uuid IS NULL OR id = $2::uuid)"
+            " AND ($3::uuid IS NULL OR event_id = $3::uuid) ORDER BY created_at LIMIT 2",
+            3, params, &res))
         return false;
     int n = PQntuples(res);
     if (n >= 1) {

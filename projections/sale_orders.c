@@ -65,7 +65,7 @@ static const char hold_placed_seats_sql[] = HOLD_INSERT
 /* Ends an active hold ($1) in state $2: its units and seats come back. */
 static const char hold_end_sql[] =
     "WITH h AS (UPDATE holds SET state = $2, end_reason = $3, updated_at = $4"
-    " WHERE id = $1::uuid AND state = 'active' RETURNING event_id, session_id, lines),"
+    " WHERE id = $1::uuid AND " TIX_SQL_HOLD_IS_ACTIVE " RETURNING event_id, session_id, lines),"
     " seats_changed AS (DELETE FROM seat_status WHERE hold_id = $1::uuid AND order_id IS NULL"
     " RETURNING event_id, session_id, seat_id, -1 AS n)" SEAT_CHANGES ","
     " src AS (SELECT h.*, -1 AS dh, 0 AS ds FROM h)" MOVE_UNITS;
@@ -159,7 +159,7 @@ static const char order_placed_sql[] =
 /* The hold becomes the order: its units and seats stay held, now by the order. */
 static const char hold_converted_sql[] =
     "UPDATE holds SET state = 'converted', order_id = $2::uuid, updated_at = $3"
-    " WHERE id = $1::uuid AND state = 'active'";
+    " WHERE id = $1::uuid AND " TIX_SQL_HOLD_IS_ACTIVE;
 
 /* The seats stay held (what the seat map shows does not change): no SEAT_CHANGES. */
 static const char hold_seats_ordered_sql[] =
@@ -169,7 +169,7 @@ static const char hold_seats_ordered_sql[] =
  * come back. */
 static const char order_end_sql[] =
     "WITH o AS (UPDATE orders SET status = $2, failure_reason = COALESCE($3, failure_reason),"
-    " updated_at = $4 WHERE id = $1::uuid AND status = 'pending_payment'"
+    " updated_at = $4 WHERE id = $1::uuid AND " TIX_SQL_ORDER_IS_PENDING
     " RETURNING event_id, session_id, lines),"
     " seats_changed AS (DELETE FROM seat_status WHERE order_id = $1::uuid AND status = 'held'"
     " RETURNING event_id, session_id, seat_id, -1 AS n)" SEAT_CHANGES ","

@@ -272,10 +272,11 @@ static bool checked_holds(const struct tix_config *cfg, const struct sale_plan *
     return ok;
 }
 
-/* How far the sale read model (availability, seat map, the live stream's source) is behind
- * once the buying stops: the events of the show's partition it had still to apply, and how long
- * it took to apply them (polled every 5 ms, at most 120 s). */
-static void print_read_model_lag(const struct tix_config *cfg, const struct sale_plan *plan)
+/* Waits (polling every 5 ms, at most 120 s) until the sale read model (availability, seat map,
+ * the live stream's source) has applied every event of the show's partition; *behind gets how
+ * many it had still to apply, *waited_ms how long it took. Returns whether it caught up. */
+static bool sale_read_model_catch_up(const struct tix_config *cfg, const struct sale_plan *plan,
+                                     int64_t *behind, double *waited_ms)
 {
     PGconn *c = PQconnectdb(cfg->db_url);
     int64_t start = tix_now_us();
@@ -290,15 +291,19 @@ static void print_read_model_lag(const struct tix_config *cfg, const struct sale
                                " 'sale' AND h.partition = (SELECT partition FROM public.events"
                                " WHERE stream_id = $1 LIMIT 1)",
                                1, NULL, p, NULL, NULL, 0);
+    *behind = 0;
+    *waited_ms = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         fprintf(stderr, "flash-sale: read model lag: %s", PQerrorMessage(c));
         PQclear(r);
         PQfinish(c);
-        return;
+        return false;
     }
     const char *q[] = {PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1)};
-    int64_t behind = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-    bool done = behind <= 0;
+    *behind = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    if (*behind < 0)
+        *behind = 0;
+    bool done = *behind == 0;
     while (!done && tix_now_us() - start < 120 * 1000000LL) {
         PGresult *k = PQexecParams(c,
                                    "SELECT k.last_seq >= $2::bigint FROM"
@@ -312,16 +317,28 @@ static void print_read_model_lag(const struct tix_config *cfg, const struct sale
         if (!done)
             usleep(5000);
     }
-    printf("           sale read model: %" PRId64 " events behind when the buying stopped,"
-           " caught up %s%.0f ms later\n",
-           behind > 0 ? behind : 0, done ? "" : "not even ",
-           (double)(tix_now_us() - start) / 1000.0);
-    fflush(stdout);
+    *waited_ms = (double)(tix_now_us() - start) / 1000.0;
     PQclear(r);
     PQfinish(c);
+    return done;
 }
 
-/* Sets up a show (fresh organization, venue and event) and waits for its seats; 0 when ready. */
+/* How far the sale read model is behind once the buying stops, and how long it took to catch
+ * up. */
+static void print_read_model_lag(const struct tix_config *cfg, const struct sale_plan *plan)
+{
+    int64_t behind = 0;
+    double waited_ms = 0;
+    bool done = sale_read_model_catch_up(cfg, plan, &behind, &waited_ms);
+    printf("           sale read model: %" PRId64 " events behind when the buying stopped,"
+           " caught up %s%.0f ms later\n",
+           behind, done ? "" : "not even ", waited_ms);
+    fflush(stdout);
+}
+
+/* Sets up a show (fresh organization, venue and event) and waits for its seats, in the stock
+ * and in the sale read model (the live stream's snapshot is the published show, and no push of
+ * the buying waits behind the chart's 20,000 seats); 0 when ready. */
 static int new_show(const struct tix_config *cfg, struct sale_plan *plan)
 {
     struct setup s = {.cfg = cfg};
@@ -335,6 +352,12 @@ static int new_show(const struct tix_config *cfg, struct sale_plan *plan)
     tix_bus_close(s.bus);
     if (!bad && !seats_loaded(cfg->db_url, plan->event_id)) {
         fprintf(stderr, "flash-sale: the chart's seats never reached the event's stock\n");
+        bad = 1;
+    }
+    int64_t behind = 0;
+    double waited_ms = 0;
+    if (!bad && !sale_read_model_catch_up(cfg, plan, &behind, &waited_ms)) {
+        fprintf(stderr, "flash-sale: the sale read model never applied the show's setup\n");
         bad = 1;
     }
     return bad ? -1 : 0;

@@ -24,6 +24,15 @@ struct tix_db;
  * in bench/flash_sale's on-sale, for statements that touch a few rows. */
 #define TIX_DB_SESSION_OPTIONS "-c jit=off"
 
+/* SQL: an active hold (rm.holds) and an order awaiting payment (rm.orders), for look-ups by key
+ * or by buyer. IS NOT DISTINCT FROM (the columns are NOT NULL: the same test as `=`) keeps the
+ * planner from matching them to the predicates of the partial indexes holds_due and orders_due:
+ * with statistics taken while few holds were active (before an on-sale's surge of holds),
+ * `state = 'active'` made it read a hold named by its key through holds_due, every active hold
+ * in turn, per statement. The sweep for what is due (commands/expiry.c) keeps `=`. */
+#define TIX_SQL_HOLD_IS_ACTIVE   "state IS NOT DISTINCT FROM 'active'"
+#define TIX_SQL_ORDER_IS_PENDING "status IS NOT DISTINCT FROM 'pending_payment'"
+
 /* Opens a connection to url. *out is new; free with tix_db_close. */
 enum tix_rc tix_db_open(const char *url, struct tix_db **out, struct tix_err *err);
 /* Like tix_db_open, but the session's commits return before their WAL reaches the disk
