@@ -2,16 +2,17 @@
  *
  * See availability.h. One query reads a batch of outbox rows with the message each one becomes
  * (built by Postgres from rm.availability, rm.avail_seat_outbox and rm.seat_status); each row is
- * then written to Redis, published, and deleted with its seats on a compare of its touch
- * counter. A changed seat's status is looked up by its whole key (a subquery per seat): as a
- * join, the planner (which finds the outbox tables empty whenever it looks at them) matched the
- * seat ids as a filter over every seat row of the session, O(changed x held) per publish, which
- * kept an on-sale's read model seconds behind.
+ * then written to Redis and published; the rows published are then deleted with their seats,
+ * each on a compare of its touch counter, in one statement. A changed seat's status is looked up by
+ * its whole key (a subquery per seat): as a join, the planner (which finds the outbox tables empty
+ * whenever it looks at them) matched the seat ids as a filter over every seat row of the session,
+ * O(changed x held) per publish, which kept an on-sale's read model seconds behind.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tix/buf.h"
 #include "tix/json.h"
 #include "tix/log.h"
 #include "tix/mem.h"
@@ -102,8 +103,8 @@ static enum tix_rc write_seats(struct tix_redis *redis, const char *event, const
     return rc;
 }
 
-static enum tix_rc publish_row(struct tix_db *db, struct tix_redis *redis, PGresult *res, int i,
-                               struct tix_err *err)
+/* Writes row i of the batch to Redis and publishes it. */
+static enum tix_rc publish_row(struct tix_redis *redis, PGresult *res, int i, struct tix_err *err)
 {
     const char *event = PQgetvalue(res, i, 0), *session = PQgetvalue(res, i, 1);
     const char *text = PQgetvalue(res, i, 3);
@@ -119,14 +120,45 @@ static enum tix_rc publish_row(struct tix_db *db, struct tix_redis *redis, PGres
     if (rc == TIX_OK)
         rc = tix_redis_cmd(redis, NULL, err, "PUBLISH %s %s", channel, compact);
     free(compact);
-    const char *params[] = {event, session, PQgetvalue(res, i, 2)};
-    if (rc == TIX_OK)
-        rc = tix_db_exec(db,
-                         "WITH d AS (DELETE FROM rm.avail_outbox WHERE event_id = $1"
-                         " AND session_id = $2 AND touches = $3::bigint RETURNING 1)"
-                         " DELETE FROM rm.avail_seat_outbox WHERE event_id = $1"
-                         " AND session_id = $2 AND EXISTS (SELECT 1 FROM d)",
-                         3, params, NULL, err);
+    return rc;
+}
+
+/* The published outbox rows ($1 events, $2 sessions, $3 touches) and their seats, each only
+ * if nothing touched it since it was read. */
+static const char delete_sql[] =
+    "WITH v AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[])"
+    " AS v(event_id, session_id, touches)),"
+    " d AS (DELETE FROM rm.avail_outbox o USING v WHERE o.event_id = v.event_id"
+    " AND o.session_id = v.session_id AND o.touches = v.touches"
+    " RETURNING o.event_id, o.session_id)"
+    " DELETE FROM rm.avail_seat_outbox s USING d WHERE s.event_id = d.event_id"
+    " AND s.session_id = d.session_id";
+
+/* Deletes the first n rows of the batch res (published), in one round trip: two views in one
+ * statement, so under the views lock like the read (projection.h). */
+static enum tix_rc delete_published(struct tix_db *db, PGresult *res, int n, struct tix_err *err)
+{
+    if (n == 0)
+        return TIX_OK;
+    struct tix_buf cols[3];
+    for (int c = 0; c < 3; c++) {
+        tix_buf_init(&cols[c], 0);
+        for (int i = 0; i < n; i++)
+            tix_buf_printf(&cols[c], "%c%s", i == 0 ? '{' : ',', PQgetvalue(res, i, c));
+        tix_buf_puts(&cols[c], "}");
+    }
+    const char *params[] = {cols[0].ptr, cols[1].ptr, cols[2].ptr};
+    const struct tix_db_stmt batch[] = {
+        {"BEGIN", 0, NULL, false},
+        {"SELECT pg_advisory_xact_lock_shared(" TIX_PROJECTION_VIEWS_LOCK ")", 0, NULL, true},
+        {delete_sql, 3, params, true},
+        {"COMMIT", 0, NULL, false},
+    };
+    enum tix_rc rc = tix_db_exec_batch(db, batch, 4, NULL, NULL, err);
+    if (rc != TIX_OK)
+        tix_db_script(db, "ROLLBACK", NULL);
+    for (int c = 0; c < 3; c++)
+        tix_buf_deinit(&cols[c]);
     return rc;
 }
 
@@ -151,11 +183,19 @@ enum tix_rc tix_avail_publish(struct tix_db *db, struct tix_redis *redis, int li
         PQclear(res);
         return rc;
     }
-    for (int i = 0; i < PQntuples(res) && rc == TIX_OK; i++) {
-        rc = publish_row(db, redis, res, i, err);
-        if (rc == TIX_OK)
-            (*published)++;
+    int sent = 0;
+    while (sent < PQntuples(res) && rc == TIX_OK) {
+        rc = publish_row(redis, res, sent, err);
+        sent += rc == TIX_OK;
     }
+    struct tix_err del_err;
+    enum tix_rc del_rc = delete_published(db, res, sent, &del_err);
     PQclear(res);
+    if (rc == TIX_OK && del_rc != TIX_OK) {
+        *err = del_err;
+        rc = del_rc;
+    }
+    if (rc == TIX_OK)
+        *published = sent;
     return rc;
 }
