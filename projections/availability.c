@@ -134,12 +134,12 @@ static const char delete_sql[] =
     " DELETE FROM rm.avail_seat_outbox s USING d WHERE s.event_id = d.event_id"
     " AND s.session_id = d.session_id";
 
-/* Deletes the first n rows of the batch res (published), in one round trip: two views in one
- * statement, so under the views lock like the read (projection.h). */
+/* Deletes the first n rows of the batch res (published) and commits the transaction that
+ * read them (two views in one statement, so under the views lock the read took). */
 static enum tix_rc delete_published(struct tix_db *db, PGresult *res, int n, struct tix_err *err)
 {
     if (n == 0)
-        return TIX_OK;
+        return tix_db_script(db, "COMMIT", err);
     struct tix_buf cols[3];
     for (int c = 0; c < 3; c++) {
         tix_buf_init(&cols[c], 0);
@@ -149,14 +149,11 @@ static enum tix_rc delete_published(struct tix_db *db, PGresult *res, int n, str
     }
     const char *params[] = {cols[0].ptr, cols[1].ptr, cols[2].ptr};
     const struct tix_db_stmt batch[] = {
-        {"BEGIN", 0, NULL, false},
-        {"SELECT pg_advisory_xact_lock_shared(" TIX_PROJECTION_VIEWS_LOCK ")", 0, NULL, true},
         {delete_sql, 3, params, true},
         {"COMMIT", 0, NULL, false},
     };
-    enum tix_rc rc = tix_db_exec_batch(db, batch, 4, NULL, NULL, err);
-    if (rc != TIX_OK)
-        tix_db_script(db, "ROLLBACK", NULL);
+    enum tix_rc rc =
+        n > 0 ? tix_db_exec_batch(db, batch, 2, NULL, NULL, err) : tix_db_script(db, "COMMIT", err);
     for (int c = 0; c < 3; c++)
         tix_buf_deinit(&cols[c]);
     return rc;
@@ -169,31 +166,29 @@ enum tix_rc tix_avail_publish(struct tix_db *db, struct tix_redis *redis, int li
     char n[16];
     snprintf(n, sizeof(n), "%d", limit);
     const char *params[] = {n};
+    /* One transaction, two round trips: the read under the views lock (four views in one
+     * statement: not while their re-pointing is under way, projection.h), then, once Redis has
+     * the rows, their delete and the commit. */
+    const struct tix_db_stmt read[] = {
+        {"BEGIN", 0, NULL, false},
+        {"SELECT pg_advisory_xact_lock_shared(" TIX_PROJECTION_VIEWS_LOCK ")", 0, NULL, true},
+        {batch_sql, 1, params, true},
+    };
     PGresult *res = NULL;
-    /* four views in one statement: not while their re-pointing is under way (projection.h) */
-    enum tix_rc rc = tix_db_script(
-        db, "BEGIN; SELECT pg_advisory_xact_lock_shared(" TIX_PROJECTION_VIEWS_LOCK ")", err);
-    if (rc == TIX_OK)
-        rc = tix_db_exec(db, batch_sql, 1, params, &res, err);
-    if (rc == TIX_OK)
-        rc = tix_db_script(db, "COMMIT", err);
-    else
-        tix_db_script(db, "ROLLBACK", NULL);
-    if (rc != TIX_OK) {
-        PQclear(res);
-        return rc;
-    }
+    enum tix_rc rc = tix_db_exec_batch(db, read, 3, NULL, &res, err);
     int sent = 0;
-    while (sent < PQntuples(res) && rc == TIX_OK) {
+    while (rc == TIX_OK && sent < PQntuples(res)) {
         rc = publish_row(redis, res, sent, err);
         sent += rc == TIX_OK;
     }
-    struct tix_err del_err;
-    enum tix_rc del_rc = delete_published(db, res, sent, &del_err);
+    struct tix_err end_err;
+    enum tix_rc end_rc = res != NULL ? delete_published(db, res, sent, &end_err) : TIX_EINTERNAL;
+    if (end_rc != TIX_OK)
+        tix_db_script(db, "ROLLBACK", NULL);
     PQclear(res);
-    if (rc == TIX_OK && del_rc != TIX_OK) {
-        *err = del_err;
-        rc = del_rc;
+    if (rc == TIX_OK && end_rc != TIX_OK) {
+        *err = end_err;
+        rc = end_rc;
     }
     if (rc == TIX_OK)
         *published = sent;
