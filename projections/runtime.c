@@ -446,12 +446,36 @@ enum tix_rc tix_projection_lock_version(struct tix_db *db, const struct tix_proj
     return tix_db_exec(db, lock_version_sql, 2, params, NULL, err);
 }
 
-/* Opens the step's transaction and takes the version lock of every run whose projection joins
- * rows across partitions, in the runs' order (by name, then version, so two steps never wait
- * for each other in a circle), all in one round trip. */
-static enum tix_rc begin_step(struct tix_db *db, const struct run *runs, int n, struct tix_err *err)
+static const char checkpoints_sql[] =
+    "SELECT k.projection, k.version, k.last_seq FROM public.projection_checkpoints k"
+    " WHERE k.partition = $1 AND (k.projection, k.version) IN"
+    " (SELECT * FROM unnest($2::text[], $3::int[])) FOR UPDATE OF k SKIP LOCKED";
+
+/* Notes the checkpoint rows of res (projection, version, last_seq) in the runs they belong to:
+ * those runs are held. */
+static void hold_runs(struct run *runs, int n, const PGresult *res)
 {
-    struct tix_db_stmt *batch = tix_xcalloc((size_t)n + 1, sizeof(*batch));
+    for (int row = 0; row < PQntuples(res); row++) {
+        int version = atoi_safe(PQgetvalue(res, row, 1));
+        for (int i = 0; i < n; i++) {
+            struct run *r = &runs[i];
+            if (r->t->version == version &&
+                strcmp(r->t->proj->name, PQgetvalue(res, row, 0)) == 0) {
+                r->is_held = true;
+                r->from = r->last_seq = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+            }
+        }
+    }
+}
+
+/* Opens the step's transaction, takes the version lock of every run whose projection joins
+ * rows across partitions, in the runs' order (by name, then version, so two steps never wait
+ * for each other in a circle), then the runs' checkpoint rows on partition (a row another
+ * worker holds is skipped: its run stays not held), all in one round trip. */
+static enum tix_rc begin_step(struct tix_db *db, struct run *runs, int n, const char *part,
+                              struct tix_err *err)
+{
+    struct tix_db_stmt *batch = tix_xcalloc((size_t)n + 2, sizeof(*batch));
     char(*versions)[16] = tix_xcalloc((size_t)n + 1, sizeof(*versions));
     const char **params = tix_xcalloc(2 * (size_t)n + 1, sizeof(*params));
     int k = 0;
@@ -464,42 +488,20 @@ static enum tix_rc begin_step(struct tix_db *db, const struct run *runs, int n, 
         params[2 * i + 1] = versions[i];
         batch[k++] = (struct tix_db_stmt){lock_version_sql, 2, &params[2 * i], true};
     }
-    enum tix_rc rc = tix_db_exec_batch(db, batch, k, NULL, NULL, err);
+    char *names = array_of(runs, n, COL_NAME, false);
+    char *versions_array = array_of(runs, n, COL_VERSION, false);
+    const char *checkpoint_params[] = {part, names, versions_array};
+    batch[k++] = (struct tix_db_stmt){checkpoints_sql, 3, checkpoint_params, true};
+    PGresult *res = NULL;
+    enum tix_rc rc = tix_db_exec_batch(db, batch, k, NULL, &res, err);
+    if (rc == TIX_OK)
+        hold_runs(runs, n, res);
+    PQclear(res);
+    free(names);
+    free(versions_array);
     free(params);
     free(versions);
     free(batch);
-    return rc;
-}
-
-/* Takes the runs' checkpoint rows on partition in one query; a row another worker holds is
- * skipped (its run stays not held). */
-static enum tix_rc lock_checkpoints(struct tix_db *db, struct run *runs, int n, const char *part,
-                                    struct tix_err *err)
-{
-    char *names = array_of(runs, n, COL_NAME, false);
-    char *versions = array_of(runs, n, COL_VERSION, false);
-    const char *params[] = {part, names, versions};
-    PGresult *res = NULL;
-    enum tix_rc rc = tix_db_exec_prepared(
-        db, "tix_projection_checkpoints",
-        "SELECT k.projection, k.version, k.last_seq FROM public.projection_checkpoints k "
-        "WHERE k.partition = $1 AND (k.projection, k.version) IN "
-        "(SELECT * FROM unnest($2::text[], $3::int[])) FOR UPDATE OF k SKIP LOCKED",
-        3, params, &res, err);
-    free(names);
-    free(versions);
-    for (int row = 0; rc == TIX_OK && row < PQntuples(res); row++) {
-        int version = atoi_safe(PQgetvalue(res, row, 1));
-        for (int i = 0; i < n; i++) {
-            struct run *r = &runs[i];
-            if (r->t->version == version &&
-                strcmp(r->t->proj->name, PQgetvalue(res, row, 0)) == 0) {
-                r->is_held = true;
-                r->from = r->last_seq = strtoll(PQgetvalue(res, row, 2), NULL, 10);
-            }
-        }
-    }
-    PQclear(res);
     return rc;
 }
 
@@ -637,15 +639,11 @@ static enum tix_rc apply_and_advance(struct tix_db *db, const struct run *runs, 
     return rc;
 }
 
-/* The step's transaction after begin_step: checkpoints, reads, statements, checkpoints. */
-static enum tix_rc step_runs(struct tix_db *db, struct step_ctx *c, int partition, int limit,
-                             bool *is_full, struct tix_err *err)
+/* The step's transaction after begin_step: reads, statements, checkpoints. */
+static enum tix_rc step_runs(struct tix_db *db, struct step_ctx *c, int partition, const char *part,
+                             int limit, bool *is_full, struct tix_err *err)
 {
-    char part[16];
-    snprintf(part, sizeof(part), "%d", partition);
-    enum tix_rc rc = lock_checkpoints(db, c->runs, c->n, part, err);
-    if (rc == TIX_OK)
-        rc = read_and_apply(db, c, TIX_SOURCE_EVENTS, partition, limit, is_full, err);
+    enum tix_rc rc = read_and_apply(db, c, TIX_SOURCE_EVENTS, partition, limit, is_full, err);
     if (rc == TIX_OK)
         rc = read_and_apply(db, c, TIX_SOURCE_OUTCOMES, partition, limit, is_full, err);
     if (rc == TIX_OK)
@@ -666,9 +664,11 @@ enum tix_rc tix_projection_step_group(struct tix_db *db, struct tix_step_target 
         tix_stmts_init(&c.runs[i].later);
     }
     qsort(c.runs, (size_t)n, sizeof(*c.runs), by_name_version);
-    enum tix_rc rc = begin_step(db, c.runs, n, err);
+    char part[16];
+    snprintf(part, sizeof(part), "%d", partition);
+    enum tix_rc rc = begin_step(db, c.runs, n, part, err);
     if (rc == TIX_OK)
-        rc = step_runs(db, &c, partition, limit, is_full, err);
+        rc = step_runs(db, &c, partition, part, limit, is_full, err);
     for (int i = 0; i < n; i++) {
         if (rc != TIX_OK)
             targets[i].applied = 0;
