@@ -101,6 +101,7 @@ struct tix_step_target {
     const struct tix_projection *proj;
     int version;
     int applied;
+    int64_t first_recorded_us; /* recorded_at_us of the first event applied (0: none) */
 };
 /* tix_projection_step for n (projection, version) pairs on one partition, in one transaction:
  * takes the advisory locks of the cross-partition ones (by name, then version, so two steps

@@ -200,6 +200,9 @@ struct pass_stats {
     const char *msg;   /* the log line's message */
     const char *after; /* its second part's name */
     int64_t since_ms, passes, apply_ms, after_ms, max_pass_ms;
+    /* The sale loop's: over the passes that applied events, the age (since it was recorded) of
+     * the oldest event a pass applied, once the pass published: the live streams' delay. */
+    int64_t aged, age_ms, max_age_ms;
 };
 
 /* Counts one pass: started, applied and ended (monotonic ms). */
@@ -213,6 +216,16 @@ static void pass_stats_add(struct pass_stats *st, int64_t started_ms, int64_t ap
         st->max_pass_ms = end_ms - started_ms;
 }
 
+/* Counts the age of a pass's oldest event (recorded at recorded_us) once it was published. */
+static void pass_stats_age(struct pass_stats *st, int64_t recorded_us)
+{
+    int64_t age_ms = (tix_now_us() - recorded_us) / 1000;
+    st->aged++;
+    st->age_ms += age_ms;
+    if (age_ms > st->max_age_ms)
+        st->max_age_ms = age_ms;
+}
+
 /* Logs the figures (info) every STATS_PERIOD_MS, when there were passes, and starts anew. */
 static void pass_stats_log(struct pass_stats *st)
 {
@@ -221,13 +234,18 @@ static void pass_stats_log(struct pass_stats *st)
         return;
     if (st->passes > 0) {
         double n = (double)st->passes;
+        char age[96] = "";
+        if (st->aged > 0)
+            snprintf(age, sizeof(age), " avg_event_age_ms=%.1f max_event_age_ms=%ld",
+                     (double)st->age_ms / (double)st->aged, (long)st->max_age_ms);
         tix_log_info(
-            st->msg, "seconds=%.1f passes=%ld avg_apply_ms=%.1f avg_%s_ms=%.1f max_pass_ms=%ld",
+            st->msg, "seconds=%.1f passes=%ld avg_apply_ms=%.1f avg_%s_ms=%.1f max_pass_ms=%ld%s",
             (double)(now - st->since_ms) / 1000.0, (long)st->passes, (double)st->apply_ms / n,
-            st->after, (double)st->after_ms / n, (long)st->max_pass_ms);
+            st->after, (double)st->after_ms / n, (long)st->max_pass_ms, age);
     }
     st->since_ms = now;
     st->passes = st->apply_ms = st->after_ms = st->max_pass_ms = 0;
+    st->aged = st->age_ms = st->max_age_ms = 0;
 }
 
 /* Waits for the next pass, at most left ms: a commit's notification marks its partition in hot
@@ -282,11 +300,13 @@ static const char sale_lagging_sql[] =
  * events stays busy (busy_until) for SALE_BUSY_MS. One step each, not each partition's whole
  * backlog: a backlog on one partition (a sweep's) must not hold another's live stream back for
  * seconds, so *has_more tells that some step read its whole limit and the next pass is due at
- * once. */
+ * once. *oldest_us gets when the oldest event applied was recorded (0: none). */
 static enum tix_rc sale_pass(struct tix_db *db, int partitions, const bool *hot, bool is_full,
-                             int64_t *busy_until, bool *has_more, struct tix_err *err)
+                             int64_t *busy_until, bool *has_more, int64_t *oldest_us,
+                             struct tix_err *err)
 {
     *has_more = false;
+    *oldest_us = 0;
     int active = 1, building = 0;
     enum tix_rc rc = tix_projection_versions(db, tix_projection_sale.name, &active, &building, err);
     bool *due = tix_xcalloc((size_t)partitions, sizeof(*due));
@@ -310,8 +330,11 @@ static enum tix_rc sale_pass(struct tix_db *db, int partitions, const bool *hot,
         struct tix_step_target target = {.proj = &tix_projection_sale, .version = active};
         bool is_step_full = false;
         rc = tix_projection_step_group(db, &target, 1, part, SALE_STEP_LIMIT, &is_step_full, err);
-        if (rc == TIX_OK && target.applied > 0)
+        if (rc == TIX_OK && target.applied > 0) {
             busy_until[part] = tix_mono_ms() + SALE_BUSY_MS;
+            if (*oldest_us == 0 || target.first_recorded_us < *oldest_us)
+                *oldest_us = target.first_recorded_us;
+        }
         *has_more = *has_more || (rc == TIX_OK && is_step_full);
     }
     free(due);
@@ -340,7 +363,9 @@ static void *sale_loop_run(void *arg)
     while (!*l->stop) {
         int64_t started_ms = tix_mono_ms();
         bool has_more = false;
-        if (sale_pass(db, l->partitions, hot, is_full, busy_until, &has_more, &err) != TIX_OK) {
+        int64_t oldest_us = 0;
+        if (sale_pass(db, l->partitions, hot, is_full, busy_until, &has_more, &oldest_us, &err) !=
+            TIX_OK) {
             tix_log_warn("sale projection step failed, retrying", "rc=%s detail=\"%s\"",
                          tix_rc_name(err.rc), err.msg);
             sleep(1);
@@ -349,6 +374,8 @@ static void *sale_loop_run(void *arg)
         publish_availability(db, redis);
         if (!is_full)
             pass_stats_add(&stats, started_ms, applied_ms, tix_mono_ms());
+        if (oldest_us > 0)
+            pass_stats_age(&stats, oldest_us);
         pass_stats_log(&stats);
         if (is_full)
             last_full_ms = tix_mono_ms();

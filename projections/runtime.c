@@ -341,7 +341,8 @@ static enum tix_rc apply_one(struct step_ctx *c, struct run *r, const struct tix
         o->seq = e->partition_seq;
     }
     r->last_seq = e->partition_seq;
-    r->t->applied++;
+    if (r->t->applied++ == 0)
+        r->t->first_recorded_us = e->recorded_at_us;
     return TIX_OK;
 }
 
@@ -659,6 +660,7 @@ enum tix_rc tix_projection_step_group(struct tix_db *db, struct tix_step_target 
     tix_stmts_init(&c.scratch);
     for (int i = 0; i < n; i++) {
         targets[i].applied = 0;
+        targets[i].first_recorded_us = 0;
         c.runs[i].t = &targets[i];
         tix_stmts_init(&c.runs[i].stmts);
         tix_stmts_init(&c.runs[i].later);
