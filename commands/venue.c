@@ -236,17 +236,9 @@ struct idset {
     const char **keys;
 };
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s != '\0'; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 static void idset_put(const char **keys, size_t cap, const char *key)
 {
-    size_t i = (size_t)hash_str(key) & (cap - 1);
+    size_t i = (size_t)tix_fnv1a(key, strlen(key)) & (cap - 1);
     while (keys[i] != NULL)
         i = (i + 1) & (cap - 1);
     keys[i] = key;
@@ -265,7 +257,7 @@ static bool idset_add(struct idset *set, const char *key)
         set->keys = keys;
         set->cap = cap;
     }
-    size_t i = (size_t)hash_str(key) & (set->cap - 1);
+    size_t i = (size_t)tix_fnv1a(key, strlen(key)) & (set->cap - 1);
     for (; set->keys[i] != NULL; i = (i + 1) & (set->cap - 1))
         if (strcmp(set->keys[i], key) == 0)
             return false;
