@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tix/bus.h"
+#include "tix/ids.h"
 #include "tix/json.h"
 
 #include "cli.h"
@@ -20,17 +21,7 @@ void tix_cli_demo_id(const char *name, char out[37])
     unsigned char h[16];
     crypto_generichash(h, sizeof(h), (const unsigned char *)name, strlen(name),
                        (const unsigned char *)"tixmo-demo-ids-1", 16);
-    h[6] = (unsigned char)(0x80 | (h[6] & 0x0f));
-    h[8] = (unsigned char)(0x80 | (h[8] & 0x3f));
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[h[i] >> 4];
-        out[o++] = hex[h[i] & 15];
-    }
-    out[o] = '\0';
+    tix_uuid_format(h, 8, out);
 }
 
 struct demo_org {

@@ -49,40 +49,6 @@ static void stream_id(char out[TIX_STREAM_ID_MAX], const char *key)
 
 /* ---- text rules ------------------------------------------------------------------------- */
 
-static bool is_ascii_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-/* Narrows s[0..*len) to its part without leading and trailing ASCII white space. */
-static const char *trim(const char *s, size_t *len)
-{
-    while (*len > 0 && is_ascii_space(s[0])) {
-        s++;
-        (*len)--;
-    }
-    while (*len > 0 && is_ascii_space(s[*len - 1]))
-        (*len)--;
-    return s;
-}
-
-/* True when the JSON string, trimmed, holds 1..TIX_APIKEY_NAME_MAX_CHARS code points and no
- * control characters. jansson guarantees valid UTF-8. */
-static bool is_valid_name(const json_t *v)
-{
-    size_t len = json_string_length(v);
-    const char *s = trim(json_string_value(v), &len);
-    size_t chars = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f)
-            return false;
-        if ((c & 0xc0) != 0x80)
-            chars++;
-    }
-    return chars >= 1 && chars <= TIX_APIKEY_NAME_MAX_CHARS;
-}
-
 static bool is_valid_prefix(const json_t *v)
 {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -140,7 +106,9 @@ static const char *check_value(enum field_kind kind, const json_t *v, int64_t no
     case F_UUID:
         return is_plain && tix_uuid_is_valid(s) ? NULL : "must be a lowercase UUID";
     case F_NAME:
-        return is_valid_name(v) ? NULL : "must be 1..100 characters without control characters";
+        return tix_payload_is_text(v, 1, TIX_APIKEY_NAME_MAX_CHARS, true, false)
+                   ? NULL
+                   : "must be 1..100 characters without control characters";
     case F_HEX64:
         return is_plain && tix_payload_is_hex64(s) ? NULL : "must be 64 lowercase hex characters";
     case F_PREFIX:
@@ -232,7 +200,7 @@ static void emit_created(const struct tix_command *cmd, const char *id, struct t
     const json_t *p = cmd->payload;
     char name[sizeof(((struct tix_apikey_state *)0)->name)];
     size_t len = json_string_length(json_object_get(p, "name"));
-    const char *trimmed = trim(tix_json_str(p, "name"), &len);
+    const char *trimmed = tix_payload_trim(tix_json_str(p, "name"), &len);
     snprintf(name, sizeof(name), "%.*s", (int)len, trimmed);
     const json_t *expires = json_object_get(p, "expires_at");
     tix_decision_emit(

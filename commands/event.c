@@ -113,50 +113,11 @@ void tix_event_format_instant(int64_t s, char out[TIX_EVENT_INSTANT_LEN + 1])
 
 /* ---- text rules ------------------------------------------------------------------------- */
 
-static bool is_ascii_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-/* Narrows s[0..*len) to its part without leading and trailing ASCII white space. */
-static const char *trim(const char *s, size_t *len)
-{
-    while (*len > 0 && is_ascii_space(s[0])) {
-        s++;
-        (*len)--;
-    }
-    while (*len > 0 && is_ascii_space(s[*len - 1]))
-        (*len)--;
-    return s;
-}
-
-/* True when v is a plain string that, trimmed when is_trimmed, holds min..max code points and
- * no control characters (tab and line breaks allowed when is_multiline). */
-static bool is_text(const json_t *v, size_t min, size_t max, bool is_trimmed, bool is_multiline)
-{
-    if (!tix_payload_is_plain_string(v))
-        return false;
-    size_t len = json_string_length(v);
-    const char *s = json_string_value(v);
-    if (is_trimmed)
-        s = trim(s, &len);
-    size_t chars = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        bool is_break = c == '\t' || c == '\n' || c == '\r';
-        if ((c < 0x20 && !(is_multiline && is_break)) || c == 0x7f)
-            return false;
-        if ((c & 0xc0) != 0x80)
-            chars++;
-    }
-    return chars >= min && chars <= max;
-}
-
 /* A new JSON string holding v's text trimmed of ASCII white space. */
 static json_t *trimmed(const json_t *v)
 {
     size_t len = json_string_length(v);
-    const char *s = trim(json_string_value(v), &len);
+    const char *s = tix_payload_trim(json_string_value(v), &len);
     return json_stringn(s, len);
 }
 
@@ -272,7 +233,7 @@ static enum tix_rc check_array(const json_t *v, const char *path, size_t min, si
         const json_t *item = json_array_get(v, i);
         char item_path[TIX_FIELD_PATH_MAX];
         tix_payload_join(item_path, path, NULL, i);
-        if (specs == NULL && !is_text(item, 1, TIX_EVENT_TAG_MAX_CHARS, false, false))
+        if (specs == NULL && !tix_payload_is_text(item, 1, TIX_EVENT_TAG_MAX_CHARS, false, false))
             return bad(err, path, NULL, i, "must be 1..40 characters");
         if (specs != NULL && check_object(item, specs, n, item_path, err) != TIX_OK)
             return TIX_EINVAL;
@@ -305,19 +266,21 @@ static const char *check_scalar(enum field_kind kind, const json_t *v)
                    ? NULL
                    : "must be a lowercase UUID";
     case F_NAME:
-        return is_text(v, 1, TIX_EVENT_NAME_MAX_CHARS, true, false)
+        return tix_payload_is_text(v, 1, TIX_EVENT_NAME_MAX_CHARS, true, false)
                    ? NULL
                    : "must be 1..200 characters without control characters";
     case F_DESCRIPTION:
-        return is_text(v, 0, TIX_EVENT_DESCRIPTION_MAX, false, true)
+        return tix_payload_is_text(v, 0, TIX_EVENT_DESCRIPTION_MAX, false, true)
                    ? NULL
                    : "must be 0..20000 characters";
     case F_ALT:
-        return is_text(v, 0, TIX_EVENT_ALT_MAX_CHARS, false, false) ? NULL
-                                                                    : "must be 0..200 characters";
+        return tix_payload_is_text(v, 0, TIX_EVENT_ALT_MAX_CHARS, false, false)
+                   ? NULL
+                   : "must be 0..200 characters";
     case F_REASON:
-        return is_text(v, 1, TIX_EVENT_REASON_MAX_CHARS, true, true) ? NULL
-                                                                     : "must be 1..500 characters";
+        return tix_payload_is_text(v, 1, TIX_EVENT_REASON_MAX_CHARS, true, true)
+                   ? NULL
+                   : "must be 1..500 characters";
     case F_CATEGORY:
         return is_category(v) ? NULL : "must be 1..50 of a-z, 0-9 and -";
     case F_URL:
@@ -1328,7 +1291,8 @@ static enum tix_rc apply_transition(struct tix_event_state *s, const char *type,
         if ((t->from & BIT(s->status)) == 0)
             return TIX_EINVAL;
         if (t->to == TIX_EVENT_CANCELLED &&
-            !is_text(json_object_get(data, "reason"), 1, TIX_EVENT_REASON_MAX_CHARS, true, true))
+            !tix_payload_is_text(json_object_get(data, "reason"), 1, TIX_EVENT_REASON_MAX_CHARS,
+                                 true, true))
             return TIX_EINVAL;
         const json_t *automatic = json_object_get(data, "automatic");
         if (automatic != NULL && !json_is_boolean(automatic))

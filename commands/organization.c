@@ -52,46 +52,12 @@ const char *tix_org_role_name(enum tix_org_role role)
 
 /* ---- text rules ------------------------------------------------------------------------- */
 
-static bool is_ascii_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-/* Narrows s[0..*len) to its part without leading and trailing ASCII white space. */
-static const char *trim(const char *s, size_t *len)
-{
-    while (*len > 0 && is_ascii_space(s[0])) {
-        s++;
-        (*len)--;
-    }
-    while (*len > 0 && is_ascii_space(s[*len - 1]))
-        (*len)--;
-    return s;
-}
-
-/* True when the JSON string, trimmed, holds 1..max_chars code points and no control characters
- * (tab and line breaks allowed when is_multiline). jansson guarantees valid UTF-8. */
-static bool is_valid_text(const json_t *v, size_t max_chars, bool is_multiline)
-{
-    size_t len = json_string_length(v);
-    const char *s = trim(json_string_value(v), &len);
-    size_t chars = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        bool is_break = c == '\t' || c == '\n' || c == '\r';
-        if ((c < 0x20 && !(is_multiline && is_break)) || c == 0x7f)
-            return false;
-        if ((c & 0xc0) != 0x80)
-            chars++;
-    }
-    return chars >= 1 && chars <= max_chars;
-}
-
 /* Copies the trimmed text of a JSON string into out (truncating at out_size - 1 bytes). */
 static void trimmed_copy(const json_t *v, char *out, size_t out_size)
 {
     size_t len = json_string_length(v);
-    const char *s = trim(json_string_value(v) != NULL ? json_string_value(v) : "", &len);
+    const char *s =
+        tix_payload_trim(json_string_value(v) != NULL ? json_string_value(v) : "", &len);
     snprintf(out, out_size, "%.*s", (int)len, s);
 }
 
@@ -138,12 +104,13 @@ static const char *check_value(enum field_kind kind, const json_t *v)
         return tix_payload_is_plain_string(v) && tix_uuid_is_valid(s) ? NULL
                                                                       : "must be a lowercase UUID";
     case F_NAME:
-        return is_valid_text(v, TIX_ORG_NAME_MAX_CHARS, false)
+        return tix_payload_is_text(v, 1, TIX_ORG_NAME_MAX_CHARS, true, false)
                    ? NULL
                    : "must be 1..200 characters without control characters";
     case F_REASON:
-        return is_valid_text(v, TIX_ORG_REASON_MAX_CHARS, true) ? NULL
-                                                                : "must be 1..500 characters";
+        return tix_payload_is_text(v, 1, TIX_ORG_REASON_MAX_CHARS, true, true)
+                   ? NULL
+                   : "must be 1..500 characters";
     case F_SLUG:
         return tix_payload_is_plain_string(v) && is_valid_slug(s, len)
                    ? NULL

@@ -19,6 +19,43 @@ bool tix_payload_is_plain_string(const json_t *v)
     return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v);
 }
 
+static bool is_ascii_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+const char *tix_payload_trim(const char *s, size_t *len)
+{
+    while (*len > 0 && is_ascii_space(s[0])) {
+        s++;
+        (*len)--;
+    }
+    while (*len > 0 && is_ascii_space(s[*len - 1]))
+        (*len)--;
+    return s;
+}
+
+bool tix_payload_is_text(const json_t *v, size_t min, size_t max, bool is_trimmed,
+                         bool is_multiline)
+{
+    if (!tix_payload_is_plain_string(v))
+        return false;
+    size_t len = json_string_length(v);
+    const char *s = json_string_value(v);
+    if (is_trimmed)
+        s = tix_payload_trim(s, &len);
+    size_t chars = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool is_break = c == '\t' || c == '\n' || c == '\r';
+        if ((c < 0x20 && !(is_multiline && is_break)) || c == 0x7f)
+            return false;
+        if ((c & 0xc0) != 0x80)
+            chars++;
+    }
+    return chars >= min && chars <= max;
+}
+
 const char *tix_payload_str_fitting(const json_t *data, const char *key, size_t size)
 {
     const json_t *v = json_object_get(data, key);

@@ -112,6 +112,13 @@ bool tix_payload_is_self_or_system(const struct tix_actor *a, const char *user_i
 
 /* A JSON string with no NUL inside, so C string functions see all of it. */
 bool tix_payload_is_plain_string(const json_t *v);
+/* Narrows s[0..*len) to its part without leading and trailing ASCII white space. */
+const char *tix_payload_trim(const char *s, size_t *len);
+/* True when v is a plain string that, trimmed of ASCII white space when is_trimmed, holds
+ * min..max code points and no control characters (tab and line breaks allowed when
+ * is_multiline). jansson guarantees valid UTF-8. */
+bool tix_payload_is_text(const json_t *v, size_t min, size_t max, bool is_trimmed,
+                         bool is_multiline);
 /* The string member key of data when it is a plain string shorter than size; NULL else. */
 const char *tix_payload_str_fitting(const json_t *data, const char *key, size_t size);
 /* True when s is 64 lowercase hex characters. */

@@ -21,20 +21,11 @@
 /* A plain string of min..max code points, no control characters, not only spaces. */
 static bool is_text(const json_t *v, size_t min, size_t max)
 {
-    if (!tix_payload_is_plain_string(v))
+    if (!tix_payload_is_text(v, min, max, false, false))
         return false;
-    const char *s = json_string_value(v);
-    size_t chars = 0;
-    bool has_ink = false;
-    for (size_t i = 0; s[i] != '\0'; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f)
-            return false;
-        if ((c & 0xc0) != 0x80)
-            chars++;
-        has_ink = has_ink || c != ' ';
-    }
-    return chars >= min && chars <= max && has_ink;
+    size_t len = json_string_length(v);
+    tix_payload_trim(json_string_value(v), &len);
+    return len > 0;
 }
 
 static bool is_made_of(const json_t *v, size_t max, const char *alphabet)

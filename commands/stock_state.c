@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tix/ids.h"
 #include "tix/json.h"
 #include "tix/mem.h"
 
@@ -81,26 +82,15 @@ void tix_stock_ticket_id(const unsigned char seed[32], const char *order_id, uin
     crypto_generichash_update(&st, (const unsigned char *)order_id, strlen(order_id));
     crypto_generichash_update(&st, be, sizeof(be));
     crypto_generichash_final(&st, h, sizeof(h));
-    h[6] = (unsigned char)((h[6] & 0x0f) | 0x40);
-    h[8] = (unsigned char)((h[8] & 0x3f) | 0x80);
-    static const char hex[] = "0123456789abcdef";
-    int k = 0;
-    for (int b = 0; b < 16; b++) {
-        if (b == 4 || b == 6 || b == 8 || b == 10)
-            out[k++] = '-';
-        out[k++] = hex[h[b] >> 4];
-        out[k++] = hex[h[b] & 15];
-    }
-    out[k] = '\0';
+    tix_uuid_format(h, 4, out);
 }
 
 /* ---- indexes -------------------------------------------------------------------------------- */
 
+/* The slot hash of key: tix_fnv1a folded to 32 bits. */
 static uint32_t hash_str(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a 64, folded */
-    for (; *s != '\0'; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    uint64_t h = tix_fnv1a(s, strlen(s));
     return (uint32_t)(h ^ (h >> 32));
 }
 

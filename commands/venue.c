@@ -33,21 +33,11 @@
  * line breaks allowed when is_multiline) and, when non-empty, not only white space. */
 static bool is_text(const json_t *v, size_t min, size_t max, bool is_multiline)
 {
-    if (!tix_payload_is_plain_string(v))
+    if (!tix_payload_is_text(v, min, max, false, is_multiline))
         return false;
-    const char *s = json_string_value(v);
-    size_t chars = 0;
-    bool has_ink = false;
-    for (size_t i = 0; s[i] != '\0'; i++) {
-        unsigned char c = (unsigned char)s[i];
-        bool is_break = c == '\t' || c == '\n' || c == '\r';
-        if ((c < 0x20 && !(is_multiline && is_break)) || c == 0x7f)
-            return false;
-        if ((c & 0xc0) != 0x80)
-            chars++;
-        has_ink = has_ink || !(c == ' ' || is_break);
-    }
-    return chars >= min && chars <= max && (chars == 0 || has_ink);
+    size_t len = json_string_length(v), all = len;
+    tix_payload_trim(json_string_value(v), &len);
+    return all == 0 || len > 0;
 }
 
 static bool is_id(const char *s, size_t len)
@@ -236,17 +226,9 @@ struct idset {
     const char **keys;
 };
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s != '\0'; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 static void idset_put(const char **keys, size_t cap, const char *key)
 {
-    size_t i = (size_t)hash_str(key) & (cap - 1);
+    size_t i = (size_t)tix_fnv1a(key, strlen(key)) & (cap - 1);
     while (keys[i] != NULL)
         i = (i + 1) & (cap - 1);
     keys[i] = key;
@@ -265,7 +247,7 @@ static bool idset_add(struct idset *set, const char *key)
         set->keys = keys;
         set->cap = cap;
     }
-    size_t i = (size_t)hash_str(key) & (set->cap - 1);
+    size_t i = (size_t)tix_fnv1a(key, strlen(key)) & (set->cap - 1);
     for (; set->keys[i] != NULL; i = (i + 1) & (set->cap - 1))
         if (strcmp(set->keys[i], key) == 0)
             return false;

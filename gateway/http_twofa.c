@@ -100,22 +100,29 @@ static void recovery_codes(json_t *codes, json_t *hashes)
     }
 }
 
-void tix_http_2fa_confirm(struct tix_req *req)
+/* Reads the body's code and checks it against the caller's pending secret (is_pending) or
+ * active one: true with its TOTP step in *step, else false after answering (the body's problem,
+ * or 422 saying why the code is wrong). */
+static bool code_checked(struct tix_req *req, bool is_pending, const char *why, int64_t *step)
 {
     static const struct tix_field fields[] = {{"code", TIX_F_STRING, true, 6, 8},
                                               {NULL, TIX_F_STRING, false, 0, 0}};
     json_t *body = tix_gw_body(req, fields);
     if (body == NULL)
-        return;
-    int64_t step = 0;
-    bool ok = tix_id_totp_check(req, req->who.id, true, tix_json_str(body, "code"), &step);
+        return false;
+    bool ok = tix_id_totp_check(req, req->who.id, is_pending, tix_json_str(body, "code"), step);
     json_decref(body);
-    if (!ok) {
+    if (!ok)
         tix_gw_problem_fields(req, 422, "the code is not valid",
-                              json_pack("[{ss ss}]", "field", "code", "message",
-                                        "not the current code of the pending secret"));
+                              json_pack("[{ss ss}]", "field", "code", "message", why));
+    return ok;
+}
+
+void tix_http_2fa_confirm(struct tix_req *req)
+{
+    int64_t step = 0;
+    if (!code_checked(req, true, "not the current code of the pending secret", &step))
         return;
-    }
     struct secret_ctx *c = calloc(1, sizeof(*c));
     c->codes = json_array();
     json_t *hashes = json_array();
@@ -135,20 +142,9 @@ void tix_http_2fa_confirm(struct tix_req *req)
 
 void tix_http_2fa_disable(struct tix_req *req)
 {
-    static const struct tix_field fields[] = {{"code", TIX_F_STRING, true, 6, 8},
-                                              {NULL, TIX_F_STRING, false, 0, 0}};
-    json_t *body = tix_gw_body(req, fields);
-    if (body == NULL)
-        return;
     int64_t step = 0;
-    bool ok = tix_id_totp_check(req, req->who.id, false, tix_json_str(body, "code"), &step);
-    json_decref(body);
-    if (!ok) {
-        tix_gw_problem_fields(req, 422, "the code is not valid",
-                              json_pack("[{ss ss}]", "field", "code", "message",
-                                        "not the current code of your authenticator"));
+    if (!code_checked(req, false, "not the current code of your authenticator", &step))
         return;
-    }
     struct tix_gw_command cmd = {.type = "user.disable_2fa",
                                  .key = req->who.id,
                                  .payload = json_pack("{ss}", "user_id", req->who.id),

@@ -49,12 +49,7 @@ void tix_sale_random_id(char out[TIX_UUID_LEN + 1])
 {
     unsigned char raw[16];
     randombytes_buf(raw, sizeof(raw));
-    raw[6] = (unsigned char)((raw[6] & 0x0f) | 0x40); /* version 4: random */
-    raw[8] = (unsigned char)((raw[8] & 0x3f) | 0x80);
-    snprintf(out, TIX_UUID_LEN + 1,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", raw[0], raw[1],
-             raw[2], raw[3], raw[4], raw[5], raw[6], raw[7], raw[8], raw[9], raw[10], raw[11],
-             raw[12], raw[13], raw[14], raw[15]);
+    tix_uuid_format(raw, 4, out); /* version 4: random */
 }
 
 void tix_sale_json_free(void *ctx)

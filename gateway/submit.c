@@ -91,17 +91,7 @@ void tix_gw_derived_id(const char *scope, const char *name, char out[TIX_UUID_LE
     crypto_generichash_update(&st, (const unsigned char *)scope, strlen(scope) + 1);
     crypto_generichash_update(&st, (const unsigned char *)name, strlen(name));
     crypto_generichash_final(&st, h, sizeof(h));
-    h[6] = (unsigned char)(0x80 | (h[6] & 0x0f));
-    h[8] = (unsigned char)(0x80 | (h[8] & 0x3f));
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[h[i] >> 4];
-        out[o++] = hex[h[i] & 15];
-    }
-    out[o] = '\0';
+    tix_uuid_format(h, 8, out);
 }
 
 /* A stable command id for (caller, Idempotency-Key). */

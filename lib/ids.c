@@ -47,7 +47,14 @@ void tix_uuid_v7(char out[TIX_UUID_LEN + 1])
     for (int i = 0; i < 6; i++)
         b[i] = (unsigned char)(ms >> (40 - 8 * i));
     randombytes_buf(b + 6, 10);
-    b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
+    tix_uuid_format(b, 7, out);
+}
+
+void tix_uuid_format(const unsigned char bytes[16], int version, char out[TIX_UUID_LEN + 1])
+{
+    unsigned char b[16];
+    memcpy(b, bytes, sizeof(b));
+    b[6] = (unsigned char)((version << 4) | (b[6] & 0x0f));
     b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
@@ -76,12 +83,17 @@ bool tix_uuid_is_valid(const char *s)
     return true;
 }
 
-uint32_t tix_partition_of(const char *key, size_t len, uint32_t n)
+uint64_t tix_fnv1a(const char *key, size_t len)
 {
     uint64_t h = 14695981039346656037ULL;
     for (size_t i = 0; i < len; i++) {
         h ^= (unsigned char)key[i];
         h *= 1099511628211ULL;
     }
-    return (uint32_t)(h % n);
+    return h;
+}
+
+uint32_t tix_partition_of(const char *key, size_t len, uint32_t n)
+{
+    return (uint32_t)(tix_fnv1a(key, len) % n);
 }

@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "tix/aredis.h"
+#include "tix/ids.h"
 #include "tix/mem.h"
 #include "tix/ratelimit.h"
 
@@ -66,7 +67,7 @@ struct waiter {
 struct entry {
     struct entry *next; /* in its bucket */
     struct tix_ratelimit_async *rl;
-    uint32_t hash;
+    uint64_t hash;
     char key[TIX_RATELIMIT_KEY_MAX + 1];
     size_t len;
     char class[TIX_RATELIMIT_CLASS_MAX + 1];
@@ -121,16 +122,8 @@ void tix_ratelimit_async_destroy(struct tix_ratelimit_async *rl)
     free(rl);
 }
 
-static uint32_t fnv1a(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
-}
-
 static struct entry *find(struct tix_ratelimit_async *rl, const char *key, size_t len,
-                          uint32_t hash)
+                          uint64_t hash)
 {
     for (struct entry *e = rl->buckets[hash % BUCKETS]; e != NULL; e = e->next)
         if (e->hash == hash && e->len == len && memcmp(e->key, key, len) == 0)
@@ -327,7 +320,7 @@ static void send_call(struct entry *e)
 static struct entry *entry_for(struct tix_ratelimit_async *rl, const char *key, size_t len,
                                const char *class, int limit, int period_s)
 {
-    uint32_t hash = fnv1a(key, len);
+    uint64_t hash = tix_fnv1a(key, len);
     struct entry *e = find(rl, key, len, hash);
     if (e != NULL)
         return e;

@@ -115,6 +115,29 @@ struct tix_step_target {
  * limit rows (more may wait). */
 enum tix_rc tix_projection_step_group(struct tix_db *db, struct tix_step_target *targets, int n,
                                       int partition, int limit, bool *is_full, struct tix_err *err);
+/* A checkpoint row a step takes: (name, version) on the step's partition, as the group steps of
+ * projections and of reactors (reactor.h) hold and advance theirs. */
+struct tix_checkpoint {
+    const char *name; /* a compiled-in identifier */
+    int version;
+    bool is_held;     /* its row is this transaction's */
+    int64_t from;     /* its last_seq as taken */
+    int64_t last_seq; /* the last event handed to its reader; from until one is */
+};
+/* Sends the n_first statements of first (the transaction's BEGIN and its first locks, or none
+ * inside a transaction the caller opened), then takes the rows of the n checkpoints on partition
+ * in one query, all in one round trip (FOR UPDATE SKIP LOCKED: a row another worker holds, or
+ * one not prepared, stays not held), and sets from and last_seq of each held one. */
+enum tix_rc tix_checkpoints_lock(struct tix_db *db, const struct tix_db_stmt *first, int n_first,
+                                 struct tix_checkpoint *cps, int n, int partition,
+                                 struct tix_err *err);
+/* Sends the k statements of batch and then, when a held checkpoint moved (last_seq > from), the
+ * compare-and-set that advances every moved one, in one round trip (batch has room for k + 1).
+ * TIX_ECONFLICT when one moved meanwhile; a failed statement's error, its index in *failed (-1
+ * when none failed: see tix_db_exec_batch). */
+enum tix_rc tix_checkpoints_advance(struct tix_db *db, struct tix_db_stmt *batch, int k,
+                                    const struct tix_checkpoint *cps, int n, int partition,
+                                    int *failed, struct tix_err *err);
 /* The active and building versions (building 0 when none). TIX_ENOTFOUND before prepare. */
 enum tix_rc tix_projection_versions(struct tix_db *db, const char *name, int *active, int *building,
                                     struct tix_err *err);

@@ -41,6 +41,7 @@
 
 #include "client.h"
 #include "envelope.h"
+#include "projection.h"
 #include "reactor.h"
 
 static enum tix_rc venue_binding(const struct tix_event *e, struct tix_db *db, json_t *out)
@@ -169,12 +170,7 @@ static void cancel_request_id(const char *event, const char *session, const char
         crypto_generichash_update(&st, (const unsigned char *)session, strlen(session));
     crypto_generichash_update(&st, (const unsigned char *)order, strlen(order));
     crypto_generichash_final(&st, h, sizeof(h));
-    h[6] = (unsigned char)((h[6] & 0x0f) | 0x80); /* version 8: custom */
-    h[8] = (unsigned char)((h[8] & 0x3f) | 0x80);
-    snprintf(out, TIX_UUID_LEN + 1,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", h[0], h[1],
-             h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12], h[13], h[14],
-             h[15]);
+    tix_uuid_format(h, 8, out); /* version 8: custom */
 }
 
 /* One order.refund per order stock.sale_cancelled (session NULL) or stock.session_cancelled
@@ -267,9 +263,8 @@ enum tix_rc tix_reactor_prepare(struct tix_db *db, const struct tix_reactor *r, 
 /* The reactors of a group step and their checkpoints on its partition. */
 struct collect {
     const struct tix_reactor *const *rs;
+    struct tix_checkpoint *cps; /* parallel to rs */
     int n;
-    int64_t *from;  /* each reactor's checkpoint as taken; -1 when another worker holds it */
-    int64_t *until; /* the last event each reactor saw */
     struct tix_db *db;
     json_t *commands;
     struct tix_err *err;
@@ -280,9 +275,10 @@ static enum tix_rc collect_cb(const struct tix_event *e, void *arg)
 {
     struct collect *c = arg;
     for (int i = 0; i < c->n; i++) {
-        if (c->from[i] < 0 || e->partition_seq <= c->from[i])
+        struct tix_checkpoint *cp = &c->cps[i];
+        if (!cp->is_held || e->partition_seq <= cp->from)
             continue;
-        c->until[i] = e->partition_seq;
+        cp->last_seq = e->partition_seq;
         enum tix_rc rc = c->rs[i]->react(e, c->db, c->commands);
         if (rc != TIX_OK)
             return tix_err_set(c->err, rc, "", "%s cannot react to %s at %d/%" PRId64,
@@ -311,98 +307,31 @@ static enum tix_rc publish_all(struct tix_bus *bus, int partitions, json_t *comm
     return rc;
 }
 
-/* The names of the reactors (JSON array text, new string). */
-static char *names_of(const struct tix_reactor *const *rs, int n)
-{
-    json_t *names = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(names, json_string(rs[i]->name));
-    char *text = tix_json_dump(names);
-    json_decref(names);
-    return text;
-}
-
-/* Takes the reactors' checkpoint rows on partition p in one query (a row another worker holds
- * is skipped: its from stays -1); *held gets the number taken. */
-static enum tix_rc lock_checkpoints(struct collect *c, const char *p, int *held,
-                                    struct tix_err *err)
-{
-    char *names = names_of(c->rs, c->n);
-    const char *params[] = {names, p};
-    PGresult *res = NULL;
-    enum tix_rc rc = tix_db_exec(c->db,
-                                 "SELECT projection, last_seq FROM public.projection_checkpoints "
-                                 "WHERE projection IN (SELECT json_array_elements_text($1::json)) "
-                                 "AND version = 1 AND partition = $2 FOR UPDATE SKIP LOCKED",
-                                 2, params, &res, err);
-    free(names);
-    *held = rc == TIX_OK ? PQntuples(res) : 0;
-    for (int row = 0; row < *held; row++)
-        for (int i = 0; i < c->n; i++)
-            if (strcmp(c->rs[i]->name, PQgetvalue(res, row, 0)) == 0)
-                c->from[i] = c->until[i] = strtoll(PQgetvalue(res, row, 1), NULL, 10);
-    PQclear(res);
-    return rc;
-}
-
-/* Advances, with a compare-and-set each, the checkpoints of the reactors that saw events;
- * TIX_ECONFLICT when one moved meanwhile. */
-static enum tix_rc advance(struct collect *c, const char *p, struct tix_err *err)
-{
-    json_t *moves = json_array();
-    for (int i = 0; i < c->n; i++)
-        if (c->from[i] >= 0 && c->until[i] > c->from[i])
-            json_array_append_new(moves, json_pack("{ss sI sI}", "name", c->rs[i]->name, "old",
-                                                   (json_int_t)c->from[i], "new",
-                                                   (json_int_t)c->until[i]));
-    size_t moved = json_array_size(moves);
-    char *text = tix_json_dump(moves);
-    json_decref(moves);
-    const char *params[] = {text, p};
-    PGresult *res = NULL;
-    enum tix_rc rc =
-        moved == 0 ? TIX_OK
-                   : tix_db_exec(c->db,
-                                 "UPDATE public.projection_checkpoints k SET last_seq = m.new, "
-                                 "updated_at = now() FROM json_to_recordset($1::json) AS "
-                                 "m(name text, old bigint, new bigint) WHERE k.projection = m.name "
-                                 "AND k.version = 1 AND k.partition = $2 AND k.last_seq = m.old",
-                                 2, params, &res, err);
-    free(text);
-    if (rc == TIX_OK && moved > 0 && strtoull(PQcmdTuples(res), NULL, 10) != moved)
-        rc = tix_err_set(err, TIX_ECONFLICT, "checkpoint", "a process manager's checkpoint moved");
-    PQclear(res);
-    return rc;
-}
-
 enum tix_rc tix_reactor_step_group(struct tix_db *db, struct tix_bus *bus, int partitions,
                                    const struct tix_reactor *const *rs, int n, int partition,
                                    int limit, int *applied, struct tix_err *err)
 {
-    char p[16];
-    snprintf(p, sizeof(p), "%d", partition);
     *applied = 0;
-    int64_t *seqs = tix_xcalloc(2 * (size_t)n + 1, sizeof(*seqs));
-    struct collect c = {rs, n, seqs, seqs + n, db, json_array(), err};
+    struct tix_checkpoint *cps = tix_xcalloc((size_t)n + 1, sizeof(*cps));
     for (int i = 0; i < n; i++)
-        c.from[i] = -1;
-    int held = 0;
-    enum tix_rc rc = tix_db_script(db, "BEGIN", err);
-    if (rc == TIX_OK)
-        rc = lock_checkpoints(&c, p, &held, err);
-    int64_t from = INT64_MAX;
+        cps[i] = (struct tix_checkpoint){.name = rs[i]->name, .version = 1};
+    struct collect c = {rs, cps, n, db, json_array(), err};
+    const struct tix_db_stmt begin = {"BEGIN", 0, NULL, false};
+    enum tix_rc rc = tix_checkpoints_lock(db, &begin, 1, cps, n, partition, err);
+    int64_t from = INT64_MAX; /* stays so when no row is held: busy elsewhere, or not prepared */
     for (int i = 0; i < n; i++)
-        if (c.from[i] >= 0 && c.from[i] < from)
-            from = c.from[i];
-    if (rc == TIX_OK && held > 0) /* else busy elsewhere, or not prepared */
+        if (cps[i].is_held && cps[i].from < from)
+            from = cps[i].from;
+    if (rc == TIX_OK && from != INT64_MAX)
         rc = tix_store_read_partition(db, partition, from, limit, collect_cb, &c, applied, err);
     if (rc == TIX_OK && json_array_size(c.commands) > 0)
         rc = publish_all(bus, partitions, c.commands, err);
+    struct tix_db_stmt advance[1];
     if (rc == TIX_OK)
-        rc = advance(&c, p, err);
+        rc = tix_checkpoints_advance(db, advance, 0, cps, n, partition, NULL, err);
     json_decref(c.commands);
-    free(seqs);
-    if (rc != TIX_OK || held == 0) {
+    free(cps);
+    if (rc != TIX_OK || from == INT64_MAX) {
         *applied = 0;
         tix_db_script(db, "ROLLBACK", NULL);
         return rc;

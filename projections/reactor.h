@@ -34,13 +34,13 @@ extern const struct tix_reactor *const tix_reactors[];
 /* Creates r's checkpoints for every partition if missing. Idempotent. */
 enum tix_rc tix_reactor_prepare(struct tix_db *db, const struct tix_reactor *r, int partitions,
                                 struct tix_err *err);
-/* One step of n reactors on one partition, in one transaction: takes their checkpoint rows in
- * one query (a row another worker holds is left out), reads the partition's events once, from the
- * smallest checkpoint, up to limit, gives each reactor the events after its own checkpoint,
- * publishes every command with confirms on bus, then advances the checkpoints that moved with
- * one compare-and-set. A failure (a reaction, the broker, TIX_ECONFLICT for a checkpoint that
- * moved meanwhile) rolls everything back: no checkpoint moves. *applied = events read (0 when
- * busy or caught up). */
+/* One step of n reactors on one partition, in one transaction: takes their checkpoint rows
+ * (version 1) in one query (a row another worker holds is left out), reads the partition's events
+ * once, from the smallest checkpoint, up to limit, gives each reactor the events after its own
+ * checkpoint, publishes every command with confirms on bus, then advances the checkpoints that
+ * moved with one compare-and-set (the projections' tix_checkpoints_lock and _advance). A failure (a
+ * reaction, the broker, TIX_ECONFLICT for a checkpoint that moved meanwhile) rolls everything back:
+ * no checkpoint moves. *applied = events read (0 when busy or caught up). */
 enum tix_rc tix_reactor_step_group(struct tix_db *db, struct tix_bus *bus, int partitions,
                                    const struct tix_reactor *const *rs, int n, int partition,
                                    int limit, int *applied, struct tix_err *err);

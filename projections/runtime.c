@@ -300,16 +300,15 @@ struct origin {
 /* One (projection, version) of a step: its checkpoint and the statements its events asked for. */
 struct run {
     struct tix_step_target *t;
-    bool is_held;           /* its checkpoint row is this transaction's */
-    int64_t from;           /* the checkpoint as taken */
-    int64_t last_seq;       /* the last event applied */
-    struct tix_stmts stmts; /* to send, in the events' order */
-    struct origin *origins; /* parallel to stmts */
-    struct tix_stmts later; /* deferred statements of the pass, each once */
+    struct tix_checkpoint *cp; /* in the step's array, parallel to the runs */
+    struct tix_stmts stmts;    /* to send, in the events' order */
+    struct origin *origins;    /* parallel to stmts */
+    struct tix_stmts later;    /* deferred statements of the pass, each once */
 };
 
 struct step_ctx {
     struct run *runs;
+    struct tix_checkpoint *cps;
     int n;
     enum tix_projection_source source; /* the runs the current read feeds */
     struct tix_stmts scratch;          /* one event's statements */
@@ -340,7 +339,7 @@ static enum tix_rc apply_one(struct step_ctx *c, struct run *r, const struct tix
         o->partition = e->partition;
         o->seq = e->partition_seq;
     }
-    r->last_seq = e->partition_seq;
+    r->cp->last_seq = e->partition_seq;
     if (r->t->applied++ == 0)
         r->t->first_recorded_us = e->recorded_at_us;
     return TIX_OK;
@@ -353,7 +352,7 @@ static enum tix_rc apply_cb(const struct tix_event *e, void *arg)
     enum tix_rc rc = TIX_OK;
     for (int i = 0; i < c->n && rc == TIX_OK; i++) {
         struct run *r = &c->runs[i];
-        if (r->is_held && r->t->proj->source == c->source && e->partition_seq > r->from)
+        if (r->cp->is_held && r->t->proj->source == c->source && e->partition_seq > r->cp->from)
             rc = apply_one(c, r, e);
     }
     return rc;
@@ -403,24 +402,30 @@ static enum tix_rc read_outcomes(struct tix_db *db, int partition, int64_t after
 
 enum col { COL_NAME, COL_VERSION, COL_FROM, COL_LAST };
 
-/* One column of the runs (all, or only those whose checkpoint moved) as a Postgres array
- * literal; names are compiled-in identifiers, so nothing needs quoting. Free with free(). */
-static char *array_of(const struct run *runs, int n, enum col col, bool is_moved_only)
+/* True when cp is held and an event after it was handed over. */
+static bool is_moved(const struct tix_checkpoint *cp)
+{
+    return cp->is_held && cp->last_seq > cp->from;
+}
+
+/* One column of the checkpoints (all, or only those that moved) as a Postgres array literal;
+ * names are compiled-in identifiers, so nothing needs quoting. Free with free(). */
+static char *array_of(const struct tix_checkpoint *cps, int n, enum col col, bool is_moved_only)
 {
     struct tix_buf b;
     tix_buf_init(&b, 0);
     tix_buf_puts(&b, "{");
     const char *sep = "";
     for (int i = 0; i < n; i++) {
-        const struct run *r = &runs[i];
-        if (is_moved_only && !(r->is_held && r->last_seq > r->from))
+        const struct tix_checkpoint *cp = &cps[i];
+        if (is_moved_only && !is_moved(cp))
             continue;
         if (col == COL_NAME)
-            tix_buf_printf(&b, "%s%s", sep, r->t->proj->name);
+            tix_buf_printf(&b, "%s%s", sep, cp->name);
         else if (col == COL_VERSION)
-            tix_buf_printf(&b, "%s%d", sep, r->t->version);
+            tix_buf_printf(&b, "%s%d", sep, cp->version);
         else
-            tix_buf_printf(&b, "%s%" PRId64, sep, col == COL_FROM ? r->from : r->last_seq);
+            tix_buf_printf(&b, "%s%" PRId64, sep, col == COL_FROM ? cp->from : cp->last_seq);
         sep = ",";
     }
     tix_buf_puts(&b, "}");
@@ -447,62 +452,68 @@ enum tix_rc tix_projection_lock_version(struct tix_db *db, const struct tix_proj
     return tix_db_exec(db, lock_version_sql, 2, params, NULL, err);
 }
 
-static const char checkpoints_sql[] =
-    "SELECT k.projection, k.version, k.last_seq FROM public.projection_checkpoints k"
-    " WHERE k.partition = $1 AND (k.projection, k.version) IN"
-    " (SELECT * FROM unnest($2::text[], $3::int[])) FOR UPDATE OF k SKIP LOCKED";
-
-/* Notes the checkpoint rows of res (projection, version, last_seq) in the runs they belong to:
- * those runs are held. */
-static void hold_runs(struct run *runs, int n, const PGresult *res)
-{
-    for (int row = 0; row < PQntuples(res); row++) {
-        int version = atoi_safe(PQgetvalue(res, row, 1));
-        for (int i = 0; i < n; i++) {
-            struct run *r = &runs[i];
-            if (r->t->version == version &&
-                strcmp(r->t->proj->name, PQgetvalue(res, row, 0)) == 0) {
-                r->is_held = true;
-                r->from = r->last_seq = strtoll(PQgetvalue(res, row, 2), NULL, 10);
-            }
-        }
-    }
-}
-
 /* Opens the step's transaction, takes the version lock of every run whose projection joins
  * rows across partitions, in the runs' order (by name, then version, so two steps never wait
- * for each other in a circle), then the runs' checkpoint rows on partition (a row another
- * worker holds is skipped: its run stays not held), all in one round trip. */
-static enum tix_rc begin_step(struct tix_db *db, struct run *runs, int n, const char *part,
+ * for each other in a circle), then the runs' checkpoint rows, all in one round trip. */
+static enum tix_rc begin_step(struct tix_db *db, struct step_ctx *c, int partition,
                               struct tix_err *err)
 {
-    struct tix_db_stmt *batch = tix_xcalloc((size_t)n + 2, sizeof(*batch));
+    int n = c->n;
+    struct tix_db_stmt *batch = tix_xcalloc((size_t)n + 1, sizeof(*batch));
     char(*versions)[16] = tix_xcalloc((size_t)n + 1, sizeof(*versions));
     const char **params = tix_xcalloc(2 * (size_t)n + 1, sizeof(*params));
     int k = 0;
     batch[k++] = (struct tix_db_stmt){"BEGIN", 0, NULL, false};
     for (int i = 0; i < n; i++) {
-        if (!runs[i].t->proj->is_cross_partition)
+        const struct run *r = &c->runs[i];
+        if (!r->t->proj->is_cross_partition)
             continue;
-        snprintf(versions[i], sizeof(versions[i]), "%d", runs[i].t->version);
-        params[2 * i] = runs[i].t->proj->name;
+        snprintf(versions[i], sizeof(versions[i]), "%d", r->t->version);
+        params[2 * i] = r->t->proj->name;
         params[2 * i + 1] = versions[i];
         batch[k++] = (struct tix_db_stmt){lock_version_sql, 2, &params[2 * i], true};
     }
-    char *names = array_of(runs, n, COL_NAME, false);
-    char *versions_array = array_of(runs, n, COL_VERSION, false);
-    const char *checkpoint_params[] = {part, names, versions_array};
-    batch[k++] = (struct tix_db_stmt){checkpoints_sql, 3, checkpoint_params, true};
-    PGresult *res = NULL;
-    enum tix_rc rc = tix_db_exec_batch(db, batch, k, NULL, &res, err);
-    if (rc == TIX_OK)
-        hold_runs(runs, n, res);
-    PQclear(res);
-    free(names);
-    free(versions_array);
+    enum tix_rc rc = tix_checkpoints_lock(db, batch, k, c->cps, n, partition, err);
     free(params);
     free(versions);
     free(batch);
+    return rc;
+}
+
+static const char checkpoints_sql[] =
+    "SELECT k.projection, k.version, k.last_seq FROM public.projection_checkpoints k"
+    " WHERE k.partition = $1 AND (k.projection, k.version) IN"
+    " (SELECT * FROM unnest($2::text[], $3::int[])) FOR UPDATE OF k SKIP LOCKED";
+
+enum tix_rc tix_checkpoints_lock(struct tix_db *db, const struct tix_db_stmt *first, int n_first,
+                                 struct tix_checkpoint *cps, int n, int partition,
+                                 struct tix_err *err)
+{
+    char part[16];
+    snprintf(part, sizeof(part), "%d", partition);
+    char *names = array_of(cps, n, COL_NAME, false);
+    char *versions = array_of(cps, n, COL_VERSION, false);
+    const char *params[] = {part, names, versions};
+    struct tix_db_stmt *batch = tix_xcalloc((size_t)n_first + 1, sizeof(*batch));
+    for (int i = 0; i < n_first; i++)
+        batch[i] = first[i];
+    batch[n_first] = (struct tix_db_stmt){checkpoints_sql, 3, params, true};
+    PGresult *res = NULL;
+    enum tix_rc rc = tix_db_exec_batch(db, batch, n_first + 1, NULL, &res, err);
+    free(batch);
+    free(names);
+    free(versions);
+    for (int row = 0; rc == TIX_OK && row < PQntuples(res); row++) {
+        int version = atoi_safe(PQgetvalue(res, row, 1));
+        for (int i = 0; i < n; i++) {
+            struct tix_checkpoint *cp = &cps[i];
+            if (cp->version == version && strcmp(cp->name, PQgetvalue(res, row, 0)) == 0) {
+                cp->is_held = true;
+                cp->from = cp->last_seq = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+            }
+        }
+    }
+    PQclear(res);
     return rc;
 }
 
@@ -514,8 +525,9 @@ static enum tix_rc read_and_apply(struct tix_db *db, struct step_ctx *c,
 {
     int64_t from = INT64_MAX;
     for (int i = 0; i < c->n; i++)
-        if (c->runs[i].is_held && c->runs[i].t->proj->source == source && c->runs[i].from < from)
-            from = c->runs[i].from;
+        if (c->runs[i].cp->is_held && c->runs[i].t->proj->source == source &&
+            c->runs[i].cp->from < from)
+            from = c->runs[i].cp->from;
     if (from == INT64_MAX)
         return TIX_OK;
     c->source = source;
@@ -535,7 +547,7 @@ static enum tix_rc blame(const struct run *runs, int n, int failed, const struct
 {
     for (int i = 0; i < n; i++) {
         const struct run *r = &runs[i];
-        if (!r->is_held || r->stmts.n + r->later.n == 0)
+        if (!r->cp->is_held || r->stmts.n + r->later.n == 0)
             continue;
         int size = 1 + r->stmts.n + r->later.n; /* search_path, the events', the deferred */
         if (failed >= size) {
@@ -550,7 +562,7 @@ static enum tix_rc blame(const struct run *runs, int n, int failed, const struct
                                o->partition, o->seq, cause->msg);
         }
         return tix_err_set(err, cause->rc, cause->field, "%s cannot apply up to %" PRId64 ": %s",
-                           name, r->last_seq, cause->msg);
+                           name, r->cp->last_seq, cause->msg);
     }
     return tix_err_set(err, cause->rc, cause->field, "%s", cause->msg);
 }
@@ -562,22 +574,46 @@ static const char advance_sql[] =
     "k.projection = x.projection AND k.version = x.version AND k.last_seq = x.old_seq "
     "RETURNING k.projection, k.version";
 
-/* TIX_ECONFLICT naming the first run whose checkpoint moved but is not among the rows
- * advance_sql returned (someone else moved it meanwhile); else TIX_OK. */
-static enum tix_rc check_advanced(const struct run *runs, int n, const PGresult *res,
+/* TIX_ECONFLICT naming the first checkpoint that moved but is not among the rows advance_sql
+ * returned (someone else moved it meanwhile); else TIX_OK. */
+static enum tix_rc check_advanced(const struct tix_checkpoint *cps, int n, const PGresult *res,
                                   struct tix_err *err)
 {
     for (int i = 0; i < n; i++) {
-        const struct run *r = &runs[i];
-        bool is_done = !(r->is_held && r->last_seq > r->from);
+        const struct tix_checkpoint *cp = &cps[i];
+        bool is_done = !is_moved(cp);
         for (int row = 0; !is_done && row < PQntuples(res); row++)
-            is_done = strcmp(PQgetvalue(res, row, 0), r->t->proj->name) == 0 &&
-                      atoi_safe(PQgetvalue(res, row, 1)) == r->t->version;
+            is_done = strcmp(PQgetvalue(res, row, 0), cp->name) == 0 &&
+                      atoi_safe(PQgetvalue(res, row, 1)) == cp->version;
         if (!is_done)
             return tix_err_set(err, TIX_ECONFLICT, "checkpoint", "checkpoint of %s moved",
-                               r->t->proj->name);
+                               cp->name);
     }
     return TIX_OK;
+}
+
+enum tix_rc tix_checkpoints_advance(struct tix_db *db, struct tix_db_stmt *batch, int k,
+                                    const struct tix_checkpoint *cps, int n, int partition,
+                                    int *failed, struct tix_err *err)
+{
+    char part[16];
+    snprintf(part, sizeof(part), "%d", partition);
+    int moved = 0;
+    for (int i = 0; i < n; i++)
+        moved += is_moved(&cps[i]);
+    char *cols[] = {array_of(cps, n, COL_NAME, true), array_of(cps, n, COL_VERSION, true),
+                    array_of(cps, n, COL_FROM, true), array_of(cps, n, COL_LAST, true)};
+    const char *params[] = {part, cols[0], cols[1], cols[2], cols[3]};
+    if (moved > 0)
+        batch[k++] = (struct tix_db_stmt){advance_sql, 5, params, true};
+    PGresult *res = NULL;
+    enum tix_rc rc = tix_db_exec_batch(db, batch, k, failed, moved > 0 ? &res : NULL, err);
+    for (int i = 0; i < 4; i++)
+        free(cols[i]);
+    if (rc == TIX_OK && moved > 0)
+        rc = check_advanced(cps, n, res, err);
+    PQclear(res);
+    return rc;
 }
 
 /* Adds each held run's statements to batch (its search_path, its events' statements, then its
@@ -587,7 +623,7 @@ static int add_runs(struct tix_db_stmt *batch, const struct run *runs, int n, ch
     int k = 0;
     for (int i = 0; i < n; i++) {
         const struct run *r = &runs[i];
-        if (!r->is_held || r->stmts.n + r->later.n == 0)
+        if (!r->cp->is_held || r->stmts.n + r->later.n == 0)
             continue;
         char schema[96];
         schema_name(r->t->proj, r->t->version, schema, sizeof(schema));
@@ -605,50 +641,38 @@ static int add_runs(struct tix_db_stmt *batch, const struct run *runs, int n, ch
 
 /* Sends every held run's statements and then, when a checkpoint moved, the compare-and-set
  * that advances all of them, in one round trip. */
-static enum tix_rc apply_and_advance(struct tix_db *db, const struct run *runs, int n,
-                                     const char *part, struct tix_err *err)
+static enum tix_rc apply_and_advance(struct tix_db *db, const struct step_ctx *c, int partition,
+                                     struct tix_err *err)
 {
-    int total = 1, moved = 0;
-    for (int i = 0; i < n; i++) {
-        total += runs[i].is_held ? 1 + runs[i].stmts.n + runs[i].later.n : 0;
-        moved += runs[i].is_held && runs[i].last_seq > runs[i].from;
-    }
+    int total = 1; /* the compare-and-set */
+    for (int i = 0; i < c->n; i++)
+        total += c->cps[i].is_held ? 1 + c->runs[i].stmts.n + c->runs[i].later.n : 0;
     struct tix_db_stmt *batch = tix_xcalloc((size_t)total, sizeof(*batch));
-    char(*paths)[160] = tix_xcalloc((size_t)n + 1, sizeof(*paths));
-    int k = add_runs(batch, runs, n, paths);
-    char *cols[] = {array_of(runs, n, COL_NAME, true), array_of(runs, n, COL_VERSION, true),
-                    array_of(runs, n, COL_FROM, true), array_of(runs, n, COL_LAST, true)};
-    const char *params[] = {part, cols[0], cols[1], cols[2], cols[3]};
-    if (moved > 0)
-        batch[k++] = (struct tix_db_stmt){advance_sql, 5, params, true};
+    char(*paths)[160] = tix_xcalloc((size_t)c->n + 1, sizeof(*paths));
+    int k = add_runs(batch, c->runs, c->n, paths);
     struct tix_err cause;
     tix_err_clear(&cause);
     int failed = -1;
-    PGresult *res = NULL;
-    enum tix_rc rc = tix_db_exec_batch(db, batch, k, &failed, moved > 0 ? &res : NULL, &cause);
-    for (int i = 0; i < 4; i++)
-        free(cols[i]);
+    enum tix_rc rc =
+        tix_checkpoints_advance(db, batch, k, c->cps, c->n, partition, &failed, &cause);
     free(paths);
     free(batch);
     if (rc == TIX_OK)
-        rc = moved > 0 ? check_advanced(runs, n, res, err) : TIX_OK;
-    else if (failed >= 0)
-        rc = blame(runs, n, failed, &cause, err);
-    else
-        rc = tix_err_set(err, rc, cause.field, "%s", cause.msg);
-    PQclear(res);
-    return rc;
+        return TIX_OK;
+    if (failed >= 0)
+        return blame(c->runs, c->n, failed, &cause, err);
+    return tix_err_set(err, rc, cause.field, "%s", cause.msg);
 }
 
 /* The step's transaction after begin_step: reads, statements, checkpoints. */
-static enum tix_rc step_runs(struct tix_db *db, struct step_ctx *c, int partition, const char *part,
-                             int limit, bool *is_full, struct tix_err *err)
+static enum tix_rc step_runs(struct tix_db *db, struct step_ctx *c, int partition, int limit,
+                             bool *is_full, struct tix_err *err)
 {
     enum tix_rc rc = read_and_apply(db, c, TIX_SOURCE_EVENTS, partition, limit, is_full, err);
     if (rc == TIX_OK)
         rc = read_and_apply(db, c, TIX_SOURCE_OUTCOMES, partition, limit, is_full, err);
     if (rc == TIX_OK)
-        rc = apply_and_advance(db, c->runs, c->n, part, err);
+        rc = apply_and_advance(db, c, partition, err);
     return rc;
 }
 
@@ -656,7 +680,10 @@ enum tix_rc tix_projection_step_group(struct tix_db *db, struct tix_step_target 
                                       int partition, int limit, bool *is_full, struct tix_err *err)
 {
     *is_full = false;
-    struct step_ctx c = {.runs = tix_xcalloc((size_t)n + 1, sizeof(*c.runs)), .n = n, .err = err};
+    struct step_ctx c = {.runs = tix_xcalloc((size_t)n + 1, sizeof(*c.runs)),
+                         .cps = tix_xcalloc((size_t)n + 1, sizeof(*c.cps)),
+                         .n = n,
+                         .err = err};
     tix_stmts_init(&c.scratch);
     for (int i = 0; i < n; i++) {
         targets[i].applied = 0;
@@ -666,11 +693,14 @@ enum tix_rc tix_projection_step_group(struct tix_db *db, struct tix_step_target 
         tix_stmts_init(&c.runs[i].later);
     }
     qsort(c.runs, (size_t)n, sizeof(*c.runs), by_name_version);
-    char part[16];
-    snprintf(part, sizeof(part), "%d", partition);
-    enum tix_rc rc = begin_step(db, c.runs, n, part, err);
+    for (int i = 0; i < n; i++) {
+        c.cps[i] = (struct tix_checkpoint){.name = c.runs[i].t->proj->name,
+                                           .version = c.runs[i].t->version};
+        c.runs[i].cp = &c.cps[i];
+    }
+    enum tix_rc rc = begin_step(db, &c, partition, err);
     if (rc == TIX_OK)
-        rc = step_runs(db, &c, partition, part, limit, is_full, err);
+        rc = step_runs(db, &c, partition, limit, is_full, err);
     for (int i = 0; i < n; i++) {
         if (rc != TIX_OK)
             targets[i].applied = 0;
@@ -679,6 +709,7 @@ enum tix_rc tix_projection_step_group(struct tix_db *db, struct tix_step_target 
         free(c.runs[i].origins);
     }
     tix_stmts_deinit(&c.scratch);
+    free(c.cps);
     free(c.runs);
     if (rc != TIX_OK)
         *is_full = false;

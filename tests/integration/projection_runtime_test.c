@@ -6,7 +6,8 @@
  * cross-partition projection (search) wait for each other's transaction on any partition while
  * other projections never wait, and that stepping a new version one projection at a time
  * (tix_projection_step, as a replay does) writes the same rows as the projector's live group
- * steps, for every projection.
+ * steps, for every projection; and that a reactors' group step takes its checkpoint (skipping
+ * one another worker holds), hands over the events after it once and advances it.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -18,6 +19,8 @@
 
 #include "harness.h"
 #include "projection.h"
+#include "reactor.h"
+#include "tix/ids.h"
 #include "tix/store.h"
 
 static pid_t projector_pid;
@@ -270,4 +273,99 @@ Test(projection_runtime, single_steps_write_what_group_steps_wrote)
         }
         cr_assert(is_still, "the log kept moving while %s was stepped", proj->name);
     }
+}
+
+/* The events of type test.reacted count_cb was handed. */
+static atomic_int reacted;
+
+/* The test's reactor: counts the test.reacted events it is handed and sends nothing. */
+static enum tix_rc count_cb(const struct tix_event *e, struct tix_db *rdb, json_t *out)
+{
+    (void)rdb;
+    (void)out;
+    if (strcmp(e->type, "test.reacted") == 0)
+        atomic_fetch_add(&reacted, 1);
+    return TIX_OK;
+}
+
+/* Appends n test.reacted events to a new stream; returns its partition. */
+static int append_reacted(int n)
+{
+    char stream[64], command[TIX_UUID_LEN + 1];
+    tix_uuid_v7(command);
+    snprintf(stream, sizeof(stream), "test-reacted-%s", command);
+    int part = (int)tix_partition_of(stream, strlen(stream), (uint32_t)partitions());
+    struct tix_append_event ev[3];
+    char ids[3][TIX_UUID_LEN + 1];
+    cr_assert_leq(n, 3);
+    for (int i = 0; i < n; i++) {
+        tix_uuid_v7(ids[i]);
+        ev[i] = (struct tix_append_event){
+            stream, i + 1, ids[i], command, "test.reacted", 1, "{}", "{\"actor\":\"system:test\"}"};
+    }
+    struct tix_append_outcome oc = {command, "test.react", "system:test", true,
+                                    "{\"status\":\"succeeded\"}"};
+    struct tix_partition_head head;
+    struct tix_err err;
+    cr_assert_eq(tix_store_head(db, part, &head, &err), TIX_OK, "%s", err.msg);
+    cr_assert_eq(tix_store_append(db, part, &head, ev, n, &oc, 1, tix_now_us(), &err), TIX_OK, "%s",
+                 err.msg);
+    return part;
+}
+
+static const char counter_seq_sql[] = "SELECT last_seq FROM projection_checkpoints WHERE "
+                                      "projection = 'pm_test_counter' AND partition = $1::int";
+
+Test(projection_runtime, reactor_steps_take_hand_over_and_advance_their_checkpoints)
+{
+    static const struct tix_reactor counter = {"pm_test_counter", count_cb};
+    const struct tix_reactor *rs[] = {&counter};
+    struct tix_err err;
+    cr_assert_eq(tix_db_script(db,
+                               "DELETE FROM projection_checkpoints WHERE projection = "
+                               "'pm_test_counter'",
+                               &err),
+                 TIX_OK, "%s", err.msg);
+    cr_assert_eq(tix_reactor_prepare(db, &counter, partitions(), &err), TIX_OK, "%s", err.msg);
+    int part = append_reacted(3);
+    char p[16];
+    snprintf(p, sizeof(p), "%d", part);
+    const char *params[] = {p};
+    long long head = tix_test_scalar(
+        db, "SELECT last_seq FROM partition_heads WHERE partition = $1::int", 1, params);
+    char before[24];
+    snprintf(before, sizeof(before), "%lld", head - 3);
+    const char *start_at[] = {p, before};
+    cr_assert_eq(tix_db_exec(db,
+                             "UPDATE projection_checkpoints SET last_seq = $2::bigint WHERE "
+                             "projection = 'pm_test_counter' AND partition = $1::int",
+                             2, start_at, NULL, &err),
+                 TIX_OK, "%s", err.msg);
+
+    struct tix_db *other = tix_test_db("TIXMO_DB_URL");
+    cr_assert_eq(tix_db_script(other, "BEGIN", &err), TIX_OK, "%s", err.msg);
+    cr_assert_eq(tix_db_exec(other,
+                             "SELECT 1 FROM projection_checkpoints WHERE projection = "
+                             "'pm_test_counter' AND partition = $1::int FOR UPDATE",
+                             1, params, NULL, &err),
+                 TIX_OK, "%s", err.msg);
+    int applied = -1;
+    cr_assert_eq(tix_reactor_step_group(db, NULL, partitions(), rs, 1, part, 100, &applied, &err),
+                 TIX_OK, "%s", err.msg);
+    cr_assert_eq(applied, 0, "a checkpoint another worker holds is skipped");
+    cr_assert_eq(atomic_load(&reacted), 0);
+    tix_db_script(other, "ROLLBACK", NULL);
+    tix_db_close(other);
+
+    cr_assert_eq(tix_reactor_step_group(db, NULL, partitions(), rs, 1, part, 100, &applied, &err),
+                 TIX_OK, "%s", err.msg);
+    cr_assert_eq(applied, 3);
+    cr_assert_eq(atomic_load(&reacted), 3);
+    cr_assert_eq(tix_test_scalar(db, counter_seq_sql, 1, params), head, "advanced to the head");
+    cr_assert_eq(tix_reactor_step_group(db, NULL, partitions(), rs, 1, part, 100, &applied, &err),
+                 TIX_OK, "%s", err.msg);
+    cr_assert_eq(applied, 0, "nothing after the checkpoint");
+    cr_assert_eq(atomic_load(&reacted), 3, "no event handed over twice");
+    tix_db_script(db, "DELETE FROM projection_checkpoints WHERE projection = 'pm_test_counter'",
+                  NULL);
 }

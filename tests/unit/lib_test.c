@@ -80,6 +80,20 @@ Test(lib, partition_of_is_stable_across_releases)
     /* FNV-1a 64 of "acme" is 0x0724d383f4f6de0f: changing this breaks every install. */
     cr_assert_eq(tix_partition_of("acme", 4, 16), (uint32_t)(0x0724d383f4f6de0fULL % 16));
     cr_assert_eq(tix_partition_of("", 0, 16), (uint32_t)(14695981039346656037ULL % 16));
+    cr_assert_eq(tix_fnv1a("acme", 4), 0x0724d383f4f6de0fULL);
+}
+
+Test(lib, uuid_format_sets_version_and_variant_only)
+{
+    unsigned char b[16];
+    for (int i = 0; i < 16; i++)
+        b[i] = (unsigned char)(0xf0 | i);
+    char out[TIX_UUID_LEN + 1];
+    tix_uuid_format(b, 8, out);
+    cr_assert_str_eq(out, "f0f1f2f3-f4f5-86f7-b8f9-fafbfcfdfeff");
+    tix_uuid_format(b, 4, out);
+    cr_assert_str_eq(out, "f0f1f2f3-f4f5-46f7-b8f9-fafbfcfdfeff");
+    cr_assert_eq(b[6], 0xf6, "the bytes given are left as they are");
 }
 
 Test(lib, chain_hash_covers_every_field)

@@ -93,39 +93,27 @@ static enum tix_rc record_failure(struct worker *w, const char *order_id, const 
 
 /* ---- order.placed: the intent ---- */
 
-/* The row of m's order (made now if new, status 'creating'): its intent id into intent_id (""
- * while Stripe did not answer); a row the worker gave up on puts its reason in m->refused. */
-static enum tix_rc intent_row(struct worker *w, struct event_msg *m, int64_t amount,
-                              const char *buyer, const char *currency, char *intent_id, size_t size,
-                              struct tix_err *err)
+/* Opens a round of an intent or a refund: row_sql, with the 5 parameters p, makes the effect's
+ * row if new and selects its provider id and (an intent's) why the worker gave up on it; the id
+ * goes into id ("" while the provider was not asked or did not answer), the reason into
+ * m->refused. While neither is set, round_sql (an UPDATE of the row keyed $1 = key RETURNING
+ * the count of rounds so far) counts this round into *rounds. */
+static enum tix_rc open_round(struct worker *w, struct event_msg *m, const char *row_sql,
+                              const char *const *p, const char *round_sql, const char *key,
+                              char *id, size_t size, int *rounds, struct tix_err *err)
 {
-    char amount_s[24];
-    snprintf(amount_s, sizeof(amount_s), "%" PRId64, amount);
-    const char *ins[] = {m->order_id, m->sale_event_id, buyer, amount_s, currency};
     PGresult *res = NULL;
-    enum tix_rc rc =
-        exec(w,
-             "WITH ins AS (INSERT INTO payments (order_id, event_id, buyer_id, amount_minor, "
-             "currency, status) VALUES ($1, $2, $3, $4, upper($5), 'creating') ON CONFLICT "
-             "(order_id) DO NOTHING) SELECT payment_intent_id, CASE WHEN status = 'failed' THEN "
-             "failure_reason END FROM payments WHERE order_id = $1",
-             5, ins, &res, err);
+    enum tix_rc rc = exec(w, row_sql, 5, p, &res, err);
     if (rc != TIX_OK)
         return rc;
-    cell(res, 0, intent_id, size);
-    cell(res, 1, m->refused, sizeof(m->refused));
+    cell(res, 0, id, size);
+    if (PQnfields(res) > 1)
+        cell(res, 1, m->refused, sizeof(m->refused));
     PQclear(res);
-    return TIX_OK;
-}
-
-/* Runs sql, an UPDATE of the row keyed $1 = key RETURNING the count of rounds so far,
- * into *rounds. */
-static enum tix_rc count_round(struct worker *w, const char *sql, const char *key, int *rounds,
-                               struct tix_err *err)
-{
-    const char *p[] = {key};
-    PGresult *res = NULL;
-    enum tix_rc rc = exec(w, sql, 1, p, &res, err);
+    if (id[0] != '\0' || m->refused[0] != '\0')
+        return TIX_OK;
+    const char *k[] = {key};
+    rc = exec(w, round_sql, 1, k, &res, err);
     if (rc == TIX_OK)
         *rounds = PQntuples(res) == 1 ? (int)strtol(PQgetvalue(res, 0, 0), NULL, 10) : 1;
     PQclear(res);
@@ -194,15 +182,22 @@ static enum tix_rc intent_for(struct worker *w, struct event_msg *m, char *inten
         return tix_err_set(err, TIX_EINVAL, "data",
                            "order.placed needs buyer_id, currency and "
                            "total_minor >= 1");
+    char amount_s[24];
+    snprintf(amount_s, sizeof(amount_s), "%" PRId64, amount);
+    const char *row[] = {m->order_id, m->sale_event_id, buyer, amount_s, currency};
     int rounds = 0;
-    enum tix_rc rc = intent_row(w, m, amount, buyer, currency, intent_id, size, err);
+    enum tix_rc rc = open_round(
+        w, m,
+        "WITH ins AS (INSERT INTO payments (order_id, event_id, buyer_id, amount_minor, currency, "
+        "status) VALUES ($1, $2, $3, $4, upper($5), 'creating') ON CONFLICT (order_id) DO "
+        "NOTHING) SELECT payment_intent_id, CASE WHEN status = 'failed' THEN failure_reason END "
+        "FROM payments WHERE order_id = $1",
+        row,
+        "UPDATE payments SET intent_rounds = intent_rounds + 1, updated_at = now() WHERE "
+        "order_id = $1 RETURNING intent_rounds",
+        m->order_id, intent_id, size, &rounds, err);
     if (rc == TIX_OK && m->refused[0] != '\0') /* given up already: the same cancel again */
         return tix_err_set(err, TIX_EINVAL, "payment_intent", "%s", m->refused);
-    if (rc == TIX_OK && intent_id[0] == '\0')
-        rc = count_round(w,
-                         "UPDATE payments SET intent_rounds = intent_rounds + 1, updated_at = "
-                         "now() WHERE order_id = $1 RETURNING intent_rounds",
-                         m->order_id, &rounds, err);
     if (rc != TIX_OK || intent_id[0] != '\0')
         return rc; /* a redelivery: Stripe was already asked and answered */
     char key[96];
@@ -228,33 +223,6 @@ static enum tix_rc intent_for(struct worker *w, struct event_msg *m, char *inten
 }
 
 /* ---- order.refund_required: the refund ---- */
-
-/* The row of the refund keyed m->key (made now if new): its Stripe id into refund_id ("" while
- * Stripe was not asked or did not answer). */
-static enum tix_rc refund_row(struct worker *w, const struct event_msg *m, const char *intent,
-                              int64_t amount, char *refund_id, size_t size, struct tix_err *err)
-{
-    char amount_s[24];
-    snprintf(amount_s, sizeof(amount_s), "%" PRId64, amount);
-    const char *ins[] = {m->key, m->order_id, m->sale_event_id, intent, amount_s};
-    PGresult *res = NULL;
-    enum tix_rc rc =
-        exec(w,
-             "WITH ins AS (INSERT INTO payment_refunds (refund_key, order_id, event_id, "
-             "payment_intent_id, amount_minor, status) VALUES ($1, $2, $3, $4, $5, 'creating') ON "
-             "CONFLICT (refund_key) DO NOTHING) SELECT refund_id FROM payment_refunds WHERE "
-             "refund_key = $1",
-             5, ins, &res, err);
-    if (rc != TIX_OK)
-        return rc;
-    cell(res, 0, refund_id, size);
-    PQclear(res);
-    const char *p[] = {m->order_id};
-    return exec(w,
-                "UPDATE payments SET status = CASE WHEN status = 'refunded' THEN status ELSE "
-                "'refund_pending' END, updated_at = now() WHERE order_id = $1",
-                1, p, NULL, err);
-}
 
 /* Records the outcome of the refund keyed m->key: Stripe's refund, or why it refused. */
 static enum tix_rc refund_record(struct worker *w, const struct event_msg *m,
@@ -310,13 +278,21 @@ static enum tix_rc refund_for(struct worker *w, struct event_msg *m, char *refun
     if (intent == NULL || intent[0] == '\0' || amount < 1)
         return tix_err_set(err, TIX_EINVAL, "data",
                            "order.refund_required needs payment_intent_id and amount_minor >= 1");
-    int attempts = 0;
-    enum tix_rc rc = refund_row(w, m, intent, amount, refund_id, size, err);
-    if (rc == TIX_OK && refund_id[0] == '\0')
-        rc = count_round(w,
-                         "UPDATE payment_refunds SET attempts = attempts + 1, updated_at = "
-                         "now() WHERE refund_key = $1 RETURNING attempts",
-                         m->key, &attempts, err);
+    char amount_s[24];
+    snprintf(amount_s, sizeof(amount_s), "%" PRId64, amount);
+    const char *row[] = {m->key, m->order_id, m->sale_event_id, intent, amount_s};
+    int attempts = 0; /* the row's statement also marks the order's payment refund_pending */
+    enum tix_rc rc = open_round(
+        w, m,
+        "WITH ins AS (INSERT INTO payment_refunds (refund_key, order_id, event_id, "
+        "payment_intent_id, amount_minor, status) VALUES ($1, $2, $3, $4, $5, 'creating') ON "
+        "CONFLICT (refund_key) DO NOTHING), pay AS (UPDATE payments SET status = CASE WHEN "
+        "status = 'refunded' THEN status ELSE 'refund_pending' END, updated_at = now() WHERE "
+        "order_id = $2) SELECT refund_id FROM payment_refunds WHERE refund_key = $1",
+        row,
+        "UPDATE payment_refunds SET attempts = attempts + 1, updated_at = now() WHERE "
+        "refund_key = $1 RETURNING attempts",
+        m->key, refund_id, size, &attempts, err);
     if (rc != TIX_OK || refund_id[0] != '\0')
         return rc;
     char key[96];
