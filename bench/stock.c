@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "tix/aggregate.h"
+#include "tix/ids.h"
 #include "tix/json.h"
 
 #include "event.h"
@@ -163,10 +164,7 @@ static void plain_put(struct plain *p, const char *key)
         for (size_t i = 0; i < p->cap; i++) {
             if (p->keys[i] == NULL)
                 continue;
-            uint64_t h = 1469598103934665603ULL;
-            for (const char *s = p->keys[i]; *s != '\0'; s++)
-                h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-            size_t k = (size_t)h & (cap - 1);
+            size_t k = (size_t)tix_fnv1a(p->keys[i], strlen(p->keys[i])) & (cap - 1);
             while (keys[k] != NULL)
                 k = (k + 1) & (cap - 1);
             keys[k] = p->keys[i];
@@ -175,10 +173,7 @@ static void plain_put(struct plain *p, const char *key)
         p->keys = keys;
         p->cap = cap;
     }
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *s = key; *s != '\0'; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    size_t k = (size_t)h & (p->cap - 1);
+    size_t k = (size_t)tix_fnv1a(key, strlen(key)) & (p->cap - 1);
     while (p->keys[k] != NULL)
         k = (k + 1) & (p->cap - 1);
     p->keys[k] = strdup(key);
