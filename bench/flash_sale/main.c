@@ -44,6 +44,8 @@
 #define FLOOR          30000
 #define CAPACITY       (SECTIONS * ROWS * SEATS_PER_ROW + FLOOR)
 #define CLASSIC_CLIENT 50
+/* How long a run waits for the payment worker to make the intents of its orders (print_intents). */
+#define INTENTS_WAIT_S 120
 
 struct setup {
     struct tix_bus *bus;
@@ -336,6 +338,63 @@ static void print_read_model_lag(const struct tix_config *cfg, const struct sale
     fflush(stdout);
 }
 
+/* The orders of the show and those whose PaymentIntent the payment worker has made (the
+ * client secret a real buyer waits for before paying; its row in payments gets the intent a
+ * Stripe call after it is made, so its created_at stands for it), the latter also as of the last
+ * order placed, and the p50/p99 ms from an order to its intent. Not order.payment_attached: the
+ * bench's buyers pay by webhook at once, so most orders are paid before their intent is made and
+ * the attach changes nothing. */
+static const char intents_sql[] =
+    "WITH p AS (SELECT (data::jsonb->>'order_id')::uuid AS id, recorded_at FROM public.events"
+    " WHERE stream_id = $1 AND type = 'order.placed')"
+    " SELECT count(*), count(y.payment_intent_id), count(y.payment_intent_id) FILTER (WHERE"
+    " y.created_at <= (SELECT max(recorded_at) FROM p)), COALESCE(percentile_cont(0.5) WITHIN"
+    " GROUP (ORDER BY extract(epoch FROM y.created_at - p.recorded_at) * 1000) FILTER (WHERE"
+    " y.payment_intent_id IS NOT NULL), 0), COALESCE(percentile_cont(0.99) WITHIN GROUP (ORDER BY"
+    " extract(epoch FROM y.created_at - p.recorded_at) * 1000) FILTER (WHERE y.payment_intent_id"
+    " IS NOT NULL), 0) FROM p LEFT JOIN public.payments y ON y.order_id = p.id";
+
+/* The payment worker's pace: how many orders had their PaymentIntent (the client secret a real
+ * buyer needs before paying; the bench's buyers pay by webhook without waiting for it) by the
+ * last order placed, how long an order waited for it, and how long the worker took to catch up
+ * after the buying (polled every 100 ms, at most wait_s: its backlog otherwise eats into the next
+ * phase's CPU). */
+static void print_intents(const struct tix_config *cfg, const struct sale_plan *plan, int wait_s)
+{
+    PGconn *c = PQconnectdb(cfg->db_url);
+    char stream[64];
+    snprintf(stream, sizeof(stream), "stock-%s", plan->event_id);
+    const char *p[] = {stream};
+    int64_t start = tix_now_us(), orders = 0, made = 0, in_time = 0;
+    double p50 = 0, p99 = 0;
+    bool is_read = false;
+    for (;;) {
+        PGresult *r = PQexecParams(c, intents_sql, 1, NULL, p, NULL, NULL, 0);
+        is_read = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+        if (is_read) {
+            orders = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+            made = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+            in_time = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+            p50 = strtod(PQgetvalue(r, 0, 3), NULL);
+            p99 = strtod(PQgetvalue(r, 0, 4), NULL);
+        } else {
+            fprintf(stderr, "flash-sale: intents: %s", PQerrorMessage(c));
+        }
+        PQclear(r);
+        if (!is_read || made >= orders || tix_now_us() - start > (int64_t)wait_s * 1000000)
+            break;
+        usleep(100000);
+    }
+    PQfinish(c);
+    if (!is_read)
+        return;
+    printf("           payment intents: %" PRId64 " of %" PRId64 " orders had theirs by the last"
+           " order placed; order to intent p50 %.0f ms p99 %.0f ms; %s %.1f s after\n",
+           in_time, orders, p50, p99, made >= orders ? "all made" : "still missing",
+           (double)(tix_now_us() - start) / 1e6);
+    fflush(stdout);
+}
+
 /* Sets up a show (fresh organization, venue and event) and waits for its seats, in the stock
  * and in the sale read model (the live stream's snapshot is the published show, and no push of
  * the buying waits behind the chart's 20,000 seats); 0 when ready. */
@@ -429,6 +488,7 @@ int main(int argc, char **argv)
     tix_bench_buyers_run(&plan, buyers, seconds, 0, &f);
     print_buyers("tixmo:", &f);
     print_read_model_lag(&cfg, &plan);
+    print_intents(&cfg, &plan, INTENTS_WAIT_S);
     struct tix_bench_classic c;
     int classic_s = seconds < 10 ? seconds : 10;
     if (tix_bench_classic(cfg.db_admin_url, CLASSIC_CLIENT, classic_s, &c) != 0) {
@@ -479,6 +539,7 @@ int main(int argc, char **argv)
         tix_bench_buyers_run(&paced_plan, buyers, seconds, paced, &pf);
         print_buyers("", &pf);
         print_read_model_lag(&cfg, &paced_plan);
+        print_intents(&cfg, &paced_plan, INTENTS_WAIT_S);
         printf("           missed (due while every buyer was busy): %" PRId64 "\n",
                pf.holds_missed);
         ok = checked(&cfg, &paced_plan) && ok;
