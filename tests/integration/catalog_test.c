@@ -49,8 +49,8 @@ static void start(void)
 
 static void stop(void)
 {
-    tix_test_kill(processor_pid, SIGTERM);
-    tix_test_kill(projector_pid, SIGTERM);
+    const pid_t pids[] = {processor_pid, projector_pid};
+    tix_test_stop_all(pids, 2);
     tix_bus_close(bus);
     tix_db_close(db);
 }

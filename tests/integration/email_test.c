@@ -40,7 +40,6 @@
 
 static struct tix_test_stack stack;
 static struct tix_db *db;
-static pid_t worker_pid;
 
 /* ---- the SMTP relay ------------------------------------------------------------------------ */
 
@@ -194,12 +193,11 @@ static void start(void)
     char smtp[64];
     snprintf(smtp, sizeof(smtp), "TIXMO_SMTP_URL=smtp://127.0.0.1:%d", relay.port);
     const char *worker_env[] = {smtp, "TIXMO_SMTP_TIMEOUT_MS=5000", NULL};
-    worker_pid = tix_test_spawn("tixmo-email", worker_env);
+    stack.worker = tix_test_spawn("tixmo-email", worker_env);
 }
 
 static void stop(void)
 {
-    tix_test_kill(worker_pid, SIGTERM);
     tix_test_stack_stop(&stack);
     relay.is_end = true;
     pthread_join(relay.thread, NULL);

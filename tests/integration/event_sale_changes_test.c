@@ -26,19 +26,17 @@
 #include "tix/json.h"
 
 static struct tix_test_stack stack;
-static pid_t worker_pid;
 
 static void start(void)
 {
     cr_assert(sodium_init() >= 0);
     tix_test_stack_start(&stack, NULL);
-    worker_pid = tix_test_spawn("tixmo-payment", NULL);
+    stack.worker = tix_test_spawn("tixmo-payment", NULL);
     tix_sale_rig_open("sale-changes");
 }
 
 static void stop(void)
 {
-    tix_test_kill(worker_pid, SIGTERM);
     tix_test_stack_stop(&stack);
     tix_sale_rig_close();
 }

@@ -33,7 +33,6 @@
 #include "tix/json.h"
 
 static struct tix_test_stack stack;
-static pid_t worker_pid;
 static struct tix_bus *bus;
 static struct tix_db *db;
 
@@ -51,7 +50,7 @@ static void start(void)
     /* one HTTP try per round, three rounds (1 s and 2 s apart) before an intent is given up */
     static const char *const env[] = {"TIXMO_STRIPE_ATTEMPTS=1", "TIXMO_PAYMENT_INTENT_ROUNDS=3",
                                       NULL};
-    worker_pid = tix_test_spawn("tixmo-payment", env);
+    stack.worker = tix_test_spawn("tixmo-payment", env);
     struct tix_err err;
     cr_assert_eq(tix_bus_open(tix_test_env("TIXMO_AMQP_URL"), "payments-e2e", &bus, &err), TIX_OK);
     cr_assert_eq(tix_bus_enable_replies(bus, &err), TIX_OK);
@@ -69,7 +68,6 @@ static void stop(void)
 {
     if (!has_stock())
         return;
-    tix_test_kill(worker_pid, SIGTERM);
     tix_test_stack_stop(&stack);
     tix_bus_close(bus);
     tix_db_close(db);

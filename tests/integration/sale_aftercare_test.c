@@ -30,7 +30,6 @@
 #include "tix/json.h"
 
 static struct tix_test_stack stack;
-static pid_t worker_pid;
 static struct tix_db *db;
 
 static void start(void)
@@ -39,14 +38,13 @@ static void start(void)
     tix_test_stack_start(&stack, NULL);
     /* one HTTP try per round, three rounds: the worker's own retries show in the journal */
     static const char *const env[] = {"TIXMO_STRIPE_ATTEMPTS=1", "TIXMO_REFUND_ATTEMPTS=3", NULL};
-    worker_pid = tix_test_spawn("tixmo-payment", env);
+    stack.worker = tix_test_spawn("tixmo-payment", env);
     tix_sale_rig_open("aftercare");
     db = tix_sale_rig_db();
 }
 
 static void stop(void)
 {
-    tix_test_kill(worker_pid, SIGTERM);
     tix_test_stack_stop(&stack);
     tix_sale_rig_close();
 }

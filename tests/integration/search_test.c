@@ -658,7 +658,8 @@ static long long item_int(const struct tix_http_resp *r, size_t i, const char *k
 
 /* Five events: two visible prices (15 and 40), a dear one with a hidden free type, a free one
  * with a type whose early-bird step ended in 2001 (so 60, not 30), one without types, and one
- * whose early bird (5) ends in about 30 s (then 70). */
+ * whose early bird (5) ends in about 15 s (then 70): setup and checks take about 1 s, the wait
+ * for the prices at most 10 s. */
 static void setup_prices(const struct shop *s, char early[TIX_UUID_LEN + 1])
 {
     char venue[TIX_UUID_LEN + 1], id[TIX_UUID_LEN + 1], tiers[160], until[32];
@@ -676,7 +677,7 @@ static void setup_prices(const struct shop *s, char early[TIX_UUID_LEN + 1])
              "{\"price_minor\":6000}]");
     make_event(s, "No Tickets Yet", "concert", venue, 13, true, id);
     make_event(s, "Early Bird Night", "concert", venue, 14, true, early);
-    instant_in(30, until);
+    instant_in(15, until);
     snprintf(tiers, sizeof(tiers),
              ",\"tiers\":[{\"price_minor\":500,\"until\":\"%s\"},{\"price_minor\":7000}]", until);
     add_type(s, early, 7000, tiers);

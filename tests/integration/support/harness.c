@@ -97,6 +97,18 @@ void tix_test_kill(pid_t pid, int sig)
     waitpid(pid, &status, 0);
 }
 
+void tix_test_stop_all(const pid_t *pids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (pids[i] > 0)
+            kill(pids[i], SIGTERM);
+    for (size_t i = 0; i < n; i++) {
+        int status;
+        if (pids[i] > 0)
+            waitpid(pids[i], &status, 0);
+    }
+}
+
 int tix_test_sh(char *out, size_t size, const char *cmdline)
 {
     char full[8192];

@@ -30,6 +30,9 @@ void tix_test_text(struct tix_db *db, const char *sql, int n, const char *const 
 pid_t tix_test_spawn(const char *program, const char *const *extra_env);
 /* Sends sig and reaps the process. */
 void tix_test_kill(pid_t pid, int sig);
+/* Sends SIGTERM to each of the n processes of pids (those <= 0 skipped), then reaps them all:
+ * they shut down side by side, not one after another. */
+void tix_test_stop_all(const pid_t *pids, size_t n);
 /* Runs a shell command line with the build folder first on PATH; captures up to size-1 bytes
  * of stdout into out (may be NULL); returns the exit status (or -1). */
 int tix_test_sh(char *out, size_t size, const char *cmdline);

@@ -191,9 +191,8 @@ void tix_test_stack_start(struct tix_test_stack *s, const char *const *extra_env
 
 void tix_test_stack_stop(struct tix_test_stack *s)
 {
-    tix_test_kill(s->gateway, SIGTERM);
-    tix_test_kill(s->processor, SIGTERM);
-    tix_test_kill(s->projector, SIGTERM);
+    const pid_t pids[] = {s->gateway, s->processor, s->projector, s->worker};
+    tix_test_stop_all(pids, sizeof(pids) / sizeof(pids[0]));
 }
 
 char *tix_test_token(const char *user_id, int ttl_s)

@@ -29,10 +29,12 @@ struct tix_test_stack {
     pid_t gateway;
     pid_t processor;
     pid_t projector;
+    pid_t worker; /* a worker the test started itself (0: none), stopped with the rest */
 };
 
 /* Starts gateway, processor and projector; fails the test when the gateway doesn't come up. */
 void tix_test_stack_start(struct tix_test_stack *s, const char *const *extra_env);
+/* Stops the stack's processes (and its worker) together. */
 void tix_test_stack_stop(struct tix_test_stack *s);
 
 /* Sends a request. token may be NULL (no Authorization); body may be NULL. extra_headers is
