@@ -69,6 +69,8 @@ struct proc_stats {
 };
 
 #define TIX_STATS_PERIOD_MS 5000
+/* How long an idle processor waits for a delivery before it looks at the stop flag again. */
+#define IDLE_WAIT_MS 100
 
 struct proc {
     const struct tix_config *cfg;
@@ -595,7 +597,7 @@ static enum tix_rc collect(struct proc *p, int *n_deliveries, int *n, struct tix
 {
     *n_deliveries = 0;
     *n = 0;
-    enum tix_rc rc = tix_bus_next(p->in, 500, &p->deliveries[0], err);
+    enum tix_rc rc = tix_bus_next(p->in, IDLE_WAIT_MS, &p->deliveries[0], err);
     while (rc == TIX_OK) {
         split(p, &p->deliveries[(*n_deliveries)++], n);
         if (*n >= p->cfg->batch_max || *n_deliveries >= p->cfg->batch_max)

@@ -4,6 +4,9 @@
 #include "tix/consumer.h"
 #include "tix/log.h"
 
+/* How long an idle worker waits for a delivery before it looks at the stop flag again. */
+#define IDLE_WAIT_MS 100
+
 bool tix_consumer_pause_ms(struct tix_consumer *c, int ms)
 {
     for (int waited = 0; waited < ms && !*c->stop; waited += 200) {
@@ -86,7 +89,7 @@ static void turn(struct tix_consumer *c)
         return;
     }
     struct tix_bus_delivery d;
-    enum tix_rc rc = tix_bus_next(c->bus, 500, &d, &err);
+    enum tix_rc rc = tix_bus_next(c->bus, IDLE_WAIT_MS, &d, &err);
     if (rc == TIX_OK) {
         c->settle_cb(c, &d);
         tix_bus_delivery_deinit(&d);
