@@ -152,8 +152,7 @@ static enum tix_rc delete_published(struct tix_db *db, PGresult *res, int n, str
         {delete_sql, 3, params, true},
         {"COMMIT", 0, NULL, false},
     };
-    enum tix_rc rc =
-        n > 0 ? tix_db_exec_batch(db, batch, 2, NULL, NULL, err) : tix_db_script(db, "COMMIT", err);
+    enum tix_rc rc = tix_db_exec_batch(db, batch, 2, NULL, NULL, err);
     for (int c = 0; c < 3; c++)
         tix_buf_deinit(&cols[c]);
     return rc;
@@ -176,19 +175,24 @@ enum tix_rc tix_avail_publish(struct tix_db *db, struct tix_redis *redis, int li
     };
     PGresult *res = NULL;
     enum tix_rc rc = tix_db_exec_batch(db, read, 3, NULL, &res, err);
+    if (rc != TIX_OK) {
+        tix_db_script(db, "ROLLBACK", NULL);
+        return rc;
+    }
     int sent = 0;
     while (rc == TIX_OK && sent < PQntuples(res)) {
         rc = publish_row(redis, res, sent, err);
         sent += rc == TIX_OK;
     }
     struct tix_err end_err;
-    enum tix_rc end_rc = res != NULL ? delete_published(db, res, sent, &end_err) : TIX_EINTERNAL;
-    if (end_rc != TIX_OK)
-        tix_db_script(db, "ROLLBACK", NULL);
+    enum tix_rc end_rc = delete_published(db, res, sent, &end_err);
     PQclear(res);
-    if (rc == TIX_OK && end_rc != TIX_OK) {
-        *err = end_err;
-        rc = end_rc;
+    if (end_rc != TIX_OK) {
+        tix_db_script(db, "ROLLBACK", NULL);
+        if (rc == TIX_OK) {
+            *err = end_err;
+            rc = end_rc;
+        }
     }
     if (rc == TIX_OK)
         *published = sent;

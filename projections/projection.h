@@ -124,11 +124,11 @@ struct tix_checkpoint {
     int64_t from;     /* its last_seq as taken */
     int64_t last_seq; /* the last event handed to its reader; from until one is */
 };
-/* Sends the n_first statements of first (the transaction's BEGIN and its first locks, or none
- * inside a transaction the caller opened), then takes the rows of the n checkpoints on partition
- * in one query, all in one round trip (FOR UPDATE SKIP LOCKED: a row another worker holds, or
- * one not prepared, stays not held), and sets from and last_seq of each held one. */
-enum tix_rc tix_checkpoints_lock(struct tix_db *db, const struct tix_db_stmt *first, int n_first,
+/* Sends the k statements of batch (the transaction's BEGIN and its first locks), then takes the
+ * rows of the n checkpoints on partition in one query, all in one round trip (batch has room for
+ * k + 1; FOR UPDATE SKIP LOCKED: a row another worker holds, or one not prepared, stays not
+ * held), and sets from and last_seq of each held one. */
+enum tix_rc tix_checkpoints_lock(struct tix_db *db, struct tix_db_stmt *batch, int k,
                                  struct tix_checkpoint *cps, int n, int partition,
                                  struct tix_err *err);
 /* Sends the k statements of batch and then, when a held checkpoint moved (last_seq > from), the

@@ -316,8 +316,9 @@ enum tix_rc tix_reactor_step_group(struct tix_db *db, struct tix_bus *bus, int p
     for (int i = 0; i < n; i++)
         cps[i] = (struct tix_checkpoint){.name = rs[i]->name, .version = 1};
     struct collect c = {rs, cps, n, db, json_array(), err};
-    const struct tix_db_stmt begin = {"BEGIN", 0, NULL, false};
-    enum tix_rc rc = tix_checkpoints_lock(db, &begin, 1, cps, n, partition, err);
+    /* BEGIN and the checkpoints' query, then the checkpoints' compare-and-set */
+    struct tix_db_stmt batch[2] = {{"BEGIN", 0, NULL, false}};
+    enum tix_rc rc = tix_checkpoints_lock(db, batch, 1, cps, n, partition, err);
     int64_t from = INT64_MAX; /* stays so when no row is held: busy elsewhere, or not prepared */
     for (int i = 0; i < n; i++)
         if (cps[i].is_held && cps[i].from < from)
@@ -326,9 +327,8 @@ enum tix_rc tix_reactor_step_group(struct tix_db *db, struct tix_bus *bus, int p
         rc = tix_store_read_partition(db, partition, from, limit, collect_cb, &c, applied, err);
     if (rc == TIX_OK && json_array_size(c.commands) > 0)
         rc = publish_all(bus, partitions, c.commands, err);
-    struct tix_db_stmt advance[1];
     if (rc == TIX_OK)
-        rc = tix_checkpoints_advance(db, advance, 0, cps, n, partition, NULL, err);
+        rc = tix_checkpoints_advance(db, batch, 0, cps, n, partition, NULL, err);
     json_decref(c.commands);
     free(cps);
     if (rc != TIX_OK || from == INT64_MAX) {

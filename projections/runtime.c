@@ -459,7 +459,7 @@ static enum tix_rc begin_step(struct tix_db *db, struct step_ctx *c, int partiti
                               struct tix_err *err)
 {
     int n = c->n;
-    struct tix_db_stmt *batch = tix_xcalloc((size_t)n + 1, sizeof(*batch));
+    struct tix_db_stmt *batch = tix_xcalloc((size_t)n + 2, sizeof(*batch)); /* + the query */
     char(*versions)[16] = tix_xcalloc((size_t)n + 1, sizeof(*versions));
     const char **params = tix_xcalloc(2 * (size_t)n + 1, sizeof(*params));
     int k = 0;
@@ -485,7 +485,7 @@ static const char checkpoints_sql[] =
     " WHERE k.partition = $1 AND (k.projection, k.version) IN"
     " (SELECT * FROM unnest($2::text[], $3::int[])) FOR UPDATE OF k SKIP LOCKED";
 
-enum tix_rc tix_checkpoints_lock(struct tix_db *db, const struct tix_db_stmt *first, int n_first,
+enum tix_rc tix_checkpoints_lock(struct tix_db *db, struct tix_db_stmt *batch, int k,
                                  struct tix_checkpoint *cps, int n, int partition,
                                  struct tix_err *err)
 {
@@ -494,13 +494,9 @@ enum tix_rc tix_checkpoints_lock(struct tix_db *db, const struct tix_db_stmt *fi
     char *names = array_of(cps, n, COL_NAME, false);
     char *versions = array_of(cps, n, COL_VERSION, false);
     const char *params[] = {part, names, versions};
-    struct tix_db_stmt *batch = tix_xcalloc((size_t)n_first + 1, sizeof(*batch));
-    for (int i = 0; i < n_first; i++)
-        batch[i] = first[i];
-    batch[n_first] = (struct tix_db_stmt){checkpoints_sql, 3, params, true};
+    batch[k++] = (struct tix_db_stmt){checkpoints_sql, 3, params, true};
     PGresult *res = NULL;
-    enum tix_rc rc = tix_db_exec_batch(db, batch, n_first + 1, NULL, &res, err);
-    free(batch);
+    enum tix_rc rc = tix_db_exec_batch(db, batch, k, NULL, &res, err);
     free(names);
     free(versions);
     for (int row = 0; rc == TIX_OK && row < PQntuples(res); row++) {

@@ -61,48 +61,26 @@ struct history {
     int64_t event_version, stock_version;
 };
 
-/* Appends one event of type with data (stolen; event_id added) to the event's stream kind. */
-static void append(struct history *h, const char *kind, const char *type, json_t *data)
-{
-    cr_assert_not_null(data, "%s: bad json_pack format", type);
-    json_object_set_new(data, "event_id", json_string(h->event));
-    char stream[64], event_id[TIX_UUID_LEN + 1], command_id[TIX_UUID_LEN + 1];
-    snprintf(stream, sizeof(stream), "%s-%s", kind, h->event);
-    int64_t *version = strcmp(kind, "event") == 0 ? &h->event_version : &h->stock_version;
-    tix_uuid_v7(event_id);
-    tix_uuid_v7(command_id);
-    char *text = tix_json_dump(data);
-    json_decref(data);
-    int part = (int)tix_partition_of(h->event, strlen(h->event), PARTITIONS);
-    struct tix_partition_head head;
-    struct tix_err err;
-    cr_assert_eq(tix_store_head(db, part, &head, &err), TIX_OK, "%s", err.msg);
-    struct tix_append_event ev = {stream, ++*version, event_id, command_id,
-                                  type,   1,          text,     "{\"actor\":\"system:test\"}"};
-    struct tix_append_outcome oc = {command_id, type, "system:test", true,
-                                    "{\"status\":\"succeeded\"}"};
-    cr_assert_eq(tix_store_append(db, part, &head, &ev, 1, &oc, 1, tix_now_us(), &err), TIX_OK,
-                 "%s: %s", type, err.msg);
-    free(text);
-}
-
-/* Appends n stock events of type, data[i] (stolen; event_id added), as one command's. */
-static void append_many(struct history *h, const char *type, json_t **data, int n)
+/* Appends n events of type, data[i] (stolen; event_id added), to the event's stream kind, as
+ * one command's. */
+static void append_many(struct history *h, const char *kind, const char *type, json_t **data, int n)
 {
     struct tix_append_event *evs = calloc((size_t)n, sizeof(*evs));
     char(*ids)[TIX_UUID_LEN + 1] = calloc((size_t)n, sizeof(*ids));
     char **texts = calloc((size_t)n, sizeof(*texts));
     char stream[64], command_id[TIX_UUID_LEN + 1];
-    snprintf(stream, sizeof(stream), "stock-%s", h->event);
+    snprintf(stream, sizeof(stream), "%s-%s", kind, h->event);
+    int64_t *version = strcmp(kind, "event") == 0 ? &h->event_version : &h->stock_version;
     tix_uuid_v7(command_id);
     for (int i = 0; i < n; i++) {
+        cr_assert_not_null(data[i], "%s: bad json_pack format", type);
         json_object_set_new(data[i], "event_id", json_string(h->event));
         texts[i] = tix_json_dump(data[i]);
         json_decref(data[i]);
         tix_uuid_v7(ids[i]);
-        evs[i] = (struct tix_append_event){
-            stream,   ++h->stock_version,           ids[i], command_id, type, 1,
-            texts[i], "{\"actor\":\"system:test\"}"};
+        evs[i] =
+            (struct tix_append_event){stream, ++*version, ids[i],   command_id,
+                                      type,   1,          texts[i], "{\"actor\":\"system:test\"}"};
     }
     int part = (int)tix_partition_of(h->event, strlen(h->event), PARTITIONS);
     struct tix_partition_head head;
@@ -117,6 +95,12 @@ static void append_many(struct history *h, const char *type, json_t **data, int 
     free(texts);
     free(ids);
     free(evs);
+}
+
+/* Appends one event of type with data (stolen; event_id added) to the event's stream kind. */
+static void append(struct history *h, const char *kind, const char *type, json_t *data)
+{
+    append_many(h, kind, type, &data, 1);
 }
 
 static void new_ids(struct history *h)
@@ -355,26 +339,17 @@ Test(sale_projection, a_sale_projects_counts_rows_redis_and_replays_identically)
     check_counts(&h, true); /* the rm views now point at the replayed version */
 }
 
-/* The sale table's figure col (pg_stat_user_tables, or pg_stat_user_indexes with an index) in
- * the active version's schema. */
+/* The figure col of the active version's table (pg_stat_user_tables) or, for an idx_ figure,
+ * index (pg_stat_user_indexes) relation in schema. */
 static long long stat_of(const char *schema, const char *relation, const char *col)
 {
-    char sql[320];
-    snprintf(sql, sizeof(sql),
-             "SELECT %s FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = $2"
-             " UNION ALL SELECT %s FROM pg_stat_user_indexes WHERE schemaname = $1"
-             " AND indexrelname = $2",
-             strncmp(col, "idx_", 4) == 0 ? "-1" : col, strncmp(col, "idx_", 4) == 0 ? col : "-1");
+    bool is_index = strncmp(col, "idx_", 4) == 0;
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE schemaname = $1 AND %s = $2", col,
+             is_index ? "pg_stat_user_indexes" : "pg_stat_user_tables",
+             is_index ? "indexrelname" : "relname");
     const char *params[] = {schema, relation};
-    PGresult *res = NULL;
-    struct tix_err err;
-    cr_assert_eq(tix_db_exec(db, sql, 2, params, &res, &err), TIX_OK, "%s", err.msg);
-    long long v = -1;
-    for (int i = 0; i < PQntuples(res); i++)
-        if (strtoll(PQgetvalue(res, i, 0), NULL, 10) >= 0)
-            v = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-    PQclear(res);
-    return v;
+    return tix_test_scalar(db, sql, 2, params);
 }
 
 static void exec_ok(const char *sql)
@@ -417,11 +392,11 @@ Test(sale_projection, a_hold_is_found_by_its_key_whatever_the_statistics_say)
         data[i] = json_pack("{ss ss ss s[o] ss}", "hold_id", ids[i], "buyer_id", "user:past",
                             "session_id", h.s1, "lines", line(h.regular, 1, NULL, 2500),
                             "expires_at", "2030-01-01T10:10:00Z");
-    append_many(&h, "hold.placed", data, N);
+    append_many(&h, "stock", "hold.placed", data, N);
     for (int i = 0; i < N; i++)
         data[i] = json_pack("{ss ss}", "hold_id", ids[i], "reason", "buyer");
     long long updates = stat_of(schema, "holds", "n_tup_upd");
-    append_many(&h, "hold.released", data, N);
+    append_many(&h, "stock", "hold.released", data, N);
     cr_assert(tix_test_wait_projected(db, 30000));
     struct tup_probe probe = {schema, updates + N};
     cr_assert(tix_test_wait(updates_counted, &probe, 15000), "the releases were never counted");
@@ -434,7 +409,7 @@ Test(sale_projection, a_hold_is_found_by_its_key_whatever_the_statistics_say)
         data[i] = json_pack("{ss ss ss s[o] ss}", "hold_id", ids[N + i], "buyer_id", "user:now",
                             "session_id", h.s1, "lines", line(h.regular, 1, NULL, 2500),
                             "expires_at", "2030-01-01T10:10:00Z");
-    append_many(&h, "hold.placed", data, N);
+    append_many(&h, "stock", "hold.placed", data, N);
     cr_assert(tix_test_wait_projected(db, 30000));
     updates = stat_of(schema, "holds", "n_tup_upd");
     long long read_due = stat_of(schema, "holds_due", "idx_tup_read");
